@@ -1,0 +1,514 @@
+"""The playbook IR: what a compiled playbook is, and what the engine interprets.
+
+This module imports only the standard library and pydantic, so Temporal workflow
+code may import it inside the sandbox.
+
+Shape:
+- ``Expr``: a closed union of expression nodes (literals, fact paths, operators,
+  function calls), discriminated by ``kind``.
+- ``Step``: a closed union of step nodes (actions, waits, control flow),
+  discriminated by ``kind``. Every step has a stable ``id`` (unique within the
+  playbook, derived from labels and positions, not from content) and a source
+  ``span``.
+- ``Playbook``: the header (name, title, enrolment, id template, anchor, exits,
+  goals, event handlers, experiments, defaults) and the body (a list of steps).
+
+Times are stored as whole seconds (``Duration.seconds``); dates are ISO strings in
+``Literal`` values of type ``date``. The playbook's version is the SHA-256 of its
+canonical JSON without source spans, so moving text around never changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal as L, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+IR_FORMAT = 1
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Span(Node):
+    """Where a node came from: 1-based line and column of its first character."""
+
+    line: int
+    col: int
+    end_line: int | None = None
+    end_col: int | None = None
+
+
+class Duration(Node):
+    """A length of playbook time, in seconds. ``text`` keeps how it was written."""
+
+    seconds: int
+    text: str = ""
+
+
+# --------------------------------------------------------------------------- expressions
+
+ValueType = L["number", "string", "bool", "date", "duration", "list", "null", "any"]
+
+
+class Literal(Node):
+    """A constant. Dates are ISO ``YYYY-MM-DD`` strings; durations are seconds."""
+
+    kind: L["literal"] = "literal"
+    type: ValueType
+    value: Any = None
+    span: Span | None = None
+
+
+class Path(Node):
+    """A fact path such as ``subscription.renewal_date`` or ``contacts.csm.email``.
+
+    Roots: ``account``, ``subscription``, ``contacts``, ``usage``, ``nps``,
+    ``answers`` (earlier answers by question name), ``event`` (the payload of the
+    event being handled), ``journey`` (``arm``, ``iteration``, ``started``),
+    ``anchor``/``today`` style names are compiled to ``Call`` nodes instead.
+    """
+
+    kind: L["path"] = "path"
+    parts: list[str]
+    type: ValueType = "any"
+    span: Span | None = None
+
+
+class Unary(Node):
+    kind: L["unary"] = "unary"
+    op: L["not", "-"]
+    operand: Expr
+    span: Span | None = None
+
+
+class Binary(Node):
+    """Arithmetic, comparison, boolean and membership operators."""
+
+    kind: L["binary"] = "binary"
+    op: L["+", "-", "*", "/", "==", "!=", "<", "<=", ">", ">=", "and", "or", "in", "not in"]
+    left: Expr
+    right: Expr
+    span: Span | None = None
+
+
+class ListExpr(Node):
+    kind: L["list"] = "list"
+    items: list[Expr]
+    span: Span | None = None
+
+
+class Call(Node):
+    """A built-in function: days_until, days_since, today, min, max, round, count,
+    anchor (the anchor date), contains, lower."""
+
+    kind: L["call"] = "call"
+    fn: str
+    args: list[Expr]
+    span: Span | None = None
+
+
+Expr = Annotated[Union[Literal, Path, Unary, Binary, ListExpr, Call], Field(discriminator="kind")]
+
+
+# --------------------------------------------------------------------------- policies
+
+
+class RetryPolicy(Node):
+    """How an action is retried: ``retry 5 times every 30 seconds``."""
+
+    max_attempts: int = 3
+    initial_interval: Duration = Duration(seconds=10, text="10 seconds")
+    backoff: float = 2.0
+
+
+class ActionPolicy(Node):
+    """Retry and timeout of one action; unset fields take the playbook defaults."""
+
+    retry: RetryPolicy | None = None
+    timeout: Duration | None = None
+
+
+class ContactPolicy(Node):
+    """Contact governance for the playbook: the per-contact email cap and what a
+    blocked send does (``defer`` until allowed, or ``skip`` and log)."""
+
+    max_emails: int = 3
+    per: Duration = Duration(seconds=7 * 86400, text="7 days")
+    when_blocked: L["defer", "skip"] = "defer"
+    quiet_hours: tuple[int, int] | None = (20, 8)
+
+
+class Defaults(Node):
+    retry: RetryPolicy = RetryPolicy()
+    timeout: Duration = Duration(seconds=60, text="1 minute")
+    contact: ContactPolicy = ContactPolicy()
+
+
+# --------------------------------------------------------------------------- steps
+
+
+class StepBase(Node):
+    id: str
+    span: Span | None = None
+
+
+class Send(StepBase):
+    """Send an email template to the contact(s) holding a role."""
+
+    kind: L["send"] = "send"
+    template: str
+    to_role: str
+    reason: str = ""
+    when_blocked: L["defer", "skip"] | None = None
+    policy: ActionPolicy = ActionPolicy()
+
+
+class Choice(Node):
+    name: str
+    label: str
+
+
+class Ask(StepBase):
+    """Email a question whose choices are signed answer links; wait for an answer
+    up to ``timeout``. The answer is available as ``answers.<question>`` and to
+    ``Match``; no answer by the deadline leaves it null."""
+
+    kind: L["ask"] = "ask"
+    question: str
+    prompt: str
+    to_role: str
+    template: str
+    choices: list[Choice]
+    timeout: Duration
+    when_blocked: L["defer", "skip"] | None = None
+    policy: ActionPolicy = ActionPolicy()
+
+
+class Cta(StepBase):
+    """Open a CTA (a task for an internal owner, as in Gainsight's Cockpit)."""
+
+    kind: L["cta"] = "cta"
+    owner_role: str
+    priority: L["low", "medium", "high", "urgent"] = "medium"
+    due: Duration
+    reason: str
+    policy: ActionPolicy = ActionPolicy()
+
+
+class Escalate(StepBase):
+    """Open a CTA and wait until it is closed or ``wait`` runs out, then carry on
+    (``on_timeout`` runs if it ran out). The journey's way of handing an
+    exception to a human and taking it back."""
+
+    kind: L["escalate"] = "escalate"
+    owner_role: str
+    priority: L["low", "medium", "high", "urgent"] = "high"
+    due: Duration
+    reason: str
+    wait: Duration
+    on_timeout: list[Step] = []
+    policy: ActionPolicy = ActionPolicy()
+
+
+class SetFact(StepBase):
+    """Write a fact on the account or subscription (e.g. ``account.risk_level``)."""
+
+    kind: L["set"] = "set"
+    path: list[str]
+    value: Expr
+    policy: ActionPolicy = ActionPolicy()
+
+
+class GenerateQuote(StepBase):
+    """Generate the renewal quote from subscription and usage facts; with organic
+    growth, devices in use above licences become extra licences."""
+
+    kind: L["quote"] = "quote"
+    organic_growth: bool = True
+    uplift_percent: float = 0.0
+    policy: ActionPolicy = ActionPolicy()
+
+
+class Notify(StepBase):
+    """Post a message to a channel (a named webhook, Slack-compatible JSON)."""
+
+    kind: L["notify"] = "notify"
+    channel: str
+    message: str
+    policy: ActionPolicy = ActionPolicy()
+
+
+class StartPlaybook(StepBase):
+    """Start another playbook for the same account (idempotent by its id)."""
+
+    kind: L["start_playbook"] = "start_playbook"
+    playbook: str
+    policy: ActionPolicy = ActionPolicy()
+
+
+class Argument(Node):
+    name: str
+    value: Expr
+
+
+class CustomAction(StepBase):
+    """Call a custom action registered by name, with evaluated arguments."""
+
+    kind: L["custom"] = "custom"
+    action: str
+    args: list[Argument] = []
+    policy: ActionPolicy = ActionPolicy()
+
+
+class Stop(StepBase):
+    """End the journey. ``outcome`` is recorded (``stopped`` unless given)."""
+
+    kind: L["stop"] = "stop"
+    outcome: str = "stopped"
+    achieved: bool = False
+
+
+class Wait(StepBase):
+    """Wait a plain length of playbook time."""
+
+    kind: L["wait"] = "wait"
+    duration: Duration
+
+
+class WaitUntil(StepBase):
+    """Wait until a point in time: ``offset`` relative to the date ``at`` evaluates
+    to (``offset`` negative = before). Re-planned when facts change. If the point
+    is already past, ``if_past`` decides: ``run`` the body at once or ``skip`` it."""
+
+    kind: L["wait_until"] = "wait_until"
+    at: Expr
+    offset: Duration = Duration(seconds=0)
+    if_past: L["run", "skip"] = "run"
+
+
+class Block(StepBase):
+    """A labelled step: ``step intent_survey at 140 days before renewal:``. The
+    optional ``when`` is a ``WaitUntil`` done before the body; ``if_past=skip``
+    skips the body when the point is already past."""
+
+    kind: L["block"] = "block"
+    label: str
+    title: str = ""
+    when: WaitUntil | None = None
+    body: list[Step]
+
+
+class Repeat(StepBase):
+    """Run ``body`` every ``every`` until ``until`` holds, at most ``max_times``.
+    ``until`` is checked before each round; events wake the wait between rounds."""
+
+    kind: L["repeat"] = "repeat"
+    every: Duration
+    until: Expr | None = None
+    max_times: int | None = None
+    body: list[Step]
+
+
+class If(StepBase):
+    kind: L["if"] = "if"
+    condition: Expr
+    then: list[Step]
+    otherwise: list[Step] = []
+
+
+class MatchCase(Node):
+    values: list[str]
+    body: list[Step]
+    span: Span | None = None
+
+
+class Match(StepBase):
+    """Branch on an answer (``subject_kind=answer``) or an experiment arm
+    (``subject_kind=arm``). ``no_answer`` runs when the question went unanswered;
+    ``otherwise`` when no case matched."""
+
+    kind: L["match"] = "match"
+    subject_kind: L["answer", "arm", "fact"]
+    subject: str
+    cases: list[MatchCase]
+    no_answer: list[Step] | None = None
+    otherwise: list[Step] | None = None
+
+
+class Branch(Node):
+    name: str
+    body: list[Step]
+    span: Span | None = None
+
+
+class Parallel(StepBase):
+    """Run branches at once. ``all``: wait for every branch; a failing branch
+    cancels its siblings. ``first``: the first branch to finish cancels the rest."""
+
+    kind: L["parallel"] = "parallel"
+    mode: L["all", "first"] = "all"
+    branches: list[Branch]
+
+
+class WaitEvent(StepBase):
+    """Wait for a named external event up to ``timeout``; ``then`` runs if it came
+    (its payload readable as ``event.*``), ``otherwise`` if it never came."""
+
+    kind: L["wait_event"] = "wait_event"
+    event: str
+    timeout: Duration | None = None
+    then: list[Step] = []
+    otherwise: list[Step] = []
+
+
+class Goal(StepBase):
+    """Mark the journey's goal achieved and end it (inline form of a goal)."""
+
+    kind: L["goal"] = "goal"
+    name: str
+
+
+Step = Annotated[
+    Union[
+        Send, Ask, Cta, Escalate, SetFact, GenerateQuote, Notify, StartPlaybook,
+        CustomAction, Stop, Wait, WaitUntil, Block, Repeat, If, Match, Parallel,
+        WaitEvent, Goal,
+    ],
+    Field(discriminator="kind"),
+]
+
+
+# --------------------------------------------------------------------------- header
+
+
+class ExitRule(Node):
+    """The journey ends (not achieved) as ``name`` when ``condition`` holds."""
+
+    name: str
+    condition: Expr
+    span: Span | None = None
+
+
+class GoalRule(Node):
+    """The journey ends as achieved (``name``) when ``condition`` holds."""
+
+    name: str
+    condition: Expr
+    span: Span | None = None
+
+
+class EventHandler(Node):
+    """A journey-wide handler for an external event.
+
+    ``complete``: end the journey with ``outcome`` (achieved if ``achieved``).
+    ``skip``: abandon the current step and carry on from block ``target``.
+    ``interrupt``: run ``body`` at once, then return to where the journey was.
+    """
+
+    id: str
+    event: str
+    mode: L["complete", "skip", "interrupt"]
+    outcome: str = ""
+    achieved: bool = False
+    target: str = ""
+    body: list[Step] = []
+    span: Span | None = None
+
+
+class Arm(Node):
+    name: str
+    percent: int
+    holdout: bool = False
+
+
+class Experiment(Node):
+    """Split enrolled journeys into arms by percentage, stable per account
+    (hash of experiment name and account id). A holdout arm gets no touches."""
+
+    name: str
+    arms: list[Arm]
+    span: Span | None = None
+
+
+class Playbook(Node):
+    ir_format: int = IR_FORMAT
+    name: str
+    title: str
+    description: str = ""
+    anchor: Expr | None = None
+    anchor_name: str = ""
+    enroll: Expr | None = None
+    journey_id: str
+    events: list[str] = []
+    exits: list[ExitRule] = []
+    goals: list[GoalRule] = []
+    handlers: list[EventHandler] = []
+    experiments: list[Experiment] = []
+    defaults: Defaults = Defaults()
+    body: list[Step]
+    source: str = ""
+
+    def version(self) -> str:
+        """Content hash of the playbook: same meaning, same version."""
+        return content_hash(self)
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Playbook:
+        return cls.model_validate_json(text)
+
+
+def _strip_spans(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip_spans(v) for k, v in value.items() if k not in ("span", "source")}
+    if isinstance(value, list):
+        return [_strip_spans(v) for v in value]
+    return value
+
+
+def content_hash(playbook: Playbook) -> str:
+    """SHA-256 (first 12 hex digits) of the canonical JSON, spans and source path left out."""
+    data = _strip_spans(playbook.model_dump(mode="json"))
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def walk(steps: list[Step]):
+    """Yield every step in ``steps`` and below, depth first, in source order."""
+    for step in steps:
+        yield step
+        yield from walk(children(step))
+
+
+def children(step: Step) -> list[Step]:
+    """The steps directly nested in ``step``, in source order."""
+    if isinstance(step, Block):
+        return ([step.when] if step.when else []) + list(step.body)
+    if isinstance(step, Repeat):
+        return list(step.body)
+    if isinstance(step, If):
+        return list(step.then) + list(step.otherwise)
+    if isinstance(step, Match):
+        out: list[Step] = [s for case in step.cases for s in case.body]
+        out += step.no_answer or []
+        out += step.otherwise or []
+        return out
+    if isinstance(step, Parallel):
+        return [s for branch in step.branches for s in branch.body]
+    if isinstance(step, WaitEvent):
+        return list(step.then) + list(step.otherwise)
+    if isinstance(step, Escalate):
+        return list(step.on_timeout)
+    return []
+
+
+for _model in (Unary, Binary, ListExpr, Call, Escalate, Block, Repeat, If, MatchCase, Match,
+               Branch, Parallel, WaitEvent, EventHandler, Playbook, ExitRule, GoalRule,
+               Argument, SetFact, WaitUntil):
+    _model.model_rebuild()

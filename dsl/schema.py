@@ -1,0 +1,131 @@
+"""The declared fact schema: every fact a playbook may read or write.
+
+The checker rejects unknown fields against this schema (with a "did you mean"),
+the compiler types fact paths with it, the store's SQL migrations hold the same
+fields, and enrolment compiles entry conditions to SQL over these fields only.
+
+Facts reach a journey as one dict of this shape (see ``engine.facts``):
+
+    {"account": {...}, "subscription": {...}, "usage": {...}, "nps": {...},
+     "contacts": {"decision_maker": {...}, ...}, "quote": {...}}
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+FieldType = Literal["number", "string", "bool", "date"]
+
+ACCOUNT: dict[str, FieldType] = {
+    "id": "string",
+    "name": "string",
+    "segment": "string",  # enterprise | mid_market | smb
+    "region": "string",  # amer | emea | apac | japan
+    "acv": "number",
+    "csm_owner": "string",
+    "renewal_rep": "string",
+    "sales_owner": "string",
+    "tam_owner": "string",
+    "risk_level": "string",  # low | medium | high
+    "renewal_intent": "string",  # yes | no | not_decision_maker | "" (as the CRM holds it)
+    "health_score": "number",  # 0-100
+    "deployment": "string",  # cloud | on_premise
+    "product_line": "string",
+    "installed_version": "string",
+    "ga_version": "string",
+    "versions_behind": "number",
+    "fiscal_year_start_month": "number",
+    "onboarding_complete": "bool",
+    "timezone": "string",
+    "migration_stage": "string",  # not_started | notified | planned | migrating | migrated
+}
+
+SUBSCRIPTION: dict[str, FieldType] = {
+    "id": "string",
+    "status": "string",  # active | renewed | churned
+    "product": "string",
+    "start_date": "date",
+    "renewal_date": "date",
+    "licences": "number",
+    "unit_price": "number",
+    "currency": "string",
+    "weekly_notice_opt_out": "bool",
+}
+
+USAGE: dict[str, FieldType] = {
+    "devices_in_use": "number",
+    "active_users": "number",
+    "last_login": "date",
+    "adoption_percent": "number",
+}
+
+NPS: dict[str, FieldType] = {
+    "score": "number",
+    "category": "string",  # promoter | passive | detractor
+    "comment": "string",
+    "responded_on": "date",
+}
+
+CONTACT: dict[str, FieldType] = {
+    "id": "string",
+    "name": "string",
+    "email": "string",
+    "title": "string",
+    "timezone": "string",
+    "opted_out": "bool",
+}
+
+QUOTE: dict[str, FieldType] = {
+    "id": "string",
+    "licences": "number",
+    "organic_growth_licences": "number",
+    "unit_price": "number",
+    "uplift_percent": "number",
+    "total": "number",
+    "currency": "string",
+}
+
+JOURNEY: dict[str, FieldType] = {
+    "id": "string",
+    "arm": "string",
+    "iteration": "number",
+    "started": "date",
+    "playbook": "string",
+}
+
+# Contact roles (people at the customer) and owner roles (our own staff, for CTAs).
+CONTACT_ROLES = ("decision_maker", "renewal_contact", "admin", "champion", "billing")
+OWNER_ROLES = ("csm", "renewal_rep", "sales", "tam", "support", "ops")
+# Which account field names the owner of each owner role; "ops" is the fallback queue.
+OWNER_FIELDS = {
+    "csm": "csm_owner",
+    "renewal_rep": "renewal_rep",
+    "sales": "sales_owner",
+    "tam": "tam_owner",
+    "support": "tam_owner",
+}
+
+# Events every playbook may use without declaring them.
+BUILTIN_EVENTS = ("renewed", "churned", "opted_out", "nps_response", "facts_changed")
+
+ROOTS: dict[str, dict[str, FieldType]] = {
+    "account": ACCOUNT,
+    "subscription": SUBSCRIPTION,
+    "usage": USAGE,
+    "nps": NPS,
+    "quote": QUOTE,
+    "journey": JOURNEY,
+}
+# Roots whose fields are not declared: answers.<question>, event.<payload field>,
+# contacts.<role>.<contact field>.
+OPEN_ROOTS = ("answers", "event", "contacts")
+
+# Facts a playbook may write with `set`.
+WRITABLE = {
+    ("account", "risk_level"),
+    ("account", "renewal_intent"),
+    ("account", "health_score"),
+    ("account", "migration_stage"),
+    ("subscription", "weekly_notice_opt_out"),
+    ("subscription", "status"),
+}

@@ -1,0 +1,170 @@
+"""What the interpreter needs from the world, and what it hands to it.
+
+The interpreter (``engine.interpreter``) walks a playbook's IR against a
+``Runtime``. Two runtimes implement it: ``engine.temporal_runtime`` (inside a
+Temporal workflow, deterministic) and ``engine.simulation`` (virtual time, in
+process). Side effects leave the interpreter only as ``ActionRequest``s; the
+Temporal runtime turns them into activities run by ``workers``.
+
+This module imports only the standard library, pydantic and ``dsl.ir``, so it is
+safe inside the workflow sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from dsl.ir import Playbook
+
+ActionKind = Literal[
+    "load_facts",  # read account/subscription/contacts/usage/nps facts for the account
+    "send",  # email a template to a contact role
+    "ask",  # email a question with signed answer links
+    "cta",  # open a CTA
+    "escalate",  # open a CTA the journey will wait on
+    "set",  # write a fact
+    "quote",  # generate the renewal quote
+    "notify",  # post to a channel webhook
+    "start_playbook",  # start another journey
+    "custom",  # a registered custom action
+    "record",  # record a journey event (stage change, outcome) in the store
+]
+
+
+class ActionRequest(BaseModel):
+    """One side effect the journey asks for.
+
+    ``idempotency_key`` is ``{journey_id}/{step_id}/{iteration}``: executing the same
+    request twice must have the effect of executing it once.
+    """
+
+    kind: ActionKind
+    journey_id: str
+    playbook: str
+    playbook_version: str
+    account_id: str
+    step_id: str
+    iteration: int = 0
+    idempotency_key: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    playbook_time: datetime
+    held_out: bool = False
+    timeout_seconds: int = 60
+    max_attempts: int = 3
+    retry_interval_seconds: int = 10
+    retry_backoff: float = 2.0
+
+
+class ActionResult(BaseModel):
+    """What came of a side effect.
+
+    ``done``: it happened (or had already happened: idempotent). ``skipped``: a
+    policy decided not to (opted out, suppressed, cap with skip, holdout).
+    ``deferred``: blocked for now; ``retry_at`` (playbook time) says when to try
+    again. ``failed``: it could not be done; ``detail`` says why (a "fix the data"
+    CTA may have been opened).
+    """
+
+    status: Literal["done", "skipped", "deferred", "failed"] = "done"
+    detail: str = ""
+    retry_at: datetime | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class TimelineEntry(BaseModel):
+    """One line of a journey's timeline, as ``playbook show`` prints it."""
+
+    step_id: str
+    label: str  # human words: "ask renewal_intent to renewal_contact"
+    kind: str
+    status: Literal["done", "skipped", "deferred", "failed", "waiting", "planned", "event"]
+    at: datetime | None = None  # playbook time it happened / is due
+    result: str = ""
+    iteration: int = 0
+
+
+class Timeline(BaseModel):
+    """The journey as a query returns it."""
+
+    journey_id: str
+    playbook: str
+    playbook_version: str
+    account_id: str
+    stage: str = ""
+    status: Literal["running", "completed", "stopped", "failed"] = "running"
+    outcome: str = ""
+    arm: str = ""
+    now: datetime | None = None  # playbook time
+    done: list[TimelineEntry] = Field(default_factory=list)
+    waiting: TimelineEntry | None = None
+    planned: list[TimelineEntry] = Field(default_factory=list)
+    answers: dict[str, str | None] = Field(default_factory=dict)
+    risk_level: str = ""
+
+
+class JourneyOptions(BaseModel):
+    """How a journey runs. ``speed`` > 1 rehearses: playbook time passes ``speed``
+    times faster than wall time (86400 = a day a second). ``start_at`` sets the
+    playbook time the journey starts at (default: the real start time)."""
+
+    speed: float = 1.0
+    start_at: datetime | None = None
+
+
+class ResumePoint(BaseModel):
+    """Where a journey continued-as-new picks up: the path of step ids from the
+    top of the body to the step to resume at, and the repeat iteration."""
+
+    path: list[str] = Field(default_factory=list)
+    iteration: int = 0
+
+
+class JourneyState(BaseModel):
+    """What survives a continue-as-new besides the IR."""
+
+    answers: dict[str, str | None] = Field(default_factory=dict)
+    done: list[TimelineEntry] = Field(default_factory=list)
+    resume: ResumePoint | None = None
+    playbook_epoch: datetime | None = None  # playbook time at the first start
+    real_epoch: datetime | None = None  # workflow time at the first start
+    continued: int = 0
+
+
+class JourneyInput(BaseModel):
+    """The workflow input: the IR is pinned here, so editing the file never
+    changes a running journey."""
+
+    playbook: Playbook
+    account_id: str
+    journey_id: str
+    options: JourneyOptions = Field(default_factory=JourneyOptions)
+    state: JourneyState = Field(default_factory=JourneyState)
+
+
+class Runtime(Protocol):
+    """What the interpreter runs on. Every method is deterministic on replay."""
+
+    def now(self) -> datetime:
+        """Playbook time now (timezone-aware UTC)."""
+        ...
+
+    async def wait(self, deadline: datetime | None, wake: Callable[[], bool]) -> bool:
+        """Block until ``wake()`` is true (return True) or playbook time reaches
+        ``deadline`` (return False). ``None`` waits without a deadline."""
+        ...
+
+    async def act(self, request: ActionRequest) -> ActionResult:
+        """Carry out one side effect (with its retry policy) and return the result."""
+        ...
+
+    def report(self, timeline: Timeline) -> None:
+        """The journey moved: update what observers see (search attributes, details)."""
+        ...
+
+
+def idempotency_key(journey_id: str, step_id: str, iteration: int) -> str:
+    return f"{journey_id}/{step_id}/{iteration}"
