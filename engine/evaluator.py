@@ -1,0 +1,314 @@
+"""The expression evaluator: a small pure function over IR ``Expr`` nodes.
+
+Never ``eval``. The scope is a plain dict:
+
+- the fact roots (``account``, ``subscription``, ``usage``, ``nps``, ``quote``,
+  ``contacts``, ``answers``, ``event``, ``journey``), each a dict;
+- ``today``: a ``datetime.date``, the playbook's today;
+- ``anchor``: the playbook's anchor date (or ``None``), for ``anchor()``.
+
+Values: dates are ``datetime.date``, durations ``datetime.timedelta``. Dates kept
+as ISO strings in facts (they arrive as JSON) become dates when the path is typed
+``date`` or when compared or added to a date.
+
+Missing facts evaluate to ``None``. Ordering comparisons with ``None`` are false,
+arithmetic with ``None`` is ``None``, and mismatched types never raise: a journey
+must not crash on a hole in the CRM data. ``==``/``!=`` compare ``None`` as a
+value, so ``x == null`` works.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from dsl.ir import Binary, Call, ListExpr, Literal, Path, Unary
+
+Scope = Mapping[str, Any]
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def evaluate(expr: Any, scope: Scope) -> Any:
+    """The value of ``expr`` in ``scope`` (see the module docstring for the rules)."""
+    if isinstance(expr, Literal):
+        return _literal(expr)
+    if isinstance(expr, Path):
+        value = lookup(expr.parts, scope)
+        return as_date(value) if expr.type == "date" else value
+    if isinstance(expr, Unary):
+        return _unary(expr, scope)
+    if isinstance(expr, Binary):
+        return _binary(expr, scope)
+    if isinstance(expr, ListExpr):
+        return [evaluate(item, scope) for item in expr.items]
+    if isinstance(expr, Call):
+        return _call(expr, scope)
+    raise TypeError(f"not an expression: {type(expr).__name__}")
+
+
+def truthy(value: Any) -> bool:
+    """Whether a value counts as true in ``if``/``until``/rules (``None`` is false)."""
+    return bool(value)
+
+
+def lookup(parts: list[str] | tuple[str, ...], scope: Scope) -> Any:
+    """Follow a fact path through nested dicts; any hole gives ``None``."""
+    value: Any = scope
+    for part in parts:
+        if isinstance(value, Mapping):
+            value = value.get(part)
+        else:
+            return None
+        if value is None:
+            return None
+    return value
+
+
+def as_date(value: Any) -> Any:
+    """A date for ISO strings and datetimes; other values unchanged."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, str) and _ISO_DATE.match(value):
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return value
+    return value
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+def _literal(expr: Literal) -> Any:
+    if expr.value is None:
+        return None
+    if expr.type == "date":
+        return as_date(expr.value)
+    if expr.type == "duration":
+        return timedelta(seconds=expr.value)
+    return expr.value
+
+
+def _unary(expr: Unary, scope: Scope) -> Any:
+    value = evaluate(expr.operand, scope)
+    if expr.op == "not":
+        return not truthy(value)
+    if isinstance(value, bool) or not isinstance(value, int | float | timedelta):
+        return None
+    return -value
+
+
+def _binary(expr: Binary, scope: Scope) -> Any:
+    op = expr.op
+    # and/or short-circuit: the right side may read facts the left side guards.
+    if op == "and":
+        left = evaluate(expr.left, scope)
+        return truthy(evaluate(expr.right, scope)) if truthy(left) else False
+    if op == "or":
+        left = evaluate(expr.left, scope)
+        return True if truthy(left) else truthy(evaluate(expr.right, scope))
+    left, right = evaluate(expr.left, scope), evaluate(expr.right, scope)
+    if op in ("in", "not in"):
+        found = _contains(right, left)
+        return found if op == "in" else not found
+    left, right = _align(left, right)
+    if op in ("==", "!="):
+        equal = left == right
+        return equal if op == "==" else not equal
+    if left is None or right is None:
+        return False if op in _ORDERINGS else None
+    try:
+        if op in _ORDERINGS:
+            return _ORDERINGS[op](left, right)
+        return _ARITHMETIC[op](left, right)
+    except (TypeError, ZeroDivisionError, OverflowError):
+        return False if op in _ORDERINGS else None
+
+
+def _align(left: Any, right: Any) -> tuple[Any, Any]:
+    """Make a date and an ISO string comparable (facts arrive as JSON strings)."""
+    if isinstance(left, date) and isinstance(right, str):
+        return left, as_date(right)
+    if isinstance(right, date) and isinstance(left, str):
+        return as_date(left), right
+    if isinstance(left, datetime) and isinstance(right, date):
+        return left.date(), right
+    if isinstance(right, datetime) and isinstance(left, date):
+        return left, right.date()
+    return left, right
+
+
+def _contains(container: Any, item: Any) -> bool:
+    if container is None or item is None:
+        return False
+    if isinstance(container, str):
+        return isinstance(item, str) and item in container
+    if isinstance(container, Mapping):
+        return item in container
+    if isinstance(container, list | tuple | set):
+        return item in container
+    return False
+
+
+def _divide(left: Any, right: Any) -> Any:
+    if isinstance(left, timedelta) and isinstance(right, timedelta):
+        return left / right
+    return left / right
+
+
+def _numeric_only(fn: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    def apply(left: Any, right: Any) -> Any:
+        if isinstance(left, bool) or isinstance(right, bool):
+            return None
+        return fn(left, right)
+
+    return apply
+
+
+_ORDERINGS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+_ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
+    "+": _numeric_only(lambda a, b: a + b),
+    "-": _numeric_only(lambda a, b: a - b),
+    "*": _numeric_only(lambda a, b: a * b),
+    "/": _numeric_only(_divide),
+}
+
+
+# --------------------------------------------------------------------------- functions
+
+
+def _call(expr: Call, scope: Scope) -> Any:
+    args = [evaluate(arg, scope) for arg in expr.args]
+    fn = _FUNCTIONS.get(expr.fn)
+    if fn is None:
+        return None  # the checker rejects unknown functions; never crash at run time
+    try:
+        return fn(scope, args)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _today(scope: Scope, args: list[Any]) -> Any:
+    return scope.get("today")
+
+
+def _anchor(scope: Scope, args: list[Any]) -> Any:
+    return as_date(scope.get("anchor"))
+
+
+def _days_until(scope: Scope, args: list[Any]) -> Any:
+    target, today = as_date(args[0]), scope.get("today")
+    if not isinstance(target, date) or not isinstance(today, date):
+        return None
+    return (target - today).days
+
+
+def _days_since(scope: Scope, args: list[Any]) -> Any:
+    since, today = as_date(args[0]), scope.get("today")
+    if not isinstance(since, date) or not isinstance(today, date):
+        return None
+    return (today - since).days
+
+
+def _values(args: list[Any]) -> list[Any]:
+    """``min(a, b)`` or ``min(list)``; holes are left out."""
+    values = args[0] if len(args) == 1 and isinstance(args[0], list | tuple) else args
+    return [as_date(v) if isinstance(v, str) else v for v in values if v is not None]
+
+
+def _min(scope: Scope, args: list[Any]) -> Any:
+    values = _values(args)
+    return min(values) if values else None
+
+
+def _max(scope: Scope, args: list[Any]) -> Any:
+    values = _values(args)
+    return max(values) if values else None
+
+
+def _round(scope: Scope, args: list[Any]) -> Any:
+    if not args or args[0] is None or isinstance(args[0], bool):
+        return None
+    digits = int(args[1]) if len(args) > 1 and args[1] is not None else 0
+    value = round(args[0], digits)
+    return int(value) if digits == 0 else value
+
+
+def _count(scope: Scope, args: list[Any]) -> Any:
+    if not args or args[0] is None:
+        return 0
+    return len(args[0]) if isinstance(args[0], list | tuple | dict | str) else None
+
+
+def _lower(scope: Scope, args: list[Any]) -> Any:
+    return args[0].lower() if args and isinstance(args[0], str) else None
+
+
+def _contains_fn(scope: Scope, args: list[Any]) -> Any:
+    return _contains(args[0], args[1])
+
+
+_FUNCTIONS: dict[str, Callable[[Scope, list[Any]], Any]] = {
+    "today": _today,
+    "anchor": _anchor,
+    "days_until": _days_until,
+    "days_since": _days_since,
+    "min": _min,
+    "max": _max,
+    "round": _round,
+    "count": _count,
+    "lower": _lower,
+    "contains": _contains_fn,
+}
+
+
+# --------------------------------------------------------------------------- templates
+
+_PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}")
+
+
+def render(text: str, scope: Scope) -> str:
+    """Fill ``{fact.path}`` placeholders; a missing fact renders as an empty string."""
+    return _PLACEHOLDER.sub(lambda m: show(lookup(m.group(1).split("."), scope)), text)
+
+
+def show(value: Any) -> str:
+    """How a value reads in a message: ISO dates, whole numbers without ``.0``."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime):
+        return (
+            value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat()
+        )
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        days = value.total_seconds() / 86400
+        return f"{int(days)} days" if days == int(days) else f"{value.total_seconds():g} seconds"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def to_json_value(value: Any) -> Any:
+    """A value as it goes into an action's params (JSON: dates as ISO strings)."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, list | tuple):
+        return [to_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json_value(v) for k, v in value.items()}
+    return value

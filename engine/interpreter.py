@@ -1,0 +1,970 @@
+"""The interpreter: one recursive walk over a playbook's IR, against a ``Runtime``.
+
+One method per step kind (``_run_<kind>``). Side effects leave only as
+``ActionRequest``s through ``Runtime.act``; time passes only through
+``Runtime.wait``. The same code runs inside a Temporal workflow and in the
+simulator, so it must stay deterministic: no clocks, no I/O, no randomness.
+
+Semantics worth knowing (docs/language.md has the syntax):
+
+- Time points. ``at 140 days before renewal`` is the anchor date minus 140 days
+  at 09:00 UTC (``BUSINESS_HOUR``), a civil morning for most of our customers. A
+  point is *past* when its date is before today's date, so reaching a step later
+  on its own day still runs it; ``if past skip`` skips a step whose day is gone.
+- Facts are (re)loaded with a ``load_facts`` action at the start, on entering each
+  top-level step, before each ``every`` round and on ``facts_changed``. A
+  ``facts_changed`` re-plans the point a step is waiting for, so a moved renewal
+  date moves the step. Goal rules, then exit rules, are checked after every step
+  and after every load.
+- ``every DURATION``: the first round runs one period after the loop is reached
+  (the renewal example sends the T-45 reminder, then weekly statements after it);
+  ``until`` is checked before each round; ``at most N`` caps the rounds. The
+  round number (1..N) is the ``iteration`` of the idempotency keys inside.
+- Actions carry ``{journey_id}/{step_id}/{iteration}`` as idempotency key. A
+  ``deferred`` result is retried with the same key at ``retry_at``; ``skipped``
+  and ``failed`` are recorded and the journey carries on.
+- Journey-wide handlers react to events: ``complete`` ends the journey, ``skip``
+  continues at a top-level step, ``interrupt`` runs its body at the next wait
+  point, then the interrupted wait resumes with its deadline unchanged.
+- Experiments: arm by stable hash; a holdout arm gets no customer touches (send,
+  ask) and no CTAs (cta, escalate): those are recorded as skipped "held out".
+- Continue-as-new: at the start of an ``every`` round (outside parallel branches,
+  handler bodies and nested loops) the interpreter asks ``safe_point(rounds)``;
+  if it says yes, ``ContinueAsNew`` carries a ``JourneyState`` whose
+  ``ResumePoint`` lets a new run pick up at exactly that round.
+
+Action params (what ``workers`` activities receive in ``ActionRequest.params``):
+
+- ``send``: template, to_role, reason, when_blocked, contact_policy
+- ``ask``: question, prompt, to_role, template, choices [{name, label}],
+  expires_at (ISO playbook time), when_blocked, contact_policy
+- ``cta`` / ``escalate``: owner_role, priority, due (ISO playbook time), reason
+  (+ ``wait_until`` for escalate); escalate returns ``data.cta_id``
+- ``set``: path (list), value; ``quote``: organic_growth, uplift_percent (returns
+  ``data.quote``); ``notify``: channel, message; ``start_playbook``: playbook;
+  ``custom``: action, args; ``record``: event ("stage"|"outcome") and its fields;
+  ``load_facts``: nothing (returns the facts dict as ``data``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from dsl.ir import (
+    ActionPolicy,
+    Arm,
+    Ask,
+    Block,
+    Cta,
+    CustomAction,
+    Escalate,
+    EventHandler,
+    GenerateQuote,
+    Goal,
+    If,
+    Match,
+    Notify,
+    Parallel,
+    Playbook,
+    Repeat,
+    Send,
+    SetFact,
+    StartPlaybook,
+    Step,
+    Stop,
+    Wait,
+    WaitEvent,
+    WaitUntil,
+)
+from engine.contract import (
+    ActionKind,
+    ActionRequest,
+    ActionResult,
+    JourneyState,
+    ResumePoint,
+    Runtime,
+    Timeline,
+    TimelineEntry,
+    idempotency_key,
+)
+from engine.evaluator import as_date, evaluate, render, show, to_json_value, truthy
+from engine.experiments import assign_arm
+from engine.step_words import describe
+
+BUSINESS_HOUR = time(9, 0, tzinfo=UTC)
+MAX_DEFERRALS = 30  # a send blocked this many times in a row is given up (recorded)
+PLANNED_SHOWN = 5
+DONE_KEPT_ON_CONTINUE = 200  # timeline entries carried over a continue-as-new
+CUSTOMER_TOUCHES: frozenset[str] = frozenset({"send", "ask", "cta", "escalate"})
+
+
+class JourneyEnded(Exception):
+    """The journey ends now (a stop, a goal, an exit rule or a handler)."""
+
+    def __init__(self, outcome: str, achieved: bool) -> None:
+        super().__init__(outcome)
+        self.outcome = outcome
+        self.achieved = achieved
+
+
+class SkipTo(Exception):
+    """Leave the current step and carry on at the top-level step ``label``."""
+
+    def __init__(self, label: str) -> None:
+        super().__init__(label)
+        self.label = label
+
+
+class ContinueAsNew(Exception):
+    """The journey should continue as a new run from ``state``."""
+
+    def __init__(self, state: JourneyState) -> None:
+        super().__init__("continue as new")
+        self.state = state
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a step runs within: the loop round, the event being handled, the path
+    of container step ids from the top (for resume points)."""
+
+    iteration: int = 0
+    event: dict[str, Any] | None = None
+    path: tuple[str, ...] = ()
+    resumable: bool = True
+
+
+def point_in_time(day: date, offset_seconds: int) -> datetime:
+    """The playbook datetime of ``day`` at the business hour, shifted by ``offset``."""
+    return datetime.combine(day, BUSINESS_HOUR) + timedelta(seconds=offset_seconds)
+
+
+def journey_id_for(playbook: Playbook, facts: dict[str, Any]) -> str:
+    """The journey (workflow) id from the playbook's id template and the facts."""
+    return render(playbook.journey_id, facts)
+
+
+class Interpreter:
+    """Runs one journey: ``await run()``; events arrive through ``deliver``."""
+
+    def __init__(
+        self,
+        playbook: Playbook,
+        runtime: Runtime,
+        account_id: str,
+        journey_id: str,
+        state: JourneyState | None = None,
+        safe_point: Callable[[int], bool] | None = None,
+    ) -> None:
+        self.playbook = playbook
+        self.runtime = runtime
+        self.account_id = account_id
+        self.journey_id = journey_id
+        self.version = playbook.version()
+        self.safe_point = safe_point
+        state = state or JourneyState()
+        self._resume = state.resume
+        self.continued = state.continued
+        self.answers: dict[str, str | None] = dict(state.answers)
+        self.done: list[TimelineEntry] = list(state.done)
+        self.facts: dict[str, Any] = {}
+        self.stage = ""
+        self.status: str = "running"
+        self.outcome = ""
+        self.waiting: TimelineEntry | None = None
+        self.arms: dict[str, Arm] = {}
+        for experiment in playbook.experiments:
+            arm = assign_arm(experiment, account_id)
+            if arm is not None:
+                self.arms[experiment.name] = arm
+        self.held_out = any(arm.holdout for arm in self.arms.values())
+        self.started: datetime | None = state.playbook_epoch
+        self._top_index = 0
+        self._events: list[tuple[str, dict[str, Any]]] = []
+        self._answers_in: dict[str, str] = {}
+        self._ending: JourneyEnded | None = None
+        self._skip: str | None = None
+        self._interrupts: list[tuple[EventHandler, dict[str, Any]]] = []
+        self._facts_dirty = False
+        self._loads = 0
+        self._handler_runs: dict[str, int] = {}
+        self._last_report: tuple[str, str, str] = ("", "", "")
+
+    # ----------------------------------------------------------------- public
+
+    @property
+    def arm(self) -> str:
+        """The journey's arm in its first experiment ("" without experiments)."""
+        return next(iter(self.arms.values())).name if self.arms else ""
+
+    async def run(self) -> Timeline:
+        """Run the journey to its end; returns the final timeline.
+
+        Raises ``ContinueAsNew`` when ``safe_point`` asked for a fresh run."""
+        if self.started is None:
+            self.started = self.runtime.now()
+        try:
+            await self._load_facts()
+            self._check_rules()
+            await self._run_top()
+            self._finish("completed", achieved=False)
+        except JourneyEnded as ended:
+            self._finish(ended.outcome, ended.achieved)
+        await self._record_outcome()
+        self._report(force=True)
+        return self.timeline()
+
+    def deliver(self, name: str, payload: dict[str, Any] | None = None) -> None:
+        """An external event reached the journey (a signal, a scripted event)."""
+        if self.status != "running":
+            return
+        payload = dict(payload or {})
+        self._events.append((name, payload))
+        self._note_event(name, payload)
+        if name == "facts_changed":
+            self._facts_dirty = True
+        if name == "answer" and payload.get("question"):
+            self._answers_in[str(payload["question"])] = str(payload.get("choice", ""))
+        for handler in self.playbook.handlers:
+            if handler.event != name:
+                continue
+            if handler.mode == "complete" and self._ending is None:
+                self._ending = JourneyEnded(handler.outcome or name, handler.achieved)
+            elif handler.mode == "skip":
+                self._skip = handler.target
+            elif handler.mode == "interrupt":
+                self._interrupts.append((handler, payload))
+
+    def timeline(self) -> Timeline:
+        """The journey as observers see it: done, waiting, planned."""
+        account = self.facts.get("account") or {}
+        return Timeline(
+            journey_id=self.journey_id,
+            playbook=self.playbook.name,
+            playbook_version=self.version,
+            account_id=self.account_id,
+            stage=self.stage,
+            status=self.status,  # type: ignore[arg-type]
+            outcome=self.outcome,
+            arm=self.arm,
+            now=self.runtime.now(),
+            done=list(self.done),
+            waiting=self.waiting if self.status == "running" else None,
+            planned=self._planned() if self.status == "running" else [],
+            answers=dict(self.answers),
+            risk_level=str(account.get("risk_level") or ""),
+        )
+
+    def state_at(self, resume: ResumePoint) -> JourneyState:
+        """What a continue-as-new carries (the runtime adds its clock epochs)."""
+        return JourneyState(
+            answers=dict(self.answers),
+            done=self.done[-DONE_KEPT_ON_CONTINUE:],
+            resume=resume,
+            playbook_epoch=self.started,
+            continued=self.continued + 1,
+        )
+
+    def scope(self, ctx: Context | None = None) -> dict[str, Any]:
+        """The names expressions and templates see."""
+        now = self.runtime.now()
+        scope: dict[str, Any] = {root: {} for root in ("account", "subscription", "usage", "nps")}
+        scope.update(self.facts)
+        scope["answers"] = dict(self.answers)
+        scope["event"] = dict(ctx.event) if ctx and ctx.event else {}
+        scope["journey"] = {
+            "id": self.journey_id,
+            "arm": self.arm,
+            "arms": {name: arm.name for name, arm in self.arms.items()},
+            "iteration": ctx.iteration if ctx else 0,
+            "started": self.started.date() if self.started else None,
+            "playbook": self.playbook.name,
+        }
+        scope["today"] = now.date()
+        scope["anchor"] = (
+            as_date(evaluate(self.playbook.anchor, scope)) if self.playbook.anchor else None
+        )
+        return scope
+
+    # ----------------------------------------------------------------- top level
+
+    async def _run_top(self) -> None:
+        body = self.playbook.body
+        resume = list(self._resume.path) if self._resume else None
+        index = 0
+        if resume:
+            found = _index_of(body, resume[0])
+            index = found if found is not None else 0
+            resume = resume[1:] if found is not None else None
+        while index < len(body):
+            self._top_index = index
+            step = body[index]
+            try:
+                await self._step(step, Context(), resume)
+                resume = None
+                await self._after_step(Context())
+                index += 1
+            except SkipTo as skip:
+                resume = None
+                target = _block_index(body, skip.label)
+                self._entry_event(f"skip to {skip.label}", "skip")
+                index = target if target is not None else index + 1
+
+    async def _run_steps(self, steps: list[Step], ctx: Context, resume: list[str] | None) -> None:
+        start = 0
+        if resume:
+            found = _index_of(steps, resume[0])
+            start, resume = (found, resume[1:]) if found is not None else (0, None)
+        else:
+            resume = None
+        for offset, step in enumerate(steps[start:]):
+            await self._step(step, ctx, resume if offset == 0 else None)
+            await self._after_step(ctx)
+
+    async def _step(self, step: Step, ctx: Context, resume: list[str] | None) -> None:
+        run = getattr(self, f"_run_{step.kind}")
+        await run(step, ctx, resume)
+
+    async def _after_step(self, ctx: Context) -> None:
+        self._check_rules()
+        if self._attention():
+            await self._attend()
+
+    # ----------------------------------------------------------------- facts, rules, events
+
+    async def _load_facts(self) -> None:
+        self._loads += 1
+        result = await self._request("load_facts", "facts", self._loads, {})
+        if result.status == "done" and isinstance(result.data, dict):
+            self.facts = dict(result.data)
+
+    def _check_rules(self) -> None:
+        if not (self.playbook.goals or self.playbook.exits):
+            return
+        scope = self.scope()
+        for goal in self.playbook.goals:
+            if truthy(evaluate(goal.condition, scope)):
+                raise JourneyEnded(goal.name, achieved=True)
+        for rule in self.playbook.exits:
+            if truthy(evaluate(rule.condition, scope)):
+                raise JourneyEnded(rule.name, achieved=False)
+
+    def _attention(self) -> bool:
+        """Whether something journey-wide needs handling before the flow goes on."""
+        return bool(self._ending or self._skip or self._interrupts or self._facts_dirty)
+
+    async def _attend(self) -> None:
+        if self._ending is not None:
+            raise self._ending
+        if self._skip:
+            label, self._skip = self._skip, None
+            raise SkipTo(label)
+        if self._facts_dirty:
+            self._facts_dirty = False
+            await self._load_facts()
+            self._check_rules()
+        while self._interrupts:
+            handler, payload = self._interrupts.pop(0)
+            runs = self._handler_runs.get(handler.id, 0) + 1
+            self._handler_runs[handler.id] = runs
+            waiting = self.waiting
+            ctx = Context(iteration=runs, event=payload, path=(handler.id,), resumable=False)
+            await self._run_steps(handler.body, ctx, None)
+            self._set_waiting(waiting)
+
+    def _find_event(self, name: str, since: int, match: Callable[[dict[str, Any]], bool]) -> Any:
+        for event_name, payload in self._events[since:]:
+            if event_name == name and match(payload):
+                return payload
+        return None
+
+    async def _wait(
+        self,
+        deadline: datetime | None,
+        ready: Callable[[], bool],
+        waiting: TimelineEntry,
+        replan: Callable[[], datetime | None] | None = None,
+    ) -> bool:
+        """Wait until ``ready()`` (True) or the deadline (False), handling journey-wide
+        events meanwhile: interrupts run, facts reload, the deadline is re-planned."""
+        self._set_waiting(waiting)
+        try:
+            while True:
+                if ready():
+                    return True
+                if self._attention():
+                    await self._attend()
+                    if replan is not None:
+                        moved = replan()
+                        if moved is not None and moved != deadline:
+                            self._entry_event(
+                                f"re-planned {waiting.label} to {show(moved.date())}", "replan"
+                            )
+                            deadline = moved
+                            waiting = waiting.model_copy(update={"at": deadline})
+                    self._set_waiting(waiting)
+                    continue
+                if deadline is not None and self.runtime.now() >= deadline:
+                    return False
+                woke = await self.runtime.wait(deadline, lambda: ready() or self._attention())
+                if not woke and not ready() and not self._attention():
+                    return False
+        finally:
+            if self.waiting is waiting or (
+                self.waiting and self.waiting.step_id == waiting.step_id
+            ):
+                self._set_waiting(None)
+
+    # ----------------------------------------------------------------- actions
+
+    async def _request(
+        self,
+        kind: ActionKind,
+        step_id: str,
+        iteration: int,
+        params: dict[str, Any],
+        policy: ActionPolicy | None = None,
+    ) -> ActionResult:
+        defaults = self.playbook.defaults
+        retry = (policy.retry if policy else None) or defaults.retry
+        timeout = (policy.timeout if policy else None) or defaults.timeout
+        request = ActionRequest(
+            kind=kind,
+            journey_id=self.journey_id,
+            playbook=self.playbook.name,
+            playbook_version=self.version,
+            account_id=self.account_id,
+            step_id=step_id,
+            iteration=iteration,
+            idempotency_key=idempotency_key(self.journey_id, step_id, iteration),
+            params=params,
+            playbook_time=self.runtime.now(),
+            held_out=self.held_out and kind in CUSTOMER_TOUCHES,
+            timeout_seconds=timeout.seconds,
+            max_attempts=retry.max_attempts,
+            retry_interval_seconds=retry.initial_interval.seconds,
+            retry_backoff=retry.backoff,
+        )
+        return await self.runtime.act(request)
+
+    async def _perform(
+        self,
+        step: Step,
+        kind: ActionKind,
+        params: dict[str, Any],
+        ctx: Context,
+        policy: ActionPolicy,
+        summary: str = "",
+    ) -> ActionResult:
+        """Run one action of a step, deferring as told, and record what came of it."""
+        label = describe(step)
+        if self.held_out and kind in CUSTOMER_TOUCHES:
+            result = ActionResult(status="skipped", detail="held out (experiment holdout arm)")
+            self._record(step, label, result, ctx)
+            return result
+        for _ in range(MAX_DEFERRALS):
+            result = await self._request(kind, step.id, ctx.iteration, params, policy)
+            if result.status != "deferred" or result.retry_at is None:
+                break
+            self._record(step, label, result, ctx)
+            waiting = TimelineEntry(
+                step_id=step.id,
+                label=label,
+                kind=step.kind,
+                status="waiting",
+                at=result.retry_at,
+                result="deferred",
+                iteration=ctx.iteration,
+            )
+            await self._wait(result.retry_at, lambda: False, waiting)
+        else:
+            result = ActionResult(status="skipped", detail="blocked too many times")
+        self._record(step, label, result, ctx, summary)
+        return result
+
+    def _record(
+        self, step: Step, label: str, result: ActionResult, ctx: Context, summary: str = ""
+    ) -> None:
+        words = result.detail or summary or _data_words(result.data)
+        if result.status == "deferred" and result.retry_at:
+            words = f"deferred to {show(result.retry_at)}" + (f": {words}" if words else "")
+        self.done.append(
+            TimelineEntry(
+                step_id=step.id,
+                label=label,
+                kind=step.kind,
+                status=result.status,
+                at=self.runtime.now(),
+                result=words,
+                iteration=ctx.iteration,
+            )
+        )
+        self._report()
+
+    def _contact_params(self, when_blocked: str | None) -> dict[str, Any]:
+        contact = self.playbook.defaults.contact
+        return {
+            "when_blocked": when_blocked or contact.when_blocked,
+            "contact_policy": contact.model_dump(mode="json"),
+        }
+
+    async def _run_send(self, step: Send, ctx: Context, resume: list[str] | None) -> None:
+        scope = self.scope(ctx)
+        params = {
+            "template": step.template,
+            "to_role": step.to_role,
+            "reason": render(step.reason, scope),
+            **self._contact_params(step.when_blocked),
+        }
+        await self._perform(step, "send", params, ctx, step.policy)
+
+    async def _run_ask(self, step: Ask, ctx: Context, resume: list[str] | None) -> None:
+        scope = self.scope(ctx)
+        now = self.runtime.now()
+        deadline = now + timedelta(seconds=step.timeout.seconds)
+        params = {
+            "question": step.question,
+            "prompt": render(step.prompt, scope),
+            "to_role": step.to_role,
+            "template": step.template,
+            "choices": [choice.model_dump() for choice in step.choices],
+            "expires_at": deadline.isoformat(),
+            **self._contact_params(step.when_blocked),
+        }
+        self._answers_in.pop(step.question, None)  # a question asked again needs a new answer
+        result = await self._perform(step, "ask", params, ctx, step.policy)
+        answer: str | None = None
+        if result.status == "done":
+            valid = {choice.name for choice in step.choices}
+            waiting = TimelineEntry(
+                step_id=step.id,
+                label=f"answer to {step.question}",
+                kind="ask",
+                status="waiting",
+                at=deadline,
+                iteration=ctx.iteration,
+            )
+            if await self._wait(deadline, lambda: step.question in self._answers_in, waiting):
+                choice = self._answers_in[step.question]
+                answer = choice if choice in valid else None
+        self.answers[step.question] = answer
+        self._entry_event(
+            f"answer {step.question}",
+            "ask",
+            answer if answer is not None else "no answer",
+            status="done" if answer is not None else "skipped",
+            iteration=ctx.iteration,
+        )
+
+    def _cta_params(self, step: Cta | Escalate, ctx: Context) -> dict[str, Any]:
+        due = self.runtime.now() + timedelta(seconds=step.due.seconds)
+        return {
+            "owner_role": step.owner_role,
+            "priority": step.priority,
+            "due": due.isoformat(),
+            "reason": render(step.reason, self.scope(ctx)),
+        }
+
+    async def _run_cta(self, step: Cta, ctx: Context, resume: list[str] | None) -> None:
+        params = self._cta_params(step, ctx)
+        await self._perform(step, "cta", params, ctx, step.policy, summary=params["reason"])
+
+    async def _run_escalate(self, step: Escalate, ctx: Context, resume: list[str] | None) -> None:
+        if resume:  # resumed inside on_timeout
+            await self._run_steps(step.on_timeout, self._inside(ctx, step), resume)
+            return
+        params = self._cta_params(step, ctx)
+        deadline = self.runtime.now() + timedelta(seconds=step.wait.seconds)
+        params["wait_until"] = deadline.isoformat()
+        since = len(self._events)
+        result = await self._perform(step, "escalate", params, ctx, step.policy, params["reason"])
+        if result.status != "done":
+            return
+        cta_id = result.data.get("cta_id")
+
+        def closed() -> bool:
+            match = self._find_event(
+                "cta_closed", since, lambda p: cta_id is None or p.get("cta_id") == cta_id
+            )
+            return match is not None
+
+        waiting = TimelineEntry(
+            step_id=step.id,
+            label=f"CTA {cta_id or ''} closed".replace("  ", " "),
+            kind="escalate",
+            status="waiting",
+            at=deadline,
+            iteration=ctx.iteration,
+        )
+        if await self._wait(deadline, closed, waiting):
+            self._entry_event("CTA closed", "escalate", str(cta_id or ""), iteration=ctx.iteration)
+            return
+        self._entry_event(
+            "CTA not closed in time",
+            "escalate",
+            step.wait.text,
+            status="skipped",
+            iteration=ctx.iteration,
+        )
+        await self._run_steps(step.on_timeout, self._inside(ctx, step), None)
+
+    async def _run_set(self, step: SetFact, ctx: Context, resume: list[str] | None) -> None:
+        value = evaluate(step.value, self.scope(ctx))
+        params = {"path": list(step.path), "value": to_json_value(value)}
+        result = await self._perform(
+            step, "set", params, ctx, step.policy, summary=f"= {show(value)}"
+        )
+        if result.status == "done" and len(step.path) >= 2:
+            root = dict(self.facts.get(step.path[0]) or {})
+            root[step.path[-1]] = to_json_value(value)
+            self.facts[step.path[0]] = root
+
+    async def _run_quote(self, step: GenerateQuote, ctx: Context, resume: list[str] | None) -> None:
+        params = {"organic_growth": step.organic_growth, "uplift_percent": step.uplift_percent}
+        result = await self._perform(step, "quote", params, ctx, step.policy)
+        if result.status == "done" and result.data:
+            quote = result.data.get("quote", result.data)
+            if isinstance(quote, dict):
+                self.facts["quote"] = quote
+
+    async def _run_notify(self, step: Notify, ctx: Context, resume: list[str] | None) -> None:
+        params = {"channel": step.channel, "message": render(step.message, self.scope(ctx))}
+        await self._perform(step, "notify", params, ctx, step.policy, summary=params["message"])
+
+    async def _run_start_playbook(
+        self, step: StartPlaybook, ctx: Context, resume: list[str] | None
+    ) -> None:
+        await self._perform(step, "start_playbook", {"playbook": step.playbook}, ctx, step.policy)
+
+    async def _run_custom(self, step: CustomAction, ctx: Context, resume: list[str] | None) -> None:
+        scope = self.scope(ctx)
+        args = {arg.name: to_json_value(evaluate(arg.value, scope)) for arg in step.args}
+        await self._perform(step, "custom", {"action": step.action, "args": args}, ctx, step.policy)
+
+    async def _run_stop(self, step: Stop, ctx: Context, resume: list[str] | None) -> None:
+        raise JourneyEnded(step.outcome, step.achieved)
+
+    async def _run_goal(self, step: Goal, ctx: Context, resume: list[str] | None) -> None:
+        raise JourneyEnded(step.name, achieved=True)
+
+    # ----------------------------------------------------------------- time
+
+    async def _run_wait(self, step: Wait, ctx: Context, resume: list[str] | None) -> None:
+        deadline = self.runtime.now() + timedelta(seconds=step.duration.seconds)
+        waiting = self._waiting_entry(step, deadline, ctx)
+        await self._wait(deadline, lambda: False, waiting)
+
+    async def _run_wait_until(
+        self, step: WaitUntil, ctx: Context, resume: list[str] | None
+    ) -> None:
+        await self._reach_point(step, describe(step), ctx)
+
+    def _deadline(self, when: WaitUntil, ctx: Context) -> datetime | None:
+        day = as_date(evaluate(when.at, self.scope(ctx)))
+        if isinstance(day, datetime):
+            return day + timedelta(seconds=when.offset.seconds)
+        if not isinstance(day, date):
+            return None
+        return point_in_time(day, when.offset.seconds)
+
+    async def _reach_point(self, when: WaitUntil, label: str, ctx: Context) -> bool:
+        """Wait for a time point; False when the step is to be skipped."""
+        deadline = self._deadline(when, ctx)
+        now = self.runtime.now()
+        if deadline is None:
+            self._entry_event(label, when.kind, "no date to wait for", status="skipped")
+            return False
+        if deadline.date() < now.date():
+            if when.if_past == "skip":
+                self._entry_event(
+                    label, when.kind, f"past ({show(deadline.date())}), skipped", status="skipped"
+                )
+                return False
+            return True
+        waiting = TimelineEntry(
+            step_id=when.id,
+            label=label,
+            kind="wait_until",
+            status="waiting",
+            at=deadline,
+            iteration=ctx.iteration,
+        )
+        await self._wait(deadline, lambda: False, waiting, replan=lambda: self._deadline(when, ctx))
+        return True
+
+    # ----------------------------------------------------------------- control flow
+
+    async def _run_block(self, step: Block, ctx: Context, resume: list[str] | None) -> None:
+        top_level = not ctx.path
+        inner = self._inside(ctx, step)
+        if resume is None and step.when is not None:
+            if not await self._reach_point(step.when, describe(step), ctx):
+                return
+        # resumed inside (resume is not None): the time point was reached before
+        if top_level:
+            await self._enter_stage(step)
+            await self._load_facts()
+            self._check_rules()
+        await self._run_steps(step.body, inner, resume or None)
+
+    async def _enter_stage(self, step: Block) -> None:
+        self.stage = step.label
+        self._report()
+        await self._request(
+            "record", f"{step.id}:stage", 0, {"event": "stage", "stage": step.label}
+        )
+
+    async def _run_repeat(self, step: Repeat, ctx: Context, resume: list[str] | None) -> None:
+        resumed = resume is not None and self._resume is not None
+        rounds = self._resume.iteration if resumed and self._resume else 0
+        inner = self._inside(ctx, step)
+        resumable = ctx.resumable and ctx.iteration == 0 and ctx.event is None
+        while step.max_times is None or rounds < step.max_times:
+            if resumed:
+                resumed = False  # the wait before this round happened in the previous run
+            else:
+                deadline = self.runtime.now() + timedelta(seconds=step.every.seconds)
+                waiting = self._waiting_entry(step, deadline, ctx, f"round {rounds + 1}")
+                await self._wait(deadline, lambda: False, waiting)
+                if resumable and self.safe_point is not None and self.safe_point(rounds):
+                    path = [*inner.path]
+                    raise ContinueAsNew(self.state_at(ResumePoint(path=path, iteration=rounds)))
+            await self._load_facts()
+            self._check_rules()
+            if step.until is not None and truthy(evaluate(step.until, self.scope(ctx))):
+                break
+            rounds += 1
+            await self._run_steps(step.body, replace(inner, iteration=rounds), None)
+
+    async def _run_if(self, step: If, ctx: Context, resume: list[str] | None) -> None:
+        inner = self._inside(ctx, step)
+        if resume:
+            branch = step.then if _index_of(step.then, resume[0]) is not None else step.otherwise
+            await self._run_steps(branch, inner, resume)
+            return
+        chosen = step.then if truthy(evaluate(step.condition, self.scope(ctx))) else step.otherwise
+        await self._run_steps(chosen, inner, None)
+
+    async def _run_match(self, step: Match, ctx: Context, resume: list[str] | None) -> None:
+        inner = self._inside(ctx, step)
+        if resume:
+            for body in _match_bodies(step):
+                if _index_of(body, resume[0]) is not None:
+                    await self._run_steps(body, inner, resume)
+                    return
+        value: Any
+        if step.subject_kind == "answer":
+            value = self.answers.get(step.subject)
+            if value is None and step.no_answer is not None:
+                await self._run_steps(step.no_answer, inner, None)
+                return
+        elif step.subject_kind == "arm":
+            arm = self.arms.get(step.subject)
+            value = arm.name if arm else None
+        else:
+            parts = step.subject.split(".")
+            value = evaluate_path(parts, self.scope(ctx))
+        words = show(value) if value is not None else None
+        for case in step.cases:
+            if words is not None and words in case.values:
+                await self._run_steps(case.body, inner, None)
+                return
+        if step.otherwise is not None:
+            await self._run_steps(step.otherwise, inner, None)
+
+    async def _run_wait_event(
+        self, step: WaitEvent, ctx: Context, resume: list[str] | None
+    ) -> None:
+        since = len(self._events)
+        deadline = (
+            self.runtime.now() + timedelta(seconds=step.timeout.seconds) if step.timeout else None
+        )
+        waiting = self._waiting_entry(step, deadline, ctx)
+
+        def arrived() -> bool:
+            return self._find_event(step.event, since, lambda p: True) is not None
+
+        inner = self._inside(ctx, step)
+        if await self._wait(deadline, arrived, waiting):
+            payload = self._find_event(step.event, since, lambda p: True)
+            await self._run_steps(step.then, replace(inner, event=payload, resumable=False), None)
+        else:
+            self._entry_event(
+                f"no event {step.event}",
+                "wait_event",
+                "timed out",
+                status="skipped",
+                iteration=ctx.iteration,
+            )
+            await self._run_steps(step.otherwise, inner, None)
+
+    async def _run_parallel(self, step: Parallel, ctx: Context, resume: list[str] | None) -> None:
+        inner = replace(self._inside(ctx, step), resumable=False)
+        tasks = [
+            asyncio.ensure_future(self._run_steps(branch.body, inner, None))
+            for branch in step.branches
+        ]
+        await _join(tasks, first=step.mode == "first")
+
+    # ----------------------------------------------------------------- timeline
+
+    def _inside(self, ctx: Context, step: Step) -> Context:
+        return replace(ctx, path=(*ctx.path, step.id))
+
+    def _waiting_entry(
+        self, step: Step, at: datetime | None, ctx: Context, result: str = ""
+    ) -> TimelineEntry:
+        return TimelineEntry(
+            step_id=step.id,
+            label=describe(step),
+            kind=step.kind,
+            status="waiting",
+            at=at,
+            result=result,
+            iteration=ctx.iteration,
+        )
+
+    def _set_waiting(self, entry: TimelineEntry | None) -> None:
+        self.waiting = entry
+        if entry is not None:
+            self._report()
+
+    def _entry_event(
+        self, label: str, kind: str, result: str = "", status: str = "event", iteration: int = 0
+    ) -> None:
+        self.done.append(
+            TimelineEntry(
+                step_id=self.waiting.step_id if self.waiting else "",
+                label=label,
+                kind=kind,
+                status=status,  # type: ignore[arg-type]
+                at=self.runtime.now(),
+                result=result,
+                iteration=iteration,
+            )
+        )
+
+    def _note_event(self, name: str, payload: dict[str, Any]) -> None:
+        if name == "answer":
+            words = f"{payload.get('question', '')}={payload.get('choice', '')}"
+        else:
+            words = ", ".join(f"{k}={show(v)}" for k, v in payload.items())
+        self._entry_event(f"event {name}", "event", words)
+
+    def _planned(self) -> list[TimelineEntry]:
+        body = self.playbook.body
+        out: list[TimelineEntry] = []
+        ctx = Context()
+        for step in body[self._top_index + 1 :]:
+            if len(out) >= PLANNED_SHOWN:
+                break
+            at = None
+            if isinstance(step, Block) and step.when is not None:
+                at = self._deadline(step.when, ctx)
+            out.append(
+                TimelineEntry(
+                    step_id=step.id, label=describe(step), kind=step.kind, status="planned", at=at
+                )
+            )
+        return out
+
+    def _report(self, force: bool = False) -> None:
+        key = (self.stage, self.waiting.step_id if self.waiting else "", str(len(self.done)))
+        if force or key != self._last_report:
+            self._last_report = key
+            self.runtime.report(self.timeline())
+
+    def _finish(self, outcome: str, achieved: bool) -> None:
+        self.status = "completed" if achieved or outcome == "completed" else "stopped"
+        self.outcome = outcome
+        self.waiting = None
+        self._entry_event(f"journey {self.status}", "outcome", outcome, status="done")
+
+    async def _record_outcome(self) -> None:
+        params = {"event": "outcome", "status": self.status, "outcome": self.outcome}
+        await self._request("record", "journey:outcome", 0, params)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def evaluate_path(parts: list[str], scope: dict[str, Any]) -> Any:
+    """A fact path given as text (``match account.segment``)."""
+    from engine.evaluator import lookup
+
+    return lookup(parts, scope)
+
+
+def _index_of(steps: list[Step], step_id: str) -> int | None:
+    for index, step in enumerate(steps):
+        if step.id == step_id:
+            return index
+    return None
+
+
+def _block_index(steps: list[Step], label: str) -> int | None:
+    for index, step in enumerate(steps):
+        if isinstance(step, Block) and step.label == label:
+            return index
+    return None
+
+
+def _match_bodies(step: Match) -> list[list[Step]]:
+    bodies = [case.body for case in step.cases]
+    return bodies + [b for b in (step.no_answer, step.otherwise) if b is not None]
+
+
+def _data_words(data: dict[str, Any]) -> str:
+    """A short reading of an action's result data (one nested level, e.g. the quote)."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update({k: v for k, v in value.items() if not isinstance(v, dict | list)})
+        elif not isinstance(value, list):
+            flat[key] = value
+    keep = [k for k in _RESULT_KEYS if k in flat] or list(flat)[:4]
+    return ", ".join(f"{k}={show(flat[k])}" for k in keep)
+
+
+_RESULT_KEYS = ("cta_id", "licences", "organic_growth_licences", "total", "message_id")
+
+
+async def _join(tasks: Sequence[asyncio.Future[None]], first: bool) -> None:
+    """Wait for parallel branches. ``first``: the first to finish cancels the rest;
+    otherwise all must finish and a failing branch cancels its siblings. Branch
+    order, never set order, decides which exception is re-raised (determinism)."""
+    loop = asyncio.get_event_loop()
+    settled: asyncio.Future[None] = loop.create_future()
+
+    def on_done(_: Any) -> None:
+        if settled.done():
+            return
+        finished = [t for t in tasks if t.done()]
+        failed = any(not t.cancelled() and t.exception() is not None for t in finished)
+        if first or failed or len(finished) == len(tasks):
+            settled.set_result(None)
+
+    for task in tasks:
+        task.add_done_callback(on_done)
+    try:
+        await settled
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        for task in tasks:
+            if not task.done():
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+AwaitableStep = Callable[[Step, Context, list[str] | None], Awaitable[None]]

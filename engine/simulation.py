@@ -1,0 +1,386 @@
+"""The simulation runtime: a journey in virtual time, in process, no server.
+
+``SimulationRuntime`` implements ``engine.contract.Runtime``: actions are recorded
+and answered with canned results (facts from a dict, a CTA id for escalations, a
+quote computed from the facts, ``done`` for everything else); time is a number
+the driver moves. ``simulate`` runs the interpreter and, whenever every journey
+task is blocked, advances virtual time straight to the next deadline or scripted
+event. Nothing depends on the wall clock, so a run is deterministic.
+
+A ``Script`` says what the world does meanwhile:
+
+- ``ScriptedEvent``: an event at a playbook time ("renewed at 2027-03-01");
+- ``FactsChange``: facts that change at a time (delivered as ``facts_changed``);
+- ``Reaction``: an event some time after an action ("answer renewal_intent=no two
+  days after the question is asked", "the CTA is closed 3 days after it opened").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+from dsl.ir import Playbook
+from engine.contract import ActionRequest, ActionResult, Timeline
+from engine.evaluator import as_date, evaluate
+from engine.interpreter import Interpreter, journey_id_for, point_in_time
+
+
+@dataclass(frozen=True)
+class ScriptedEvent:
+    """An external event at a playbook time."""
+
+    at: datetime
+    name: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FactsChange:
+    """Facts that change at a playbook time: ``{"subscription.renewal_date": "2027-05-01"}``."""
+
+    at: datetime
+    changes: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """An event ``after`` an action of kind ``action`` whose params include ``match``.
+
+    For ``escalate``/``cta`` the event payload gets the CTA's ``cta_id``."""
+
+    action: str
+    event: str
+    after: timedelta = timedelta(days=2)
+    payload: dict[str, Any] = field(default_factory=dict)
+    match: dict[str, Any] = field(default_factory=dict)
+    once: bool = True
+
+
+@dataclass
+class Script:
+    """What the world does while a journey runs in simulation."""
+
+    events: list[ScriptedEvent] = field(default_factory=list)
+    facts_changes: list[FactsChange] = field(default_factory=list)
+    reactions: list[Reaction] = field(default_factory=list)
+
+    def answer(self, question: str, choice: str, after: timedelta = timedelta(days=2)) -> Script:
+        """The customer answers ``question`` with ``choice`` ``after`` it is asked."""
+        self.reactions.append(
+            Reaction(
+                action="ask",
+                event="answer",
+                after=after,
+                payload={"question": question, "choice": choice},
+                match={"question": question},
+            )
+        )
+        return self
+
+    def close_ctas(self, after: timedelta = timedelta(days=3)) -> Script:
+        """Every escalation's CTA is closed ``after`` it was opened."""
+        self.reactions.append(
+            Reaction(action="escalate", event="cta_closed", after=after, once=False)
+        )
+        return self
+
+    def event(self, at: datetime, name: str, **payload: Any) -> Script:
+        self.events.append(ScriptedEvent(at=at, name=name, payload=payload))
+        return self
+
+    def change_facts(self, at: datetime, **changes: Any) -> Script:
+        """``change_facts(at, **{"subscription.status": "renewed"})``."""
+        self.facts_changes.append(FactsChange(at=at, changes=changes))
+        return self
+
+
+@dataclass
+class SimulationResult:
+    """What a simulated journey did."""
+
+    timeline: Timeline
+    actions: list[tuple[ActionRequest, ActionResult]]
+    finished: bool
+
+    def kinds(self, *, executed_only: bool = True) -> list[str]:
+        """The kinds of customer-facing actions run, in order (no facts, no records)."""
+        return [
+            request.kind
+            for request, result in self.actions
+            if request.kind not in ("load_facts", "record")
+            and (not executed_only or result.status == "done")
+        ]
+
+    def requests(self, kind: str) -> list[ActionRequest]:
+        return [request for request, _ in self.actions if request.kind == kind]
+
+
+Outcome = Callable[[ActionRequest], ActionResult | None]
+
+
+@dataclass
+class _Waiter:
+    deadline: datetime | None
+    wake: Callable[[], bool]
+    future: asyncio.Future[bool]
+
+
+class SimulationRuntime:
+    """``Runtime`` in virtual time; see the module docstring."""
+
+    def __init__(
+        self,
+        facts: dict[str, Any],
+        start: datetime,
+        script: Script | None = None,
+        outcome: Outcome | None = None,
+    ) -> None:
+        self.facts = copy.deepcopy(facts)
+        self._now = start
+        self.script = script or Script()
+        self.outcome = outcome
+        self.actions: list[tuple[ActionRequest, ActionResult]] = []
+        self.last_report: Timeline | None = None
+        self.interpreter: Interpreter | None = None
+        self._waiters: list[_Waiter] = []
+        self._pending: list[tuple[datetime, int, Callable[[], None]]] = []
+        self._seq = 0
+        self._ctas = 0
+        self._fired: set[int] = set()
+        for event in self.script.events:
+            self._schedule(event.at, self._deliverer(event.name, event.payload))
+        for change in self.script.facts_changes:
+            self._schedule(change.at, self._changer(change.changes))
+
+    # ----------------------------------------------------------------- Runtime
+
+    def now(self) -> datetime:
+        return self._now
+
+    async def wait(self, deadline: datetime | None, wake: Callable[[], bool]) -> bool:
+        if wake():
+            return True
+        if deadline is not None and deadline <= self._now:
+            return False
+        waiter = _Waiter(deadline, wake, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        try:
+            return await waiter.future
+        finally:
+            self._waiters.remove(waiter)
+
+    async def act(self, request: ActionRequest) -> ActionResult:
+        result = (self.outcome(request) if self.outcome else None) or self._canned(request)
+        self.actions.append((request, result))
+        if result.status == "done":
+            self._react(request, result)
+        return result
+
+    def report(self, timeline: Timeline) -> None:
+        self.last_report = timeline
+
+    # ----------------------------------------------------------------- canned world
+
+    def _canned(self, request: ActionRequest) -> ActionResult:
+        if request.kind == "load_facts":
+            return ActionResult(data=copy.deepcopy(self.facts))
+        if request.kind in ("cta", "escalate"):
+            self._ctas += 1
+            return ActionResult(data={"cta_id": f"CTA-{self._ctas}"})
+        if request.kind == "quote":
+            quote = quote_from_facts(self.facts, request.params)
+            self.facts["quote"] = quote
+            return ActionResult(data={"quote": quote})
+        if request.kind == "set":
+            path = request.params.get("path") or []
+            if len(path) >= 2:
+                self.facts.setdefault(path[0], {})[path[-1]] = request.params.get("value")
+        return ActionResult()
+
+    def _react(self, request: ActionRequest, result: ActionResult) -> None:
+        for index, reaction in enumerate(self.script.reactions):
+            if reaction.action != request.kind or (reaction.once and index in self._fired):
+                continue
+            if any(request.params.get(k) != v for k, v in reaction.match.items()):
+                continue
+            self._fired.add(index)
+            payload = dict(reaction.payload)
+            if "cta_id" in result.data:
+                payload.setdefault("cta_id", result.data["cta_id"])
+            self._schedule(self._now + reaction.after, self._deliverer(reaction.event, payload))
+
+    def _schedule(self, at: datetime, fire: Callable[[], None]) -> None:
+        self._seq += 1
+        self._pending.append((at, self._seq, fire))
+        self._pending.sort(key=lambda item: (item[0], item[1]))
+
+    def _deliverer(self, name: str, payload: dict[str, Any]) -> Callable[[], None]:
+        def fire() -> None:
+            if self.interpreter is not None:
+                self.interpreter.deliver(name, payload)
+
+        return fire
+
+    def _changer(self, changes: dict[str, Any]) -> Callable[[], None]:
+        def fire() -> None:
+            for dotted, value in changes.items():
+                root, _, name = dotted.partition(".")
+                self.facts.setdefault(root, {})[name] = value
+            if self.interpreter is not None:
+                self.interpreter.deliver("facts_changed", dict(changes))
+
+        return fire
+
+    # ----------------------------------------------------------------- driving time
+
+    def _resolve(self) -> bool:
+        """Wake waiters whose condition holds or whose deadline came; True if any."""
+        woke = False
+        for waiter in list(self._waiters):
+            if waiter.future.done():
+                continue
+            if waiter.wake():
+                waiter.future.set_result(True)
+                woke = True
+            elif waiter.deadline is not None and waiter.deadline <= self._now:
+                waiter.future.set_result(False)
+                woke = True
+        return woke
+
+    def _fire_due(self) -> bool:
+        fired = False
+        while self._pending and self._pending[0][0] <= self._now:
+            _, _, fire = self._pending.pop(0)
+            fire()
+            fired = True
+        return fired
+
+    def _next_time(self) -> datetime | None:
+        times = [w.deadline for w in self._waiters if w.deadline is not None]
+        times += [self._pending[0][0]] if self._pending else []
+        return min(times) if times else None
+
+    async def drive(self, interpreter: Interpreter, until: datetime) -> SimulationResult:
+        """Run ``interpreter`` to its end or to playbook time ``until``."""
+        self.interpreter = interpreter
+        task = asyncio.ensure_future(interpreter.run())
+        while True:
+            await _settle()
+            if task.done():
+                break
+            if self._fire_due() | self._resolve():
+                continue
+            upcoming = self._next_time()
+            if upcoming is None or upcoming > until:
+                self._now = max(self._now, until)
+                break
+            self._now = max(self._now, upcoming)
+        finished = task.done()
+        timeline = task.result() if finished else interpreter.timeline()
+        if not finished:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        return SimulationResult(timeline=timeline, actions=list(self.actions), finished=finished)
+
+
+async def _settle() -> None:
+    """Yield until no task in the loop can make progress (all wait on the runtime)."""
+    loop = asyncio.get_running_loop()
+    quiet = 0
+    for _ in range(100_000):
+        await asyncio.sleep(0)
+        ready = getattr(loop, "_ready", None)
+        quiet = quiet + 1 if ready is not None and not ready else 0
+        if quiet >= 2 or (ready is None and _ >= 200):
+            return
+
+
+def quote_from_facts(facts: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """The renewal quote as the simulated world computes it: organic growth adds the
+    devices in use above the licences (100 licences, 110 devices: 10 more)."""
+    subscription = facts.get("subscription") or {}
+    usage = facts.get("usage") or {}
+    licences = int(subscription.get("licences") or 0)
+    devices = int(usage.get("devices_in_use") or 0)
+    growth = max(0, devices - licences) if params.get("organic_growth", True) else 0
+    unit_price = float(subscription.get("unit_price") or 0)
+    uplift = float(params.get("uplift_percent") or 0)
+    total = round((licences + growth) * unit_price * (1 + uplift / 100), 2)
+    return {
+        "id": f"Q-{subscription.get('id', 'sub')}",
+        "licences": licences + growth,
+        "organic_growth_licences": growth,
+        "unit_price": unit_price,
+        "uplift_percent": uplift,
+        "total": total,
+        "currency": subscription.get("currency", "USD"),
+    }
+
+
+def anchor_date(playbook: Playbook, facts: dict[str, Any], today: date) -> date | None:
+    """The playbook's anchor date (e.g. the renewal date) for these facts."""
+    if playbook.anchor is None:
+        return None
+    scope: dict[str, Any] = {**facts, "today": today}
+    value = as_date(evaluate(playbook.anchor, scope))
+    return value if isinstance(value, date) else None
+
+
+def day_start(day: date) -> datetime:
+    """Midnight UTC of ``day``: where simulations start unless told otherwise."""
+    return datetime.combine(day, time(0, 0, tzinfo=UTC))
+
+
+def parse_when(text: str, anchor: date | None) -> datetime:
+    """A playbook time from ``2027-03-01``, ``2027-03-01T10:00`` or ``T-138`` (days
+    relative to the anchor date, at the business hour). Raises ``ValueError``."""
+    text = text.strip()
+    if text.upper().startswith("T"):
+        if anchor is None:
+            raise ValueError(f"{text!r} needs an anchor date, and this playbook has none")
+        days = int(text[1:].replace(" ", "") or 0)
+        return point_in_time(anchor, days * 86400)
+    if len(text) == 10:
+        return point_in_time(date.fromisoformat(text), 0)
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def run_simulation(
+    playbook: Playbook,
+    facts: dict[str, Any],
+    script: Script | None = None,
+    start: datetime | None = None,
+    until: datetime | None = None,
+    outcome: Outcome | None = None,
+    account_id: str | None = None,
+) -> SimulationResult:
+    """Simulate one journey of ``playbook`` for the account in ``facts``."""
+    account = facts.get("account") or {}
+    account_id = account_id or str(account.get("id") or "ACCOUNT")
+    start = start or day_start(date.today())
+    until = until or start + timedelta(days=400)
+    runtime = SimulationRuntime(facts, start, script, outcome)
+    scope = {**facts, "today": start.date(), "journey": {"playbook": playbook.name}}
+    interpreter = Interpreter(playbook, runtime, account_id, journey_id_for(playbook, scope))
+    return await runtime.drive(interpreter, until)
+
+
+def simulate(
+    playbook: Playbook,
+    facts: dict[str, Any],
+    script: Script | None = None,
+    start: datetime | None = None,
+    until: datetime | None = None,
+    outcome: Outcome | None = None,
+) -> SimulationResult:
+    """``run_simulation`` from synchronous code (the CLI)."""
+    return asyncio.run(run_simulation(playbook, facts, script, start, until, outcome))
