@@ -113,6 +113,8 @@ class JourneyOptions(BaseModel):
 
     speed: float = 1.0
     start_at: datetime | None = None
+    # Continue-as-new once the run's history passes this many events (at a safe point).
+    history_limit: int = 1000
 
 
 class ResumePoint(BaseModel):
