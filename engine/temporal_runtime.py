@@ -1,0 +1,268 @@
+"""Journeys as durable Temporal workflows: one dynamic workflow serves every playbook.
+
+The workflow type is the playbook name ("renewal", "nps_followup"), its input a
+``JourneyInput`` with the IR pinned in it, so editing a playbook file never
+changes a running journey and replay never reads a file. ``TemporalRuntime``
+implements ``engine.contract.Runtime`` with deterministic workflow calls only:
+
+- ``now()`` is playbook time: ``playbook_epoch + (workflow.now() - real_epoch) * speed``
+  (``speed`` > 1 rehearses: 86400 runs a day a second);
+- ``wait()`` is ``workflow.wait_condition`` with the playbook-time deadline scaled
+  down by ``speed``;
+- ``act()`` runs the activity named like the ``ActionKind`` (``send``, ``ask``...),
+  with the step's timeout and retry policy; ``PermanentFailure`` is never retried;
+- ``report()`` upserts the journey's search attributes when they change and keeps
+  the current details (stage, last action, next step and when) up to date.
+
+Events arrive as signals named like the event ("answer", "renewed", "cta_closed",
+"facts_changed"...) with one dict payload; the query ``timeline`` returns the
+journey's ``Timeline``. Long loops continue-as-new at ``every`` round boundaries
+once the history passes ``JourneyOptions.history_limit`` events or Temporal
+suggests it.
+
+Both the client that starts journeys and the worker that runs them must use
+``DATA_CONVERTER`` (pydantic models in and out).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    from dsl.ir import Playbook
+    from engine import search_attributes as attrs
+    from engine.contract import (
+        ActionRequest,
+        ActionResult,
+        JourneyInput,
+        Timeline,
+        TimelineEntry,
+    )
+    from engine.evaluator import as_date, show
+    from engine.interpreter import ContinueAsNew, Interpreter
+
+DATA_CONVERTER = pydantic_data_converter
+"""The data converter clients and workers MUST both use (``Client.connect(...,
+data_converter=DATA_CONVERTER)``): journey inputs, action requests/results and
+timelines are pydantic models."""
+
+PERMANENT_FAILURE = "PermanentFailure"
+"""``ApplicationError`` type an activity raises for failures a retry cannot fix."""
+
+WORKFLOW_NAME_FALLBACK = "journey"
+ROUNDS_PER_RUN = 100  # continue-as-new after this many loop rounds in one run, at the latest
+
+
+def journey_summary(playbook: Playbook, facts: dict[str, Any]) -> str:
+    """The UI's static summary: "Renewal - ACME Corp - renews 2027-04-01" when the
+    playbook has a ``summary`` template, else "<title> - <account name>"."""
+    from engine.evaluator import render
+
+    template = str(getattr(playbook, "summary", "") or "")
+    if template:
+        return render(template, facts)
+    name = (facts.get("account") or {}).get("name") or ""
+    return f"{playbook.title} - {name}" if name else playbook.title
+
+
+class TemporalRuntime:
+    """``Runtime`` inside a Temporal workflow (see the module docstring)."""
+
+    def __init__(self, speed: float, playbook_epoch: datetime, real_epoch: datetime) -> None:
+        self.speed = speed if speed > 0 else 1.0
+        self.playbook_epoch = playbook_epoch
+        self.real_epoch = real_epoch
+        self.facts: Callable[[], dict[str, Any]] = dict
+        self._floor = playbook_epoch
+        self._attributes: dict[str, Any] = {}
+        self._details = ""
+
+    def now(self) -> datetime:
+        elapsed = workflow.now() - self.real_epoch
+        # A timer fires a little after its deadline; at 86400x those milliseconds
+        # would be hours of playbook time, so a reached deadline is a floor.
+        return max(self.playbook_epoch + elapsed * self.speed, self._floor)
+
+    async def wait(self, deadline: datetime | None, wake: Callable[[], bool]) -> bool:
+        if wake():
+            return True
+        if deadline is None:
+            await workflow.wait_condition(wake)
+            return True
+        remaining = (deadline - self.now()).total_seconds() / self.speed
+        if remaining >= 0.001:
+            try:
+                await workflow.wait_condition(
+                    wake, timeout=remaining, timeout_summary=f"until {show(deadline)}"
+                )
+                return True
+            except TimeoutError:
+                pass
+        self._floor = max(self._floor, deadline)
+        return wake()
+
+    async def act(self, request: ActionRequest) -> ActionResult:
+        retry = RetryPolicy(
+            initial_interval=timedelta(seconds=max(1, request.retry_interval_seconds)),
+            backoff_coefficient=max(1.0, request.retry_backoff),
+            maximum_attempts=max(1, request.max_attempts),
+            non_retryable_error_types=[PERMANENT_FAILURE],
+        )
+        try:
+            return await workflow.execute_activity(
+                request.kind,
+                request,
+                result_type=ActionResult,
+                start_to_close_timeout=timedelta(seconds=max(1, request.timeout_seconds)),
+                retry_policy=retry,
+                summary=f"{request.step_id} #{request.iteration}",
+            )
+        except ActivityError as error:
+            cause = error.cause
+            detail = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+            return ActionResult(status="failed", detail=detail)
+
+    def report(self, timeline: Timeline) -> None:
+        self._upsert(self._attribute_values(timeline))
+        details = current_details(timeline)
+        if details != self._details:
+            self._details = details
+            workflow.set_current_details(details)
+
+    def _attribute_values(self, timeline: Timeline) -> dict[str, Any]:
+        facts = self.facts()
+        account = facts.get("account") or {}
+        renewal = as_date((facts.get("subscription") or {}).get("renewal_date"))
+        values: dict[str, Any] = {
+            attrs.PLAYBOOK_NAME.name: timeline.playbook,
+            attrs.PLAYBOOK_VERSION.name: timeline.playbook_version,
+            attrs.ACCOUNT_ID.name: timeline.account_id,
+            attrs.STAGE.name: timeline.stage or None,
+            attrs.SEGMENT.name: account.get("segment") or None,
+            attrs.REGION.name: account.get("region") or None,
+            attrs.CSM_OWNER.name: account.get("csm_owner") or None,
+            attrs.RISK_LEVEL.name: timeline.risk_level or account.get("risk_level") or None,
+            attrs.RENEWAL_DATE.name: (
+                datetime(renewal.year, renewal.month, renewal.day, tzinfo=UTC)
+                if renewal is not None and not isinstance(renewal, str)
+                else None
+            ),
+        }
+        return values
+
+    def _upsert(self, values: dict[str, Any]) -> None:
+        updates: list[SearchAttributeUpdate[Any]] = []
+        for key in attrs.ALL:
+            value = values.get(key.name)
+            if value is None or self._attributes.get(key.name) == value:
+                continue
+            self._attributes[key.name] = value
+            updates.append(key.value_set(value))
+        if updates:
+            workflow.upsert_search_attributes(updates)
+
+
+def current_details(timeline: Timeline) -> str:
+    """The UI's current details: stage, last action, next step and when."""
+    lines = [f"**Stage:** {timeline.stage or '-'}"]
+    last = next((e for e in reversed(timeline.done) if e.kind not in ("event",)), None)
+    if last is not None:
+        lines.append(f"**Last:** {_entry_words(last)}")
+    upcoming: TimelineEntry | None = timeline.waiting or (
+        timeline.planned[0] if timeline.planned else None
+    )
+    if upcoming is not None:
+        lines.append(f"**Next:** {_entry_words(upcoming)}")
+    if timeline.status != "running":
+        lines.append(f"**Outcome:** {timeline.status} ({timeline.outcome})")
+    return "\n".join(lines)
+
+
+def _entry_words(entry: TimelineEntry) -> str:
+    when = f" at {entry.at:%Y-%m-%d %H:%M}" if entry.at else ""
+    result = f" - {entry.result}" if entry.result else ""
+    return f"{entry.label} ({entry.status}){when}{result}"
+
+
+@workflow.defn(dynamic=True, sandboxed=True)
+class JourneyWorkflow:
+    """One journey of any playbook; the workflow type is the playbook's name."""
+
+    def __init__(self) -> None:
+        self._interpreter: Interpreter | None = None
+        self._early: list[tuple[str, dict[str, Any]]] = []
+        self._input: JourneyInput | None = None
+
+    @workflow.run
+    async def run(self, args: Sequence[RawValue]) -> Timeline:
+        journey = workflow.payload_converter().from_payload(args[0].payload, JourneyInput)
+        self._input = journey
+        state = journey.state
+        real_epoch = state.real_epoch or workflow.now()
+        playbook_epoch = state.playbook_epoch or journey.options.start_at or real_epoch
+        runtime = TemporalRuntime(journey.options.speed, playbook_epoch, real_epoch)
+        rounds = 0
+
+        def safe_point(_: int) -> bool:
+            nonlocal rounds
+            rounds += 1
+            info = workflow.info()
+            return (
+                info.is_continue_as_new_suggested()
+                or info.get_current_history_length() > journey.options.history_limit
+                or rounds >= ROUNDS_PER_RUN
+            )
+
+        interpreter = Interpreter(
+            journey.playbook,
+            runtime,
+            journey.account_id,
+            journey.journey_id,
+            state=state,
+            safe_point=safe_point,
+        )
+        runtime.facts = lambda: interpreter.facts
+        self._interpreter = interpreter
+        for name, payload in self._early:
+            interpreter.deliver(name, payload)
+        self._early.clear()
+        try:
+            return await interpreter.run()
+        except ContinueAsNew as carry:
+            carried = carry.state.model_copy(
+                update={"playbook_epoch": playbook_epoch, "real_epoch": real_epoch}
+            )
+            workflow.continue_as_new(journey.model_copy(update={"state": carried}))
+
+    @workflow.signal(dynamic=True)
+    def event(self, name: str, args: Sequence[RawValue]) -> None:
+        """An external event: the signal name is the event name, the payload a dict."""
+        payload: dict[str, Any] = {}
+        if args:
+            value = workflow.payload_converter().from_payload(args[0].payload, dict)
+            payload = value if isinstance(value, dict) else {"value": value}
+        if self._interpreter is None:
+            self._early.append((name, payload))
+        else:
+            self._interpreter.deliver(name, payload)
+
+    @workflow.query
+    def timeline(self) -> Timeline:
+        """The journey's timeline: done, waiting, planned."""
+        if self._interpreter is not None:
+            return self._interpreter.timeline()
+        journey = self._input
+        return Timeline(
+            journey_id=journey.journey_id if journey else workflow.info().workflow_id,
+            playbook=journey.playbook.name if journey else workflow.info().workflow_type,
+            playbook_version=journey.playbook.version() if journey else "",
+            account_id=journey.account_id if journey else "",
+        )
