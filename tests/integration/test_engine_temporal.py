@@ -28,9 +28,7 @@ from engine import search_attributes as attrs
 from engine.contract import ActionRequest, ActionResult, JourneyInput, JourneyOptions, Timeline
 from engine.simulation import quote_from_facts
 from engine.temporal_runtime import DATA_CONVERTER, JourneyWorkflow
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from engine_playbooks import account_facts, renewal_playbook  # noqa: E402
+from tests.unit.engine_playbooks import account_facts, renewal_playbook
 
 pytestmark = pytest.mark.integration
 

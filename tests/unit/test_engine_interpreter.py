@@ -1,0 +1,516 @@
+"""The interpreter under the simulation runtime: every branch of the renewal
+example (docs/language.md), handlers, experiments, time points, loops, parallel
+branches, deferrals and resume points. Virtual time: no test waits for real."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from dsl.ir import (
+    Block,
+    Branch,
+    Cta,
+    Duration,
+    EventHandler,
+    Notify,
+    Parallel,
+    Playbook,
+    Send,
+    Stop,
+    Wait,
+    WaitEvent,
+)
+from engine.contract import ActionRequest, ActionResult, JourneyState, ResumePoint
+from engine.interpreter import ContinueAsNew, Interpreter
+from engine.simulation import Script, SimulationResult, SimulationRuntime, run_simulation
+from tests.unit.engine_playbooks import (
+    START,
+    account_facts,
+    days,
+    renewal_playbook,
+    send,
+)
+
+UTC = UTC
+
+
+def at(day: str, hour: int = 9) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
+
+
+async def run(
+    playbook: Playbook | None = None,
+    script: Script | None = None,
+    start: datetime = START,
+    until: datetime | None = None,
+    facts: dict[str, Any] | None = None,
+    outcome: Any = None,
+) -> SimulationResult:
+    return await run_simulation(
+        playbook or renewal_playbook(),
+        facts or account_facts(),
+        script or Script(),
+        start=start,
+        until=until or start + timedelta(days=400),
+        outcome=outcome,
+    )
+
+
+def touches(result: SimulationResult) -> list[tuple[str, str, str]]:
+    """(date, kind, step id) of every action other than facts and records."""
+    return [
+        (req.playbook_time.date().isoformat(), req.kind, req.step_id)
+        for req, _ in result.actions
+        if req.kind not in ("load_facts", "record")
+    ]
+
+
+def step_ids(result: SimulationResult, kind: str | None = None) -> list[str]:
+    return [step for _, k, step in touches(result) if kind is None or k == kind]
+
+
+# --------------------------------------------------------------------------- renewal branches
+
+
+async def test_yes_answer_records_intent_and_runs_the_whole_journey() -> None:
+    result = await run(script=Script().answer("renewal_intent", "yes"))
+    assert result.finished
+    assert result.timeline.answers == {"renewal_intent": "yes"}
+    first = touches(result)[:7]
+    assert first == [
+        ("2026-11-12", "ask", "intent_survey.ask"),  # T-140
+        ("2026-11-14", "set", "intent_survey.yes.set"),
+        ("2026-12-02", "send", "prospecting.send"),  # T-120
+        ("2026-12-22", "quote", "quote.generate"),  # T-100
+        ("2027-01-01", "send", "statement.send"),  # T-90
+        ("2027-02-15", "send", "reminder.send"),  # T-45
+        ("2027-02-22", "send", "weekly.send"),  # weekly after T-45
+    ]
+    set_request = result.requests("set")[0]
+    assert set_request.params == {"path": ["account", "renewal_intent"], "value": "yes"}
+    assert "escalate" not in result.kinds()
+
+
+async def test_no_answer_escalates_and_a_closed_cta_returns_to_the_journey() -> None:
+    script = Script().answer("renewal_intent", "no").close_ctas(after=timedelta(days=3))
+    result = await run(script=script)
+    ids = step_ids(result)
+    assert ids[:4] == [
+        "intent_survey.ask",
+        "intent_survey.no.set",
+        "intent_survey.no.escalate",
+        "prospecting.send",
+    ]
+    assert "intent_survey.no.notify" not in ids
+    escalation = result.requests("escalate")[0]
+    assert escalation.params["priority"] == "urgent"
+    assert escalation.params["due"].startswith("2026-11-16")
+    assert any(e.label == "CTA closed" and e.result == "CTA-1" for e in result.timeline.done)
+
+
+async def test_no_answer_with_escalation_timing_out_notifies_the_channel() -> None:
+    result = await run(script=Script().answer("renewal_intent", "no"))
+    ids = step_ids(result)
+    assert ids[:4] == [
+        "intent_survey.ask",
+        "intent_survey.no.set",
+        "intent_survey.no.escalate",
+        "intent_survey.no.notify",
+    ]
+    notify = result.requests("notify")[0]
+    assert notify.playbook_time.date() == date(2026, 11, 28)  # 14 days after the escalation
+    assert notify.params["message"] == "Escalation for ACME Corp not closed in time"
+
+
+async def test_not_the_decision_maker_opens_a_cta() -> None:
+    result = await run(script=Script().answer("renewal_intent", "not_decision_maker"))
+    cta = result.requests("cta")[0]
+    assert cta.step_id == "intent_survey.ndm.cta"
+    assert cta.params["owner_role"] == "csm"
+    assert cta.params["reason"] == "Find the decision maker"
+
+
+async def test_silence_sends_a_reminder_and_a_cta_after_the_timeout() -> None:
+    result = await run()
+    assert result.timeline.answers == {"renewal_intent": None}
+    reminder, cta = result.requests("send")[0], result.requests("cta")[0]
+    assert reminder.step_id == "intent_survey.none.send"
+    assert reminder.params["template"] == "renewal_intent_reminder"
+    assert reminder.playbook_time.date() == date(2026, 11, 26)  # T-140 + 14 days
+    assert cta.params["owner_role"] == "renewal_rep"
+
+
+async def test_an_answer_outside_the_choices_counts_as_no_answer() -> None:
+    result = await run(script=Script().answer("renewal_intent", "maybe"))
+    assert result.timeline.answers == {"renewal_intent": None}
+
+
+async def test_the_ask_request_carries_question_choices_and_expiry() -> None:
+    result = await run(until=at("2026-11-13"))
+    ask = result.requests("ask")[0]
+    assert ask.params["question"] == "renewal_intent"
+    assert ask.params["prompt"] == "Will you renew your subscription on 2027-04-01?"
+    assert [c["name"] for c in ask.params["choices"]] == ["yes", "no", "not_decision_maker"]
+    assert ask.params["expires_at"].startswith("2026-11-26T09:00")
+    assert ask.params["when_blocked"] == "defer"
+    assert ask.idempotency_key == "renewal:ACME-0042:2027-04-01/intent_survey.ask/0"
+    assert ask.held_out is False
+
+
+async def test_renewed_event_completes_the_journey_as_achieved() -> None:
+    script = Script().answer("renewal_intent", "yes").event(at("2027-01-10"), "renewed")
+    result = await run(script=script)
+    assert (result.timeline.status, result.timeline.outcome) == ("completed", "renewed")
+    assert all(day <= "2027-01-10" for day, _, _ in touches(result))
+    assert result.requests("record")[-1].params == {
+        "event": "outcome",
+        "status": "completed",
+        "outcome": "renewed",
+    }
+
+
+async def test_weekly_statements_stop_when_the_subscription_renews() -> None:
+    script = Script().change_facts(at("2027-03-10"), **{"subscription.status": "renewed"})
+    result = await run(script=script)
+    weekly = [day for day, _, step in touches(result) if step == "weekly.send"]
+    assert weekly == ["2027-02-22", "2027-03-01", "2027-03-08"]
+    assert result.timeline.outcome == "renewed"  # the goal rule, checked on facts_changed
+
+
+async def test_until_ends_the_loop_without_a_goal_rule() -> None:
+    playbook = renewal_playbook().model_copy(update={"goals": []})
+    script = Script().change_facts(at("2027-03-10"), **{"subscription.status": "renewed"})
+    result = await run(playbook, script=script)
+    weekly = [day for day, _, step in touches(result) if step == "weekly.send"]
+    assert weekly == ["2027-02-22", "2027-03-01", "2027-03-08"]
+    assert (result.timeline.status, result.timeline.outcome) == ("completed", "completed")
+
+
+async def test_weekly_statements_at_most_n_times_with_round_keys() -> None:
+    result = await run()
+    weekly = [r for r in result.requests("send") if r.step_id == "weekly.send"]
+    assert len(weekly) == 12
+    assert [r.iteration for r in weekly] == list(range(1, 13))
+    assert weekly[0].idempotency_key.endswith("/weekly.send/1")
+    assert weekly[0].params["when_blocked"] == "skip"
+    assert result.finished and result.timeline.status == "completed"
+
+
+async def test_weekly_opt_out_skips_the_send_but_keeps_the_rounds() -> None:
+    result = await run(facts=account_facts(weekly_notice_opt_out=True))
+    assert [r for r in result.requests("send") if r.step_id == "weekly.send"] == []
+
+
+async def test_holdout_arm_gets_no_touches() -> None:
+    script = Script().answer("renewal_intent", "no")
+    result = await run(renewal_playbook(holdout_only=True), script=script)
+    assert result.timeline.arm == "control"
+    executed = [req.kind for req, _ in result.actions]
+    assert not {"send", "ask", "cta", "escalate"} & set(executed)
+    held = [e for e in result.timeline.done if e.result.startswith("held out")]
+    assert {e.kind for e in held} == {"ask", "send", "cta"}
+    assert "quote" in executed  # internal work still happens
+
+
+def test_arms_are_stable_and_split_by_percentage() -> None:
+    from engine.experiments import assign_arm, bucket
+
+    playbook = renewal_playbook(weekly_only=False)
+    experiment = playbook.experiments[0]
+    arms = [assign_arm(experiment, f"ACC-{n}") for n in range(1000)]
+    counts = {name: sum(1 for a in arms if a and a.name == name) for name in ("weekly", "control")}
+    assert 380 < counts["weekly"] < 520 and 60 < counts["control"] < 140
+    assert bucket("statement_cadence", "ACC-1") == bucket("statement_cadence", "ACC-1")
+
+
+# --------------------------------------------------------------------------- time points
+
+
+async def test_moved_renewal_date_moves_the_t140_step() -> None:
+    script = Script().change_facts(at("2026-11-05"), **{"subscription.renewal_date": "2027-05-01"})
+    result = await run(script=script, until=at("2026-12-20"))
+    asks = result.requests("ask")
+    assert [a.playbook_time.date() for a in asks] == [date(2026, 12, 12)]  # 2027-05-01 - 140
+    assert any(e.kind == "replan" for e in result.timeline.done)
+
+
+async def test_past_step_with_if_past_skip_is_skipped_and_run_runs_at_once() -> None:
+    start = datetime(2027, 2, 20, tzinfo=UTC)  # T-40: every dated step is past
+    result = await run(start=start, script=Script().event(at("2027-04-20"), "renewed"))
+    ids = step_ids(result)
+    # intent_survey (if past run) runs at once, reminder (if past skip) never runs
+    assert ids[0] == "intent_survey.ask"
+    assert touches(result)[0][0] == "2027-02-20"
+    assert "reminder.send" not in ids
+    skipped = [e for e in result.timeline.done if e.status == "skipped" and "past" in e.result]
+    assert [e.label for e in skipped] == ["step reminder"]
+
+
+async def test_planned_steps_show_their_due_dates() -> None:
+    result = await run(until=at("2026-11-05"))
+    assert not result.finished
+    timeline = result.timeline
+    assert timeline.waiting is not None and timeline.waiting.at == at("2026-11-12")
+    assert [(p.label, p.at) for p in timeline.planned[:3]] == [
+        ("step prospecting", at("2026-12-02")),
+        ("step quote", at("2026-12-22")),
+        ("step statement", at("2027-01-01")),
+    ]
+
+
+async def test_quote_adds_organic_growth() -> None:
+    result = await run(until=at("2026-12-23"))
+    quote = next(e for e in result.timeline.done if e.kind == "quote")
+    assert "licences=110" in quote.result and "organic_growth_licences=10" in quote.result
+
+
+# --------------------------------------------------------------------------- handlers
+
+
+async def test_interrupt_runs_then_the_journey_returns_to_its_wait() -> None:
+    script = Script().answer("renewal_intent", "yes").close_ctas(after=timedelta(days=2))
+    script.event(at("2026-11-20"), "risk_flagged", reason="ticket storm")
+    result = await run(script=script)
+    ids = step_ids(result)
+    assert ids[:5] == [
+        "intent_survey.ask",
+        "intent_survey.yes.set",
+        "on.risk.set",
+        "on.risk.escalate",
+        "prospecting.send",
+    ]
+    escalation = result.requests("escalate")[0]
+    assert escalation.params["reason"] == "Risk flagged: ticket storm"
+    assert escalation.iteration == 1  # the handler's run counts as the iteration
+    prospecting = result.requests("send")[0]
+    assert prospecting.playbook_time.date() == date(2026, 12, 2)  # same deadline as before
+
+
+async def test_skip_to_a_step() -> None:
+    playbook = renewal_playbook()
+    handler = EventHandler(id="on.skip", event="jump", mode="skip", target="statement")
+    playbook = playbook.model_copy(update={"handlers": [*playbook.handlers, handler]})
+    result = await run(playbook, script=Script().event(at("2026-11-20"), "jump"))
+    ids = step_ids(result)
+    assert "prospecting.send" not in ids and "quote.generate" not in ids
+    assert ids[0] == "intent_survey.ask" and ids[1] == "statement.send"
+
+
+async def test_exit_rule_stops_the_journey() -> None:
+    script = Script().change_facts(at("2026-12-05"), **{"subscription.status": "churned"})
+    result = await run(script=script)
+    assert (result.timeline.status, result.timeline.outcome) == ("stopped", "churned")
+    assert all(day <= "2026-12-05" for day, _, _ in touches(result))
+
+
+async def test_wait_for_event_runs_its_block_with_the_payload() -> None:
+    script = Script().answer("renewal_intent", "yes")
+    script.event(at("2026-12-05"), "expansion_interest", note="50 more seats")
+    result = await run(script=script, until=at("2026-12-10"))
+    cta = result.requests("cta")[0]
+    assert cta.params["reason"] == "Expansion interest: 50 more seats"
+    assert cta.playbook_time.date() == date(2026, 12, 5)
+
+
+async def test_an_event_before_the_wait_does_not_count() -> None:
+    script = Script().event(at("2026-11-20"), "expansion_interest", note="early")
+    result = await run(script=script, until=at("2026-12-30"))
+    assert result.requests("cta")[0].step_id == "intent_survey.none.cta"
+    assert all(r.step_id != "prospecting.cta" for r in result.requests("cta"))
+
+
+# --------------------------------------------------------------------------- control flow
+
+
+def tiny(body: list[Any], **update: Any) -> Playbook:
+    base = renewal_playbook()
+    fields = {"body": body, "handlers": [], "experiments": [], "goals": [], "exits": []}
+    return base.model_copy(update={**fields, **update})
+
+
+async def test_parallel_first_cancels_the_slower_branch() -> None:
+    body = [
+        Parallel(
+            id="race",
+            mode="first",
+            branches=[
+                Branch(
+                    name="slow", body=[Wait(id="slow.wait", duration=days(10)), send("slow.send")]
+                ),
+                Branch(
+                    name="fast", body=[Wait(id="fast.wait", duration=days(2)), send("fast.send")]
+                ),
+            ],
+        ),
+        send("after.send"),
+    ]
+    result = await run(tiny(body))
+    assert step_ids(result) == ["fast.send", "after.send"]
+    assert [d for d, _, _ in touches(result)] == ["2026-11-03", "2026-11-03"]
+
+
+async def test_parallel_all_waits_for_every_branch() -> None:
+    body = [
+        Parallel(
+            id="both",
+            branches=[
+                Branch(name="a", body=[Wait(id="a.wait", duration=days(5)), send("a.send")]),
+                Branch(name="b", body=[Wait(id="b.wait", duration=days(2)), send("b.send")]),
+            ],
+        ),
+        send("after.send"),
+    ]
+    result = await run(tiny(body))
+    assert touches(result) == [
+        ("2026-11-03", "send", "b.send"),
+        ("2026-11-06", "send", "a.send"),
+        ("2026-11-06", "send", "after.send"),
+    ]
+
+
+async def test_parallel_all_a_stopping_branch_cancels_its_siblings() -> None:
+    body = [
+        Parallel(
+            id="both",
+            branches=[
+                Branch(name="a", body=[Wait(id="a.wait", duration=days(5)), send("a.send")]),
+                Branch(
+                    name="b",
+                    body=[
+                        Wait(id="b.wait", duration=days(1)),
+                        Stop(id="b.stop", outcome="gave_up"),
+                    ],
+                ),
+            ],
+        ),
+    ]
+    result = await run(tiny(body))
+    assert step_ids(result) == []
+    assert (result.timeline.status, result.timeline.outcome) == ("stopped", "gave_up")
+
+
+async def test_deferred_action_is_retried_at_retry_at_with_the_same_key() -> None:
+    calls: list[ActionRequest] = []
+
+    def outcome(request: ActionRequest) -> ActionResult | None:
+        if request.kind != "send":
+            return None
+        calls.append(request)
+        if len(calls) == 1:
+            return ActionResult(
+                status="deferred",
+                retry_at=request.playbook_time + timedelta(hours=12),
+                detail="quiet hours",
+            )
+        return None
+
+    result = await run(tiny([send("only.send")]), outcome=outcome)
+    assert len(calls) == 2
+    assert calls[0].idempotency_key == calls[1].idempotency_key
+    assert calls[1].playbook_time - calls[0].playbook_time == timedelta(hours=12)
+    statuses = [e.status for e in result.timeline.done if e.kind == "send"]
+    assert statuses == ["deferred", "done"]
+
+
+async def test_failed_and_skipped_actions_are_recorded_and_the_journey_goes_on() -> None:
+    def outcome(request: ActionRequest) -> ActionResult | None:
+        if request.step_id == "one.send":
+            return ActionResult(status="failed", detail="no renewal_contact on file")
+        if request.step_id == "two.send":
+            return ActionResult(status="skipped", detail="opted out")
+        return None
+
+    body = [send("one.send"), send("two.send"), Notify(id="n", channel="ops", message="hi")]
+    result = await run(tiny(body), outcome=outcome)
+    entries = [(e.step_id, e.status, e.result) for e in result.timeline.done if e.kind != "outcome"]
+    assert entries == [
+        ("one.send", "failed", "no renewal_contact on file"),
+        ("two.send", "skipped", "opted out"),
+        ("n", "done", "hi"),
+    ]
+
+
+async def test_policies_merge_over_the_playbook_defaults() -> None:
+    from dsl.ir import ActionPolicy, RetryPolicy
+
+    policy = ActionPolicy(timeout=Duration(seconds=300, text="5 minutes"))
+    body = [
+        Send(id="a", template="t", to_role="admin", policy=policy),
+        Cta(
+            id="c",
+            owner_role="csm",
+            due=days(1),
+            reason="r",
+            policy=ActionPolicy(retry=RetryPolicy(max_attempts=9)),
+        ),
+    ]
+    result = await run(tiny(body))
+    send_request, cta_request = result.requests("send")[0], result.requests("cta")[0]
+    assert (send_request.timeout_seconds, send_request.max_attempts) == (300, 3)
+    assert (cta_request.timeout_seconds, cta_request.max_attempts) == (60, 9)
+
+
+async def test_wait_event_without_timeout_waits_until_it_comes() -> None:
+    body = [WaitEvent(id="w", event="go", then=[send("go.send")])]
+    result = await run(tiny(body), script=Script().event(at("2027-01-05"), "go"))
+    assert touches(result) == [("2027-01-05", "send", "go.send")]
+
+
+# --------------------------------------------------------------------------- resume points
+
+
+async def test_safe_point_raises_continue_as_new_with_a_resume_point() -> None:
+    runtime = SimulationRuntime(account_facts(), START)
+    interpreter = Interpreter(
+        renewal_playbook(),
+        runtime,
+        "ACME-0042",
+        "renewal:ACME-0042:2027-04-01",
+        safe_point=lambda rounds: rounds == 4,
+    )
+    runtime.interpreter = interpreter
+    with pytest.raises(ContinueAsNew) as raised:
+        await runtime.drive(interpreter, START + timedelta(days=400))  # type: ignore[func-returns-value]
+    state = raised.value.state
+    assert state.resume == ResumePoint(path=["weekly", "weekly.match", "weekly.every"], iteration=4)
+    assert state.answers == {"renewal_intent": None}
+    assert state.playbook_epoch == START
+
+
+async def test_resume_point_picks_up_at_the_next_round() -> None:
+    resume_at = at("2027-03-22")  # after 4 weekly rounds (02-22, 03-01, 03-08, 03-15)
+    state = JourneyState(
+        answers={"renewal_intent": "yes"},
+        resume=ResumePoint(path=["weekly", "weekly.match", "weekly.every"], iteration=4),
+        playbook_epoch=START,
+    )
+    runtime = SimulationRuntime(account_facts(), resume_at)
+    interpreter = Interpreter(
+        renewal_playbook(), runtime, "ACME-0042", "renewal:ACME-0042:2027-04-01", state=state
+    )
+    result = await runtime.drive(interpreter, resume_at + timedelta(days=200))
+    weekly = [r for r in result.requests("send") if r.step_id == "weekly.send"]
+    assert [r.iteration for r in weekly] == list(range(5, 13))
+    assert weekly[0].playbook_time == resume_at  # round 5 runs at once: its wait was done
+    assert result.timeline.stage == "weekly"
+    assert result.timeline.answers == {"renewal_intent": "yes"}
+
+
+async def test_simulation_is_deterministic() -> None:
+    script = Script().answer("renewal_intent", "no").close_ctas()
+    one, two = await run(script=script), await run(script=script)
+    assert touches(one) == touches(two)
+    assert one.timeline.model_dump() == two.timeline.model_dump()
+
+
+async def test_block_without_time_runs_right_after_the_previous_one() -> None:
+    body = [
+        Block(id="a", label="a", body=[send("a.send")]),
+        Block(id="b", label="b", body=[Wait(id="b.wait", duration=days(3)), send("b.send")]),
+    ]
+    result = await run(tiny(body))
+    assert touches(result) == [("2026-11-01", "send", "a.send"), ("2026-11-04", "send", "b.send")]
+    assert [r.params["stage"] for r in result.requests("record")[:2]] == ["a", "b"]
