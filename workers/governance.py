@@ -1,0 +1,547 @@
+"""Contact governance: may this journey email this contact now?
+
+Enforced centrally in Postgres, across every journey and every worker at once:
+opt-outs, a suppression list (addresses or whole domains), a per-contact email
+cap (the playbook's ``email cap N per PERIOD``) and an operator-wide global cap
+(``PLAYBOOK_GLOBAL_EMAIL_CAP``, e.g. ``5/7d``), no duplicate touch of a contact
+for the same reason by two journeys within the period, and quiet hours in the
+contact's own time zone. All times are playbook time, so rehearsals at
+``--speed 86400`` are governed by their own clock.
+
+How an activity uses it (before sending one email to one contact)::
+
+    from workers import governance
+
+    decision = await governance.decide_for_action(
+        pool, request, contact, playbook.defaults.contact,
+        reason=step.reason, when_blocked=step.when_blocked,
+    )
+    if decision.action == "skip":
+        return ActionResult(status="skipped", detail=decision.detail)
+    if decision.action == "defer":
+        return ActionResult(status="deferred", detail=decision.detail,
+                            retry_at=decision.retry_at)
+    ...send the email...   # the touch is already reserved under request.idempotency_key
+
+``decide_touch`` is the same with every argument spelled out. An allowed touch
+is reserved (a ``contact_touches`` row keyed by the idempotency key and the
+address) in the same transaction as the check, under a per-address advisory
+lock, so concurrent journeys can never exceed a cap, and a retried activity
+asking again with the same key is allowed again without counting twice.
+
+Every decision, allowed or not, is written to ``touch_decisions``;
+``list_decisions`` reads them back for ``playbook show`` and reports.
+
+Which rules block how: opt-outs, suppressions and duplicate touches always
+skip (waiting would not change the answer). The caps defer or skip as the
+playbook says (``when blocked defer|skip``). Quiet hours always defer: skipping
+a renewal notice because it is night where the contact lives would lose it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import asyncpg
+
+from dsl.ir import ContactPolicy
+from engine.contract import ActionRequest
+
+Rule = Literal[
+    "ok", "opted_out", "suppressed", "cap", "global_cap", "quiet_hours", "duplicate_touch"
+]
+Action = Literal["send", "defer", "skip"]
+ConnOrPool = Any  # asyncpg.Pool, asyncpg.Connection or a pool's connection proxy
+
+GLOBAL_CAP_ENV = "PLAYBOOK_GLOBAL_EMAIL_CAP"
+# Namespace for pg_advisory_xact_lock(int, int), so our locks never collide with
+# another module's advisory locks ("play" in ASCII).
+_LOCK_NAMESPACE = 0x706C6179
+
+
+@dataclass(frozen=True)
+class TouchDecision:
+    """The answer of ``decide_touch``.
+
+    ``rule`` names the rule that decided (``ok`` when allowed); ``detail`` says it
+    in human words; ``retry_at`` (playbook time, UTC) is set when ``action`` is
+    ``defer``: the first moment every rule would allow the touch.
+    """
+
+    allowed: bool
+    action: Action
+    rule: Rule
+    detail: str
+    retry_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class GlobalCap:
+    """The operator-wide ceiling: at most ``limit`` emails per contact per ``period``."""
+
+    limit: int
+    period: timedelta
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One logged governance decision, as ``list_decisions`` returns it."""
+
+    journey_id: str
+    step_key: str
+    contact_id: str
+    email: str
+    account_id: str
+    reason: str
+    allowed: bool
+    action: str
+    rule: str
+    detail: str
+    retry_at: datetime | None
+    at: datetime
+
+
+# --------------------------------------------------------------------------- public API
+
+
+async def decide_touch(
+    conn_or_pool: ConnOrPool,
+    *,
+    contact_id: str,
+    contact_email: str,
+    contact_timezone: str,
+    account_id: str,
+    journey_id: str,
+    reason: str,
+    idempotency_key: str,
+    playbook_time: datetime,
+    cap: int,
+    period: timedelta,
+    quiet_hours: tuple[int, int] | None,
+    global_cap: int | None = None,
+    global_period: timedelta | None = None,
+    when_blocked: Literal["defer", "skip"] = "defer",
+) -> TouchDecision:
+    """Decide whether ``journey_id`` may email the contact at ``playbook_time``.
+
+    Atomic across workers: the check and the reservation of an allowed touch run
+    in one transaction holding an advisory lock on the contact's address. The
+    decision is logged in ``touch_decisions``. ``global_period`` defaults to
+    ``period``.
+    """
+    now = _aware(playbook_time)
+    email = contact_email.strip().lower()
+    ask = _Ask(
+        contact_id=contact_id,
+        email=email,
+        timezone=contact_timezone,
+        account_id=account_id,
+        journey_id=journey_id,
+        reason=reason,
+        key=idempotency_key,
+        now=now,
+        cap=cap,
+        period=period,
+        quiet_hours=quiet_hours,
+        global_cap=GlobalCap(global_cap, global_period or period) if global_cap else None,
+        when_blocked=when_blocked,
+    )
+    async with _connection(conn_or_pool) as conn, conn.transaction():
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", _LOCK_NAMESPACE, email
+        )
+        decision = await _decide(conn, ask)
+        if decision.allowed:
+            await _reserve(conn, ask)
+        await _log(conn, ask, decision)
+    return decision
+
+
+async def decide_for_action(
+    conn_or_pool: ConnOrPool,
+    request: ActionRequest,
+    contact: Mapping[str, Any],
+    policy: ContactPolicy,
+    *,
+    reason: str = "",
+    when_blocked: Literal["defer", "skip"] | None = None,
+    fallback_timezone: str = "",
+) -> TouchDecision:
+    """``decide_touch`` for one contact of a ``send``/``ask`` action request.
+
+    ``contact`` holds the contact facts (``id``, ``email``, ``timezone``);
+    ``policy`` is the playbook's ``defaults.contact``; ``when_blocked`` is the
+    step's override (``None``: the playbook's). The global cap comes from
+    ``PLAYBOOK_GLOBAL_EMAIL_CAP``; the reason defaults to the step id.
+    """
+    ceiling = global_cap_from_env()
+    return await decide_touch(
+        conn_or_pool,
+        contact_id=str(contact.get("id") or ""),
+        contact_email=str(contact.get("email") or ""),
+        contact_timezone=str(contact.get("timezone") or fallback_timezone),
+        account_id=request.account_id,
+        journey_id=request.journey_id,
+        reason=reason or request.step_id,
+        idempotency_key=request.idempotency_key,
+        playbook_time=request.playbook_time,
+        cap=policy.max_emails,
+        period=timedelta(seconds=policy.per.seconds),
+        quiet_hours=policy.quiet_hours,
+        global_cap=ceiling.limit if ceiling else None,
+        global_period=ceiling.period if ceiling else None,
+        when_blocked=when_blocked or policy.when_blocked,
+    )
+
+
+async def record_opt_out(conn_or_pool: ConnOrPool, email: str, source: str = "") -> None:
+    """Record that ``email`` asked not to be emailed, and mark its contacts opted out."""
+    address = email.strip().lower()
+    async with _connection(conn_or_pool) as conn, conn.transaction():
+        await conn.execute(
+            "INSERT INTO opt_outs (email, source) VALUES ($1, $2) "
+            "ON CONFLICT (email) DO UPDATE SET source = EXCLUDED.source",
+            address,
+            source,
+        )
+        await conn.execute("UPDATE contacts SET opted_out = true WHERE lower(email) = $1", address)
+
+
+async def add_suppression(conn_or_pool: ConnOrPool, email_or_domain: str, reason: str = "") -> None:
+    """Suppress an address (``jane@acme.com``) or a whole domain (``acme.com``)."""
+    entry = email_or_domain.strip().lower().lstrip("@")
+    if not entry:
+        raise ValueError("a suppression needs an email address or a domain")
+    async with _connection(conn_or_pool) as conn:
+        await conn.execute(
+            "INSERT INTO suppressions (entry, reason) VALUES ($1, $2) "
+            "ON CONFLICT (entry) DO UPDATE SET reason = EXCLUDED.reason",
+            entry,
+            reason,
+        )
+
+
+async def list_decisions(
+    conn_or_pool: ConnOrPool,
+    journey_id: str | None = None,
+    *,
+    account_id: str | None = None,
+    limit: int = 500,
+) -> list[DecisionRecord]:
+    """The logged decisions of a journey (or of an account, or all), oldest first."""
+    async with _connection(conn_or_pool) as conn:
+        rows = await conn.fetch(
+            """
+            SELECT journey_id, step_key, contact_id, email, account_id, reason,
+                   allowed, action, rule, detail, retry_at, at
+              FROM touch_decisions
+             WHERE ($1::text IS NULL OR journey_id = $1)
+               AND ($2::text IS NULL OR account_id = $2)
+             ORDER BY id
+             LIMIT $3
+            """,
+            journey_id,
+            account_id,
+            limit,
+        )
+    return [DecisionRecord(**dict(row)) for row in rows]
+
+
+def global_cap_from_env(environ: Mapping[str, str] | None = None) -> GlobalCap | None:
+    """The global cap from ``PLAYBOOK_GLOBAL_EMAIL_CAP`` (``5/7d``), or None if unset."""
+    text = (environ if environ is not None else os.environ).get(GLOBAL_CAP_ENV, "").strip()
+    return parse_global_cap(text) if text else None
+
+
+def parse_global_cap(text: str) -> GlobalCap:
+    """Parse ``N/PERIOD`` where PERIOD is a number and a unit: ``5/7d``, ``10/30d``,
+    ``2/12h``, ``3/1w``."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*([smhdw])\s*", text)
+    if not match:
+        raise ValueError(
+            f"{GLOBAL_CAP_ENV}={text!r} is not a cap; expected N/PERIOD, e.g. 5/7d "
+            "(units: s, m, h, d, w)"
+        )
+    count, amount, unit = int(match[1]), int(match[2]), match[3]
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}[unit]
+    if amount == 0:
+        raise ValueError(f"{GLOBAL_CAP_ENV}={text!r}: the period must be longer than zero")
+    return GlobalCap(count, timedelta(seconds=amount * seconds))
+
+
+# --------------------------------------------------------------------------- the rules
+
+
+@dataclass(frozen=True)
+class _Ask:
+    contact_id: str
+    email: str
+    timezone: str
+    account_id: str
+    journey_id: str
+    reason: str
+    key: str
+    now: datetime
+    cap: int
+    period: timedelta
+    quiet_hours: tuple[int, int] | None
+    global_cap: GlobalCap | None
+    when_blocked: Literal["defer", "skip"]
+
+
+@dataclass(frozen=True)
+class _Touch:
+    at: datetime
+    journey_id: str
+    reason: str
+
+
+async def _decide(conn: Any, ask: _Ask) -> TouchDecision:
+    if await conn.fetchval(
+        "SELECT 1 FROM contact_touches WHERE idempotency_key = $1 AND email = $2",
+        ask.key,
+        ask.email,
+    ):
+        return TouchDecision(True, "send", "ok", f"already reserved for {ask.email} (a retry)")
+
+    blocked = await _opted_out(conn, ask) or await _suppressed(conn, ask)
+    if blocked:
+        return blocked
+
+    lookback = max(ask.period, ask.global_cap.period if ask.global_cap else ask.period)
+    rows = await conn.fetch(
+        "SELECT touched_at, journey_id, reason FROM contact_touches "
+        "WHERE email = $1 AND touched_at > $2 AND touched_at <= $3 ORDER BY touched_at",
+        ask.email,
+        ask.now - lookback,
+        ask.now,
+    )
+    touches = [_Touch(r["touched_at"], r["journey_id"], r["reason"]) for r in rows]
+
+    duplicate = _duplicate_touch(ask, touches)
+    if duplicate:
+        return duplicate
+    for limit, period, rule, label in _caps(ask):
+        if limit <= 0:
+            detail = f"{label} {limit} allows no emails to {ask.email}"
+            return TouchDecision(False, "skip", rule, detail)
+        recent = _within(touches, ask.now, period)
+        if len(recent) >= limit:
+            detail = (
+                f"{len(recent)} {_emails(len(recent))} to {ask.email} in the last "
+                f"{_words(period)} ({label} {limit})"
+            )
+            return _blocked(ask, rule, detail, touches)
+
+    zone, zone_note = _zone(ask.timezone)
+    if _quiet(ask.now, zone, ask.quiet_hours):
+        start, end = ask.quiet_hours or (0, 0)
+        local = ask.now.astimezone(zone)
+        detail = (
+            f"{local:%H:%M} in {zone_note} for {ask.email} is within quiet hours "
+            f"{start:02d}:00-{end:02d}:00"
+        )
+        # Quiet hours defer whatever the policy: the night passes, the touch stays due.
+        return TouchDecision(
+            False, "defer", "quiet_hours", detail, _first_allowed(ask, touches, ask.now)
+        )
+
+    counted = len(_within(touches, ask.now, ask.period)) + 1
+    detail = f"email {counted} of {ask.cap} to {ask.email} in the last {_words(ask.period)}"
+    return TouchDecision(True, "send", "ok", detail)
+
+
+async def _opted_out(conn: Any, ask: _Ask) -> TouchDecision | None:
+    source = await conn.fetchval("SELECT source FROM opt_outs WHERE email = $1", ask.email)
+    if source is not None:
+        how = f" ({source})" if source else ""
+        return TouchDecision(False, "skip", "opted_out", f"{ask.email} opted out{how}")
+    flagged = await conn.fetchval(
+        "SELECT id FROM contacts WHERE opted_out AND (id = $1 OR lower(email) = $2) LIMIT 1",
+        ask.contact_id,
+        ask.email,
+    )
+    if flagged is not None:
+        return TouchDecision(
+            False, "skip", "opted_out", f"contact {flagged} ({ask.email}) is marked opted out"
+        )
+    return None
+
+
+async def _suppressed(conn: Any, ask: _Ask) -> TouchDecision | None:
+    domain = ask.email.rpartition("@")[2]
+    row = await conn.fetchrow(
+        "SELECT entry, reason FROM suppressions WHERE entry = $1 OR entry = $2 "
+        "ORDER BY entry = $1 DESC LIMIT 1",
+        ask.email,
+        domain,
+    )
+    if row is None:
+        return None
+    what = "address" if row["entry"] == ask.email else f"domain {row['entry']}"
+    why = f": {row['reason']}" if row["reason"] else ""
+    detail = f"{ask.email} is suppressed ({what}{why})"
+    return TouchDecision(False, "skip", "suppressed", detail)
+
+
+def _duplicate_touch(ask: _Ask, touches: list[_Touch]) -> TouchDecision | None:
+    if not ask.reason:
+        return None
+    for touch in _within(touches, ask.now, ask.period):
+        if touch.reason == ask.reason and touch.journey_id != ask.journey_id:
+            detail = (
+                f"{ask.email} was already contacted for {ask.reason!r} by journey "
+                f"{touch.journey_id} at {touch.at:%Y-%m-%d %H:%M} UTC "
+                f"(within {_words(ask.period)})"
+            )
+            return TouchDecision(False, "skip", "duplicate_touch", detail)
+    return None
+
+
+def _caps(ask: _Ask) -> list[tuple[int, timedelta, Rule, str]]:
+    caps: list[tuple[int, timedelta, Rule, str]] = []
+    if ask.global_cap:
+        caps.append((ask.global_cap.limit, ask.global_cap.period, "global_cap", "global cap"))
+    caps.append((ask.cap, ask.period, "cap", "cap"))
+    return caps
+
+
+def _blocked(ask: _Ask, rule: Rule, detail: str, touches: list[_Touch]) -> TouchDecision:
+    if ask.when_blocked == "skip":
+        return TouchDecision(False, "skip", rule, detail)
+    return TouchDecision(False, "defer", rule, detail, _first_allowed(ask, touches, ask.now))
+
+
+def _first_allowed(ask: _Ask, touches: list[_Touch], start: datetime) -> datetime:
+    """The first playbook time at or after ``start`` when the caps and the quiet
+    hours all allow a touch, given the touches already made."""
+    zone, _ = _zone(ask.timezone)
+    at = start
+    for _ in range(16):  # each pass only moves forward; a few passes settle it
+        moved = at
+        for limit, period, _rule, _label in _caps(ask):
+            recent = _within(touches, moved, period)
+            if limit > 0 and len(recent) >= limit:
+                # Once the oldest surplus touch leaves the window, one slot is free.
+                moved = max(moved, recent[len(recent) - limit].at + period)
+        if _quiet(moved, zone, ask.quiet_hours):
+            moved = _quiet_end(moved, zone, ask.quiet_hours)
+        if moved == at:
+            break
+        at = moved
+    return at
+
+
+def _within(touches: list[_Touch], now: datetime, period: timedelta) -> list[_Touch]:
+    return [t for t in touches if now - period < t.at <= now]
+
+
+def _quiet(at: datetime, zone: ZoneInfo, hours: tuple[int, int] | None) -> bool:
+    if not hours or hours[0] == hours[1]:
+        return False
+    start, end = hours
+    hour = at.astimezone(zone).hour
+    if start < end:
+        return start <= hour < end
+    return hour >= start or hour < end  # the quiet period spans midnight
+
+
+def _quiet_end(at: datetime, zone: ZoneInfo, hours: tuple[int, int] | None) -> datetime:
+    """The next local ``end`` o'clock after ``at``, as UTC."""
+    assert hours is not None
+    local = at.astimezone(zone)
+    end = datetime.combine(local.date(), time(hours[1] % 24), tzinfo=zone)
+    if end <= local:
+        end = datetime.combine(local.date() + timedelta(days=1), time(hours[1] % 24), tzinfo=zone)
+    return end.astimezone(UTC)
+
+
+def _zone(name: str) -> tuple[ZoneInfo, str]:
+    """The contact's zone; an unknown or empty one falls back to UTC (and says so)."""
+    if name:
+        try:
+            return ZoneInfo(name), name
+        except (ZoneInfoNotFoundError, ValueError):
+            return ZoneInfo("UTC"), f"UTC (unknown time zone {name!r})"
+    return ZoneInfo("UTC"), "UTC (no time zone on the contact)"
+
+
+# --------------------------------------------------------------------------- storage
+
+
+async def _reserve(conn: Any, ask: _Ask) -> None:
+    await conn.execute(
+        """
+        INSERT INTO contact_touches
+            (idempotency_key, email, contact_id, account_id, journey_id, reason, touched_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (idempotency_key, email) DO NOTHING
+        """,
+        ask.key,
+        ask.email,
+        ask.contact_id,
+        ask.account_id,
+        ask.journey_id,
+        ask.reason,
+        ask.now,
+    )
+
+
+async def _log(conn: Any, ask: _Ask, decision: TouchDecision) -> None:
+    await conn.execute(
+        """
+        INSERT INTO touch_decisions
+            (journey_id, step_key, contact_id, email, account_id, reason,
+             allowed, action, rule, detail, retry_at, at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+        """,
+        ask.journey_id,
+        ask.key,
+        ask.contact_id,
+        ask.email,
+        ask.account_id,
+        ask.reason,
+        decision.allowed,
+        decision.action,
+        decision.rule,
+        decision.detail,
+        decision.retry_at,
+        ask.now,
+    )
+
+
+@asynccontextmanager
+async def _connection(conn_or_pool: ConnOrPool) -> AsyncIterator[Any]:
+    if isinstance(conn_or_pool, asyncpg.Pool):
+        async with conn_or_pool.acquire() as conn:
+            yield conn
+    else:
+        yield conn_or_pool
+
+
+# --------------------------------------------------------------------------- words
+
+
+def _aware(at: datetime) -> datetime:
+    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+
+
+def _emails(n: int) -> str:
+    return "email" if n == 1 else "emails"
+
+
+def _words(period: timedelta) -> str:
+    """``7 days``, ``12 hours``, ``90 minutes``: the largest whole unit."""
+    seconds = int(period.total_seconds())
+    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
+        if seconds >= size and seconds % size == 0:
+            n = seconds // size
+            return f"{n} {unit}{'' if n == 1 else 's'}"
+    return f"{period}"
