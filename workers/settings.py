@@ -16,14 +16,23 @@ def _env(name: str, default: str) -> str:
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path = field(default_factory=lambda: Path(_env("PLAYBOOK_STATE_DIR", ".state")))
-    temporal_address: str = field(default_factory=lambda: _env("TEMPORAL_ADDRESS", "localhost:7233"))
+    # TEMPORAL_ADDRESS set means an external server; the local dev server's port is
+    # PLAYBOOK_TEMPORAL_PORT (so tests and second stacks can move it without going external).
+    temporal_address: str = field(
+        default_factory=lambda: _env(
+            "TEMPORAL_ADDRESS", f"localhost:{_env('PLAYBOOK_TEMPORAL_PORT', '7233')}"
+        )
+    )
     temporal_namespace: str = field(default_factory=lambda: _env("TEMPORAL_NAMESPACE", "default"))
     temporal_ui_port: int = field(default_factory=lambda: int(_env("TEMPORAL_UI_PORT", "8233")))
     task_queue: str = field(default_factory=lambda: _env("PLAYBOOK_TASK_QUEUE", "playbook"))
     # Empty DATABASE_URL means: the embedded Postgres of the local stack (socket in state_dir).
     database_url: str = field(default_factory=lambda: _env("DATABASE_URL", ""))
     smtp_host: str = field(default_factory=lambda: _env("SMTP_HOST", "127.0.0.1"))
-    smtp_port: int = field(default_factory=lambda: int(_env("SMTP_PORT", "8025")))
+    # SMTP_HOST/SMTP_PORT set means an external relay; PLAYBOOK_SMTP_PORT moves the local sink.
+    smtp_port: int = field(
+        default_factory=lambda: int(_env("SMTP_PORT", _env("PLAYBOOK_SMTP_PORT", "8025")))
+    )
     mail_from: str = field(default_factory=lambda: _env("MAIL_FROM", "success@playbook.local"))
     web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
     web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "8088")))
@@ -43,3 +52,46 @@ class Settings:
 
 def load() -> Settings:
     return Settings()
+
+
+class NoDatabase(RuntimeError):
+    """Neither DATABASE_URL nor a running local stack says where Postgres is."""
+
+
+def database_url_file(settings: Settings) -> Path:
+    """Where `playbook dev up` writes the DSN of the embedded Postgres."""
+    return settings.state_dir / "database_url"
+
+
+def database_url(settings: Settings) -> str:
+    """The DSN to use: DATABASE_URL from the environment, else the one the local
+    stack wrote into the state dir. Raises ``NoDatabase`` when there is neither."""
+    if settings.database_url:
+        return settings.database_url
+    path = database_url_file(settings)
+    try:
+        url = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        url = ""
+    if not url:
+        raise NoDatabase(
+            f"no database: DATABASE_URL is not set and {path} does not exist "
+            "(start the local stack with `playbook dev up`)"
+        )
+    return url
+
+
+def link_secret_file(settings: Settings) -> Path:
+    """Where `playbook dev up` keeps the generated link-signing secret."""
+    return settings.state_dir / "link_secret"
+
+
+def link_secret(settings: Settings) -> str:
+    """PLAYBOOK_LINK_SECRET from the environment, else the local stack's generated
+    secret (empty when neither exists)."""
+    if settings.link_secret:
+        return settings.link_secret
+    try:
+        return link_secret_file(settings).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
