@@ -1,0 +1,405 @@
+"""Entry conditions as SQL: who qualifies for a playbook, asked of Postgres at once.
+
+A playbook's ``enroll when EXPR`` (an IR ``Expr``) compiles to one parameterised
+``SELECT`` over the declared facts, so enrolling 100,000 accounts is one query,
+not 100,000 fact loads and evaluations. Two rules keep it safe:
+
+- every literal is a ``$n`` parameter; no value is ever written into the SQL text;
+- identifiers come only from a whitelist built from ``dsl.schema`` (fact root and
+  field -> table alias and column); anything else is a ``CohortError``.
+
+The SQL means what the engine's evaluator means (``engine.evaluator``), hole for
+hole: a missing fact is ``NULL``; ``==``/``!=`` compare ``NULL`` as a value
+(``IS [NOT] DISTINCT FROM``); an ordering comparison with a hole is false; ``not``
+of a hole is true. Conditions therefore compile to SQL that is never ``NULL``.
+Durations are seconds (``numeric``), dates are ``date``; ``date ± duration`` moves
+by whole days as Python's ``date + timedelta`` does.
+
+Facts read by the SQL: ``account.*`` (table ``accounts``), ``subscription.*`` (the
+account's current subscription, chosen as the store's fact loader chooses it),
+``usage.*`` (the latest usage row) and ``nps.*`` (the latest NPS response).
+``today()`` is a parameter, so a dry run can ask "who qualifies as of" any date.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from dsl import schema
+from dsl.ir import Binary, Call, ListExpr, Literal, Path, Unary
+
+
+class CohortError(ValueError):
+    """An entry condition that cannot run as SQL; the message names the construct."""
+
+
+# --------------------------------------------------------------------------- the whitelist
+
+
+@dataclass(frozen=True)
+class FactSource:
+    """Where the facts of one root live: the SQL alias, and how the row is joined."""
+
+    root: str
+    alias: str
+    fields: dict[str, schema.FieldType]
+    join: str  # "" for the driving table
+
+
+# The account's current subscription: the active one renewing first, else the latest
+# renewal date. Kept identical to the store's fact loader (workers.store).
+_SUBSCRIPTION_JOIN = (
+    "LEFT JOIN LATERAL (SELECT * FROM subscriptions AS s0 WHERE s0.account_id = a.id "
+    "ORDER BY (s0.status = 'active') DESC, s0.renewal_date ASC NULLS LAST, s0.id "
+    "LIMIT 1) AS s ON true"
+)
+_USAGE_JOIN = (
+    "LEFT JOIN LATERAL (SELECT * FROM usage AS u0 WHERE u0.account_id = a.id "
+    "ORDER BY u0.recorded_on DESC NULLS LAST LIMIT 1) AS u ON true"
+)
+_NPS_JOIN = (
+    "LEFT JOIN LATERAL (SELECT * FROM nps_responses AS n0 WHERE n0.account_id = a.id "
+    "ORDER BY n0.responded_on DESC NULLS LAST, n0.id DESC LIMIT 1) AS n ON true"
+)
+
+SOURCES: dict[str, FactSource] = {
+    "account": FactSource("account", "a", schema.ACCOUNT, ""),
+    "subscription": FactSource("subscription", "s", schema.SUBSCRIPTION, _SUBSCRIPTION_JOIN),
+    "usage": FactSource("usage", "u", schema.USAGE, _USAGE_JOIN),
+    "nps": FactSource("nps", "n", schema.NPS, _NPS_JOIN),
+}
+_JOIN_ORDER = ("subscription", "usage", "nps")
+
+
+def column_for(parts: list[str]) -> tuple[str, schema.FieldType]:
+    """``alias."column"`` and the declared type of a fact path, or a ``CohortError``."""
+    dotted = ".".join(parts)
+    if not parts or parts[0] not in SOURCES:
+        roots = ", ".join(SOURCES)
+        raise CohortError(
+            f"{dotted}: an entry condition can read only {roots} facts "
+            f"(enrolment selects accounts in the database before any journey exists)"
+        )
+    source = SOURCES[parts[0]]
+    if len(parts) != 2 or parts[1] not in source.fields:
+        known = ", ".join(sorted(source.fields))
+        raise CohortError(f"{dotted}: not a declared {source.root} field (known: {known})")
+    return f'{source.alias}."{parts[1]}"', source.fields[parts[1]]
+
+
+# --------------------------------------------------------------------------- the query
+
+
+@dataclass(frozen=True)
+class CohortQuery:
+    """A compiled cohort: ``sql`` with ``$n`` placeholders and their ``params``.
+
+    Each row has ``account_id`` and one column ``why_<i>`` per entry of ``reasons``
+    (the facts and day counts the condition read, e.g. ``subscription.renewal_date``
+    and ``days_until(subscription.renewal_date)``), for dry runs to show why.
+    """
+
+    sql: str
+    params: list[Any]
+    reasons: list[str] = field(default_factory=list)
+
+
+def compile_cohort(
+    condition: Any | None,
+    *,
+    today: date,
+    extra: Any | None = None,
+    anchor: Any | None = None,
+    limit: int | None = None,
+) -> CohortQuery:
+    """The SQL selecting the accounts for which ``condition`` (and ``extra``) hold.
+
+    ``today`` is the playbook's date the condition is judged at; ``anchor`` is the
+    playbook's anchor expression (for ``anchor()``); ``limit`` caps the rows. No
+    condition at all selects every account.
+    """
+    compiler = _Compiler(today, anchor)
+    clauses = [compiler.condition(expr) for expr in (condition, extra) if expr is not None]
+    where = " AND ".join(clauses) if clauses else "true"
+    reasons = list(compiler.reasons.items())
+    select = ["a.id AS account_id"] + [f"{sql} AS why_{i}" for i, (_, sql) in enumerate(reasons)]
+    joins = [SOURCES[root].join for root in _JOIN_ORDER if root in compiler.roots]
+    sql = f"SELECT {', '.join(select)} FROM accounts AS a"
+    if joins:
+        sql += " " + " ".join(joins)
+    sql += f" WHERE {where} ORDER BY a.id"
+    if limit is not None:
+        sql += f" LIMIT {compiler.param(int(limit), 'bigint')}"
+    return CohortQuery(sql=sql, params=compiler.params, reasons=[label for label, _ in reasons])
+
+
+# --------------------------------------------------------------------------- the compiler
+
+
+@dataclass(frozen=True)
+class _Sql:
+    text: str
+    type: str  # number | string | bool | date | duration | null
+
+
+_CASTS = {"string": "text", "number": "numeric", "bool": "boolean", "date": "date"}
+_ORDERING = ("<", "<=", ">", ">=")
+_SECONDS_PER_DAY = 86400
+
+
+class _Compiler:
+    def __init__(self, today: date, anchor: Any | None) -> None:
+        self.params: list[Any] = []
+        self.roots: set[str] = set()
+        self.reasons: dict[str, str] = {}  # label -> SQL, in the order first read
+        self._today = today
+        self._today_sql = ""
+        self._anchor = anchor
+
+    def param(self, value: Any, cast: str) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}::{cast}"
+
+    # ---------------------------------------------------------- conditions (never NULL)
+
+    def condition(self, expr: Any) -> str:
+        if isinstance(expr, Binary) and expr.op in ("and", "or"):
+            joiner = " AND " if expr.op == "and" else " OR "
+            return f"({self.condition(expr.left)}{joiner}{self.condition(expr.right)})"
+        if isinstance(expr, Unary) and expr.op == "not":
+            return f"(NOT {self.condition(expr.operand)})"
+        if isinstance(expr, Binary) and expr.op in ("==", "!=", *_ORDERING):
+            return self._comparison(expr)
+        if isinstance(expr, Binary) and expr.op in ("in", "not in"):
+            found = self._membership(expr)
+            return found if expr.op == "in" else f"(NOT {found})"
+        value = self.value(expr)
+        if value.type == "bool":
+            return f"COALESCE({value.text}, false)"
+        if value.type == "null":
+            return "false"
+        raise CohortError(f"{describe(expr)}: a {value.type} is not a condition (true or false)")
+
+    def _comparison(self, expr: Binary) -> str:
+        left, right = self.value(expr.left), self.value(expr.right)
+        _check_comparable(expr, left, right)
+        if expr.op == "==":
+            return f"({left.text} IS NOT DISTINCT FROM {right.text})"
+        if expr.op == "!=":
+            return f"({left.text} IS DISTINCT FROM {right.text})"
+        if "string" in (left.type, right.type):
+            # Python orders strings by code point; so does the C collation.
+            return f'COALESCE(({left.text} COLLATE "C") {expr.op} {right.text}, false)'
+        return f"COALESCE({left.text} {expr.op} {right.text}, false)"
+
+    def _membership(self, expr: Binary) -> str:
+        item = self.value(expr.left)
+        if item.type == "null":
+            return "false"  # the evaluator: a hole is in nothing
+        if isinstance(expr.right, ListExpr):
+            return self._in_list(item, expr.right)
+        container = self.value(expr.right)
+        if container.type == "string" and item.type == "string":
+            return f"COALESCE(strpos({container.text}, {item.text}) > 0, false)"
+        raise CohortError(f"{describe(expr)}: `in` needs a list, or a text to search for a text in")
+
+    def _in_list(self, item: _Sql, items: ListExpr) -> str:
+        if not items.items:
+            return "false"
+        if all(isinstance(i, Literal) for i in items.items):
+            literals = [i for i in items.items if isinstance(i, Literal)]
+            types = {lit.type for lit in literals if lit.value is not None}
+            if len(types) > 1:
+                raise CohortError(f"{describe(items)}: a list mixing {', '.join(sorted(types))}")
+            kind = types.pop() if types else item.type
+            _check_comparable_types(describe(items), item.type, kind)
+            values = [_param_value(lit) for lit in literals]
+            array = self.param(values, f"{_cast(kind, items)}[]")
+            return f"COALESCE({item.text} = ANY({array}), false)"
+        parts = []
+        for entry in items.items:
+            value = self.value(entry)
+            _check_comparable_types(describe(entry), item.type, value.type)
+            parts.append(value.text)
+        return f"COALESCE({item.text} IN ({', '.join(parts)}), false)"
+
+    # ---------------------------------------------------------- values (may be NULL)
+
+    def value(self, expr: Any) -> _Sql:
+        if isinstance(expr, Literal):
+            return self._literal(expr)
+        if isinstance(expr, Path):
+            return self._path(expr)
+        if isinstance(expr, Unary):
+            if expr.op == "not":
+                return _Sql(self.condition(expr), "bool")
+            operand = self.value(expr.operand)
+            if operand.type not in ("number", "duration"):
+                raise CohortError(f"{describe(expr)}: `-` needs a number or a duration")
+            return _Sql(f"(-{operand.text})", operand.type)
+        if isinstance(expr, Binary):
+            if expr.op in ("+", "-", "*", "/"):
+                return self._arithmetic(expr)
+            return _Sql(self.condition(expr), "bool")
+        if isinstance(expr, Call):
+            return self._call(expr)
+        if isinstance(expr, ListExpr):
+            raise CohortError(f"{describe(expr)}: a list can only follow `in` here")
+        raise CohortError(f"{type(expr).__name__}: not an expression an entry condition can use")
+
+    def _literal(self, expr: Literal) -> _Sql:
+        if expr.value is None or expr.type == "null":
+            return _Sql("NULL", "null")
+        if expr.type == "duration":
+            return _Sql(self.param(Decimal(int(expr.value)), "numeric"), "duration")
+        if expr.type not in _CASTS:
+            raise CohortError(f"{describe(expr)}: a {expr.type} literal is not supported here")
+        return _Sql(self.param(_param_value(expr), _CASTS[expr.type]), expr.type)
+
+    def _path(self, expr: Path) -> _Sql:
+        column, kind = column_for(list(expr.parts))
+        self.roots.add(expr.parts[0])
+        self.reasons.setdefault(".".join(expr.parts), column)
+        return _Sql(column, kind)
+
+    def _arithmetic(self, expr: Binary) -> _Sql:
+        left, right = self.value(expr.left), self.value(expr.right)
+        pair, op = (left.type, right.type), expr.op
+        if pair == ("number", "number"):
+            if op == "/":
+                return _Sql(f"({left.text}::numeric / NULLIF({right.text}, 0))", "number")
+            return _Sql(f"({left.text} {op} {right.text})", "number")
+        if op in ("+", "-") and pair == ("date", "duration"):
+            return _Sql(f"({left.text} {op} {_whole_days(right.text)})", "date")
+        if op == "+" and pair == ("duration", "date"):
+            return _Sql(f"({right.text} + {_whole_days(left.text)})", "date")
+        if op == "-" and pair == ("date", "date"):
+            return _Sql(f"(({left.text} - {right.text}) * {_SECONDS_PER_DAY})", "duration")
+        if op in ("+", "-") and pair == ("duration", "duration"):
+            return _Sql(f"({left.text} {op} {right.text})", "duration")
+        if "null" in pair:
+            return _Sql("NULL", "null")
+        raise CohortError(
+            f"{describe(expr)}: `{op}` on a {left.type} and a {right.type} "
+            "is not supported in an entry condition"
+        )
+
+    def _call(self, expr: Call) -> _Sql:
+        fn = expr.fn
+        if fn == "today" and not expr.args:
+            return _Sql(self._today_param(), "date")
+        if fn in ("days_until", "days_since") and len(expr.args) == 1:
+            day = self.value(expr.args[0])
+            if day.type == "null":
+                return _Sql("NULL", "null")
+            if day.type != "date":
+                raise CohortError(f"{describe(expr)}: {fn} needs a date, not a {day.type}")
+            today = self._today_param()
+            sql = f"({day.text} - {today})" if fn == "days_until" else f"({today} - {day.text})"
+            self.reasons.setdefault(describe(expr), sql)
+            return _Sql(sql, "number")
+        if fn == "lower" and len(expr.args) == 1:
+            text = self.value(expr.args[0])
+            if text.type not in ("string", "null"):
+                raise CohortError(f"{describe(expr)}: lower needs a text, not a {text.type}")
+            return _Sql(f"lower({text.text})", "string")
+        if fn in ("min", "max") and len(expr.args) >= 2:
+            return self._extreme(expr)
+        if fn == "anchor" and not expr.args and self._anchor is not None:
+            return self.value(self._anchor)
+        raise CohortError(
+            f"{describe(expr)}: not supported in an entry condition "
+            "(supported: today(), days_until(date), days_since(date), lower(text), "
+            "min(a, b...), max(a, b...), anchor())"
+        )
+
+    def _extreme(self, expr: Call) -> _Sql:
+        values = [self.value(arg) for arg in expr.args]
+        types = {v.type for v in values} - {"null"}
+        if len(types) > 1:
+            raise CohortError(f"{describe(expr)}: {expr.fn} of a mix of {', '.join(sorted(types))}")
+        kind = types.pop() if types else "null"
+        # LEAST/GREATEST skip NULLs, as the evaluator leaves holes out.
+        sql_fn = "LEAST" if expr.fn == "min" else "GREATEST"
+        return _Sql(f"{sql_fn}({', '.join(v.text for v in values)})", kind)
+
+    def _today_param(self) -> str:
+        if not self._today_sql:
+            self._today_sql = self.param(self._today, "date")
+        return self._today_sql
+
+
+# --------------------------------------------------------------------------- small pieces
+
+
+def _whole_days(seconds_sql: str) -> str:
+    """Whole days of a duration, rounded down as ``timedelta.days`` is."""
+    return f"floor({seconds_sql} / {_SECONDS_PER_DAY})::int"
+
+
+def _param_value(expr: Literal) -> Any:
+    if expr.value is None:
+        return None
+    if expr.type == "date":
+        return date.fromisoformat(str(expr.value)[:10])
+    if expr.type == "number":
+        return Decimal(str(expr.value))
+    if expr.type == "bool":
+        return bool(expr.value)
+    if expr.type == "string":
+        return str(expr.value)
+    if expr.type == "duration":
+        return Decimal(int(expr.value))
+    raise CohortError(f"{describe(expr)}: a {expr.type} literal is not supported here")
+
+
+def _cast(kind: str, expr: Any) -> str:
+    if kind == "duration":
+        return "numeric"
+    if kind not in _CASTS:
+        raise CohortError(f"{describe(expr)}: a list of {kind} is not supported here")
+    return _CASTS[kind]
+
+
+def _check_comparable(expr: Binary, left: _Sql, right: _Sql) -> None:
+    _check_comparable_types(describe(expr), left.type, right.type)
+
+
+def _check_comparable_types(what: str, left: str, right: str) -> None:
+    if left == right or "null" in (left, right):
+        return
+    raise CohortError(f"{what}: compares a {left} with a {right}")
+
+
+def describe(expr: Any) -> str:
+    """An expression written back roughly as in the playbook, for messages and reasons."""
+    if isinstance(expr, Literal):
+        return _describe_literal(expr)
+    if isinstance(expr, Path):
+        return ".".join(expr.parts)
+    if isinstance(expr, Unary):
+        inner = describe(expr.operand)
+        return f"not {inner}" if expr.op == "not" else f"-{inner}"
+    if isinstance(expr, Binary):
+        return f"{describe(expr.left)} {expr.op} {describe(expr.right)}"
+    if isinstance(expr, ListExpr):
+        return "[" + ", ".join(describe(i) for i in expr.items) + "]"
+    if isinstance(expr, Call):
+        return f"{expr.fn}({', '.join(describe(a) for a in expr.args)})"
+    return type(expr).__name__
+
+
+def _describe_literal(expr: Literal) -> str:
+    if expr.value is None:
+        return "null"
+    if expr.type == "string":
+        return '"' + str(expr.value).replace('"', '\\"') + '"'
+    if expr.type == "bool":
+        return "true" if expr.value else "false"
+    if expr.type == "duration":
+        days = timedelta(seconds=int(expr.value)).total_seconds() / _SECONDS_PER_DAY
+        return f"{days:g} days"
+    return str(expr.value)
