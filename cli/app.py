@@ -32,9 +32,9 @@ class UserError(Exception):
 
 
 def _register_all() -> None:
-    from cli import lang
+    from cli import lang, simulate
 
-    for module in (lang,):
+    for module in (lang, simulate):
         module.register(app)
 
 
