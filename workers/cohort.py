@@ -58,7 +58,7 @@ _SUBSCRIPTION_JOIN = (
 )
 _USAGE_JOIN = (
     "LEFT JOIN LATERAL (SELECT * FROM usage AS u0 WHERE u0.account_id = a.id "
-    "ORDER BY u0.recorded_on DESC NULLS LAST LIMIT 1) AS u ON true"
+    "ORDER BY u0.as_of DESC LIMIT 1) AS u ON true"
 )
 _NPS_JOIN = (
     "LEFT JOIN LATERAL (SELECT * FROM nps_responses AS n0 WHERE n0.account_id = a.id "

@@ -239,7 +239,7 @@ def test_only_the_fact_tables_read_are_joined():
 
 def test_latest_usage_row_is_read():
     sql = compile_cohort(b(p("usage.devices_in_use"), ">", n(0)), today=TODAY).sql
-    assert "FROM usage AS u0 WHERE u0.account_id = a.id ORDER BY u0.recorded_on DESC" in sql
+    assert "FROM usage AS u0 WHERE u0.account_id = a.id ORDER BY u0.as_of DESC" in sql
 
 
 @pytest.mark.parametrize(
