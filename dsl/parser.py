@@ -1,0 +1,1096 @@
+"""Parse playbook text into the AST of ``dsl.syntax``.
+
+Lark parses ``grammar.lark`` (LALR, positions kept); the ``_Indentation``
+postlexer turns leading spaces into ``_INDENT``/``_DEDENT`` tokens, rejects tabs
+and ragged indentation, and collects comments; ``_ToSyntax`` builds the AST with
+one method per grammar alias. Syntax errors become friendly diagnostics:
+catalogued mistakes first (``_CATALOGUE``, matched by parser state), then a
+plain-words "expected ... found ..." message.
+
+``parse_text`` never raises for bad input: it returns the AST (or ``None``) and
+the diagnostics.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import (
+    UnexpectedCharacters,
+    UnexpectedEOF,
+    UnexpectedInput,
+    UnexpectedToken,
+    VisitError,
+)
+from lark.indenter import Indenter
+
+from dsl import syntax as s
+from dsl.diagnostics import Diagnostic, error
+
+INDENT_WIDTH = 4
+
+
+class IndentationProblem(Exception):
+    """Raised by the postlexer: a tab, or indentation that fits no block."""
+
+    def __init__(self, message: str, line: int, col: int, end_col: int, hint: str) -> None:
+        super().__init__(message)
+        self.line, self.col, self.end_col, self.hint = line, col, end_col, hint
+
+
+# The comments of the file being parsed (the lexer callbacks have no other state to use).
+_comments: contextvars.ContextVar[list[s.Comment]] = contextvars.ContextVar("comments")
+_source_lines: contextvars.ContextVar[list[str]] = contextvars.ContextVar("source_lines")
+
+
+def _on_comment(token: Token) -> Token:
+    lines = _source_lines.get([])
+    line = token.line or 1
+    col = token.column or 1
+    prefix = lines[line - 1][: col - 1] if line <= len(lines) else ""
+    _comments.get([]).append(s.Comment(line, col, str(token), own_line=not prefix.strip()))
+    return token
+
+
+def _on_newline(token: Token) -> Token:
+    # A newline token swallows the blank and comment-only lines after it.
+    comments = _comments.get([])
+    for offset, segment in enumerate(str(token).split("\n")[1:], start=1):
+        hash_at = segment.find("#")
+        if hash_at >= 0:
+            line = (token.line or 1) + offset
+            comments.append(s.Comment(line, hash_at + 1, segment[hash_at:], own_line=True))
+    return token
+
+
+class _Indentation(Indenter):
+    """Blocks by indentation: 4 spaces a level, tabs rejected."""
+
+    NL_type = "_NL"
+    OPEN_PAREN_types = ["LPAR", "LSQB"]
+    CLOSE_PAREN_types = ["RPAR", "RSQB"]
+    INDENT_type = "_INDENT"
+    DEDENT_type = "_DEDENT"
+    tab_len = INDENT_WIDTH
+
+    def handle_NL(self, token: Token) -> Iterator[Token]:
+        if self.paren_level > 0:
+            return
+        yield token
+        indent_str = token.rsplit("\n", 1)[1]
+        line = (token.line or 1) + token.count("\n")
+        if "\t" in indent_str:
+            raise IndentationProblem(
+                "tab in indentation",
+                line,
+                indent_str.index("\t") + 1,
+                len(indent_str) + 1,
+                "indent with 4 spaces per level; tabs are not allowed",
+            )
+        indent = len(indent_str)
+        if indent > self.indent_level[-1]:
+            if indent - self.indent_level[-1] != INDENT_WIDTH:
+                raise IndentationProblem(
+                    f"indented by {indent - self.indent_level[-1]} spaces",
+                    line,
+                    1,
+                    indent + 1,
+                    "indent each block by exactly 4 spaces",
+                )
+            self.indent_level.append(indent)
+            yield Token.new_borrow_pos(self.INDENT_type, indent_str, token)
+            return
+        while indent < self.indent_level[-1]:
+            self.indent_level.pop()
+            yield Token.new_borrow_pos(self.DEDENT_type, indent_str, token)
+        if indent != self.indent_level[-1]:
+            raise IndentationProblem(
+                "this line's indentation matches no enclosing block",
+                line,
+                1,
+                indent + 1,
+                f"indent to a multiple of 4 spaces, e.g. {self.indent_level[-1]}",
+            )
+
+    def _process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        # As Indenter._process, without its assertions (unbalanced brackets are
+        # the parser's to report, with a position).
+        token = None
+        for token in stream:
+            if token.type == self.NL_type:
+                yield from self.handle_NL(token)
+            else:
+                yield token
+            if token.type in self.OPEN_PAREN_types:
+                self.paren_level += 1
+            elif token.type in self.CLOSE_PAREN_types and self.paren_level > 0:
+                self.paren_level -= 1
+        while len(self.indent_level) > 1:
+            self.indent_level.pop()
+            if token is not None:
+                yield Token.new_borrow_pos(self.DEDENT_type, "", token)
+            else:
+                yield Token(self.DEDENT_type, "", 0, 1, 1, 1, 1, 0)
+
+
+_GRAMMAR = Path(__file__).with_name("grammar.lark")
+
+try:
+    import interegular  # noqa: F401
+
+    _HAVE_INTEREGULAR = True
+except ImportError:  # strict mode is a grammar-development check; parsing works without it
+    _HAVE_INTEREGULAR = False
+
+
+def _build() -> Lark:
+    return Lark(
+        _GRAMMAR.read_text(encoding="utf-8"),
+        parser="lalr",
+        lexer="contextual",
+        postlex=_Indentation(),
+        propagate_positions=True,
+        maybe_placeholders=True,
+        # strict: fail on any grammar conflict or terminal collision (needs interegular).
+        strict=_HAVE_INTEREGULAR,
+        lexer_callbacks={"COMMENT": _on_comment, "_NL": _on_newline},
+    )
+
+
+_lark: Lark | None = None
+
+
+def lark_parser() -> Lark:
+    """The Lark parser, built once (building it takes a moment)."""
+    global _lark
+    if _lark is None:
+        _lark = _build()
+    return _lark
+
+
+# --------------------------------------------------------------------------- spans
+
+
+def _span(meta: Any) -> s.Span:
+    if getattr(meta, "empty", True):
+        return s.NO_SPAN
+    end_line, end_col = _trim_end(meta.line, meta.end_line, meta.end_column)
+    return s.Span(meta.line, meta.column, end_line, end_col)
+
+
+def _trim_end(line: int, end_line: int, end_col: int) -> tuple[int, int]:
+    """Move an end position that lies in the indentation of a later line (the
+    newline token is part of every line's rule) back to the end of the last line
+    with code on it, before any trailing comment."""
+    lines = _source_lines.get([])
+    if not lines or end_line <= line:
+        return end_line, end_col
+    current = lines[end_line - 1] if end_line <= len(lines) else ""
+    if current[: end_col - 1].strip():
+        return end_line, end_col
+    comment_cols = {c.line: c.col for c in _comments.get([])}
+    row = end_line - 1
+    while row > line:
+        text = lines[row - 1]
+        if row in comment_cols:
+            text = text[: comment_cols[row] - 1]
+        if text.strip():
+            return row, len(text.rstrip()) + 1
+        row -= 1
+    text = lines[line - 1] if line <= len(lines) else ""
+    if line in comment_cols:
+        text = text[: comment_cols[line] - 1]
+    return line, len(text.rstrip()) + 1
+
+
+def _tspan(token: Token) -> s.Span:
+    return s.Span(token.line or 0, token.column or 0, token.end_line or 0, token.end_column or 0)
+
+
+def _name(token: Token) -> s.Name:
+    return s.Name(str(token), _tspan(token))
+
+
+def _string(token: Token) -> s.StringLit:
+    return s.StringLit(str(token)[1:-1], _tspan(token))
+
+
+def _number(token: Token) -> s.NumberLit:
+    return s.NumberLit(str(token), _tspan(token))
+
+
+# --------------------------------------------------------------------------- options
+
+# Which comma options each action takes (docs/language.md, "Statements").
+_OPTIONS: dict[str, tuple[str, ...]] = {
+    "send": ("reason", "when blocked", "retry", "timeout"),
+    "ask": ("using", "wait up to", "when blocked", "retry", "timeout"),
+    "create cta": ("priority", "due in", "reason", "retry", "timeout"),
+    "escalate": ("priority", "due in", "reason", "wait up to", "retry", "timeout"),
+    "generate quote": ("uplift", "retry", "timeout"),
+    "notify": ("retry", "timeout"),
+    "call": ("retry", "timeout"),
+}
+
+
+@dataclass
+class _Option:
+    key: str
+    value: Any
+    span: s.Span
+
+
+class _ToSyntax(Transformer):
+    """Parse tree -> ``dsl.syntax`` nodes. Problems that the grammar lets through
+    (an option an action does not take, a repeated clause) are collected in
+    ``diagnostics`` rather than raised, so that one run reports them all."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.source_path = path
+        self.diagnostics: list[Diagnostic] = []
+
+    def _problem(self, message: str, span: s.Span, hint: str = "") -> None:
+        end = span.end_col if span.end_line == span.line else None
+        self.diagnostics.append(error(message, span.line, span.col, end, hint, self.source_path))
+
+    def _options(self, action: str, options: list[Any]) -> dict[str, _Option]:
+        allowed = _OPTIONS[action]
+        found: dict[str, _Option] = {}
+        for option in options:
+            if not isinstance(option, _Option):
+                continue
+            if option.key not in allowed:
+                takes = ", ".join(f"`{a}`" for a in allowed)
+                self._problem(
+                    f"`{action}` does not take `{option.key}`",
+                    option.span,
+                    f"`{action}` takes {takes}",
+                )
+            elif option.key in found:
+                self._problem(f"`{option.key}` given twice", option.span)
+            else:
+                found[option.key] = option
+        return found
+
+    @staticmethod
+    def _policy(found: dict[str, _Option]) -> s.Policy:
+        retry = found.get("retry")
+        timeout = found.get("timeout")
+        return s.Policy(
+            retry=retry.value if retry else None, timeout=timeout.value if timeout else None
+        )
+
+    @staticmethod
+    def _get(found: dict[str, _Option], key: str) -> Any:
+        option = found.get(key)
+        return option.value if option else None
+
+    # ------------------------------------------------------------------ file
+
+    @v_args(meta=True)
+    def start(self, meta: Any, children: list[Any]) -> s.PlaybookFile:
+        return next(c for c in children if isinstance(c, s.PlaybookFile))
+
+    @v_args(meta=True)
+    def playbook(self, meta: Any, children: list[Any]) -> s.PlaybookFile:
+        name, *items = children
+        return s.PlaybookFile(_name(name), list(items), path=self.source_path, span=_span(meta))
+
+    # ------------------------------------------------------------------ header
+
+    @v_args(meta=True)
+    def title(self, meta: Any, c: list[Any]) -> s.TitleLine:
+        return s.TitleLine(_string(c[0]), _span(meta))
+
+    @v_args(meta=True)
+    def description(self, meta: Any, c: list[Any]) -> s.DescriptionLine:
+        return s.DescriptionLine(_string(c[0]), _span(meta))
+
+    @v_args(meta=True)
+    def journey_id(self, meta: Any, c: list[Any]) -> s.JourneyIdLine:
+        return s.JourneyIdLine(_string(c[0]), _span(meta))
+
+    @v_args(meta=True)
+    def summary(self, meta: Any, c: list[Any]) -> s.SummaryLine:
+        return s.SummaryLine(_string(c[0]), _span(meta))
+
+    @v_args(meta=True)
+    def anchor(self, meta: Any, c: list[Any]) -> s.AnchorLine:
+        return s.AnchorLine(_name(c[0]), c[1], _span(meta))
+
+    @v_args(meta=True)
+    def enroll(self, meta: Any, c: list[Any]) -> s.EnrollLine:
+        return s.EnrollLine(c[0], _span(meta))
+
+    @v_args(meta=True)
+    def events(self, meta: Any, c: list[Any]) -> s.EventsLine:
+        return s.EventsLine([_name(t) for t in c], _span(meta))
+
+    @v_args(meta=True)
+    def exit_rule(self, meta: Any, c: list[Any]) -> s.ExitLine:
+        return s.ExitLine(_name(c[0]), c[1], _span(meta))
+
+    @v_args(meta=True)
+    def goal_rule(self, meta: Any, c: list[Any]) -> s.GoalLine:
+        return s.GoalLine(_name(c[0]), c[1], _span(meta))
+
+    @v_args(meta=True)
+    def defaults(self, meta: Any, c: list[Any]) -> s.DefaultsBlock:
+        return s.DefaultsBlock(list(c), _span(meta))
+
+    @v_args(meta=True)
+    def default_retry(self, meta: Any, c: list[Any]) -> s.DefaultRetry:
+        return s.DefaultRetry(s.RetrySpec(_number(c[0]), c[1], _span(meta)), _span(meta))
+
+    @v_args(meta=True)
+    def default_timeout(self, meta: Any, c: list[Any]) -> s.DefaultTimeout:
+        return s.DefaultTimeout(c[0], _span(meta))
+
+    @v_args(meta=True)
+    def default_email_cap(self, meta: Any, c: list[Any]) -> s.DefaultEmailCap:
+        blocked = _name(c[2]) if c[2] is not None else None
+        return s.DefaultEmailCap(_number(c[0]), c[1], blocked, _span(meta))
+
+    @v_args(meta=True)
+    def default_quiet_hours(self, meta: Any, c: list[Any]) -> s.DefaultQuietHours:
+        return s.DefaultQuietHours(_number(c[0]), _number(c[1]), _span(meta))
+
+    @v_args(meta=True)
+    def experiment(self, meta: Any, c: list[Any]) -> s.ExperimentBlock:
+        return s.ExperimentBlock(_name(c[0]), list(c[1:]), _span(meta))
+
+    @v_args(meta=True)
+    def arm(self, meta: Any, c: list[Any]) -> s.ArmLine:
+        return s.ArmLine(_name(c[0]), _number(c[1]), False, _span(meta))
+
+    @v_args(meta=True)
+    def holdout(self, meta: Any, c: list[Any]) -> s.ArmLine:
+        return s.ArmLine(_name(c[0]), _number(c[1]), True, _span(meta))
+
+    @v_args(meta=True)
+    def on_achieve(self, meta: Any, c: list[Any]) -> s.OnEvent:
+        return s.OnEvent(_name(c[0]), "achieve", _name(c[1]), None, _span(meta))
+
+    @v_args(meta=True)
+    def on_stop(self, meta: Any, c: list[Any]) -> s.OnEvent:
+        outcome = _name(c[1]) if c[1] is not None else None
+        return s.OnEvent(_name(c[0]), "stop", outcome, None, _span(meta))
+
+    @v_args(meta=True)
+    def on_skip(self, meta: Any, c: list[Any]) -> s.OnEvent:
+        return s.OnEvent(_name(c[0]), "skip", _name(c[1]), None, _span(meta))
+
+    @v_args(meta=True)
+    def on_interrupt(self, meta: Any, c: list[Any]) -> s.OnEvent:
+        return s.OnEvent(_name(c[0]), "interrupt", None, c[1], _span(meta))
+
+    # ------------------------------------------------------------------ steps
+
+    @v_args(meta=True)
+    def step(self, meta: Any, c: list[Any]) -> s.StepDecl:
+        label, title, at, if_past, body = c
+        return s.StepDecl(
+            label=_name(label),
+            title=_string(title) if title is not None else None,
+            at=at,
+            if_past=_name(if_past) if if_past is not None else None,
+            body=body,
+            span=_span(meta),
+        )
+
+    @v_args(meta=True)
+    def time_before(self, meta: Any, c: list[Any]) -> s.TimeSpec:
+        return s.TimeSpec(c[1], c[0], "before", _span(meta))
+
+    @v_args(meta=True)
+    def time_after(self, meta: Any, c: list[Any]) -> s.TimeSpec:
+        return s.TimeSpec(c[1], c[0], "after", _span(meta))
+
+    @v_args(meta=True)
+    def time_at(self, meta: Any, c: list[Any]) -> s.TimeSpec:
+        return s.TimeSpec(c[0], None, None, _span(meta))
+
+    def block(self, c: list[Any]) -> list[s.Stmt]:
+        return list(c)
+
+    # ------------------------------------------------------------------ statements
+
+    @v_args(meta=True)
+    def send(self, meta: Any, c: list[Any]) -> s.SendStmt:
+        found = self._options("send", c[2:])
+        blocked = found.get("when blocked")
+        return s.SendStmt(
+            template=_name(c[0]),
+            to=_name(c[1]),
+            reason=self._get(found, "reason"),
+            when_blocked=blocked.value if blocked else None,
+            policy=self._policy(found),
+            span=_span(meta),
+        )
+
+    @v_args(meta=True)
+    def ask(self, meta: Any, c: list[Any]) -> s.AskStmt:
+        options = [x for x in c[2:] if isinstance(x, _Option)]
+        lines = [x for x in c[2:] if not isinstance(x, _Option)]
+        found = self._options("ask", options)
+        stmt = s.AskStmt(
+            question=_name(c[0]),
+            to=_name(c[1]),
+            using=self._get(found, "using"),
+            wait=self._get(found, "wait up to"),
+            when_blocked=self._get(found, "when blocked"),
+            policy=self._policy(found),
+            span=_span(meta),
+        )
+        for line in lines:
+            if isinstance(line, s.ChoiceLine):
+                stmt.choices.append(line)
+            elif stmt.prompt is not None:
+                self._problem("`prompt` given twice", line.span)
+            else:
+                stmt.prompt = line
+        return stmt
+
+    def prompt(self, c: list[Any]) -> s.StringLit:
+        return _string(c[0])
+
+    @v_args(meta=True)
+    def choice(self, meta: Any, c: list[Any]) -> s.ChoiceLine:
+        return s.ChoiceLine(_name(c[0]), _string(c[1]), _span(meta))
+
+    @v_args(meta=True)
+    def cta(self, meta: Any, c: list[Any]) -> s.CtaStmt:
+        found = self._options("create cta", c[1:])
+        return s.CtaStmt(
+            owner=_name(c[0]),
+            priority=self._get(found, "priority"),
+            due=self._get(found, "due in"),
+            reason=self._get(found, "reason"),
+            policy=self._policy(found),
+            span=_span(meta),
+        )
+
+    @v_args(meta=True)
+    def escalate(self, meta: Any, c: list[Any]) -> s.EscalateStmt:
+        otherwise = c[-1]
+        found = self._options("escalate", c[1:-1])
+        return s.EscalateStmt(
+            owner=_name(c[0]),
+            priority=self._get(found, "priority"),
+            due=self._get(found, "due in"),
+            reason=self._get(found, "reason"),
+            wait=self._get(found, "wait up to"),
+            policy=self._policy(found),
+            otherwise=otherwise[0] if otherwise else None,
+            otherwise_span=otherwise[1] if otherwise else None,
+            span=_span(meta),
+        )
+
+    @v_args(meta=True)
+    def otherwise_clause(self, meta: Any, c: list[Any]) -> tuple[list[s.Stmt], s.Span]:
+        return c[0], _span(meta)
+
+    @v_args(meta=True)
+    def set(self, meta: Any, c: list[Any]) -> s.SetStmt:
+        return s.SetStmt(c[0], c[1], _span(meta))
+
+    @v_args(meta=True)
+    def quote(self, meta: Any, c: list[Any]) -> s.QuoteStmt:
+        found = self._options("generate quote", c[1:])
+        return s.QuoteStmt(c[0], self._get(found, "uplift"), self._policy(found), _span(meta))
+
+    def with_growth(self, c: list[Any]) -> bool:
+        return True
+
+    def without_growth(self, c: list[Any]) -> bool:
+        return False
+
+    @v_args(meta=True)
+    def notify(self, meta: Any, c: list[Any]) -> s.NotifyStmt:
+        found = self._options("notify", c[2:])
+        return s.NotifyStmt(_name(c[0]), _string(c[1]), self._policy(found), _span(meta))
+
+    @v_args(meta=True)
+    def start_playbook(self, meta: Any, c: list[Any]) -> s.StartPlaybookStmt:
+        return s.StartPlaybookStmt(_name(c[0]), _span(meta))
+
+    @v_args(meta=True)
+    def call(self, meta: Any, c: list[Any]) -> s.CallStmt:
+        args = [x for x in c[1:] if isinstance(x, s.CallArg)]
+        found = self._options("call", c[1:])
+        return s.CallStmt(_name(c[0]), args, self._policy(found), _span(meta))
+
+    @v_args(meta=True)
+    def call_arg(self, meta: Any, c: list[Any]) -> s.CallArg:
+        return s.CallArg(_name(c[0]), c[1], _span(meta))
+
+    @v_args(meta=True)
+    def stop(self, meta: Any, c: list[Any]) -> s.StopStmt:
+        return s.StopStmt(_name(c[0]) if c[0] is not None else None, _span(meta))
+
+    @v_args(meta=True)
+    def achieve(self, meta: Any, c: list[Any]) -> s.AchieveStmt:
+        return s.AchieveStmt(_name(c[0]), _span(meta))
+
+    @v_args(meta=True)
+    def wait(self, meta: Any, c: list[Any]) -> s.WaitStmt:
+        return s.WaitStmt(c[0], _span(meta))
+
+    @v_args(meta=True)
+    def wait_until(self, meta: Any, c: list[Any]) -> s.WaitUntilStmt:
+        if_past = _name(c[1]) if c[1] is not None else None
+        return s.WaitUntilStmt(c[0], if_past, _span(meta))
+
+    @v_args(meta=True)
+    def wait_event(self, meta: Any, c: list[Any]) -> s.WaitEventStmt:
+        event, up_to, otherwise = c
+        return s.WaitEventStmt(
+            event=_name(event),
+            up_to=up_to,
+            then=None,
+            otherwise=otherwise[0] if otherwise else None,
+            otherwise_span=otherwise[1] if otherwise else None,
+            span=_span(meta),
+        )
+
+    @v_args(meta=True)
+    def wait_event_block(self, meta: Any, c: list[Any]) -> s.WaitEventStmt:
+        event, up_to, then, otherwise = c
+        return s.WaitEventStmt(
+            event=_name(event),
+            up_to=up_to,
+            then=then,
+            otherwise=otherwise[0] if otherwise else None,
+            otherwise_span=otherwise[1] if otherwise else None,
+            span=_span(meta),
+        )
+
+    @v_args(meta=True)
+    def every(self, meta: Any, c: list[Any]) -> s.EveryStmt:
+        every, until, at_most, body = c
+        return s.EveryStmt(
+            every=every,
+            until=until,
+            at_most=_number(at_most) if at_most is not None else None,
+            body=body,
+            span=_span(meta),
+        )
+
+    @v_args(meta=True)
+    def if_stmt(self, meta: Any, c: list[Any]) -> s.IfStmt:
+        condition, body, *rest = c
+        span = _span(meta)
+        last = body[-1].span if body else span
+        first = s.CondBranch(
+            condition, body, s.Span(span.line, span.col, last.end_line, last.end_col)
+        )
+        branches = [first] + [x for x in rest if isinstance(x, s.CondBranch)]
+        tail = rest[-1] if rest else None
+        else_body, else_span = tail if isinstance(tail, tuple) else (None, None)
+        return s.IfStmt(branches, else_body, else_span, span)
+
+    @v_args(meta=True)
+    def elif_clause(self, meta: Any, c: list[Any]) -> s.CondBranch:
+        return s.CondBranch(c[0], c[1], _span(meta))
+
+    @v_args(meta=True)
+    def else_clause(self, meta: Any, c: list[Any]) -> tuple[list[s.Stmt], s.Span]:
+        return c[0], _span(meta)
+
+    def _match(self, kind: Any, subject: s.PathExpr, items: list[Any], meta: Any) -> s.MatchStmt:
+        stmt = s.MatchStmt(kind, subject, span=_span(meta))
+        for item in items:
+            if isinstance(item, s.MatchCase):
+                stmt.cases.append(item)
+            elif item[0] == "no answer":
+                if stmt.no_answer is not None:
+                    self._problem("`no answer` given twice", item[1].span)
+                stmt.no_answer = item[1]
+            else:
+                if stmt.otherwise is not None:
+                    self._problem("`otherwise` given twice", item[1].span)
+                stmt.otherwise = item[1]
+        return stmt
+
+    @v_args(meta=True)
+    def match_answer(self, meta: Any, c: list[Any]) -> s.MatchStmt:
+        subject = s.PathExpr([_name(c[0])], _tspan(c[0]))
+        return self._match("answer", subject, c[1], meta)
+
+    @v_args(meta=True)
+    def match_arm(self, meta: Any, c: list[Any]) -> s.MatchStmt:
+        subject = s.PathExpr([_name(c[0])], _tspan(c[0]))
+        return self._match("arm", subject, c[1], meta)
+
+    @v_args(meta=True)
+    def match_fact(self, meta: Any, c: list[Any]) -> s.MatchStmt:
+        return self._match("fact", c[0], c[1], meta)
+
+    def match_body(self, c: list[Any]) -> list[Any]:
+        return list(c)
+
+    @v_args(meta=True)
+    def match_when(self, meta: Any, c: list[Any]) -> s.MatchCase:
+        return s.MatchCase(list(c[:-1]), c[-1], _span(meta))
+
+    @v_args(meta=True)
+    def match_no_answer(self, meta: Any, c: list[Any]) -> tuple[str, s.MatchClause]:
+        return "no answer", s.MatchClause(c[0], _span(meta))
+
+    @v_args(meta=True)
+    def match_otherwise(self, meta: Any, c: list[Any]) -> tuple[str, s.MatchClause]:
+        return "otherwise", s.MatchClause(c[0], _span(meta))
+
+    def value_name(self, c: list[Any]) -> s.Name:
+        return _name(c[0])
+
+    def value_string(self, c: list[Any]) -> s.StringLit:
+        return _string(c[0])
+
+    def value_number(self, c: list[Any]) -> s.NumberLit:
+        return _number(c[0])
+
+    @v_args(meta=True)
+    def parallel(self, meta: Any, c: list[Any]) -> s.ParallelStmt:
+        mode = _name(c[0]) if c[0] is not None else None
+        return s.ParallelStmt(mode, list(c[1:]), _span(meta))
+
+    @v_args(meta=True)
+    def branch(self, meta: Any, c: list[Any]) -> s.BranchDecl:
+        return s.BranchDecl(_name(c[0]), c[1], _span(meta))
+
+    # ------------------------------------------------------------------ options
+
+    def _opt(self, key: str, meta: Any, value: Any) -> _Option:
+        return _Option(key, value, _span(meta))
+
+    @v_args(meta=True)
+    def opt_reason(self, meta: Any, c: list[Any]) -> _Option:
+        return self._opt("reason", meta, _string(c[0]))
+
+    @v_args(meta=True)
+    def opt_when_blocked(self, meta: Any, c: list[Any]) -> _Option:
+        return self._opt("when blocked", meta, _name(c[0]))
+
+    @v_args(meta=True)
+    def opt_retry(self, meta: Any, c: list[Any]) -> _Option:
+        return self._opt("retry", meta, s.RetrySpec(_number(c[0]), c[1], _span(meta)))
+
+    @v_args(meta=True)
+    def opt_timeout(self, meta: Any, c: list[Any]) -> _Option:
+        return self._opt("timeout", meta, c[0])
+
+    @v_args(meta=True)
+    def opt_using(self, meta: Any, c: list[Any]) -> _Option:
+        return self._opt("using", meta, _name(c[0]))
+
+    @v_args(meta=True)
+    def opt_wait(self, meta: Any, c: list[Any]) -> _Option:
+        return self._opt("wait up to", meta, c[0])
+
+    @v_args(meta=True)
+    def opt_priority(self, meta: Any, c: list[Any]) -> _Option:
+        return self._opt("priority", meta, _name(c[0]))
+
+    @v_args(meta=True)
+    def opt_due(self, meta: Any, c: list[Any]) -> _Option:
+        return self._opt("due in", meta, c[0])
+
+    @v_args(meta=True)
+    def opt_uplift(self, meta: Any, c: list[Any]) -> _Option:
+        return self._opt("uplift", meta, _number(c[0]))
+
+    # ------------------------------------------------------------------ expressions
+
+    def _binary(self, op: Any, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return s.BinaryOp(op, c[0], c[1], _span(meta))
+
+    @v_args(meta=True)
+    def or_op(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary("or", meta, c)
+
+    @v_args(meta=True)
+    def and_op(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary("and", meta, c)
+
+    @v_args(meta=True)
+    def not_op(self, meta: Any, c: list[Any]) -> s.UnaryOp:
+        return s.UnaryOp("not", c[0], _span(meta))
+
+    @v_args(meta=True)
+    def neg(self, meta: Any, c: list[Any]) -> s.UnaryOp:
+        return s.UnaryOp("-", c[0], _span(meta))
+
+    @v_args(meta=True)
+    def eq(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary("==", meta, c)
+
+    @v_args(meta=True)
+    def ne(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary("!=", meta, c)
+
+    @v_args(meta=True)
+    def lt(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary("<", meta, c)
+
+    @v_args(meta=True)
+    def le(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary("<=", meta, c)
+
+    @v_args(meta=True)
+    def gt(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary(">", meta, c)
+
+    @v_args(meta=True)
+    def ge(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary(">=", meta, c)
+
+    @v_args(meta=True)
+    def in_op(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary("in", meta, c)
+
+    @v_args(meta=True)
+    def not_in_op(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary("not in", meta, c)
+
+    @v_args(meta=True)
+    def add(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary("+", meta, c)
+
+    @v_args(meta=True)
+    def sub(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary("-", meta, c)
+
+    @v_args(meta=True)
+    def mul(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary("*", meta, c)
+
+    @v_args(meta=True)
+    def div(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+        return self._binary("/", meta, c)
+
+    def number(self, c: list[Any]) -> s.NumberLit:
+        return _number(c[0])
+
+    def string(self, c: list[Any]) -> s.StringLit:
+        return _string(c[0])
+
+    def date(self, c: list[Any]) -> s.DateLit:
+        return s.DateLit(str(c[0]), _tspan(c[0]))
+
+    @v_args(meta=True)
+    def true(self, meta: Any, c: list[Any]) -> s.BoolLit:
+        return s.BoolLit(True, _span(meta))
+
+    @v_args(meta=True)
+    def false(self, meta: Any, c: list[Any]) -> s.BoolLit:
+        return s.BoolLit(False, _span(meta))
+
+    @v_args(meta=True)
+    def null(self, meta: Any, c: list[Any]) -> s.NullLit:
+        return s.NullLit(_span(meta))
+
+    @v_args(meta=True)
+    def path(self, meta: Any, c: list[Any]) -> s.PathExpr:
+        return s.PathExpr([_name(t) for t in c], _span(meta))
+
+    @v_args(meta=True)
+    def call_expr(self, meta: Any, c: list[Any]) -> s.CallExpr:
+        args = [x for x in c[1:] if not isinstance(x, Token) and x is not None]
+        return s.CallExpr(_name(c[0]), args, _span(meta))
+
+    @v_args(meta=True)
+    def list_expr(self, meta: Any, c: list[Any]) -> s.ListLit:
+        items = [x for x in c if not isinstance(x, Token) and x is not None]
+        return s.ListLit(items, _span(meta))
+
+    def group(self, c: list[Any]) -> Any:
+        return c[1]
+
+    @v_args(meta=True)
+    def duration(self, meta: Any, c: list[Any]) -> s.Duration:
+        return s.Duration(str(c[0]), c[1], _span(meta))
+
+    def unit(self, c: list[Any]) -> str:
+        return str(c[0])
+
+
+# --------------------------------------------------------------------------- errors
+
+
+# Common mistakes, each with examples that fail in the same parser state.
+_HEAD = 'playbook p:\n    title "t"\n    journey id "j"\n    step s:\n'
+_CATALOGUE: dict[tuple[str, str], list[str]] = {
+    (
+        "`send` needs a recipient: `send TEMPLATE to ROLE`",
+        "e.g. `send renewal_statement to renewal_contact`",
+    ): [_HEAD + "        send renewal_statement\n", _HEAD + "        send x y\n"],
+    (
+        "`ask` needs a recipient: `ask QUESTION to ROLE, wait up to DURATION:`",
+        "e.g. `ask renewal_intent to renewal_contact, wait up to 14 days:`",
+    ): [_HEAD + "        ask q\n", _HEAD + "        ask q:\n"],
+    (
+        '`create cta` needs an owner: `create cta for OWNER, priority P, due in D, reason "..."`',
+        "owners are csm, renewal_rep, sales, tam, support, ops",
+    ): [_HEAD + "        create cta\n", _HEAD + "        create cta csm\n"],
+    (
+        "`escalate` needs an owner: `escalate to OWNER, ...`",
+        "owners are csm, renewal_rep, sales, tam, support, ops",
+    ): [_HEAD + "        escalate csm\n", _HEAD + "        escalate\n"],
+    (
+        "a duration needs a unit",
+        "write e.g. `14 days`, `2 weeks`, `3 hours`, `30 minutes` or `30 seconds`",
+    ): [_HEAD + "        wait 14\n", _HEAD + "        wait 14 fortnights\n"],
+    (
+        "`set` assigns with a single `=`: `set account.FIELD = EXPR`",
+        'e.g. `set account.risk_level = "high"`',
+    ): [_HEAD + '        set account.risk_level == "high"\n', _HEAD + "        set account.x\n"],
+    (
+        'an `ask` block holds a `prompt "..."` line and `choice NAME "label"` lines',
+        'e.g. `choice yes "Yes, we plan to renew"`',
+    ): [_HEAD + "        ask q to r, wait up to 1 day:\n            send x to y\n"],
+}
+
+_WORDS = {
+    "_NL": "end of line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "the end of the block",
+    "$END": "the end of the file",
+    "NAME": "a name",
+    "STRING": 'a "string"',
+    "NUMBER": "a number",
+    "DATE": "a date",
+}
+
+
+def _describe_expected(names: set[str]) -> str:
+    parser = lark_parser()
+    words = []
+    for name in sorted(names):
+        if name in _WORDS:
+            words.append(_WORDS[name])
+            continue
+        try:
+            pattern = parser.get_terminal(name).pattern
+        except KeyError:
+            continue
+        if pattern.type == "str":
+            words.append(f"`{pattern.value}`")
+    words = sorted(set(words))
+    if not words:
+        return "something else"
+    if len(words) > 8:
+        return ", ".join(words[:8]) + " or another keyword"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _describe_found(token: Token) -> str:
+    if token.type in ("_NL", "_INDENT", "_DEDENT", "$END"):
+        return _WORDS[token.type]
+    if token.type == "STRING":
+        return f"the string {token}"
+    return f"`{token}`"
+
+
+def _syntax_diagnostic(exc: UnexpectedInput, text: str, path: str) -> Diagnostic:
+    line, col = max(exc.line, 1), max(exc.column, 1)
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream or 0
+        char = text[pos] if pos < len(text) else ""
+        if char == '"':
+            return error(
+                "unclosed string",
+                line,
+                col,
+                col + 1,
+                'a string ends with `"` on the same line',
+                path,
+            )
+        if char == "=":
+            return error(
+                "`=` assigns; use `==` to compare",
+                line,
+                col,
+                col + 1,
+                "conditions compare with ==, !=, <, <=, > or >=",
+                path,
+            )
+        shown = repr(char)[1:-1] if char else "end of input"
+        return error(
+            f"unexpected character `{shown}`",
+            line,
+            col,
+            col + 1,
+            f"expected {_describe_expected(set(exc.allowed or ()))}",
+            path,
+        )
+    if isinstance(exc, UnexpectedToken | UnexpectedEOF):
+        token = exc.token
+        expected = {
+            str(name) for name in (exc.expected if isinstance(exc, UnexpectedEOF) else exc.accepts)
+        }
+        if token.type == "$END" or token.line is None:
+            lines = text.splitlines() or [""]
+            line, col = len(lines), len(lines[-1]) + 1
+        end = col + len(str(token)) if token.type not in _WORDS or token.type == "NAME" else None
+        if token.type == "_NL":
+            end = None
+        label = _catalogued(exc)
+        if label is not None:
+            return error(label[0], line, col, end, label[1], path)
+        if token.type == "_INDENT":
+            return error(
+                "unexpected indentation",
+                token.end_line or line,
+                1,
+                None,
+                "only a line that ends with `:` opens an indented block",
+                path,
+            )
+        if "COLON" in expected and token.type == "_NL":
+            return error(
+                "missing `:` at the end of this line",
+                line,
+                col,
+                None,
+                "a line that opens a block ends with `:`",
+                path,
+            )
+        if str(token) == "=" and "EQUAL" not in expected:
+            return error(
+                "`=` assigns; use `==` to compare",
+                line,
+                col,
+                col + 1,
+                "conditions compare with ==, !=, <, <=, > or >=",
+                path,
+            )
+        if "_INDENT" in expected:
+            return error(
+                "expected an indented block",
+                line,
+                col,
+                end,
+                "the lines of a block are indented 4 spaces more than the line ending in `:`",
+                path,
+            )
+        return error(
+            f"unexpected {_describe_found(token)}",
+            line,
+            col,
+            end,
+            f"expected {_describe_expected(expected)}",
+            path,
+        )
+    return error(str(exc).splitlines()[0], line, col, None, "", path)
+
+
+def _catalogued(exc: UnexpectedInput) -> tuple[str, str] | None:
+    parser = lark_parser()
+
+    def parse_example(text: str) -> Any:
+        token = _comments.set([])
+        lines = _source_lines.set(text.splitlines())
+        try:
+            return parser.parse(text)
+        finally:
+            _comments.reset(token)
+            _source_lines.reset(lines)
+
+    try:
+        examples: Any = _CATALOGUE  # lark's stub types the labels too narrowly
+        label: tuple[str, str] | None = exc.match_examples(
+            parse_example, examples, use_accepts=True
+        )
+        return label
+    except Exception:  # a failing example must never hide the real error
+        return None
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def decode_source(data: bytes, path: str) -> tuple[str | None, list[Diagnostic]]:
+    """Bytes of a playbook file -> text, or a diagnostic for binary or non-UTF-8 input."""
+    if b"\x00" in data:
+        return None, [
+            error(
+                "this is a binary file, not a playbook",
+                1,
+                1,
+                None,
+                "a playbook is UTF-8 text",
+                path,
+            )
+        ]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        return None, [
+            error(
+                f"not valid UTF-8 (byte 0x{data[exc.start]:02x})",
+                line,
+                col,
+                None,
+                "save the file as UTF-8",
+                path,
+            )
+        ]
+    return text, []
+
+
+def parse_text(text: str, path: str = "<text>") -> tuple[s.PlaybookFile | None, list[Diagnostic]]:
+    """Parse playbook source. Returns the AST (``None`` on a syntax error) and diagnostics."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        return None, [
+            error("empty file", 1, 1, None, "a playbook starts with `playbook NAME:`", path)
+        ]
+    if not text.endswith("\n"):
+        text += "\n"
+    comments: list[s.Comment] = []
+    comments_token = _comments.set(comments)
+    lines_token = _source_lines.set(text.splitlines())
+    try:
+        tree = lark_parser().parse(text)
+    except IndentationProblem as exc:
+        return None, [error(str(exc), exc.line, exc.col, exc.end_col, exc.hint, path)]
+    except UnexpectedInput as exc:
+        return None, [_syntax_diagnostic(exc, text, path)]
+    finally:
+        _comments.reset(comments_token)
+        _source_lines.reset(lines_token)
+    builder = _ToSyntax(path)
+    comments_token = _comments.set(comments)
+    lines_token = _source_lines.set(text.splitlines())
+    try:
+        playbook = builder.transform(tree)
+    except VisitError as exc:  # lark wraps what a transformer method raises
+        raise exc.orig_exc from exc
+    finally:
+        _comments.reset(comments_token)
+        _source_lines.reset(lines_token)
+    playbook.comments = sorted(comments, key=lambda c: (c.line, c.col))
+    return playbook, builder.diagnostics
+
+
+def parse_file(path: str | Path) -> tuple[s.PlaybookFile | None, list[Diagnostic]]:
+    """Read and parse a playbook file; unreadable or undecodable files give a diagnostic."""
+    name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return None, [error(f"cannot read file: {exc.strerror or exc}", 1, 1, None, "", name)]
+    text, problems = decode_source(data, name)
+    if text is None:
+        return None, problems
+    return parse_text(text, name)
