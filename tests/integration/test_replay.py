@@ -1,0 +1,145 @@
+"""Replay recorded journey histories against today's workflow code.
+
+A change to the interpreter that would make a running journey take a different
+path (non-determinism) fails here before it reaches a worker. The histories in
+``tests/replay/*.json`` were recorded from real runs on a Temporal dev server at
+rehearsal speed; replaying needs no server, so these tests are not marked
+``integration``.
+
+To re-record (after an intended, ``workflow.patched``-guarded change):
+
+    PLAYBOOK_RECORD_REPLAY=1 .venv/bin/python -m pytest tests/integration/test_replay.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.worker import Replayer, Worker
+
+from engine import search_attributes as attrs
+from engine.contract import JourneyInput, JourneyOptions, Timeline
+from engine.temporal_runtime import DATA_CONVERTER, JourneyWorkflow
+from tests.integration.test_engine_temporal import (
+    DAY,
+    DAY_BEFORE_T140,
+    CannedWorld,
+    every_day_playbook,
+    wait_for,
+)
+from tests.unit.engine_playbooks import account_facts, renewal_playbook
+
+REPLAY_DIR = Path(__file__).resolve().parents[1] / "replay"
+RECORD = os.environ.get("PLAYBOOK_RECORD_REPLAY") == "1"
+
+
+def histories() -> list[Path]:
+    return sorted(REPLAY_DIR.glob("*.json"))
+
+
+@pytest.mark.parametrize("path", histories(), ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    replayer = Replayer(workflows=[JourneyWorkflow], data_converter=DATA_CONVERTER)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
+def test_there_are_histories_to_replay() -> None:
+    assert len(histories()) >= 2
+
+
+# --------------------------------------------------------------------------- recording
+
+
+async def _record(client: Client, name: str, handle: WorkflowHandle[Any, Any]) -> None:
+    history = await handle.fetch_history()
+    data = json.loads(history.to_json())
+    (REPLAY_DIR / f"{name}.json").write_text(json.dumps(data, indent=1) + "\n")
+
+
+async def _record_renewal(client: Client) -> None:
+    world = CannedWorld(account_facts())
+    queue = f"record-{uuid.uuid4().hex}"
+    journey = JourneyInput(
+        playbook=renewal_playbook(),
+        account_id="ACME-0042",
+        journey_id="renewal:ACME-0042:2027-04-01",
+        options=JourneyOptions(speed=DAY * 2, start_at=DAY_BEFORE_T140),
+    )
+    async with Worker(
+        client, task_queue=queue, workflows=[JourneyWorkflow], activities=[world.activity()]
+    ):
+        handle = await client.start_workflow(
+            "renewal",
+            journey,
+            id=f"{journey.journey_id}:{uuid.uuid4().hex[:6]}",
+            task_queue=queue,
+            result_type=Timeline,
+        )
+        await wait_for(handle, lambda t: t.waiting is not None and "answer" in t.waiting.label)
+        await handle.signal("answer", {"question": "renewal_intent", "choice": "no"})
+        await wait_for(handle, lambda t: t.waiting is not None and t.waiting.kind == "escalate")
+        await handle.signal("risk_flagged", {"reason": "ticket storm"})
+        await wait_for(
+            handle,
+            lambda t: (
+                len(t.done) > 0
+                and t.waiting is not None
+                and t.waiting.step_id == "on.risk.escalate"
+            ),
+        )
+        await handle.signal("cta_closed", {"cta_id": "CTA-2"})
+        await handle.signal("cta_closed", {"cta_id": "CTA-1"})
+        await wait_for(handle, lambda t: t.stage == "prospecting")
+        await handle.signal("renewed", {})
+        await handle.result()
+    await _record(client, "renewal_no_escalated_renewed", handle)
+
+
+async def _record_loop(client: Client) -> None:
+    world = CannedWorld(account_facts())
+    queue = f"record-{uuid.uuid4().hex}"
+    journey = JourneyInput(
+        playbook=every_day_playbook(12),
+        account_id="ACME-0042",
+        journey_id=f"daily:ACME-0042:{uuid.uuid4().hex[:6]}",
+        options=JourneyOptions(speed=DAY * 10, start_at=DAY_BEFORE_T140, history_limit=25),
+    )
+    async with Worker(
+        client, task_queue=queue, workflows=[JourneyWorkflow], activities=[world.activity()]
+    ):
+        handle = await client.start_workflow(
+            "daily", journey, id=journey.journey_id, task_queue=queue, result_type=Timeline
+        )
+        first = client.get_workflow_handle(journey.journey_id, run_id=handle.result_run_id)
+        await client.get_workflow_handle(journey.journey_id).result()
+    await _record(client, "daily_loop_continued_as_new", first)
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not RECORD, reason="set PLAYBOOK_RECORD_REPLAY=1 to re-record histories")
+async def test_record_histories() -> None:
+    from temporalio.testing import WorkflowEnvironment
+
+    REPLAY_DIR.mkdir(exist_ok=True)
+    env = await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER,
+        dev_server_existing_path=str(Path(sys.prefix) / "bin" / "temporal"),
+        search_attributes=list(attrs.ALL),
+        dev_server_log_level="error",
+    )
+    try:
+        await _record_renewal(env.client)
+        await _record_loop(env.client)
+    finally:
+        await env.shutdown()
+    await asyncio.sleep(0)
