@@ -340,7 +340,12 @@ class Interpreter:
         self._loads += 1
         result = await self._request("load_facts", "facts", self._loads, {})
         if result.status == "done" and isinstance(result.data, dict):
-            self.facts = dict(result.data)
+            facts = dict(result.data)
+            if not facts.get("quote") and self.facts.get("quote"):
+                # The quote this journey generated stays readable even if the
+                # store's facts do not carry quotes.
+                facts["quote"] = self.facts["quote"]
+            self.facts = facts
 
     def _check_rules(self) -> None:
         if not (self.playbook.goals or self.playbook.exits):

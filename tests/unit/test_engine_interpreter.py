@@ -514,3 +514,33 @@ async def test_block_without_time_runs_right_after_the_previous_one() -> None:
     result = await run(tiny(body))
     assert touches(result) == [("2026-11-01", "send", "a.send"), ("2026-11-04", "send", "b.send")]
     assert [r.params["stage"] for r in result.requests("record")[:2]] == ["a", "b"]
+
+
+async def test_the_generated_quote_stays_readable_after_facts_reload() -> None:
+    from dsl.ir import Binary, GenerateQuote, If, Literal, Path
+
+    growth = Binary(
+        op=">",
+        left=Path(parts=["quote", "organic_growth_licences"]),
+        right=Literal(type="number", value=0),
+    )
+    body = [
+        Block(id="q", label="q", body=[GenerateQuote(id="q.gen")]),
+        Block(
+            id="n",
+            label="n",
+            body=[
+                If(
+                    id="n.if",
+                    condition=growth,
+                    then=[Notify(id="n.say", channel="c", message="{quote.total}")],
+                )
+            ],
+        ),
+    ]
+
+    def store_without_quotes(request: ActionRequest) -> ActionResult | None:
+        return ActionResult(data=account_facts()) if request.kind == "load_facts" else None
+
+    result = await run(tiny(body), outcome=store_without_quotes)
+    assert [r.params["message"] for r in result.requests("notify")] == ["5500"]
