@@ -1,0 +1,102 @@
+"""Signed answer and unsubscribe links: genuine ones verify, edited, foreign or
+expired ones are refused with the right reason."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from workers.links import LinkError, LinkSigner, make_answer_link, make_unsubscribe_link, signer_for
+from workers.settings import Settings
+
+NOW = 1_800_000_000
+signer = LinkSigner("test-secret")
+
+
+def answer_token(**overrides: object) -> str:
+    fields = dict(
+        journey_id="renewal:ACME-0042:2027-04-01",
+        question="renewal_intent",
+        choice="yes",
+        contact_id="C-1",
+        expires=NOW + 3600,
+        account_id="ACME-0042",
+    )
+    fields.update(overrides)
+    return signer.answer_token(**fields)  # type: ignore[arg-type]
+
+
+def test_genuine_answer_link_verifies() -> None:
+    link = signer.verify_answer(answer_token(), now=NOW)
+    assert link.journey_id == "renewal:ACME-0042:2027-04-01"
+    assert link.question == "renewal_intent"
+    assert link.choice == "yes"
+    assert link.contact_id == "C-1"
+    assert link.account_id == "ACME-0042"
+
+
+def test_link_url_carries_the_token() -> None:
+    url = make_answer_link(
+        "http://localhost:8088/", signer, "j", "q", "no", "C-1", NOW + 60, "ACME"
+    )
+    assert url.startswith("http://localhost:8088/answer/")
+    token = url.rsplit("/", 1)[1]
+    assert signer.verify_answer(token, now=NOW).choice == "no"
+
+
+def test_altered_choice_is_forged() -> None:
+    body, signature = answer_token(choice="no").split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload["c"] = "yes"
+    edited = base64.urlsafe_b64encode(
+        json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    ).rstrip(b"=")
+    with pytest.raises(LinkError) as caught:
+        signer.verify(f"{edited.decode()}.{signature}", now=NOW)
+    assert caught.value.reason == "forged"
+
+
+def test_other_secret_is_forged() -> None:
+    token = LinkSigner("someone-else").answer_token("j", "q", "yes", "C-1", NOW + 60)
+    with pytest.raises(LinkError) as caught:
+        signer.verify(token, now=NOW)
+    assert caught.value.reason == "forged"
+
+
+def test_expired_link_is_refused() -> None:
+    token = answer_token(expires=NOW - 1)
+    with pytest.raises(LinkError) as caught:
+        signer.verify(token, now=NOW)
+    assert caught.value.reason == "expired"
+    assert str(caught.value) == "this link has expired"
+
+
+@pytest.mark.parametrize("token", ["", "abc", "abc.", ".abc", "no-dot-at-all"])
+def test_malformed_tokens(token: str) -> None:
+    with pytest.raises(LinkError) as caught:
+        signer.verify(token, now=NOW)
+    assert caught.value.reason == "malformed"
+
+
+def test_answer_token_is_not_an_unsubscribe_token() -> None:
+    with pytest.raises(LinkError) as caught:
+        signer.verify_unsubscribe(answer_token(), now=NOW)
+    assert caught.value.reason == "malformed"
+
+
+def test_unsubscribe_link_round_trip() -> None:
+    url = make_unsubscribe_link("http://x", signer, "C-1", "rita@acme.example", "ACME", "j")
+    assert url.startswith("http://x/unsubscribe/")
+    link = signer.verify_unsubscribe(url.rsplit("/", 1)[1])
+    assert (link.contact_id, link.email, link.account_id) == ("C-1", "rita@acme.example", "ACME")
+
+
+def test_secret_is_generated_once_in_the_state_dir(tmp_path) -> None:
+    settings = Settings(state_dir=tmp_path, link_secret="")
+    first = signer_for(settings)
+    second = signer_for(settings)
+    token = first.answer_token("j", "q", "yes", "C-1", NOW + 60)
+    assert second.verify(token, now=NOW)["c"] == "yes"
+    assert (tmp_path / "link_secret").stat().st_mode & 0o777 == 0o600

@@ -1,0 +1,318 @@
+"""Journey email: render a template, build the message, send it exactly once.
+
+Templates live in ``playbooks/templates``: ``NAME.txt.j2`` (required; its first
+line is ``Subject: ...``, then a blank line, then the body) and optionally
+``NAME.html.j2``. They render in Jinja2's sandbox, the HTML one autoescaped.
+Missing facts render empty rather than failing the send (a template reading
+``nps.comment`` for an account without NPS is normal), but each one that
+reaches the output is logged.
+
+Idempotency (a retried activity never sends twice). The ``emails`` table holds
+one row per idempotency key. ``deliver`` first *claims* the key by inserting a
+``sending`` row, then talks SMTP, then marks the row ``sent`` (or ``bounced``
+on a 5xx). A second attempt that finds ``sent`` or ``bounced`` does nothing.
+The one window left is a crash after the SMTP server accepted the message and
+before the row says ``sent``: the retry finds ``sending`` and sends again. We
+chose at-least-once over at-most-once there (a renewal notice lost for ever is
+worse than a rare duplicate), and made the duplicate detectable: the
+Message-ID is derived from the idempotency key, so both copies carry the same
+``<sha256(key)[:32]@playbook.local>`` and mail clients, the SMTP sink and
+reports can collapse them.
+
+Errors: a 5xx reply is permanent (``PermanentEmailFailure``, recorded as
+bounced); 4xx replies, timeouts and refused connections are transient
+(``TransientEmailFailure``) and the activity is retried.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosmtplib
+from jinja2 import ChainableUndefined, TemplateError, TemplateNotFound, make_logging_undefined
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
+
+log = logging.getLogger("playbook.email")
+
+MESSAGE_ID_DOMAIN = "playbook.local"
+JOURNEY_HEADER = "X-Playbook-Journey"
+KEY_HEADER = "X-Playbook-Key"
+
+
+class EmailFailure(Exception):
+    """Sending an email failed."""
+
+
+class TemplateProblem(EmailFailure):
+    """The template is missing or broken: a retry cannot fix it."""
+
+
+class PermanentEmailFailure(EmailFailure):
+    """The SMTP server refused the message for good (5xx): a retry cannot fix it."""
+
+
+class TransientEmailFailure(EmailFailure):
+    """The SMTP server was unreachable or said "try later" (4xx): retry."""
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    text: str
+    html: str | None = None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What ``deliver`` did: ``sent`` now, or found it ``already`` done."""
+
+    status: str  # sent | already_sent | already_bounced
+    message_id: str
+
+
+# --------------------------------------------------------------------------- templates
+
+
+class EmailTemplates:
+    """The email templates of one directory, rendered in Jinja2's sandbox."""
+
+    def __init__(self, directory: Path) -> None:
+        from jinja2 import FileSystemLoader, select_autoescape
+
+        self.directory = Path(directory)
+        self._env = _StrictSandbox(
+            loader=FileSystemLoader(str(self.directory)),
+            autoescape=select_autoescape(enabled_extensions=("html.j2", "html")),
+            undefined=make_logging_undefined(log, ChainableUndefined),
+            keep_trailing_newline=True,
+        )
+
+    def names(self) -> list[str]:
+        """Template names (``renewal_statement``...) that have a text part."""
+        return sorted(p.name[: -len(".txt.j2")] for p in self.directory.glob("*.txt.j2"))
+
+    def render(self, name: str, context: dict[str, Any]) -> RenderedEmail:
+        """Render template ``name``; raises ``TemplateProblem`` if it is missing or broken."""
+        try:
+            text = self._env.get_template(f"{name}.txt.j2").render(context)
+        except TemplateNotFound as error:
+            raise TemplateProblem(
+                f"no email template {name!r} ({self.directory / (name + '.txt.j2')} is missing)"
+            ) from error
+        except TemplateError as error:
+            raise TemplateProblem(f"email template {name}.txt.j2: {error}") from error
+        subject, body = split_subject(text, name)
+        html: str | None = None
+        try:
+            html = self._env.get_template(f"{name}.html.j2").render(context)
+        except TemplateNotFound:
+            html = None
+        except TemplateError as error:
+            raise TemplateProblem(f"email template {name}.html.j2: {error}") from error
+        return RenderedEmail(subject=subject, text=body, html=html)
+
+
+class _StrictSandbox(SandboxedEnvironment):
+    """The sandbox, but an unsafe attribute access fails the render instead of
+    rendering empty (tolerance is for missing facts, not for escape attempts)."""
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Any:
+        raise SecurityError(
+            f"access to attribute {attribute!r} of {type(obj).__name__!r} object is unsafe"
+        )
+
+
+def template_context(
+    facts: dict[str, Any],
+    contact: dict[str, Any],
+    *,
+    unsubscribe_url: str = "",
+    answers: dict[str, Any] | None = None,
+    question: dict[str, Any] | None = None,
+    links: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The names a template sees: the fact roots, the recipient as ``contact``,
+    earlier ``answers``, and for questions ``question`` (prompt, choices) and
+    ``links`` (choice name -> signed URL)."""
+    context: dict[str, Any] = {
+        root: dict(facts.get(root) or {})
+        for root in ("account", "subscription", "usage", "nps", "quote")
+    }
+    context["contacts"] = dict(facts.get("contacts") or {})
+    context["contact"] = dict(contact)
+    context["answers"] = dict(answers or facts.get("answers") or {})
+    context["unsubscribe_url"] = unsubscribe_url
+    if question is not None:
+        context["question"] = question
+        context["links"] = dict(links or {})
+    return context
+
+
+def split_subject(text: str, name: str = "") -> tuple[str, str]:
+    """``Subject: ...`` on the first line, a blank line, the body."""
+    first, _, rest = text.lstrip("\n").partition("\n")
+    if not first.lower().startswith("subject:"):
+        raise TemplateProblem(f"email template {name}.txt.j2 must start with 'Subject: ...'")
+    # One line, whatever the facts held: a newline in a header would inject headers.
+    subject = re.sub(r"\s+", " ", first[len("subject:") :]).strip()
+    return subject, rest.lstrip("\n")
+
+
+# --------------------------------------------------------------------------- messages
+
+
+def message_id_for(idempotency_key: str) -> str:
+    """The Message-ID of the email sent for an idempotency key: the same on every
+    attempt, so a duplicate after a crash is recognisable."""
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]
+    return f"<{digest}@{MESSAGE_ID_DOMAIN}>"
+
+
+def build_message(
+    rendered: RenderedEmail,
+    *,
+    sender: str,
+    to_address: str,
+    to_name: str = "",
+    idempotency_key: str,
+    journey_id: str,
+    unsubscribe_url: str = "",
+    date: datetime | None = None,
+) -> EmailMessage:
+    """A text (+ HTML alternative) message with the journey's headers."""
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = formataddr((to_name, to_address)) if to_name else to_address
+    message["Subject"] = rendered.subject
+    message["Message-ID"] = message_id_for(idempotency_key)
+    message[JOURNEY_HEADER] = journey_id
+    message[KEY_HEADER] = idempotency_key
+    if date is not None:
+        message["Date"] = format_datetime(date)
+    if unsubscribe_url:
+        message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message.set_content(rendered.text)
+    if rendered.html:
+        message.add_alternative(rendered.html, subtype="html")
+    return message
+
+
+# --------------------------------------------------------------------------- the log
+
+
+class EmailLog(Protocol):
+    """Where ``deliver`` keeps the state of each idempotency key."""
+
+    async def claim(self, key: str, row: dict[str, Any]) -> str | None:
+        """Insert a ``sending`` row for ``key``; return the status already there
+        (``sending``/``sent``/``bounced``) or None if this call inserted it."""
+        ...
+
+    async def mark(self, key: str, status: str) -> None:
+        """Set the status of the row of ``key``."""
+        ...
+
+
+class PostgresEmailLog:
+    """``EmailLog`` on the ``emails`` table (workers/migrations/001_core.sql)."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    async def claim(self, key: str, row: dict[str, Any]) -> str | None:
+        async with self.pool.acquire() as conn:
+            inserted = await conn.fetchval(
+                """
+                INSERT INTO emails (idempotency_key, journey_id, step_id, account_id,
+                                    contact_id, to_address, template, subject, message_id,
+                                    status, playbook_time)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'sending', $10)
+                ON CONFLICT (idempotency_key) DO NOTHING
+                RETURNING id
+                """,
+                key,
+                row.get("journey_id", ""),
+                row.get("step_id", ""),
+                row.get("account_id", ""),
+                row.get("contact_id", ""),
+                row.get("to_address", ""),
+                row.get("template", ""),
+                row.get("subject", ""),
+                row.get("message_id", ""),
+                row.get("playbook_time"),
+            )
+            if inserted is not None:
+                return None
+            return await conn.fetchval("SELECT status FROM emails WHERE idempotency_key = $1", key)
+
+    async def mark(self, key: str, status: str) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE emails SET status = $2, sent_at = now() WHERE idempotency_key = $1",
+                key,
+                status,
+            )
+
+
+# --------------------------------------------------------------------------- sending
+
+
+class Mailer:
+    """Sends messages over SMTP (the local sink or a real relay)."""
+
+    def __init__(self, host: str, port: int, timeout: float = 30.0) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+
+    async def send(self, message: EmailMessage) -> None:
+        """Send one message; raises ``PermanentEmailFailure`` or ``TransientEmailFailure``."""
+        try:
+            await aiosmtplib.send(message, hostname=self.host, port=self.port, timeout=self.timeout)
+        except aiosmtplib.SMTPRecipientsRefused as error:
+            codes = [r.code for r in error.recipients]
+            words = "; ".join(f"{r.code} {r.message}" for r in error.recipients)
+            if codes and all(code >= 500 for code in codes):
+                raise PermanentEmailFailure(f"recipient refused: {words}") from error
+            raise TransientEmailFailure(f"recipient deferred: {words}") from error
+        except aiosmtplib.SMTPResponseException as error:
+            words = f"{error.code} {error.message}"
+            if error.code >= 500:
+                raise PermanentEmailFailure(f"SMTP server refused the message: {words}") from error
+            raise TransientEmailFailure(f"SMTP server said try later: {words}") from error
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            raise TransientEmailFailure(
+                f"cannot reach the SMTP server at {self.host}:{self.port}: {error}"
+            ) from error
+
+
+async def deliver(
+    mailer: Mailer, log_: EmailLog, message: EmailMessage, row: dict[str, Any]
+) -> Outcome:
+    """Send ``message`` once per ``row["idempotency_key"]`` (see the module docstring)."""
+    key = row["idempotency_key"]
+    message_id = str(message["Message-ID"])
+    existing = await log_.claim(key, {**row, "message_id": message_id})
+    if existing == "sent":
+        return Outcome("already_sent", message_id)
+    if existing == "bounced":
+        return Outcome("already_bounced", message_id)
+    if existing == "sending":
+        log.warning(
+            "email %s: an earlier attempt may have sent it; sending again as %s", key, message_id
+        )
+    try:
+        await mailer.send(message)
+    except PermanentEmailFailure:
+        await log_.mark(key, "bounced")
+        raise
+    await log_.mark(key, "sent")
+    return Outcome("sent", message_id)
