@@ -935,7 +935,7 @@ def _data_words(data: dict[str, Any]) -> str:
     return ", ".join(f"{k}={show(flat[k])}" for k in keep)
 
 
-_RESULT_KEYS = ("cta_id", "licences", "organic_growth_licences", "total", "message_id")
+_RESULT_KEYS = ("cta_id", "total_licences", "organic_growth_licences", "total", "message_id")
 
 
 async def _join(tasks: Sequence[asyncio.Future[None]], first: bool) -> None:

@@ -304,8 +304,9 @@ async def _settle() -> None:
 
 
 def quote_from_facts(facts: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """The renewal quote as the simulated world computes it: organic growth adds the
-    devices in use above the licences (100 licences, 110 devices: 10 more)."""
+    """The renewal quote as the simulated world computes it (the shape of the store's
+    ``quote`` facts root): organic growth adds the devices in use above the licences
+    under contract (100 licences, 110 devices: 10 more, 110 in total)."""
     subscription = facts.get("subscription") or {}
     usage = facts.get("usage") or {}
     licences = int(subscription.get("licences") or 0)
@@ -316,8 +317,9 @@ def quote_from_facts(facts: dict[str, Any], params: dict[str, Any]) -> dict[str,
     total = round((licences + growth) * unit_price * (1 + uplift / 100), 2)
     return {
         "id": f"Q-{subscription.get('id', 'sub')}",
-        "licences": licences + growth,
+        "licences": licences,
         "organic_growth_licences": growth,
+        "total_licences": licences + growth,
         "unit_price": unit_price,
         "uplift_percent": uplift,
         "total": total,

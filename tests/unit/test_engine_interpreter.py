@@ -264,7 +264,7 @@ async def test_planned_steps_show_their_due_dates() -> None:
 async def test_quote_adds_organic_growth() -> None:
     result = await run(until=at("2026-12-23"))
     quote = next(e for e in result.timeline.done if e.kind == "quote")
-    assert "licences=110" in quote.result and "organic_growth_licences=10" in quote.result
+    assert "total_licences=110" in quote.result and "organic_growth_licences=10" in quote.result
 
 
 # --------------------------------------------------------------------------- handlers
