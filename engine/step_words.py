@@ -7,15 +7,18 @@ from typing import Any
 from dsl.ir import (
     Ask,
     Block,
+    Call,
     Cta,
     CustomAction,
     Escalate,
     GenerateQuote,
     Goal,
     If,
+    Literal,
     Match,
     Notify,
     Parallel,
+    Path,
     Repeat,
     Send,
     SetFact,
@@ -25,6 +28,27 @@ from dsl.ir import (
     WaitEvent,
     WaitUntil,
 )
+
+
+def expression_words(expr: Any) -> str:
+    """A short reading of a date expression: a fact path, ``anchor``, a literal."""
+    if isinstance(expr, Path):
+        return ".".join(expr.parts)
+    if isinstance(expr, Call):
+        return "the anchor date" if expr.fn == "anchor" else f"{expr.fn}()"
+    if isinstance(expr, Literal):
+        return str(expr.value)
+    return "a computed date"
+
+
+def point_words(when: WaitUntil) -> str:
+    """``140 days before subscription.renewal_date``."""
+    target = expression_words(when.at)
+    if not when.offset.seconds:
+        return target
+    days, rest = divmod(abs(when.offset.seconds), 86400)
+    amount = f"{days} days" if not rest else f"{abs(when.offset.seconds)} seconds"
+    return f"{amount} {'before' if when.offset.seconds < 0 else 'after'} {target}"
 
 
 def describe(step: Any) -> str:
@@ -55,7 +79,7 @@ def describe(step: Any) -> str:
     if isinstance(step, Wait):
         return f"wait {step.duration.text or f'{step.duration.seconds} seconds'}"
     if isinstance(step, WaitUntil):
-        return "wait until"
+        return f"wait until {point_words(step)}"
     if isinstance(step, WaitEvent):
         return f"wait for event {step.event}"
     if isinstance(step, Block):
