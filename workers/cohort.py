@@ -49,11 +49,12 @@ class FactSource:
     join: str  # "" for the driving table
 
 
-# The account's current subscription: the active one renewing first, else the latest
-# renewal date. Kept identical to the store's fact loader (workers.store).
+# The account's current subscription: the active one renewing first, else the one
+# renewing last. Kept identical to the store's fact loader (workers.store).
 _SUBSCRIPTION_JOIN = (
     "LEFT JOIN LATERAL (SELECT * FROM subscriptions AS s0 WHERE s0.account_id = a.id "
-    "ORDER BY (s0.status = 'active') DESC, s0.renewal_date ASC NULLS LAST, s0.id "
+    "ORDER BY (s0.status = 'active') DESC, "
+    "CASE WHEN s0.status = 'active' THEN s0.renewal_date END ASC, s0.renewal_date DESC "
     "LIMIT 1) AS s ON true"
 )
 _USAGE_JOIN = (

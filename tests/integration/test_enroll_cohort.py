@@ -25,6 +25,7 @@ from tests.integration.enrol_fixtures import (  # noqa: F401 (fixtures)
     insert_row,
 )
 from workers.cohort import compile_cohort
+from workers.store import Store
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
 
@@ -207,10 +208,12 @@ def book(seed: int = 7, accounts: int = 80) -> tuple[list[tuple[str, dict]], dic
 
 
 def _current_subscription(subs: list[dict]) -> dict:
-    """The rule the store's fact loader follows: the active one renewing first."""
-    if not subs:
-        return {}
-    return sorted(subs, key=lambda s: (s["status"] != "active", s["renewal_date"], s["id"]))[0]
+    """The rule the store's fact loader follows: the active one renewing first, else
+    the one renewing last."""
+    active = [s for s in subs if s["status"] == "active"]
+    if active:
+        return min(active, key=lambda s: s["renewal_date"])
+    return max(subs, key=lambda s: s["renewal_date"]) if subs else {}
 
 
 def _json(row: dict) -> dict:
@@ -236,6 +239,21 @@ async def test_sql_selects_exactly_whom_the_evaluator_enrols(enrol_pool):
         seen_sizes.add(len(selected))
     # The conditions split the book in many different ways, so the check means something.
     assert len(seen_sizes) > 8
+
+
+async def test_the_facts_here_are_the_facts_the_store_loads(enrol_pool):
+    rows, facts = book(accounts=30)
+    async with enrol_pool.acquire() as conn:
+        for table, row in rows:
+            await insert_row(conn, table, row)
+    store = Store(enrol_pool)
+    for account_id, expected in facts.items():
+        loaded = await store.load_facts(account_id)
+        for root in ("subscription", "usage", "nps"):
+            got = _json(loaded[root])
+            shared = set(got) & set(expected[root])
+            assert {k: got[k] for k in shared} == {k: expected[root][k] for k in shared}
+            assert bool(got) == bool(expected[root]), (account_id, root)
 
 
 async def test_reasons_are_the_facts_the_condition_read(enrol_pool):

@@ -64,7 +64,8 @@ def test_renewal_entry_condition():
         'SELECT a.id AS account_id, s."status" AS why_0, s."renewal_date" AS why_1, '
         '(s."renewal_date" - $2::date) AS why_2 FROM accounts AS a '
         "LEFT JOIN LATERAL (SELECT * FROM subscriptions AS s0 WHERE s0.account_id = a.id "
-        "ORDER BY (s0.status = 'active') DESC, s0.renewal_date ASC NULLS LAST, s0.id "
+        "ORDER BY (s0.status = 'active') DESC, "
+        "CASE WHEN s0.status = 'active' THEN s0.renewal_date END ASC, s0.renewal_date DESC "
         "LIMIT 1) AS s ON true "
         'WHERE ((s."status" IS NOT DISTINCT FROM $1::text) AND '
         'COALESCE((s."renewal_date" - $2::date) <= $3::numeric, false)) ORDER BY a.id'
