@@ -4,7 +4,8 @@
     playbook simulate playbooks/renewal.playbook --answer renewal_intent=no \\
         --close-ctas-after 3 --event renewed@2027-03-01 --start 2026-11-01
 
-Without ``--account-facts`` a built-in sample account is used (renewal in 150
+Facts come from ``--account-facts FILE.json``, from the store with ``--account ID``
+(the local stack or DATABASE_URL), or else from a built-in sample account (renewal in 150
 days, 100 licences, 110 devices in use), so any shipped playbook simulates out
 of the box. Times in ``--answer``/``--event``/``--fact`` are a date
 (``2027-03-01``), a date and time, or ``T-138`` (days relative to the playbook's
@@ -158,6 +159,33 @@ def _load_facts(path: Path | None, start: date) -> dict[str, Any]:
     return facts
 
 
+def _store_facts(account_id: str) -> dict[str, Any]:
+    """The facts of one account from the store of the running stack (or DATABASE_URL)."""
+    import asyncio
+
+    from workers import settings as settings_module
+    from workers.store import Store, UnknownAccount
+
+    async def load() -> dict[str, Any]:
+        store = await Store.connect(settings_module.database_url(settings_module.load()))
+        try:
+            return await store.load_facts(account_id)
+        finally:
+            await store.close()
+
+    try:
+        facts = asyncio.run(load())
+    except settings_module.NoDatabase as error:
+        raise _user_error(str(error), hint="or pass --account-facts FILE.json") from None
+    except UnknownAccount:
+        raise _user_error(
+            f"no account {account_id!r} in the store", hint="see `playbook data seed`"
+        ) from None
+    except OSError as error:
+        raise _user_error(f"cannot reach the database: {error}") from None
+    return json.loads(json.dumps(facts, default=str))  # dates as ISO strings, like JSON facts
+
+
 def _when(text: str, anchor: date | None, what: str) -> datetime:
     try:
         return parse_when(text, anchor)
@@ -282,6 +310,9 @@ def simulate_command(
     account_facts: Path | None = typer.Option(
         None, "--account-facts", help="JSON facts of one account (default: a sample account)."
     ),
+    account: str | None = typer.Option(
+        None, "--account", help="Take the facts of this account from the store (stack running)."
+    ),
     answer: list[str] = typer.Option(
         [], "--answer", help="QUESTION=CHOICE[@WHEN|@+Nd]: the customer answers (repeatable)."
     ),
@@ -306,7 +337,9 @@ def simulate_command(
         start_day = date.fromisoformat(start) if start else date.today()
     except ValueError:
         raise _user_error(f"--start: not a date: {start!r}", hint="use YYYY-MM-DD") from None
-    facts = _load_facts(account_facts, start_day)
+    if account and account_facts:
+        raise _user_error("give --account or --account-facts, not both")
+    facts = _store_facts(account) if account else _load_facts(account_facts, start_day)
     anchor = anchor_date(playbook, facts, start_day)
     script = build_script(answer, event, fact, close_ctas_after, anchor)
     begin = day_start(start_day)

@@ -188,3 +188,16 @@ def test_missing_playbook_file_is_a_user_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli(), ["simulate", str(tmp_path / "nope.playbook")])
     assert isinstance(result.exception, UserError)
     assert "no such playbook file" in str(result.exception)
+
+
+def test_account_without_a_database_is_a_user_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _needs_loader()
+    monkeypatch.setenv("PLAYBOOK_STATE_DIR", str(tmp_path))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    result = CliRunner().invoke(
+        cli(), ["simulate", str(ROOT / "playbooks/renewal.playbook"), "--account", "ACME-0042"]
+    )
+    assert isinstance(result.exception, UserError)
+    assert str(result.exception).startswith("no database")
