@@ -58,7 +58,8 @@ Rule = Literal[
     "ok", "opted_out", "suppressed", "cap", "global_cap", "quiet_hours", "duplicate_touch"
 ]
 Action = Literal["send", "defer", "skip"]
-ConnOrPool = Any  # asyncpg.Pool, asyncpg.Connection or a pool's connection proxy
+# An asyncpg Pool, Connection or pooled connection, or a ``workers.store.Store``.
+ConnOrPool = Any
 
 GLOBAL_CAP_ENV = "PLAYBOOK_GLOBAL_EMAIL_CAP"
 # Namespace for pg_advisory_xact_lock(int, int), so our locks never collide with
@@ -519,6 +520,7 @@ async def _log(conn: Any, ask: _Ask, decision: TouchDecision) -> None:
 
 @asynccontextmanager
 async def _connection(conn_or_pool: ConnOrPool) -> AsyncIterator[Any]:
+    conn_or_pool = getattr(conn_or_pool, "pool", conn_or_pool)  # a Store hands over its pool
     if isinstance(conn_or_pool, asyncpg.Pool):
         async with conn_or_pool.acquire() as conn:
             yield conn

