@@ -439,6 +439,7 @@ class Playbook(Node):
     name: str
     title: str
     description: str = ""
+    summary: str = ""  # the UI's static summary template ("" = title - account name)
     anchor: Expr | None = None
     anchor_name: str = ""
     enroll: Expr | None = None

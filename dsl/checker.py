@@ -1,0 +1,1099 @@
+"""Check a parsed playbook: names, fields, types, templates, reachability.
+
+``check(playbook, templates_dir=...)`` returns every problem in the file, not
+just the first: each check records a diagnostic and carries on. Nothing here
+raises for bad input.
+
+What is checked (docs/language.md):
+
+- the header: required lines (title, journey id), lines given twice, header
+  lines after the first step, the anchor is a date, conditions are true/false,
+  defaults are in range, experiments sum to 100% with at most one holdout;
+- names: fact paths against ``dsl.schema`` ("did you mean"), ``{placeholders}``
+  in strings, contact roles, owner roles, priorities, events, goals, steps,
+  experiments, questions, templates (``<templates_dir>/NAME.txt.j2``),
+  functions and their arity;
+- types of every expression (a date compared with a number, ``and`` over a
+  number, ``in`` on a non-list, date + number...);
+- ``set`` only on writable facts, with a value of the field's type;
+- ``match``: the question is asked earlier, values are known choices or arms,
+  every choice or arm is handled (or ``otherwise:``), an unanswered question is
+  handled (``no answer:`` or ``otherwise:``);
+- structure: unique step labels, branch names, choices, match values;
+  statements after ``stop``/``achieve`` and steps after an endless ``every``
+  are unreachable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dsl import schema
+from dsl import syntax as s
+from dsl.diagnostics import Diagnostic, did_you_mean, error
+
+PRIORITIES = ("low", "medium", "high", "urgent")
+BLOCKED_MODES = ("defer", "skip")
+IF_PAST = ("run", "skip")
+PARALLEL_MODES = ("all", "first")
+DEFAULT_ASK_TEMPLATE = "ask"
+
+# Same pattern as the engine's renderer (engine.evaluator), so what is checked is
+# exactly what gets filled in.
+PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}")
+
+# name -> (minimum args, maximum args or None, result type)
+FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
+    "today": (0, 0, "date"),
+    "days_until": (1, 1, "number"),
+    "days_since": (1, 1, "number"),
+    "min": (1, None, "same"),
+    "max": (1, None, "same"),
+    "round": (1, 2, "number"),
+    "count": (1, 1, "number"),
+    "lower": (1, 1, "string"),
+    "contains": (2, 2, "bool"),
+}
+
+# Words for types in messages: "a date", "a number"...
+_A = {
+    "number": "a number",
+    "string": "a string",
+    "bool": "true/false",
+    "date": "a date",
+    "duration": "a duration",
+    "list": "a list",
+    "null": "null",
+    "any": "a value",
+}
+
+
+def _where(span: s.Span) -> tuple[int, int, int | None]:
+    end = span.end_col if span.end_line == span.line and span.end_col > span.col else None
+    return span.line, span.col, end
+
+
+@dataclass
+class _Scope:
+    """What an expression may refer to where it stands."""
+
+    in_event: bool = False
+
+
+@dataclass
+class _Facts:
+    """Everything declared in the file, gathered before the body is checked."""
+
+    anchor: str = ""
+    events: set[str] = field(default_factory=set)
+    goals: set[str] = field(default_factory=set)
+    steps: set[str] = field(default_factory=set)
+    skip_targets: set[str] = field(default_factory=set)
+    experiments: dict[str, list[s.ArmLine]] = field(default_factory=dict)
+    questions: set[str] = field(default_factory=set)
+
+
+class Checker:
+    """Collects the diagnostics of one parsed file (see the module docstring)."""
+
+    def __init__(
+        self,
+        playbook: s.PlaybookFile,
+        templates_dir: Path | None = None,
+        playbooks_dir: Path | None = None,
+    ) -> None:
+        self.playbook = playbook
+        self.path = playbook.path
+        self.templates_dir = templates_dir
+        self.playbooks_dir = playbooks_dir
+        self.diagnostics: list[Diagnostic] = []
+        self.facts = _Facts()
+        # Questions asked so far, in source order (for `match answer`).
+        self.asked: dict[str, s.AskStmt] = {}
+
+    # ------------------------------------------------------------------ reporting
+
+    def report(self, message: str, span: s.Span, hint: str = "") -> None:
+        line, col, end = _where(span)
+        self.diagnostics.append(error(message, line, col, end, hint, self.path))
+
+    def unknown(self, what: str, name: s.Name, known: Iterable[str], hint: str = "") -> None:
+        """``unknown <what> NAME`` with a "did you mean" from ``known``."""
+        self.report(
+            f"unknown {what} {name.text}", name.span, did_you_mean(name.text, known) or hint
+        )
+
+    # ------------------------------------------------------------------ entry
+
+    def run(self) -> list[Diagnostic]:
+        self.gather()
+        self.check_header()
+        for step in self.playbook.steps:
+            self.check_step(step)
+        self.check_step_order()
+        return sorted(self.diagnostics, key=lambda d: (d.line, d.col, d.message))
+
+    def gather(self) -> None:
+        """Declarations first, so that a use may come before its declaration."""
+        facts = self.facts
+        for item in self.playbook.items:
+            if isinstance(item, s.AnchorLine):
+                facts.anchor = item.name.text
+            elif isinstance(item, s.EventsLine):
+                for name in item.names:
+                    if name.text in facts.events:
+                        self.report(f"event {name.text} declared twice", name.span)
+                    facts.events.add(name.text)
+            elif isinstance(item, s.GoalLine):
+                if item.name.text in facts.goals:
+                    self.report(f"goal {item.name.text} declared twice", item.name.span)
+                facts.goals.add(item.name.text)
+            elif isinstance(item, s.ExperimentBlock):
+                if item.name.text in facts.experiments:
+                    self.report(f"experiment {item.name.text} declared twice", item.name.span)
+                facts.experiments[item.name.text] = item.arms
+            elif isinstance(item, s.OnEvent) and item.action == "skip" and item.target:
+                facts.skip_targets.add(item.target.text)
+            elif isinstance(item, s.StepDecl):
+                if item.label.text in facts.steps:
+                    self.report(
+                        f"step {item.label.text} defined twice",
+                        item.label.span,
+                        "step labels are unique in a playbook",
+                    )
+                facts.steps.add(item.label.text)
+        for stmt in _all_statements(self.playbook):
+            if isinstance(stmt, s.AskStmt):
+                facts.questions.add(stmt.question.text)
+
+    # ------------------------------------------------------------------ header
+
+    def check_header(self) -> None:
+        seen: dict[type, s.Span] = {}
+        first_step = next(iter(self.playbook.steps), None)
+        singles = (
+            s.TitleLine,
+            s.DescriptionLine,
+            s.JourneyIdLine,
+            s.SummaryLine,
+            s.AnchorLine,
+            s.EnrollLine,
+            s.DefaultsBlock,
+        )
+        for item in self.playbook.header:
+            if first_step is not None and item.span.line > first_step.span.line:
+                self.report(
+                    f"`{_header_word(item)}` comes after the first step",
+                    item.span,
+                    "header lines go before the first `step`",
+                )
+            if isinstance(item, singles):
+                if type(item) in seen:
+                    self.report(f"`{_header_word(item)}` given twice", item.span)
+                seen[type(item)] = item.span
+            self.check_header_item(item)
+        for kind, word in ((s.TitleLine, "title"), (s.JourneyIdLine, "journey id")):
+            if kind not in seen:
+                self.report(
+                    f"missing `{word}` line",
+                    self.playbook.name.span,
+                    f'add `{word} "..."` to the header',
+                )
+
+    def check_header_item(self, item: s.HeaderItem) -> None:
+        top = _Scope()
+        if isinstance(item, s.TitleLine | s.DescriptionLine | s.SummaryLine | s.JourneyIdLine):
+            self.check_text(item.text, top)
+        elif isinstance(item, s.AnchorLine):
+            kind = self.expr(item.value, top)
+            if kind not in ("date", "any"):
+                self.report(
+                    f"the anchor must be a date, not {_A[kind]}",
+                    _expr_span(item.value),
+                    "e.g. `anchor renewal = subscription.renewal_date`",
+                )
+        elif isinstance(item, s.EnrollLine | s.ExitLine | s.GoalLine):
+            self.condition(item.condition, top)
+        elif isinstance(item, s.DefaultsBlock):
+            for default in item.items:
+                self.check_default(default)
+        elif isinstance(item, s.ExperimentBlock):
+            self.check_experiment(item)
+        elif isinstance(item, s.OnEvent):
+            self.check_on_event(item)
+
+    def check_default(self, item: s.DefaultItem) -> None:
+        if isinstance(item, s.DefaultRetry):
+            self.retry(item.retry)
+        elif isinstance(item, s.DefaultTimeout):
+            self.positive_duration(item.timeout)
+        elif isinstance(item, s.DefaultEmailCap):
+            self.whole(item.count, "the email cap", minimum=1)
+            self.positive_duration(item.per)
+            if item.when_blocked:
+                self.choose(item.when_blocked, BLOCKED_MODES, "`when blocked`")
+        elif isinstance(item, s.DefaultQuietHours):
+            for hour in (item.start, item.end):
+                if self.whole(hour, "an hour", minimum=0) and not 0 <= int(hour.value) <= 23:
+                    self.report(f"hour {hour.text} is not between 0 and 23", hour.span)
+
+    def check_experiment(self, item: s.ExperimentBlock) -> None:
+        total = 0
+        names: set[str] = set()
+        holdouts = 0
+        for arm in item.arms:
+            if arm.name.text in names:
+                self.report(f"arm {arm.name.text} given twice", arm.name.span)
+            names.add(arm.name.text)
+            if self.whole(arm.percent, "a percentage", minimum=0):
+                total += int(arm.percent.value)
+            if arm.holdout:
+                holdouts += 1
+                if holdouts > 1:
+                    self.report(
+                        f"experiment {item.name.text} has more than one holdout",
+                        arm.span,
+                        "keep one `holdout` line",
+                    )
+        if total != 100:
+            self.report(
+                f"the arms of experiment {item.name.text} add up to {total}%, not 100%",
+                item.name.span,
+            )
+
+    def check_on_event(self, item: s.OnEvent) -> None:
+        self.event_name(item.event)
+        if item.action == "achieve" and item.target is not None:
+            self.goal_name(item.target)
+        elif item.action == "skip" and item.target is not None:
+            if item.target.text not in self.facts.steps:
+                self.unknown("step", item.target, self.facts.steps)
+        elif item.action == "interrupt" and item.body is not None:
+            self.block(item.body, _Scope(in_event=True))
+
+    # ------------------------------------------------------------------ steps
+
+    def check_step(self, step: s.StepDecl) -> None:
+        if step.title is not None:
+            self.check_text(step.title, _Scope())
+        if step.at is not None:
+            self.time_spec(step.at, _Scope())
+        if step.if_past is not None:
+            self.choose(step.if_past, IF_PAST, "`if past`")
+            if step.at is None:
+                self.report("`if past` needs an `at` time", step.if_past.span)
+        self.block(step.body, _Scope())
+
+    def check_step_order(self) -> None:
+        """A step after one that loops forever never runs (unless `skip to` reaches it)."""
+        endless: s.EveryStmt | None = None
+        for step in self.playbook.steps:
+            if endless is not None and step.label.text not in self.facts.skip_targets:
+                self.report(
+                    f"step {step.label.text} is never reached",
+                    step.label.span,
+                    f"the `every` on line {endless.span.line} repeats forever; give it "
+                    "`until` or `at most N times`",
+                )
+                return
+            endless = endless or next(
+                (x for x in step.body if isinstance(x, s.EveryStmt) and _endless(x)), None
+            )
+
+    def block(self, stmts: list[s.Stmt], scope: _Scope) -> None:
+        ended_by = ""
+        reported = False
+        for stmt in stmts:
+            if ended_by and not reported:
+                hint = (
+                    "the `every` above repeats forever; give it `until` or `at most N times`"
+                    if ended_by == "every"
+                    else f"nothing runs after `{ended_by}` in the same block"
+                )
+                self.report(f"unreachable: this comes after `{ended_by}`", _first_word(stmt), hint)
+                reported = True
+            self.statement(stmt, scope)
+            ended_by = ended_by or _ends_block(stmt)
+
+    def statement(self, stmt: s.Stmt, scope: _Scope) -> None:
+        method = getattr(self, "stmt_" + type(stmt).__name__, None)
+        if method is not None:
+            method(stmt, scope)
+
+    def stmt_SendStmt(self, stmt: s.SendStmt, scope: _Scope) -> None:
+        self.template(stmt.template)
+        self.contact_role(stmt.to)
+        if stmt.reason is not None:
+            self.check_text(stmt.reason, scope)
+        if stmt.when_blocked is not None:
+            self.choose(stmt.when_blocked, BLOCKED_MODES, "`when blocked`")
+        self.policy(stmt.policy)
+
+    def stmt_AskStmt(self, stmt: s.AskStmt, scope: _Scope) -> None:
+        self.contact_role(stmt.to)
+        if stmt.using is not None:
+            self.template(stmt.using)
+        else:
+            self.template(s.Name(DEFAULT_ASK_TEMPLATE, stmt.question.span), default=True)
+        if stmt.wait is None:
+            self.report(
+                f"ask {stmt.question.text} needs `wait up to DURATION`",
+                stmt.question.span,
+                "e.g. `ask renewal_intent to renewal_contact, wait up to 14 days:`",
+            )
+        else:
+            self.positive_duration(stmt.wait)
+        if stmt.when_blocked is not None:
+            self.choose(stmt.when_blocked, BLOCKED_MODES, "`when blocked`")
+        self.policy(stmt.policy)
+        if stmt.prompt is None:
+            self.report(
+                f"ask {stmt.question.text} has no `prompt`",
+                stmt.question.span,
+                'add a line `prompt "..."` to the block',
+            )
+        else:
+            self.check_text(stmt.prompt, scope)
+        names: set[str] = set()
+        for choice in stmt.choices:
+            if choice.name.text in names:
+                self.report(f"choice {choice.name.text} given twice", choice.name.span)
+            names.add(choice.name.text)
+            self.check_text(choice.label, scope)
+        if not stmt.choices:
+            self.report(
+                f"ask {stmt.question.text} has no choices",
+                stmt.question.span,
+                'add `choice NAME "label"` lines',
+            )
+        self.asked[stmt.question.text] = stmt
+
+    def stmt_CtaStmt(self, stmt: s.CtaStmt, scope: _Scope) -> None:
+        self.owner_role(stmt.owner)
+        self.task(stmt, "create cta", scope)
+
+    def stmt_EscalateStmt(self, stmt: s.EscalateStmt, scope: _Scope) -> None:
+        self.owner_role(stmt.owner)
+        self.task(stmt, "escalate", scope)
+        if stmt.wait is None:
+            self.report(
+                "`escalate` needs `wait up to DURATION`",
+                stmt.owner.span,
+                "how long to wait for the owner to close it, e.g. `wait up to 14 days`",
+            )
+        else:
+            self.positive_duration(stmt.wait)
+        if stmt.otherwise is not None:
+            self.block(stmt.otherwise, scope)
+
+    def task(self, stmt: s.CtaStmt | s.EscalateStmt, word: str, scope: _Scope) -> None:
+        if stmt.priority is not None:
+            self.choose(stmt.priority, PRIORITIES, "priority")
+        if stmt.due is None:
+            self.report(
+                f"`{word}` needs `due in DURATION`", stmt.owner.span, "e.g. `due in 3 days`"
+            )
+        else:
+            self.positive_duration(stmt.due)
+        if stmt.reason is None:
+            self.report(
+                f'`{word}` needs `reason "..."`',
+                stmt.owner.span,
+                "the reason is what the owner reads on the task",
+            )
+        else:
+            self.check_text(stmt.reason, scope)
+        self.policy(stmt.policy)
+
+    def stmt_SetStmt(self, stmt: s.SetStmt, scope: _Scope) -> None:
+        target_type = self.fact_path(stmt.target, scope)
+        parts = tuple(p.text for p in stmt.target.parts)
+        if target_type is not None and parts not in schema.WRITABLE:
+            writable = ", ".join(sorted(".".join(w) for w in schema.WRITABLE))
+            self.report(
+                f"{stmt.target.dotted} cannot be set",
+                stmt.target.span,
+                f"a playbook may set {writable}",
+            )
+        value_type = self.expr(stmt.value, scope)
+        if target_type and not _compatible(target_type, value_type):
+            self.report(
+                f"{stmt.target.dotted} is {_A[target_type]}, not {_A[value_type]}",
+                _expr_span(stmt.value),
+            )
+
+    def stmt_QuoteStmt(self, stmt: s.QuoteStmt, scope: _Scope) -> None:
+        if stmt.uplift is not None and not 0 <= stmt.uplift.value <= 100:
+            self.report(f"uplift {stmt.uplift.text}% is not between 0% and 100%", stmt.uplift.span)
+        self.policy(stmt.policy)
+
+    def stmt_NotifyStmt(self, stmt: s.NotifyStmt, scope: _Scope) -> None:
+        self.check_text(stmt.message, scope)
+        self.policy(stmt.policy)
+
+    def stmt_StartPlaybookStmt(self, stmt: s.StartPlaybookStmt, scope: _Scope) -> None:
+        if self.playbooks_dir is None or not self.playbooks_dir.is_dir():
+            return
+        known = [p.stem for p in self.playbooks_dir.glob("*.playbook")]
+        if stmt.playbook.text not in known:
+            self.unknown(
+                "playbook",
+                stmt.playbook,
+                known,
+                f"no {stmt.playbook.text}.playbook in {self.playbooks_dir}",
+            )
+
+    def stmt_CallStmt(self, stmt: s.CallStmt, scope: _Scope) -> None:
+        names: set[str] = set()
+        for arg in stmt.args:
+            if arg.name.text in names:
+                self.report(f"argument {arg.name.text} given twice", arg.name.span)
+            names.add(arg.name.text)
+            self.expr(arg.value, scope)
+        self.policy(stmt.policy)
+
+    def stmt_AchieveStmt(self, stmt: s.AchieveStmt, scope: _Scope) -> None:
+        self.goal_name(stmt.goal)
+
+    def stmt_WaitStmt(self, stmt: s.WaitStmt, scope: _Scope) -> None:
+        self.positive_duration(stmt.duration)
+
+    def stmt_WaitUntilStmt(self, stmt: s.WaitUntilStmt, scope: _Scope) -> None:
+        self.time_spec(stmt.time, scope)
+        if stmt.if_past is not None:
+            self.choose(stmt.if_past, IF_PAST, "`if past`")
+
+    def stmt_WaitEventStmt(self, stmt: s.WaitEventStmt, scope: _Scope) -> None:
+        self.event_name(stmt.event)
+        if stmt.up_to is not None:
+            self.positive_duration(stmt.up_to)
+        if stmt.then is not None:
+            self.block(stmt.then, _Scope(in_event=True))
+        if stmt.otherwise is not None:
+            if stmt.up_to is None:
+                self.report(
+                    "`otherwise:` never runs: the wait has no `up to DURATION`",
+                    stmt.otherwise_span or stmt.span,
+                )
+            self.block(stmt.otherwise, scope)
+
+    def stmt_EveryStmt(self, stmt: s.EveryStmt, scope: _Scope) -> None:
+        self.positive_duration(stmt.every)
+        if stmt.until is not None:
+            self.condition(stmt.until, scope)
+        if stmt.at_most is not None:
+            self.whole(stmt.at_most, "`at most`", minimum=1)
+        self.block(stmt.body, scope)
+
+    def stmt_IfStmt(self, stmt: s.IfStmt, scope: _Scope) -> None:
+        for branch in stmt.branches:
+            self.condition(branch.condition, scope)
+            self.block(branch.body, scope)
+        if stmt.else_body is not None:
+            self.block(stmt.else_body, scope)
+
+    def stmt_MatchStmt(self, stmt: s.MatchStmt, scope: _Scope) -> None:
+        if stmt.subject_kind == "answer":
+            self.match_answer(stmt)
+        elif stmt.subject_kind == "arm":
+            self.match_arm(stmt)
+        else:
+            self.match_fact(stmt, scope)
+        if stmt.no_answer is not None and stmt.subject_kind != "answer":
+            self.report("`no answer:` is only for `match answer`", stmt.no_answer.span)
+        seen: set[str] = set()
+        for case in stmt.cases:
+            for value in case.values:
+                text = _value_text(value)
+                if text in seen:
+                    self.report(f"`when {text}` is handled twice", value.span)
+                seen.add(text)
+            self.block(case.body, scope)
+        for clause in (stmt.no_answer, stmt.otherwise):
+            if clause is not None:
+                self.block(clause.body, scope)
+
+    def match_answer(self, stmt: s.MatchStmt) -> None:
+        name = stmt.subject.parts[0]
+        ask = self.asked.get(name.text)
+        if ask is None:
+            later = name.text in self.facts.questions
+            self.report(
+                f"no earlier `ask {name.text}` to match",
+                name.span,
+                "the ask comes after this match"
+                if later
+                else did_you_mean(name.text, self.asked) or "match the answer to an `ask` above",
+            )
+            return
+        choices = [c.name.text for c in ask.choices]
+        self.handled(stmt, choices, f"choice of {name.text}", f"match answer {name.text}")
+        if stmt.no_answer is None and stmt.otherwise is None:
+            wait = f" in {ask.wait.text}" if ask.wait else ""
+            self.report(
+                f"match answer {name.text} does not handle no answer",
+                stmt.span,
+                f"the question may go unanswered{wait}: add a `no answer:` block",
+            )
+
+    def match_arm(self, stmt: s.MatchStmt) -> None:
+        name = stmt.subject.parts[0]
+        arms = self.facts.experiments.get(name.text)
+        if arms is None:
+            self.unknown("experiment", name, self.facts.experiments)
+            return
+        self.handled(
+            stmt, [a.name.text for a in arms], f"arm of {name.text}", f"match arm {name.text}"
+        )
+
+    def handled(self, stmt: s.MatchStmt, known: list[str], what: str, heading: str) -> None:
+        """Every case value is in ``known``; every one of ``known`` is handled."""
+        handled: set[str] = set()
+        for case in stmt.cases:
+            for value in case.values:
+                text = _value_text(value)
+                handled.add(text)
+                if text not in known:
+                    hint = did_you_mean(text, known) or f"the {what.split(' of ')[0]}s are " + (
+                        ", ".join(known)
+                    )
+                    self.report(f"{text} is not a {what}", value.span, hint)
+        missing = [k for k in known if k not in handled]
+        if missing and stmt.otherwise is None:
+            self.report(
+                f"{heading} does not handle {', '.join(missing)}",
+                stmt.span,
+                "add `when` blocks for them or an `otherwise:` block",
+            )
+
+    def match_fact(self, stmt: s.MatchStmt, scope: _Scope) -> None:
+        kind = self.fact_path(stmt.subject, scope)
+        if kind is None:
+            return
+        for case in stmt.cases:
+            for value in case.values:
+                if isinstance(value, s.NumberLit) and kind not in ("number", "any"):
+                    self.report(f"{stmt.subject.dotted} is {_A[kind]}, not a number", value.span)
+                elif not isinstance(value, s.NumberLit) and kind == "number":
+                    self.report(f"{stmt.subject.dotted} is a number, not a string", value.span)
+
+    def stmt_ParallelStmt(self, stmt: s.ParallelStmt, scope: _Scope) -> None:
+        if stmt.mode is not None:
+            self.choose(stmt.mode, PARALLEL_MODES, "`parallel` mode")
+        names: set[str] = set()
+        for branch in stmt.branches:
+            if branch.name.text in names:
+                self.report(f"branch {branch.name.text} given twice", branch.name.span)
+            names.add(branch.name.text)
+            self.block(branch.body, scope)
+
+    # ------------------------------------------------------------------ names
+
+    def template(self, name: s.Name, default: bool = False) -> None:
+        if self.templates_dir is None:
+            return
+        if (self.templates_dir / f"{name.text}.txt.j2").is_file():
+            return
+        known = sorted(p.name.removesuffix(".txt.j2") for p in self.templates_dir.glob("*.txt.j2"))
+        where = self.templates_dir / f"{name.text}.txt.j2"
+        if default:
+            self.report(
+                f"no template {name.text} for this ask",
+                name.span,
+                f"create {where} (the shared question email) or add `, using TEMPLATE`",
+            )
+            return
+        self.unknown("template", name, known, f"create {where}")
+
+    def contact_role(self, name: s.Name) -> None:
+        if name.text not in schema.CONTACT_ROLES:
+            self.unknown(
+                "contact role",
+                name,
+                schema.CONTACT_ROLES,
+                "contact roles are " + ", ".join(schema.CONTACT_ROLES),
+            )
+
+    def owner_role(self, name: s.Name) -> None:
+        if name.text not in schema.OWNER_ROLES:
+            self.unknown(
+                "owner role",
+                name,
+                schema.OWNER_ROLES,
+                "owner roles are " + ", ".join(schema.OWNER_ROLES),
+            )
+
+    def event_name(self, name: s.Name) -> None:
+        known = set(schema.BUILTIN_EVENTS) | self.facts.events
+        if name.text not in known:
+            self.unknown("event", name, known, f"declare it in the header: `events {name.text}`")
+
+    def goal_name(self, name: s.Name) -> None:
+        if name.text not in self.facts.goals:
+            self.unknown(
+                "goal",
+                name,
+                self.facts.goals,
+                f"declare it in the header: `goal {name.text} when ...`",
+            )
+
+    def choose(self, name: s.Name, allowed: tuple[str, ...], what: str) -> None:
+        if name.text not in allowed:
+            words = ", ".join(allowed[:-1]) + " or " + allowed[-1]
+            hint = did_you_mean(name.text, allowed)
+            self.report(f"{what} must be {words}, not {name.text}", name.span, hint)
+
+    # ------------------------------------------------------------------ numbers and durations
+
+    def whole(self, number: s.NumberLit, what: str, minimum: int) -> bool:
+        if "." in number.text or int(number.text) < minimum:
+            self.report(
+                f"{what} must be a whole number of at least {minimum}, not {number.text}",
+                number.span,
+            )
+            return False
+        return True
+
+    def positive_duration(self, duration: s.Duration) -> None:
+        if duration.seconds <= 0:
+            self.report(
+                f"a duration of {duration.text} is too short",
+                duration.span,
+                "durations are longer than 0 seconds",
+            )
+
+    def retry(self, retry: s.RetrySpec) -> None:
+        self.whole(retry.times, "`retry` times", minimum=1)
+        self.positive_duration(retry.every)
+
+    def policy(self, policy: s.Policy) -> None:
+        if policy.retry is not None:
+            self.retry(policy.retry)
+        if policy.timeout is not None:
+            self.positive_duration(policy.timeout)
+
+    # ------------------------------------------------------------------ strings
+
+    def check_text(self, text: s.StringLit, scope: _Scope) -> None:
+        """Check the ``{fact.path}`` placeholders of a string like fact paths."""
+        for match in PLACEHOLDER.finditer(text.raw):
+            line = text.span.line
+            col = text.span.col + 1 + match.start(1)
+            parts, offset = [], col
+            for part in match.group(1).split("."):
+                parts.append(s.Name(part, s.Span(line, offset, line, offset + len(part))))
+                offset += len(part) + 1
+            path = s.PathExpr(parts, s.Span(line, col, line, offset - 1))
+            if len(parts) == 1 and parts[0].text == self.facts.anchor:
+                continue
+            self.fact_path(path, scope)
+
+    # ------------------------------------------------------------------ expressions
+
+    def condition(self, expr: s.Expr, scope: _Scope) -> None:
+        kind = self.expr(expr, scope)
+        if kind not in ("bool", "any", "null"):
+            self.report(
+                f"a condition must be true or false, not {_A[kind]}",
+                _expr_span(expr),
+                "compare it, e.g. `x == ...` or `x > ...`",
+            )
+
+    def time_spec(self, time: s.TimeSpec, scope: _Scope) -> None:
+        if time.offset is not None:
+            self.positive_duration(time.offset)
+        at = time.at
+        if (
+            isinstance(at, s.PathExpr)
+            and len(at.parts) == 1
+            and at.parts[0].text != (self.facts.anchor)
+        ):
+            name = at.parts[0]
+            anchor = self.facts.anchor
+            if anchor:
+                hint = did_you_mean(name.text, [anchor]) or (
+                    f"write the anchor ({anchor}) or a date such as subscription.renewal_date"
+                )
+            else:
+                hint = "declare `anchor NAME = EXPR` in the header, or write a date expression"
+            self.report(f"{name.text} is not the anchor nor a date", name.span, hint)
+            return
+        kind = self.expr(at, scope)
+        if kind not in ("date", "any", "null"):
+            self.report(
+                f"a time must be a date, not {_A[kind]}",
+                _expr_span(at),
+                "e.g. `140 days before renewal` or `subscription.renewal_date`",
+            )
+
+    def expr(self, expr: s.Expr, scope: _Scope) -> str:
+        """The type of ``expr``, reporting every problem in it ("any" when unknown)."""
+        if isinstance(expr, s.NumberLit):
+            return "number"
+        if isinstance(expr, s.StringLit):
+            return "string"
+        if isinstance(expr, s.DateLit):
+            return self.date_literal(expr)
+        if isinstance(expr, s.BoolLit):
+            return "bool"
+        if isinstance(expr, s.NullLit):
+            return "null"
+        if isinstance(expr, s.Duration):
+            return "duration"
+        if isinstance(expr, s.ListLit):
+            for item in expr.items:
+                self.expr(item, scope)
+            return "list"
+        if isinstance(expr, s.PathExpr):
+            if len(expr.parts) == 1 and expr.parts[0].text == self.facts.anchor:
+                return "date"
+            return self.fact_path(expr, scope) or "any"
+        if isinstance(expr, s.CallExpr):
+            return self.call(expr, scope)
+        if isinstance(expr, s.UnaryOp):
+            return self.unary(expr, scope)
+        return self.binary(expr, scope)
+
+    def date_literal(self, expr: s.DateLit) -> str:
+        from datetime import date
+
+        try:
+            date.fromisoformat(expr.text)
+        except ValueError:
+            self.report(f"{expr.text} is not a date", expr.span, "dates are YYYY-MM-DD")
+        return "date"
+
+    def unary(self, expr: s.UnaryOp, scope: _Scope) -> str:
+        kind = self.expr(expr.operand, scope)
+        if expr.op == "not":
+            if kind not in ("bool", "any", "null"):
+                self.report(f"`not` needs true/false, not {_A[kind]}", _expr_span(expr.operand))
+            return "bool"
+        if kind not in ("number", "duration", "any"):
+            self.report(f"cannot negate {_A[kind]}", _expr_span(expr.operand))
+            return "any"
+        return kind
+
+    def binary(self, expr: s.BinaryOp, scope: _Scope) -> str:
+        left = self.expr(expr.left, scope)
+        right = self.expr(expr.right, scope)
+        op = expr.op
+        if op in ("and", "or"):
+            for side, kind in ((expr.left, left), (expr.right, right)):
+                if kind not in ("bool", "any", "null"):
+                    self.report(
+                        f"`{op}` needs true/false on both sides, not {_A[kind]}",
+                        _expr_span(side),
+                        "compare it, e.g. `x > 0`",
+                    )
+            return "bool"
+        if op in ("==", "!="):
+            if not _compatible(left, right):
+                self.report(f"cannot compare {_A[left]} with {_A[right]}", expr.span)
+            return "bool"
+        if op in ("<", "<=", ">", ">="):
+            ordered = ("number", "date", "duration", "string")
+            if "any" in (left, right):
+                return "bool"
+            if left != right or left not in ordered:
+                self.report(f"cannot compare {_A[left]} with {_A[right]} using `{op}`", expr.span)
+            return "bool"
+        if op in ("in", "not in"):
+            if right not in ("list", "any"):
+                self.report(
+                    f"`{op}` needs a list on the right, not {_A[right]}",
+                    _expr_span(expr.right),
+                    'e.g. `account.region in ["emea", "apac"]`',
+                )
+            return "bool"
+        result = _ARITHMETIC.get((op, left, right))
+        if result is not None:
+            return result
+        if "any" in (left, right):
+            return "any"
+        self.report(
+            f"cannot {_VERB[op]} {_A[left]} and {_A[right]}",
+            expr.span,
+            _ARITHMETIC_HINT.get((left, right), ""),
+        )
+        return "any"
+
+    def call(self, expr: s.CallExpr, scope: _Scope) -> str:
+        kinds = [self.expr(arg, scope) for arg in expr.args]
+        name = expr.fn.text
+        if name not in FUNCTIONS:
+            self.unknown("function", expr.fn, FUNCTIONS, "functions are " + ", ".join(FUNCTIONS))
+            return "any"
+        least, most, result = FUNCTIONS[name]
+        count = len(expr.args)
+        if count < least or (most is not None and count > most):
+            wanted = (
+                f"{least}"
+                if least == most
+                else f"{least} or more"
+                if most is None
+                else f"{least} to {most}"
+            )
+            self.report(
+                f"{name}() takes {wanted} argument{'s' if wanted != '1' else ''}, not {count}",
+                expr.span,
+            )
+            return result if result != "same" else "any"
+        wants = _ARGUMENT_TYPES.get(name)
+        for arg, kind in zip(expr.args, kinds, strict=True):
+            if wants and kind not in (*wants, "any", "null"):
+                self.report(
+                    f"{name}() needs {' or '.join(_A[w] for w in wants)}, not {_A[kind]}",
+                    _expr_span(arg),
+                )
+        if result == "same":
+            known = {k for k in kinds if k not in ("any", "null")}
+            if len(known) > 1:
+                self.report(
+                    f"{name}() mixes {' and '.join(_A[k] for k in sorted(known))}", expr.span
+                )
+            return known.pop() if len(known) == 1 else "any"
+        return result
+
+    def fact_path(self, path: s.PathExpr, scope: _Scope) -> str | None:
+        """The schema type of a fact path, or ``None`` (reported) if it names no fact."""
+        parts = path.parts
+        root = parts[0]
+        if root.text in schema.ROOTS:
+            fields = schema.ROOTS[root.text]
+            if len(parts) == 1:
+                self.report(
+                    f"{root.text} is not a value; name one of its fields",
+                    root.span,
+                    f"e.g. {root.text}.{next(iter(fields))}",
+                )
+                return None
+            name = parts[1]
+            if name.text not in fields:
+                self.report(
+                    f"unknown field {root.text}.{name.text}",
+                    name.span,
+                    did_you_mean(name.text, fields) or f"{root.text} has {', '.join(fields)}",
+                )
+                return None
+            if len(parts) > 2:
+                self.report(f"{root.text}.{name.text} has no fields", parts[2].span)
+                return None
+            return fields[name.text]
+        if root.text == "contacts":
+            return self.contact_path(path)
+        if root.text == "answers":
+            if len(parts) != 2:
+                self.report("an answer is `answers.QUESTION`", path.span)
+                return None
+            if parts[1].text not in self.facts.questions:
+                self.unknown(
+                    "question",
+                    parts[1],
+                    self.facts.questions,
+                    "answers.NAME reads the answer to `ask NAME`",
+                )
+                return None
+            return "string"
+        if root.text == "event":
+            if not scope.in_event:
+                self.report(
+                    f"{path.dotted} is only known while handling an event",
+                    path.span,
+                    "use event.* in `on event ... interrupt:` or `wait for event ...:`",
+                )
+                return None
+            if len(parts) < 2:
+                self.report("name a field of the event, e.g. event.reason", path.span)
+                return None
+            return "any"
+        known = [*schema.ROOTS, *schema.OPEN_ROOTS] + (
+            [self.facts.anchor] if self.facts.anchor else []
+        )
+        self.report(
+            f"unknown name {root.text}",
+            root.span,
+            did_you_mean(root.text, known)
+            or "fact paths start with " + ", ".join([*schema.ROOTS, *schema.OPEN_ROOTS]),
+        )
+        return None
+
+    def contact_path(self, path: s.PathExpr) -> str | None:
+        parts = path.parts
+        if len(parts) != 3:
+            self.report(
+                "a contact fact is `contacts.ROLE.FIELD`",
+                path.span,
+                "e.g. contacts.decision_maker.email",
+            )
+            return None
+        role, name = parts[1], parts[2]
+        if role.text not in schema.CONTACT_ROLES:
+            self.unknown("contact role", role, schema.CONTACT_ROLES)
+            return None
+        if name.text not in schema.CONTACT:
+            self.report(
+                f"unknown field contacts.{role.text}.{name.text}",
+                name.span,
+                did_you_mean(name.text, schema.CONTACT)
+                or "contacts have " + ", ".join(schema.CONTACT),
+            )
+            return None
+        return schema.CONTACT[name.text]
+
+
+_ARITHMETIC: dict[tuple[str, str, str], str] = {
+    ("+", "number", "number"): "number",
+    ("-", "number", "number"): "number",
+    ("*", "number", "number"): "number",
+    ("/", "number", "number"): "number",
+    ("+", "string", "string"): "string",
+    ("+", "date", "duration"): "date",
+    ("+", "duration", "date"): "date",
+    ("-", "date", "duration"): "date",
+    ("-", "date", "date"): "duration",
+    ("+", "duration", "duration"): "duration",
+    ("-", "duration", "duration"): "duration",
+    ("*", "duration", "number"): "duration",
+    ("*", "number", "duration"): "duration",
+    ("/", "duration", "number"): "duration",
+}
+_VERB = {"+": "add", "-": "subtract", "*": "multiply", "/": "divide"}
+_ARITHMETIC_HINT = {
+    ("date", "number"): "add a duration to a date, e.g. `+ 14 days`",
+    ("number", "date"): "add a duration to a date, e.g. `+ 14 days`",
+}
+_ARGUMENT_TYPES: dict[str, tuple[str, ...]] = {
+    "days_until": ("date",),
+    "days_since": ("date",),
+    "min": ("number", "date", "duration", "list"),
+    "max": ("number", "date", "duration", "list"),
+    "round": ("number",),
+    "count": ("list",),
+    "lower": ("string",),
+}
+
+
+def _compatible(a: str, b: str) -> bool:
+    return a == b or "any" in (a, b) or "null" in (a, b)
+
+
+def _value_text(value: s.MatchValue) -> str:
+    if isinstance(value, s.Name):
+        return value.text
+    if isinstance(value, s.StringLit):
+        return value.value
+    return value.text
+
+
+def _endless(stmt: s.EveryStmt) -> bool:
+    return stmt.until is None and stmt.at_most is None
+
+
+def _ends_block(stmt: s.Stmt) -> str:
+    """The keyword after which nothing in the same block runs, or ``""``."""
+    if isinstance(stmt, s.StopStmt):
+        return "stop"
+    if isinstance(stmt, s.AchieveStmt):
+        return "achieve"
+    if isinstance(stmt, s.EveryStmt) and _endless(stmt):
+        return "every"
+    return ""
+
+
+def _first_word(stmt: s.Stmt) -> s.Span:
+    span = stmt.span
+    return s.Span(span.line, span.col, span.line, span.col + len(_KEYWORD.get(type(stmt), "x")))
+
+
+_KEYWORD: dict[type, str] = {
+    s.SendStmt: "send",
+    s.AskStmt: "ask",
+    s.CtaStmt: "create",
+    s.EscalateStmt: "escalate",
+    s.SetStmt: "set",
+    s.QuoteStmt: "generate",
+    s.NotifyStmt: "notify",
+    s.StartPlaybookStmt: "start",
+    s.CallStmt: "call",
+    s.StopStmt: "stop",
+    s.AchieveStmt: "achieve",
+    s.WaitStmt: "wait",
+    s.WaitUntilStmt: "wait",
+    s.WaitEventStmt: "wait",
+    s.EveryStmt: "every",
+    s.IfStmt: "if",
+    s.MatchStmt: "match",
+    s.ParallelStmt: "parallel",
+}
+
+
+def _header_word(item: s.HeaderItem) -> str:
+    return {
+        s.TitleLine: "title",
+        s.DescriptionLine: "description",
+        s.JourneyIdLine: "journey id",
+        s.SummaryLine: "summary",
+        s.AnchorLine: "anchor",
+        s.EnrollLine: "enroll",
+        s.EventsLine: "events",
+        s.ExitLine: "exit",
+        s.GoalLine: "goal",
+        s.DefaultsBlock: "defaults",
+        s.ExperimentBlock: "experiment",
+        s.OnEvent: "on event",
+    }.get(type(item), "header line")
+
+
+def _expr_span(expr: s.Expr) -> s.Span:
+    return expr.span
+
+
+def child_blocks(stmt: s.Stmt) -> list[list[s.Stmt]]:
+    """The blocks directly nested in a statement, in source order."""
+    if isinstance(stmt, s.EscalateStmt):
+        return [stmt.otherwise] if stmt.otherwise is not None else []
+    if isinstance(stmt, s.WaitEventStmt):
+        return [b for b in (stmt.then, stmt.otherwise) if b is not None]
+    if isinstance(stmt, s.EveryStmt):
+        return [stmt.body]
+    if isinstance(stmt, s.IfStmt):
+        blocks = [b.body for b in stmt.branches]
+        return blocks + ([stmt.else_body] if stmt.else_body is not None else [])
+    if isinstance(stmt, s.MatchStmt):
+        blocks = [c.body for c in stmt.cases]
+        return blocks + [c.body for c in (stmt.no_answer, stmt.otherwise) if c is not None]
+    if isinstance(stmt, s.ParallelStmt):
+        return [b.body for b in stmt.branches]
+    return []
+
+
+def walk_statements(stmts: list[s.Stmt]) -> Iterator[s.Stmt]:
+    """Every statement in ``stmts`` and below, depth first, in source order."""
+    for stmt in stmts:
+        yield stmt
+        for block in child_blocks(stmt):
+            yield from walk_statements(block)
+
+
+def _all_statements(playbook: s.PlaybookFile) -> Iterator[s.Stmt]:
+    for item in playbook.items:
+        if isinstance(item, s.StepDecl):
+            yield from walk_statements(item.body)
+        elif isinstance(item, s.OnEvent) and item.body is not None:
+            yield from walk_statements(item.body)
+
+
+def check(
+    playbook: s.PlaybookFile,
+    templates_dir: Path | None = None,
+    playbooks_dir: Path | None = None,
+) -> list[Diagnostic]:
+    """Every problem in ``playbook``, in source order (empty: it compiles).
+
+    ``templates_dir`` is where email templates live (``None``: templates are not
+    checked); ``playbooks_dir`` is where ``start playbook NAME`` looks."""
+    return Checker(playbook, templates_dir, playbooks_dir).run()

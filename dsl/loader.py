@@ -1,0 +1,99 @@
+"""The language's public API: from a file or text to the IR, or to diagnostics.
+
+    load_playbook(path) -> Playbook            raises PlaybookError(diagnostics)
+    check_file(path) -> (Playbook | None, [Diagnostic])
+    check_text(text, path="<text>", templates_dir=None) -> (Playbook | None, [Diagnostic])
+    parse_file(path) / parse_text(text) -> (PlaybookFile | None, [Diagnostic])   (for fmt)
+    render_diagnostics(diagnostics, source) -> str
+
+A file compiles when it has no error diagnostics; warnings do not stop it.
+Templates are looked up in ``<playbook dir>/templates`` unless told otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dsl.checker import check
+from dsl.compiler import compile_playbook
+from dsl.diagnostics import Diagnostic, PlaybookError, render_diagnostics
+from dsl.ir import Playbook
+from dsl.parser import decode_source, parse_file, parse_text
+
+__all__ = [
+    "Diagnostic",
+    "PlaybookError",
+    "check_file",
+    "check_text",
+    "load_playbook",
+    "parse_file",
+    "parse_text",
+    "read_source",
+    "render_diagnostics",
+]
+
+
+def read_source(path: str | Path) -> tuple[str | None, list[Diagnostic]]:
+    """The text of a playbook file, or a diagnostic (missing, unreadable, binary, not UTF-8)."""
+    name = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        return None, [Diagnostic("error", "no such file", name)]
+    except IsADirectoryError:
+        return None, [Diagnostic("error", "this is a directory, not a playbook file", name)]
+    except OSError as exc:
+        return None, [Diagnostic("error", f"cannot read file: {exc.strerror or exc}", name)]
+    return decode_source(data, name)
+
+
+def check_text(
+    text: str,
+    path: str = "<text>",
+    templates_dir: str | Path | None = None,
+    playbooks_dir: str | Path | None = None,
+) -> tuple[Playbook | None, list[Diagnostic]]:
+    """Parse, check and compile ``text``. ``templates_dir=None`` leaves templates
+    unchecked; ``playbooks_dir`` (for ``start playbook``) likewise."""
+    tree, diagnostics = parse_text(text, path)
+    if tree is None:
+        return None, diagnostics
+    diagnostics = diagnostics + check(
+        tree,
+        Path(templates_dir) if templates_dir is not None else None,
+        Path(playbooks_dir) if playbooks_dir is not None else None,
+    )
+    diagnostics.sort(key=lambda d: (d.line, d.col, d.message))
+    if any(d.is_error for d in diagnostics):
+        return None, diagnostics
+    return compile_playbook(tree), diagnostics
+
+
+def check_file(
+    path: str | Path, templates_dir: str | Path | None = None
+) -> tuple[Playbook | None, list[Diagnostic]]:
+    """Check a playbook file; templates in ``<its dir>/templates`` unless given."""
+    text, problems = read_source(path)
+    if text is None:
+        return None, problems
+    folder = Path(path).resolve().parent
+    return check_text(
+        text,
+        str(path),
+        templates_dir if templates_dir is not None else folder / "templates",
+        folder,
+    )
+
+
+def load_playbook(path: str | Path, templates_dir: str | Path | None = None) -> Playbook:
+    """The IR of a playbook file; raises ``PlaybookError`` with every diagnostic if
+    it does not compile."""
+    playbook, diagnostics = check_file(path, templates_dir)
+    if playbook is None:
+        text, _ = read_source(path)
+        raise PlaybookError(diagnostics, text or "")
+    return playbook
+
+
+# parse_file is re-exported for fmt; keep the name bound here.
+_ = parse_file
