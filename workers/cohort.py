@@ -91,6 +91,80 @@ def column_for(parts: list[str]) -> tuple[str, schema.FieldType]:
     return f'{source.alias}."{parts[1]}"', source.fields[parts[1]]
 
 
+# --------------------------------------------------------------------------- --where text
+
+# The DSL has no entry point for a lone expression, so an extra condition is checked
+# as the `enroll when` line of a minimal playbook: the same parser, the same checks
+# (declared fields, types, "did you mean"), the same compiler.
+_WHERE_PREFIX = "    enroll when "
+_WHERE_PLAYBOOK = (
+    "playbook where:\n"
+    '    title "where"\n'
+    '    journey id "where:{{account.id}}"\n'
+    "{prefix}{expr}\n"
+    "    step only:\n"
+    "        wait 1 day\n"
+)
+_WHERE_LINE = 4
+
+
+@dataclass(frozen=True)
+class ConditionProblem:
+    """Why a ``--where`` text is not a condition: the message, the column (1-based,
+    in the expression) and a hint."""
+
+    message: str
+    col: int = 0
+    hint: str = ""
+
+
+class ConditionError(ValueError):
+    """A ``--where`` text that does not check; ``problems`` says why."""
+
+    def __init__(self, text: str, problems: list[ConditionProblem]) -> None:
+        self.text = text
+        self.problems = problems
+        super().__init__(problems[0].message if problems else "not a condition")
+
+    def render(self, label: str = "--where") -> str:
+        """Each problem as ``label: message``, the expression, a caret, a hint."""
+        lines = []
+        for problem in self.problems:
+            lines.append(f"{label}: error: {problem.message}")
+            lines.append(f"    {self.text}")
+            if problem.col > 0:
+                lines.append("    " + " " * (problem.col - 1) + "^")
+            if problem.hint:
+                lines.append(f"hint: {problem.hint}")
+        return "\n".join(lines)
+
+
+def parse_condition(text: str) -> Any:
+    """The IR ``Expr`` of a condition written as in an ``enroll when`` line.
+
+    Raises ``ConditionError`` with the checker's diagnostics (columns relative to
+    ``text``) when it does not parse or check."""
+    from dsl.loader import check_text
+
+    expr_text = text.strip()
+    if not expr_text or "\n" in expr_text or "\r" in expr_text:
+        raise ConditionError(expr_text, [ConditionProblem("write the condition on one line")])
+    source = _WHERE_PLAYBOOK.format(prefix=_WHERE_PREFIX, expr=expr_text)
+    playbook, diagnostics = check_text(source, "--where")
+    errors = [d for d in diagnostics if d.is_error]
+    if playbook is None or playbook.enroll is None or errors:
+        problems = [
+            ConditionProblem(
+                d.message,
+                d.col - len(_WHERE_PREFIX) if d.line == _WHERE_LINE else 0,
+                d.hint or "",
+            )
+            for d in errors
+        ] or [ConditionProblem("not a condition")]
+        raise ConditionError(expr_text, problems)
+    return playbook.enroll
+
+
 # --------------------------------------------------------------------------- the query
 
 

@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
 from dsl.ir import Binary, Call, Duration, ListExpr, Literal, Path, Unary
-from workers.cohort import CohortError, compile_cohort, describe
+from workers.cohort import (
+    CohortError,
+    ConditionError,
+    compile_cohort,
+    describe,
+    parse_condition,
+)
 
 TODAY = date(2026, 11, 1)
 
@@ -325,3 +332,55 @@ def test_describe_reads_like_the_playbook():
     )
     assert describe(days(14)) == "14 days"
     assert describe(Duration(seconds=1)) == "Duration"
+
+
+# --------------------------------------------------------------------------- --where text
+
+
+def test_where_text_compiles_through_the_dsl():
+    expr = parse_condition('account.region in ["emea", "apac"] and account.acv >= 10000')
+    text, params = where(expr)
+    assert text == (
+        '(COALESCE(a."region" = ANY($1::text[]), false) AND '
+        'COALESCE(a."acv" >= $2::numeric, false))'
+    )
+    assert params == [["emea", "apac"], Decimal("10000")]
+
+
+def test_where_text_injection_is_a_string_parameter():
+    expr = parse_condition('account.name == "x\' OR 1=1; DROP TABLE accounts; --"')
+    text, params = where(expr)
+    assert text == '(a."name" IS NOT DISTINCT FROM $1::text)'
+    assert params == ["x' OR 1=1; DROP TABLE accounts; --"]
+
+
+@pytest.mark.parametrize(
+    ("text", "rendered"),
+    [
+        (
+            'account.segmnt == "smb"',
+            '--where: error: unknown field account.segmnt\n    account.segmnt == "smb"\n'
+            "            ^\nhint: did you mean segment?",
+        ),
+        (
+            "account.acv",
+            "--where: error: a condition must be true or false, not a number\n"
+            "    account.acv\n    ^\nhint: compare it, e.g. `x == ...` or `x > ...`",
+        ),
+        ("", "--where: error: write the condition on one line\n    "),
+    ],
+)
+def test_where_text_errors_point_at_the_expression(text, rendered):
+    with pytest.raises(ConditionError) as caught:
+        parse_condition(text)
+    assert caught.value.render() == rendered
+
+
+@pytest.mark.parametrize("name", ["renewal", "nps_followup", "version_currency", "cloud_migration"])
+def test_shipped_entry_conditions_compile(name):
+    from dsl.loader import load_playbook
+
+    playbook = load_playbook(Path(__file__).parents[2] / "playbooks" / f"{name}.playbook")
+    query = compile_cohort(playbook.enroll, today=TODAY, anchor=playbook.anchor)
+    assert query.sql.startswith("SELECT a.id AS account_id")
+    assert "subscription.status" in query.reasons

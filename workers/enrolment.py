@@ -1,0 +1,130 @@
+"""Enrolment at scale: select the accounts a playbook's entry condition admits, in
+one SQL query, and start a journey for each with bounded concurrency.
+
+- ``select_cohort`` runs the cohort SQL (``workers.cohort``) "as of" a playbook
+  date and returns each qualifying account with the facts that made the condition
+  true (for dry runs: "renewal_date 2027-03-01, days_until 120").
+- ``enroll_cohort`` starts each account's journey through a ``start`` function
+  (``workers.journeys.start_journey`` in the CLI: it loads the facts, derives the
+  workflow id from the playbook's id template and starts). Starting is idempotent
+  by workflow id: an account whose journey already exists counts as "already
+  enrolled", never as an error, so enrolling the same cohort twice starts nothing
+  twice. At most ``concurrency`` starts are in flight at once (a semaphore), which
+  keeps the Temporal frontend and Postgres pool from being flooded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+from temporalio.exceptions import WorkflowAlreadyStartedError
+
+from dsl.ir import Playbook
+from workers.cohort import compile_cohort
+from workers.store import Store
+
+Outcome = Literal["started", "already", "failed"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """An account the entry condition admits, and why: fact label -> value."""
+
+    account_id: str
+    reasons: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EnrolmentResult:
+    """What a run of ``enroll_cohort`` did."""
+
+    selected: int = 0
+    started: list[str] = field(default_factory=list)  # journey ids
+    already: list[str] = field(default_factory=list)  # journey ids that existed
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (account id, why)
+    seconds: float = 0.0
+
+    @property
+    def starts_per_second(self) -> float:
+        """Journeys handled (started or found) per wall-clock second."""
+        handled = len(self.started) + len(self.already)
+        return handled / self.seconds if self.seconds > 0 else 0.0
+
+
+async def select_cohort(
+    store: Store,
+    playbook: Playbook,
+    *,
+    as_of: date,
+    where: Any | None = None,
+    limit: int | None = None,
+) -> list[Candidate]:
+    """The accounts for which the playbook's ``enroll`` condition (and ``where``) hold
+    on playbook date ``as_of``, by account id. Raises ``CohortError`` for conditions
+    SQL cannot express."""
+    query = compile_cohort(
+        playbook.enroll, today=as_of, extra=where, anchor=playbook.anchor, limit=limit
+    )
+    rows = await store.pool.fetch(query.sql, *query.params)
+    return [
+        Candidate(
+            account_id=row["account_id"],
+            reasons={label: row[f"why_{i}"] for i, label in enumerate(query.reasons)},
+        )
+        for row in rows
+    ]
+
+
+StartOne = Callable[[str], Awaitable[tuple[str, bool]]]
+"""Start the journey of one account: ``(journey id, started now)``; ``False`` means
+it existed already (a ``WorkflowAlreadyStartedError`` is taken to mean the same)."""
+
+
+async def enroll_cohort(
+    candidates: list[Candidate],
+    start: StartOne,
+    *,
+    concurrency: int = 32,
+    on_done: Callable[[Outcome], None] | None = None,
+) -> EnrolmentResult:
+    """Start a journey for every candidate, at most ``concurrency`` at once.
+
+    ``on_done`` is called once per candidate (for a progress bar). A failure of one
+    account is recorded in ``failed`` and never stops the others.
+    """
+    result = EnrolmentResult(selected=len(candidates))
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(candidate: Candidate) -> None:
+        async with gate:
+            outcome = await _enrol_one(candidate.account_id, start, result)
+        if on_done is not None:
+            on_done(outcome)
+
+    began = time.perf_counter()
+    await asyncio.gather(*(one(c) for c in candidates))
+    result.seconds = time.perf_counter() - began
+    return result
+
+
+async def _enrol_one(account_id: str, start: StartOne, result: EnrolmentResult) -> Outcome:
+    try:
+        journey_id, started = await start(account_id)
+    except WorkflowAlreadyStartedError as exc:
+        result.already.append(exc.workflow_id)
+        return "already"
+    except Exception as exc:  # one bad account must not stop the cohort
+        result.failed.append((account_id, f"{type(exc).__name__}: {exc}"))
+        return "failed"
+    (result.started if started else result.already).append(journey_id)
+    return "started" if started else "already"
+
+
+def start_of_day(day: date) -> datetime:
+    """Playbook time at which an "as of" enrolment starts its journeys."""
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
