@@ -32,9 +32,9 @@ class UserError(Exception):
 
 
 def _register_all() -> None:
-    from cli import lang, simulate
+    from cli import authoring, lang, simulate
 
-    for module in (lang, simulate):
+    for module in (lang, simulate, authoring):
         module.register(app)
 
 

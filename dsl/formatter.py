@@ -18,9 +18,10 @@ author left between statements are kept (at most one); none opens a block.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from dsl import syntax as s
-from dsl.diagnostics import Diagnostic
+from dsl.diagnostics import Diagnostic, render_diagnostics
 from dsl.parser import parse_text
 
 INDENT = "    "
@@ -42,6 +43,49 @@ def format_text(text: str, path: str = "<text>") -> tuple[str | None, list[Diagn
     if tree is None or any(d.is_error for d in diagnostics):
         return None, diagnostics
     return format_tree(tree, text), diagnostics
+
+
+@dataclass
+class FormatOutcome:
+    """What formatting one file gave: the new text, whether it differs, or why not."""
+
+    formatted: str
+    changed: bool
+    error: str = ""
+
+
+def format_playbook(
+    text: str,
+    path: str = "<text>",
+    templates_dir: str | Path | None = None,
+    playbooks_dir: str | Path | None = None,
+) -> FormatOutcome:
+    """Format a playbook that checks, and prove the result means the same.
+
+    The text must parse and check (``error`` holds the rendered diagnostics if
+    not). The formatted text is checked again and must compile to the same IR
+    version and be a fixed point of the formatter; otherwise ``error`` says so
+    and the caller must keep the file as it is.
+    """
+    from dsl.loader import check_text
+
+    original, diagnostics = check_text(text, path, templates_dir, playbooks_dir)
+    tree, _ = parse_text(text, path)
+    if original is None or tree is None:
+        return FormatOutcome(text, False, render_diagnostics(diagnostics, text))
+    formatted = format_tree(tree, text)
+    if formatted == text:
+        return FormatOutcome(text, False)
+    again, _ = check_text(formatted, path, templates_dir, playbooks_dir)
+    refined, _ = format_text(formatted, path)
+    if again is None or again.version() != original.version() or refined != formatted:
+        return FormatOutcome(
+            text,
+            False,
+            f"{path}: error: formatting would change this playbook's meaning; "
+            "the file is left as it is (please report this as a bug in fmt)",
+        )
+    return FormatOutcome(formatted, True)
 
 
 def format_tree(tree: s.PlaybookFile, source: str) -> str:

@@ -1,0 +1,94 @@
+"""Authoring verbs: ``playbook fmt`` (canonical layout) and ``playbook graph`` (Mermaid).
+
+Both work on files alone; no server is needed. ``fmt`` only ever writes a file
+that parses, checks, and compiles to the same IR version as before formatting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``fmt`` and ``graph`` to the ``playbook`` command."""
+    app.command("fmt")(fmt)
+    app.command("graph")(graph)
+
+
+def _user_error(message: str, hint: str = "") -> Exception:
+    from cli.app import UserError
+
+    return UserError(message, hint=hint)
+
+
+def _read(file: Path) -> str:
+    if not file.exists():
+        raise _user_error(f"no such playbook file: {file}")
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _user_error(f"cannot read {file}: {exc}") from None
+
+
+def fmt(
+    files: list[Path] = typer.Argument(..., help="Playbook files to format."),
+    check: bool = typer.Option(
+        False, "--check", help="Change nothing; list the files that would change, exit 1 if any."
+    ),
+) -> None:
+    """Rewrite playbooks in the one canonical layout (comments kept, meaning unchanged)."""
+    from dsl.formatter import format_playbook
+
+    failed = False
+    would_change: list[Path] = []
+    for file in files:
+        # Checked like `validate` does: templates and playbooks next to the file.
+        folder = file.resolve().parent
+        outcome = format_playbook(_read(file), str(file), folder / "templates", folder)
+        if outcome.error:
+            err.print(outcome.error, markup=False)
+            failed = True
+            continue
+        if not outcome.changed:
+            continue
+        if check:
+            would_change.append(file)
+            continue
+        file.write_text(outcome.formatted, encoding="utf-8")
+        out.print(f"formatted {file}", markup=False)
+    for file in would_change:
+        out.print(f"would reformat {file}", markup=False)
+    if failed or would_change:
+        raise typer.Exit(1)
+
+
+def graph(
+    file: Path = typer.Argument(..., help="The playbook to draw."),
+    format: str = typer.Option("mermaid", "--format", help="Output format: mermaid."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file."),
+) -> None:
+    """Draw a playbook as a Mermaid flowchart (steps, decisions, loops, event handlers)."""
+    from dsl.diagnostics import PlaybookError
+    from dsl.graph import to_mermaid
+    from dsl.loader import load_playbook
+
+    if format != "mermaid":
+        raise _user_error(f"unknown graph format {format!r}", hint="the format is mermaid")
+    _read(file)
+    try:
+        playbook = load_playbook(file)
+    except PlaybookError as exc:
+        err.print(exc.render(), markup=False)
+        raise typer.Exit(1) from None
+    text = to_mermaid(playbook)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        out.print(f"wrote {output}", markup=False)
