@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
-from pathlib import Path
+import pathlib
 
 import pytest
 
@@ -380,7 +380,7 @@ def test_where_text_errors_point_at_the_expression(text, rendered):
 def test_shipped_entry_conditions_compile(name):
     from dsl.loader import load_playbook
 
-    playbook = load_playbook(Path(__file__).parents[2] / "playbooks" / f"{name}.playbook")
+    playbook = load_playbook(pathlib.Path(__file__).parents[2] / "playbooks" / f"{name}.playbook")
     query = compile_cohort(playbook.enroll, today=TODAY, anchor=playbook.anchor)
     assert query.sql.startswith("SELECT a.id AS account_id")
     assert "subscription.status" in query.reasons
