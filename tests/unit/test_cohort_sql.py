@@ -6,9 +6,9 @@ tests/integration/test_enroll_cohort.py; here the SQL is read, not run.
 
 from __future__ import annotations
 
+import pathlib
 from datetime import date
 from decimal import Decimal
-import pathlib
 
 import pytest
 
