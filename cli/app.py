@@ -32,9 +32,9 @@ class UserError(Exception):
 
 
 def _register_all() -> None:
-    from cli import authoring, lang, simulate
+    from cli import authoring, data_import, lang, simulate
 
-    for module in (lang, simulate, authoring):
+    for module in (lang, simulate, authoring, data_import):
         module.register(app)
 
 

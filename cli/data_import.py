@@ -72,9 +72,9 @@ def import_command(
         report = asyncio.run(_run(files, dry_run))
     except ImportRejected as rejected:
         for error in rejected.errors:
-            err.print(str(error), highlight=False, markup=False)
+            err.print(str(error), highlight=False, markup=False, soft_wrap=True)
             if error.hint:
-                err.print(f"  hint: {error.hint}", highlight=False, markup=False)
+                err.print(f"  hint: {error.hint}", highlight=False, markup=False, soft_wrap=True)
         count = len(rejected.errors)
         raise UserError(
             f"{count} error{'' if count == 1 else 's'} in the export; nothing was written",
@@ -114,6 +114,7 @@ def _print_report(report: ImportReport) -> None:
         console.print(
             f"{verb} {count.rows} {count.kind} ({count.new} new, {count.updated} updated)",
             highlight=False,
+            soft_wrap=True,
         )
     if report.dry_run:
         console.print("dry run: nothing was written", highlight=False)
