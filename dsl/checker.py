@@ -270,7 +270,8 @@ class Checker:
             self.goal_name(item.target)
         elif item.action == "skip" and item.target is not None:
             if item.target.text not in self.facts.steps:
-                self.unknown("step", item.target, self.facts.steps)
+                steps = list(dict.fromkeys(st.label.text for st in self.playbook.steps))
+                self.unknown("step", item.target, steps, "the steps are " + ", ".join(steps))
         elif item.action == "interrupt" and item.body is not None:
             self.block(item.body, _Scope(in_event=True))
 
@@ -535,7 +536,7 @@ class Checker:
             wait = f" in {ask.wait.text}" if ask.wait else ""
             self.report(
                 f"match answer {name.text} does not handle no answer",
-                stmt.span,
+                _match_head(stmt),
                 f"the question may go unanswered{wait}: add a `no answer:` block",
             )
 
@@ -558,14 +559,14 @@ class Checker:
                 handled.add(text)
                 if text not in known:
                     hint = did_you_mean(text, known) or f"the {what.split(' of ')[0]}s are " + (
-                        ", ".join(known)
+                        ", ".join(dict.fromkeys(known))
                     )
                     self.report(f"{text} is not a {what}", value.span, hint)
-        missing = [k for k in known if k not in handled]
+        missing = [k for k in dict.fromkeys(known) if k not in handled]
         if missing and stmt.otherwise is None:
             self.report(
                 f"{heading} does not handle {', '.join(missing)}",
-                stmt.span,
+                _match_head(stmt),
                 "add `when` blocks for them or an `otherwise:` block",
             )
 
@@ -835,7 +836,7 @@ class Checker:
                 if least == most
                 else f"{least} or more"
                 if most is None
-                else f"{least} to {most}"
+                else f"{least} or {most}"
             )
             self.report(
                 f"{name}() takes {wanted} argument{'s' if wanted != '1' else ''}, not {count}",
@@ -1046,6 +1047,12 @@ def _header_word(item: s.HeaderItem) -> str:
         s.ExperimentBlock: "experiment",
         s.OnEvent: "on event",
     }.get(type(item), "header line")
+
+
+def _match_head(stmt: s.MatchStmt) -> s.Span:
+    """``match answer q`` (the first line up to the subject), for reports about the match."""
+    end = stmt.subject.span
+    return s.Span(stmt.span.line, stmt.span.col, end.end_line, end.end_col)
 
 
 def _expr_span(expr: s.Expr) -> s.Span:

@@ -885,8 +885,6 @@ def _describe_expected(names: set[str]) -> str:
     words = sorted(set(words))
     if not words:
         return "something else"
-    if len(words) > 8:
-        return ", ".join(words[:8]) + " or another keyword"
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
 
 
@@ -1051,7 +1049,7 @@ def decode_source(data: bytes, path: str) -> tuple[str | None, list[Diagnostic]]
 def parse_text(text: str, path: str = "<text>") -> tuple[s.PlaybookFile | None, list[Diagnostic]]:
     """Parse playbook source. Returns the AST (``None`` on a syntax error) and diagnostics."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
+    if all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines()):
         return None, [
             error("empty file", 1, 1, None, "a playbook starts with `playbook NAME:`", path)
         ]
