@@ -1,0 +1,530 @@
+"""The journey's side effects: one Temporal activity per ``ActionKind``.
+
+``JourneyActivities`` receives its clients at construction (the store, the
+mailer, the link signer, an HTTP client, the Temporal client) and exposes one
+``@activity.defn(name=<kind>)`` method per action kind, each taking one
+``ActionRequest`` and returning an ``ActionResult``. Register them all with
+``Worker(..., activities=JourneyActivities(...).all())``.
+
+Every effect is idempotent by ``request.idempotency_key``: emails through the
+email log (see ``workers.email``), CTAs, quotes and journey events through the
+store's unique keys, webhooks through a recorded ``notify`` event, other
+journeys through their workflow id.
+
+Failures: data a retry cannot fix (no such account, a missing template, an
+unknown custom action, a 5xx from the SMTP server) raise ``ApplicationError``
+of type ``PermanentFailure`` with ``non_retryable=True``; the workflow turns
+that into a ``failed`` result and the journey carries on. Anything else
+(Postgres or SMTP unreachable, a 4xx) raises and is retried by the step's
+policy. A missing contact is not an exception but a ``failed`` result with a
+"fix the data" CTA for the account's owner.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from dsl import schema
+from dsl.ir import ContactPolicy
+from engine.contract import ActionRequest, ActionResult
+from workers import custom_actions, governance
+from workers.email import (
+    EmailTemplates,
+    Mailer,
+    PermanentEmailFailure,
+    PostgresEmailLog,
+    TemplateProblem,
+    TransientEmailFailure,
+    build_message,
+    deliver,
+    template_context,
+)
+from workers.links import (
+    ANSWER_GRACE_SECONDS,
+    LinkSigner,
+    make_answer_link,
+    make_unsubscribe_link,
+    signer_for,
+)
+from workers.quote import QuoteError, quote_from_facts
+from workers.settings import Settings
+from workers.store import Store, UnknownAccount, UnknownFact
+
+log = logging.getLogger("playbook.activities")
+
+PERMANENT_FAILURE = "PermanentFailure"  # = engine.temporal_runtime.PERMANENT_FAILURE
+WEBHOOK_ENV_PREFIX = "PLAYBOOK_WEBHOOK_"
+CHANNELS_ENV = "PLAYBOOK_CHANNELS"
+FALLBACK_OWNER = "ops"
+
+
+def permanent(message: str) -> ApplicationError:
+    """A failure no retry can fix; the journey records it and carries on."""
+    return ApplicationError(message, type=PERMANENT_FAILURE, non_retryable=True)
+
+
+class JourneyActivities:
+    """Every journey side effect, bound to the clients it needs."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        mailer: Mailer | None = None,
+        templates: EmailTemplates | None = None,
+        signer: LinkSigner | None = None,
+        http: httpx.AsyncClient | None = None,
+        temporal: Any = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.mailer = mailer or Mailer(settings.smtp_host, settings.smtp_port)
+        self.templates = templates or EmailTemplates(settings.templates_dir)
+        self.signer = signer or signer_for(settings)
+        self.email_log = PostgresEmailLog(store.pool)
+        self.http = http or httpx.AsyncClient(timeout=10.0)
+        self.temporal = temporal
+
+    def all(self) -> list[Callable[..., Any]]:
+        """The activity functions to register with a worker."""
+        return [
+            self.load_facts,
+            self.send,
+            self.ask,
+            self.cta,
+            self.escalate,
+            self.set,
+            self.quote,
+            self.notify,
+            self.start_playbook,
+            self.custom,
+            self.record,
+        ]
+
+    # ----------------------------------------------------------------- facts
+
+    @activity.defn(name="load_facts")
+    async def load_facts(self, request: ActionRequest) -> ActionResult:
+        """The account's facts, as the journey reads them."""
+        return ActionResult(data=await self._facts(request))
+
+    async def _facts(self, request: ActionRequest) -> dict[str, Any]:
+        try:
+            return await self.store.load_facts(request.account_id)
+        except UnknownAccount:
+            raise permanent(f"no account {request.account_id!r} in the store") from None
+
+    # ----------------------------------------------------------------- email
+
+    @activity.defn(name="send")
+    async def send(self, request: ActionRequest) -> ActionResult:
+        """Email a template to the contact holding ``params.to_role``."""
+        return await self._email(request, str(request.params.get("template", "")))
+
+    @activity.defn(name="ask")
+    async def ask(self, request: ActionRequest) -> ActionResult:
+        """Email a question with one signed answer link per choice."""
+        return await self._email(request, str(request.params.get("template") or "ask"), ask=True)
+
+    async def _email(
+        self, request: ActionRequest, template: str, ask: bool = False
+    ) -> ActionResult:
+        if request.held_out:
+            return ActionResult(status="skipped", detail="held out (experiment holdout arm)")
+        params = request.params
+        status = await self.email_log_status(request.idempotency_key)
+        if status in ("sent", "bounced"):
+            return _already(status)
+        facts = await self._facts(request)
+        role = str(params.get("to_role", ""))
+        contact = (facts.get("contacts") or {}).get(role) or {}
+        if not contact.get("email"):
+            return await self._missing_contact(request, facts, role, contact)
+        policy = ContactPolicy.model_validate(params.get("contact_policy") or {})
+        decision = await governance.decide_for_action(
+            self.store.pool,
+            request,
+            contact,
+            policy,
+            reason=str(params.get("reason") or ""),
+            when_blocked=params.get("when_blocked"),
+            fallback_timezone=str((facts.get("account") or {}).get("timezone") or ""),
+        )
+        if decision.action == "skip":
+            return ActionResult(status="skipped", detail=decision.detail)
+        if decision.action == "defer":
+            return ActionResult(
+                status="deferred", detail=decision.detail, retry_at=decision.retry_at
+            )
+        unsubscribe = make_unsubscribe_link(
+            self.settings.base_url,
+            self.signer,
+            str(contact.get("id", "")),
+            str(contact["email"]),
+            request.account_id,
+            request.journey_id,
+        )
+        question, links = self._question(request, contact) if ask else (None, None)
+        context = template_context(
+            facts,
+            contact,
+            unsubscribe_url=unsubscribe,
+            answers=await self.store.answers(request.journey_id),
+            question=question,
+            links=links,
+        )
+        try:
+            rendered = self.templates.render(template, context)
+        except TemplateProblem as error:
+            raise permanent(str(error)) from error
+        message = build_message(
+            rendered,
+            sender=self.settings.mail_from,
+            to_address=str(contact["email"]),
+            to_name=str(contact.get("name") or ""),
+            idempotency_key=request.idempotency_key,
+            journey_id=request.journey_id,
+            unsubscribe_url=unsubscribe,
+        )
+        row = {
+            "idempotency_key": request.idempotency_key,
+            "journey_id": request.journey_id,
+            "step_id": request.step_id,
+            "account_id": request.account_id,
+            "contact_id": str(contact.get("id", "")),
+            "to_address": str(contact["email"]),
+            "template": template,
+            "subject": rendered.subject,
+            "playbook_time": request.playbook_time,
+        }
+        try:
+            outcome = await deliver(self.mailer, self.email_log, message, row)
+        except PermanentEmailFailure as error:
+            raise permanent(f"bounced: {error}") from error
+        except TransientEmailFailure as error:
+            raise ApplicationError(str(error), type="TransientEmailFailure") from error
+        if outcome.status != "sent":
+            return _already(outcome.status.removeprefix("already_"))
+        return ActionResult(
+            detail=f"emailed {contact['email']}",
+            data={"message_id": outcome.message_id, "to": contact["email"], "template": template},
+        )
+
+    async def email_log_status(self, key: str) -> str | None:
+        """The email log's status for ``key`` (None: never attempted)."""
+        return await self.store.pool.fetchval(
+            "SELECT status FROM emails WHERE idempotency_key = $1", key
+        )
+
+    def _question(
+        self, request: ActionRequest, contact: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        params = request.params
+        name = str(params.get("question", ""))
+        choices = [dict(c) for c in params.get("choices") or []]
+        expires = _link_expiry(request.playbook_time, params.get("expires_at"))
+        links = {
+            str(choice["name"]): make_answer_link(
+                self.settings.base_url,
+                self.signer,
+                request.journey_id,
+                name,
+                str(choice["name"]),
+                str(contact.get("id", "")),
+                expires,
+                request.account_id,
+            )
+            for choice in choices
+        }
+        question = {"name": name, "prompt": str(params.get("prompt", "")), "choices": choices}
+        return question, links
+
+    async def _missing_contact(
+        self, request: ActionRequest, facts: dict[str, Any], role: str, contact: dict[str, Any]
+    ) -> ActionResult:
+        """No one to write to: a human fixes the data; the journey carries on."""
+        account = facts.get("account") or {}
+        name = account.get("name") or request.account_id
+        problem = (
+            f"{contact.get('name') or 'the ' + role} has no email address"
+            if contact
+            else f"no {role} contact"
+        )
+        owner_role, owner = owner_for(account, "csm")
+        cta_id = await self.store.open_cta(
+            f"{request.idempotency_key}/fix-data",
+            account_id=request.account_id,
+            owner_role=owner_role,
+            owner=owner,
+            priority="medium",
+            reason=f"Fix the data of {name}: {problem} (journey {request.journey_id})",
+            journey_id=request.journey_id,
+            step_id=request.step_id,
+            opened_at=request.playbook_time,
+        )
+        return ActionResult(
+            status="failed",
+            detail=f"{problem} at {name}; {cta_id} opened for {owner} to fix the data",
+            data={"cta_id": cta_id},
+        )
+
+    # ----------------------------------------------------------------- CTAs
+
+    @activity.defn(name="cta")
+    async def cta(self, request: ActionRequest) -> ActionResult:
+        """Open a CTA for the owner of ``params.owner_role`` at the account."""
+        return await self._open_cta(request)
+
+    @activity.defn(name="escalate")
+    async def escalate(self, request: ActionRequest) -> ActionResult:
+        """Open a CTA the journey waits on; ``data.cta_id`` names it."""
+        return await self._open_cta(request)
+
+    async def _open_cta(self, request: ActionRequest) -> ActionResult:
+        if request.held_out:
+            return ActionResult(status="skipped", detail="held out (experiment holdout arm)")
+        params = request.params
+        facts = await self._facts(request)
+        owner_role, owner = owner_for(facts.get("account") or {}, str(params.get("owner_role")))
+        cta_id = await self.store.open_cta(
+            request.idempotency_key,
+            account_id=request.account_id,
+            owner_role=owner_role,
+            owner=owner,
+            priority=str(params.get("priority") or "medium"),
+            reason=str(params.get("reason") or ""),
+            due_at=_instant(params.get("due")),
+            journey_id=request.journey_id,
+            step_id=request.step_id,
+            opened_at=request.playbook_time,
+        )
+        return ActionResult(
+            detail=f"{cta_id} for {owner}: {params.get('reason', '')}",
+            data={"cta_id": cta_id, "owner": owner},
+        )
+
+    # ----------------------------------------------------------------- facts written
+
+    @activity.defn(name="set")
+    async def set(self, request: ActionRequest) -> ActionResult:
+        """Write one writable fact (``dsl.schema.WRITABLE``), audited."""
+        path = [str(p) for p in request.params.get("path") or []]
+        if tuple(path) not in schema.WRITABLE:
+            raise permanent(f"{'.'.join(path)} is not a fact a playbook may set")
+        value = request.params.get("value")
+        try:
+            old = await self.store.set_fact(
+                request.account_id, path, value, request.journey_id, request.step_id
+            )
+        except UnknownAccount:
+            raise permanent(f"no account {request.account_id!r} in the store") from None
+        except UnknownFact as error:
+            raise permanent(str(error)) from error
+        return ActionResult(
+            detail=f"{'.'.join(path)} = {value} (was {old})", data={"old": old, "new": value}
+        )
+
+    @activity.defn(name="quote")
+    async def quote(self, request: ActionRequest) -> ActionResult:
+        """Generate and store the renewal quote (organic growth, uplift)."""
+        facts = await self._facts(request)
+        try:
+            computed = quote_from_facts(
+                facts,
+                with_organic_growth=bool(request.params.get("organic_growth", True)),
+                uplift_percent=float(request.params.get("uplift_percent") or 0),
+            )
+        except QuoteError as error:
+            raise permanent(f"cannot quote {request.account_id}: {error}") from error
+        saved = await self.store.save_quote(
+            request.idempotency_key,
+            account_id=request.account_id,
+            subscription_id=str((facts.get("subscription") or {}).get("id") or ""),
+            licences=computed.licences,
+            organic_growth_licences=computed.organic_growth_licences,
+            unit_price=computed.unit_price,
+            uplift_percent=computed.uplift_percent,
+            total=computed.total,
+            currency=computed.currency,
+            journey_id=request.journey_id,
+        )
+        saved["total_licences"] = int(saved["licences"]) + int(saved["organic_growth_licences"])
+        return ActionResult(data={"quote": saved})
+
+    # ----------------------------------------------------------------- channels
+
+    @activity.defn(name="notify")
+    async def notify(self, request: ActionRequest) -> ActionResult:
+        """Post ``params.message`` to the channel's webhook (Slack-compatible JSON)."""
+        channel = str(request.params.get("channel", ""))
+        message = str(request.params.get("message", ""))
+        if await self._event_recorded(request.idempotency_key):
+            return ActionResult(detail=f"already posted to #{channel}")
+        url = webhook_url(channel, self.settings)
+        if not url:
+            return ActionResult(
+                status="skipped",
+                detail=f"no webhook for channel {channel!r} "
+                f"(set {webhook_env(channel)} or add it to channels.json)",
+            )
+        try:
+            response = await self.http.post(
+                url,
+                json={"text": message},
+                headers={"Idempotency-Key": request.idempotency_key},
+            )
+        except httpx.HTTPError as error:
+            raise ApplicationError(f"webhook for #{channel} unreachable: {error}") from error
+        if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+            raise permanent(f"webhook for #{channel} refused: HTTP {response.status_code}")
+        if response.status_code >= 300:
+            raise ApplicationError(f"webhook for #{channel} answered HTTP {response.status_code}")
+        # Recorded after the post: a crash in between posts twice (at least once, as
+        # for email); receivers can deduplicate by the Idempotency-Key header.
+        await self._record_event(request, "notify", message, {"channel": channel})
+        return ActionResult(detail=f"posted to #{channel}")
+
+    # ----------------------------------------------------------------- other journeys
+
+    @activity.defn(name="start_playbook")
+    async def start_playbook(self, request: ActionRequest) -> ActionResult:
+        """Start another playbook for the same account (idempotent by its journey id)."""
+        from workers import journeys
+
+        if self.temporal is None:
+            raise permanent("this worker has no Temporal client to start journeys with")
+        name = str(request.params.get("playbook", ""))
+        try:
+            playbook = journeys.find_playbook(name, self.settings)
+        except journeys.JourneyError as error:
+            raise permanent(str(error)) from error
+        speed = await journeys.speed_of(self.temporal, request.journey_id)
+        try:
+            started = await journeys.start_journey(
+                self.temporal,
+                self.store,
+                playbook,
+                request.account_id,
+                task_queue=activity.info().task_queue,
+                speed=speed,
+                start_at=request.playbook_time,
+            )
+        except journeys.JourneyError as error:
+            raise permanent(str(error)) from error
+        words = "started" if started.started else "already running"
+        return ActionResult(
+            detail=f"{started.journey_id} {words}", data={"journey_id": started.journey_id}
+        )
+
+    # ----------------------------------------------------------------- custom, record
+
+    @activity.defn(name="custom")
+    async def custom(self, request: ActionRequest) -> ActionResult:
+        """Run a registered custom action (``workers.custom_actions``)."""
+        name = str(request.params.get("action", ""))
+        args = dict(request.params.get("args") or {})
+        context = custom_actions.CustomContext(request=request, store=self.store)
+        try:
+            data = await custom_actions.invoke(name, context, args)
+        except custom_actions.UnknownAction as error:
+            raise permanent(str(error)) from error
+        except TypeError as error:
+            raise permanent(f"custom action {name!r}: {error}") from error
+        return ActionResult(data=data)
+
+    @activity.defn(name="record")
+    async def record(self, request: ActionRequest) -> ActionResult:
+        """Record a journey event (stage change, outcome) for reports."""
+        params = dict(request.params)
+        kind = str(params.pop("event", "") or "event")
+        detail = str(params.get("stage") or params.get("outcome") or "")
+        await self._record_event(request, kind, detail, params)
+        return ActionResult()
+
+    async def _record_event(
+        self, request: ActionRequest, kind: str, detail: str, data: dict[str, Any]
+    ) -> bool:
+        return await self.store.record_journey_event(
+            request.journey_id,
+            kind,
+            detail,
+            data=data,
+            account_id=request.account_id,
+            playbook=request.playbook,
+            at=request.playbook_time,
+            idempotency_key=request.idempotency_key,
+        )
+
+    async def _event_recorded(self, key: str) -> bool:
+        found = await self.store.pool.fetchval(
+            "SELECT 1 FROM journey_events WHERE idempotency_key = $1", key
+        )
+        return found is not None
+
+
+# --------------------------------------------------------------------------- pure parts
+
+
+def owner_for(account: dict[str, Any], owner_role: str) -> tuple[str, str]:
+    """(owner role, owner) for a CTA: the account's field for the role
+    (``csm`` -> ``csm_owner``), else the ``ops`` queue."""
+    field = schema.OWNER_FIELDS.get(owner_role)
+    owner = str(account.get(field) or "") if field else ""
+    if owner:
+        return owner_role, owner
+    return (owner_role or FALLBACK_OWNER), FALLBACK_OWNER
+
+
+def webhook_env(channel: str) -> str:
+    """The environment variable holding a channel's webhook URL."""
+    return WEBHOOK_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", channel).upper()
+
+
+def webhook_url(channel: str, settings: Settings) -> str:
+    """The channel's webhook: ``PLAYBOOK_WEBHOOK_<CHANNEL>``, else the channels file
+    (``PLAYBOOK_CHANNELS`` or ``<state dir>/channels.json``: ``{"renewals": "https://..."}``)."""
+    url = os.environ.get(webhook_env(channel), "").strip()
+    if url:
+        return url
+    path = Path(os.environ.get(CHANNELS_ENV) or settings.state_dir / "channels.json")
+    try:
+        channels = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    value = channels.get(channel, "") if isinstance(channels, dict) else ""
+    return str(value).strip()
+
+
+def _already(status: str) -> ActionResult:
+    if status == "bounced":
+        raise permanent("bounced earlier (the SMTP server refused this email)")
+    return ActionResult(detail="already sent")
+
+
+def _instant(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+def _link_expiry(playbook_time: datetime, expires_at: Any) -> int:
+    """Wall-clock expiry of an answer link: as long from now as the question waits
+    in playbook time, plus a grace period (customers click in real time)."""
+    waits = 14 * 86400.0
+    deadline = _instant(expires_at)
+    if deadline is not None:
+        waits = max(0.0, (deadline - playbook_time).total_seconds())
+    return int(time.time() + waits + ANSWER_GRACE_SECONDS)

@@ -1,0 +1,409 @@
+"""Journeys from the outside: start one, list them, look at one, signal, cancel.
+
+Used by the CLI (``playbook start|ps|show|signal|cancel``), by enrolment and by
+the ``start_playbook`` activity. Everything goes through a Temporal client using
+the pydantic data converter (``engine.temporal_runtime.DATA_CONVERTER``).
+
+Starting a journey: the playbook is compiled here (never inside the workflow),
+the account's facts come from the store, the workflow id is the playbook's
+``journey id`` template filled with the facts (``renewal:ACME-0042:2027-04-01``),
+the workflow type is the playbook's name. Search attributes are set at start so
+the journey is filterable at once; the static summary reads "Renewal - ACME
+Corp - renews 2027-04-01". The id reuse policy rejects duplicates, so starting
+the same journey twice starts nothing twice, even after the first one ended.
+The rehearsal speed goes into the memo, so journeys started *by* a journey
+(``start playbook``) run at the same speed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from dsl.ir import Playbook
+from engine import search_attributes as attrs
+from engine.contract import JourneyInput, JourneyOptions, Timeline
+from engine.evaluator import as_date, lookup, render
+from engine.temporal_runtime import DATA_CONVERTER, journey_summary
+from workers import tracing
+from workers.settings import Settings
+
+STACK_HINT = "is the stack up? run `playbook dev up`"
+QUERY_TIMEOUT = timedelta(seconds=5)
+_PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}")
+_SAFE_VALUE = re.compile(r"^[\w.:@+\-/ ]+$")
+
+
+class JourneyError(Exception):
+    """Something the user can fix; ``hint`` says how."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+class TemporalUnreachable(JourneyError):
+    """No Temporal server answers at the configured address."""
+
+
+# --------------------------------------------------------------------------- connecting
+
+
+async def connect(settings: Settings) -> Client:
+    """A Temporal client with the journey data converter (and tracing if asked for)."""
+    try:
+        return await Client.connect(
+            settings.temporal_address,
+            namespace=settings.temporal_namespace,
+            data_converter=DATA_CONVERTER,
+            interceptors=tracing.interceptors(),
+        )
+    except Exception as error:  # the SDK raises RuntimeError for refused connections
+        raise TemporalUnreachable(
+            f"cannot reach Temporal at {settings.temporal_address}: {_first_line(error)}",
+            hint=STACK_HINT,
+        ) from error
+
+
+# --------------------------------------------------------------------------- playbooks
+
+
+def playbook_path(name_or_path: str, settings: Settings) -> Path:
+    """A playbook file from a path or a name in the playbooks directory."""
+    given = Path(name_or_path)
+    if given.suffix == ".playbook" or given.exists():
+        if not given.is_file():
+            raise JourneyError(f"no such playbook file: {given}")
+        return given
+    candidate = settings.playbooks_dir / f"{name_or_path}.playbook"
+    if candidate.is_file():
+        return candidate
+    known = sorted(p.stem for p in settings.playbooks_dir.glob("*.playbook"))
+    raise JourneyError(
+        f"no playbook named {name_or_path!r} in {settings.playbooks_dir}",
+        hint=f"known playbooks: {', '.join(known)}" if known else "",
+    )
+
+
+def find_playbook(name_or_path: str, settings: Settings) -> Playbook:
+    """Compile a playbook given by name or path; diagnostics become ``JourneyError``."""
+    from dsl.diagnostics import PlaybookError
+    from dsl.loader import load_playbook
+
+    path = playbook_path(name_or_path, settings)
+    try:
+        return load_playbook(path)
+    except PlaybookError as error:
+        raise JourneyError(error.render()) from error
+
+
+def journey_id(playbook: Playbook, facts: dict[str, Any]) -> str:
+    """The workflow id from the playbook's id template; every placeholder must have a value."""
+    missing = [
+        name
+        for name in _PLACEHOLDER.findall(playbook.journey_id)
+        if lookup(name.split("."), facts) in (None, "")
+    ]
+    if missing:
+        account = (facts.get("account") or {}).get("id", "?")
+        raise JourneyError(
+            f"cannot name the {playbook.name} journey of {account}: "
+            f"{', '.join(missing)} has no value",
+            hint=f"the journey id template is {playbook.journey_id!r}; fix the account's data",
+        )
+    return render(playbook.journey_id, facts)
+
+
+def search_attributes(
+    playbook: Playbook, account_id: str, facts: dict[str, Any]
+) -> TypedSearchAttributes:
+    """The journey's search attributes at start (the workflow keeps them current)."""
+    account = facts.get("account") or {}
+    values: list[tuple[Any, Any]] = [
+        (attrs.PLAYBOOK_NAME, playbook.name),
+        (attrs.PLAYBOOK_VERSION, playbook.version()),
+        (attrs.ACCOUNT_ID, account_id),
+        (attrs.SEGMENT, account.get("segment")),
+        (attrs.REGION, account.get("region")),
+        (attrs.CSM_OWNER, account.get("csm_owner")),
+        (attrs.RISK_LEVEL, account.get("risk_level")),
+    ]
+    renewal = as_date((facts.get("subscription") or {}).get("renewal_date"))
+    if isinstance(renewal, date):
+        values.append(
+            (attrs.RENEWAL_DATE, datetime(renewal.year, renewal.month, renewal.day, tzinfo=UTC))
+        )
+    pairs = [SearchAttributePair(key, value) for key, value in values if value not in (None, "")]
+    return TypedSearchAttributes(pairs)
+
+
+def static_details(playbook: Playbook, account_id: str, facts: dict[str, Any]) -> str:
+    """The UI's static details (Markdown): what the journey is and for whom."""
+    account = facts.get("account") or {}
+    lines = [f"**{playbook.title}** (`{playbook.name}` version `{playbook.version()}`)"]
+    if playbook.description:
+        lines.append(playbook.description)
+    lines.append(f"**Account:** {account.get('name') or account_id} (`{account_id}`)")
+    for label, value in (
+        ("Segment", account.get("segment")),
+        ("Region", account.get("region")),
+        ("CSM", account.get("csm_owner")),
+    ):
+        if value:
+            lines.append(f"**{label}:** {value}")
+    return "\n\n".join(lines)
+
+
+# --------------------------------------------------------------------------- starting
+
+
+@dataclass(frozen=True)
+class StartedJourney:
+    journey_id: str
+    started: bool  # False: a journey with this id already exists
+    summary: str
+    run_id: str = ""
+
+
+async def start_journey(
+    client: Client,
+    store: Any,
+    playbook: Playbook,
+    account_id: str,
+    *,
+    task_queue: str,
+    speed: float = 1.0,
+    start_at: datetime | None = None,
+) -> StartedJourney:
+    """Start ``playbook`` for ``account_id``; starting an existing journey starts nothing."""
+    from workers.store import UnknownAccount
+
+    try:
+        facts = await store.load_facts(account_id)
+    except UnknownAccount:
+        raise JourneyError(
+            f"no account {account_id!r} in the store",
+            hint="load the book of business with `playbook data seed` or `playbook data import`",
+        ) from None
+    workflow_id = journey_id(playbook, facts)
+    summary = journey_summary(playbook, facts)
+    journey = JourneyInput(
+        playbook=playbook,
+        account_id=account_id,
+        journey_id=workflow_id,
+        options=JourneyOptions(speed=speed, start_at=start_at),
+    )
+    try:
+        handle = await client.start_workflow(
+            playbook.name,
+            journey,
+            id=workflow_id,
+            task_queue=task_queue,
+            result_type=Timeline,
+            search_attributes=search_attributes(playbook, account_id, facts),
+            static_summary=summary,
+            static_details=static_details(playbook, account_id, facts),
+            memo={"speed": speed, "start_at": start_at.isoformat() if start_at else ""},
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+    except WorkflowAlreadyStartedError:
+        return StartedJourney(workflow_id, started=False, summary=summary)
+    except RPCError as error:
+        raise _rpc_problem(error, workflow_id) from error
+    return StartedJourney(
+        workflow_id, started=True, summary=summary, run_id=handle.result_run_id or ""
+    )
+
+
+async def speed_of(client: Client, workflow_id: str) -> float:
+    """The rehearsal speed a journey was started with (1.0 if unknown)."""
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+        value = await description.memo_value("speed", 1.0)
+        return float(value)
+    except (RPCError, KeyError, TypeError, ValueError):
+        return 1.0
+
+
+# --------------------------------------------------------------------------- listing
+
+
+@dataclass(frozen=True)
+class JourneyRow:
+    """One journey as ``playbook ps`` lists it."""
+
+    journey_id: str
+    playbook: str
+    account_id: str
+    stage: str
+    status: str
+    risk_level: str
+    renewal_date: date | None
+    csm_owner: str
+    started: datetime | None
+
+
+def visibility_query(
+    playbook: str | None = None,
+    stage: str | None = None,
+    account: str | None = None,
+    risk: str | None = None,
+    status: str = "running",
+) -> str:
+    """A Temporal visibility query over the journey search attributes."""
+    if status not in ("running", "all"):
+        raise JourneyError(f"unknown status {status!r}", hint="use --status running or all")
+    parts: list[str] = []
+    for key, value in (
+        (attrs.PLAYBOOK_NAME, playbook),
+        (attrs.STAGE, stage),
+        (attrs.ACCOUNT_ID, account),
+        (attrs.RISK_LEVEL, risk),
+    ):
+        if value:
+            if not _SAFE_VALUE.match(value):
+                raise JourneyError(f"{value!r} is not a value to filter {key.name} by")
+            parts.append(f"{key.name} = '{value}'")
+    if status == "running":
+        parts.append("ExecutionStatus = 'Running'")
+    return " AND ".join(parts)
+
+
+async def list_journeys(client: Client, query: str, limit: int = 500) -> list[JourneyRow]:
+    """Journeys matching ``query``, newest first (workflows of no playbook left out)."""
+    rows: list[JourneyRow] = []
+    try:
+        async for execution in client.list_workflows(query or None, limit=limit):
+            found = execution.typed_search_attributes
+            name = found.get(attrs.PLAYBOOK_NAME)
+            if not name:
+                continue
+            renewal = found.get(attrs.RENEWAL_DATE)
+            rows.append(
+                JourneyRow(
+                    journey_id=execution.id,
+                    playbook=name,
+                    account_id=found.get(attrs.ACCOUNT_ID) or "",
+                    stage=found.get(attrs.STAGE) or "",
+                    status=status_word(execution.status),
+                    risk_level=found.get(attrs.RISK_LEVEL) or "",
+                    renewal_date=renewal.date() if renewal else None,
+                    csm_owner=found.get(attrs.CSM_OWNER) or "",
+                    started=execution.start_time,
+                )
+            )
+    except RPCError as error:
+        raise _rpc_problem(error, "") from error
+    return rows
+
+
+def status_word(status: WorkflowExecutionStatus | None) -> str:
+    """``running``, ``completed``, ``canceled``... for a workflow status."""
+    return status.name.lower() if status is not None else "unknown"
+
+
+# --------------------------------------------------------------------------- one journey
+
+
+@dataclass
+class JourneyView:
+    """What ``playbook show`` prints: the timeline if the journey could say it,
+    else what Temporal knows (status, times, summary)."""
+
+    journey_id: str
+    playbook: str
+    status: str
+    started: datetime | None
+    closed: datetime | None
+    summary: str = ""
+    timeline: Timeline | None = None
+    note: str = ""
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+async def show_journey(client: Client, workflow_id: str) -> JourneyView:
+    """The journey's timeline (query while it runs, its result once completed),
+    falling back to Temporal's description."""
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    try:
+        description = await handle.describe()
+    except RPCError as error:
+        raise _rpc_problem(error, workflow_id) from error
+    found = description.typed_search_attributes
+    view = JourneyView(
+        journey_id=workflow_id,
+        playbook=description.workflow_type,
+        status=status_word(description.status),
+        started=description.start_time,
+        closed=description.close_time,
+        summary=await description.static_summary() or "",
+        attributes={key.name: found.get(key) for key in attrs.ALL if found.get(key) is not None},
+    )
+    if description.status == WorkflowExecutionStatus.RUNNING:
+        try:
+            view.timeline = await handle.query(
+                "timeline", result_type=Timeline, rpc_timeout=QUERY_TIMEOUT
+            )
+        except Exception as error:  # no worker polling answers as a timeout
+            view.note = f"the journey did not answer ({_first_line(error)}): is a worker running?"
+    elif description.status == WorkflowExecutionStatus.COMPLETED:
+        try:
+            view.timeline = await handle.result(result_type=Timeline, rpc_timeout=QUERY_TIMEOUT)
+        except Exception as error:
+            view.note = f"cannot read the journey's result: {_first_line(error)}"
+    else:
+        view.note = f"the journey is {view.status}"
+    return view
+
+
+async def signal_journey(
+    client: Client, workflow_id: str, event: str, data: dict[str, Any]
+) -> None:
+    """Deliver event ``event`` with payload ``data`` to a running journey."""
+    try:
+        await client.get_workflow_handle(workflow_id).signal(event, data)
+    except RPCError as error:
+        raise _rpc_problem(error, workflow_id) from error
+
+
+async def cancel_journey(client: Client, workflow_id: str) -> None:
+    """Ask a running journey to stop (Temporal cancellation)."""
+    try:
+        await client.get_workflow_handle(workflow_id).cancel()
+    except RPCError as error:
+        raise _rpc_problem(error, workflow_id) from error
+
+
+def _rpc_problem(error: RPCError, workflow_id: str) -> JourneyError:
+    if error.status == RPCStatusCode.NOT_FOUND and "completed" in error.message and workflow_id:
+        return JourneyError(
+            f"journey {workflow_id!r} has ended", hint=f"see it with `playbook show {workflow_id}`"
+        )
+    if error.status == RPCStatusCode.NOT_FOUND and workflow_id:
+        return JourneyError(
+            f"no journey {workflow_id!r}", hint="list journeys with `playbook ps --status all`"
+        )
+    if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+        return TemporalUnreachable(f"Temporal did not answer: {error.message}", hint=STACK_HINT)
+    if error.status == RPCStatusCode.FAILED_PRECONDITION and workflow_id:
+        return JourneyError(f"journey {workflow_id!r} is not running: {error.message}")
+    return JourneyError(f"Temporal refused: {error.message}")
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]

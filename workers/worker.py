@@ -1,0 +1,139 @@
+"""The worker process: runs journeys (the dynamic ``JourneyWorkflow``) and their
+side effects (``JourneyActivities``) from one task queue.
+
+    python -m workers.worker [--concurrency N] [--task-queue Q]
+    playbook worker [--concurrency N] [--task-queue Q]
+
+Connects to Temporal (``TEMPORAL_ADDRESS``) with the pydantic data converter and
+to Postgres (``DATABASE_URL`` or the local stack's), loads the custom actions
+(``PLAYBOOK_ACTIONS``, entry points), and runs until SIGTERM or SIGINT; then it
+stops polling, lets running activities finish (up to the grace period) and
+closes its pools. Activities are all ``async``: nothing blocks the event loop.
+Run as many replicas as you like on the same queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from engine.temporal_runtime import JourneyWorkflow
+from workers import custom_actions, tracing
+from workers.activities import JourneyActivities
+from workers.journeys import STACK_HINT, connect
+from workers.settings import Settings, database_url
+from workers.settings import load as load_settings
+from workers.store import Store
+
+log = logging.getLogger("playbook.worker")
+GRACEFUL_SHUTDOWN = timedelta(seconds=20)
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    task_queue: str
+    concurrency: int = 20  # activities at once
+    workflow_tasks: int = 10
+
+
+def build_worker(
+    client: Client, store: Store, settings: Settings, options: WorkerOptions
+) -> tuple[Worker, JourneyActivities]:
+    """A worker serving every playbook's journeys and all activities on one queue."""
+    activities = JourneyActivities(store, settings, temporal=client)
+    worker = Worker(
+        client,
+        task_queue=options.task_queue,
+        workflows=[JourneyWorkflow],
+        activities=activities.all(),
+        max_concurrent_activities=options.concurrency,
+        max_concurrent_workflow_tasks=options.workflow_tasks,
+        graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,
+    )
+    return worker, activities
+
+
+async def run(
+    settings: Settings,
+    options: WorkerOptions,
+    ready: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run the worker until ``stop`` is set or SIGTERM/SIGINT arrives."""
+    stop = stop or asyncio.Event()
+    loaded = custom_actions.load_plugins()
+    client = await connect(settings)
+    async with AsyncExitStack() as exits:
+        store = await Store.connect(database_url(settings))
+        exits.push_async_callback(store.close)
+        worker, activities = build_worker(client, store, settings, options)
+        exits.push_async_callback(activities.http.aclose)
+        exits.callback(tracing.shutdown)
+        _on_signals(stop)
+        async with worker:
+            if ready is not None:
+                ready(
+                    f"worker on task queue {options.task_queue!r} at {settings.temporal_address}"
+                    f" ({options.concurrency} activities at once"
+                    + (f"; custom actions from {', '.join(loaded)}" if loaded else "")
+                    + ")"
+                )
+            await stop.wait()
+            log.info("stopping: finishing running activities")
+
+
+def _on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread (tests)
+            pass
+
+
+def main(argv: list[str] | None = None, announce: Callable[[str], None] = print) -> int:
+    """``python -m workers.worker``: returns the exit status."""
+    settings = load_settings()
+    parser = argparse.ArgumentParser(description="Run playbook journeys and their activities.")
+    parser.add_argument("--task-queue", default=settings.task_queue)
+    parser.add_argument("--concurrency", type=int, default=20)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    options = WorkerOptions(task_queue=args.task_queue, concurrency=max(1, args.concurrency))
+    return run_blocking(settings, options, announce)
+
+
+def run_blocking(
+    settings: Settings, options: WorkerOptions, announce: Callable[[str], None] = print
+) -> int:
+    """Run the worker in this thread until a signal stops it; errors as messages."""
+    import asyncpg
+
+    from workers.journeys import JourneyError
+    from workers.settings import NoDatabase
+
+    try:
+        asyncio.run(run(settings, options, announce))
+    except JourneyError as error:
+        announce(f"error: {error}" + (f"\nhint: {error.hint}" if error.hint else ""))
+        return 1
+    except (NoDatabase, ImportError) as error:
+        announce(f"error: {error}")
+        return 1
+    except (OSError, asyncpg.PostgresError) as error:
+        announce(f"error: cannot reach Postgres: {error}\nhint: {STACK_HINT}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
