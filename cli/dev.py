@@ -1,0 +1,95 @@
+"""`playbook dev up|down|status`: the local stack on this machine.
+
+    playbook dev up         # Temporal (UI :8233), Postgres, SMTP sink, worker, web
+    playbook dev status     # a table: part, state, health, address
+    playbook dev down
+
+Parts run detached with pid files and logs under the state dir (``.state/`` or
+PLAYBOOK_STATE_DIR). TEMPORAL_ADDRESS, DATABASE_URL, SMTP_HOST/SMTP_PORT make a
+part external: it is health-checked, never started or stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.app import UserError
+from workers import settings
+from workers.stack.parts import PART_NAMES, LocalStack, PartStatus
+
+console = Console()
+dev = typer.Typer(name="dev", help="Run the local stack: up, status, down.", no_args_is_help=True)
+
+_STATE_STYLE = {"running": "green", "external": "cyan", "stopped": "dim", "failed": "bold red"}
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(dev, name="dev")
+
+
+def _stack() -> LocalStack:
+    return LocalStack(settings.load())
+
+
+def _table(parts: list[PartStatus]) -> Table:
+    table = Table(title="playbook local stack", title_justify="left")
+    for column in ("part", "state", "health", "address", "detail"):
+        table.add_column(column, overflow="fold")
+    for part in parts:
+        style = _STATE_STYLE.get(part.state, "")
+        if part.state == "stopped":
+            health = "-"
+        else:
+            health = "[green]ok[/]" if part.healthy else "[bold red]not answering[/]"
+        table.add_row(part.name, f"[{style}]{part.state}[/]", health, part.address, part.detail)
+    return table
+
+
+def _say(message: str) -> None:
+    console.print(f"[dim]·[/] {message}", highlight=False)
+
+
+@dev.command("up")
+def up(
+    skip: list[str] = typer.Option(
+        [], "--skip", help=f"a part not to start (repeatable): {', '.join(PART_NAMES)}"
+    ),
+) -> None:
+    """Start every part not yet running and wait until each answers."""
+    unknown = sorted(set(skip) - set(PART_NAMES))
+    if unknown:
+        raise UserError(f"unknown part {unknown[0]!r}", hint=f"parts are: {', '.join(PART_NAMES)}")
+    stack = _stack()
+    parts = asyncio.run(stack.up(skip=tuple(skip), progress=_say))
+    console.print(_table(parts))
+    failed = [p for p in parts if p.state == "failed" or (p.state == "external" and not p.healthy)]
+    if failed:
+        names = ", ".join(p.name for p in failed)
+        raise UserError(
+            f"not everything came up: {names}",
+            hint=f"logs are in {stack.state_dir / 'logs'}; `playbook dev down` stops the rest",
+        )
+    console.print(
+        f"Temporal UI: http://localhost:{stack.settings.temporal_ui_port}   "
+        f"mail: `playbook mail ls`",
+        highlight=False,
+    )
+
+
+@dev.command("status")
+def status() -> None:
+    """Show each part: running/stopped/external, whether it answers, its address."""
+    console.print(_table(asyncio.run(_stack().status())))
+
+
+@dev.command("down")
+def down() -> None:
+    """Stop every part `dev up` started (external services are left alone)."""
+    stack = _stack()
+    parts = asyncio.run(stack.down(progress=_say))
+    if not any(p.detail == "stopped" for p in parts):
+        console.print("nothing was running", highlight=False)

@@ -1,0 +1,78 @@
+"""`playbook mail ls|show`: read what the local SMTP sink received.
+
+playbook mail ls [--to rita@acme] [--limit 20]
+playbook mail show 3f9a0c12d4     # headers, text part, links (an id prefix is enough)
+"""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from cli.app import UserError
+from workers import settings
+from workers.mailbox import Mailbox, MessageNotFound, mail_dir
+
+console = Console()
+mail = typer.Typer(name="mail", help="Read the local SMTP sink: ls, show.", no_args_is_help=True)
+# Headers worth a line in `show`; the rest are noise for a reader.
+_SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(mail, name="mail")
+
+
+def _mailbox() -> Mailbox:
+    folder = mail_dir(settings.load().state_dir)
+    if not folder.exists():
+        raise UserError(
+            f"no mail kept yet ({folder} does not exist)",
+            hint="start the local stack with `playbook dev up`; the SMTP sink keeps every message",
+        )
+    return Mailbox(folder)
+
+
+@mail.command("ls")
+def ls(
+    to: str | None = typer.Option(None, "--to", help="only messages to addresses containing this"),
+    limit: int = typer.Option(50, "--limit", min=1, help="show at most the newest N"),
+) -> None:
+    """List received messages, oldest first."""
+    messages = _mailbox().list(to=to, limit=limit)
+    if not messages:
+        console.print("no messages" + (f" to {to}" if to else ""), highlight=False)
+        return
+    table = Table(title_justify="left")
+    for column in ("id", "received (UTC)", "to", "subject"):
+        table.add_column(column, overflow="fold")
+    for message in messages:
+        table.add_row(
+            message.id,
+            message.received_at.strftime("%Y-%m-%d %H:%M:%S"),
+            escape(", ".join(message.to)),
+            escape(message.subject),
+        )
+    console.print(table)
+
+
+@mail.command("show")
+def show(ident: str = typer.Argument(..., metavar="ID", help="message id (or a prefix)")) -> None:
+    """Print one message: headers, text part and every link in it."""
+    try:
+        message = _mailbox().get(ident)
+    except MessageNotFound:
+        raise UserError(
+            f"no single message with id {ident!r}", hint="`playbook mail ls` lists the ids"
+        ) from None
+    for name, value in message.headers:
+        if name in _SHOWN_HEADERS:
+            console.print(f"[bold]{name}:[/] {escape(value)}", highlight=False)
+    console.print()
+    console.print(message.text or "(no text part)", highlight=False, markup=False)
+    if message.links:
+        console.print("[bold]links:[/]")
+        for number, url in enumerate(message.links, 1):
+            console.print(f"  [{number}] {url}", highlight=False, markup=False)

@@ -1,0 +1,314 @@
+"""The parts of the local stack and how each is started, checked and stopped.
+
+``playbook dev up`` starts, in the background: the Temporal dev server, the
+embedded Postgres (migrated), the SMTP sink, then the worker and the web
+endpoint (each only if its module exists). A part whose address is set in the
+environment (TEMPORAL_ADDRESS, DATABASE_URL, SMTP_HOST/SMTP_PORT) is *external*:
+it is never started or stopped here, only health-checked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from workers import settings as settings_module
+from workers.mailbox import mail_dir
+from workers.migrate import migrate
+from workers.settings import Settings
+from workers.stack import temporal
+from workers.stack.postgres import LocalPostgres
+from workers.stack.supervisor import Background, port_open
+
+State = Literal["running", "stopped", "external", "failed"]
+PART_NAMES = ("temporal", "postgres", "smtp", "worker", "web")
+# How long `up` waits for a part to answer before calling it failed.
+START_TIMEOUT = 90.0
+# A worker has no port: it counts as up once it has stayed alive this long.
+WORKER_SETTLE = 1.5
+
+
+@dataclass
+class PartStatus:
+    """One row of ``playbook dev status``."""
+
+    name: str
+    state: State
+    healthy: bool
+    address: str = ""
+    detail: str = ""
+
+
+@dataclass
+class LocalStack:
+    """The local stack described by ``settings`` (state under ``settings.state_dir``)."""
+
+    settings: Settings
+    environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    python: str = sys.executable
+
+    def __post_init__(self) -> None:
+        self.state_dir = self.settings.state_dir.resolve()
+
+    # ------------------------------------------------------------------ which parts
+
+    def external(self, name: str) -> bool:
+        """Whether the environment points this part at a service we do not run."""
+        keys = {
+            "temporal": ("TEMPORAL_ADDRESS",),
+            "postgres": ("DATABASE_URL",),
+            "smtp": ("SMTP_HOST", "SMTP_PORT"),
+        }.get(name, ())
+        return any(self.environ.get(key) for key in keys)
+
+    @staticmethod
+    def available(name: str) -> bool:
+        """Whether the part's code exists (the worker and web modules may not, yet)."""
+        module = {"worker": "workers.worker", "web": "workers.web"}.get(name)
+        return module is None or importlib.util.find_spec(module) is not None
+
+    def background(self, name: str) -> Background:
+        return Background(name, self.state_dir)
+
+    @property
+    def postgres(self) -> LocalPostgres:
+        return LocalPostgres(self.state_dir / "pg", self.state_dir / "logs" / "postgres.log")
+
+    # ------------------------------------------------------------------ addresses
+
+    @property
+    def temporal_address(self) -> str:
+        return self.settings.temporal_address
+
+    @property
+    def temporal_port(self) -> int:
+        return int(self.temporal_address.rsplit(":", 1)[1])
+
+    def address(self, name: str) -> str:
+        s = self.settings
+        if name == "temporal":
+            if self.external(name):
+                return self.temporal_address
+            return f"{self.temporal_address}  UI http://localhost:{s.temporal_ui_port}"
+        if name == "postgres":
+            if self.external(name):
+                return _without_password(s.database_url)
+            return self.postgres.dsn()
+        if name == "smtp":
+            return f"{s.smtp_host}:{s.smtp_port}"
+        if name == "web":
+            return s.base_url
+        if name == "worker":
+            return f"task queue {s.task_queue}"
+        return ""
+
+    def child_env(self) -> dict[str, str]:
+        """What the worker and web processes are told about the stack."""
+        env = dict(self.environ)
+        env.update(
+            PLAYBOOK_STATE_DIR=str(self.state_dir),
+            TEMPORAL_ADDRESS=self.temporal_address,
+            SMTP_HOST=self.settings.smtp_host,
+            SMTP_PORT=str(self.settings.smtp_port),
+            DATABASE_URL=settings_module.database_url(self._resolved()),
+        )
+        secret = settings_module.link_secret(self._resolved())
+        if secret:
+            env["PLAYBOOK_LINK_SECRET"] = secret
+        return env
+
+    def _resolved(self) -> Settings:
+        from dataclasses import replace
+
+        return replace(self.settings, state_dir=self.state_dir)
+
+    # ------------------------------------------------------------------ health
+
+    async def healthy(self, name: str) -> bool:
+        s = self.settings
+        if name == "temporal":
+            return await temporal.healthy(self.temporal_address, s.temporal_namespace)
+        if name == "postgres":
+            try:
+                dsn = settings_module.database_url(self._resolved())
+                conn = await asyncpg.connect(dsn, timeout=5)
+                try:
+                    return await conn.fetchval("SELECT 1") == 1
+                finally:
+                    await conn.close()
+            except Exception:  # unreachable, refused, bad DSN: all mean "not healthy"
+                return False
+        if name == "smtp":
+            return await asyncio.to_thread(port_open, s.smtp_host, s.smtp_port)
+        if name == "web":
+            return await asyncio.to_thread(port_open, s.web_host, s.web_port)
+        if name == "worker":
+            return self.background(name).pid() is not None
+        return False
+
+    def running(self, name: str) -> bool:
+        if name == "postgres":
+            return self.postgres.running_pid() is not None
+        return self.background(name).pid() is not None
+
+    async def status(self) -> list[PartStatus]:
+        """The state, health and address of every part."""
+        return list(await asyncio.gather(*(self._status(name) for name in PART_NAMES)))
+
+    async def _status(self, name: str) -> PartStatus:
+        if self.external(name):
+            return PartStatus(name, "external", await self.healthy(name), self.address(name))
+        if not self.available(name):
+            return PartStatus(name, "stopped", False, "", "module not present yet")
+        if not self.running(name):
+            return PartStatus(name, "stopped", False, self.address(name))
+        return PartStatus(name, "running", await self.healthy(name), self.address(name))
+
+    # ------------------------------------------------------------------ up
+
+    async def up(
+        self,
+        skip: tuple[str, ...] = (),
+        progress: Callable[[str], None] = lambda _: None,
+    ) -> list[PartStatus]:
+        """Start every part not yet running (and not external or skipped); wait until
+        each is healthy. Already-running parts are left alone."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._ensure_link_secret()
+        infrastructure = [n for n in ("temporal", "postgres", "smtp") if n not in skip]
+        results = list(await asyncio.gather(*(self._up(n, progress) for n in infrastructure)))
+        # The worker and web need the rest: start them only on a healthy base.
+        base_ok = all(r.healthy for r in results)
+        for name in ("worker", "web"):
+            if name in skip:
+                continue
+            if not base_ok:
+                results.append(PartStatus(name, "stopped", False, "", "not started: base failed"))
+                continue
+            results.append(await self._up(name, progress))
+        return results
+
+    async def _up(self, name: str, progress: Callable[[str], None]) -> PartStatus:
+        if self.external(name):
+            healthy = await self.healthy(name)
+            progress(f"{name}: external, {'healthy' if healthy else 'NOT answering'}")
+            return PartStatus(name, "external", healthy, self.address(name))
+        if not self.available(name):
+            progress(f"{name}: module not present yet, not started")
+            return PartStatus(name, "stopped", False, "", "module not present yet")
+        already = self.running(name)
+        try:
+            if not already:
+                progress(f"{name}: starting")
+                await self._start(name)
+            elif name == "postgres":
+                await self._prepare_database()  # keep the DSN file and schema current
+            healthy = await self._wait_healthy(name)
+        except Exception as exc:  # reported per part; the other parts still come up
+            return PartStatus(name, "failed", False, self.address(name), str(exc))
+        detail = "already running" if already else "started"
+        if not healthy:
+            log = self.background(name).log_file
+            detail = f"not healthy; see {log}"
+            return PartStatus(name, "failed", False, self.address(name), detail)
+        progress(f"{name}: {detail}, healthy at {self.address(name)}")
+        return PartStatus(name, "running", True, self.address(name), detail)
+
+    async def _start(self, name: str) -> None:
+        s = self.settings
+        cwd = Path.cwd()
+        if name == "temporal":
+            command = temporal.dev_server_command(
+                self.temporal_port,
+                self.state_dir / "temporal.sqlite",
+                ui_port=s.temporal_ui_port,
+                ip=self.temporal_address.rsplit(":", 1)[0].replace("localhost", "127.0.0.1"),
+            )
+            self.background(name).spawn(command, cwd=self.state_dir)
+        elif name == "postgres":
+            await asyncio.to_thread(self.postgres.start)
+            await self._prepare_database()
+        elif name == "smtp":
+            command = [
+                self.python,
+                "-m",
+                "workers.stack.smtp_sink",
+                "--host",
+                s.smtp_host,
+                "--port",
+                str(s.smtp_port),
+                "--maildir",
+                str(mail_dir(self.state_dir)),
+            ]
+            self.background(name).spawn(command, cwd=cwd)
+        elif name in ("worker", "web"):
+            module = f"workers.{name}"
+            self.background(name).spawn([self.python, "-m", module], self.child_env(), cwd)
+
+    async def _prepare_database(self) -> None:
+        dsn = self.postgres.dsn()
+        await migrate(dsn)
+        path = settings_module.database_url_file(self._resolved())
+        path.write_text(dsn + "\n", encoding="utf-8")
+
+    async def _wait_healthy(self, name: str) -> bool:
+        if name == "worker":
+            # No port to probe: alive after a settling moment means it connected and polls.
+            await asyncio.sleep(WORKER_SETTLE)
+            return self.background(name).pid() is not None
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if await self.healthy(name):
+                return True
+            if name != "postgres" and self.background(name).exited():
+                return False  # it died: no point waiting
+            await asyncio.sleep(0.2)
+        return False
+
+    def _ensure_link_secret(self) -> None:
+        if self.settings.link_secret:
+            return
+        path = settings_module.link_secret_file(self._resolved())
+        if not path.exists():
+            path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+            path.chmod(0o600)
+
+    # ------------------------------------------------------------------ down
+
+    async def down(self, progress: Callable[[str], None] = lambda _: None) -> list[PartStatus]:
+        """Stop every part we started (dependents first); external parts are left alone."""
+        results: list[PartStatus] = []
+        for name in ("web", "worker", "smtp", "temporal", "postgres"):
+            if self.external(name):
+                results.append(PartStatus(name, "external", False, self.address(name)))
+                continue
+            if name == "postgres":
+                was = self.postgres.running_pid() is not None
+                await asyncio.to_thread(self.postgres.stop)
+                settings_module.database_url_file(self._resolved()).unlink(missing_ok=True)
+            else:
+                was = await asyncio.to_thread(self.background(name).stop)
+            if was:
+                progress(f"{name}: stopped")
+            results.append(PartStatus(name, "stopped", False, "", "stopped" if was else ""))
+        return results
+
+
+def _without_password(dsn: str) -> str:
+    """A DSN fit to print: the password (if any) replaced by ***."""
+    parts = urlsplit(dsn)
+    if not parts.password:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
