@@ -33,6 +33,7 @@ from __future__ import annotations
 import csv
 import difflib
 import functools
+import io
 import re
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -287,7 +288,7 @@ def _read_file(export_file: _File) -> list[RowError]:
         return [RowError(name, 0, "", "file not found")]
     except (OSError, UnicodeDecodeError) as exc:
         return [RowError(name, 0, "", f"cannot read: {exc}", "save the file as UTF-8 CSV")]
-    reader = csv.reader(text.splitlines(keepends=True))
+    reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except (StopIteration, csv.Error):
@@ -360,15 +361,21 @@ def _check_row(export_file: _File, line: int, values: dict[str, Any]) -> list[Ro
     """Checks across the columns of one row."""
     start, end = values.get("start_date"), values.get("renewal_date")
     if start and end and end < start:
-        return [
-            RowError(
-                export_file.name,
-                line,
-                "renewal_date",
-                f"{end.isoformat()} is before start_date {start.isoformat()}",
-            )
-        ]
+        message = f"{end.isoformat()} is before start_date {start.isoformat()}"
+        return [RowError(export_file.name, line, "renewal_date", message)]
+    category, score = values.get("category"), values.get("score")
+    if export_file.table is NPS and category and score is not None:
+        expected = nps_category(score)
+        if category != expected:
+            message = f"{category!r} does not match score {score} (a {expected})"
+            hint = "NPS: 9-10 promoter, 7-8 passive, 0-6 detractor; or leave it empty"
+            return [RowError(export_file.name, line, "category", message, hint)]
     return []
+
+
+def nps_category(score: int) -> str:
+    """The NPS category of a 0-10 score."""
+    return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
 
 
 class _BadValue(Exception):
@@ -597,10 +604,7 @@ def _fill_derived(files: list[_File], known: _Known) -> None:
             if export_file.table is CONTACTS and not values.get("timezone"):
                 values["timezone"] = known.accounts.get(values.get("account_id", ""), "UTC")
             if export_file.table is NPS and not values.get("category") and "score" in values:
-                score = values["score"]
-                values["category"] = (
-                    "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
-                )
+                values["category"] = nps_category(values["score"])
 
 
 # --------------------------------------------------------------------------- writing

@@ -178,3 +178,17 @@ def test_excel_byte_order_mark_and_header_case_are_accepted(tmp_path):
     accounts.write_text("\ufeffID,Name\nA-1,Acme\n", encoding="utf-8")
     report = check_export(ExportFiles(accounts=accounts))
     assert report.counts[0].rows == 1
+
+
+def test_nps_category_must_match_the_score(tmp_path):
+    files = sample_files(tmp_path)
+    write(
+        files.nps,
+        "id,account_id,score,category,responded_on\n"
+        "N-1,ACME-0042,3,promoter,2026-10-01\n"
+        "N-2,ACME-0042,8,passive,2026-10-01\n",
+    )
+    assert errors_of(files) == [
+        f"{files.nps}:2: category: 'promoter' does not match score 3 (a detractor) | "
+        "NPS: 9-10 promoter, 7-8 passive, 0-6 detractor; or leave it empty"
+    ]
