@@ -11,7 +11,6 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
 
@@ -61,9 +60,9 @@ def fmt(
             would_change.append(file)
             continue
         file.write_text(outcome.formatted, encoding="utf-8")
-        out.print(f"formatted {file}", markup=False)
+        typer.echo(f"formatted {file}")
     for file in would_change:
-        out.print(f"would reformat {file}", markup=False)
+        typer.echo(f"would reformat {file}")
     if failed or would_change:
         raise typer.Exit(1)
 
@@ -91,4 +90,4 @@ def graph(
         typer.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
-        out.print(f"wrote {output}", markup=False)
+        typer.echo(f"wrote {output}")
