@@ -187,7 +187,10 @@ async def decide_for_action(
     ``contact`` holds the contact facts (``id``, ``email``, ``timezone``);
     ``policy`` is the playbook's ``defaults.contact``; ``when_blocked`` is the
     step's override (``None``: the playbook's). The global cap comes from
-    ``PLAYBOOK_GLOBAL_EMAIL_CAP``; the reason defaults to the step id.
+    ``PLAYBOOK_GLOBAL_EMAIL_CAP``. Without a step reason the touch's reason is
+    ``playbook/step id``: two journeys of one playbook (two subscriptions of one
+    account) never send the same step to one person within the period, while
+    other playbooks whose steps happen to share an id are not held back.
     """
     ceiling = global_cap_from_env()
     return await decide_touch(
@@ -197,7 +200,7 @@ async def decide_for_action(
         contact_timezone=str(contact.get("timezone") or fallback_timezone),
         account_id=request.account_id,
         journey_id=request.journey_id,
-        reason=reason or request.step_id,
+        reason=reason or f"{request.playbook}/{request.step_id}",
         idempotency_key=request.idempotency_key,
         playbook_time=request.playbook_time,
         cap=policy.max_emails,

@@ -396,3 +396,35 @@ async def test_release_touch_gives_the_slot_back(gov_pool):
 
     assert fourth.allowed
     assert await touches(gov_pool) == 3
+
+
+async def test_decide_for_action_without_a_reason_uses_playbook_and_step(gov_pool):
+    from dsl.ir import ContactPolicy
+    from engine.contract import ActionRequest
+
+    def request(journey: str, playbook: str) -> ActionRequest:
+        return ActionRequest(
+            kind="send",
+            journey_id=journey,
+            playbook=playbook,
+            playbook_version="v1",
+            account_id="ACME-0042",
+            step_id="t90.send.renewal_statement",
+            idempotency_key=f"{journey}/t90.send.renewal_statement/0",
+            playbook_time=datetime(2027, 1, 4, 12, 0, tzinfo=UTC),
+        )
+
+    contact = {"id": "C-1", "email": "jane@acme.com", "timezone": "UTC"}
+    policy = ContactPolicy(quiet_hours=None)
+    first = await governance.decide_for_action(
+        gov_pool, request("renewal:ACME:SUB-1", "renewal"), contact, policy
+    )
+    other_playbook = await governance.decide_for_action(
+        gov_pool, request("maintenance:ACME", "maintenance"), contact, policy
+    )
+    same_playbook = await governance.decide_for_action(
+        gov_pool, request("renewal:ACME:SUB-2", "renewal"), contact, policy
+    )
+
+    assert first.allowed and other_playbook.allowed
+    assert (same_playbook.action, same_playbook.rule) == ("skip", "duplicate_touch")
