@@ -327,10 +327,12 @@ def _check_header(export_file: _File, header: list[str]) -> list[RowError]:
             )
         elif column in header[:index]:
             errors.append(RowError(name, 1, column, "column appears twice"))
-    for column in table.columns:
-        if column.required and column.name not in header:
+    for required in table.columns:
+        if required.required and required.name not in header:
             errors.append(
-                RowError(name, 1, column.name, "required column is missing", "add it to the header")
+                RowError(
+                    name, 1, required.name, "required column is missing", "add it to the header"
+                )
             )
     export_file.header = header
     return errors
@@ -578,15 +580,17 @@ def _file_ids(files: list[_File]) -> _Known:
 async def _known_ids(conn: Any, files: list[_File]) -> _Known:
     """The ids in the files, plus those the files refer to that the database holds."""
     known = _file_ids(files)
-    wanted_accounts = {r.values.get("account_id") for f in files for r in f.rows} - {None, ""}
-    wanted_contacts = {r.values.get("contact_id") for f in files if f.table is NPS for r in f.rows}
-    missing = sorted(wanted_accounts - known.accounts.keys())
+    wanted_accounts = {str(r.values.get("account_id") or "") for f in files for r in f.rows}
+    wanted_contacts = {
+        str(r.values.get("contact_id") or "") for f in files if f.table is NPS for r in f.rows
+    }
+    missing = sorted(wanted_accounts - known.accounts.keys() - {""})
     if missing:
         for record in await conn.fetch(
             "SELECT id, timezone FROM accounts WHERE id = ANY($1::text[])", missing
         ):
             known.accounts[record["id"]] = record["timezone"]
-    missing = sorted(wanted_contacts - known.contacts - {None, ""})
+    missing = sorted(wanted_contacts - known.contacts - {""})
     if missing:
         for record in await conn.fetch(
             "SELECT id FROM contacts WHERE id = ANY($1::text[])", missing
