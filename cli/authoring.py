@@ -9,9 +9,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
-
-err = Console(stderr=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
@@ -51,7 +48,7 @@ def fmt(
         folder = file.resolve().parent
         outcome = format_playbook(_read(file), str(file), folder / "templates", folder)
         if outcome.error:
-            err.print(outcome.error, markup=False)
+            typer.echo(outcome.error.rstrip("\n"), err=True)
             failed = True
             continue
         if not outcome.changed:
@@ -83,7 +80,7 @@ def graph(
     try:
         playbook = load_playbook(file)
     except PlaybookError as exc:
-        err.print(exc.render(), markup=False)
+        typer.echo(exc.render().rstrip("\n"), err=True)
         raise typer.Exit(1) from None
     text = to_mermaid(playbook)
     if output is None:

@@ -210,8 +210,9 @@ class _Drawing:
         self.lines = ["flowchart TD"]
         self._node("start", f"{pb.name}: {pb.title}", "([", "])")
         tail = self._chain(pb.body, [("start", "")])
-        self._node("finish", "journey ends", "([", "])")
-        self._connect(tail, "finish")
+        if tail:  # a body that always ends in stop/achieve never just runs out
+            self._node("finish", "journey ends", "([", "])")
+            self._connect(tail, "finish")
         self._draw_rules()
         self._draw_handlers()
         self.lines += [
@@ -381,11 +382,7 @@ class _Drawing:
                 self._connect(tail, back)
         self.lines.append("    end")
         # Skip edges point into the main flow, so they are drawn outside the subgraph.
+        blocks = {s.label: node_id(s.id) for s in pb.body if isinstance(s, ir.Block)}
         for name, target in skips:
-            self._edge(name, self._block_node(target), f"skip to {target}", True)
-
-    def _block_node(self, label: str) -> str:
-        for step in self.playbook.body:
-            if isinstance(step, ir.Block) and step.label == label:
-                return node_id(step.id)
-        return "finish"
+            if target in blocks:
+                self._edge(name, blocks[target], f"skip to {target}", True)
