@@ -21,9 +21,10 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from engine.contract import Timeline
+from engine.contract import Timeline, TimelineEntry
 from engine.evaluator import show
 from engine.simulation import (
     Script,
@@ -127,9 +128,8 @@ def _user_error(message: str, hint: str = "") -> Exception:
 
 
 def _load_playbook(file: Path) -> Any:
-    from dsl.loader import load_playbook
-
     from dsl.diagnostics import PlaybookError
+    from dsl.loader import load_playbook
 
     if not file.exists():
         raise _user_error(f"no such playbook file: {file}")
@@ -186,7 +186,7 @@ def _store_facts(account_id: str) -> dict[str, Any]:
     return json.loads(json.dumps(facts, default=str))  # dates as ISO strings, like JSON facts
 
 
-def _when(text: str, anchor: date | None, what: str) -> datetime:
+def _time_option(text: str, anchor: date | None, what: str) -> datetime:
     try:
         return parse_when(text, anchor)
     except ValueError as error:
@@ -236,7 +236,7 @@ def build_script(
         elif when.startswith("+"):
             script.answer(question, choice, after=timedelta(days=_days(when[1:], "--answer")))
         else:
-            at = _when(when, anchor, "--answer")
+            at = _time_option(when, anchor, "--answer")
             script.event(at, "answer", question=question, choice=choice)
     for option in events:
         head, *pairs = option.split(",")
@@ -247,7 +247,7 @@ def build_script(
             raise _user_error(
                 f"--event {name}: when does it happen?", hint=f"for example --event {name}@T-30"
             )
-        at = _when(when, anchor, f"--event {name}")
+        at = _time_option(when, anchor, f"--event {name}")
         script.events.append(ScriptedEvent(at, name, _fields(pairs, f"--event {name}")))
     for option in facts:
         change, _, when = option.rpartition("@")
@@ -256,7 +256,7 @@ def build_script(
                 f"--fact: expected root.field=VALUE@WHEN, got {option!r}",
                 hint="for example --fact subscription.renewal_date=2027-05-01@2026-12-01",
             )
-        script.change_facts(_when(when, anchor, "--fact"), **_fields([change], "--fact"))
+        script.change_facts(_time_option(when, anchor, "--fact"), **_fields([change], "--fact"))
     if close_ctas_after is not None:
         script.close_ctas(after=timedelta(days=close_ctas_after))
     return script
@@ -269,28 +269,46 @@ def _days(text: str, what: str) -> int:
     return int(digits)
 
 
+def _step_name(step_id: str, iteration: int = 0) -> str:
+    """The playbook step an entry belongs to (its top-level label), with the round."""
+    name = step_id.split(".")[0] if step_id else ""
+    return f"{name} #{iteration}" if iteration and name else name
+
+
+def _when(entry: TimelineEntry, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    return entry.at.strftime(fmt) if entry.at else ""
+
+
 def timeline_table(timeline: Timeline) -> Table:
     """The journey as a table: date, step, action, result (done, waiting, planned)."""
     table = Table(title=f"{timeline.playbook} - {timeline.journey_id}", title_justify="left")
     table.add_column("date", no_wrap=True)
-    table.add_column("step", style="dim")
+    table.add_column("step", no_wrap=True)
     table.add_column("action")
     table.add_column("result")
     for entry in timeline.done:
-        at = f"{entry.at:%Y-%m-%d %H:%M}" if entry.at else ""
         style = STATUS_STYLE.get(entry.status, "")
-        round_ = f" #{entry.iteration}" if entry.iteration else ""
-        status = f"[{style}]{entry.status}[/]"
-        result = f"{status} {entry.result}".strip() if entry.result else status
-        table.add_row(at, f"{entry.step_id}{round_}", entry.label, result)
+        status = "" if entry.status == "done" else f"[{style}]{entry.status}[/] "
+        table.add_row(
+            _when(entry),
+            _step_name(entry.step_id, entry.iteration),
+            entry.label,
+            f"{status}{escape(entry.result)}".strip(),
+        )
     if timeline.waiting is not None:
         waiting = timeline.waiting
-        at = f"{waiting.at:%Y-%m-%d %H:%M}" if waiting.at else "(no deadline)"
-        table.add_row(at, waiting.step_id, waiting.label, "[bold cyan]waiting[/]")
-    for entry in timeline.planned:
-        at = f"{entry.at:%Y-%m-%d}" if entry.at else "after the previous step"
         table.add_row(
-            f"[dim]{at}[/]", f"[dim]{entry.step_id}[/]", f"[dim]{entry.label}[/]", "[dim]planned[/]"
+            _when(waiting) or "(no deadline)",
+            _step_name(waiting.step_id, waiting.iteration),
+            waiting.label,
+            "[bold cyan]waiting[/]",
+        )
+    for entry in timeline.planned:
+        table.add_row(
+            f"[dim]{_when(entry, '%Y-%m-%d') or 'after the previous step'}[/]",
+            f"[dim]{_step_name(entry.step_id)}[/]",
+            f"[dim]{escape(entry.label)}[/]",
+            "[dim]planned[/]",
         )
     return table
 

@@ -563,6 +563,7 @@ class Interpreter:
             answer if answer is not None else "no answer",
             status="done" if answer is not None else "skipped",
             iteration=ctx.iteration,
+            step_id=step.id,
         )
 
     def _cta_params(self, step: Cta | Escalate, ctx: Context) -> dict[str, Any]:
@@ -606,7 +607,13 @@ class Interpreter:
             iteration=ctx.iteration,
         )
         if await self._wait(deadline, closed, waiting):
-            self._entry_event("CTA closed", "escalate", str(cta_id or ""), iteration=ctx.iteration)
+            self._entry_event(
+                "CTA closed",
+                "escalate",
+                str(cta_id or ""),
+                iteration=ctx.iteration,
+                step_id=step.id,
+            )
             return
         self._entry_event(
             "CTA not closed in time",
@@ -614,6 +621,7 @@ class Interpreter:
             step.wait.text,
             status="skipped",
             iteration=ctx.iteration,
+            step_id=step.id,
         )
         await self._run_steps(step.on_timeout, self._inside(ctx, step), None)
 
@@ -666,7 +674,7 @@ class Interpreter:
     async def _run_wait_until(
         self, step: WaitUntil, ctx: Context, resume: list[str] | None
     ) -> None:
-        await self._reach_point(step, describe(step), ctx)
+        await self._reach_point(step, describe(step), ctx, step.id)
 
     def _deadline(self, when: WaitUntil, ctx: Context) -> datetime | None:
         day = as_date(evaluate(when.at, self.scope(ctx)))
@@ -676,22 +684,28 @@ class Interpreter:
             return None
         return point_in_time(day, when.offset.seconds)
 
-    async def _reach_point(self, when: WaitUntil, label: str, ctx: Context) -> bool:
-        """Wait for a time point; False when the step is to be skipped."""
+    async def _reach_point(self, when: WaitUntil, label: str, ctx: Context, owner_id: str) -> bool:
+        """Wait for a time point; False when the step (``owner_id``) is to be skipped."""
         deadline = self._deadline(when, ctx)
         now = self.runtime.now()
         if deadline is None:
-            self._entry_event(label, when.kind, "no date to wait for", status="skipped")
+            self._entry_event(
+                label, when.kind, "no date to wait for", status="skipped", step_id=owner_id
+            )
             return False
         if deadline.date() < now.date():
             if when.if_past == "skip":
                 self._entry_event(
-                    label, when.kind, f"past ({show(deadline.date())}), skipped", status="skipped"
+                    label,
+                    when.kind,
+                    f"past ({show(deadline.date())}), skipped",
+                    status="skipped",
+                    step_id=owner_id,
                 )
                 return False
             return True
         waiting = TimelineEntry(
-            step_id=when.id,
+            step_id=owner_id,
             label=label,
             kind="wait_until",
             status="waiting",
@@ -707,7 +721,7 @@ class Interpreter:
         top_level = not ctx.path
         inner = self._inside(ctx, step)
         if resume is None and step.when is not None:
-            if not await self._reach_point(step.when, describe(step), ctx):
+            if not await self._reach_point(step.when, describe(step), ctx, step.id):
                 return
         # resumed inside (resume is not None): the time point was reached before
         if top_level:
@@ -804,6 +818,7 @@ class Interpreter:
                 "timed out",
                 status="skipped",
                 iteration=ctx.iteration,
+                step_id=step.id,
             )
             await self._run_steps(step.otherwise, inner, None)
 
@@ -839,11 +854,19 @@ class Interpreter:
             self._report()
 
     def _entry_event(
-        self, label: str, kind: str, result: str = "", status: str = "event", iteration: int = 0
+        self,
+        label: str,
+        kind: str,
+        result: str = "",
+        status: str = "event",
+        iteration: int = 0,
+        step_id: str | None = None,
     ) -> None:
+        if step_id is None:
+            step_id = self.waiting.step_id if self.waiting else ""
         self.done.append(
             TimelineEntry(
-                step_id=self.waiting.step_id if self.waiting else "",
+                step_id=step_id,
                 label=label,
                 kind=kind,
                 status=status,  # type: ignore[arg-type]
@@ -854,6 +877,10 @@ class Interpreter:
         )
 
     def _note_event(self, name: str, payload: dict[str, Any]) -> None:
+        # An answer or a closed CTA the journey is waiting for is recorded by its step.
+        awaited = {"answer": "ask", "cta_closed": "escalate"}.get(name)
+        if awaited and self.waiting is not None and self.waiting.kind == awaited:
+            return
         if name == "answer":
             words = f"{payload.get('question', '')}={payload.get('choice', '')}"
         else:
