@@ -190,7 +190,8 @@ def step_label(step: ir.Step, playbook: ir.Playbook) -> str:
     if isinstance(step, ir.If):
         return f"if {describe_expr(step.condition)}"
     if isinstance(step, ir.Match):
-        return f"match {step.subject_kind} {step.subject}"
+        kind = "" if step.subject_kind == "fact" else f"{step.subject_kind} "
+        return f"match {kind}{step.subject}"
     if isinstance(step, ir.Parallel):
         return f"parallel {step.mode}"
     return step.kind

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import typing
 from pathlib import Path
 
 import pytest
@@ -214,3 +215,44 @@ def test_graph_command_reports_errors_without_traceback(tmp_path: Path) -> None:
         cli(), ["graph", str(ROOT / "playbooks" / "renewal.playbook"), "--format", "dot"]
     )
     assert "unknown graph format" in str(result.exception)
+
+
+def test_the_shipped_playbooks_use_every_construct_of_the_language() -> None:
+    # The charts above are only as good as what they draw: every IR form must occur.
+    playbooks = [load_playbook(path) for path in SHIPPED]
+    steps = [s for pb in playbooks for s in ir.walk(pb.body)]
+    steps += [s for pb in playbooks for h in pb.handlers for s in ir.walk(h.body)]
+    kinds = {s.kind for s in steps}
+    step_union = typing.get_args(ir.Step)[0]
+    every_kind = {m.model_fields["kind"].default for m in typing.get_args(step_union)}
+    assert len(every_kind) == 19
+    assert kinds == every_kind
+    matches = [s for s in steps if isinstance(s, ir.Match)]
+    assert {m.subject_kind for m in matches} == {"answer", "arm", "fact"}
+    assert any(m.no_answer for m in matches) and any(m.otherwise for m in matches)
+    assert any(len(case.values) > 1 for m in matches for case in m.cases)
+    assert {p.mode for p in steps if isinstance(p, ir.Parallel)} == {"all", "first"}
+    waits = [w for w in steps if isinstance(w, ir.WaitEvent)]
+    assert any(w.then and w.otherwise and w.timeout for w in waits)
+    repeats = [r for r in steps if isinstance(r, ir.Repeat)]
+    assert any(r.until is not None and r.max_times for r in repeats)
+    ifs = [i for i in steps if isinstance(i, ir.If)]
+    assert any(len(i.otherwise) == 1 and isinstance(i.otherwise[0], ir.If) for i in ifs)  # elif
+    assert any(i.otherwise and not isinstance(i.otherwise[0], ir.If) for i in ifs)  # else
+    assert any(isinstance(e, ir.Escalate) and e.on_timeout for e in steps)
+    assert any(isinstance(a, ir.Ask) and a.template != "ask" for a in steps)
+    assert any(getattr(a, "policy", ir.ActionPolicy()).retry for a in steps)
+    assert any(getattr(a, "policy", ir.ActionPolicy()).timeout for a in steps)
+    assert any(isinstance(a, ir.Send) and a.when_blocked for a in steps)
+    assert any(isinstance(b, ir.Block) and b.when and b.when.if_past == "skip" for b in steps)
+    handlers = [h for pb in playbooks for h in pb.handlers]
+    assert {(h.mode, h.achieved) for h in handlers} == {
+        ("complete", True),
+        ("complete", False),
+        ("skip", False),
+        ("interrupt", False),
+    }
+    assert any(arm.holdout for pb in playbooks for e in pb.experiments for arm in e.arms)
+    assert all(pb.exits for pb in playbooks)
+    assert sum(bool(pb.goals) for pb in playbooks) >= 3
+    assert all(pb.defaults != ir.Defaults() for pb in playbooks)
