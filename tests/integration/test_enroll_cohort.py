@@ -18,12 +18,7 @@ import pytest
 from dsl import schema
 from dsl.ir import Binary, Call, ListExpr, Literal, Path, Unary
 from engine.evaluator import evaluate, truthy
-from tests.integration.enrol_fixtures import (  # noqa: F401 (fixtures)
-    enrol_dsn_fixture,
-    enrol_pool_fixture,
-    enrol_server_fixture,
-    insert_row,
-)
+from tests.integration.enrol_fixtures import enrol_pool_fixture, insert_row  # noqa: F401
 from workers.cohort import compile_cohort
 from workers.store import Store
 

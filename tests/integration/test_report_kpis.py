@@ -1,0 +1,354 @@
+"""The KPI report against seeded rows with known counts: every number asserted
+exactly. The book (as of 2027-03-01, window 2027-01-01 to 2027-03-31):
+
+- renewals: A1 renewed on time (recorded 01-20 for 02-01), A2 renewed late
+  (02-15 for 02-10), A3 still active after 02-20 (overdue), A4 churned, A7
+  renewed with no recorded time (on time); A5 renews 03-20 (in the window, not
+  due yet); A6 renews in June (outside).
+- the renewal-intent question went to A1, A2, A3, A5 (and A6, outside); A1
+  answered no then yes (latest wins), A2 no, A3 not the decision maker.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from datetime import UTC, date, datetime
+
+import pytest
+
+from dsl.loader import load_playbook
+from engine.experiments import assign_arm
+from tests.integration.enrol_fixtures import enrol_pool_fixture, insert_row  # noqa: F401
+from workers.report import Window, build_report
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+
+PLAYBOOKS = pathlib.Path(__file__).parents[2] / "playbooks"
+WINDOW = Window(start=date(2027, 1, 1), end=date(2027, 3, 31), as_of=date(2027, 3, 1))
+
+
+def at(day: str, hour: int = 10) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC)
+
+
+ACCOUNTS = [
+    # id, renewal date, status, ga/versions, deployment, region, segment, migration stage
+    ("A1", "2027-02-01", "renewed", 0, "on_premise", "emea", "enterprise", "not_started"),
+    ("A2", "2027-02-10", "renewed", 2, "on_premise", "emea", "enterprise", "planned"),
+    ("A3", "2027-02-20", "active", 3, "cloud", "emea", "enterprise", "migrated"),
+    ("A4", "2027-02-25", "churned", 1, "on_premise", "apac", "smb", "notified"),
+    ("A5", "2027-03-20", "active", None, "cloud", "amer", "smb", "not_started"),
+    ("A6", "2027-06-01", "active", None, "cloud", "amer", "smb", "not_started"),
+    ("A7", "2027-01-15", "renewed", None, "cloud", "amer", "smb", "not_started"),
+]
+
+
+async def seed(conn) -> None:
+    for account_id, renewal, status, behind, deployment, region, segment, stage in ACCOUNTS:
+        await insert_row(
+            conn,
+            "accounts",
+            {
+                "id": account_id,
+                "name": f"Account {account_id}",
+                "csm_owner": "Ann",
+                "region": region,
+                "segment": segment,
+                "deployment": deployment,
+                "migration_stage": stage,
+                "ga_version": "12.0" if behind is not None else "",
+                "versions_behind": behind or 0,
+            },
+        )
+        day = date.fromisoformat(renewal)
+        await insert_row(
+            conn,
+            "subscriptions",
+            {
+                "id": f"S-{account_id}",
+                "account_id": account_id,
+                "status": status,
+                "start_date": date(day.year - 1, day.month, day.day),
+                "renewal_date": day,
+            },
+        )
+    for journey, kind, detail, day, data in [
+        ("renewal:A1", "stage", "intent_survey", "2027-01-10", {}),
+        ("renewal:A1", "outcome", "renewed", "2027-01-20", {"status": "completed"}),
+        ("renewal:A2", "stage", "intent_survey", "2027-01-10", {}),
+        ("renewal:A2", "outcome", "renewed", "2027-02-15", {"status": "completed"}),
+        ("renewal:A3", "stage", "intent_survey", "2027-01-10", {}),
+        ("renewal:A5", "stage", "intent_survey", "2027-01-10", {}),
+    ]:
+        await conn.execute(
+            "INSERT INTO journey_events (journey_id, account_id, playbook, kind, detail, data, "
+            "at) VALUES ($1, $2, 'renewal', $3, $4, $5::jsonb, $6)",
+            journey,
+            journey.split(":")[1],
+            kind,
+            detail,
+            json.dumps(data),
+            at(day),
+        )
+    emails = [
+        # journey, account, contact, template, playbook day, status
+        *[
+            ("renewal:A1", "A1", "C1", "renewal_statement", f"2027-01-0{d}", "sent")
+            for d in (4, 5, 6, 7)
+        ],
+        ("renewal:A1", "A1", "C1", "renewal_statement", "2027-01-05", "bounced"),
+        ("renewal:A1", "A1", "C1", "renewal_statement", "2027-01-12", "sent"),
+        ("version_currency:A2", "A2", "C2", "upgrade_invitation", "2027-01-05", "sent"),
+        ("version_currency:A2", "A2", "C2", "upgrade_reminder", "2027-01-06", "sent"),
+        *[
+            (f"renewal:{a}", a, c, "renewal_intent_survey", "2027-01-18", "sent")
+            for a, c in (("A1", "C4"), ("A2", "C5"), ("A3", "C6"), ("A5", "C7"))
+        ],
+        ("renewal:A6", "A6", "C8", "renewal_intent_survey", "2026-12-01", "sent"),
+    ]
+    for i, (journey, account, contact, template, day, status) in enumerate(emails):
+        await insert_row(
+            conn,
+            "emails",
+            {
+                "idempotency_key": f"k{i}",
+                "journey_id": journey,
+                "account_id": account,
+                "contact_id": contact,
+                "to_address": f"{contact.lower()}@example.com",
+                "template": template,
+                "status": status,
+                "playbook_time": at(day),
+            },
+        )
+    for question, choice, journey, account in [
+        ("renewal_intent", "no", "renewal:A1", "A1"),
+        ("renewal_intent", "yes", "renewal:A1", "A1"),
+        ("renewal_intent", "no", "renewal:A2", "A2"),
+        ("renewal_intent", "not_decision_maker", "renewal:A3", "A3"),
+        ("other_question", "yes", "renewal:A5", "A5"),
+    ]:
+        await insert_row(
+            conn,
+            "answers",
+            {"journey_id": journey, "account_id": account, "question": question, "choice": choice},
+        )
+    ctas = [
+        # key, journey, owner, role, priority, opened, closed, due
+        ("c1", "renewal:A1", "Ann", "csm", "high", "2027-01-10", "2027-01-12", "2027-01-12"),
+        ("c2", "renewal:A3", "Ann", "csm", "urgent", "2027-02-21", None, "2027-02-23"),
+        (
+            "c3",
+            "nps_followup:A2:2027-01-05",
+            "Bob",
+            "csm",
+            "high",
+            "2027-01-06",
+            "2027-01-09",
+            None,
+        ),
+        ("c4", "nps_followup:A4:2027-02-01", "", "ops", "medium", "2027-02-02", None, "2027-03-10"),
+        ("c5", "renewal:A5", "Ann", "renewal_rep", "medium", "2026-12-01", None, "2027-04-01"),
+    ]
+    for key, journey, owner, role, priority, opened, closed, due in ctas:
+        await insert_row(
+            conn,
+            "ctas",
+            {
+                "idempotency_key": key,
+                "journey_id": journey,
+                "account_id": journey.split(":")[1],
+                "owner": owner,
+                "owner_role": role,
+                "priority": priority,
+                "opened_at": at(opened),
+                "status": "closed" if closed else "open",
+                "closed_at": at(closed) if closed else None,
+                "due_at": at(due) if due else None,
+            },
+        )
+    for i, (account, day, score, category) in enumerate(
+        [
+            ("A2", "2027-01-05", 4, "detractor"),
+            ("A4", "2027-02-01", 3, "detractor"),
+            ("A1", "2027-01-15", 10, "promoter"),
+            ("A6", "2026-11-01", 8, "passive"),
+        ]
+    ):
+        await insert_row(
+            conn,
+            "nps_responses",
+            {
+                "id": f"N{i}",
+                "account_id": account,
+                "score": score,
+                "category": category,
+                "responded_on": date.fromisoformat(day),
+            },
+        )
+    for key, account, day, licences, growth, price, uplift, total in [
+        ("q1", "A1", "2027-01-15", 100, 10, 50, 0, 5500),
+        ("q2", "A2", "2027-02-01", 60, 0, 50, 0, 3000),
+        ("q3", "A3", "2027-02-10", 100, 5, 20, 10, 2310),
+        ("q4", "A6", "2026-10-01", 10, 7, 20, 0, 340),
+    ]:
+        await insert_row(
+            conn,
+            "quotes",
+            {
+                "id": key,
+                "idempotency_key": key,
+                "account_id": account,
+                "licences": licences,
+                "organic_growth_licences": growth,
+                "unit_price": price,
+                "uplift_percent": uplift,
+                "total": total,
+                "journey_id": f"renewal:{account}",
+                "created_at": at(day),
+            },
+        )
+
+
+@pytest.fixture
+async def seeded(enrol_pool):
+    async with enrol_pool.acquire() as conn:
+        await seed(conn)
+    return enrol_pool
+
+
+@pytest.fixture(scope="module")
+def playbooks():
+    return {"renewal": load_playbook(PLAYBOOKS / "renewal.playbook")}
+
+
+async def test_activity_is_counted_exactly(seeded, playbooks):
+    report = await build_report(seeded, WINDOW, playbooks=playbooks)
+    activity = report["activity"]
+    assert activity["emails"] == {
+        "sent": 11,
+        "contacts": 6,
+        "contact_weeks": 7,
+        "max_per_contact_week": 4,
+        "mean_per_contact_week": round(11 / 7, 2),
+        "cap": {"max_emails": 3, "per_days": 7, "per_week": 3},
+        "contact_weeks_over_cap": 1,
+    }
+    assert activity["renewal_intent_asked"] == {
+        "accounts_renewing": 6,
+        "asked": 4,
+        "rate": round(4 / 6, 4),
+    }
+    assert activity["ctas"] == {
+        "opened": 4,
+        "closed": 2,
+        "open_now": 3,
+        "open_by_owner": [
+            {"owner": "Ann", "open": 2, "overdue": 1, "urgent": 1},
+            {"owner": "ops", "open": 1, "overdue": 0, "urgent": 0},
+        ],
+    }
+    assert activity["nps_followup"] == {
+        "responses": 3,
+        "by_category": {"promoter": 1, "passive": 0, "detractor": 2},
+        "ctas_opened": 2,
+        "ctas_closed": 1,
+        "closure_rate": 0.5,
+    }
+
+
+async def test_outcomes_are_counted_exactly(seeded, playbooks):
+    report = await build_report(seeded, WINDOW, playbooks=playbooks)
+    outcomes = report["outcomes"]
+    assert outcomes["renewal_intent"] == {
+        "asked": 4,
+        "answered": 3,
+        "answer_rate": 0.75,
+        "split": {"yes": 1, "no": 1, "not_decision_maker": 1},
+    }
+    assert outcomes["renewals"] == {
+        "due": 5,
+        "on_time": 2,
+        "late": 1,
+        "overdue": 1,
+        "churned": 1,
+        "on_time_rate": 0.4,
+    }
+    assert outcomes["quotes"] == {
+        "generated": 3,
+        "with_organic_growth": 2,
+        "organic_growth_licences": 15,
+        "organic_growth_value": 610,
+        "total_with_organic_growth": 7810,
+        "total": 10810,
+    }
+    assert outcomes["version_currency"] == {
+        "accounts": 4,
+        "two_plus_behind": 2,
+        "share_two_plus_behind": 0.5,
+    }
+    assert outcomes["cloud_migration"] == [
+        {
+            "region": "apac",
+            "segment": "smb",
+            "accounts": 1,
+            "not_started": 0,
+            "notified": 1,
+            "planned": 0,
+            "migrating": 0,
+            "migrated": 0,
+            "migrated_share": 0.0,
+        },
+        {
+            "region": "emea",
+            "segment": "enterprise",
+            "accounts": 3,
+            "not_started": 1,
+            "notified": 0,
+            "planned": 1,
+            "migrating": 0,
+            "migrated": 1,
+            "migrated_share": round(1 / 3, 4),
+        },
+    ]
+
+
+async def test_playbook_narrows_activity_to_its_journeys(seeded, playbooks):
+    report = await build_report(seeded, WINDOW, playbooks=playbooks, playbook="renewal")
+    assert report["activity"]["emails"]["sent"] == 9  # the version_currency emails drop out
+    assert report["activity"]["ctas"]["opened"] == 2  # c1, c2: the NPS follow-ups drop out
+    assert report["outcomes"]["renewals"]["due"] == 5  # outcomes stay the book's
+
+
+async def test_journeys_and_arms_without_temporal(seeded, playbooks):
+    report = await build_report(seeded, WINDOW, playbooks=playbooks)
+    assert report["journeys"] == [
+        {"playbook": "renewal", "source": "journey events", "total": 4, "running": 2, "ended": 2}
+    ]
+    experiment = playbooks["renewal"].experiments[0]
+    expected: dict[str, dict] = {
+        arm.name: {"journeys": 0, "emails": 0, "achieved": 0} for arm in experiment.arms
+    }
+    emails = {"A1": 6, "A2": 1, "A3": 1, "A5": 1}  # A1: 5 statements and the question
+    for account in ("A1", "A2", "A3", "A5"):
+        arm = assign_arm(experiment, account).name
+        expected[arm]["journeys"] += 1
+        expected[arm]["emails"] += emails[account]
+        expected[arm]["achieved"] += 1 if account in ("A1", "A2") else 0
+    got = {
+        row["arm"]: {k: row[k] for k in ("journeys", "emails", "achieved")}
+        for row in report["arms"]
+    }
+    assert got == expected
+    assert sum(row["ctas"] for row in report["arms"]) == 3  # c1, c2, c5
+    assert {row["holdout"] for row in report["arms"] if row["arm"] == "control"} == {True}
+
+
+async def test_an_empty_book_reports_zeros_not_errors(enrol_pool, playbooks):
+    report = await build_report(enrol_pool, Window(None, None, date(2027, 1, 1)), playbooks={})
+    assert report["activity"]["emails"]["sent"] == 0
+    assert report["outcomes"]["renewals"]["on_time_rate"] is None
+    assert report["outcomes"]["cloud_migration"] == []
+    assert report["arms"] == []
+    assert report["window"]["label"] == "all time"

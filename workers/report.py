@@ -1,0 +1,491 @@
+"""The KPI report: what the playbooks did (activity) kept apart from what came of
+it (outcomes), as Jamf's renewal team reported it, plus journeys per playbook and
+per experiment arm.
+
+Everything comes from Postgres except the journey counts, which come from
+Temporal visibility when a client is given (else from the recorded journey
+events). Times are playbook time where the store keeps it (emails, CTAs and
+journey events carry the playbook time of the step that wrote them), so a
+rehearsal at ``--speed`` reports its own calendar.
+
+Definitions (the window is ``[start, end]``, both optional, dates inclusive;
+``as_of`` is the report date):
+
+Activity
+- emails: emails sent in the window; per contact and ISO week, the max and mean
+  count against the cap of the playbook's contact policy, and the contact-weeks
+  over it.
+- renewal-intent asked rate: accounts with a subscription renewing in the window
+  that were emailed the renewal-intent question (a ``renewal_intent`` ask), over
+  those accounts.
+- CTAs (escalations): opened in the window, closed in the window, open now; open
+  CTAs per owner with how many are overdue at ``as_of``.
+- NPS follow-up: responses in the window by category; follow-up CTAs (of
+  ``nps_followup`` journeys) opened in the window and how many are closed.
+
+Outcomes
+- renewal intent: of the accounts asked, those that answered (answer rate) and
+  the split of their latest answers (yes / no / not the decision maker).
+- renewals: subscriptions renewing in the window whose date has come (``due``):
+  renewed on time (renewed, and the renewal recorded no later than the renewal
+  date; a renewal without a recorded time counts as on time), renewed late,
+  overdue (still active after the date), churned; the on-time rate over due.
+- quotes: generated in the window, those with organic growth, the organic-growth
+  licences and their value (licences x unit price x uplift), and the total of the
+  quotes with organic growth.
+- version currency: accounts with version data, the share two or more behind GA.
+- cloud migration: on-premise accounts (and those already in the programme) by
+  region and segment, per migration stage, and the share migrated.
+
+``playbook`` narrows the activity (emails, CTAs, quotes), the journeys and the
+arms to one playbook's journeys; the outcomes are the book's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+from temporalio.client import Client
+
+from dsl.ir import Ask, ContactPolicy, Playbook, walk
+from engine.experiments import assign_arm
+
+INTENT_QUESTION = "renewal_intent"
+NPS_PLAYBOOK = "nps_followup"
+INTENT_CHOICES = ("yes", "no", "not_decision_maker")
+MIGRATION_STAGES = ("not_started", "notified", "planned", "migrating", "migrated")
+DEFAULT_INTENT_TEMPLATES = ("renewal_intent_survey",)
+_STATUSES = ("Running", "Completed", "Failed", "Canceled", "Terminated", "TimedOut")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The report's period (``None``: open on that side) and its date."""
+
+    start: date | None
+    end: date | None
+    as_of: date
+
+    def label(self) -> str:
+        if self.start is None and self.end is None:
+            return "all time"
+        return f"{self.start or '...'} to {self.end or '...'}"
+
+
+# Queries name their parameters (``:start``, ``:end``, ``:as_of``, ``:playbook``...);
+# ``_bind`` turns them into asyncpg's ``$n``, passing only those a query uses.
+_PARAM = re.compile(r"(?<![:\w]):([a-z_]+)")
+
+# A journey belongs to the playbook if it recorded events as it or its id starts
+# "<playbook>:" (the shipped id templates all do); a NULL playbook means every one.
+_OF_PLAYBOOK = (
+    "(:playbook::text IS NULL OR split_part({col}, ':', 1) = :playbook::text OR {col} IN "
+    "(SELECT je.journey_id FROM journey_events je WHERE je.playbook = :playbook::text))"
+)
+_IN_WINDOW = (
+    "((:start::date IS NULL OR ({expr})::date >= :start::date) AND "
+    "(:end::date IS NULL OR ({expr})::date <= :end::date))"
+)
+
+
+def _bind(sql: str, values: dict[str, Any]) -> tuple[str, list[Any]]:
+    order: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in order:
+            order.append(name)
+        return f"${order.index(name) + 1}"
+
+    return _PARAM.sub(number, sql), [values[name] for name in order]
+
+
+def _window(expr: str) -> str:
+    return _IN_WINDOW.replace("{expr}", expr)
+
+
+def _playbook(column: str) -> str:
+    return _OF_PLAYBOOK.replace("{col}", column)
+
+
+class _Query:
+    """A connection with the report's named parameters bound once."""
+
+    def __init__(self, conn: Any, values: dict[str, Any]) -> None:
+        self.conn = conn
+        self.values = values
+
+    async def fetch(self, sql: str, **extra: Any) -> list[Any]:
+        text, args = _bind(sql, {**self.values, **extra})
+        return await self.conn.fetch(text, *args)
+
+    async def fetchrow(self, sql: str, **extra: Any) -> Any:
+        text, args = _bind(sql, {**self.values, **extra})
+        return await self.conn.fetchrow(text, *args)
+
+
+async def build_report(
+    pool: asyncpg.Pool,
+    window: Window,
+    *,
+    playbooks: dict[str, Playbook],
+    playbook: str | None = None,
+    temporal: Client | None = None,
+) -> dict[str, Any]:
+    """The whole report as a JSON-friendly dict (see the module docstring)."""
+    values = {"start": window.start, "end": window.end, "as_of": window.as_of, "playbook": playbook}
+    policy = _contact_policy(playbooks, playbook)
+    intent_templates = _intent_templates(playbooks)
+    async with pool.acquire() as conn:
+        q = _Query(conn, values)
+        emails = await _emails(q, policy)
+        intent = await _intent(q, intent_templates)
+        ctas = await _ctas(q)
+        nps = await _nps_followup(q)
+        renewals = await _renewals(q)
+        quotes = await _quotes(q)
+        versions = await _version_currency(conn)
+        migration = await _migration(conn)
+        arms = await _arms(conn, playbooks, playbook)
+        names = await _playbook_names(conn, playbooks, playbook)
+    journeys = await _journeys(temporal, pool, names)
+    return {
+        "window": {
+            "from": _iso(window.start),
+            "to": _iso(window.end),
+            "as_of": window.as_of.isoformat(),
+            "label": window.label(),
+            "playbook": playbook,
+        },
+        "activity": {
+            "emails": emails,
+            "renewal_intent_asked": intent["asked"],
+            "ctas": ctas,
+            "nps_followup": nps,
+        },
+        "outcomes": {
+            "renewal_intent": intent["answers"],
+            "renewals": renewals,
+            "quotes": quotes,
+            "version_currency": versions,
+            "cloud_migration": migration,
+        },
+        "journeys": journeys,
+        "arms": arms,
+    }
+
+
+# --------------------------------------------------------------------------- activity
+
+
+async def _emails(q: _Query, policy: ContactPolicy) -> dict[str, Any]:
+    weekly_cap = policy.max_emails * 7 * 86400 / max(1, policy.per.seconds)
+    row = await q.fetchrow(
+        "WITH sent AS (SELECT coalesce(nullif(contact_id, ''), lower(to_address)) AS contact, "
+        "date_trunc('week', coalesce(playbook_time, sent_at)) AS week FROM emails "
+        f"WHERE status = 'sent' AND {_window('coalesce(playbook_time, sent_at)')} "
+        f"AND {_playbook('journey_id')}), "
+        "weeks AS (SELECT contact, week, count(*) AS n FROM sent GROUP BY contact, week) "
+        "SELECT (SELECT count(*) FROM sent) AS sent, "
+        "(SELECT count(DISTINCT contact) FROM sent) AS contacts, "
+        "count(*) AS contact_weeks, coalesce(max(n), 0) AS max_n, coalesce(avg(n), 0) AS mean_n, "
+        "count(*) FILTER (WHERE n > :weekly_cap::numeric) AS over_cap FROM weeks",
+        weekly_cap=weekly_cap,
+    )
+    return {
+        "sent": row["sent"],
+        "contacts": row["contacts"],
+        "contact_weeks": row["contact_weeks"],
+        "max_per_contact_week": row["max_n"],
+        "mean_per_contact_week": round(float(row["mean_n"]), 2),
+        "cap": {
+            "max_emails": policy.max_emails,
+            "per_days": _number(policy.per.seconds / 86400),
+            "per_week": _number(weekly_cap),
+        },
+        "contact_weeks_over_cap": row["over_cap"],
+    }
+
+
+async def _intent(q: _Query, templates: list[str]) -> dict[str, Any]:
+    # Not narrowed by playbook: the asked rate is about the book's renewals.
+    row = await q.fetchrow(
+        "WITH renewing AS (SELECT DISTINCT account_id FROM subscriptions "
+        f"WHERE {_window('renewal_date')}), "
+        "asked AS (SELECT DISTINCT r.account_id FROM renewing r JOIN emails e "
+        "ON e.account_id = r.account_id AND e.status = 'sent' "
+        "AND e.template = ANY(:templates::text[])), "
+        "latest AS (SELECT DISTINCT ON (a.account_id) a.account_id, a.choice FROM answers a "
+        "JOIN asked USING (account_id) WHERE a.question = :question::text "
+        "ORDER BY a.account_id, a.id DESC) "
+        "SELECT (SELECT count(*) FROM renewing) AS renewing, "
+        "(SELECT count(*) FROM asked) AS asked, (SELECT count(*) FROM latest) AS answered, "
+        "(SELECT coalesce(jsonb_object_agg(choice, n), '{}'::jsonb)::text FROM "
+        "(SELECT choice, count(*) AS n FROM latest GROUP BY choice) c) AS split",
+        templates=templates,
+        question=INTENT_QUESTION,
+    )
+    counted = json.loads(row["split"])
+    split = {choice: counted.pop(choice, 0) for choice in INTENT_CHOICES} | counted
+    return {
+        "asked": {
+            "accounts_renewing": row["renewing"],
+            "asked": row["asked"],
+            "rate": _rate(row["asked"], row["renewing"]),
+        },
+        "answers": {
+            "asked": row["asked"],
+            "answered": row["answered"],
+            "answer_rate": _rate(row["answered"], row["asked"]),
+            "split": split,
+        },
+    }
+
+
+async def _ctas(q: _Query) -> dict[str, Any]:
+    of_playbook = _playbook("journey_id")
+    totals = await q.fetchrow(
+        f"SELECT count(*) FILTER (WHERE {_window('opened_at')}) AS opened, "
+        "count(*) FILTER (WHERE status = 'closed' AND closed_at IS NOT NULL "
+        f"AND {_window('closed_at')}) AS closed, "
+        f"count(*) FILTER (WHERE status = 'open') AS open_now FROM ctas WHERE {of_playbook}"
+    )
+    owners = await q.fetch(
+        "SELECT coalesce(nullif(owner, ''), owner_role) AS owner, count(*) AS open, "
+        "count(*) FILTER (WHERE due_at IS NOT NULL AND due_at::date < :as_of::date) AS overdue, "
+        "count(*) FILTER (WHERE priority = 'urgent') AS urgent FROM ctas "
+        f"WHERE status = 'open' AND {of_playbook} GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
+    return {
+        "opened": totals["opened"],
+        "closed": totals["closed"],
+        "open_now": totals["open_now"],
+        "open_by_owner": [dict(row) for row in owners],
+    }
+
+
+async def _nps_followup(q: _Query) -> dict[str, Any]:
+    responses = await q.fetch(
+        "SELECT category, count(*) AS n FROM nps_responses "
+        f"WHERE {_window('responded_on')} GROUP BY 1"
+    )
+    follow_ups = await q.fetchrow(
+        "SELECT count(*) AS opened, count(*) FILTER (WHERE status = 'closed') AS closed "
+        f"FROM ctas WHERE {_window('opened_at')} AND "
+        + _playbook("journey_id").replace(":playbook", ":nps_playbook"),
+        nps_playbook=NPS_PLAYBOOK,
+    )
+    by_category = {row["category"]: row["n"] for row in responses}
+    return {
+        "responses": sum(by_category.values()),
+        "by_category": {c: by_category.get(c, 0) for c in ("promoter", "passive", "detractor")},
+        "ctas_opened": follow_ups["opened"],
+        "ctas_closed": follow_ups["closed"],
+        "closure_rate": _rate(follow_ups["closed"], follow_ups["opened"]),
+    }
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+async def _renewals(q: _Query) -> dict[str, Any]:
+    row = await q.fetchrow(
+        "WITH due AS (SELECT s.status, s.renewal_date, "
+        "(SELECT min(je.at)::date FROM journey_events je WHERE je.account_id = s.account_id "
+        "AND je.kind = 'outcome' AND je.detail = 'renewed') AS renewed_on "
+        f"FROM subscriptions s WHERE {_window('s.renewal_date')} "
+        "AND s.renewal_date <= :as_of::date) "
+        "SELECT count(*) AS due, "
+        "count(*) FILTER (WHERE status = 'renewed' AND (renewed_on IS NULL OR "
+        "renewed_on <= renewal_date)) AS on_time, "
+        "count(*) FILTER (WHERE status = 'renewed' AND renewed_on > renewal_date) AS late, "
+        "count(*) FILTER (WHERE status = 'active') AS overdue, "
+        "count(*) FILTER (WHERE status = 'churned') AS churned FROM due"
+    )
+    result = dict(row)
+    result["on_time_rate"] = _rate(row["on_time"], row["due"])
+    return result
+
+
+async def _quotes(q: _Query) -> dict[str, Any]:
+    row = await q.fetchrow(
+        "SELECT count(*) AS generated, "
+        "count(*) FILTER (WHERE organic_growth_licences > 0) AS with_organic_growth, "
+        "coalesce(sum(organic_growth_licences), 0) AS organic_growth_licences, "
+        "coalesce(sum(organic_growth_licences * unit_price * (1 + uplift_percent / 100)), 0) "
+        "AS organic_growth_value, "
+        "coalesce(sum(total) FILTER (WHERE organic_growth_licences > 0), 0) "
+        "AS total_with_organic_growth, coalesce(sum(total), 0) AS total "
+        f"FROM quotes WHERE {_window('created_at')} AND {_playbook('journey_id')}"
+    )
+    return {key: _number(value) for key, value in row.items()}
+
+
+async def _version_currency(conn: Any) -> dict[str, Any]:
+    row = await conn.fetchrow(
+        "SELECT count(*) AS accounts, count(*) FILTER (WHERE versions_behind >= 2) AS behind "
+        "FROM accounts WHERE ga_version <> '' OR installed_version <> ''"
+    )
+    return {
+        "accounts": row["accounts"],
+        "two_plus_behind": row["behind"],
+        "share_two_plus_behind": _rate(row["behind"], row["accounts"]),
+    }
+
+
+async def _migration(conn: Any) -> list[dict[str, Any]]:
+    rows = await conn.fetch(
+        "SELECT region, segment, migration_stage, count(*) AS n FROM accounts "
+        "WHERE deployment = 'on_premise' OR migration_stage <> 'not_started' "
+        "GROUP BY 1, 2, 3 ORDER BY 1, 2"
+    )
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        key = (row["region"] or "-", row["segment"] or "-")
+        group = groups.setdefault(
+            key,
+            {"region": key[0], "segment": key[1], "accounts": 0}
+            | {stage: 0 for stage in MIGRATION_STAGES},
+        )
+        group[row["migration_stage"]] = group.get(row["migration_stage"], 0) + row["n"]
+        group["accounts"] += row["n"]
+    for group in groups.values():
+        group["migrated_share"] = _rate(group["migrated"], group["accounts"])
+    return list(groups.values())
+
+
+# --------------------------------------------------------------------------- journeys
+
+
+async def _playbook_names(
+    conn: Any, playbooks: dict[str, Playbook], playbook: str | None
+) -> list[str]:
+    if playbook is not None:
+        return [playbook]
+    recorded = await conn.fetch("SELECT DISTINCT playbook FROM journey_events WHERE playbook <> ''")
+    return sorted(set(playbooks) | {row["playbook"] for row in recorded})
+
+
+async def _journeys(temporal: Client | None, pool: Any, names: list[str]) -> list[dict[str, Any]]:
+    if temporal is not None:
+        try:
+            return [await _visibility_counts(temporal, name) for name in names if _NAME.match(name)]
+        except Exception:  # visibility down or unsupported: the store still knows a lot
+            pass
+    rows = await pool.fetch(
+        "SELECT playbook, count(DISTINCT journey_id) AS journeys, count(DISTINCT journey_id) "
+        "FILTER (WHERE kind = 'outcome') AS ended FROM journey_events WHERE playbook = ANY($1) "
+        "GROUP BY 1",
+        names,
+    )
+    found = {row["playbook"]: row for row in rows}
+    return [
+        {
+            "playbook": name,
+            "source": "journey events",
+            "total": found[name]["journeys"] if name in found else 0,
+            "running": (found[name]["journeys"] - found[name]["ended"]) if name in found else 0,
+            "ended": found[name]["ended"] if name in found else 0,
+        }
+        for name in names
+    ]
+
+
+async def _visibility_counts(client: Client, name: str) -> dict[str, Any]:
+    """Journeys of one playbook by execution status, from Temporal visibility."""
+    # ``name`` matched _NAME above, so it cannot break out of the quoted literal.
+    counted = await client.count_workflows(f"WorkflowType = '{name}' GROUP BY ExecutionStatus")
+    by_status = {status.lower(): 0 for status in _STATUSES}
+    for group in counted.groups:
+        status = str(group.group_values[0]) if group.group_values else ""
+        by_status[status.lower()] = by_status.get(status.lower(), 0) + group.count
+    return {"playbook": name, "source": "temporal", "total": counted.count, **by_status}
+
+
+async def _arms(
+    conn: Any, playbooks: dict[str, Playbook], playbook: str | None
+) -> list[dict[str, Any]]:
+    """Per experiment arm: journeys, emails, CTAs and outcomes achieved. The arm is
+    recomputed from the account id (the split is a stable hash, engine.experiments)."""
+    out: list[dict[str, Any]] = []
+    for name, ir in sorted(playbooks.items()):
+        if not ir.experiments or (playbook is not None and name != playbook):
+            continue
+        rows = await conn.fetch(
+            "SELECT j.journey_id, max(j.account_id) AS account_id, "
+            "bool_or(j.kind = 'outcome' AND j.data->>'status' = 'completed') AS achieved, "
+            "(SELECT count(*) FROM emails e WHERE e.journey_id = j.journey_id "
+            "AND e.status = 'sent') AS emails, "
+            "(SELECT count(*) FROM ctas c WHERE c.journey_id = j.journey_id) AS ctas "
+            "FROM journey_events j WHERE j.playbook = $1 GROUP BY j.journey_id",
+            name,
+        )
+        for experiment in ir.experiments:
+            stats = {
+                arm.name: {
+                    "journeys": 0,
+                    "emails": 0,
+                    "ctas": 0,
+                    "achieved": 0,
+                    "holdout": arm.holdout,
+                }
+                for arm in experiment.arms
+            }
+            for row in rows:
+                arm = assign_arm(experiment, row["account_id"] or "")
+                if arm is None:
+                    continue
+                entry = stats[arm.name]
+                entry["journeys"] += 1
+                entry["emails"] += row["emails"]
+                entry["ctas"] += row["ctas"]
+                entry["achieved"] += 1 if row["achieved"] else 0
+            for arm_name, entry in stats.items():
+                out.append(
+                    {"playbook": name, "experiment": experiment.name, "arm": arm_name, **entry}
+                    | {"achieved_rate": _rate(entry["achieved"], entry["journeys"])}
+                )
+    return out
+
+
+# --------------------------------------------------------------------------- small pieces
+
+
+def _contact_policy(playbooks: dict[str, Playbook], playbook: str | None) -> ContactPolicy:
+    chosen = playbooks.get(playbook or "renewal")
+    return chosen.defaults.contact if chosen is not None else ContactPolicy()
+
+
+def _intent_templates(playbooks: dict[str, Playbook]) -> list[str]:
+    """The templates of every ``ask renewal_intent`` in the playbooks (the emails
+    that asked the question)."""
+    found = {
+        step.template
+        for ir in playbooks.values()
+        for step in walk(ir.body)
+        if isinstance(step, Ask) and step.question == INTENT_QUESTION
+    }
+    return sorted(found or DEFAULT_INTENT_TEMPLATES)
+
+
+def _rate(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _number(value: Any) -> Any:
+    """Money and counts for JSON: whole numbers as int, others to two decimals."""
+    if isinstance(value, Decimal | float):
+        number = float(value)
+        return int(number) if number.is_integer() else round(number, 2)
+    return value
+
+
+def _iso(day: date | None) -> str | None:
+    return day.isoformat() if day else None
