@@ -1,0 +1,149 @@
+"""`playbook dev up|status|down` for real, in a temp state dir on free ports.
+
+The worker and web parts are skipped here (they belong to other modules and
+have their own tests); the three infrastructure parts are started, detached,
+checked, mailed to, and stopped. The fixture stops everything even if a test
+fails, so no server outlives the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import aiosmtplib
+import asyncpg
+import psutil
+import pytest
+
+from workers.stack.supervisor import free_port
+
+pytestmark = pytest.mark.integration
+
+PLAYBOOK = str(Path(sys.executable).with_name("playbook"))
+EXTERNAL_VARS = ("TEMPORAL_ADDRESS", "DATABASE_URL", "SMTP_HOST", "SMTP_PORT")
+
+
+class DevStack:
+    """Runs the CLI against one temp state dir."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.smtp_port = free_port()
+        self.env = {k: v for k, v in os.environ.items() if k not in EXTERNAL_VARS}
+        self.env.update(
+            PLAYBOOK_STATE_DIR=str(state_dir),
+            PLAYBOOK_TEMPORAL_PORT=str(free_port()),
+            TEMPORAL_UI_PORT=str(free_port()),
+            PLAYBOOK_SMTP_PORT=str(self.smtp_port),
+            WEB_PORT=str(free_port()),
+            COLUMNS="200",  # one table row per line
+        )
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [PLAYBOOK, *args], env={**self.env, **env}, capture_output=True, text=True
+        )
+
+    def row(self, output: str, part: str) -> str:
+        return next(line for line in output.splitlines() if line.startswith(f"│ {part} "))
+
+
+@pytest.fixture(scope="module")
+def dev_stack() -> Iterator[DevStack]:
+    folder = Path(tempfile.mkdtemp(prefix="playbook-dev-"))
+    folder.chmod(0o755)
+    stack = DevStack(folder / "state")
+    try:
+        yield stack
+    finally:
+        stack.run("dev", "down")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_up_starts_detached_parts_and_status_shows_them(dev_stack: DevStack) -> None:
+    up = dev_stack.run("dev", "up", "--skip", "worker", "--skip", "web")
+    assert up.returncode == 0, up.stdout + up.stderr
+    status = dev_stack.run("dev", "status")
+    assert status.returncode == 0
+    for part in ("temporal", "postgres", "smtp"):
+        row = dev_stack.row(status.stdout, part)
+        assert "running" in row and "ok" in row, row
+    assert "http://localhost:" + dev_stack.env["TEMPORAL_UI_PORT"] in status.stdout
+    assert f"127.0.0.1:{dev_stack.smtp_port}" in status.stdout
+    for name in ("temporal", "smtp"):
+        assert (dev_stack.state_dir / "run" / f"{name}.pid").exists()
+        assert (dev_stack.state_dir / "logs" / f"{name}.log").exists()
+    assert (dev_stack.state_dir / "temporal.sqlite").exists()
+
+
+def test_database_url_file_points_at_a_migrated_database(dev_stack: DevStack) -> None:
+    dsn = (dev_stack.state_dir / "database_url").read_text().strip()
+
+    async def tables() -> set[str]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            rows = await conn.fetch("SELECT version FROM schema_migrations")
+            return {r["version"] for r in rows}
+        finally:
+            await conn.close()
+
+    assert "001_core" in asyncio.run(tables())
+
+
+def test_up_twice_leaves_running_parts_alone(dev_stack: DevStack) -> None:
+    before = (dev_stack.state_dir / "run" / "temporal.pid").read_text()
+    again = dev_stack.run("dev", "up", "--skip", "worker", "--skip", "web")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "already running" in again.stdout
+    assert (dev_stack.state_dir / "run" / "temporal.pid").read_text() == before
+
+
+def test_the_sink_keeps_mail_and_mail_ls_shows_it(dev_stack: DevStack) -> None:
+    message = EmailMessage()
+    message["From"] = "success@playbook.local"
+    message["To"] = "rita@acme.example"
+    message["Subject"] = "Will you renew?"
+    message.set_content("Hi Rita,\nanswer here: http://127.0.0.1:8088/answer/abc?choice=yes\n")
+    asyncio.run(aiosmtplib.send(message, hostname="127.0.0.1", port=dev_stack.smtp_port))
+
+    listed = dev_stack.run("mail", "ls", "--to", "rita@acme")
+    assert listed.returncode == 0, listed.stderr
+    assert "Will you renew?" in listed.stdout
+    assert "no messages" in dev_stack.run("mail", "ls", "--to", "nobody@else").stdout
+    ident = next(line.split()[1] for line in listed.stdout.splitlines() if "renew" in line)
+    shown = dev_stack.run("mail", "show", ident)
+    assert shown.returncode == 0, shown.stderr
+    assert "Subject: Will you renew?" in shown.stdout
+    assert "Hi Rita," in shown.stdout
+    assert "[1] http://127.0.0.1:8088/answer/abc?choice=yes" in shown.stdout
+    missing = dev_stack.run("mail", "show", "0000000000")
+    assert missing.returncode == 1 and "no single message" in missing.stderr
+
+
+def test_an_env_address_makes_a_part_external(dev_stack: DevStack) -> None:
+    status = dev_stack.run("dev", "status", SMTP_HOST="127.0.0.1", SMTP_PORT="1")
+    row = dev_stack.row(status.stdout, "smtp")
+    assert "external" in row and "not answering" in row
+
+
+def test_down_stops_everything(dev_stack: DevStack) -> None:
+    pids = [
+        int(json.loads(p.read_text())["pid"]) for p in (dev_stack.state_dir / "run").glob("*.pid")
+    ]
+    down = dev_stack.run("dev", "down")
+    assert down.returncode == 0, down.stderr
+    status = dev_stack.run("dev", "status").stdout
+    for part in ("temporal", "postgres", "smtp"):
+        assert "stopped" in dev_stack.row(status, part)
+    assert not (dev_stack.state_dir / "database_url").exists()
+    for pid in pids:  # gone, or a zombie its new parent has not reaped yet
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
