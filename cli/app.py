@@ -32,9 +32,9 @@ class UserError(Exception):
 
 
 def _register_all() -> None:
-    from cli import authoring, data, data_import, dev, enroll, journeys, lang, mail, simulate
+    from cli import authoring, data, data_import, dev, enroll, lang, mail, simulate
 
-    for module in (lang, simulate, authoring, data_import, data, dev, mail, journeys, enroll):
+    for module in (lang, simulate, authoring, data_import, data, dev, mail, enroll):
         module.register(app)
 
 
