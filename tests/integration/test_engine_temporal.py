@@ -55,6 +55,9 @@ class CannedWorld:
             if request.kind in ("cta", "escalate"):
                 self.ctas += 1
                 return ActionResult(data={"cta_id": f"CTA-{self.ctas}"})
+            if request.kind == "set":
+                root, *_, name = request.params["path"]
+                self.facts.setdefault(root, {})[name] = request.params["value"]
             if request.kind == "quote":
                 return ActionResult(data={"quote": quote_from_facts(self.facts, request.params)})
             return ActionResult()

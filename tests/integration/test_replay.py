@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,8 @@ from tests.integration.test_engine_temporal import (
 )
 from tests.unit.engine_playbooks import account_facts, renewal_playbook
 
-REPLAY_DIR = Path(__file__).resolve().parents[1] / "replay"
+ROOT = Path(__file__).resolve().parents[2]
+REPLAY_DIR = ROOT / "tests" / "replay"
 RECORD = os.environ.get("PLAYBOOK_RECORD_REPLAY") == "1"
 
 
@@ -54,7 +56,10 @@ async def test_recorded_history_replays(path: Path) -> None:
 
 
 def test_there_are_histories_to_replay() -> None:
-    assert len(histories()) >= 2
+    names = {path.stem for path in histories()}
+    assert {"renewal_no_escalated_renewed", "daily_loop_continued_as_new"} <= names
+    for playbook in (ROOT / "playbooks").glob("*.playbook"):
+        assert any(name.startswith(f"shipped_{playbook.stem}_") for name in names), playbook
 
 
 # --------------------------------------------------------------------------- recording
@@ -125,6 +130,64 @@ async def _record_loop(client: Client) -> None:
     await _record(client, "daily_loop_continued_as_new", first)
 
 
+def _shipped_input(
+    name: str, start: datetime, speed: float, **facts: Any
+) -> tuple[JourneyInput, CannedWorld]:
+    from cli.simulate import sample_facts
+    from dsl.loader import load_playbook
+
+    playbook = load_playbook(ROOT / "playbooks" / f"{name}.playbook")
+    world_facts = sample_facts(start.date() - timedelta(days=10))
+    for dotted, value in facts.items():
+        root, _, field = dotted.partition("__")
+        world_facts[root][field] = value
+    journey = JourneyInput(
+        playbook=playbook,
+        account_id="ACME-0042",
+        journey_id=f"{name}:ACME-0042:{uuid.uuid4().hex[:6]}",
+        options=JourneyOptions(speed=speed, start_at=start),
+    )
+    return journey, CannedWorld(world_facts)
+
+
+async def _record_shipped(client: Client) -> None:
+    """Histories of the shipped playbooks as compiled by the DSL."""
+    start = DAY_BEFORE_T140
+    # renewal: "no", an escalation closed by the CSM, then renewed
+    journey, world = _shipped_input("renewal", start, DAY * 2)
+    queue = f"record-{uuid.uuid4().hex}"
+    async with Worker(
+        client, task_queue=queue, workflows=[JourneyWorkflow], activities=[world.activity()]
+    ):
+        handle = await client.start_workflow(
+            "renewal", journey, id=journey.journey_id, task_queue=queue, result_type=Timeline
+        )
+        await wait_for(handle, lambda t: t.waiting is not None and "answer" in t.waiting.label)
+        await handle.signal("answer", {"question": "renewal_intent", "choice": "no"})
+        await wait_for(handle, lambda t: t.waiting is not None and t.waiting.kind == "escalate")
+        await handle.signal("cta_closed", {"cta_id": "CTA-1"})
+        await wait_for(handle, lambda t: t.stage == "prospecting")
+        await handle.signal("renewed", {})
+        await handle.result()
+    await _record(client, "shipped_renewal_no_closed_renewed", handle)
+    # the others in silence, fast: every timer and timeout path
+    for name, facts in (
+        ("nps_followup", {"nps__score": 3, "nps__responded_on": start.date().isoformat()}),
+        ("version_currency", {"account__versions_behind": 2}),
+        ("cloud_migration", {"account__deployment": "on_premise"}),
+    ):
+        journey, world = _shipped_input(name, start, DAY * 20, **facts)
+        queue = f"record-{uuid.uuid4().hex}"
+        async with Worker(
+            client, task_queue=queue, workflows=[JourneyWorkflow], activities=[world.activity()]
+        ):
+            handle = await client.start_workflow(
+                name, journey, id=journey.journey_id, task_queue=queue, result_type=Timeline
+            )
+            await handle.result()
+        await _record(client, f"shipped_{name}_silence", handle)
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(not RECORD, reason="set PLAYBOOK_RECORD_REPLAY=1 to re-record histories")
 async def test_record_histories() -> None:
@@ -140,6 +203,7 @@ async def test_record_histories() -> None:
     try:
         await _record_renewal(env.client)
         await _record_loop(env.client)
+        await _record_shipped(env.client)
     finally:
         await env.shutdown()
     await asyncio.sleep(0)
