@@ -131,6 +131,8 @@ class JourneyState(BaseModel):
     answers: dict[str, str | None] = Field(default_factory=dict)
     done: list[TimelineEntry] = Field(default_factory=list)
     resume: ResumePoint | None = None
+    # How often each journey-wide handler ran: its runs number its idempotency keys.
+    handler_runs: dict[str, int] = Field(default_factory=dict)
     playbook_epoch: datetime | None = None  # playbook time at the first start
     real_epoch: datetime | None = None  # workflow time at the first start
     continued: int = 0

@@ -191,7 +191,7 @@ class Interpreter:
         self._interrupts: list[tuple[EventHandler, dict[str, Any]]] = []
         self._facts_dirty = False
         self._loads = 0
-        self._handler_runs: dict[str, int] = {}
+        self._handler_runs: dict[str, int] = dict(state.handler_runs)
         self._last_report: tuple[str, str, str] = ("", "", "")
 
     # ----------------------------------------------------------------- public
@@ -265,6 +265,7 @@ class Interpreter:
             answers=dict(self.answers),
             done=self.done[-DONE_KEPT_ON_CONTINUE:],
             resume=resume,
+            handler_runs=dict(self._handler_runs),
             playbook_epoch=self.started,
             continued=self.continued + 1,
         )
@@ -798,6 +799,10 @@ class Interpreter:
     async def _run_wait_event(
         self, step: WaitEvent, ctx: Context, resume: list[str] | None
     ) -> None:
+        if resume:  # resumed inside the timed-out branch (the received one is not resumable)
+            body = step.otherwise if _index_of(step.otherwise, resume[0]) is not None else step.then
+            await self._run_steps(body, self._inside(ctx, step), resume)
+            return
         since = len(self._events)
         deadline = (
             self.runtime.now() + timedelta(seconds=step.timeout.seconds) if step.timeout else None

@@ -544,3 +544,27 @@ async def test_the_generated_quote_stays_readable_after_facts_reload() -> None:
 
     result = await run(tiny(body), outcome=store_without_quotes)
     assert [r.params["message"] for r in result.requests("notify")] == ["5500"]
+
+
+async def test_resume_inside_a_timed_out_wait_for_event() -> None:
+    from dsl.ir import Repeat
+
+    loop = Repeat(id="r", every=days(1), max_times=5, body=[send("r.send")])
+    body = [WaitEvent(id="w", event="x", timeout=days(1), otherwise=[loop])]
+    state = JourneyState(resume=ResumePoint(path=["w", "r"], iteration=2), playbook_epoch=START)
+    runtime = SimulationRuntime(account_facts(), START)
+    interpreter = Interpreter(tiny(body), runtime, "ACME-0042", "j", state=state)
+    result = await runtime.drive(interpreter, START + timedelta(days=30))
+    sends = result.requests("send")
+    assert [r.iteration for r in sends] == [3, 4, 5]
+    assert sends[0].playbook_time == START  # no new wait for the event, no new round wait
+
+
+async def test_handler_runs_survive_continue_as_new() -> None:
+    state = JourneyState(handler_runs={"on.risk_flagged": 3}, playbook_epoch=START)
+    runtime = SimulationRuntime(
+        account_facts(), START, Script().event(at("2026-11-05"), "risk_flagged")
+    )
+    interpreter = Interpreter(renewal_playbook(), runtime, "ACME-0042", "j", state=state)
+    result = await runtime.drive(interpreter, at("2026-11-06"))
+    assert [r.iteration for r in result.requests("escalate")] == [4]
