@@ -568,3 +568,52 @@ async def test_handler_runs_survive_continue_as_new() -> None:
     interpreter = Interpreter(renewal_playbook(), runtime, "ACME-0042", "j", state=state)
     result = await runtime.drive(interpreter, at("2026-11-06"))
     assert [r.iteration for r in result.requests("escalate")] == [4]
+
+
+async def test_match_on_a_fact_and_otherwise() -> None:
+    from dsl.ir import Match, MatchCase
+
+    def match(segment: str) -> Playbook:
+        step = Match(
+            id="m",
+            subject_kind="fact",
+            subject="account.segment",
+            cases=[
+                MatchCase(values=["enterprise", "mid_market"], body=[send("big.send")]),
+                MatchCase(values=["smb"], body=[send("small.send")]),
+            ],
+            otherwise=[send("other.send")],
+        )
+        return tiny([step])
+
+    for segment, expected in (
+        ("mid_market", "big.send"),
+        ("smb", "small.send"),
+        ("x", "other.send"),
+    ):
+        facts = account_facts()
+        facts["account"]["segment"] = segment
+        result = await run(match(segment), facts=facts)
+        assert step_ids(result) == [expected]
+
+
+async def test_unanswered_question_without_a_no_answer_block_takes_otherwise() -> None:
+    from dsl.ir import Match, MatchCase
+
+    step = Match(
+        id="m",
+        subject_kind="answer",
+        subject="never_asked",
+        cases=[MatchCase(values=["yes"], body=[send("yes.send")])],
+        otherwise=[send("other.send")],
+    )
+    result = await run(tiny([step]))
+    assert step_ids(result) == ["other.send"]
+
+
+async def test_inline_goal_ends_the_journey_as_achieved() -> None:
+    from dsl.ir import Goal
+
+    result = await run(tiny([Goal(id="g", name="migrated"), send("never.send")]))
+    assert (result.timeline.status, result.timeline.outcome) == ("completed", "migrated")
+    assert step_ids(result) == []
