@@ -58,15 +58,25 @@ def check_text(
     tree, diagnostics = parse_text(text, path)
     if tree is None:
         return None, diagnostics
-    diagnostics = diagnostics + check(
-        tree,
-        Path(templates_dir) if templates_dir is not None else None,
-        Path(playbooks_dir) if playbooks_dir is not None else None,
-    )
-    diagnostics.sort(key=lambda d: (d.line, d.col, d.message))
-    if any(d.is_error for d in diagnostics):
-        return None, diagnostics
-    return compile_playbook(tree), diagnostics
+    try:
+        diagnostics = diagnostics + check(
+            tree,
+            Path(templates_dir) if templates_dir is not None else None,
+            Path(playbooks_dir) if playbooks_dir is not None else None,
+        )
+        diagnostics.sort(key=lambda d: (d.line, d.col, d.message))
+        if any(d.is_error for d in diagnostics):
+            return None, diagnostics
+        return compile_playbook(tree), diagnostics
+    except RecursionError:  # thousands of nested operators: a diagnostic, not a crash
+        return None, [
+            Diagnostic(
+                "error",
+                "this playbook nests too deeply to compile",
+                path,
+                hint="split long expressions and deep blocks into smaller ones",
+            )
+        ]
 
 
 def check_file(

@@ -1046,6 +1046,17 @@ def decode_source(data: bytes, path: str) -> tuple[str | None, list[Diagnostic]]
     return text, []
 
 
+def _too_deep(path: str) -> Diagnostic:
+    return error(
+        "this playbook nests too deeply to read",
+        1,
+        1,
+        None,
+        "split long expressions and deep blocks into smaller ones",
+        path,
+    )
+
+
 def parse_text(text: str, path: str = "<text>") -> tuple[s.PlaybookFile | None, list[Diagnostic]]:
     """Parse playbook source. Returns the AST (``None`` on a syntax error) and diagnostics."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -1073,7 +1084,11 @@ def parse_text(text: str, path: str = "<text>") -> tuple[s.PlaybookFile | None, 
     try:
         playbook = builder.transform(tree)
     except VisitError as exc:  # lark wraps what a transformer method raises
+        if isinstance(exc.orig_exc, RecursionError):
+            return None, [_too_deep(path)]
         raise exc.orig_exc from exc
+    except RecursionError:
+        return None, [_too_deep(path)]
     finally:
         _comments.reset(comments_token)
         _source_lines.reset(lines_token)

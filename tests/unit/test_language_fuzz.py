@@ -70,3 +70,12 @@ def test_mutations_of_a_valid_playbook(text: str) -> None:
 def test_dropped_lines(dropped: list[int]) -> None:
     lines = VALID.splitlines()
     front_end("\n".join(line for i, line in enumerate(lines) if i not in set(dropped)))
+
+
+def test_absurd_nesting_is_a_diagnostic() -> None:
+    from tests.unit.test_language_cases import with_body
+
+    for condition in ("(" * 5000 + "true" + ")" * 5000, "not " * 5000 + "true"):
+        playbook, found = check_text(with_body(f"if {condition}:", "    stop"))
+        assert playbook is None
+        assert [d.message for d in found] == ["this playbook nests too deeply to read"]
