@@ -32,9 +32,31 @@ class UserError(Exception):
 
 
 def _register_all() -> None:
-    from cli import authoring, data, data_import, dev, enroll, lang, mail, simulate
+    from cli import (
+        authoring,
+        data,
+        data_import,
+        dev,
+        enroll,
+        journeys,
+        lang,
+        mail,
+        report,
+        simulate,
+    )
 
-    for module in (lang, simulate, authoring, data_import, data, dev, mail, enroll):
+    for module in (
+        lang,
+        simulate,
+        authoring,
+        data_import,
+        data,
+        dev,
+        mail,
+        journeys,
+        enroll,
+        report,
+    ):
         module.register(app)
 
 

@@ -73,7 +73,7 @@ async def connect(settings: Settings) -> Client:
         )
     except Exception as error:  # the SDK raises RuntimeError for refused connections
         raise TemporalUnreachable(
-            f"cannot reach Temporal at {settings.temporal_address}: {_first_line(error)}",
+            f"cannot reach Temporal at {settings.temporal_address}: {_connect_problem(error)}",
             hint=STACK_HINT,
         ) from error
 
@@ -338,7 +338,7 @@ class JourneyView:
 async def show_journey(client: Client, workflow_id: str) -> JourneyView:
     """The journey's timeline (query while it runs, its result once completed),
     falling back to Temporal's description."""
-    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id)
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id, result_type=Timeline)
     try:
         description = await handle.describe()
     except RPCError as error:
@@ -362,7 +362,7 @@ async def show_journey(client: Client, workflow_id: str) -> JourneyView:
             view.note = f"the journey did not answer ({_first_line(error)}): is a worker running?"
     elif description.status == WorkflowExecutionStatus.COMPLETED:
         try:
-            view.timeline = await handle.result(result_type=Timeline, rpc_timeout=QUERY_TIMEOUT)
+            view.timeline = await handle.result(rpc_timeout=QUERY_TIMEOUT)
         except Exception as error:
             view.note = f"cannot read the journey's result: {_first_line(error)}"
     else:
@@ -402,6 +402,15 @@ def _rpc_problem(error: RPCError, workflow_id: str) -> JourneyError:
     if error.status == RPCStatusCode.FAILED_PRECONDITION and workflow_id:
         return JourneyError(f"journey {workflow_id!r} is not running: {error.message}")
     return JourneyError(f"Temporal refused: {error.message}")
+
+
+def _connect_problem(error: BaseException) -> str:
+    # The SDK's message is a Rust debug dump; say the part a person can act on.
+    text = str(error)
+    for words in ("Connection refused", "timed out", "dns error", "No route to host"):
+        if words.lower() in text.lower():
+            return words.lower()
+    return _first_line(error)[:160]
 
 
 def _first_line(error: BaseException) -> str:

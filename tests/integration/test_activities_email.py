@@ -29,10 +29,12 @@ MORNING = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
 SECRET = "integration-secret"
 
 
-async def seed_account(store: Any, *, contact_email: str | None = "auto", **account: Any) -> str:
-    """A fresh account (unique id) with a subscription, usage and a renewal contact:
-    100 licences at 50.00, 110 devices in use, renews 2027-04-01."""
-    account_id = f"ACC-{uuid.uuid4().hex[:10]}"
+async def seed_account(
+    store: Any, *, contact_email: str | None = "auto", account_id: str = "", **account: Any
+) -> str:
+    """A fresh account (unique id unless given) with a subscription, usage and a
+    renewal contact: 100 licences at 50.00, 110 devices in use, renews 2027-04-01."""
+    account_id = account_id or f"ACC-{uuid.uuid4().hex[:10]}"
     email = f"rita.{account_id.lower()}@acme.example" if contact_email == "auto" else contact_email
     fields = {
         "name": "ACME Corp",

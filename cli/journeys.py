@@ -1,0 +1,321 @@
+"""Journeys from the command line: run a worker, start, list, show, signal, cancel.
+
+    playbook worker [--concurrency N] [--task-queue Q]
+    playbook start renewal --account ACME-0042 [--speed 86400] [--start-at 2026-11-11]
+    playbook ps [--playbook renewal] [--stage quote] [--account A] [--risk high] [--status all]
+    playbook show 'renewal:ACME-0042:2027-04-01'
+    playbook signal 'renewal:ACME-0042:2027-04-01' renewed --data '{"by": "crm"}'
+    playbook cancel 'renewal:ACME-0042:2027-04-01'
+
+A thin layer over ``workers.journeys``: parse, call, print. Errors reach the user
+as ``UserError`` (one line and a hint), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.app import UserError
+from workers import settings as settings_module
+
+console = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+_STATUS_STYLE = {
+    "done": "green",
+    "skipped": "yellow",
+    "deferred": "cyan",
+    "failed": "bold red",
+    "event": "magenta",
+    "waiting": "bold cyan",
+    "planned": "dim",
+    "running": "green",
+    "completed": "blue",
+    "stopped": "yellow",
+    "canceled": "yellow",
+    "terminated": "red",
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)
+    app.command("start")(start)
+    app.command("ps")(ps)
+    app.command("show")(show)
+    app.command("signal")(signal)
+    app.command("cancel")(cancel)
+
+
+def _run(make: Callable[[], Awaitable[T]]) -> T:
+    """Run one coroutine; ``JourneyError`` and friends become ``UserError``."""
+    from workers.journeys import JourneyError
+    from workers.settings import NoDatabase
+
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except JourneyError as error:
+        raise UserError(str(error), hint=error.hint) from None
+    except NoDatabase as error:
+        raise UserError(str(error), hint="is the stack up? run `playbook dev up`") from None
+
+
+async def _with_client(settings: settings_module.Settings, use: Callable[[Any], Awaitable[T]]) -> T:
+    from workers.journeys import connect
+
+    client = await connect(settings)
+    return await use(client)
+
+
+# --------------------------------------------------------------------------- worker
+
+
+def worker(
+    concurrency: int = typer.Option(20, "--concurrency", min=1, help="Activities at once."),
+    task_queue: str = typer.Option("", "--task-queue", help="Task queue (PLAYBOOK_TASK_QUEUE)."),
+) -> None:
+    """Run a worker: journeys and their side effects, until Ctrl-C or SIGTERM."""
+    from workers.worker import WorkerOptions, run_blocking
+
+    settings = settings_module.load()
+    options = WorkerOptions(task_queue=task_queue or settings.task_queue, concurrency=concurrency)
+
+    def say(words: str) -> None:
+        target = err if words.startswith("error:") else console
+        target.print(words, highlight=False, markup=False)
+
+    code = run_blocking(settings, options, say)
+    if code:
+        raise typer.Exit(code)
+
+
+# --------------------------------------------------------------------------- start
+
+
+def start(
+    playbook: str = typer.Argument(..., help="A playbook name (from playbooks/) or a file."),
+    account: str = typer.Option(..., "--account", help="The account id."),
+    speed: float = typer.Option(
+        1.0, "--speed", min=0.001, help="Rehearse: playbook time runs N times faster (86400)."
+    ),
+    start_at: str = typer.Option(
+        "", "--start-at", help="Playbook time to start at: 2026-11-11 or 2026-11-11T09:00."
+    ),
+    task_queue: str = typer.Option("", "--task-queue", help="Task queue (PLAYBOOK_TASK_QUEUE)."),
+) -> None:
+    """Start a journey of PLAYBOOK for one account (starting it twice starts it once)."""
+    from workers.journeys import find_playbook, start_journey
+    from workers.settings import database_url
+
+    settings = settings_module.load()
+    begin = _parse_start(start_at) if start_at else None
+    compiled = _run_sync(lambda: find_playbook(playbook, settings))
+
+    async def go() -> Any:
+        store = await _open_store(database_url(settings))
+        try:
+            return await _with_client(
+                settings,
+                lambda client: start_journey(
+                    client,
+                    store,
+                    compiled,
+                    account,
+                    task_queue=task_queue or settings.task_queue,
+                    speed=speed,
+                    start_at=begin,
+                ),
+            )
+        finally:
+            await store.close()
+
+    started = _run(go)
+    if started.started:
+        console.print(f"started [bold]{started.journey_id}[/]", highlight=False)
+    else:
+        console.print(f"already started: [bold]{started.journey_id}[/]", highlight=False)
+    console.print(f"  {started.summary}", highlight=False, markup=False)
+    if speed != 1.0:
+        console.print(f"  rehearsal: playbook time runs {speed:g}x", highlight=False)
+    console.print(f"  follow it: playbook show '{started.journey_id}'", highlight=False)
+
+
+def _parse_start(text: str) -> datetime:
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise UserError(
+            f"--start-at {text!r} is not a date", hint="use 2026-11-11 or 2026-11-11T09:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def _open_store(dsn: str) -> Any:
+    import asyncpg
+
+    from workers.store import Store
+
+    try:
+        return await Store.connect(dsn)
+    except (OSError, asyncpg.PostgresError) as error:
+        raise UserError(
+            f"cannot reach Postgres: {error}", hint="is the stack up? run `playbook dev up`"
+        ) from None
+
+
+def _run_sync(make: Callable[[], T]) -> T:
+    from workers.journeys import JourneyError
+
+    try:
+        return make()
+    except JourneyError as error:
+        raise UserError(str(error), hint=error.hint) from None
+
+
+# --------------------------------------------------------------------------- ps
+
+
+def ps(
+    playbook: str = typer.Option("", "--playbook", help="Only journeys of this playbook."),
+    stage: str = typer.Option("", "--stage", help="Only journeys in this stage."),
+    account: str = typer.Option("", "--account", help="Only journeys of this account."),
+    risk: str = typer.Option("", "--risk", help="Only journeys at this risk level."),
+    status: str = typer.Option("running", "--status", help="running or all."),
+    limit: int = typer.Option(200, "--limit", min=1, help="At most this many."),
+) -> None:
+    """List journeys (filter by playbook, stage, account, risk)."""
+    from workers.journeys import list_journeys, visibility_query
+
+    settings = settings_module.load()
+    query = _run_sync(lambda: visibility_query(playbook, stage, account, risk, status))
+    rows = _run(lambda: _with_client(settings, lambda c: list_journeys(c, query, limit)))
+    if not rows:
+        console.print(f"no journeys match ({query or 'all'})", highlight=False)
+        return
+    table = Table(title=f"{len(rows)} journeys", title_justify="left")
+    for column in ("journey", "playbook", "account", "stage", "status", "risk", "renews", "CSM"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        style = _STATUS_STYLE.get(row.status, "")
+        risk_style = "bold red" if row.risk_level == "high" else ""
+        table.add_row(
+            row.journey_id,
+            row.playbook,
+            row.account_id,
+            row.stage or "-",
+            f"[{style}]{row.status}[/]" if style else row.status,
+            f"[{risk_style}]{row.risk_level}[/]" if risk_style else (row.risk_level or "-"),
+            row.renewal_date.isoformat() if row.renewal_date else "-",
+            row.csm_owner or "-",
+        )
+    console.print(table)
+
+
+# --------------------------------------------------------------------------- show
+
+
+def show(journey_id: str = typer.Argument(..., help="The journey (workflow) id.")) -> None:
+    """Show one journey: what it did, what it waits for, what comes next."""
+    from workers.journeys import show_journey
+
+    settings = settings_module.load()
+    view = _run(lambda: _with_client(settings, lambda c: show_journey(c, journey_id)))
+    console.print(f"[bold]{view.journey_id}[/]  ({view.playbook})", highlight=False)
+    if view.summary:
+        console.print(f"  {view.summary}", highlight=False, markup=False)
+    timeline = view.timeline
+    status = timeline.status if timeline else view.status
+    line = f"  status: {status}"
+    if timeline is not None:
+        if timeline.outcome:
+            line += f" ({timeline.outcome})"
+        if timeline.stage:
+            line += f"   stage: {timeline.stage}"
+        if timeline.arm:
+            line += f"   arm: {timeline.arm}"
+        if timeline.now:
+            line += f"   playbook time: {_when(timeline.now)}"
+    console.print(line, highlight=False, markup=False)
+    if view.note:
+        console.print(f"  [yellow]{view.note}[/]", highlight=False)
+    if timeline is None:
+        _print_attributes(view.attributes)
+        return
+    table = Table(title_justify="left", show_edge=False)
+    for column in ("when", "step", "status", "result"):
+        table.add_column(column, overflow="fold")
+    for entry in timeline.done:
+        table.add_row(_when(entry.at), entry.label, _styled(entry.status), entry.result)
+    if timeline.waiting is not None:
+        wait = timeline.waiting
+        table.add_row(
+            _when(wait.at), f"[bold]{wait.label}[/]", _styled("waiting"), wait.result or "until"
+        )
+    for entry in timeline.planned:
+        table.add_row(_when(entry.at), f"[dim]{entry.label}[/]", _styled("planned"), "")
+    console.print(table)
+    if timeline.answers:
+        answers = ", ".join(
+            f"{q}={a if a is not None else '-'}" for q, a in timeline.answers.items()
+        )
+        console.print(f"  answers: {answers}", highlight=False, markup=False)
+
+
+def _styled(status: str) -> str:
+    style = _STATUS_STYLE.get(status, "")
+    return f"[{style}]{status}[/]" if style else status
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _print_attributes(attributes: dict[str, Any]) -> None:
+    for name, value in attributes.items():
+        shown = value.date().isoformat() if isinstance(value, datetime) else value
+        console.print(f"  {name}: {shown}", highlight=False, markup=False)
+
+
+# --------------------------------------------------------------------------- signal, cancel
+
+
+def signal(
+    journey_id: str = typer.Argument(..., help="The journey (workflow) id."),
+    event: str = typer.Argument(..., help="The event: answer, renewed, cta_closed..."),
+    data: str = typer.Option("{}", "--data", help='The payload as JSON: \'{"reason": "x"}\'.'),
+) -> None:
+    """Send an event to a running journey."""
+    from workers.journeys import signal_journey
+
+    try:
+        payload = json.loads(data)
+    except json.JSONDecodeError as error:
+        raise UserError(
+            f"--data is not JSON: {error.msg} at column {error.colno}",
+            hint='for example --data \'{"question": "renewal_intent", "choice": "yes"}\'',
+        ) from None
+    if not isinstance(payload, dict):
+        raise UserError("--data must be a JSON object", hint='for example --data \'{"by": "crm"}\'')
+    settings = settings_module.load()
+    _run(lambda: _with_client(settings, lambda c: signal_journey(c, journey_id, event, payload)))
+    console.print(f"sent {event} to {journey_id}", highlight=False, markup=False)
+
+
+def cancel(journey_id: str = typer.Argument(..., help="The journey (workflow) id.")) -> None:
+    """Cancel a running journey."""
+    from workers.journeys import cancel_journey
+
+    settings = settings_module.load()
+    _run(lambda: _with_client(settings, lambda c: cancel_journey(c, journey_id)))
+    console.print(f"asked {journey_id} to cancel", highlight=False, markup=False)

@@ -1,0 +1,175 @@
+"""The renewal journey end to end on the real stack, at rehearsal speed.
+
+A real Temporal dev server, a worker in this process (the real workflow and the
+real activities) on a fresh task queue, a seeded account in Postgres, the SMTP
+sink. The journey starts the day before T-90, so the T-140, T-120 and T-100
+steps are past and run at once; the customer answers the renewal question by
+the link in the email (as the web endpoint would: verify the token, signal the
+journey), the sales team's interest arrives as an event, the statement goes
+out, then the CRM says "renewed" and the journey completes as achieved.
+
+Nothing asserts on wall-clock time: the test waits for journey states through
+the ``timeline`` query, bounded by attempts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dsl.loader import load_playbook
+from engine.contract import Timeline
+from engine.experiments import assign_arm
+from tests.integration.test_activities_email import SECRET, seed_account, settings_for
+from workers import journeys
+from workers.links import LinkSigner
+from workers.worker import WorkerOptions, build_worker
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+# Six playbook hours a second: a day's wait takes 4 s, and the latency of the real
+# activities costs playbook minutes, not hours (quiet hours would defer the sends,
+# which the test would survive, only slower).
+SPEED = 6 * 3600.0
+DAY_BEFORE_T90 = datetime(2026, 12, 31, 9, 0, tzinfo=UTC)  # renewal 2027-04-01 is T-91
+
+
+def touched_account_id(playbook: Any) -> str:
+    """A fresh account id outside the experiment's holdout arm (which gets no email)."""
+    while True:
+        candidate = f"E2E-{uuid.uuid4().hex[:8]}"
+        if all(not (assign_arm(e, candidate) or e.arms[0]).holdout for e in playbook.experiments):
+            return candidate
+
+
+async def wait_for(
+    client: Any, journey_id: str, check: Callable[[Timeline], bool], what: str
+) -> Timeline:
+    timeline: Timeline | None = None
+    for _ in range(1200):
+        view = await journeys.show_journey(client, journey_id)
+        timeline = view.timeline
+        if timeline is not None and check(timeline):
+            return timeline
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the journey never got to: {what}; last timeline: {timeline}")
+
+
+def waiting_for(label: str) -> Callable[[Timeline], bool]:
+    return lambda t: t.waiting is not None and label in t.waiting.label
+
+
+async def test_renewal_journey_through_the_real_stack(
+    temporal_client: Any, store: Any, smtp_sink: Any, task_queue: str, tmp_path: Path
+) -> None:
+    playbook = load_playbook(REPO / "playbooks" / "renewal.playbook")
+    account_id = await seed_account(store, account_id=touched_account_id(playbook))
+    rita = f"rita.{account_id.lower()}"
+    settings = settings_for(smtp_sink.host, smtp_sink.port, tmp_path)
+    worker, activities = build_worker(
+        temporal_client, store, settings, WorkerOptions(task_queue=task_queue)
+    )
+    async with worker:
+        started = await journeys.start_journey(
+            temporal_client,
+            store,
+            playbook,
+            account_id,
+            task_queue=task_queue,
+            speed=SPEED,
+            start_at=DAY_BEFORE_T90,
+        )
+        again = await journeys.start_journey(
+            temporal_client, store, playbook, account_id, task_queue=task_queue, speed=SPEED
+        )
+        journey_id = started.journey_id
+        assert journey_id == f"renewal:{account_id}:2027-04-01"
+        assert started.started and not again.started
+        assert started.summary == "Renewal - ACME Corp - renews 2027-04-01"
+
+        # T-140 (past, so at once): the question goes out; the customer clicks "yes".
+        await wait_for(
+            temporal_client, journey_id, waiting_for("answer to renewal_intent"), "the question"
+        )
+        [survey] = smtp_sink.messages(to=rita)
+        assert "One question about your renewal" in survey.subject
+        links = [u for u in smtp_sink.read(survey.id).links if "/answer/" in u]
+        signer = LinkSigner(SECRET)
+        answers = [signer.verify_answer(u.rsplit("/", 1)[1]) for u in links]
+        assert [a.choice for a in answers] == ["yes", "no", "not_decision_maker"]
+        answer = answers[0]
+        assert answer.journey_id == journey_id
+        await journeys.signal_journey(
+            temporal_client,
+            journey_id,
+            "answer",
+            {"question": answer.question, "choice": answer.choice, "contact_id": answer.contact_id},
+        )
+
+        # T-120: documents to the decision maker; interest in more comes in as an event.
+        await wait_for(
+            temporal_client, journey_id, waiting_for("expansion_interest"), "prospecting"
+        )
+        await journeys.signal_journey(
+            temporal_client, journey_id, "expansion_interest", {"note": "20 more devices"}
+        )
+
+        # T-100 quote, T-90 statement; then the CRM reports the renewal.
+        await wait_for(
+            temporal_client,
+            journey_id,
+            lambda t: (
+                any(e.kind == "send" and e.status == "done" for e in t.done[-6:])
+                and t.stage == "statement"
+            ),
+            "the renewal statement",
+        )
+        await journeys.signal_journey(temporal_client, journey_id, "renewed", {"by": "crm"})
+        handle = temporal_client.get_workflow_handle(journey_id, result_type=Timeline)
+        final: Timeline = await handle.result()
+
+        rows = await journeys.list_journeys(
+            temporal_client, journeys.visibility_query(account=account_id, status="all")
+        )
+
+    assert (final.status, final.outcome) == ("completed", "renewed")
+    assert final.answers == {"renewal_intent": "yes"}
+    assert [r.journey_id for r in rows] == [journey_id]
+
+    subjects = [m.subject for m in smtp_sink.messages(to=rita)]
+    assert len(subjects) == 3
+    assert "One question about your renewal" in subjects[0]
+    assert subjects[2] == "Your renewal statement: ACME Corp, renews 2027-04-01"
+    [statement] = [m for m in smtp_sink.messages(to=rita) if "statement" in m.subject]
+    text = smtp_sink.read(statement.id).text
+    assert "Organic growth licences:   10" in text
+    assert "5500" in text
+
+    facts = await store.load_facts(account_id)
+    assert facts["account"]["renewal_intent"] == "yes"
+    assert facts["quote"]["organic_growth_licences"] == 10
+    ctas = await store.list_ctas(journey_id=journey_id)
+    reasons = sorted(c["reason"] for c in ctas)
+    assert reasons == [
+        "ACME Corp uses 110 devices on 100 licences",
+        "Expansion interest: 20 more devices",
+    ]
+    emails = await store.list_emails(journey_id=journey_id)
+    assert [e["template"] for e in emails] == [
+        "renewal_intent_survey",
+        "renewal_documents",
+        "renewal_statement",
+    ]
+    assert all(e["status"] == "sent" for e in emails)
+    events = await store.journey_events(journey_id)
+    kinds = [(e["kind"], e["detail"]) for e in events]
+    assert ("stage", "intent_survey") in kinds
+    assert ("outcome", "renewed") in kinds
+    await activities.http.aclose()
