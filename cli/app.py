@@ -41,7 +41,6 @@ def _register_all() -> None:
         journeys,
         lang,
         mail,
-        report,
         simulate,
     )
 
@@ -55,7 +54,6 @@ def _register_all() -> None:
         mail,
         journeys,
         enroll,
-        report,
     ):
         module.register(app)
 
