@@ -49,7 +49,7 @@ Action params (what ``workers`` activities receive in ``ActionRequest.params``):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -80,6 +80,7 @@ from dsl.ir import (
     WaitEvent,
     WaitUntil,
 )
+from engine.branches import join_branches
 from engine.contract import (
     ActionKind,
     ActionRequest,
@@ -833,7 +834,7 @@ class Interpreter:
             asyncio.ensure_future(self._run_steps(branch.body, inner, None))
             for branch in step.branches
         ]
-        await _join(tasks, first=step.mode == "first")
+        await join_branches(tasks, first=step.mode == "first")
 
     # ----------------------------------------------------------------- timeline
 
@@ -968,40 +969,3 @@ def _data_words(data: dict[str, Any]) -> str:
 
 
 _RESULT_KEYS = ("cta_id", "total_licences", "organic_growth_licences", "total", "message_id")
-
-
-async def _join(tasks: Sequence[asyncio.Future[None]], first: bool) -> None:
-    """Wait for parallel branches. ``first``: the first to finish cancels the rest;
-    otherwise all must finish and a failing branch cancels its siblings. Branch
-    order, never set order, decides which exception is re-raised (determinism)."""
-    loop = asyncio.get_event_loop()
-    settled: asyncio.Future[None] = loop.create_future()
-
-    def on_done(_: Any) -> None:
-        if settled.done():
-            return
-        finished = [t for t in tasks if t.done()]
-        failed = any(not t.cancelled() and t.exception() is not None for t in finished)
-        if first or failed or len(finished) == len(tasks):
-            settled.set_result(None)
-
-    for task in tasks:
-        task.add_done_callback(on_done)
-    try:
-        await settled
-    finally:
-        for task in tasks:
-            if not task.done():
-                task.cancel()
-        for task in tasks:
-            if not task.done():
-                try:
-                    await task
-                except (asyncio.CancelledError, Exception):
-                    pass
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
-
-
-AwaitableStep = Callable[[Step, Context, list[str] | None], Awaitable[None]]
