@@ -160,6 +160,7 @@ class Interpreter:
         journey_id: str,
         state: JourneyState | None = None,
         safe_point: Callable[[int], bool] | None = None,
+        patched: Callable[[str], bool] | None = None,
     ) -> None:
         self.playbook = playbook
         self.runtime = runtime
@@ -167,6 +168,9 @@ class Interpreter:
         self.journey_id = journey_id
         self.version = playbook.version()
         self.safe_point = safe_point
+        # A change to how running journeys behave goes behind ``if self.patched("id"):``
+        # (Temporal's ``workflow.patched``), so recorded histories still replay.
+        self.patched: Callable[[str], bool] = patched or (lambda _patch_id: True)
         state = state or JourneyState()
         self._resume = state.resume
         self.continued = state.continued

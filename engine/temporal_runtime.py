@@ -228,6 +228,7 @@ class JourneyWorkflow:
             journey.journey_id,
             state=state,
             safe_point=safe_point,
+            patched=workflow.patched,
         )
         runtime.facts = lambda: interpreter.facts
         self._interpreter = interpreter
