@@ -856,6 +856,8 @@ class Checker:
                 self.report(
                     f"{name}() mixes {' and '.join(_A[k] for k in sorted(known))}", expr.span
                 )
+            if known == {"list"}:
+                return "any"  # min([...]): the type of the items, unknown here
             return known.pop() if len(known) == 1 else "any"
         return result
 
