@@ -41,6 +41,7 @@ def _register_all() -> None:
         journeys,
         lang,
         mail,
+        report,
         simulate,
     )
 
@@ -54,6 +55,7 @@ def _register_all() -> None:
         mail,
         journeys,
         enroll,
+        report,
     ):
         module.register(app)
 

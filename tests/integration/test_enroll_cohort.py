@@ -22,7 +22,7 @@ from tests.integration.enrol_fixtures import enrol_pool_fixture, insert_row  # n
 from workers.cohort import compile_cohort
 from workers.store import Store
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = pytest.mark.integration
 
 TODAY = date(2026, 11, 1)
 SEGMENTS = ["enterprise", "mid_market", "smb", ""]

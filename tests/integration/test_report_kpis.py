@@ -11,10 +11,13 @@ exactly. The book (as of 2027-03-01, window 2027-01-01 to 2027-03-31):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import pathlib
+import uuid
 from datetime import UTC, date, datetime
 
+import asyncpg
 import pytest
 
 from dsl.loader import load_playbook
@@ -22,7 +25,7 @@ from engine.experiments import assign_arm
 from tests.integration.enrol_fixtures import enrol_pool_fixture, insert_row  # noqa: F401
 from workers.report import Window, build_report
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="session")]
+pytestmark = pytest.mark.integration
 
 PLAYBOOKS = pathlib.Path(__file__).parents[2] / "playbooks"
 WINDOW = Window(start=date(2027, 1, 1), end=date(2027, 3, 31), as_of=date(2027, 3, 1))
@@ -352,3 +355,84 @@ async def test_an_empty_book_reports_zeros_not_errors(enrol_pool, playbooks):
     assert report["outcomes"]["cloud_migration"] == []
     assert report["arms"] == []
     assert report["window"]["label"] == "all time"
+
+
+async def test_journey_counts_come_from_temporal_visibility(
+    seeded, playbooks, fresh_dsn, temporal_client, task_queue
+):
+    """Three journeys of a playbook no other test starts, counted by visibility."""
+    from workers.journeys import start_journey
+    from workers.store import Store
+
+    name = f"renewal_{uuid.uuid4().hex[:8]}"
+    renamed = playbooks["renewal"].model_copy(update={"name": name, "experiments": []})
+    store = await Store.connect(fresh_dsn)
+    try:
+        for account in ("A3", "A5", "A6"):  # the active subscriptions
+            await start_journey(temporal_client, store, renamed, account, task_queue=task_queue)
+    finally:
+        await store.close()
+    rows: list = []
+    for _ in range(300):  # visibility is eventually consistent: poll, never time
+        report = await build_report(
+            seeded, WINDOW, playbooks={name: renamed}, playbook=name, temporal=temporal_client
+        )
+        rows = report["journeys"]
+        if rows and rows[0].get("total") == 3:
+            break
+        await asyncio.sleep(0.1)
+    assert rows[0]["source"] == "temporal"
+    assert (rows[0]["playbook"], rows[0]["total"], rows[0]["running"]) == (name, 3, 3)
+
+
+def test_report_command_prints_tables_and_json(monkeypatch, fresh_dsn):
+    import threading
+
+    from typer.testing import CliRunner
+
+    from cli.app import _register_all, app
+
+    async def seed_it() -> None:
+        conn = await asyncpg.connect(fresh_dsn)
+        try:
+            await seed(conn)
+        finally:
+            await conn.close()
+
+    worker = threading.Thread(target=lambda: asyncio.run(seed_it()))
+    worker.start()
+    worker.join()
+    monkeypatch.setenv("DATABASE_URL", fresh_dsn)
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")  # nobody there: journey events instead
+    monkeypatch.setenv("PLAYBOOK_DIR", str(PLAYBOOKS))
+    monkeypatch.setenv("COLUMNS", "200")
+    _register_all()
+    runner = CliRunner()
+    window = ["--from", "2027-01-01", "--to", "2027-03-31", "--as-of", "2027-03-01"]
+
+    as_json = runner.invoke(app, ["report", *window, "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.output)
+    assert data["outcomes"]["renewals"]["on_time_rate"] == 0.4
+    assert data["activity"]["renewal_intent_asked"]["rate"] == round(4 / 6, 4)
+
+    table = runner.invoke(app, ["report", *window])
+    assert table.exit_code == 0, table.output
+    for words in (
+        "Activity (what the playbooks did)",
+        "Outcomes (what came of it)",
+        "renewal intent asked",
+        "66.7%",
+        "renewed on time",
+        "40.0%",
+        "open CTAs per owner",
+        "cloud migration by region and segment",
+        "journeys per playbook (from journey events)",
+        "per experiment arm",
+    ):
+        assert words in table.output, words
+
+    # The runner sees the UserError itself; `playbook` (cli.app.main) prints it as one line.
+    unknown = runner.invoke(app, ["report", "--playbook", "nope"])
+    assert str(unknown.exception) == "no playbook named 'nope'"
+    assert unknown.exception.hint.startswith("known playbooks: cloud_migration")

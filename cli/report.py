@@ -1,0 +1,280 @@
+"""`playbook report`: the KPIs, activity kept apart from outcomes.
+
+    playbook report                                   # all time, every playbook
+    playbook report --from 2027-01-01 --to 2027-03-31 --playbook renewal
+    playbook report --json                            # the same numbers as JSON
+
+Numbers come from Postgres (``workers.report``); journey counts from Temporal
+visibility when it answers, else from the recorded journey events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, date, datetime
+from typing import Any
+
+import typer
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+
+from cli.app import UserError
+from workers import settings as settings_module
+
+console = Console()
+err = Console(stderr=True)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``playbook report`` to the command."""
+    app.command("report")(report)
+
+
+def report(
+    start: str = typer.Option("", "--from", help="First day of the window (YYYY-MM-DD)."),
+    end: str = typer.Option("", "--to", help="Last day of the window (YYYY-MM-DD)."),
+    playbook: str = typer.Option("", "--playbook", help="Only this playbook's activity."),
+    as_of: str = typer.Option("", "--as-of", help="The report date (default: today)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the KPIs as JSON."),
+) -> None:
+    """The KPI report: activity (emails, asks, CTAs) apart from outcomes (renewals, intent)."""
+    from workers.report import Window
+
+    window = Window(
+        start=_day(start, "--from") if start else None,
+        end=_day(end, "--to") if end else None,
+        as_of=_day(as_of, "--as-of") if as_of else datetime.now(UTC).date(),
+    )
+    if window.start and window.end and window.start > window.end:
+        raise UserError("--from is after --to", hint="the window is --from FIRST --to LAST")
+    settings = settings_module.load()
+    playbooks = _playbooks(settings)
+    if playbook and playbook not in playbooks:
+        known = ", ".join(sorted(playbooks)) or "none"
+        raise UserError(f"no playbook named {playbook!r}", hint=f"known playbooks: {known}")
+    data = asyncio.run(_build(settings, window, playbooks, playbook or None))
+    if as_json:
+        console.print_json(json.dumps(data, default=str))
+        return
+    console.print(render(data))
+
+
+async def _build(
+    settings: settings_module.Settings, window: Any, playbooks: dict[str, Any], playbook: str | None
+) -> dict[str, Any]:
+    import asyncpg
+
+    from workers.report import build_report
+
+    try:
+        dsn = settings_module.database_url(settings)
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    except settings_module.NoDatabase as error:
+        raise UserError(str(error), hint="is the stack up? run `playbook dev up`") from None
+    except (OSError, asyncpg.PostgresError) as error:
+        raise UserError(
+            f"cannot reach Postgres: {error}", hint="is the stack up? run `playbook dev up`"
+        ) from None
+    try:
+        client = await _temporal(settings)
+        return await build_report(
+            pool, window, playbooks=playbooks, playbook=playbook, temporal=client
+        )
+    finally:
+        await pool.close()
+
+
+async def _temporal(settings: settings_module.Settings) -> Any:
+    """A client if Temporal answers; the report does without it otherwise."""
+    from workers.journeys import JourneyError, connect
+
+    try:
+        return await asyncio.wait_for(connect(settings), timeout=5)
+    except (JourneyError, TimeoutError):
+        return None
+
+
+def _playbooks(settings: settings_module.Settings) -> dict[str, Any]:
+    """The compiled playbooks of the playbooks directory (broken ones left out)."""
+    from dsl.loader import check_file
+
+    found = {}
+    for path in sorted(settings.playbooks_dir.glob("*.playbook")):
+        compiled, _ = check_file(path)
+        if compiled is not None:
+            found[compiled.name] = compiled
+    return found
+
+
+def _day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise UserError(f"{option} {text!r} is not a date", hint="use YYYY-MM-DD") from None
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def render(data: dict[str, Any]) -> Group:
+    """The report as Rich renderables: activity, outcomes, journeys, arms."""
+    window = data["window"]
+    title = f"KPI report - {window['label']} - as of {window['as_of']}"
+    if window["playbook"]:
+        title += f" - playbook {window['playbook']}"
+    parts: list[Any] = [f"[bold]{title}[/]"]
+    parts.append(Panel(_activity(data["activity"]), title="Activity (what the playbooks did)"))
+    parts.append(Panel(_outcomes(data["outcomes"]), title="Outcomes (what came of it)"))
+    parts.append(_journeys(data["journeys"]))
+    if data["arms"]:
+        parts.append(_arms(data["arms"]))
+    return Group(*parts)
+
+
+def _activity(activity: dict[str, Any]) -> Group:
+    emails, asked, ctas, nps = (
+        activity["emails"],
+        activity["renewal_intent_asked"],
+        activity["ctas"],
+        activity["nps_followup"],
+    )
+    cap = emails["cap"]
+    table = _kpi_table()
+    table.add_row("emails sent", _n(emails["sent"]), f"to {emails['contacts']} contacts")
+    table.add_row(
+        "emails per contact per week",
+        f"max {emails['max_per_contact_week']}, mean {emails['mean_per_contact_week']}",
+        f"cap {cap['max_emails']} per {cap['per_days']:g} days; "
+        f"{emails['contact_weeks_over_cap']} of {emails['contact_weeks']} contact-weeks over",
+    )
+    table.add_row(
+        "renewal intent asked",
+        _pct(asked["rate"]),
+        f"{asked['asked']} of {asked['accounts_renewing']} accounts renewing in the window",
+    )
+    table.add_row(
+        "CTAs (escalations)",
+        f"{ctas['opened']} opened, {ctas['closed']} closed",
+        f"{ctas['open_now']} open now",
+    )
+    table.add_row(
+        "NPS follow-up closed",
+        _pct(nps["closure_rate"]),
+        f"{nps['ctas_closed']} of {nps['ctas_opened']} follow-up CTAs; {nps['responses']} "
+        f"responses ({_split(nps['by_category'])})",
+    )
+    owners = Table(title="open CTAs per owner", title_justify="left", expand=False)
+    for column in ("owner", "open", "overdue", "urgent"):
+        owners.add_column(column, justify="left" if column == "owner" else "right")
+    for row in ctas["open_by_owner"]:
+        owners.add_row(row["owner"], _n(row["open"]), _n(row["overdue"]), _n(row["urgent"]))
+    return Group(table, owners) if ctas["open_by_owner"] else Group(table)
+
+
+def _outcomes(outcomes: dict[str, Any]) -> Group:
+    intent, renewals, quotes, versions = (
+        outcomes["renewal_intent"],
+        outcomes["renewals"],
+        outcomes["quotes"],
+        outcomes["version_currency"],
+    )
+    table = _kpi_table()
+    table.add_row(
+        "renewal intent answered",
+        _pct(intent["answer_rate"]),
+        f"{intent['answered']} of {intent['asked']} asked: {_split(intent['split'])}",
+    )
+    table.add_row(
+        "renewed on time",
+        _pct(renewals["on_time_rate"]),
+        f"{renewals['on_time']} of {renewals['due']} due; {renewals['late']} late, "
+        f"{renewals['churned']} churned",
+    )
+    table.add_row("overdue renewals", _n(renewals["overdue"]), "due and still not renewed")
+    table.add_row(
+        "quotes with organic growth",
+        f"{quotes['with_organic_growth']} of {quotes['generated']}",
+        f"+{_n(quotes['organic_growth_licences'])} licences worth "
+        f"{_money(quotes['organic_growth_value'])}; those quotes total "
+        f"{_money(quotes['total_with_organic_growth'])}",
+    )
+    table.add_row(
+        "2+ versions behind GA",
+        _pct(versions["share_two_plus_behind"]),
+        f"{versions['two_plus_behind']} of {versions['accounts']} accounts with version data",
+    )
+    migration = Table(title="cloud migration by region and segment", title_justify="left")
+    columns = ("region", "segment", "accounts", "not_started", "notified", "planned")
+    for column in (*columns, "migrating", "migrated", "migrated %"):
+        migration.add_column(column, justify="left" if column in ("region", "segment") else "right")
+    for row in outcomes["cloud_migration"]:
+        migration.add_row(
+            row["region"],
+            row["segment"],
+            *(_n(row[c]) for c in columns[2:]),
+            _n(row["migrating"]),
+            _n(row["migrated"]),
+            _pct(row["migrated_share"]),
+        )
+    return Group(table, migration) if outcomes["cloud_migration"] else Group(table)
+
+
+def _journeys(journeys: list[dict[str, Any]]) -> Table:
+    source = journeys[0]["source"] if journeys else "temporal"
+    table = Table(title=f"journeys per playbook (from {source})", title_justify="left")
+    if source == "temporal":
+        columns = ["total", "running", "completed", "failed", "canceled", "terminated"]
+    else:
+        columns = ["total", "running", "ended"]
+    table.add_column("playbook")
+    for column in columns:
+        table.add_column(column, justify="right")
+    for row in journeys:
+        table.add_row(row["playbook"], *(_n(row.get(c, 0)) for c in columns))
+    return table
+
+
+def _arms(arms: list[dict[str, Any]]) -> Table:
+    table = Table(title="per experiment arm", title_justify="left")
+    for column in ("playbook", "experiment", "arm"):
+        table.add_column(column)
+    for column in ("journeys", "emails", "CTAs", "achieved"):
+        table.add_column(column, justify="right")
+    for row in arms:
+        arm = row["arm"] + (" (holdout)" if row["holdout"] else "")
+        table.add_row(
+            row["playbook"],
+            row["experiment"],
+            arm,
+            _n(row["journeys"]),
+            _n(row["emails"]),
+            _n(row["ctas"]),
+            f"{row['achieved']} ({_pct(row['achieved_rate'])})",
+        )
+    return table
+
+
+def _kpi_table() -> Table:
+    table = Table(show_header=True, expand=False, box=None, pad_edge=False)
+    table.add_column("KPI", style="bold")
+    table.add_column("value", justify="right")
+    table.add_column("detail", style="dim")
+    return table
+
+
+def _pct(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _n(value: Any) -> str:
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _money(value: Any) -> str:
+    return f"{value:,.2f}" if isinstance(value, int | float) else str(value)
+
+
+def _split(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name.replace('_', ' ')} {count}" for name, count in counts.items())
