@@ -1,0 +1,201 @@
+"""Recording a customer's answer: store it, write the fact it names, tell the journey.
+
+One path for both ways an answer arrives: the web endpoint (a signed answer link,
+verified before it gets here) and ``playbook answer`` (taken by phone).
+
+- **First answer wins.** One answer per journey and question: a unique index
+  (migration 060) decides between two clicks at once. A later answer records
+  nothing and says which answer counts (``status == "already_answered"``).
+- **Facts.** A question named like a writable account fact (``renewal_intent``
+  -> ``account.renewal_intent``) writes the choice there, audited like a ``set``.
+- **The journey** gets the event ``answer`` with ``{"question", "choice",
+  "contact_id", "source"}`` (what ``engine.interpreter`` waits for).
+- **A journey that has ended** still has the answer recorded (it is the
+  customer's word, and the CRM field is written); ``delivery == "ended"`` lets
+  the page say the survey has closed.
+- **Temporal down**: the answer is kept with ``signalled_at`` NULL; delivering it
+  is tried again whenever the same question is answered again (the customer
+  clicks twice, or ops runs ``playbook answer``), with the first answer's choice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from dsl import schema
+from workers.store import Store, UnknownAccount, UnknownFact
+from workers.triggers import ClientSource, Delivery, deliver
+
+Source = Literal["link", "phone"]
+ANSWER_EVENT = "answer"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One answer to one question of one journey."""
+
+    journey_id: str
+    question: str
+    choice: str
+    contact_id: str = ""
+    account_id: str = ""
+    source: Source = "link"
+
+
+@dataclass(frozen=True)
+class AnswerOutcome:
+    """What came of an answer. ``answer`` is the answer that counts: for
+    ``already_answered``, the first one, not the one just given."""
+
+    status: Literal["recorded", "already_answered"]
+    answer: Answer
+    delivery: Delivery | Literal["delivered_before"]
+    fact: str = ""  # the fact written, e.g. "account.renewal_intent"
+
+
+def fact_for(question: str) -> str:
+    """The account fact a question's answer is written to ("" for none): a question
+    named like a writable account field writes it."""
+    return f"account.{question}" if ("account", question) in schema.WRITABLE else ""
+
+
+async def take_answer(store: Store, clients: ClientSource, answer: Answer) -> AnswerOutcome:
+    """Record ``answer`` (first answer wins), write its fact, signal the journey."""
+    first = await _claim(store, answer)
+    if first is not None:
+        return await _already(store, clients, first)
+    fact = fact_for(answer.question)
+    if fact and answer.account_id:
+        try:
+            await store.set_fact(
+                answer.account_id,
+                fact,
+                answer.choice,
+                journey_id=answer.journey_id,
+                step_id=f"answer:{answer.source}",
+            )
+        except (UnknownAccount, UnknownFact):
+            fact = ""  # the account is gone from the store; the answer itself is kept
+    delivery = await _deliver(store, clients, answer)
+    return AnswerOutcome("recorded", answer, delivery, fact)
+
+
+async def _claim(store: Store, answer: Answer) -> dict[str, Any] | None:
+    """Insert the answer unless one is there; None if inserted, else the first row."""
+    async with store.pool.acquire() as conn:
+        inserted = await conn.fetchval(
+            "INSERT INTO answers (journey_id, account_id, question, choice, contact_id, source) "
+            "VALUES ($1, $2, $3, $4, $5, $6) "
+            "ON CONFLICT (journey_id, question) WHERE source <> '' DO NOTHING RETURNING id",
+            answer.journey_id,
+            answer.account_id,
+            answer.question,
+            answer.choice,
+            answer.contact_id,
+            answer.source,
+        )
+        if inserted is not None:
+            return None
+        row = await conn.fetchrow(
+            "SELECT * FROM answers WHERE journey_id = $1 AND question = $2 AND source <> ''",
+            answer.journey_id,
+            answer.question,
+        )
+    return dict(row) if row is not None else None
+
+
+async def _already(store: Store, clients: ClientSource, row: dict[str, Any]) -> AnswerOutcome:
+    first = Answer(
+        journey_id=row["journey_id"],
+        question=row["question"],
+        choice=row["choice"],
+        contact_id=row["contact_id"],
+        account_id=row["account_id"],
+        source=row["source"],
+    )
+    if row["signalled_at"] is not None or row["delivery"] in ("ended", "no_journey"):
+        return AnswerOutcome("already_answered", first, "delivered_before")
+    # The first answer never reached the journey (Temporal was down): try again.
+    delivery = await _deliver(store, clients, first)
+    return AnswerOutcome("already_answered", first, delivery)
+
+
+async def _deliver(store: Store, clients: ClientSource, answer: Answer) -> Delivery:
+    payload = {
+        "question": answer.question,
+        "choice": answer.choice,
+        "contact_id": answer.contact_id,
+        "source": answer.source,
+    }
+    delivery = await deliver(clients, answer.journey_id, ANSWER_EVENT, payload)
+    if delivery != "unreachable":
+        await store.pool.execute(
+            "UPDATE answers SET delivery = $3, signalled_at = CASE WHEN $3 = 'delivered' "
+            "THEN now() END WHERE journey_id = $1 AND question = $2 AND source <> ''",
+            answer.journey_id,
+            answer.question,
+            delivery,
+        )
+    return delivery
+
+
+# --------------------------------------------------------------------------- by phone
+
+
+@dataclass(frozen=True)
+class AskedQuestion:
+    """A question a journey's playbook asks, with its choices."""
+
+    name: str
+    choices: tuple[str, ...]
+
+
+async def journey_questions(clients: ClientSource, journey_id: str) -> tuple[str, dict[str, Any]]:
+    """``(account id, {question: AskedQuestion})`` of a journey, read from the input
+    its latest run started with (the pinned IR). Raises ``JourneyError``."""
+    from temporalio.service import RPCError
+
+    from engine.contract import JourneyInput
+    from workers.journeys import JourneyError
+
+    client = await clients()
+    handle = client.get_workflow_handle(journey_id)
+    try:
+        async for event in handle.fetch_history_events(page_size=1):
+            attributes = event.workflow_execution_started_event_attributes
+            [journey] = await client.data_converter.decode(
+                attributes.input.payloads, [JourneyInput]
+            )
+            break
+        else:
+            raise JourneyError(f"journey {journey_id!r} has no history")
+    except RPCError as error:
+        raise JourneyError(
+            f"no journey {journey_id!r}", hint="list journeys with `playbook ps --status all`"
+        ) from error
+    questions = {
+        step.question: AskedQuestion(step.question, tuple(c.name for c in step.choices))
+        for step in _asks(journey.playbook)
+    }
+    return journey.account_id, questions
+
+
+def _asks(playbook: Any) -> list[Any]:
+    """Every ``ask`` step of a playbook, nested ones and handler bodies included."""
+    from dsl.ir import Ask
+
+    found: list[Any] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, Ask):
+            found.append(value)
+        if isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+        elif hasattr(value, "model_fields"):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+
+    walk(playbook)
+    return found

@@ -1,0 +1,416 @@
+"""How things that happen outside reach journeys: signals, and signal-with-start.
+
+Everything outside a journey that it may wait for (a customer's answer, a closed
+CTA, an opt-out, the CRM saying "renewed", a fresh NPS response) arrives as a
+Temporal signal named like the event, with one dict payload
+(``engine.temporal_runtime.JourneyWorkflow.event``).
+
+- ``deliver`` signals one journey and says what came of it, as a ``Delivery``:
+  ``delivered``; ``ended`` (the journey has finished: nothing waits any more);
+  ``no_journey`` (no journey with that id); ``unreachable`` (Temporal did not
+  answer: the caller keeps what it recorded and may deliver again later).
+- ``crm_event`` handles a CRM webhook: writes what the event means for the facts
+  (``renewed``/``churned`` set ``subscription.status``), then signals every
+  running journey of the account (a visibility query on ``AccountId``).
+- ``nps_response`` stores an NPS response and signal-with-starts the NPS
+  follow-up journey of the account (started if none runs, signalled if it does).
+
+The Temporal client comes from a ``ClientSource``: the web endpoint starts even
+when Temporal is down and connects on first need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from dsl.ir import Playbook
+from engine.contract import JourneyInput, JourneyOptions, Timeline
+from engine.evaluator import evaluate, truthy
+from engine.temporal_runtime import journey_summary
+from workers import journeys
+from workers.settings import Settings
+from workers.store import Store, UnknownAccount, UnknownFact
+
+log = logging.getLogger("playbook.triggers")
+
+Delivery = Literal["delivered", "ended", "no_journey", "unreachable"]
+ClientSource = Callable[[], Awaitable[Client]]
+EVENT_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# CRM events that change a fact before the journeys hear of them.
+STATUS_EVENTS = {"renewed": "renewed", "churned": "churned"}
+NPS_PLAYBOOK = "nps_followup"
+NPS_EVENT = "nps_response"
+
+
+class TriggerError(ValueError):
+    """A webhook the endpoint cannot act on; ``status`` is the HTTP status to answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# --------------------------------------------------------------------------- clients
+
+
+class LazyClient:
+    """A ``ClientSource`` that connects on first use and keeps the client; a failed
+    connection is retried on the next call (raises ``TemporalUnreachable``)."""
+
+    def __init__(self, settings: Settings, client: Client | None = None) -> None:
+        self.settings = settings
+        self._client = client
+
+    async def __call__(self) -> Client:
+        if self._client is None:
+            self._client = await journeys.connect(self.settings)
+        return self._client
+
+
+# --------------------------------------------------------------------------- signals
+
+
+async def deliver(
+    clients: ClientSource, journey_id: str, event: str, payload: dict[str, Any]
+) -> Delivery:
+    """Signal ``event`` with ``payload`` to journey ``journey_id``; never raises for
+    a journey that is gone or a Temporal that is down: the result says so."""
+    try:
+        client = await clients()
+        await client.get_workflow_handle(journey_id).signal(event, payload)
+    except journeys.TemporalUnreachable as error:
+        log.warning("cannot signal %s to %s: %s", event, journey_id, error)
+        return "unreachable"
+    except RPCError as error:
+        return _delivery_problem(error, journey_id, event)
+    return "delivered"
+
+
+def _delivery_problem(error: RPCError, journey_id: str, event: str) -> Delivery:
+    if error.status == RPCStatusCode.NOT_FOUND:
+        # A finished journey answers "already completed"; an unknown id "not found".
+        message = error.message.lower()
+        return "ended" if "complete" in message or "closed" in message else "no_journey"
+    if error.status == RPCStatusCode.FAILED_PRECONDITION:
+        return "ended"
+    log.warning("cannot signal %s to %s: %s", event, journey_id, error.message)
+    return "unreachable"
+
+
+async def running_journeys(clients: ClientSource, account_id: str) -> list[str]:
+    """Ids of the running journeys of one account (any playbook)."""
+    client = await clients()
+    query = journeys.visibility_query(account=account_id, status="running")
+    rows = await journeys.list_journeys(client, query)
+    return [row.journey_id for row in rows]
+
+
+# --------------------------------------------------------------------------- webhook secret
+
+
+def webhook_secret_file(settings: Settings) -> Path:
+    """Where the local stack keeps the generated webhook secret."""
+    return settings.state_dir / "webhook_secret"
+
+
+def webhook_secret(settings: Settings) -> str:
+    """PLAYBOOK_WEBHOOK_SECRET, else the secret in the state dir, generated there
+    (mode 0600) on first use: the endpoint never accepts webhooks without one."""
+    if settings.webhook_secret:
+        return settings.webhook_secret
+    path = webhook_secret_file(settings)
+    try:
+        existing = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    try:
+        with open(path, "x", encoding="utf-8", opener=_private) as handle:
+            handle.write(secret + "\n")
+        return secret
+    except FileExistsError:  # another process generated it first: use theirs
+        return path.read_text(encoding="utf-8").strip()
+
+
+def _private(path: str, flags: int) -> int:
+    import os
+
+    return os.open(path, flags, 0o600)
+
+
+def secret_matches(given: str | None, expected: str) -> bool:
+    """Constant-time comparison of a webhook's secret header with ours."""
+    if not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+# --------------------------------------------------------------------------- CRM events
+
+
+@dataclass
+class CrmOutcome:
+    """What a CRM webhook did: facts written, and each running journey's delivery."""
+
+    event: str
+    account_id: str
+    facts: dict[str, Any] = field(default_factory=dict)
+    journeys: dict[str, Delivery] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "event": self.event,
+            "account_id": self.account_id,
+            "facts": self.facts,
+            "journeys": self.journeys,
+        }
+
+
+def parse_crm_event(body: Any) -> tuple[str, str, dict[str, Any]]:
+    """``(event, account_id, data)`` from a CRM webhook body; ``TriggerError`` (400)
+    for anything else."""
+    if not isinstance(body, dict):
+        raise TriggerError('the body must be a JSON object: {"event": ..., "account_id": ...}')
+    event, account_id, data = body.get("event"), body.get("account_id"), body.get("data", {})
+    if not isinstance(event, str) or not EVENT_NAME.match(event):
+        raise TriggerError('\'event\' must be an event name such as "renewed" or "churned"')
+    if not isinstance(account_id, str) or not account_id.strip():
+        raise TriggerError("'account_id' must be a non-empty string")
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise TriggerError("'data' must be a JSON object")
+    return event, account_id.strip(), data
+
+
+async def crm_event(
+    store: Store, clients: ClientSource, event: str, account_id: str, data: dict[str, Any]
+) -> CrmOutcome:
+    """Apply a CRM event: the fact it implies first (so a journey reloading facts
+    sees it), then the event to every running journey of the account. Raises
+    ``TriggerError`` (404) for an unknown account, ``TemporalUnreachable``."""
+    outcome = CrmOutcome(event, account_id)
+    status = STATUS_EVENTS.get(event)
+    if status is not None:
+        try:
+            await store.set_fact(
+                account_id, "subscription.status", status, step_id=f"webhook:crm:{event}"
+            )
+        except UnknownAccount:
+            raise TriggerError(f"no account {account_id!r}", status=404) from None
+        except UnknownFact as error:
+            raise TriggerError(str(error), status=422) from None
+        outcome.facts["subscription.status"] = status
+    try:
+        found = await running_journeys(clients, account_id)
+    except journeys.TemporalUnreachable:
+        raise
+    except journeys.JourneyError as error:  # an account id no query can hold
+        raise TriggerError(str(error)) from None
+    payload = {**data, "source": "crm"}
+    for journey_id in found:
+        outcome.journeys[journey_id] = await deliver(clients, journey_id, event, payload)
+    return outcome
+
+
+# --------------------------------------------------------------------------- NPS
+
+
+@dataclass(frozen=True)
+class NpsResponse:
+    """One NPS response as the webhook receives it."""
+
+    id: str
+    account_id: str
+    score: int
+    category: str
+    contact_id: str = ""
+    comment: str = ""
+    responded_on: date = field(default_factory=lambda: datetime.now(UTC).date())
+
+
+def parse_nps(body: Any, today: date | None = None) -> NpsResponse:
+    """An ``NpsResponse`` from a webhook body; ``TriggerError`` (400) otherwise.
+    Without an ``id`` the response gets one from its content, so a webhook the
+    CRM retries is stored once."""
+    from workers.importer import nps_category
+
+    if not isinstance(body, dict):
+        raise TriggerError('the body must be a JSON object: {"account_id": ..., "score": ...}')
+    account_id, score = body.get("account_id"), body.get("score")
+    if not isinstance(account_id, str) or not account_id.strip():
+        raise TriggerError("'account_id' must be a non-empty string")
+    if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
+        raise TriggerError("'score' must be a whole number from 0 to 10")
+    contact_id, comment = body.get("contact_id", ""), body.get("comment", "")
+    if not isinstance(contact_id, str) or not isinstance(comment, str):
+        raise TriggerError("'contact_id' and 'comment' must be strings")
+    day = today or datetime.now(UTC).date()
+    given = body.get("responded_on")
+    if given not in (None, ""):
+        try:
+            day = date.fromisoformat(str(given))
+        except ValueError:
+            raise TriggerError("'responded_on' must be a date like 2026-11-22") from None
+    ident = body.get("id")
+    if ident in (None, ""):
+        content = f"{account_id}|{contact_id}|{score}|{day.isoformat()}|{comment}"
+        ident = "NPS-" + hashlib.sha256(content.encode()).hexdigest()[:16].upper()
+    if not isinstance(ident, str):
+        raise TriggerError("'id' must be a string")
+    return NpsResponse(
+        id=ident,
+        account_id=account_id.strip(),
+        score=score,
+        category=nps_category(score),
+        contact_id=contact_id,
+        comment=comment,
+        responded_on=day,
+    )
+
+
+@dataclass
+class NpsOutcome:
+    """What an NPS webhook did."""
+
+    response_id: str
+    stored: bool  # False: this response was stored before (a retried webhook)
+    journey_id: str = ""
+    journey: Literal["started", "signalled", "ended", "not_enrolled", ""] = ""
+    detail: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "response_id": self.response_id,
+            "stored": self.stored,
+            "journey_id": self.journey_id,
+            "journey": self.journey,
+            "detail": self.detail,
+        }
+
+
+async def store_nps(store: Store, response: NpsResponse) -> bool:
+    """Keep the response; False if one with this id was kept already. Raises
+    ``TriggerError`` (404) for an unknown account."""
+    async with store.pool.acquire() as conn:
+        known = await conn.fetchval("SELECT 1 FROM accounts WHERE id = $1", response.account_id)
+        if known is None:
+            raise TriggerError(f"no account {response.account_id!r}", status=404)
+        inserted = await conn.fetchval(
+            "INSERT INTO nps_responses (id, account_id, contact_id, score, category, comment, "
+            "responded_on) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "ON CONFLICT (id) DO NOTHING RETURNING id",
+            response.id,
+            response.account_id,
+            response.contact_id,
+            response.score,
+            response.category,
+            response.comment,
+            response.responded_on,
+        )
+    return inserted is not None
+
+
+async def nps_response(
+    store: Store,
+    clients: ClientSource,
+    playbook: Playbook,
+    response: NpsResponse,
+    *,
+    task_queue: str,
+    speed: float = 1.0,
+) -> NpsOutcome:
+    """Store the response, then signal-with-start the follow-up journey: a journey
+    for this account and response day that runs already gets the event; otherwise
+    one starts with the event as its first signal, if the playbook's ``enroll``
+    condition admits the account."""
+    stored = await store_nps(store, response)
+    outcome = NpsOutcome(response.id, stored)
+    facts = await store.load_facts(response.account_id)
+    workflow_id = journeys.journey_id(playbook, facts)
+    outcome.journey_id = workflow_id
+    if playbook.enroll is not None and not _admits(playbook, facts):
+        outcome.journey, outcome.detail = "not_enrolled", "the playbook's enroll condition is false"
+        return outcome
+    payload = {
+        "response_id": response.id,
+        "score": response.score,
+        "category": response.category,
+        "comment": response.comment,
+        "contact_id": response.contact_id,
+        "source": "nps_webhook",
+    }
+    client = await clients()
+    started = await _signal_with_start(
+        client, playbook, response.account_id, facts, workflow_id, payload, task_queue, speed
+    )
+    outcome.journey = started
+    return outcome
+
+
+def _admits(playbook: Playbook, facts: dict[str, Any]) -> bool:
+    scope: dict[str, Any] = {root: {} for root in ("account", "subscription", "usage", "nps")}
+    scope.update(facts)
+    scope["today"] = datetime.now(UTC).date()
+    return truthy(evaluate(playbook.enroll, scope))
+
+
+async def _signal_with_start(
+    client: Client,
+    playbook: Playbook,
+    account_id: str,
+    facts: dict[str, Any],
+    workflow_id: str,
+    payload: dict[str, Any],
+    task_queue: str,
+    speed: float,
+) -> Literal["started", "signalled", "ended"]:
+    # Only to say which it was: signal-with-start itself decides atomically.
+    try:
+        description = await client.get_workflow_handle(workflow_id).describe()
+        running = journeys.status_word(description.status) == "running"
+    except RPCError as error:
+        if error.status != RPCStatusCode.NOT_FOUND:
+            raise
+        running = False
+    journey = JourneyInput(
+        playbook=playbook,
+        account_id=account_id,
+        journey_id=workflow_id,
+        options=JourneyOptions(speed=speed),
+    )
+    try:
+        await client.start_workflow(
+            playbook.name,
+            journey,
+            id=workflow_id,
+            task_queue=task_queue,
+            result_type=Timeline,
+            search_attributes=journeys.search_attributes(playbook, account_id, facts),
+            static_summary=journey_summary(playbook, facts),
+            static_details=journeys.static_details(playbook, account_id, facts),
+            memo={"speed": speed, "start_at": ""},
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            start_signal=NPS_EVENT,
+            start_signal_args=[payload],
+        )
+    except WorkflowAlreadyStartedError:
+        return "ended"  # it ran for this response day and finished: nothing starts twice
+    return "signalled" if running else "started"

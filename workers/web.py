@@ -1,0 +1,364 @@
+"""The web endpoint: answer links, unsubscribe links, CRM and NPS webhooks.
+
+    python -m workers.web [--host H] [--port P] [--speed N]
+
+Routes (an ASGI app on Starlette, served by uvicorn):
+
+- ``GET /answer/{token}``: verify the signed link (``workers.links``), record the
+  answer and signal the journey (``workers.answers``), show a thank-you page.
+  A link that is not ours or was altered: 400; expired: 410; a question already
+  answered: 409 naming the answer that counts (first answer wins). None of these
+  records anything or signals anyone. A journey that has ended still gets the
+  answer recorded (the customer's word, and the CRM field); the page says the
+  survey has closed.
+- ``GET|POST /unsubscribe/{token}``: verify, record the opt-out
+  (``governance.record_opt_out``: every journey stops emailing the address),
+  signal ``opted_out`` to the journey whose email carried the link, confirm.
+- ``POST /webhooks/crm`` with header ``X-Playbook-Secret``: ``{"event":
+  "renewed", "account_id": "ACME-0042", "data": {...}}``; the event reaches
+  every running journey of the account (``workers.triggers.crm_event``).
+- ``POST /webhooks/nps`` (same secret): ``{"account_id", "score", "comment"?,
+  "contact_id"?, "responded_on"?, "id"?}``: stored, then the ``nps_followup``
+  journey is signal-with-started.
+- ``GET /healthz``.
+
+``HEAD`` on a link answers without acting: mail scanners probe links that way.
+Webhook errors are JSON ``{"error": ...}``: 401 without the right secret, 400
+for a body we cannot read, 404 for an unknown account, 503 when Temporal does
+not answer (so the CRM retries). The webhook secret is PLAYBOOK_WEBHOOK_SECRET,
+else ``<state dir>/webhook_secret`` (generated on first start).
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from dsl.ir import Playbook
+from workers import governance, triggers
+from workers.answers import Answer, AnswerOutcome, take_answer
+from workers.journeys import JourneyError, TemporalUnreachable, find_playbook
+from workers.links import LinkError, LinkSigner, signer_for
+from workers.settings import Settings, database_url
+from workers.settings import load as load_settings
+from workers.store import Store
+
+log = logging.getLogger("playbook.web")
+SECRET_HEADER = "X-Playbook-Secret"
+_LINK_STATUS = {"malformed": 400, "forged": 400, "expired": 410}
+
+
+@dataclass
+class Endpoint:
+    """What the routes need: settings, the store, Temporal, the signer, the secret."""
+
+    settings: Settings
+    store: Store | None
+    clients: triggers.ClientSource
+    signer: LinkSigner
+    webhook_secret: str
+    speed: float = 1.0
+    _nps_playbook: Playbook | None = None
+
+    @property
+    def db(self) -> Store:
+        if self.store is None:
+            raise RuntimeError("the web endpoint has no store (lifespan not run)")
+        return self.store
+
+    def nps_playbook(self) -> Playbook:
+        """The NPS follow-up playbook, compiled once (the IR is pinned per journey)."""
+        if self._nps_playbook is None:
+            self._nps_playbook = find_playbook(triggers.NPS_PLAYBOOK, self.settings)
+        return self._nps_playbook
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: Store | None = None,
+    clients: triggers.ClientSource | None = None,
+    speed: float = 1.0,
+) -> Starlette:
+    """The ASGI app. Without ``store`` it opens one on start (``database_url``);
+    without ``clients`` it connects to Temporal on first need."""
+    settings = settings or load_settings()
+    endpoint = Endpoint(
+        settings=settings,
+        store=store,
+        clients=clients or triggers.LazyClient(settings),
+        signer=signer_for(settings),
+        webhook_secret=triggers.webhook_secret(settings),
+        speed=speed,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owned = endpoint.store is None
+        if owned:
+            endpoint.store = await Store.connect(database_url(settings))
+        try:
+            yield
+        finally:
+            if owned and endpoint.store is not None:
+                await endpoint.store.close()
+                endpoint.store = None
+
+    def bound(handler: Any) -> Any:
+        async def route(request: Request) -> Response:
+            return await handler(endpoint, request)
+
+        return route
+
+    routes = [
+        Route("/answer/{token}", bound(answer), methods=["GET"]),
+        Route("/unsubscribe/{token}", bound(unsubscribe), methods=["GET", "POST"]),
+        Route("/webhooks/crm", bound(crm_webhook), methods=["POST"]),
+        Route("/webhooks/nps", bound(nps_webhook), methods=["POST"]),
+        Route("/healthz", bound(healthz), methods=["GET"]),
+    ]
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.endpoint = endpoint
+    return app
+
+
+# --------------------------------------------------------------------------- links
+
+
+async def answer(endpoint: Endpoint, request: Request) -> Response:
+    """A customer clicked one choice of a question."""
+    try:
+        link = endpoint.signer.verify_answer(request.path_params["token"])
+    except LinkError as error:
+        return _link_problem(error)
+    if request.method == "HEAD":
+        return page("Your answer", "Open this link in a browser to answer.")
+    given = Answer(
+        journey_id=link.journey_id,
+        question=link.question,
+        choice=link.choice,
+        contact_id=link.contact_id,
+        account_id=link.account_id,
+        source="link",
+    )
+    try:
+        outcome = await take_answer(endpoint.db, endpoint.clients, given)
+    except Exception:
+        log.exception("could not record the answer to %s of %s", link.question, link.journey_id)
+        return page(
+            "Please try again later",
+            "We could not record your answer just now. Please click the link again in a while.",
+            status=503,
+        )
+    log.info(
+        "answer %s=%s for %s (%s, %s)",
+        link.question,
+        link.choice,
+        link.journey_id,
+        outcome.status,
+        outcome.delivery,
+    )
+    return _answer_page(outcome)
+
+
+def _answer_page(outcome: AnswerOutcome) -> HTMLResponse:
+    said = choice_words(outcome.answer.choice)
+    if outcome.status == "already_answered":
+        return page(
+            "You have already answered",
+            f"We already have your answer to this question: \u201c{said}\u201d. "
+            "The first answer is the one we keep; if you want to change it, "
+            "please reply to our email or talk to your account team.",
+            status=409,
+        )
+    if outcome.delivery in ("ended", "no_journey"):
+        return page(
+            "Thank you",
+            f"Your answer \u201c{said}\u201d is recorded. This survey has closed, "
+            "so your account team will follow up with you directly if needed.",
+        )
+    words = f"Your answer \u201c{said}\u201d is recorded. Thank you for telling us."
+    return page("Thank you", words)
+
+
+async def unsubscribe(endpoint: Endpoint, request: Request) -> Response:
+    """A contact asked not to be emailed any more."""
+    try:
+        link = endpoint.signer.verify_unsubscribe(request.path_params["token"])
+    except LinkError as error:
+        return _link_problem(error)
+    if request.method == "HEAD":
+        return page("Unsubscribe", "Open this link in a browser to unsubscribe.")
+    await governance.record_opt_out(
+        endpoint.db.pool, link.email, source=f"unsubscribe link ({link.contact_id or 'contact'})"
+    )
+    delivery = ""
+    if link.journey_id:
+        payload = {"contact_id": link.contact_id, "email": link.email, "source": "link"}
+        delivery = await triggers.deliver(endpoint.clients, link.journey_id, "opted_out", payload)
+    log.info("opt-out of %s (journey %s: %s)", link.contact_id, link.journey_id, delivery)
+    return page(
+        "You are unsubscribed",
+        f"We will not send {link.email} any more of these emails. "
+        "If this was a mistake, please tell your account team.",
+    )
+
+
+def _link_problem(error: LinkError) -> HTMLResponse:
+    status = _LINK_STATUS.get(error.reason, 400)
+    if error.reason == "expired":
+        return page(
+            "This link has expired",
+            "The question this link answers has closed. Nothing was recorded. "
+            "If you still want to tell us, please reply to our email.",
+            status=status,
+        )
+    return page(
+        "This link is not valid",
+        "It may have been changed or copied only in part. Nothing was recorded. "
+        "Please use the link exactly as it is in your email.",
+        status=status,
+    )
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+async def crm_webhook(endpoint: Endpoint, request: Request) -> Response:
+    """The CRM reports an event of an account (renewed, churned...)."""
+    refused = _refuse(endpoint, request)
+    if refused is not None:
+        return refused
+    try:
+        event, account_id, data = triggers.parse_crm_event(await _json(request))
+        outcome = await triggers.crm_event(endpoint.db, endpoint.clients, event, account_id, data)
+    except triggers.TriggerError as error:
+        return JSONResponse({"error": str(error)}, status_code=error.status)
+    except TemporalUnreachable as error:
+        return JSONResponse({"error": str(error)}, status_code=503)
+    log.info("crm %s for %s: %s", event, account_id, outcome.journeys)
+    return JSONResponse(outcome.as_json())
+
+
+async def nps_webhook(endpoint: Endpoint, request: Request) -> Response:
+    """A new NPS response: store it and follow it up."""
+    refused = _refuse(endpoint, request)
+    if refused is not None:
+        return refused
+    try:
+        response = triggers.parse_nps(await _json(request))
+        outcome = await triggers.nps_response(
+            endpoint.db,
+            endpoint.clients,
+            endpoint.nps_playbook(),
+            response,
+            task_queue=endpoint.settings.task_queue,
+            speed=endpoint.speed,
+        )
+    except triggers.TriggerError as error:
+        return JSONResponse({"error": str(error)}, status_code=error.status)
+    except TemporalUnreachable as error:
+        return JSONResponse({"error": str(error)}, status_code=503)
+    except JourneyError as error:  # the playbook is missing or its journey cannot be named
+        return JSONResponse({"error": str(error)}, status_code=422)
+    log.info("nps %s for %s: %s", response.id, response.account_id, outcome.journey)
+    return JSONResponse(outcome.as_json())
+
+
+def _refuse(endpoint: Endpoint, request: Request) -> JSONResponse | None:
+    if triggers.secret_matches(request.headers.get(SECRET_HEADER), endpoint.webhook_secret):
+        return None
+    return JSONResponse(
+        {"error": f"missing or wrong {SECRET_HEADER} header"},
+        status_code=401,
+    )
+
+
+async def _json(request: Request) -> Any:
+    try:
+        return json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise triggers.TriggerError("the body is not JSON") from None
+
+
+async def healthz(endpoint: Endpoint, request: Request) -> Response:
+    """Up, and whether the database answers."""
+    try:
+        database = await endpoint.db.pool.fetchval("SELECT 1") == 1
+    except Exception:  # any failure means "not healthy"
+        database = False
+    return JSONResponse(
+        {"status": "ok" if database else "degraded", "database": database},
+        status_code=200 if database else 503,
+    )
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def choice_words(choice: str) -> str:
+    """A choice name as words: ``not_decision_maker`` -> "Not decision maker"."""
+    words = choice.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def page(title: str, message: str, status: int = 200) -> HTMLResponse:
+    """A plain page; every piece of text is escaped."""
+    body = f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="robots" content="noindex">
+<title>{html.escape(title)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto;
+       padding: 0 1rem; color: #1f2933; line-height: 1.5; }}
+h1 {{ font-size: 1.5rem; }}
+</style>
+</head>
+<body>
+<h1>{html.escape(title)}</h1>
+<p>{html.escape(message)}</p>
+</body>
+</html>
+"""
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+# --------------------------------------------------------------------------- process
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m workers.web``: serve until SIGTERM or SIGINT."""
+    import uvicorn
+
+    settings = load_settings()
+    parser = argparse.ArgumentParser(description="Answer links, unsubscribe links, webhooks.")
+    parser.add_argument("--host", default=settings.web_host)
+    parser.add_argument("--port", type=int, default=settings.web_port)
+    parser.add_argument(
+        "--speed", type=float, default=1.0, help="rehearsal speed of journeys started here"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app = create_app(settings, speed=args.speed)
+    if not settings.webhook_secret:
+        log.info("webhook secret: %s", triggers.webhook_secret_file(settings))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
