@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -147,3 +148,18 @@ def test_down_stops_everything(dev_stack: DevStack) -> None:
     assert not (dev_stack.state_dir / "database_url").exists()
     for pid in pids:  # gone, or a zombie its new parent has not reaped yet
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+
+
+def test_a_port_taken_by_someone_else_fails_that_part_clearly(tmp_path: Path) -> None:
+    stack = DevStack(tmp_path / "state")
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", stack.smtp_port))
+        squatter.listen()
+        up = stack.run(
+            "dev", "up", "--skip", "temporal", "--skip", "postgres", "--skip", "worker",
+            "--skip", "web",
+        )  # fmt: skip
+    assert up.returncode == 1
+    assert f"port {stack.smtp_port} is in use by another process" in up.stdout
+    assert "error: not everything came up: smtp" in up.stderr
+    assert not (tmp_path / "state" / "run" / "smtp.pid").exists()

@@ -208,6 +208,12 @@ class LocalStack:
             progress(f"{name}: module not present yet, not started")
             return PartStatus(name, "stopped", False, "", "module not present yet")
         already = self.running(name)
+        busy = [] if already else await asyncio.to_thread(self._ports_taken, name)
+        if busy:
+            # Someone else's server answers there: starting ours would fail, and
+            # health checks would wrongly see theirs.
+            detail = f"port {busy[0]} is in use by another process"
+            return PartStatus(name, "failed", False, self.address(name), detail)
         try:
             if not already:
                 progress(f"{name}: starting")
@@ -224,6 +230,16 @@ class LocalStack:
             return PartStatus(name, "failed", False, self.address(name), detail)
         progress(f"{name}: {detail}, healthy at {self.address(name)}")
         return PartStatus(name, "running", True, self.address(name), detail)
+
+    def _ports_taken(self, name: str) -> list[int]:
+        """The ports this part would listen on that something already answers on."""
+        s = self.settings
+        ports = {
+            "temporal": [("127.0.0.1", self.temporal_port), ("127.0.0.1", s.temporal_ui_port)],
+            "smtp": [(s.smtp_host, s.smtp_port)],
+            "web": [(s.web_host, s.web_port)],
+        }.get(name, [])
+        return [port for host, port in ports if port_open(host, port)]
 
     async def _start(self, name: str) -> None:
         s = self.settings
