@@ -1,0 +1,145 @@
+"""`playbook cta ls|close`: the human side of CTAs.
+
+    playbook cta ls [--owner dana@example.com] [--status open|closed|all] [--account A]
+    playbook cta close CTA-7 [--note "called: they will renew"]
+
+Closing marks the CTA closed in the store and signals ``cta_closed`` to the
+journey that opened it, so an ``escalate`` waiting on it carries on.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.answer import asyncio_run, open_store
+from cli.app import UserError
+from workers import settings as settings_module
+
+console = Console()
+cta = typer.Typer(name="cta", help="CTAs (tasks for people): list, close.", no_args_is_help=True)
+
+_PRIORITY_STYLE = {"urgent": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
+_STATUSES = ("open", "closed", "all")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(cta, name="cta")
+
+
+@cta.command("ls")
+def ls(
+    owner: str = typer.Option("", "--owner", help="Only CTAs of this owner."),
+    status: str = typer.Option("open", "--status", help="open, closed or all."),
+    account: str = typer.Option("", "--account", help="Only CTAs of this account."),
+    limit: int = typer.Option(200, "--limit", min=1, help="At most this many."),
+) -> None:
+    """List CTAs, most urgent (earliest due) first."""
+    if status not in _STATUSES:
+        raise UserError(f"unknown status {status!r}", hint="use --status open, closed or all")
+    settings = settings_module.load()
+    rows = asyncio_run(lambda: _list(settings, owner, status, account, limit))
+    if not rows:
+        console.print(f"no {'' if status == 'all' else status + ' '}CTAs", highlight=False)
+        return
+    table = Table(title=f"{len(rows)} CTAs", title_justify="left")
+    for column in ("id", "account", "owner", "priority", "reason", "due", "status", "journey"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        priority = str(row["priority"])
+        style = _PRIORITY_STYLE.get(priority, "")
+        table.add_row(
+            str(row["id"]),
+            str(row["account_id"]),
+            str(row["owner"] or row["owner_role"]),
+            f"[{style}]{priority}[/]" if style else priority,
+            _plain(str(row["reason"])),
+            _when(row["due_at"]),
+            str(row["status"]),
+            _plain(str(row["journey_id"] or "-")),
+        )
+    console.print(table)
+
+
+async def _list(
+    settings: settings_module.Settings, owner: str, status: str, account: str, limit: int
+) -> list[dict[str, Any]]:
+    from workers.settings import database_url
+
+    store = await open_store(database_url(settings))
+    try:
+        return await store.list_ctas(
+            status=None if status == "all" else status,
+            owner=owner or None,
+            account_id=account or None,
+            limit=limit,
+        )
+    finally:
+        await store.close()
+
+
+@cta.command("close")
+def close(
+    cta_id: str = typer.Argument(..., help="The CTA, e.g. CTA-7."),
+    note: str = typer.Option("", "--note", help="What was done (kept as the resolution)."),
+    by: str = typer.Option("", "--by", help="Who closed it (default: $USER)."),
+) -> None:
+    """Close a CTA and tell the journey that opened it."""
+    import getpass
+
+    settings = settings_module.load()
+    closed_by = by or _user(getpass)
+    outcome = asyncio_run(lambda: _close(settings, cta_id, note, closed_by))
+    journey = str(outcome.cta.get("journey_id") or "")
+    if outcome.status == "already_closed":
+        line = f"{cta_id} was already closed"
+        if outcome.delivery == "delivered":
+            line += f"; told {journey} now (it had not heard)"
+        console.print(line, highlight=False, markup=False)
+        return
+    console.print(f"closed {cta_id}", highlight=False, markup=False)
+    words = {
+        "delivered": f"told {journey}: it carries on",
+        "ended": f"{journey} has ended; nothing was waiting",
+        "no_journey": "no journey waits on it" if not journey else f"no journey {journey}",
+        "unreachable": "Temporal did not answer; run this again to tell the journey",
+    }
+    console.print(f"  {words.get(outcome.delivery, outcome.delivery)}", highlight=False)
+    if outcome.delivery == "unreachable":
+        raise typer.Exit(1)
+
+
+async def _close(settings: settings_module.Settings, cta_id: str, note: str, by: str) -> Any:
+    from workers.ctas import CtaError, close_cta
+    from workers.settings import database_url
+    from workers.triggers import LazyClient
+
+    store = await open_store(database_url(settings))
+    try:
+        return await close_cta(store, LazyClient(settings), cta_id, note=note, closed_by=by)
+    except CtaError:
+        raise UserError(f"no CTA {cta_id!r}", hint="list them with `playbook cta ls`") from None
+    finally:
+        await store.close()
+
+
+def _user(getpass: Any) -> str:
+    try:
+        return str(getpass.getuser())
+    except Exception:  # no user name in some containers
+        return ""
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _plain(text: str) -> str:
+    # Reasons come from playbooks and CRM data: never let them be read as Rich markup.
+    from rich.markup import escape
+
+    return escape(text)
