@@ -33,7 +33,9 @@ class UserError(Exception):
 
 def _register_all() -> None:
     from cli import (
+        answer,
         authoring,
+        cta,
         data,
         data_import,
         dev,
@@ -56,6 +58,8 @@ def _register_all() -> None:
         journeys,
         enroll,
         report,
+        answer,
+        cta,
     ):
         module.register(app)
 
