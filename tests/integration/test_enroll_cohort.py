@@ -9,6 +9,7 @@ ways over every account.
 
 from __future__ import annotations
 
+import pathlib
 import random
 from datetime import date, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from workers.store import Store
 pytestmark = pytest.mark.integration
 
 TODAY = date(2026, 11, 1)
+PLAYBOOKS = pathlib.Path(__file__).parents[2] / "playbooks"
 SEGMENTS = ["enterprise", "mid_market", "smb", ""]
 REGIONS = ["amer", "emea", "apac", "japan"]
 
@@ -271,3 +273,37 @@ async def test_reasons_are_the_facts_the_condition_read(enrol_pool):
         "subscription.renewal_date": date(2027, 3, 1),
         "days_until(subscription.renewal_date)": 120,
     }
+
+
+@pytest.mark.parametrize(
+    "where", ["", 'account.region in ["emea", "apac"] and account.acv > 20000']
+)
+async def test_shipped_playbooks_on_the_seeded_book_two_ways(enrol_pool, where):
+    """The real path both ways: the shipped entry conditions, the seeded book, the
+    facts as the store loads them for a journey."""
+    from dsl.loader import load_playbook
+    from workers.cohort import parse_condition
+    from workers.seed import generate_book, seed_book
+
+    async with enrol_pool.acquire() as conn:
+        await seed_book(conn, generate_book(300, seed=11, today=TODAY))
+    store = Store(enrol_pool)
+    facts = {
+        a: await store.load_facts(a)
+        for a in [r["id"] for r in await enrol_pool.fetch("SELECT id FROM accounts")]
+    }
+    extra = parse_condition(where) if where else None
+    sizes = []
+    for path in sorted(PLAYBOOKS.glob("*.playbook")):
+        playbook = load_playbook(path)
+        query = compile_cohort(playbook.enroll, today=TODAY, extra=extra, anchor=playbook.anchor)
+        selected = {r["account_id"] for r in await enrol_pool.fetch(query.sql, *query.params)}
+        expected = {
+            account_id
+            for account_id, account_facts in facts.items()
+            if truthy(evaluate(playbook.enroll, {**account_facts, "today": TODAY}))
+            and (extra is None or truthy(evaluate(extra, {**account_facts, "today": TODAY})))
+        }
+        assert selected == expected, path.name
+        sizes.append(len(selected))
+    assert sum(1 for size in sizes if size) >= 3, sizes  # the check selects real cohorts
