@@ -71,8 +71,9 @@ def show(ident: str = typer.Argument(..., metavar="ID", help="message id (or a p
         if name in _SHOWN_HEADERS:
             console.print(f"[bold]{name}:[/] {escape(value)}", highlight=False)
     console.print()
-    console.print(message.text or "(no text part)", highlight=False, markup=False)
+    # soft_wrap: long signed links must stay one line to be clickable and copyable.
+    console.print(message.text or "(no text part)", highlight=False, markup=False, soft_wrap=True)
     if message.links:
         console.print("[bold]links:[/]")
         for number, url in enumerate(message.links, 1):
-            console.print(f"  [{number}] {url}", highlight=False, markup=False)
+            console.print(f"  [{number}] {url}", highlight=False, markup=False, soft_wrap=True)
