@@ -20,6 +20,7 @@ import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -27,7 +28,7 @@ from dsl.ir import Duration, Playbook, Repeat, Send
 from engine import search_attributes as attrs
 from engine.contract import ActionRequest, ActionResult, JourneyInput, JourneyOptions, Timeline
 from engine.simulation import quote_from_facts
-from engine.temporal_runtime import DATA_CONVERTER, JourneyWorkflow
+from engine.temporal_runtime import DATA_CONVERTER, PERMANENT_FAILURE, JourneyWorkflow
 from tests.unit.engine_playbooks import account_facts, renewal_playbook
 
 pytestmark = pytest.mark.integration
@@ -44,12 +45,15 @@ class CannedWorld:
         self.facts = facts
         self.requests: list[ActionRequest] = []
         self.ctas = 0
+        self.broken: set[str] = set()  # step ids whose action fails permanently
 
     def activity(self) -> Callable[..., Any]:
         @activity.defn(dynamic=True)
         async def any_action(args: Sequence[RawValue]) -> ActionResult:
             request = activity.payload_converter().from_payload(args[0].payload, ActionRequest)
             self.requests.append(request)
+            if request.step_id in self.broken:
+                raise ApplicationError("no renewal_contact on file", type=PERMANENT_FAILURE)
             if request.kind == "load_facts":
                 return ActionResult(data=self.facts)
             if request.kind in ("cta", "escalate"):
@@ -223,3 +227,49 @@ async def test_rehearsal_dates_are_playbook_time(env: WorkflowEnvironment) -> No
     ask = next(e for e in timeline.done if e.kind == "ask")
     assert ask.at is not None and ask.at.date().isoformat() == "2026-11-12"  # T-140
     assert result.outcome == "churned" and result.status == "stopped"
+
+
+async def test_facts_changed_signal_replans_the_waiting_step(env: WorkflowEnvironment) -> None:
+    world = CannedWorld(account_facts())
+    queue = f"engine-{uuid.uuid4().hex}"
+    start = datetime(2026, 11, 1, 9, tzinfo=UTC)  # T-151: ten days of waiting
+    journey = journey_input(renewal_playbook(), speed=DAY, start=start)
+    async with await run_worker(env.client, world, queue):
+        handle = await env.client.start_workflow(
+            "renewal", journey, id=journey.journey_id, task_queue=queue, result_type=Timeline
+        )
+        before = await wait_for(handle, lambda t: t.waiting is not None)
+        world.facts["subscription"]["renewal_date"] = "2027-05-01"
+        await handle.signal("facts_changed", {"subscription.renewal_date": "2027-05-01"})
+        after = await wait_for(
+            handle, lambda t: t.waiting is not None and t.waiting.at != before.waiting.at
+        )
+        await handle.signal("churned", {})
+        result = await handle.result()
+    assert before.waiting is not None and after.waiting is not None
+    assert before.waiting.at == datetime(2026, 11, 12, 9, tzinfo=UTC)
+    assert after.waiting.at == datetime(2026, 12, 12, 9, tzinfo=UTC)
+    assert any(e.kind == "replan" for e in result.done)
+    assert world.kinds() == []
+
+
+async def test_permanent_failure_is_recorded_once_and_the_journey_goes_on(
+    env: WorkflowEnvironment,
+) -> None:
+    world = CannedWorld(account_facts())
+    world.broken.add("intent_survey.ask")
+    queue = f"engine-{uuid.uuid4().hex}"
+    journey = journey_input(renewal_playbook(), speed=DAY * 2)
+    async with await run_worker(env.client, world, queue):
+        handle = await env.client.start_workflow(
+            "renewal", journey, id=journey.journey_id, task_queue=queue, result_type=Timeline
+        )
+        timeline = await wait_for(handle, lambda t: any(e.kind == "cta" for e in t.done))
+        await handle.signal("renewed", {})
+        await handle.result()
+    asks = [r for r in world.requests if r.kind == "ask"]
+    assert len(asks) == 1  # PermanentFailure is never retried
+    failed = next(e for e in timeline.done if e.kind == "ask")
+    assert (failed.status, failed.result) == ("failed", "no renewal_contact on file")
+    # no answer can come to a question never asked: the no-answer branch runs at once
+    assert timeline.answers == {"renewal_intent": None}
