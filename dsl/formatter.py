@@ -17,6 +17,7 @@ author left between statements are kept (at most one); none opens a block.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,7 +185,7 @@ def _retry(retry: s.RetrySpec) -> str:
     return f"retry {retry.times.text} times every {duration(retry.every)}"
 
 
-def _clauses(head: str, clauses: list[str | None]) -> str:
+def _clauses(head: str, clauses: Sequence[str | None]) -> str:
     return ", ".join([head] + [c for c in clauses if c])
 
 

@@ -175,7 +175,8 @@ def step_label(step: ir.Step, playbook: ir.Playbook) -> str:
     if isinstance(step, ir.Wait):
         return f"wait {duration(step.duration)}"
     if isinstance(step, ir.WaitUntil):
-        return f"wait until {describe_time(step, playbook)}"
+        past = ", skip if past" if step.if_past == "skip" else ""
+        return f"wait until {describe_time(step, playbook)}{past}"
     if isinstance(step, ir.WaitEvent):
         up_to = f" up to {duration(step.timeout)}" if step.timeout else ""
         return f"wait for event {step.event}{up_to}"
