@@ -916,12 +916,15 @@ class Checker:
         known = [*schema.ROOTS, *schema.OPEN_ROOTS] + (
             [self.facts.anchor] if self.facts.anchor else []
         )
-        self.report(
-            f"unknown name {root.text}",
-            root.span,
-            did_you_mean(root.text, known)
-            or "fact paths start with " + ", ".join([*schema.ROOTS, *schema.OPEN_ROOTS]),
+        # A field written without its root (`risk_level`) is the likely slip.
+        fields = [f"{r}.{f}" for r, fs in schema.ROOTS.items() for f in fs if f == root.text]
+        hint = (
+            f"did you mean {fields[0]}?"
+            if fields
+            else did_you_mean(root.text, known)
+            or "fact paths start with " + ", ".join([*schema.ROOTS, *schema.OPEN_ROOTS])
         )
+        self.report(f"unknown name {root.text}", root.span, hint)
         return None
 
     def contact_path(self, path: s.PathExpr) -> str | None:

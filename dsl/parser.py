@@ -30,7 +30,7 @@ from lark.exceptions import (
 from lark.indenter import Indenter
 
 from dsl import syntax as s
-from dsl.diagnostics import Diagnostic, error
+from dsl.diagnostics import Diagnostic, did_you_mean, error
 
 INDENT_WIDTH = 4
 
@@ -77,6 +77,12 @@ class _Indentation(Indenter):
     INDENT_type = "_INDENT"
     DEDENT_type = "_DEDENT"
     tab_len = INDENT_WIDTH
+
+    @property
+    def always_accept(self) -> tuple[str, ...]:
+        # NAME in every lexer state makes keywords whole words: `journey_id` is
+        # one (unexpected) name, not the keyword `journey` followed by `_id`.
+        return (self.NL_type, "NAME")
 
     def handle_NL(self, token: Token) -> Iterator[Token]:
         if self.paren_level > 0:
@@ -869,6 +875,17 @@ _WORDS = {
 }
 
 
+_OPERATORS = {
+    f"`{op}`"
+    for op in ("+", "-", "*", "/", "==", "!=", "<", "<=", ">", ">=", "and", "or", "in", "not")
+}
+_UNITS = {
+    f"`{unit}`"
+    for unit in ("second", "seconds", "minute", "minutes", "hour", "hours", "day", "days", "week",
+                 "weeks")
+}  # fmt: skip
+
+
 def _describe_expected(names: set[str]) -> str:
     parser = lark_parser()
     words = []
@@ -881,8 +898,12 @@ def _describe_expected(names: set[str]) -> str:
         except KeyError:
             continue
         if pattern.type == "str":
-            words.append(f"`{pattern.value}`")
+            words.append("`no answer`" if pattern.value == "no" else f"`{pattern.value}`")
     words = sorted(set(words))
+    if len(_OPERATORS & set(words)) > 2:
+        words = [w for w in words if w not in _OPERATORS] + ["an operator"]
+    if len(_UNITS & set(words)) > 2:
+        words = [w for w in words if w not in _UNITS] + ["a unit (days, weeks, hours...)"]
     if not words:
         return "something else"
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
@@ -951,42 +972,71 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, path: str) -> Diagnostic
                 "only a line that ends with `:` opens an indented block",
                 path,
             )
-        if "COLON" in expected and token.type == "_NL":
-            return error(
-                "missing `:` at the end of this line",
-                line,
-                col,
-                None,
-                "a line that opens a block ends with `:`",
-                path,
-            )
-        if str(token) == "=" and "EQUAL" not in expected:
-            return error(
-                "`=` assigns; use `==` to compare",
-                line,
-                col,
-                col + 1,
-                "conditions compare with ==, !=, <, <=, > or >=",
-                path,
-            )
-        if "_INDENT" in expected:
-            return error(
-                "expected an indented block",
-                line,
-                col,
-                end,
-                "the lines of a block are indented 4 spaces more than the line ending in `:`",
-                path,
-            )
-        return error(
-            f"unexpected {_describe_found(token)}",
-            line,
-            col,
-            end,
-            f"expected {_describe_expected(expected)}",
-            path,
-        )
+        source_line = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
+        message, hint = _explain(token, expected, source_line)
+        return error(message, line, col, end, hint, path)
     return error(str(exc).splitlines()[0], line, col, None, "", path)
+
+
+# Words that start a comma option of an action (see `option` in grammar.lark).
+_OPTION_WORDS = {"reason", "when", "retry", "timeout", "using", "wait", "priority", "due", "uplift"}
+_STATEMENT_WORDS = {
+    "send", "ask", "create", "escalate", "set", "generate", "notify", "start", "call", "stop",
+    "achieve", "wait", "every", "if", "match", "parallel",
+}  # fmt: skip
+
+
+def _explain(token: Token, expected: set[str], source_line: str) -> tuple[str, str]:
+    """Message and hint for an unexpected token, for the mistakes people make most."""
+    value = str(token)
+    keywords = _expected_keywords(expected)
+    if "COLON" in expected and token.type == "_NL":
+        return "missing `:` at the end of this line", "a line that opens a block ends with `:`"
+    if value == "=" and "EQUAL" not in expected:
+        return "`=` assigns; use `==` to compare", "conditions compare with ==, !=, <, <=, > or >="
+    if "_INDENT" in expected:
+        return (
+            "expected an indented block",
+            "the lines of a block are indented 4 spaces more than the line ending in `:`",
+        )
+    if value == "if" and source_line.strip().startswith("else if"):
+        return "write `elif`, not `else if`", 'e.g. `elif account.segment == "smb":`'
+    if "COMMA" in expected and (value in _OPTION_WORDS or value == "at"):
+        return (
+            f"missing `,` before `{value}`",
+            "the options after an action are separated by commas",
+        )
+    if expected == {"STRING"}:
+        return (
+            f"expected a string in double quotes, found {_describe_found(token)}",
+            'e.g. "Will you renew?"',
+        )
+    if value in _STATEMENT_WORDS and "STEP" in expected:
+        return (
+            f"`{value}` outside a step",
+            "statements go in the block of a `step NAME:` (after the header lines)",
+        )
+    hint = ""
+    if token.type == "NAME" and keywords:
+        hint = did_you_mean(value, keywords)
+        hint = hint.replace("did you mean ", "did you mean `").replace("?", "`?") if hint else ""
+    return (
+        f"unexpected {_describe_found(token)}",
+        hint or f"expected {_describe_expected(expected)}",
+    )
+
+
+def _expected_keywords(expected: set[str]) -> list[str]:
+    parser = lark_parser()
+    words = []
+    for name in expected:
+        try:
+            pattern = parser.get_terminal(name).pattern
+        except KeyError:
+            continue
+        if pattern.type == "str" and pattern.value.isidentifier():
+            words.append(pattern.value)
+    return words
 
 
 def _catalogued(exc: UnexpectedInput) -> tuple[str, str] | None:

@@ -57,6 +57,13 @@ def test_unknown_root_name() -> None:
     )  # fmt: skip
 
 
+def test_field_without_its_root() -> None:
+    d = only(with_body('set risk_level = "high"'))
+    assert (d.line, d.col, d.message, d.hint) == (
+        8, 13, "unknown name risk_level", "did you mean account.risk_level?"
+    )  # fmt: skip
+
+
 def test_root_without_field() -> None:
     d = only(with_body("if account == 1:", "    stop"))
     assert (d.line, d.col, d.message) == (8, 12, "account is not a value; name one of its fields")

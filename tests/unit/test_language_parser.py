@@ -262,10 +262,47 @@ def test_block_without_body() -> None:
     assert (line, col, message) == (8, 5, "expected an indented block")
 
 
-def test_unknown_statement_keyword_lists_what_is_expected() -> None:
-    line, col, message, hint = syntax_error(with_body("sned hello to admin"))
-    assert (line, col, message) == (8, 9, "unexpected `sned`")
-    assert "`send`" in hint and "`wait`" in hint
+def test_misspelled_keyword_gets_a_suggestion() -> None:
+    assert syntax_error(with_body("sned hello to admin")) == (
+        8, 9, "unexpected `sned`", "did you mean `send`?"
+    )  # fmt: skip
+
+
+def test_keywords_are_whole_words() -> None:
+    text = HEAD.replace("journey id", "journey_id") + "    step s:\n        wait 1 day\n"
+    assert syntax_error(text) == (3, 5, "unexpected `journey_id`", "did you mean `journey`?")
+
+
+def test_missing_comma_between_options() -> None:
+    assert syntax_error(with_body('send hello to admin reason "r"')) == (
+        8, 29, "missing `,` before `reason`", "the options after an action are separated by commas"
+    )  # fmt: skip
+    line, col, message, _ = syntax_error(with_body("every 1 day until true at most 2 times:"))
+    assert (line, col, message) == (8, 32, "missing `,` before `at`")
+
+
+def test_else_if_instead_of_elif() -> None:
+    text = with_body("if true:", "    stop", "else if false:", "    stop")
+    line, col, message, _ = syntax_error(text)
+    assert (line, col, message) == (10, 14, "write `elif`, not `else if`")
+
+
+def test_text_without_quotes() -> None:
+    text = with_body("ask q to admin, wait up to 1 day:", "    prompt Renew?")
+    assert syntax_error(text) == (
+        9, 20, "expected a string in double quotes, found `Renew`", 'e.g. "Will you renew?"'
+    )  # fmt: skip
+
+
+def test_statement_outside_a_step() -> None:
+    line, col, message, _ = syntax_error(HEAD + "    send hello to admin\n")
+    assert (line, col, message) == (7, 5, "`send` outside a step")
+
+
+def test_expected_operators_are_summarised() -> None:
+    _, _, message, hint = syntax_error(with_body("if nps.score 3:", "    stop"))
+    assert message == "unexpected `3`"
+    assert hint == "expected `.`, `:` or an operator"
 
 
 def test_option_an_action_does_not_take() -> None:
