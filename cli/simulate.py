@@ -50,7 +50,9 @@ STATUS_STYLE = {
 
 
 def sample_facts(start: date) -> dict[str, Any]:
-    """ACME Corp: renews 150 days after ``start``, 100 licences, 110 devices in use."""
+    """ACME Corp: renews 150 days after ``start``, 100 licences, 110 devices in use;
+    on premise two versions behind GA, NPS 6 just now: every shipped playbook has
+    something to do for it."""
     renewal = start + timedelta(days=150)
     contact = {"timezone": "Europe/Berlin", "opted_out": False}
     return {
@@ -65,10 +67,10 @@ def sample_facts(start: date) -> dict[str, Any]:
             "sales_owner": "sam.sales@example.com",
             "risk_level": "low",
             "health_score": 72,
-            "deployment": "cloud",
-            "installed_version": "10.2",
+            "deployment": "on_premise",
+            "installed_version": "9.4",
             "ga_version": "11.0",
-            "versions_behind": 1,
+            "versions_behind": 2,
             "onboarding_complete": True,
             "timezone": "Europe/Berlin",
             "migration_stage": "not_started",

@@ -21,7 +21,7 @@ import asyncio
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from dsl.ir import Playbook
@@ -337,8 +337,9 @@ def anchor_date(playbook: Playbook, facts: dict[str, Any], today: date) -> date 
 
 
 def day_start(day: date) -> datetime:
-    """Midnight UTC of ``day``: where simulations start unless told otherwise."""
-    return datetime.combine(day, time(0, 0, tzinfo=UTC))
+    """The business morning of ``day`` (09:00 UTC, like every time point): where
+    simulations start unless told otherwise."""
+    return point_in_time(day, 0)
 
 
 def parse_when(text: str, anchor: date | None) -> datetime:
