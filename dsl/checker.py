@@ -917,10 +917,10 @@ class Checker:
             [self.facts.anchor] if self.facts.anchor else []
         )
         # A field written without its root (`risk_level`) is the likely slip.
-        fields = [f"{r}.{f}" for r, fs in schema.ROOTS.items() for f in fs if f == root.text]
+        homes = [f"{r}.{f}" for r, fs in schema.ROOTS.items() for f in fs if f == root.text]
         hint = (
-            f"did you mean {fields[0]}?"
-            if fields
+            f"did you mean {homes[0]}?"
+            if homes
             else did_you_mean(root.text, known)
             or "fact paths start with " + ", ".join([*schema.ROOTS, *schema.OPEN_ROOTS])
         )

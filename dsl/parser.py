@@ -78,11 +78,9 @@ class _Indentation(Indenter):
     DEDENT_type = "_DEDENT"
     tab_len = INDENT_WIDTH
 
-    @property
-    def always_accept(self) -> tuple[str, ...]:
-        # NAME in every lexer state makes keywords whole words: `journey_id` is
-        # one (unexpected) name, not the keyword `journey` followed by `_id`.
-        return (self.NL_type, "NAME")
+    # NAME in every lexer state makes keywords whole words: `journey_id` is one
+    # (unexpected) name, not the keyword `journey` followed by `_id`.
+    always_accept = ("_NL", "NAME")  # type: ignore[assignment]
 
     def handle_NL(self, token: Token) -> Iterator[Token]:
         if self.paren_level > 0:
