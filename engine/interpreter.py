@@ -752,7 +752,7 @@ class Interpreter:
             if resumed:
                 resumed = False  # the wait before this round happened in the previous run
             else:
-                deadline = self.runtime.now() + timedelta(seconds=step.every.seconds)
+                deadline = self.runtime.now() + timedelta(seconds=max(1, step.every.seconds))
                 waiting = self._waiting_entry(step, deadline, ctx, f"round {rounds + 1}")
                 await self._wait(deadline, lambda: False, waiting)
                 if resumable and self.safe_point is not None and self.safe_point(rounds):
