@@ -127,7 +127,11 @@ class Store:
         ``contacts`` maps each role to its first holder; ``contacts_by_role`` lists
         every holder. Roots without data (no usage yet, no NPS, no quote) are ``{}``.
         Raises ``UnknownAccount``."""
-        async with self.pool.acquire() as conn:
+        # One snapshot for all the reads, so a concurrent import never shows half an update.
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
             account = await conn.fetchrow("SELECT * FROM accounts WHERE id = $1", account_id)
             if account is None:
                 raise UnknownAccount(account_id)
