@@ -94,7 +94,8 @@ class _Run:
         except CohortError as error:
             raise UserError(
                 f"cannot enrol {self.playbook.name} from the database: {error}",
-                hint="entry conditions read account, subscription, usage and nps facts",
+                hint="contacts, answers and journey facts exist only inside a journey: "
+                "test them in a step (`if ...:`) instead",
             ) from None
 
     async def select(self, settings: settings_module.Settings) -> tuple[list[Any], list[str]]:

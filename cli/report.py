@@ -152,7 +152,7 @@ def _activity(activity: dict[str, Any]) -> Group:
     table.add_row(
         "renewal intent asked",
         _pct(asked["rate"]),
-        f"{asked['asked']} of {asked['accounts_renewing']} accounts renewing in the window",
+        f"{asked['asked']} of {asked['accounts_due_to_be_asked']} accounts due to be asked",
     )
     table.add_row(
         "CTAs (escalations)",

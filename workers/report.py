@@ -15,9 +15,10 @@ Activity
 - emails: emails sent in the window; per contact and ISO week, the max and mean
   count against the cap of the playbook's contact policy, and the contact-weeks
   over it.
-- renewal-intent asked rate: accounts with a subscription renewing in the window
-  that were emailed the renewal-intent question (a ``renewal_intent`` ask), over
-  those accounts.
+- renewal-intent asked rate: accounts due to be asked (a subscription renewing in
+  the window whose asking point has come: at most the ask's lead, 140 days in
+  the renewal playbook, after ``as_of``) that were emailed the renewal-intent
+  question (a ``renewal_intent`` ask), over those accounts.
 - CTAs (escalations): opened in the window, closed in the window, open now; open
   CTAs per owner with how many are overdue at ``as_of``.
 - NPS follow-up: responses in the window by category; follow-up CTAs (of
@@ -53,7 +54,7 @@ from typing import Any
 import asyncpg
 from temporalio.client import Client
 
-from dsl.ir import Ask, ContactPolicy, Playbook, walk
+from dsl.ir import Ask, Block, ContactPolicy, Playbook, walk
 from engine.experiments import assign_arm
 
 INTENT_QUESTION = "renewal_intent"
@@ -61,6 +62,7 @@ NPS_PLAYBOOK = "nps_followup"
 INTENT_CHOICES = ("yes", "no", "not_decision_maker")
 MIGRATION_STAGES = ("not_started", "notified", "planned", "migrating", "migrated")
 DEFAULT_INTENT_TEMPLATES = ("renewal_intent_survey",)
+DEFAULT_INTENT_LEAD_DAYS = 140
 _STATUSES = ("Running", "Completed", "Failed", "Canceled", "Terminated", "TimedOut")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -146,7 +148,7 @@ async def build_report(
     async with pool.acquire() as conn:
         q = _Query(conn, values)
         emails = await _emails(q, policy)
-        intent = await _intent(q, intent_templates)
+        intent = await _intent(q, intent_templates, _intent_lead_days(playbooks))
         ctas = await _ctas(q)
         nps = await _nps_followup(q)
         renewals = await _renewals(q)
@@ -214,11 +216,11 @@ async def _emails(q: _Query, policy: ContactPolicy) -> dict[str, Any]:
     }
 
 
-async def _intent(q: _Query, templates: list[str]) -> dict[str, Any]:
+async def _intent(q: _Query, templates: list[str], lead_days: int) -> dict[str, Any]:
     # Not narrowed by playbook: the asked rate is about the book's renewals.
     row = await q.fetchrow(
         "WITH renewing AS (SELECT DISTINCT account_id FROM subscriptions "
-        f"WHERE {_window('renewal_date')}), "
+        f"WHERE {_window('renewal_date')} AND renewal_date <= :as_of::date + :lead::int), "
         "asked AS (SELECT DISTINCT r.account_id FROM renewing r JOIN emails e "
         "ON e.account_id = r.account_id AND e.status = 'sent' "
         "AND e.template = ANY(:templates::text[])), "
@@ -231,12 +233,13 @@ async def _intent(q: _Query, templates: list[str]) -> dict[str, Any]:
         "(SELECT choice, count(*) AS n FROM latest GROUP BY choice) c) AS split",
         templates=templates,
         question=INTENT_QUESTION,
+        lead=lead_days,
     )
     counted = json.loads(row["split"])
     split = {choice: counted.pop(choice, 0) for choice in INTENT_CHOICES} | counted
     return {
         "asked": {
-            "accounts_renewing": row["renewing"],
+            "accounts_due_to_be_asked": row["renewing"],
             "asked": row["asked"],
             "rate": _rate(row["asked"], row["renewing"]),
         },
@@ -473,6 +476,23 @@ def _intent_templates(playbooks: dict[str, Playbook]) -> list[str]:
         if isinstance(step, Ask) and step.question == INTENT_QUESTION
     }
     return sorted(found or DEFAULT_INTENT_TEMPLATES)
+
+
+def _intent_lead_days(playbooks: dict[str, Playbook]) -> int:
+    """How many days before the anchor the renewal-intent question goes out: the
+    ``at N days before`` of the top-level step holding the ask (140 by default)."""
+    leads = [
+        -block.when.offset.seconds // 86400
+        for ir in playbooks.values()
+        for block in ir.body
+        if isinstance(block, Block)
+        and block.when is not None
+        and block.when.offset.seconds < 0
+        and any(
+            isinstance(step, Ask) and step.question == INTENT_QUESTION for step in walk(block.body)
+        )
+    ]
+    return max(leads, default=DEFAULT_INTENT_LEAD_DAYS)
 
 
 def _rate(part: int, whole: int) -> float | None:

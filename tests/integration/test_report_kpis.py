@@ -239,7 +239,7 @@ async def test_activity_is_counted_exactly(seeded, playbooks):
         "contact_weeks_over_cap": 1,
     }
     assert activity["renewal_intent_asked"] == {
-        "accounts_renewing": 6,
+        "accounts_due_to_be_asked": 6,
         "asked": 4,
         "rate": round(4 / 6, 4),
     }
@@ -315,6 +315,20 @@ async def test_outcomes_are_counted_exactly(seeded, playbooks):
             "migrated_share": round(1 / 3, 4),
         },
     ]
+
+
+async def test_all_time_asks_whoever_has_reached_the_asking_point(seeded, playbooks):
+    # As of 03-01 the question is due for renewals up to 07-19 (T-140): all seven,
+    # A6 (June) included; A6 was asked too.
+    report = await build_report(seeded, Window(None, None, WINDOW.as_of), playbooks=playbooks)
+    assert report["activity"]["renewal_intent_asked"] == {
+        "accounts_due_to_be_asked": 7,
+        "asked": 5,
+        "rate": round(5 / 7, 4),
+    }
+    early = Window(None, None, date(2026, 9, 1))  # T-140 of A7 (01-15) and no one else's
+    report = await build_report(seeded, early, playbooks=playbooks)
+    assert report["activity"]["renewal_intent_asked"]["accounts_due_to_be_asked"] == 1
 
 
 async def test_playbook_narrows_activity_to_its_journeys(seeded, playbooks):
