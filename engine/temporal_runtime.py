@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         Timeline,
         TimelineEntry,
     )
-    from engine.evaluator import as_date, show
+    from engine.evaluator import as_date, render, show
     from engine.interpreter import ContinueAsNew, Interpreter
 
 DATA_CONVERTER = pydantic_data_converter
@@ -57,15 +57,12 @@ timelines are pydantic models."""
 PERMANENT_FAILURE = "PermanentFailure"
 """``ApplicationError`` type an activity raises for failures a retry cannot fix."""
 
-WORKFLOW_NAME_FALLBACK = "journey"
 ROUNDS_PER_RUN = 100  # continue-as-new after this many loop rounds in one run, at the latest
 
 
 def journey_summary(playbook: Playbook, facts: dict[str, Any]) -> str:
     """The UI's static summary: "Renewal - ACME Corp - renews 2027-04-01" when the
     playbook has a ``summary`` template, else "<title> - <account name>"."""
-    from engine.evaluator import render
-
     template = str(getattr(playbook, "summary", "") or "")
     if template:
         return render(template, facts)
@@ -208,6 +205,8 @@ class JourneyWorkflow:
         state = journey.state
         real_epoch = state.real_epoch or workflow.now()
         playbook_epoch = state.playbook_epoch or journey.options.start_at or real_epoch
+        if playbook_epoch.tzinfo is None:  # a naive start time is taken as UTC
+            playbook_epoch = playbook_epoch.replace(tzinfo=UTC)
         runtime = TemporalRuntime(journey.options.speed, playbook_epoch, real_epoch)
         rounds = 0
 
