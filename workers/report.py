@@ -28,9 +28,10 @@ Outcomes
 - renewal intent: of the accounts asked, those that answered (answer rate) and
   the split of their latest answers (yes / no / not the decision maker).
 - renewals: subscriptions renewing in the window whose date has come (``due``):
-  renewed on time (renewed, and the renewal recorded no later than the renewal
-  date; a renewal without a recorded time counts as on time), renewed late,
-  overdue (still active after the date), churned; the on-time rate over due.
+  renewed on time (status renewed, or a journey recorded the "renewed" outcome,
+  no later than the renewal date; a renewal without a recorded time counts as on
+  time), renewed late, overdue (still active after the date, no renewal
+  recorded), churned; the on-time rate over due.
 - quotes: generated in the window, those with organic growth, the organic-growth
   licences and their value (licences x unit price x uplift), and the total of the
   quotes with organic growth.
@@ -299,18 +300,23 @@ async def _nps_followup(q: _Query) -> dict[str, Any]:
 
 
 async def _renewals(q: _Query) -> dict[str, Any]:
+    # A renewal is the CRM's status, or a journey's recorded "renewed" outcome in the
+    # year before the date (the CRM may lag); its time is the first such record.
     row = await q.fetchrow(
         "WITH due AS (SELECT s.status, s.renewal_date, "
         "(SELECT min(je.at)::date FROM journey_events je WHERE je.account_id = s.account_id "
-        "AND je.kind = 'outcome' AND je.detail = 'renewed') AS renewed_on "
+        "AND je.kind = 'outcome' AND je.detail = 'renewed' "
+        "AND je.at::date > s.renewal_date - 365) AS renewed_on "
         f"FROM subscriptions s WHERE {_window('s.renewal_date')} "
-        "AND s.renewal_date <= :as_of::date) "
+        "AND s.renewal_date <= :as_of::date), "
+        "judged AS (SELECT *, (status = 'renewed' OR renewed_on IS NOT NULL) AS renewed "
+        "FROM due) "
         "SELECT count(*) AS due, "
-        "count(*) FILTER (WHERE status = 'renewed' AND (renewed_on IS NULL OR "
+        "count(*) FILTER (WHERE renewed AND (renewed_on IS NULL OR "
         "renewed_on <= renewal_date)) AS on_time, "
-        "count(*) FILTER (WHERE status = 'renewed' AND renewed_on > renewal_date) AS late, "
-        "count(*) FILTER (WHERE status = 'active') AS overdue, "
-        "count(*) FILTER (WHERE status = 'churned') AS churned FROM due"
+        "count(*) FILTER (WHERE renewed AND renewed_on > renewal_date) AS late, "
+        "count(*) FILTER (WHERE NOT renewed AND status = 'active') AS overdue, "
+        "count(*) FILTER (WHERE NOT renewed AND status = 'churned') AS churned FROM judged"
     )
     result = dict(row)
     result["on_time_rate"] = _rate(row["on_time"], row["due"])

@@ -331,6 +331,29 @@ async def test_all_time_asks_whoever_has_reached_the_asking_point(seeded, playbo
     assert report["activity"]["renewal_intent_asked"]["accounts_due_to_be_asked"] == 1
 
 
+async def test_a_recorded_renewal_counts_before_the_crm_catches_up(seeded, playbooks):
+    async with seeded.acquire() as conn:
+        await insert_row(conn, "accounts", {"id": "A8", "name": "Account A8"})
+        await insert_row(
+            conn,
+            "subscriptions",
+            {
+                "id": "S-A8",
+                "account_id": "A8",
+                "status": "active",  # the CRM has not caught up
+                "start_date": date(2026, 2, 5),
+                "renewal_date": date(2027, 2, 5),
+            },
+        )
+        await conn.execute(
+            "INSERT INTO journey_events (journey_id, account_id, playbook, kind, detail, at) "
+            "VALUES ('renewal:A8', 'A8', 'renewal', 'outcome', 'renewed', $1)",
+            at("2027-02-01"),
+        )
+    renewals = (await build_report(seeded, WINDOW, playbooks=playbooks))["outcomes"]["renewals"]
+    assert (renewals["due"], renewals["on_time"], renewals["overdue"]) == (6, 3, 1)
+
+
 async def test_playbook_narrows_activity_to_its_journeys(seeded, playbooks):
     report = await build_report(seeded, WINDOW, playbooks=playbooks, playbook="renewal")
     assert report["activity"]["emails"]["sent"] == 9  # the version_currency emails drop out
