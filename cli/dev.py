@@ -2,6 +2,7 @@
 
     playbook dev up         # Temporal (UI :8233), Postgres, SMTP sink, worker, web
     playbook dev status     # a table: part, state, health, address
+    playbook dev logs temporal
     playbook dev down
 
 Parts run detached with pid files and logs under the state dir (``.state/`` or
@@ -22,7 +23,9 @@ from workers import settings
 from workers.stack.parts import PART_NAMES, LocalStack, PartStatus
 
 console = Console()
-dev = typer.Typer(name="dev", help="Run the local stack: up, status, down.", no_args_is_help=True)
+dev = typer.Typer(
+    name="dev", help="Run the local stack: up, status, logs, down.", no_args_is_help=True
+)
 
 _STATE_STYLE = {"running": "green", "external": "cyan", "stopped": "dim", "failed": "bold red"}
 
@@ -93,3 +96,18 @@ def down() -> None:
     parts = asyncio.run(stack.down(progress=_say))
     if not any(p.detail == "stopped" for p in parts):
         console.print("nothing was running", highlight=False)
+
+
+@dev.command("logs")
+def logs(
+    part: str = typer.Argument(..., help=f"one of: {', '.join(PART_NAMES)}"),
+    lines: int = typer.Option(40, "--lines", "-n", min=1, help="how many lines from the end"),
+) -> None:
+    """Print the end of a part's log."""
+    if part not in PART_NAMES:
+        raise UserError(f"unknown part {part!r}", hint=f"parts are: {', '.join(PART_NAMES)}")
+    path = _stack().log_file(part)
+    if not path.exists():
+        raise UserError(f"no log yet at {path}", hint="`playbook dev up` starts the stack")
+    tail = path.read_text(errors="replace").splitlines()[-lines:]
+    console.print("\n".join(tail), highlight=False, markup=False, soft_wrap=True)

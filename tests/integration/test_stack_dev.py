@@ -130,6 +130,13 @@ def test_the_sink_keeps_mail_and_mail_ls_shows_it(dev_stack: DevStack) -> None:
     assert missing.returncode == 1 and "no single message" in missing.stderr
 
 
+def test_logs_prints_the_end_of_a_part_log(dev_stack: DevStack) -> None:
+    logs = dev_stack.run("dev", "logs", "smtp", "--lines", "5")
+    assert logs.returncode == 0, logs.stderr
+    assert f"smtp sink on 127.0.0.1:{dev_stack.smtp_port}" in logs.stdout
+    assert dev_stack.run("dev", "logs", "postgres").returncode == 0
+
+
 def test_an_env_address_makes_a_part_external(dev_stack: DevStack) -> None:
     status = dev_stack.run("dev", "status", SMTP_HOST="127.0.0.1", SMTP_PORT="1")
     row = dev_stack.row(status.stdout, "smtp")

@@ -16,7 +16,7 @@ import secrets
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -78,6 +78,10 @@ class LocalStack:
         module = {"worker": "workers.worker", "web": "workers.web"}.get(name)
         return module is None or importlib.util.find_spec(module) is not None
 
+    def log_file(self, name: str) -> Path:
+        """Where a part's output goes (Postgres writes its own server log)."""
+        return self.background(name).log_file
+
     def background(self, name: str) -> Background:
         return Background(name, self.state_dir)
 
@@ -129,8 +133,6 @@ class LocalStack:
         return env
 
     def _resolved(self) -> Settings:
-        from dataclasses import replace
-
         return replace(self.settings, state_dir=self.state_dir)
 
     # ------------------------------------------------------------------ health
