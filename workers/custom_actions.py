@@ -7,7 +7,7 @@ result's ``data``. It must be idempotent by ``context.request.idempotency_key``.
 
 Where they come from, in this order (a later one with the same name wins):
 
-1. the built-ins below (``log_note``, ``record_metric``);
+1. the built-ins below (``log_note``, ``record_metric``, ``sync_crm``);
 2. the entry point group ``playbook.actions`` of installed packages
    (``[project.entry-points."playbook.actions"] my_action = "pkg.mod:func"``);
 3. modules named in ``PLAYBOOK_ACTIONS`` (comma separated); each module calls
@@ -112,14 +112,14 @@ async def log_note(context: CustomContext, text: str = "", **fields: Any) -> dic
     """Record a note on the journey (``call log_note with text "..."``)."""
     request = context.request
     await context.store.record_journey_event(
-        journey_id=request.journey_id,
+        request.journey_id,
+        "note",
+        str(text),
+        data=dict(fields),
         account_id=request.account_id,
         playbook=request.playbook,
-        kind="note",
-        detail=str(text),
-        data={k: v for k, v in fields.items()},
-        idempotency_key=request.idempotency_key,
         at=request.playbook_time,
+        idempotency_key=request.idempotency_key,
     )
     return {"note": str(text)}
 
@@ -131,13 +131,37 @@ async def record_metric(
     """Record a named measurement for reports (``call record_metric with name "x", value 1``)."""
     request = context.request
     await context.store.record_journey_event(
-        journey_id=request.journey_id,
+        request.journey_id,
+        "metric",
+        str(name),
+        data={"value": value, **fields},
         account_id=request.account_id,
         playbook=request.playbook,
-        kind="metric",
-        detail=str(name),
-        data={"value": value, **fields},
-        idempotency_key=request.idempotency_key,
         at=request.playbook_time,
+        idempotency_key=request.idempotency_key,
     )
     return {"metric": str(name), "value": value}
+
+
+@register("sync_crm")
+async def sync_crm(context: CustomContext, field: str = "", **values: Any) -> dict[str, Any]:
+    """Queue a write to the CRM (``call sync_crm(field: "nps_score", score: ...)``).
+
+    Postgres is the source of truth here; the CRM is downstream. The write goes
+    into the journey's event log as a ``crm_sync`` row (once per idempotency key),
+    an outbox a CRM connector drains at its own pace, so a rate-limited CRM API
+    never holds a journey up or loses a write."""
+    if not field:
+        raise TypeError('sync_crm needs a field: call sync_crm(field: "name", ...)')
+    request = context.request
+    queued = await context.store.record_journey_event(
+        request.journey_id,
+        "crm_sync",
+        str(field),
+        data={"field": str(field), **values},
+        account_id=request.account_id,
+        playbook=request.playbook,
+        at=request.playbook_time,
+        idempotency_key=request.idempotency_key,
+    )
+    return {"crm_field": str(field), "queued": queued}

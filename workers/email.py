@@ -40,6 +40,8 @@ import aiosmtplib
 from jinja2 import ChainableUndefined, TemplateError, TemplateNotFound, make_logging_undefined
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
+from workers.quote import for_display
+
 log = logging.getLogger("playbook.email")
 
 MESSAGE_ID_DOMAIN = "playbook.local"
@@ -146,6 +148,8 @@ def template_context(
         root: dict(facts.get(root) or {})
         for root in ("account", "subscription", "usage", "nps", "quote")
     }
+    if context["quote"]:
+        context["quote"] = for_display(context["quote"])
     context["contacts"] = dict(facts.get("contacts") or {})
     context["contact"] = dict(contact)
     context["answers"] = dict(answers or facts.get("answers") or {})

@@ -382,8 +382,17 @@ async def signal_journey(
 
 async def cancel_journey(client: Client, workflow_id: str) -> None:
     """Ask a running journey to stop (Temporal cancellation)."""
+    handle = client.get_workflow_handle(workflow_id)
     try:
-        await client.get_workflow_handle(workflow_id).cancel()
+        # The server accepts a cancel request for a closed run and does nothing:
+        # say so instead of pretending.
+        description = await handle.describe()
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            raise JourneyError(
+                f"journey {workflow_id!r} has ended ({status_word(description.status)})",
+                hint=f"see it with `playbook show {workflow_id}`",
+            )
+        await handle.cancel()
     except RPCError as error:
         raise _rpc_problem(error, workflow_id) from error
 

@@ -112,6 +112,25 @@ def quote_from_facts(
     )
 
 
+def for_display(quote: dict[str, Any]) -> dict[str, Any]:
+    """A stored quote as emails show it: money as exact cents (``5500.00``, never
+    ``5500.0``) and ``total_licences`` filled in when the store left it out."""
+    shown = dict(quote)
+    for money in ("unit_price", "total"):
+        if isinstance(shown.get(money), int | float | Decimal | str) and shown[money] != "":
+            try:
+                shown[money] = _money(shown[money], money)
+            except QuoteError:
+                pass
+    if "total_licences" not in shown and "licences" in shown:
+        try:
+            growth = int(shown.get("organic_growth_licences") or 0)
+            shown["total_licences"] = int(shown["licences"]) + growth
+        except (TypeError, ValueError):
+            pass
+    return shown
+
+
 def _decimal(value: Decimal | float | int | str, what: str) -> Decimal:
     # Through str(): Decimal(0.1) would carry the float's binary error into the cents.
     try:

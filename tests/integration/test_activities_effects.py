@@ -275,3 +275,68 @@ async def test_record_keeps_stage_changes_once(activities: JourneyActivities, st
     await activities.record(request)
     events = await store.journey_events(request.journey_id)
     assert [(e["kind"], e["detail"]) for e in events] == [("stage", "intent")]
+
+
+async def test_sync_crm_queues_the_write_once(activities: JourneyActivities, store: Any) -> None:
+    account_id = await seed_account(store)
+    request = action(
+        "custom", account_id, "record", action="sync_crm", args={"field": "nps_score", "score": 9}
+    )
+    first = await activities.custom(request)
+    second = await activities.custom(request)
+    assert first.data == {"crm_field": "nps_score", "queued": True}
+    assert second.data == {"crm_field": "nps_score", "queued": False}
+    [event] = await store.journey_events(request.journey_id)
+    assert (event["kind"], event["data"]) == ("crm_sync", {"field": "nps_score", "score": 9})
+
+
+async def test_start_playbook_starts_another_journey_once(
+    store: Any, smtp_sink: Any, tmp_path: Path, temporal_client: Any
+) -> None:
+    from dataclasses import replace
+
+    from temporalio.testing import ActivityEnvironment
+
+    from engine.contract import Timeline
+    from tests.integration.test_activities_email import REPO
+
+    settings = replace(
+        settings_for(smtp_sink.host, smtp_sink.port, tmp_path), playbooks_dir=REPO / "playbooks"
+    )
+    activities = JourneyActivities(store, settings, temporal=temporal_client)
+    account_id = await seed_account(store)
+    await store.pool.execute(
+        "UPDATE accounts SET ga_version = '12.0', installed_version = '10.2', "
+        "versions_behind = 2 WHERE id = $1",
+        account_id,
+    )
+    request = action("start_playbook", account_id, "upgrade", playbook="version_currency")
+    environment = ActivityEnvironment()  # no worker polls its queue: the journey only waits
+
+    first = await environment.run(activities.start_playbook, request)
+    second = await environment.run(activities.start_playbook, request)
+
+    journey_id = first.data["journey_id"]
+    assert journey_id == f"version_currency:{account_id}:12.0"
+    assert first.detail == f"{journey_id} started"
+    assert second.detail == f"{journey_id} already running"
+    handle = temporal_client.get_workflow_handle(journey_id, result_type=Timeline)
+    description = await handle.describe()
+    assert description.workflow_type == "version_currency"
+    await handle.terminate("test over")
+
+
+async def test_start_of_an_unknown_playbook_is_permanent(
+    store: Any, smtp_sink: Any, tmp_path: Path, temporal_client: Any
+) -> None:
+    from temporalio.testing import ActivityEnvironment
+
+    activities = JourneyActivities(
+        store, settings_for(smtp_sink.host, smtp_sink.port, tmp_path), temporal=temporal_client
+    )
+    account_id = await seed_account(store)
+    request = action("start_playbook", account_id, "x", playbook="no_such_playbook")
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(activities.start_playbook, request)
+    assert caught.value.non_retryable
+    assert caught.value.message.startswith("no playbook named 'no_such_playbook'")

@@ -15,6 +15,10 @@ the ``timeline`` query, bounded by attempts.
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
+import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -125,9 +129,9 @@ async def test_renewal_journey_through_the_real_stack(
         await wait_for(
             temporal_client,
             journey_id,
-            lambda t: (
-                any(e.kind == "send" and e.status == "done" for e in t.done[-6:])
-                and t.stage == "statement"
+            lambda t: any(
+                e.label == "send renewal_statement to renewal_contact" and e.status == "done"
+                for e in t.done
             ),
             "the renewal statement",
         )
@@ -148,9 +152,12 @@ async def test_renewal_journey_through_the_real_stack(
     assert "One question about your renewal" in subjects[0]
     assert subjects[2] == "Your renewal statement: ACME Corp, renews 2027-04-01"
     [statement] = [m for m in smtp_sink.messages(to=rita) if "statement" in m.subject]
-    text = smtp_sink.read(statement.id).text
-    assert "Organic growth licences:   10" in text
-    assert "5500" in text
+    text = " ".join(smtp_sink.read(statement.id).text.split())
+    assert "Licences under contract: 100" in text
+    assert "Organic growth licences: 10" in text
+    assert "Licences for the next term: 110" in text
+    assert "Price per licence: 50.00 USD" in text
+    assert "Total for the next term: 5500.00 USD" in text
 
     facts = await store.load_facts(account_id)
     assert facts["account"]["renewal_intent"] == "yes"
@@ -173,3 +180,111 @@ async def test_renewal_journey_through_the_real_stack(
     assert ("stage", "intent_survey") in kinds
     assert ("outcome", "renewed") in kinds
     await activities.http.aclose()
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+async def run_cli(env: dict[str, str], *args: str) -> tuple[int, str]:
+    """Run ``playbook ARGS`` in a subprocess; exit status and stdout+stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        "from cli.app import main; main()",  # what the `playbook` script runs
+        *args,
+        env=env,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await process.communicate()
+    # Rich draws tables and wraps long lines: keep the words, in order, for the assertions.
+    words = re.sub("[\u2500-\u257f]", " ", output.decode())
+    return process.returncode or 0, " ".join(words.split())
+
+
+async def test_worker_process_and_journey_commands(
+    temporal_client: Any,
+    store: Any,
+    stack_env: dict[str, str],
+    task_queue: str,
+    tmp_path: Path,
+) -> None:
+    playbook = load_playbook(REPO / "playbooks" / "renewal.playbook")
+    account_id = await seed_account(store, account_id=touched_account_id(playbook))
+    env = {
+        **os.environ,
+        **stack_env,
+        "PLAYBOOK_TASK_QUEUE": task_queue,
+        "PLAYBOOK_STATE_DIR": str(tmp_path),
+        "PLAYBOOK_LINK_SECRET": SECRET,
+        "COLUMNS": "200",
+    }
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "workers.worker",
+        "--concurrency",
+        "5",
+        env=env,
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        assert worker.stdout is not None
+        first_line = (await worker.stdout.readline()).decode()
+        assert f"worker on task queue '{task_queue}'" in first_line
+
+        code, out = await run_cli(
+            env, "start", "renewal", "--account", account_id,
+            "--speed", str(SPEED), "--start-at", "2026-12-31T09:00",
+        )  # fmt: skip
+        journey_id = f"renewal:{account_id}:2027-04-01"
+        assert code == 0, out
+        assert f"started {journey_id}" in out
+        assert "Renewal - ACME Corp - renews 2027-04-01" in out
+        code, out = await run_cli(env, "start", "renewal", "--account", account_id)
+        assert (code, f"already started: {journey_id}" in out) == (0, True), out
+
+        await wait_for(
+            temporal_client, journey_id, waiting_for("answer to renewal_intent"), "the question"
+        )
+        code, out = await run_cli(env, "show", journey_id)
+        assert code == 0, out
+        assert "status: running" in out and "stage: intent_survey" in out
+        assert "answer to renewal_intent waiting" in out
+
+        code, out = await run_cli(env, "ps", "--account", account_id)
+        assert code == 0 and journey_id in out and "running" in out, out
+        code, out = await run_cli(env, "ps", "--account", account_id, "--stage", "quote")
+        assert code == 0 and "no journeys match" in out, out
+
+        code, out = await run_cli(env, "signal", journey_id, "renewed", "--data", '{"by": "crm"}')
+        assert (code, out) == (0, f"sent renewed to {journey_id}")
+        handle = temporal_client.get_workflow_handle(journey_id, result_type=Timeline)
+        final = await handle.result()
+        assert (final.status, final.outcome) == ("completed", "renewed")
+
+        code, out = await run_cli(env, "show", journey_id)
+        assert code == 0 and "status: completed (renewed)" in out, out
+        code, out = await run_cli(env, "cancel", journey_id)
+        assert code == 1 and f"error: journey '{journey_id}' has ended (completed)" in out, out
+        code, out = await run_cli(env, "show", "renewal:NOPE:2027-01-01")
+        assert code == 1 and "error: no journey 'renewal:NOPE:2027-01-01'" in out, out
+    finally:
+        if worker.returncode is None:
+            worker.send_signal(signal.SIGTERM)
+        status = await worker.wait()
+    assert status == 0  # SIGTERM is a clean shutdown
+
+
+async def test_commands_say_when_temporal_is_not_up(tmp_path: Path) -> None:
+    from workers.stack.supervisor import free_port
+
+    env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "COLUMNS": "200"}
+    code, out = await run_cli(env, "ps")
+    assert code == 1
+    assert "error: cannot reach Temporal at" in out
+    assert "hint: is the stack up? run `playbook dev up`" in out
+    assert "Traceback" not in out

@@ -114,7 +114,9 @@ def test_questions_carry_one_link_per_choice(name: str) -> None:
 def test_renewal_statement_shows_the_quote() -> None:
     rendered = templates.render("renewal_statement", context())
     assert "ACME Corp" in rendered.subject and "2027-04-01" in rendered.subject
-    assert "5500" in rendered.text
+    text = " ".join(rendered.text.split())
+    assert "Total for the next term: 5500.00 USD" in text
+    assert "Price per licence: 50.00 USD" in text
     assert "10 more licences" in " ".join(rendered.text.split())
 
 
