@@ -92,7 +92,7 @@ from engine.contract import (
     TimelineEntry,
     idempotency_key,
 )
-from engine.evaluator import as_date, evaluate, render, show, to_json_value, truthy
+from engine.evaluator import as_date, evaluate, lookup, render, show, to_json_value, truthy
 from engine.experiments import assign_arm
 from engine.step_words import describe
 
@@ -792,7 +792,7 @@ class Interpreter:
             value = arm.name if arm else None
         else:
             parts = step.subject.split(".")
-            value = evaluate_path(parts, self.scope(ctx))
+            value = lookup(parts, self.scope(ctx))
         words = show(value) if value is not None else None
         for case in step.cases:
             if words is not None and words in case.values:
@@ -932,13 +932,6 @@ class Interpreter:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def evaluate_path(parts: list[str], scope: dict[str, Any]) -> Any:
-    """A fact path given as text (``match account.segment``)."""
-    from engine.evaluator import lookup
-
-    return lookup(parts, scope)
 
 
 def _index_of(steps: list[Step], step_id: str) -> int | None:
