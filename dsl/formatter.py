@@ -17,6 +17,7 @@ author left between statements are kept (at most one); none opens a block.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,7 +216,9 @@ class _Printer:
     def playbook(self, tree: s.PlaybookFile) -> None:
         self.emit(0, f"playbook {tree.name.text}:", tree.span)
         previous: s.Item | None = None
-        for item in tree.items:
+        # Header lines in the order docs/language.md lists them; a stable sort keeps
+        # the order of lines of one kind (exits, handlers), which the IR keeps too.
+        for item in sorted(tree.items, key=_item_rank):
             blank = previous is not None and _needs_blank(previous, item)
             self.item(item, blank)
             previous = item
@@ -226,7 +229,7 @@ class _Printer:
             return
         if isinstance(item, s.DefaultsBlock):
             self.emit(1, "defaults:", item.span, blank)
-            for entry in item.items:
+            for entry in sorted(item.items, key=lambda e: _DEFAULTS_ORDER.index(type(e))):
                 self.emit(2, _default_item(entry), entry.span)
             return
         if isinstance(item, s.ExperimentBlock):
@@ -453,6 +456,34 @@ def _header_line(item: s.HeaderItem) -> str:
     raise TypeError(f"not a header line: {item!r}")
 
 
+_ITEM_ORDER: list[type] = [
+    s.TitleLine,
+    s.DescriptionLine,
+    s.JourneyIdLine,
+    s.SummaryLine,
+    s.AnchorLine,
+    s.EnrollLine,
+    s.EventsLine,
+    s.ExitLine,
+    s.GoalLine,
+    s.DefaultsBlock,
+    s.ExperimentBlock,
+    s.OnEvent,
+]
+_DEFAULTS_ORDER: list[type] = [
+    s.DefaultRetry,
+    s.DefaultTimeout,
+    s.DefaultEmailCap,
+    s.DefaultQuietHours,
+]
+
+
+def _item_rank(item: s.Item) -> int:
+    """Header lines first, in the documented order; steps keep their place after them."""
+    kind = type(item)
+    return _ITEM_ORDER.index(kind) if kind in _ITEM_ORDER else len(_ITEM_ORDER)
+
+
 def _group(item: s.Item) -> str:
     """Items of one group sit together; a blank line separates groups and every block."""
     if isinstance(item, s.OnEvent):
@@ -482,15 +513,23 @@ class _Layout:
         return 0 <= index < len(self.source_lines) and not self.source_lines[index].strip()
 
     def render(self, lines: list[_Line]) -> str:
-        printed = {line.source_line for line in lines}
+        printed = sorted({line.source_line for line in lines})
         # A trailing comment stays on its line; if that line printed nothing of its
         # own, the comment moves onto a line of its own before what follows.
         trailing = {c.line: c.text.rstrip() for c in self.comments if not c.own_line}
         trailing = {line: text for line, text in trailing.items() if line in printed}
-        pending = sorted(
-            (c for c in self.comments if c.own_line or c.line not in trailing),
-            key=lambda c: (c.line, c.col),
-        )
+        # A comment on its own line belongs to the first construct after it in the
+        # source, so it moves with that construct when clauses are put in order.
+        owned: dict[int, list[s.Comment]] = {}
+        at_end: list[s.Comment] = []
+        for comment in sorted(self.comments, key=lambda c: (c.line, c.col)):
+            if not comment.own_line and comment.line in trailing:
+                continue
+            owner = bisect.bisect_right(printed, comment.line)
+            if owner < len(printed):
+                owned.setdefault(printed[owner], []).append(comment)
+            else:
+                at_end.append(comment)
         out: list[str] = []
         opens_block = True  # no blank line at the very top or right after a `:`
 
@@ -504,8 +543,7 @@ class _Layout:
 
         for line in lines:
             required = line.blank_before
-            while pending and pending[0].line < line.source_line:
-                comment = pending.pop(0)
+            for comment in owned.pop(line.source_line, []):
                 put(line.depth, comment.text.rstrip(), comment.line, required, False)
                 required = False
             text = line.text
@@ -514,6 +552,6 @@ class _Layout:
             put(line.depth, text, line.source_line, required, line.text.endswith(":"))
         # Comments after the last construct keep its indent.
         last_depth = lines[-1].depth if lines else 0
-        for comment in pending:
+        for comment in at_end:
             put(last_depth, comment.text.rstrip(), comment.line, False, False)
         return "\n".join(out) + "\n"

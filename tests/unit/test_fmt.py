@@ -161,6 +161,48 @@ def test_comments_stay_with_their_statements() -> None:
     )
 
 
+def test_header_lines_and_defaults_in_canonical_order_with_their_comments() -> None:
+    text = (
+        "playbook demo:\n"
+        "    # why these events\n"
+        "    events ping\n"
+        "    on event ping stop as pinged\n"
+        '    exit gone when subscription.status == "churned"\n'
+        "    defaults:\n"
+        "        quiet hours 20 to 8\n"
+        "        # never more than two\n"
+        "        email cap 2 per 7 days\n"
+        "        timeout 1 minute\n"
+        '    title "Demo"\n'
+        '    journey id "d"\n'
+        '    exit lost when subscription.status == "renewed"\n'
+        "    step one:\n"
+        "        wait 1 day\n"
+    )
+    out = fmt(text)
+    assert out == (
+        "playbook demo:\n"
+        '    title "Demo"\n'
+        '    journey id "d"\n'
+        "    # why these events\n"
+        "    events ping\n"
+        '    exit gone when subscription.status == "churned"\n'
+        '    exit lost when subscription.status == "renewed"\n'
+        "\n"
+        "    defaults:\n"
+        "        timeout 1 minute\n"
+        "        # never more than two\n"
+        "        email cap 2 per 7 days\n"
+        "        quiet hours 20 to 8\n"
+        "\n"
+        "    on event ping stop as pinged\n"
+        "\n"
+        "    step one:\n"
+        "        wait 1 day\n"
+    )
+    assert version(out) == version(text)
+
+
 def test_blank_lines_kept_once_and_never_open_a_block() -> None:
     text = (
         'playbook demo:\n    title "Demo"\n    journey id "d"\n'
@@ -294,6 +336,34 @@ def scramble(
 def test_respacing_a_shipped_playbook_formats_back_to_it(name: str, rng: random.Random) -> None:
     scrambled, _ = scramble(SOURCES[name], rng, blanks=False, comments=False)
     assert fmt(scrambled) == SOURCES[name]
+
+
+def shuffle_header(text: str, rng: random.Random) -> str:
+    """Shuffle the one-line header lines (each with the comments above it); lines of
+    one kind (two exits) keep their order, as the IR's lists do."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("playbook ")) + 1
+    end = lines.index("", start)
+    units: list[list[str]] = []
+    pending: list[str] = []
+    for line in lines[start:end]:
+        pending.append(line)
+        if not line.lstrip().startswith("#"):
+            units.append(pending)
+            pending = []
+    order = list(range(len(units)))
+    rng.shuffle(order)
+    by_kind: dict[str, list[list[str]]] = {}
+    for unit in units:
+        by_kind.setdefault(unit[-1].split()[0], []).append(unit)
+    shuffled = [by_kind[units[i][-1].split()[0]].pop(0) for i in order]
+    return "\n".join(lines[:start] + [x for u in shuffled for x in u] + lines[end:]) + "\n"
+
+
+@PROPERTY
+@given(name=st.sampled_from(sorted(SOURCES)), rng=st.randoms(use_true_random=False))
+def test_shuffled_header_lines_go_back_in_place(name: str, rng: random.Random) -> None:
+    assert fmt(shuffle_header(SOURCES[name], rng)) == SOURCES[name]
 
 
 @PROPERTY
