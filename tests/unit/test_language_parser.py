@@ -358,3 +358,29 @@ def test_rendering_shows_the_line_and_a_caret() -> None:
         "   |                               ^\n"
         "hint: e.g. `send renewal_statement to renewal_contact`"
     )
+
+
+def _nodes(value: object):  # type: ignore[no-untyped-def]
+    """Every dataclass node below ``value``."""
+    import dataclasses
+
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        yield value
+        for f in dataclasses.fields(value):
+            yield from _nodes(getattr(value, f.name))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _nodes(item)
+
+
+@pytest.mark.parametrize(
+    "path", [None, *sorted(PLAYBOOKS.glob("*.playbook"))], ids=lambda p: p.stem if p else "doc"
+)
+def test_every_node_has_a_span(path) -> None:  # type: ignore[no-untyped-def]
+    tree = parse_ok(path.read_text() if path else doc_example())
+    for node in _nodes(tree):
+        span = getattr(node, "span", None)
+        if isinstance(node, s.Span | s.Comment | s.Policy):
+            continue
+        assert isinstance(span, s.Span) and span.line > 0 and span.col > 0, node
+        assert (span.end_line, span.end_col) >= (span.line, span.col), node
