@@ -1,18 +1,20 @@
 """``playbook fmt``: print a parsed playbook back in the one canonical layout.
 
 The printer walks the typed AST of ``dsl.syntax`` and emits one line per
-construct: 4-space indents, one space around operators, the clauses of each
-action in the order docs/language.md lists them, parentheses only where operator
-precedence needs them, a blank line around every top-level step and block.
-Everything the IR could see (names, strings, numbers and durations as written,
-the order of statements, cases and arms) is printed as it was, so formatting
-never changes a playbook's version.
+construct: 4-space indents, one space around operators, header lines, defaults
+and the clauses of each action in the order docs/language.md lists them,
+parentheses only where operator precedence needs them, a blank line around
+every top-level step and block. Everything the IR could see (names, strings,
+numbers and durations as written, the order of statements, cases, arms, exits
+and handlers) is printed as it was, so formatting never changes a playbook's
+version; ``format_playbook`` proves it before anyone writes a file.
 
 Comments are not in the tree: each printed line remembers the source line it
 came from, and comments are put back by line. A comment on a line of its own
-goes before the first construct that follows it (at that construct's indent);
-a comment at the end of a line stays at the end of that line. Blank lines the
-author left between statements are kept (at most one); none opens a block.
+belongs to the first construct after it in the source (and moves with it, at
+its indent); a comment at the end of a line stays at the end of that line.
+Blank lines the author left between statements are kept (at most one); none
+opens a block.
 """
 
 from __future__ import annotations
