@@ -207,15 +207,17 @@ async def crm_event(
     sees it), then the event to every running journey of the account. Raises
     ``TriggerError`` (404) for an unknown account, ``TemporalUnreachable``."""
     outcome = CrmOutcome(event, account_id)
+    if await store.pool.fetchval("SELECT 1 FROM accounts WHERE id = $1", account_id) is None:
+        raise TriggerError(f"no account {account_id!r}", status=404)
     status = STATUS_EVENTS.get(event)
     if status is not None:
         try:
             await store.set_fact(
                 account_id, "subscription.status", status, step_id=f"webhook:crm:{event}"
             )
-        except UnknownAccount:
+        except UnknownAccount:  # deleted since the check above
             raise TriggerError(f"no account {account_id!r}", status=404) from None
-        except UnknownFact as error:
+        except UnknownFact as error:  # e.g. an account without a subscription
             raise TriggerError(str(error), status=422) from None
         outcome.facts["subscription.status"] = status
     try:

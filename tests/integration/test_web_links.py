@@ -1,0 +1,226 @@
+"""Links that must not be acted on, unsubscribe links and webhook refusals, over HTTP.
+
+The web endpoint runs under uvicorn on a free port with the session's Postgres
+and Temporal; no worker is needed: a journey started without one simply waits,
+and its history shows whether a signal reached it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.test_activities_email import SECRET, seed_account
+from tests.integration.test_web_journeys import (
+    SECRET_HEADER,
+    WEBHOOK_SECRET,
+    Stack,
+    stop,
+    web_stack,
+    with_choice,
+)
+from workers.links import LinkSigner, make_answer_link, make_unsubscribe_link
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def stack(
+    temporal_client: Any,
+    temporal_server: str,
+    postgres_dsn: str,
+    store: Any,
+    smtp_sink: Any,
+    task_queue: str,
+    tmp_path: Path,
+) -> Any:
+    async with web_stack(
+        temporal_client,
+        temporal_server,
+        postgres_dsn,
+        store,
+        smtp_sink,
+        task_queue,
+        tmp_path,
+        with_worker=False,
+    ) as running:
+        yield running
+
+
+async def signals_of(stack: Stack, journey_id: str) -> list[str]:
+    handle = stack.client.get_workflow_handle(journey_id)
+    return [
+        event.workflow_execution_signaled_event_attributes.signal_name
+        async for event in handle.fetch_history_events()
+        if event.HasField("workflow_execution_signaled_event_attributes")
+    ]
+
+
+def answer_url(stack: Stack, journey_id: str, choice: str, account_id: str, **kw: Any) -> str:
+    signer = kw.pop("signer", LinkSigner(SECRET))
+    expires = kw.pop("expires", int(time.time()) + 3600)
+    return make_answer_link(
+        stack.url,
+        signer,
+        journey_id,
+        "renewal_intent",
+        choice,
+        f"C-{account_id}",
+        expires,
+        account_id,
+    )
+
+
+async def answers_of(store: Any, journey_id: str) -> list[tuple[str, str]]:
+    rows = await store.pool.fetch(
+        "SELECT choice, source FROM answers WHERE journey_id = $1 ORDER BY id", journey_id
+    )
+    return [tuple(r) for r in rows]
+
+
+async def test_forged_altered_expired_links_record_nothing_and_signal_nothing(
+    stack: Stack, store: Any
+) -> None:
+    account_id = await seed_account(store)
+    journey_id = await stack.start_renewal(account_id)
+    cases = {
+        "forged": (answer_url(stack, journey_id, "no", account_id, signer=LinkSigner("x")), 400),
+        "altered": (with_choice(answer_url(stack, journey_id, "yes", account_id), "no"), 400),
+        "truncated": (answer_url(stack, journey_id, "no", account_id)[:-10], 400),
+        "not a token": (f"{stack.url}/answer/hello", 400),
+        "expired": (
+            answer_url(stack, journey_id, "no", account_id, expires=int(time.time()) - 1),
+            410,
+        ),
+    }
+    for name, (url, status) in cases.items():
+        response = await stack.http.get(url)
+        assert response.status_code == status, name
+        assert "Nothing was recorded" in response.text, name
+    expired = await stack.http.get(cases["expired"][0])
+    assert "This link has expired" in expired.text
+    # An unsubscribe token is not an answer.
+    unsubscribe = make_unsubscribe_link(stack.url, LinkSigner(SECRET), "C-1", "a@b.example")
+    token = unsubscribe.rsplit("/", 1)[1]
+    assert (await stack.http.get(f"/answer/{token}")).status_code == 400
+
+    assert await answers_of(store, journey_id) == []
+    facts = await store.load_facts(account_id)
+    assert facts["account"]["renewal_intent"] == ""
+    assert await signals_of(stack, journey_id) == []
+    await stop(stack.client, journey_id)
+
+
+async def test_first_answer_wins_and_a_head_request_records_nothing(
+    stack: Stack, store: Any
+) -> None:
+    account_id = await seed_account(store)
+    journey_id = await stack.start_renewal(account_id)
+    yes = answer_url(stack, journey_id, "yes", account_id)
+    no = answer_url(stack, journey_id, "no", account_id)
+
+    probe = await stack.http.head(no)  # a mail scanner looking at the link
+    assert probe.status_code == 200
+    assert await answers_of(store, journey_id) == []
+
+    first = await stack.http.get(yes)
+    assert first.status_code == 200
+    assert "\u201cYes\u201d is recorded" in first.text
+    for url in (yes, no):
+        again = await stack.http.get(url)
+        assert again.status_code == 409
+        assert "You have already answered" in again.text
+        assert "\u201cYes\u201d" in again.text
+
+    assert await answers_of(store, journey_id) == [("yes", "link")]
+    assert await signals_of(stack, journey_id) == ["answer"]
+    facts = await store.load_facts(account_id)
+    assert facts["account"]["renewal_intent"] == "yes"
+    changes = [(c["path"], c["step_id"]) for c in await store.fact_changes(account_id)]
+    assert changes == [("account.renewal_intent", "answer:link")]
+    await stop(stack.client, journey_id)
+
+
+async def test_an_answer_to_a_journey_that_has_ended_is_recorded_and_said_so(
+    stack: Stack, store: Any
+) -> None:
+    account_id = await seed_account(store)
+    journey_id = await stack.start_renewal(account_id)
+    await stack.client.get_workflow_handle(journey_id).terminate("ended for the test")
+
+    response = await stack.http.get(answer_url(stack, journey_id, "no", account_id))
+    assert response.status_code == 200
+    assert "This survey has closed" in response.text
+    rows = await store.pool.fetch(
+        "SELECT choice, delivery FROM answers WHERE journey_id = $1", journey_id
+    )
+    assert [tuple(r) for r in rows] == [("no", "ended")]
+    facts = await store.load_facts(account_id)
+    assert facts["account"]["renewal_intent"] == "no"
+
+
+async def test_unsubscribe_records_the_opt_out_and_tells_the_journey(
+    stack: Stack, store: Any
+) -> None:
+    account_id = await seed_account(store)
+    journey_id = await stack.start_renewal(account_id)
+    email = f"rita.{account_id.lower()}@acme.example"
+    url = make_unsubscribe_link(
+        stack.url, LinkSigner(SECRET), f"C-{account_id}", email, account_id, journey_id
+    )
+    forged = make_unsubscribe_link(
+        stack.url, LinkSigner("other"), f"C-{account_id}", email, account_id, journey_id
+    )
+    assert (await stack.http.get(forged)).status_code == 400
+    assert await store.pool.fetchval("SELECT 1 FROM opt_outs WHERE email = $1", email) is None
+
+    response = await stack.http.get(url)
+    assert response.status_code == 200
+    assert "You are unsubscribed" in response.text
+    assert email in response.text
+    assert await store.pool.fetchval("SELECT 1 FROM opt_outs WHERE email = $1", email) == 1
+    facts = await store.load_facts(account_id)
+    assert facts["contacts"]["renewal_contact"]["opted_out"] is True
+    assert await signals_of(stack, journey_id) == ["opted_out"]
+    # Clicking twice is harmless (RFC 8058 one-click clients POST).
+    assert (await stack.http.post(url)).status_code == 200
+    await stop(stack.client, journey_id)
+
+
+async def test_webhooks_refuse_without_the_secret_and_explain_bad_bodies(
+    stack: Stack, store: Any
+) -> None:
+    account_id = await seed_account(store)
+    good = {SECRET_HEADER: WEBHOOK_SECRET}
+    body = {"event": "churned", "account_id": account_id}
+    for path in ("/webhooks/crm", "/webhooks/nps"):
+        assert (await stack.http.post(path, json=body)).status_code == 401
+        wrong = await stack.http.post(path, json=body, headers={SECRET_HEADER: "guess"})
+        assert wrong.status_code == 401
+        assert wrong.json() == {"error": f"missing or wrong {SECRET_HEADER} header"}
+    facts = await store.load_facts(account_id)
+    assert facts["subscription"]["status"] == "active"
+
+    bad = await stack.http.post("/webhooks/crm", content=b"{not json", headers=good)
+    assert (bad.status_code, bad.json()) == (400, {"error": "the body is not JSON"})
+    bad = await stack.http.post("/webhooks/crm", json={"event": "Renewed!"}, headers=good)
+    assert bad.status_code == 400
+    unknown = await stack.http.post(
+        "/webhooks/crm", json={"event": "renewed", "account_id": "NO-SUCH"}, headers=good
+    )
+    assert (unknown.status_code, unknown.json()) == (404, {"error": "no account 'NO-SUCH'"})
+
+    # An account with no running journey: the fact is written, nobody to tell.
+    churned = await stack.http.post("/webhooks/crm", json=body, headers=good)
+    assert churned.status_code == 200, churned.text
+    assert churned.json()["journeys"] == {}
+    facts = await store.load_facts(account_id)
+    assert facts["subscription"]["status"] == "churned"
+
+
+async def test_healthz(stack: Stack) -> None:
+    response = await stack.http.get("/healthz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok", "database": True})
