@@ -145,7 +145,9 @@ class JourneyActivities:
         if request.held_out:
             return ActionResult(status="skipped", detail="held out (experiment holdout arm)")
         params = request.params
-        status = await self.email_log_status(request.idempotency_key)
+        # Done before? Then no governance check either: a retry must not be deferred
+        # by a cap that its own first attempt used up.
+        status = await self.email_log.status(request.idempotency_key)
         if status in ("sent", "bounced"):
             return _already(status)
         facts = await self._facts(request)
@@ -221,12 +223,6 @@ class JourneyActivities:
         return ActionResult(
             detail=f"emailed {contact['email']}",
             data={"message_id": outcome.message_id, "to": contact["email"], "template": template},
-        )
-
-    async def email_log_status(self, key: str) -> str | None:
-        """The email log's status for ``key`` (None: never attempted)."""
-        return await self.store.pool.fetchval(
-            "SELECT status FROM emails WHERE idempotency_key = $1", key
         )
 
     def _question(

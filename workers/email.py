@@ -257,6 +257,10 @@ class PostgresEmailLog:
                 return None
             return await conn.fetchval("SELECT status FROM emails WHERE idempotency_key = $1", key)
 
+    async def status(self, key: str) -> str | None:
+        """``sending``, ``sent``, ``bounced``, or None if ``key`` was never attempted."""
+        return await self.pool.fetchval("SELECT status FROM emails WHERE idempotency_key = $1", key)
+
     async def mark(self, key: str, status: str) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute(
