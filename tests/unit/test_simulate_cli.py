@@ -201,3 +201,15 @@ def test_account_without_a_database_is_a_user_error(
     )
     assert isinstance(result.exception, UserError)
     assert str(result.exception).startswith("no database")
+
+
+def test_a_playbook_that_does_not_compile_prints_diagnostics(tmp_path: Path) -> None:
+    _needs_loader()
+    broken = tmp_path / "broken.playbook"
+    broken.write_text(
+        'playbook broken:\n    title "Broken"\n    anchor renewal = subscription.renewal_dte\n'
+    )
+    result = CliRunner().invoke(cli(), ["simulate", str(broken)])
+    assert result.exit_code == 1
+    assert f"{broken}:3:" in result.output
+    assert "error:" in result.output
