@@ -334,7 +334,9 @@ def simulate_command(
         None, "--account", help="Take the facts of this account from the store (stack running)."
     ),
     answer: list[str] = typer.Option(
-        [], "--answer", help="QUESTION=CHOICE[@WHEN|@+Nd]: the customer answers (repeatable)."
+        [],
+        "--answer",
+        help="QUESTION=CHOICE, optionally @WHEN or @+Nd: the customer answers (default: +2d).",
     ),
     event: list[str] = typer.Option(
         [], "--event", help="NAME@WHEN[,key=value...]: an external event (repeatable)."
