@@ -37,6 +37,7 @@ SEGMENTS = {
     "mid_market": (0.33, (25_000, 100_000), 50.0),
     "enterprise": (0.17, (100_000, 900_000), 40.0),
 }
+_ALL_ZONES = tuple(zone for _, zones, _ in REGIONS.values() for zone in zones)
 JPY_PER_USD = 150
 CSMS = {
     "amer": ("dana.kim", "marcus.lee", "priya.shah", "tom.becker"),
@@ -202,7 +203,7 @@ def _account(rng: random.Random, number: int, today: date, book: Book) -> None:
     segment = _pick(rng, {name: share for name, (share, _, _) in SEGMENTS.items()})
     _, (low, high), base_price = SEGMENTS[segment]
     # Log-uniform ACV: many accounts near the bottom of each band, as in real books.
-    acv_usd = round(low * (high / low) ** rng.random(), -2)
+    acv_usd = min(high - 100, round(low * (high / low) ** rng.random(), -2))
     name = f"{rng.choice(_PREFIXES)} {rng.choice(_SUFFIXES)}"
     company = f"{name} {number}"
     timezone = rng.choice(zones)
@@ -327,8 +328,14 @@ def _contacts(
         plans = [roles for roles in plans if roles]
     ids: list[str] = []
     rank: dict[str, int] = {}
+    taken: set[tuple[str, str]] = set()
     for index, roles in enumerate(plans, 1):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        while (first, last) in taken:  # one address per person within an account
+            first, last = rng.choice(_FIRST), rng.choice(_LAST)
+        taken.add((first, last))
+        # Most people sit where the account does; some work from another office.
+        zone = timezone if rng.random() < 0.85 else rng.choice(_ALL_ZONES)
         contact_id = f"CON-{ident[4:]}-{index}"
         ids.append(contact_id)
         book.contacts.append(
@@ -338,7 +345,7 @@ def _contacts(
                 "name": f"{first} {last}",
                 "email": f"{first.lower()}.{last.lower()}@{domain}",
                 "title": rng.choice(_TITLES[roles[0]]),
-                "timezone": timezone,
+                "timezone": zone,
                 "opted_out": rng.random() < 0.03,
             }
         )

@@ -94,6 +94,11 @@ def test_contacts_hold_roles_with_time_zones_and_emails() -> None:
         assert "/" in contact["timezone"]
     ids = [c["id"] for c in book.contacts]
     assert len(ids) == len(set(ids))
+    emails = [c["email"] for c in book.contacts]
+    assert len(emails) == len(set(emails))  # one address per person
+    home = {a["id"]: a["timezone"] for a in book.accounts}
+    away = sum(1 for c in book.contacts if c["timezone"] != home[c["account_id"]])
+    assert 0 < away < 0.3 * len(book.contacts)
 
 
 def test_nps_categories_match_scores_and_owners_are_set() -> None:
