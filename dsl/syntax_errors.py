@@ -1,0 +1,243 @@
+"""Syntax errors in plain words.
+
+Lark reports what it saw and which terminals it could have taken; this module
+turns that into one ``Diagnostic``: first the catalogued mistakes
+(``_CATALOGUE``, matched to the error by parser state with ``match_examples``),
+then the common slips (a missing ``:``, ``=`` for ``==``, a missing comma
+between options, ``else if``, text without quotes, a statement outside a step,
+a misspelled keyword), then "unexpected X" with what was expected, in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from dsl.diagnostics import Diagnostic, did_you_mean, error
+
+# Common mistakes, each with examples that fail in the same parser state.
+_HEAD = 'playbook p:\n    title "t"\n    journey id "j"\n    step s:\n'
+_CATALOGUE: dict[tuple[str, str], list[str]] = {
+    (
+        "`send` needs a recipient: `send TEMPLATE to ROLE`",
+        "e.g. `send renewal_statement to renewal_contact`",
+    ): [_HEAD + "        send renewal_statement\n", _HEAD + "        send x y\n"],
+    (
+        "`ask` needs a recipient: `ask QUESTION to ROLE, wait up to DURATION:`",
+        "e.g. `ask renewal_intent to renewal_contact, wait up to 14 days:`",
+    ): [_HEAD + "        ask q\n", _HEAD + "        ask q:\n"],
+    (
+        '`create cta` needs an owner: `create cta for OWNER, priority P, due in D, reason "..."`',
+        "owners are csm, renewal_rep, sales, tam, support, ops",
+    ): [_HEAD + "        create cta\n", _HEAD + "        create cta csm\n"],
+    (
+        "`escalate` needs an owner: `escalate to OWNER, ...`",
+        "owners are csm, renewal_rep, sales, tam, support, ops",
+    ): [_HEAD + "        escalate csm\n", _HEAD + "        escalate\n"],
+    (
+        "a duration needs a unit",
+        "write e.g. `14 days`, `2 weeks`, `3 hours`, `30 minutes` or `30 seconds`",
+    ): [_HEAD + "        wait 14\n", _HEAD + "        wait 14 fortnights\n"],
+    (
+        "`set` assigns with a single `=`: `set account.FIELD = EXPR`",
+        'e.g. `set account.risk_level = "high"`',
+    ): [_HEAD + '        set account.risk_level == "high"\n', _HEAD + "        set account.x\n"],
+    (
+        'an `ask` block holds a `prompt "..."` line and `choice NAME "label"` lines',
+        'e.g. `choice yes "Yes, we plan to renew"`',
+    ): [_HEAD + "        ask q to r, wait up to 1 day:\n            send x to y\n"],
+}
+
+_WORDS = {
+    "_NL": "end of line",
+    "_INDENT": "an indented block",
+    "_DEDENT": "the end of the block",
+    "$END": "the end of the file",
+    "NAME": "a name",
+    "STRING": 'a "string"',
+    "NUMBER": "a number",
+    "DATE": "a date",
+}
+
+
+_OPERATORS = {
+    f"`{op}`"
+    for op in ("+", "-", "*", "/", "==", "!=", "<", "<=", ">", ">=", "and", "or", "in", "not")
+}
+_UNITS = {
+    f"`{unit}`"
+    for unit in ("second", "seconds", "minute", "minutes", "hour", "hours", "day", "days", "week",
+                 "weeks")
+}  # fmt: skip
+
+
+def _describe_expected(names: set[str], parser: Lark) -> str:
+    words = []
+    for name in sorted(names):
+        if name in _WORDS:
+            words.append(_WORDS[name])
+            continue
+        try:
+            pattern = parser.get_terminal(name).pattern
+        except KeyError:
+            continue
+        if pattern.type == "str":
+            words.append("`no answer`" if pattern.value == "no" else f"`{pattern.value}`")
+    words = sorted(set(words))
+    if len(_OPERATORS & set(words)) > 2:
+        words = [w for w in words if w not in _OPERATORS] + ["an operator"]
+    if len(_UNITS & set(words)) > 2:
+        words = [w for w in words if w not in _UNITS] + ["a unit (days, weeks, hours...)"]
+    if not words:
+        return "something else"
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _describe_found(token: Token) -> str:
+    if token.type in ("_NL", "_INDENT", "_DEDENT", "$END"):
+        return _WORDS[token.type]
+    if token.type == "STRING":
+        return f"the string {token}"
+    return f"`{token}`"
+
+
+def explain_syntax_error(
+    exc: UnexpectedInput,
+    text: str,
+    path: str,
+    parser: Lark,
+    parse: Callable[[str], Any],
+) -> Diagnostic:
+    """The diagnostic for a syntax error: a catalogued mistake (matched by parser
+    state, ``parse`` parses the examples), a common slip, or "unexpected X,
+    expected Y" in plain words."""
+    line, col = max(exc.line, 1), max(exc.column, 1)
+    if isinstance(exc, UnexpectedCharacters):
+        pos = exc.pos_in_stream or 0
+        char = text[pos] if pos < len(text) else ""
+        if char == '"':
+            return error(
+                "unclosed string",
+                line,
+                col,
+                col + 1,
+                'a string ends with `"` on the same line',
+                path,
+            )
+        if char == "=":
+            return error(
+                "`=` assigns; use `==` to compare",
+                line,
+                col,
+                col + 1,
+                "conditions compare with ==, !=, <, <=, > or >=",
+                path,
+            )
+        shown = repr(char)[1:-1] if char else "end of input"
+        return error(
+            f"unexpected character `{shown}`",
+            line,
+            col,
+            col + 1,
+            f"expected {_describe_expected(set(exc.allowed or ()), parser)}",
+            path,
+        )
+    if isinstance(exc, UnexpectedToken | UnexpectedEOF):
+        token = exc.token
+        expected = {
+            str(name) for name in (exc.expected if isinstance(exc, UnexpectedEOF) else exc.accepts)
+        }
+        if token.type == "$END" or token.line is None:
+            lines = text.splitlines() or [""]
+            line, col = len(lines), len(lines[-1]) + 1
+        end = col + len(str(token)) if token.type not in _WORDS or token.type == "NAME" else None
+        if token.type == "_NL":
+            end = None
+        label = _catalogued(exc, parse)
+        if label is not None:
+            return error(label[0], line, col, end, label[1], path)
+        if token.type == "_INDENT":
+            return error(
+                "unexpected indentation",
+                token.end_line or line,
+                1,
+                None,
+                "only a line that ends with `:` opens an indented block",
+                path,
+            )
+        source_line = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
+        message, hint = _explain(token, expected, source_line, parser)
+        return error(message, line, col, end, hint, path)
+    return error(str(exc).splitlines()[0], line, col, None, "", path)
+
+
+# Words that start a comma option of an action (see `option` in grammar.lark).
+_OPTION_WORDS = {"reason", "when", "retry", "timeout", "using", "wait", "priority", "due", "uplift"}
+_STATEMENT_WORDS = {
+    "send", "ask", "create", "escalate", "set", "generate", "notify", "start", "call", "stop",
+    "achieve", "wait", "every", "if", "match", "parallel",
+}  # fmt: skip
+
+
+def _explain(token: Token, expected: set[str], source_line: str, parser: Lark) -> tuple[str, str]:
+    """Message and hint for an unexpected token, for the mistakes people make most."""
+    value = str(token)
+    keywords = _expected_keywords(expected, parser)
+    if "COLON" in expected and token.type == "_NL":
+        return "missing `:` at the end of this line", "a line that opens a block ends with `:`"
+    if value == "=" and "EQUAL" not in expected:
+        return "`=` assigns; use `==` to compare", "conditions compare with ==, !=, <, <=, > or >="
+    if "_INDENT" in expected:
+        return (
+            "expected an indented block",
+            "the lines of a block are indented 4 spaces more than the line ending in `:`",
+        )
+    if value == "if" and source_line.strip().startswith("else if"):
+        return "write `elif`, not `else if`", 'e.g. `elif account.segment == "smb":`'
+    if "COMMA" in expected and (value in _OPTION_WORDS or value == "at"):
+        return (
+            f"missing `,` before `{value}`",
+            "the options after an action are separated by commas",
+        )
+    if expected == {"STRING"}:
+        return (
+            f"expected a string in double quotes, found {_describe_found(token)}",
+            'e.g. "Will you renew?"',
+        )
+    if value in _STATEMENT_WORDS and "STEP" in expected:
+        return (
+            f"`{value}` outside a step",
+            "statements go in the block of a `step NAME:` (after the header lines)",
+        )
+    hint = ""
+    if token.type == "NAME" and keywords:
+        hint = did_you_mean(value, keywords)
+        hint = hint.replace("did you mean ", "did you mean `").replace("?", "`?") if hint else ""
+    return (
+        f"unexpected {_describe_found(token)}",
+        hint or f"expected {_describe_expected(expected, parser)}",
+    )
+
+
+def _expected_keywords(expected: set[str], parser: Lark) -> list[str]:
+    words = []
+    for name in expected:
+        try:
+            pattern = parser.get_terminal(name).pattern
+        except KeyError:
+            continue
+        if pattern.type == "str" and pattern.value.isidentifier():
+            words.append(pattern.value)
+    return words
+
+
+def _catalogued(exc: UnexpectedInput, parse: Callable[[str], Any]) -> tuple[str, str] | None:
+    try:
+        examples: Any = _CATALOGUE  # lark's stub types the labels too narrowly
+        label: tuple[str, str] | None = exc.match_examples(parse, examples, use_accepts=True)
+        return label
+    except Exception:  # a failing example must never hide the real error
+        return None
