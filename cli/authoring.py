@@ -32,32 +32,43 @@ def _read(file: Path) -> str:
         raise _user_error(f"cannot read {file}: {exc}") from None
 
 
+def _playbook_files(paths: list[Path]) -> list[Path]:
+    """The files named, with a folder standing for the ``*.playbook`` files in it."""
+    files: list[Path] = []
+    for path in paths:
+        files += sorted(path.glob("*.playbook")) if path.is_dir() else [path]
+    return files
+
+
 def fmt(
-    files: list[Path] = typer.Argument(..., help="Playbook files to format."),
+    files: list[Path] = typer.Argument(..., help="Playbook files (or folders) to format."),
     check: bool = typer.Option(
         False, "--check", help="Change nothing; list the files that would change, exit 1 if any."
     ),
 ) -> None:
     """Rewrite playbooks in the one canonical layout (comments kept, meaning unchanged)."""
     from dsl.formatter import format_playbook
+    from dsl.loader import read_source, render_diagnostics
 
     failed = False
     would_change: list[Path] = []
-    for file in files:
+    for file in _playbook_files(files):
+        text, problems = read_source(file)
+        if text is None:
+            typer.echo(render_diagnostics(problems, "").rstrip("\n"), err=True)
+            failed = True
+            continue
         # Checked like `validate` does: templates and playbooks next to the file.
         folder = file.resolve().parent
-        outcome = format_playbook(_read(file), str(file), folder / "templates", folder)
+        outcome = format_playbook(text, str(file), folder / "templates", folder)
         if outcome.error:
             typer.echo(outcome.error.rstrip("\n"), err=True)
             failed = True
-            continue
-        if not outcome.changed:
-            continue
-        if check:
+        elif outcome.changed and check:
             would_change.append(file)
-            continue
-        file.write_text(outcome.formatted, encoding="utf-8")
-        typer.echo(f"formatted {file}")
+        elif outcome.changed:
+            file.write_text(outcome.formatted, encoding="utf-8")
+            typer.echo(f"formatted {file}")
     for file in would_change:
         typer.echo(f"would reformat {file}")
     if failed or would_change:

@@ -256,9 +256,22 @@ def test_fmt_never_writes_a_file_that_does_not_check(tmp_path: Path) -> None:
 
 
 def test_fmt_of_a_missing_file_is_a_user_error(tmp_path: Path) -> None:
-    result = CliRunner().invoke(cli(), ["fmt", str(tmp_path / "nope.playbook")])
+    missing = tmp_path / "nope.playbook"
+    result = CliRunner().invoke(cli(), ["fmt", str(missing)])
     assert result.exit_code == 1
-    assert "no such playbook file" in str(result.exception)
+    assert f"{missing}:1:1: error: no such file" in result.output
+
+
+def test_fmt_of_a_folder_formats_its_playbooks(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli(), ["fmt", "--check", str(PLAYBOOKS)])
+    assert result.exit_code == 0, result.output
+    folder = _copy_playbooks(tmp_path)
+    (folder / "nps_followup.playbook").write_text(
+        SOURCES["nps_followup.playbook"].replace("step record:", "step   record :")
+    )
+    result = CliRunner().invoke(cli(), ["fmt", "--check", str(folder)])
+    assert result.exit_code == 1
+    assert result.output == f"would reformat {folder / 'nps_followup.playbook'}\n"
 
 
 # --------------------------------------------------------------------------- scrambled playbooks
