@@ -28,7 +28,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +200,7 @@ class JourneyActivities:
             idempotency_key=request.idempotency_key,
             journey_id=request.journey_id,
             unsubscribe_url=unsubscribe,
+            date=datetime.now(UTC),  # when it really leaves, even in a rehearsal
         )
         row = {
             "idempotency_key": request.idempotency_key,
@@ -316,7 +317,8 @@ class JourneyActivities:
 
     @activity.defn(name="set")
     async def set(self, request: ActionRequest) -> ActionResult:
-        """Write one writable fact (``dsl.schema.WRITABLE``), audited."""
+        """Write one writable fact (``dsl.schema.WRITABLE``), audited. Idempotent by
+        nature: a retry writes the same value again (and audits it again)."""
         path = [str(p) for p in request.params.get("path") or []]
         if tuple(path) not in schema.WRITABLE:
             raise permanent(f"{'.'.join(path)} is not a fact a playbook may set")
