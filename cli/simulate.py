@@ -138,7 +138,8 @@ def _load_playbook(file: Path) -> Any:
     try:
         return load_playbook(file)
     except PlaybookError as error:
-        Console(stderr=True).print(error.render(), highlight=False, markup=False)
+        # Plain text: a diagnostic's headline must stay on one line, however long.
+        typer.echo(error.render(), err=True)
         raise typer.Exit(1) from None
 
 
