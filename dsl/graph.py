@@ -322,8 +322,12 @@ class _Drawing:
             out += self._branch(case.body, name, ", ".join(case.values))
         if step.no_answer is not None:
             out += self._branch(step.no_answer, name, "no answer")
-        # Without an `otherwise`, an unmatched subject carries on after the match.
-        out += self._branch(step.otherwise or [], name, "otherwise")
+        if step.otherwise is not None:
+            out += self._branch(step.otherwise, name, "otherwise")
+        elif step.subject_kind == "fact":
+            # A fact may hold a value no case names: it carries on after the match.
+            # (Every answer and arm is handled; the checker sees to that.)
+            out.append((name, "otherwise"))
         return out
 
     def _parallel(

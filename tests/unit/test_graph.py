@@ -99,7 +99,10 @@ def test_decisions_label_their_edges(drawn: tuple[ir.Playbook, Chart]) -> None:
                 assert escape_label(", ".join(case.values)) in labels
             if step.no_answer is not None:
                 assert "no answer" in labels
-            assert "otherwise" in labels
+            if step.otherwise is not None or step.subject_kind == "fact":
+                assert "otherwise" in labels
+            else:
+                assert "otherwise" not in labels
         elif isinstance(step, ir.If):
             assert chart.nodes[name][0] == "{"
             assert {"yes", "no"} <= labels
