@@ -1,0 +1,167 @@
+"""`playbook cta ls|close` against the session's Postgres and Temporal.
+
+CTAs are opened through the store as the activities open them; the command runs
+as a real subprocess. A journey started without a worker just waits: its history
+shows whether ``cta_closed`` reached it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dsl.loader import load_playbook
+from tests.integration.test_activities_email import seed_account
+from tests.integration.test_web_journeys import PLAYBOOK_COMMAND, REPO
+
+pytestmark = pytest.mark.integration
+
+
+async def playbook(env: dict[str, str], *args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        str(PLAYBOOK_COMMAND),
+        *args,
+        env={**os.environ, "COLUMNS": "250", **env},
+        cwd=REPO,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()
+
+
+@pytest.fixture
+def env(temporal_server: str, postgres_dsn: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        "TEMPORAL_ADDRESS": temporal_server,
+        "DATABASE_URL": postgres_dsn,
+        "PLAYBOOK_STATE_DIR": str(tmp_path),
+    }
+
+
+async def open_cta(store: Any, account_id: str, owner: str, reason: str, **kw: Any) -> str:
+    return await store.open_cta(
+        f"test/{uuid.uuid4().hex}",
+        account_id=account_id,
+        owner_role=kw.pop("owner_role", "csm"),
+        owner=owner,
+        priority=kw.pop("priority", "high"),
+        reason=reason,
+        due_at=kw.pop("due_at", datetime(2027, 1, 5, 9, tzinfo=UTC)),
+        journey_id=kw.pop("journey_id", ""),
+    )
+
+
+async def test_cta_ls_filters_by_owner_status_and_account(env: dict[str, str], store: Any) -> None:
+    account_id = await seed_account(store)
+    other = await seed_account(store)
+    owner = f"owner-{uuid.uuid4().hex[:6]}@example.com"
+    first = await open_cta(store, account_id, owner, "Call about [bold]the renewal[/]")
+    second = await open_cta(store, other, owner, "Check usage", priority="low")
+    done = await open_cta(store, account_id, owner, "Old task")
+    await store.close_cta(done, "done")
+
+    code, out = await playbook(env, "cta", "ls", "--owner", owner)
+    assert code == 0, out
+    assert first in out and second in out and done not in out
+    assert "2 CTAs" in out
+    assert "Call about [bold]the renewal[/]" in out  # shown as written, not as markup
+    assert out.index(first) < out.index(second)  # both due the same day: opened first
+
+    code, out = await playbook(env, "cta", "ls", "--owner", owner, "--account", other)
+    assert code == 0, out
+    assert second in out and first not in out
+
+    code, out = await playbook(env, "cta", "ls", "--owner", owner, "--status", "closed")
+    assert code == 0, out
+    assert done in out and first not in out
+
+    code, out = await playbook(env, "cta", "ls", "--owner", owner, "--status", "all")
+    assert code == 0, out
+    assert "3 CTAs" in out
+
+    code, out = await playbook(env, "cta", "ls", "--owner", "nobody@example.com")
+    assert (code, out.strip()) == (0, "no open CTAs")
+    code, out = await playbook(env, "cta", "ls", "--status", "pending")
+    assert code == 1
+    assert "error: unknown status 'pending'" in out
+    assert "Traceback" not in out
+
+
+async def test_cta_close_without_a_journey_and_unknown_ctas(
+    env: dict[str, str], store: Any
+) -> None:
+    account_id = await seed_account(store)
+    cta_id = await open_cta(store, account_id, "dana@example.com", "Fix the data")
+
+    code, out = await playbook(env, "cta", "close", cta_id, "--note", "fixed", "--by", "dana")
+    assert code == 0, out
+    assert f"closed {cta_id}" in out
+    assert "no journey waits on it" in out
+    row = await store.get_cta(cta_id)
+    assert (row["status"], row["resolution"], row["closed_by"]) == ("closed", "fixed", "dana")
+
+    code, out = await playbook(env, "cta", "close", cta_id)
+    assert (code, out.strip()) == (0, f"{cta_id} was already closed")
+
+    code, out = await playbook(env, "cta", "close", "CTA-999999999")
+    assert code == 1
+    assert "error: no CTA 'CTA-999999999'" in out
+    assert "hint: list them with `playbook cta ls`" in out
+
+
+async def test_a_close_temporal_did_not_hear_is_delivered_when_run_again(
+    env: dict[str, str], store: Any, temporal_client: Any, task_queue: str
+) -> None:
+    from workers import journeys
+    from workers.stack.supervisor import free_port
+
+    account_id = await seed_account(store)
+    renewal = load_playbook(REPO / "playbooks" / "renewal.playbook")
+    started = await journeys.start_journey(
+        temporal_client, store, renewal, account_id, task_queue=task_queue
+    )
+    journey_id = started.journey_id
+    cta_id = await open_cta(
+        store, account_id, "dana@example.com", "Call them", journey_id=journey_id
+    )
+    handle = temporal_client.get_workflow_handle(journey_id)
+
+    async def signals() -> list[Any]:
+        return [
+            event.workflow_execution_signaled_event_attributes
+            async for event in handle.fetch_history_events()
+            if event.HasField("workflow_execution_signaled_event_attributes")
+        ]
+
+    nowhere = {**env, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    code, out = await playbook(nowhere, "cta", "close", cta_id, "--note", "called")
+    assert code == 1
+    assert f"closed {cta_id}" in out
+    assert "Temporal did not answer; run this again to tell the journey" in out
+    assert (await store.get_cta(cta_id))["status"] == "closed"
+    assert await signals() == []
+
+    code, out = await playbook(env, "cta", "close", cta_id)
+    assert code == 0, out
+    assert f"{cta_id} was already closed; told {journey_id} now (it had not heard)" in out
+    [signal] = await signals()
+    assert signal.signal_name == "cta_closed"
+    [payload] = await temporal_client.data_converter.decode(signal.input.payloads, [dict])
+    assert payload == {"cta_id": cta_id, "note": "called", "closed_by": payload["closed_by"]}
+
+    code, out = await playbook(env, "cta", "close", cta_id)
+    assert (code, out.strip()) == (0, f"{cta_id} was already closed")
+    assert len(await signals()) == 1
+
+    await handle.terminate("test over")
+    ended = await open_cta(store, account_id, "dana@example.com", "Late", journey_id=journey_id)
+    code, out = await playbook(env, "cta", "close", ended)
+    assert code == 0, out
+    assert f"{journey_id} has ended; nothing was waiting" in out
