@@ -80,7 +80,8 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
 def render_diagnostic(diag: Diagnostic, source: str) -> str:
     """The headline, the numbered source line with a caret under the span, the hint."""
     out = [diag.headline()]
-    lines = source.splitlines()
+    # Split as the lexer does (only \n ends a line), not as str.splitlines.
+    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if 1 <= diag.line <= len(lines):
         text = _printable(lines[diag.line - 1])
         number = str(diag.line)

@@ -857,7 +857,7 @@ def decode_source(data: bytes, path: str) -> tuple[str | None, list[Diagnostic]]
 def _parse_example(text: str) -> Any:
     """Parse a catalogued mistake (see dsl.syntax_errors) without touching the caller's state."""
     comments = _comments.set([])
-    lines = _source_lines.set(text.splitlines())
+    lines = _source_lines.set(text.split("\n"))
     try:
         return lark_parser().parse(text)
     finally:
@@ -887,7 +887,7 @@ def parse_text(text: str, path: str = "<text>") -> tuple[s.PlaybookFile | None, 
         text += "\n"
     comments: list[s.Comment] = []
     comments_token = _comments.set(comments)
-    lines_token = _source_lines.set(text.splitlines())
+    lines_token = _source_lines.set(text.split("\n"))
     try:
         tree = lark_parser().parse(text)
     except IndentationProblem as exc:
@@ -899,7 +899,7 @@ def parse_text(text: str, path: str = "<text>") -> tuple[s.PlaybookFile | None, 
         _source_lines.reset(lines_token)
     builder = _ToSyntax(path)
     comments_token = _comments.set(comments)
-    lines_token = _source_lines.set(text.splitlines())
+    lines_token = _source_lines.set(text.split("\n"))
     try:
         playbook = builder.transform(tree)
     except VisitError as exc:  # lark wraps what a transformer method raises

@@ -151,7 +151,7 @@ def explain_syntax_error(
             str(name) for name in (exc.expected if isinstance(exc, UnexpectedEOF) else exc.accepts)
         }
         if token.type == "$END" or token.line is None:
-            lines = text.splitlines() or [""]
+            lines = text.rstrip("\n").split("\n")
             line, col = len(lines), len(lines[-1]) + 1
         end = col + len(str(token)) if token.type not in _WORDS or token.type == "NAME" else None
         if token.type == "_NL":
@@ -168,7 +168,8 @@ def explain_syntax_error(
                 "only a line that ends with `:` opens an indented block",
                 path,
             )
-        source_line = text.splitlines()[line - 1] if 0 < line <= len(text.splitlines()) else ""
+        all_lines = text.split("\n")
+        source_line = all_lines[line - 1] if 0 < line <= len(all_lines) else ""
         message, hint = _explain(token, expected, source_line, parser)
         return error(message, line, col, end, hint, path)
     return error(str(exc).splitlines()[0], line, col, None, "", path)
