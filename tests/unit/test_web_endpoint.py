@@ -1,0 +1,169 @@
+"""The web endpoint without servers: refusals that happen before any database or
+Temporal call, the pages, the webhook bodies and the webhook secret."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+
+from workers.answers import fact_for
+from workers.links import LinkSigner, make_answer_link
+from workers.settings import Settings
+from workers.triggers import (
+    TriggerError,
+    parse_crm_event,
+    parse_nps,
+    secret_matches,
+    webhook_secret,
+    webhook_secret_file,
+)
+from workers.web import SECRET_HEADER, choice_words, create_app, page
+
+SECRET = "unit-secret"
+
+
+async def no_temporal() -> object:
+    raise AssertionError("nothing here may reach Temporal")
+
+
+@pytest.fixture
+async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(state_dir=tmp_path, link_secret=SECRET, webhook_secret="hook")
+    # ASGITransport runs no lifespan: no store, so a route that got as far as
+    # recording anything would fail the test.
+    transport = httpx.ASGITransport(app=create_app(settings, clients=no_temporal))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as opened:
+        yield opened
+
+
+def link(choice: str = "no", expires: int | None = None, secret: str = SECRET) -> str:
+    return make_answer_link(
+        "http://testserver",
+        LinkSigner(secret),
+        "renewal:A-1:2027-04-01",
+        "renewal_intent",
+        choice,
+        "C-1",
+        int(time.time()) + 3600 if expires is None else expires,
+        "A-1",
+    )
+
+
+async def test_links_we_did_not_sign_are_400_and_expired_ones_410(
+    client: httpx.AsyncClient,
+) -> None:
+    forged = await client.get(link(secret="another"))
+    assert forged.status_code == 400
+    assert "This link is not valid" in forged.text
+    assert (await client.get("/answer/garbage")).status_code == 400
+    assert (await client.get("/unsubscribe/garbage")).status_code == 400
+    expired = await client.get(link(expires=int(time.time()) - 60))
+    assert expired.status_code == 410
+    assert "This link has expired" in expired.text
+    assert expired.headers["cache-control"] == "no-store"
+
+
+async def test_a_head_request_acts_on_nothing(client: httpx.AsyncClient) -> None:
+    assert (await client.head(link())).status_code == 200
+
+
+async def test_webhooks_need_the_secret(client: httpx.AsyncClient) -> None:
+    body = {"event": "renewed", "account_id": "A-1"}
+    assert (await client.post("/webhooks/crm", json=body)).status_code == 401
+    wrong = await client.post("/webhooks/nps", json=body, headers={SECRET_HEADER: "x"})
+    assert wrong.status_code == 401
+    assert (await client.get("/webhooks/crm")).status_code == 405
+
+
+def test_pages_escape_everything() -> None:
+    response = page("<b>title</b>", "Your answer <script>alert(1)</script> & more")
+    text = response.body.decode()
+    assert "<script>" not in text and "<b>title" not in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in text
+    assert "&lt;b&gt;title&lt;/b&gt;" in text
+
+
+@pytest.mark.parametrize(
+    ("choice", "words"),
+    [("no", "No"), ("not_decision_maker", "Not decision maker"), ("", "")],
+)
+def test_choice_words(choice: str, words: str) -> None:
+    assert choice_words(choice) == words
+
+
+def test_the_renewal_intent_question_writes_the_account_field() -> None:
+    assert fact_for("renewal_intent") == "account.renewal_intent"
+    assert fact_for("decision_maker_intent") == ""
+    assert fact_for("name") == ""  # a field, but not one a playbook may write
+
+
+def test_secret_comparison() -> None:
+    assert secret_matches("s3cret", "s3cret")
+    assert not secret_matches("s3cre", "s3cret")
+    assert not secret_matches(None, "s3cret")
+    assert not secret_matches("", "")
+
+
+def test_the_webhook_secret_is_generated_once_and_kept(tmp_path: Path) -> None:
+    settings = Settings(state_dir=tmp_path / "state")
+    first = webhook_secret(settings)
+    assert len(first) >= 32
+    assert webhook_secret(settings) == first
+    assert webhook_secret_file(settings).stat().st_mode & 0o777 == 0o600
+    assert webhook_secret(Settings(state_dir=tmp_path, webhook_secret="given")) == "given"
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ([], 'the body must be a JSON object: {"event": ..., "account_id": ...}'),
+        ({"account_id": "A"}, '\'event\' must be an event name such as "renewed" or "churned"'),
+        ({"event": "x y", "account_id": "A"}, "'event' must be an event name such as"),
+        ({"event": "renewed"}, "'account_id' must be a non-empty string"),
+        ({"event": "renewed", "account_id": " "}, "'account_id' must be a non-empty string"),
+        ({"event": "renewed", "account_id": "A", "data": [1]}, "'data' must be a JSON object"),
+    ],
+)
+def test_crm_bodies_we_cannot_act_on(body: object, message: str) -> None:
+    with pytest.raises(TriggerError) as caught:
+        parse_crm_event(body)
+    assert str(caught.value).startswith(message)
+    assert caught.value.status == 400
+
+
+def test_a_crm_body() -> None:
+    assert parse_crm_event({"event": "renewed", "account_id": " A-1 ", "data": None}) == (
+        "renewed",
+        "A-1",
+        {},
+    )
+
+
+def test_nps_bodies() -> None:
+    today = date(2026, 11, 22)
+    response = parse_nps({"account_id": "A-1", "score": 6, "comment": "slow"}, today=today)
+    assert (response.category, response.responded_on) == ("detractor", today)
+    assert response.id.startswith("NPS-")
+    assert parse_nps({"account_id": "A-1", "score": 6, "comment": "slow"}, today=today) == response
+    assert parse_nps({"account_id": "A-1", "score": 9}, today=today).category == "promoter"
+    given = parse_nps(
+        {"account_id": "A-1", "score": 7, "id": "N-1", "responded_on": "2026-11-01"}, today=today
+    )
+    assert (given.id, given.category, given.responded_on) == ("N-1", "passive", date(2026, 11, 1))
+    for bad, message in (
+        ({"account_id": "A-1", "score": True}, "'score' must be a whole number from 0 to 10"),
+        ({"account_id": "A-1", "score": 7.5}, "'score' must be a whole number from 0 to 10"),
+        ({"account_id": "A-1", "score": -1}, "'score' must be a whole number from 0 to 10"),
+        ({"score": 5}, "'account_id' must be a non-empty string"),
+        (
+            {"account_id": "A-1", "score": 5, "responded_on": "yesterday"},
+            "'responded_on' must be a date like 2026-11-22",
+        ),
+    ):
+        with pytest.raises(TriggerError, match="^" + message.replace("(", r"\(")):
+            parse_nps(bad, today=today)
