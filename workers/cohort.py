@@ -382,17 +382,21 @@ class _Compiler:
                 raise CohortError(f"{describe(expr)}: lower needs a text, not a {text.type}")
             return _Sql(f"lower({text.text})", "string")
         if fn in ("min", "max") and len(expr.args) >= 2:
-            return self._extreme(expr)
+            return self._extreme(expr, expr.args)
+        if fn in ("min", "max") and len(expr.args) == 1 and isinstance(expr.args[0], ListExpr):
+            if not expr.args[0].items:
+                return _Sql("NULL", "null")  # the evaluator: min of nothing is a hole
+            return self._extreme(expr, expr.args[0].items)
         if fn == "anchor" and not expr.args and self._anchor is not None:
             return self.value(self._anchor)
         raise CohortError(
             f"{describe(expr)}: not supported in an entry condition "
             "(supported: today(), days_until(date), days_since(date), lower(text), "
-            "min(a, b...), max(a, b...), anchor())"
+            "min(a, b...), max(a, b...), min([list]), max([list]), anchor())"
         )
 
-    def _extreme(self, expr: Call) -> _Sql:
-        values = [self.value(arg) for arg in expr.args]
+    def _extreme(self, expr: Call, args: list[Any]) -> _Sql:
+        values = [self.value(arg) for arg in args]
         types = {v.type for v in values} - {"null"}
         if len(types) > 1:
             raise CohortError(f"{describe(expr)}: {expr.fn} of a mix of {', '.join(sorted(types))}")

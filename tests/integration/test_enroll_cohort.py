@@ -116,6 +116,11 @@ CONDITIONS = {
     "min_dates": op(
         call("min", path("usage.last_login"), path("nps.responded_on")), "<", lit(date(2026, 9, 1))
     ),
+    "max_of_list": op(
+        call("max", ListExpr(items=[path("usage.devices_in_use"), path("subscription.licences")])),
+        ">=",
+        lit(100),
+    ),
     "negation_of_holes": Unary(op="not", operand=op(path("nps.score"), ">=", lit(9))),
     "string_order": op(path("account.name"), "<", lit("Globex")),
     "fixed_date": op(path("subscription.renewal_date"), "<=", lit(date(2027, 3, 1))),

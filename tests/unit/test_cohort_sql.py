@@ -221,6 +221,16 @@ def test_extra_condition_is_anded_after_the_playbook_condition():
             [Decimal("-50")],
         ),
         (Literal(type="bool", value=True), "COALESCE($1::boolean, false)", [True]),
+        (
+            b(call("max", ListExpr(items=[p("account.acv"), n(5), n(7)])), ">", n(6)),
+            'COALESCE(GREATEST(a."acv", $1::numeric, $2::numeric) > $3::numeric, false)',
+            [Decimal("5"), Decimal("7"), Decimal("6")],
+        ),
+        (
+            b(call("min", ListExpr(items=[])), "<", n(1)),
+            "COALESCE(NULL < $1::numeric, false)",
+            [Decimal("1")],
+        ),
     ],
 )
 def test_expression_sql(expr, sql, params):
