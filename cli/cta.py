@@ -25,6 +25,7 @@ cta = typer.Typer(name="cta", help="CTAs (tasks for people): list, close.", no_a
 
 _PRIORITY_STYLE = {"urgent": "bold red", "high": "red", "medium": "yellow", "low": "dim"}
 _STATUSES = ("open", "closed", "all")
+_SHORT_COLUMNS = ("id", "priority", "due", "status")
 
 
 def register(app: typer.Typer) -> None:
@@ -47,8 +48,9 @@ def ls(
         console.print(f"no {'' if status == 'all' else status + ' '}CTAs", highlight=False)
         return
     table = Table(title=f"{len(rows)} CTAs", title_justify="left")
+    # Short columns never wrap; the reason and the journey id take what is left.
     for column in ("id", "account", "owner", "priority", "reason", "due", "status", "journey"):
-        table.add_column(column, overflow="fold")
+        table.add_column(column, overflow="fold", no_wrap=column in _SHORT_COLUMNS)
     for row in rows:
         priority = str(row["priority"])
         style = _PRIORITY_STYLE.get(priority, "")
