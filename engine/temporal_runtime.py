@@ -5,8 +5,13 @@ The workflow type is the playbook name ("renewal", "nps_followup"), its input a
 changes a running journey and replay never reads a file. ``TemporalRuntime``
 implements ``engine.contract.Runtime`` with deterministic workflow calls only:
 
-- ``now()`` is playbook time: ``playbook_epoch + (workflow.now() - real_epoch) * speed``
-  (``speed`` > 1 rehearses: 86400 runs a day a second);
+- ``now()`` is playbook time. At ``speed`` 1 it is ``playbook_epoch + (workflow.now() -
+  real_epoch)``. When rehearsing (``speed`` > 1; 86400 runs a day a second) playbook
+  time moves only through waits: a wait that runs out lands exactly on its deadline,
+  one woken by an event moves by the real time it lasted times ``speed``, and the
+  time activities take is not counted. At 86400x, 50 ms of SMTP would otherwise be
+  72 minutes of playbook time, pushing sends into quiet hours and making a
+  rehearsal depend on how busy the machine is;
 - ``wait()`` is ``workflow.wait_condition`` with the playbook-time deadline scaled
   down by ``speed``;
 - ``act()`` runs the activity named like the ``ActionKind`` (``send``, ``ask``...),
@@ -78,33 +83,45 @@ class TemporalRuntime:
         self.playbook_epoch = playbook_epoch
         self.real_epoch = real_epoch
         self.facts: Callable[[], dict[str, Any]] = dict
-        self._floor = playbook_epoch
+        # Rehearsal clock: playbook time as of the last wait (see the module docstring).
+        self._clock = playbook_epoch + (workflow.now() - real_epoch) * self.speed
         self._attributes: dict[str, Any] = {}
         self._details = ""
 
+    @property
+    def rehearsing(self) -> bool:
+        return self.speed != 1.0
+
     def now(self) -> datetime:
-        elapsed = workflow.now() - self.real_epoch
-        # A timer fires a little after its deadline; at 86400x those milliseconds
-        # would be hours of playbook time, so a reached deadline is a floor.
-        return max(self.playbook_epoch + elapsed * self.speed, self._floor)
+        if self.rehearsing:
+            return self._clock
+        return self.playbook_epoch + (workflow.now() - self.real_epoch)
 
     async def wait(self, deadline: datetime | None, wake: Callable[[], bool]) -> bool:
         if wake():
             return True
+        started = workflow.now()
+        woken = True
         if deadline is None:
             await workflow.wait_condition(wake)
-            return True
-        remaining = (deadline - self.now()).total_seconds() / self.speed
-        if remaining >= 0.001:
-            try:
-                await workflow.wait_condition(
-                    wake, timeout=remaining, timeout_summary=f"until {show(deadline)}"
-                )
-                return True
-            except TimeoutError:
-                pass
-        self._floor = max(self._floor, deadline)
-        return wake()
+        else:
+            remaining = (deadline - self.now()).total_seconds() / self.speed
+            if remaining >= 0.001:
+                try:
+                    await workflow.wait_condition(
+                        wake, timeout=remaining, timeout_summary=f"until {show(deadline)}"
+                    )
+                except TimeoutError:
+                    woken = False
+            else:
+                woken = False
+        if self.rehearsing:
+            moved = self._clock + (workflow.now() - started) * self.speed
+            if not woken and deadline is not None:
+                self._clock = max(self._clock, deadline)
+            else:
+                self._clock = min(moved, deadline) if deadline is not None else moved
+        return woken or wake()
 
     async def act(self, request: ActionRequest) -> ActionResult:
         retry = RetryPolicy(
@@ -237,8 +254,9 @@ class JourneyWorkflow:
         try:
             return await interpreter.run()
         except ContinueAsNew as carry:
+            # The next run's clock starts where this one stopped.
             carried = carry.state.model_copy(
-                update={"playbook_epoch": playbook_epoch, "real_epoch": real_epoch}
+                update={"playbook_epoch": runtime.now(), "real_epoch": workflow.now()}
             )
             workflow.continue_as_new(journey.model_copy(update={"state": carried}))
 
