@@ -224,3 +224,40 @@ async def test_webhooks_refuse_without_the_secret_and_explain_bad_bodies(
 async def test_healthz(stack: Stack) -> None:
     response = await stack.http.get("/healthz")
     assert (response.status_code, response.json()) == (200, {"status": "ok", "database": True})
+
+
+async def test_an_answer_temporal_did_not_hear_is_delivered_on_the_next_click(
+    stack: Stack, store: Any
+) -> None:
+    from workers.answers import Answer, take_answer
+    from workers.journeys import TemporalUnreachable
+
+    account_id = await seed_account(store)
+    journey_id = await stack.start_renewal(account_id)
+
+    async def down() -> Any:
+        raise TemporalUnreachable("cannot reach Temporal at nowhere: connection refused")
+
+    given = Answer(journey_id, "renewal_intent", "no", f"C-{account_id}", account_id)
+    first = await take_answer(store, down, given)
+    assert (first.status, first.delivery, first.fact) == (
+        "recorded",
+        "unreachable",
+        "account.renewal_intent",
+    )
+    row = await store.pool.fetchrow(
+        "SELECT signalled_at, delivery FROM answers WHERE journey_id = $1", journey_id
+    )
+    assert (row["signalled_at"], row["delivery"]) == (None, "")
+    assert await signals_of(stack, journey_id) == []
+
+    # The customer clicks "yes" later: the first answer ("no") is what reaches the journey.
+    response = await stack.http.get(answer_url(stack, journey_id, "yes", account_id))
+    assert response.status_code == 409
+    assert "\u201cNo\u201d" in response.text
+    assert await signals_of(stack, journey_id) == ["answer"]
+    assert await answers_of(store, journey_id) == [("no", "link")]
+    again = await stack.http.get(answer_url(stack, journey_id, "no", account_id))
+    assert again.status_code == 409
+    assert await signals_of(stack, journey_id) == ["answer"]  # delivered once
+    await stop(stack.client, journey_id)
