@@ -34,6 +34,7 @@ from pathlib import Path
 from dsl import schema
 from dsl import syntax as s
 from dsl.diagnostics import Diagnostic, did_you_mean, error
+from dsl.template_check import check_template
 
 PRIORITIES = ("low", "medium", "high", "urgent")
 BLOCKED_MODES = ("defer", "skip")
@@ -113,6 +114,7 @@ class Checker:
         self.facts = _Facts()
         # Questions asked so far, in source order (for `match answer`).
         self.asked: dict[str, s.AskStmt] = {}
+        self.templates_checked: set[tuple[str, bool]] = set()
 
     # ------------------------------------------------------------------ reporting
 
@@ -336,9 +338,11 @@ class Checker:
     def stmt_AskStmt(self, stmt: s.AskStmt, scope: _Scope) -> None:
         self.contact_role(stmt.to)
         if stmt.using is not None:
-            self.template(stmt.using)
+            self.template(stmt.using, for_ask=True)
         else:
-            self.template(s.Name(DEFAULT_ASK_TEMPLATE, stmt.question.span), default=True)
+            self.template(
+                s.Name(DEFAULT_ASK_TEMPLATE, stmt.question.span), default=True, for_ask=True
+            )
         if stmt.wait is None:
             self.report(
                 f"ask {stmt.question.text} needs `wait up to DURATION`",
@@ -593,10 +597,15 @@ class Checker:
 
     # ------------------------------------------------------------------ names
 
-    def template(self, name: s.Name, default: bool = False) -> None:
+    def template(self, name: s.Name, default: bool = False, for_ask: bool = False) -> None:
         if self.templates_dir is None:
             return
         if (self.templates_dir / f"{name.text}.txt.j2").is_file():
+            # Each template's own problems once, at its first use.
+            if (name.text, for_ask) not in self.templates_checked:
+                self.templates_checked.add((name.text, for_ask))
+                for problem in check_template(self.templates_dir, name.text, for_ask):
+                    self.report(problem.text(), name.span, problem.hint)
             return
         known = sorted(p.name.removesuffix(".txt.j2") for p in self.templates_dir.glob("*.txt.j2"))
         where = self.templates_dir / f"{name.text}.txt.j2"

@@ -476,3 +476,38 @@ def test_all_errors_of_a_file_in_one_run() -> None:
         "unknown goal nothing",
         "unknown event nothing",
     ]
+
+
+# --------------------------------------------------------------------------- template contents
+
+
+def test_template_contents_are_checked(tmp_path: Path) -> None:
+    folder = tmp_path / "templates"
+    folder.mkdir()
+    (folder / "hello.txt.j2").write_text(
+        "Subject: Hi {{ contact.name }}\n\n{{ account.nam }} renews {{ subscriptoin.x }}\n"
+        "{{ links.yes }}\n"
+    )
+    (folder / "hello.html.j2").write_text("<p>{% if account.name %}hi{% endfi %}</p>\n")
+    (folder / "nosubject.txt.j2").write_text("Hello {{ account.name }}\n")
+    text = with_body("send hello to admin", "send hello to admin", "send nosubject to admin")
+    assert [(d.line, d.col, d.message, d.hint) for d in diagnostics(text, folder)] == [
+        (8, 14, "template hello.html.j2, line 1: Jinja syntax error: Encountered unknown tag "
+         "'endfi'. Jinja was looking for the following tags: 'elif' or 'else' or 'endif'. The "
+         "innermost block that needs to be closed is 'if'.", ""),
+        (8, 14, "template hello.txt.j2, line 3: unknown field account.nam", "did you mean name?"),
+        (8, 14, "template hello.txt.j2, line 3: unknown name subscriptoin",
+         "did you mean subscription?"),
+        (8, 14, "template hello.txt.j2, line 4: unknown name links",
+         "`links` is only there for the question email of an `ask`"),
+        (10, 14, "template nosubject.txt.j2, line 1: the first line is not `Subject: ...`",
+         "a text template starts with `Subject: ...`, a blank line, then the body"),
+    ]  # fmt: skip
+
+
+def test_shipped_templates_are_clean() -> None:
+    for path in sorted(PLAYBOOKS.glob("*.playbook")):
+        from dsl.loader import check_file
+
+        _, found = check_file(path)
+        assert found == [], [d.headline() for d in found]

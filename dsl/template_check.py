@@ -1,0 +1,113 @@
+"""Check the email templates a playbook uses, before anything runs.
+
+A template is ``<templates>/NAME.txt.j2`` (required) and ``NAME.html.j2``
+(optional), Jinja2 (docs/language.md, "Email templates"). For each part this
+finds: Jinja syntax errors, a text part whose first line is not ``Subject:``,
+names the template context does not hold, and fields of the fact roots
+(``account.nam``) or of the recipient (``contact.emial``) that the schema does
+not declare. The checker reports each problem once, at the first statement that
+uses the template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dsl import schema
+from dsl.diagnostics import did_you_mean
+
+# What every template sees (workers.email.template_context), and what only the
+# question email of an `ask` sees.
+CONTEXT_NAMES = (
+    "account", "subscription", "usage", "nps", "quote", "contacts", "contact", "answers",
+    "unsubscribe_url",
+)  # fmt: skip
+ASK_NAMES = ("question", "links")
+
+# Roots whose fields are declared; quote gains display fields when rendered, so
+# its fields are left to the renderer.
+_FIELDS: dict[str, dict[str, schema.FieldType]] = {
+    "account": schema.ACCOUNT,
+    "subscription": schema.SUBSCRIPTION,
+    "usage": schema.USAGE,
+    "nps": schema.NPS,
+    "contact": schema.CONTACT,
+}
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """One problem in a template file (``line`` 0: the file as a whole)."""
+
+    file: str
+    line: int
+    message: str
+    hint: str = ""
+
+    def text(self) -> str:
+        where = f"{self.file}, line {self.line}" if self.line else self.file
+        return f"template {where}: {self.message}"
+
+
+def check_template(directory: Path, name: str, for_ask: bool) -> list[TemplateProblem]:
+    """Problems in the parts of template ``name`` (the caller checks it exists)."""
+    problems: list[TemplateProblem] = []
+    for suffix in (".txt.j2", ".html.j2"):
+        path = directory / f"{name}{suffix}"
+        if path.is_file():
+            problems += _check_part(path, suffix == ".txt.j2", for_ask)
+    return problems
+
+
+def _check_part(path: Path, is_text: bool, for_ask: bool) -> list[TemplateProblem]:
+    from jinja2 import TemplateSyntaxError, meta, nodes
+    from jinja2.sandbox import SandboxedEnvironment
+
+    file = path.name
+    try:
+        source = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [TemplateProblem(file, 0, f"cannot read ({exc})")]
+    try:
+        tree = SandboxedEnvironment().parse(source)
+    except TemplateSyntaxError as exc:
+        return [TemplateProblem(file, exc.lineno or 0, f"Jinja syntax error: {exc.message}")]
+    problems: list[TemplateProblem] = []
+    if is_text and not source.lstrip("\n").startswith("Subject:"):
+        problems.append(
+            TemplateProblem(
+                file,
+                1,
+                "the first line is not `Subject: ...`",
+                "a text template starts with `Subject: ...`, a blank line, then the body",
+            )  # fmt: skip
+        )
+    known = CONTEXT_NAMES + (ASK_NAMES if for_ask else ())
+    for unknown in sorted(meta.find_undeclared_variables(tree) - set(known)):
+        line = next(
+            (n.lineno for n in tree.find_all(nodes.Name) if n.name == unknown and n.ctx == "load"),
+            0,
+        )
+        hint = did_you_mean(unknown, known) or "templates see " + ", ".join(known)
+        if unknown in ASK_NAMES:
+            hint = f"`{unknown}` is only there for the question email of an `ask`"
+        problems.append(TemplateProblem(file, line, f"unknown name {unknown}", hint))
+    reported: set[tuple[str, str]] = set()
+    for node in tree.find_all(nodes.Getattr):
+        if not isinstance(node.node, nodes.Name) or node.node.name not in _FIELDS:
+            continue
+        root, attr = node.node.name, node.attr
+        fields = _FIELDS[root]
+        if attr in fields or (root, attr) in reported:
+            continue
+        reported.add((root, attr))
+        problems.append(
+            TemplateProblem(
+                file,
+                node.lineno,
+                f"unknown field {root}.{attr}",
+                did_you_mean(attr, fields) or f"{root} has {', '.join(fields)}",
+            )  # fmt: skip
+        )
+    return problems
