@@ -9,9 +9,11 @@ Nothing here starts unless a test asks for it, so unit tests stay fast:
 - ``postgres_dsn``: an embedded PostgreSQL (unix socket, temp dir, fsync off),
   database ``playbook`` migrated; yields its DSN. Tests sharing it use unique ids;
   ``fresh_dsn`` gives a test its own new migrated database instead.
-- ``store``: a ``workers.store.Store`` on ``postgres_dsn``.
+- ``store``: a ``workers.store.Store`` on ``postgres_dsn``; ``fresh_store`` one on
+  ``fresh_dsn``.
 - ``smtp_sink``: an aiosmtpd sink on a free port keeping messages in a temp
-  Maildir; ``.messages(to=...)`` reads them back.
+  Maildir; ``.messages(to=...)`` reads them back, ``await .wait_for_messages(to, n)``
+  waits for them.
 - ``task_queue``: a unique task queue name for the test's worker.
 - ``stack_env``: environment variables pointing a subprocess (worker, CLI) at
   all of the above.
@@ -184,6 +186,16 @@ async def fresh_dsn(postgres_dsn: str) -> AsyncIterator[str]:
         await admin.close()
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def fresh_store(fresh_dsn: str):  # noqa: ANN201 - workers.store.Store
+    """A ``Store`` on a new, empty database of its own (see ``fresh_dsn``)."""
+    from workers.store import Store
+
+    opened = await Store.connect(fresh_dsn, max_size=4)
+    yield opened
+    await opened.close()
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def store(postgres_dsn: str):  # noqa: ANN201 - workers.store.Store
     """A ``Store`` on the session database (use unique account ids per test)."""
@@ -218,6 +230,16 @@ class SmtpSink:
     def read(self, ident: str):  # noqa: ANN201 - workers.mailbox.Mail
         """One message in full: headers, text, html, links."""
         return self.mailbox.get(ident)
+
+    async def wait_for_messages(self, to: str, count: int = 1) -> list:
+        """The messages to ``to`` once there are at least ``count`` (bounded by
+        attempts, not time); raises AssertionError if they never come."""
+        for _ in range(_STARTUP_ATTEMPTS):
+            found = self.messages(to=to)
+            if len(found) >= count:
+                return found
+            await asyncio.sleep(_STARTUP_PAUSE)
+        raise AssertionError(f"expected {count} message(s) to {to}, got {len(self.messages(to))}")
 
 
 @pytest.fixture(scope="session")

@@ -31,7 +31,7 @@ async def test_sink_keeps_every_message_with_envelope_and_links(smtp_sink) -> No
             port=smtp_sink.port,
             recipients=[to, "bcc@ops.example"],
         )
-    kept = smtp_sink.messages(to=to)
+    kept = await smtp_sink.wait_for_messages(to, 2)
     assert [m.subject for m in kept] == ["Renewal statement 1", "Renewal statement 2"]
     assert kept[0].to == [to, "bcc@ops.example"]  # the envelope, Bcc included
     full = smtp_sink.read(kept[1].id[:6])

@@ -224,3 +224,8 @@ async def test_accounts_renewing_between_and_list(fresh_dsn: str) -> None:
         assert [a["id"] for a in await store.list_accounts(limit=10)] == [ident]
     finally:
         await store.close()
+
+
+async def test_fresh_store_starts_empty(fresh_store: Store) -> None:
+    assert await fresh_store.count_accounts() == 0
+    assert await fresh_store.list_ctas() == []
