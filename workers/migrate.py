@@ -105,10 +105,14 @@ async def _migrate(conn: asyncpg.Connection, directory: Path, strict: bool) -> l
 
 
 def main(argv: list[str]) -> int:
-    from workers.settings import database_url, load
+    from workers.settings import NoDatabase, database_url, load
 
-    dsn = argv[0] if argv else database_url(load())
-    applied = asyncio.run(migrate(dsn))
+    try:
+        dsn = argv[0] if argv else database_url(load())
+        applied = asyncio.run(migrate(dsn))
+    except (NoDatabase, OSError, asyncpg.PostgresError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print("applied: " + (", ".join(applied) if applied else "nothing (up to date)"))
     return 0
 
