@@ -41,6 +41,7 @@ BLOCKED_MODES = ("defer", "skip")
 IF_PAST = ("run", "skip")
 PARALLEL_MODES = ("all", "first")
 DEFAULT_ASK_TEMPLATE = "ask"
+MAX_DURATION_SECONDS = 100 * 365 * 86400
 
 # Same pattern as the engine's renderer (engine.evaluator), so what is checked is
 # exactly what gets filled in.
@@ -674,6 +675,16 @@ class Checker:
                 duration.span,
                 "durations are longer than 0 seconds",
             )
+        self.sane_duration(duration)
+
+    def sane_duration(self, duration: s.Duration) -> None:
+        # Beyond this, dates overflow at run time; no journey waits a century.
+        if duration.seconds > MAX_DURATION_SECONDS:
+            self.report(
+                f"a duration of {duration.text} is too long",
+                duration.span,
+                "durations are at most 100 years",
+            )
 
     def retry(self, retry: s.RetrySpec) -> None:
         self.whole(retry.times, "`retry` times", minimum=1)
@@ -752,6 +763,7 @@ class Checker:
         if isinstance(expr, s.NullLit):
             return "null"
         if isinstance(expr, s.Duration):
+            self.sane_duration(expr)
             return "duration"
         if isinstance(expr, s.ListLit):
             for item in expr.items:

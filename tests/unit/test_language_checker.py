@@ -458,6 +458,16 @@ def test_duplicate_step_labels_and_branches() -> None:
     ]
 
 
+def test_durations_in_range() -> None:
+    text = with_body("wait 0 seconds", "wait 36501 days", "if today() + 99999 weeks > today():",
+                     "    stop")  # fmt: skip
+    assert problems(text) == [
+        (8, 14, "a duration of 0 seconds is too short"),
+        (9, 14, "a duration of 36501 days is too long"),
+        (10, 22, "a duration of 99999 weeks is too long"),
+    ]
+
+
 def test_otherwise_after_a_wait_without_deadline() -> None:
     text = with_body("wait for event ping", "otherwise:", "    stop")
     assert problems(text) == [(9, 9, "`otherwise:` never runs: the wait has no `up to DURATION`")]
