@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+import psutil
+
 with warnings.catch_warnings():
     # Importing the package resolves a runtime dir we do not use; its warning is noise.
     warnings.simplefilter("ignore")
@@ -156,10 +158,12 @@ class LocalPostgres:
         except (FileNotFoundError, IndexError, ValueError, PermissionError):
             return None
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
+            # A stale pid file (after a reboot) may name an unrelated process now.
+            if psutil.Process(pid).name() != "postgres":
+                return None
+        except psutil.NoSuchProcess:
             return None
-        except PermissionError:
+        except psutil.Error:
             return pid
         return pid
 
