@@ -198,6 +198,17 @@ def _explain(token: Token, expected: set[str], source_line: str, parser: Lark) -
         )
     if value == "if" and source_line.strip().startswith("else if"):
         return "write `elif`, not `else if`", 'e.g. `elif account.segment == "smb":`'
+    if value in ("elif", "else") and token.type != "STRING":
+        return (
+            f"`{value}` without an `if` just before it",
+            "`elif` and `else` follow the block of an `if`, at the same indentation as the `if`",
+        )
+    if value == "otherwise" and "OTHERWISE" not in expected:
+        return (
+            "`otherwise:` without an `escalate` or `wait for event` just before it",
+            "it follows the `escalate` or `wait for event ... up to` line at the same "
+            "indentation; in a `match`, it is indented like the `when` lines",
+        )
     if "COMMA" in expected and (value in _OPTION_WORDS or value == "at"):
         return (
             f"missing `,` before `{value}`",

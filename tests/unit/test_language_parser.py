@@ -287,6 +287,15 @@ def test_else_if_instead_of_elif() -> None:
     assert (line, col, message) == (10, 14, "write `elif`, not `else if`")
 
 
+def test_else_and_otherwise_without_their_statement() -> None:
+    line, col, message, _ = syntax_error(with_body("wait 1 day", "else:", "    stop"))
+    assert (line, col, message) == (9, 9, "`else` without an `if` just before it")
+    line, col, message, _ = syntax_error(with_body("send a to admin", "otherwise:", "    stop"))
+    assert (line, col, message) == (
+        9, 9, "`otherwise:` without an `escalate` or `wait for event` just before it"
+    )  # fmt: skip
+
+
 def test_text_without_quotes() -> None:
     text = with_body("ask q to admin, wait up to 1 day:", "    prompt Renew?")
     assert syntax_error(text) == (
