@@ -292,20 +292,24 @@ class Checker:
         self.block(step.body, _Scope())
 
     def check_step_order(self) -> None:
-        """A step after one that loops forever never runs (unless `skip to` reaches it)."""
-        endless: s.EveryStmt | None = None
+        """A step after one that always ends the journey or loops forever is never
+        reached, unless an `on event ... skip to` names it (the journey carries on
+        from there)."""
+        blocker: s.Stmt | None = None
+        reported = False
         for step in self.playbook.steps:
-            if endless is not None and step.label.text not in self.facts.skip_targets:
-                self.report(
-                    f"step {step.label.text} is never reached",
-                    step.label.span,
-                    f"the `every` on line {endless.span.line} repeats forever; give it "
-                    "`until` or `at most N times`",
-                )
-                return
-            endless = endless or next(
-                (x for x in step.body if isinstance(x, s.EveryStmt) and _endless(x)), None
-            )
+            if step.label.text in self.facts.skip_targets:
+                blocker, reported = None, False
+            if blocker is not None:
+                if not reported:
+                    self.report(
+                        f"step {step.label.text} is never reached",
+                        step.label.span,
+                        _blocker_hint(blocker),
+                    )
+                    reported = True
+                continue
+            blocker = next((x for x in step.body if _ends_block(x)), None)
 
     def block(self, stmts: list[s.Stmt], scope: _Scope) -> None:
         ended_by = ""
@@ -1029,6 +1033,16 @@ def _ends_block(stmt: s.Stmt) -> str:
     if isinstance(stmt, s.EveryStmt) and _endless(stmt):
         return "every"
     return ""
+
+
+def _blocker_hint(stmt: s.Stmt) -> str:
+    if isinstance(stmt, s.EveryStmt):
+        return (
+            f"the `every` on line {stmt.span.line} repeats forever; give it "
+            "`until` or `at most N times`"
+        )
+    word = _ends_block(stmt)
+    return f"the journey always ends at the `{word}` on line {stmt.span.line}"
 
 
 def _first_word(stmt: s.Stmt) -> s.Span:

@@ -441,6 +441,19 @@ def test_step_after_endless_every_reached_by_skip_to() -> None:
     assert diagnostics(text) == []
 
 
+def test_step_after_a_step_that_always_stops() -> None:
+    text = with_body("stop as done") + "    step b:\n        wait 1 day\n"
+    text += "    step c:\n        wait 1 day\n"
+    d = only(text)
+    assert (d.line, d.col, d.message) == (9, 10, "step b is never reached")
+    assert d.hint == "the journey always ends at the `stop` on line 8"
+    assert (
+        diagnostics(with_body("if true:", "    stop") + "    step b:\n        wait 1 day\n") == []
+    )
+    reached = text.replace("    step s:", "    on event ping skip to c\n    step s:")
+    assert problems(reached) == [(10, 10, "step b is never reached")]
+
+
 def test_duplicate_step_labels_and_branches() -> None:
     text = (
         with_body(
