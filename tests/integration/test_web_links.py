@@ -261,3 +261,16 @@ async def test_an_answer_temporal_did_not_hear_is_delivered_on_the_next_click(
     assert again.status_code == 409
     assert await signals_of(stack, journey_id) == ["answer"]  # delivered once
     await stop(stack.client, journey_id)
+
+
+async def test_two_clicks_at_once_record_one_answer(stack: Stack, store: Any) -> None:
+    import asyncio
+
+    account_id = await seed_account(store)
+    journey_id = f"renewal:{account_id}:race"  # no journey: the race is in the store
+    urls = [answer_url(stack, journey_id, c, account_id) for c in ("yes", "no") * 3]
+    responses = await asyncio.gather(*(stack.http.get(url) for url in urls))
+    assert sorted(r.status_code for r in responses) == [200, 409, 409, 409, 409, 409]
+    [(choice, source)] = await answers_of(store, journey_id)
+    winner = next(r for r in responses if r.status_code == 200)
+    assert f"\u201c{choice.capitalize()}\u201d is recorded" in winner.text
