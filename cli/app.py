@@ -6,6 +6,7 @@ only assembles them and makes sure no error reaches the user as a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -66,26 +67,42 @@ def _register_all() -> None:
 
 def main() -> None:
     _register_all()
+    _exit(_run_app())
+
+
+def _run_app() -> int:
+    """Run the command; return its exit status. Errors become one clear line."""
     try:
         app()
     except UserError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         if exc.hint:
             err.print(f"[cyan]hint:[/] {exc.hint}", highlight=False)
-        sys.exit(exc.code)
+        return exc.code
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(130)
-    except SystemExit:
-        raise
+        return 130
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except Exception as exc:  # the last line of defence: never a traceback for users
-        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
-        err.print("[dim]set PLAYBOOK_DEBUG=1 to see the traceback[/]")
-        import os
-
         if os.environ.get("PLAYBOOK_DEBUG"):
             raise
-        sys.exit(1)
+        err.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+        err.print("[dim]set PLAYBOOK_DEBUG=1 to see the traceback[/]")
+        return 1
+    return 0
+
+
+def _exit(code: int) -> None:
+    """Exit with ``code``. Once the Temporal client has been used, skip interpreter
+    finalisation: the SDK's Rust threads can outlive it and abort the process
+    (temporalio/sdk-python#300, "PyGILState_Release ... finalizing"), which turned
+    a successful `playbook ps` into exit 134 about one run in five here."""
+    if "temporalio.bridge.temporal_sdk_bridge" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
 
 
 if __name__ == "__main__":
