@@ -24,7 +24,7 @@ from lark.indenter import Indenter
 
 from dsl import syntax as s
 from dsl.diagnostics import Diagnostic, error
-from dsl.syntax_errors import explain_syntax_error
+from dsl.syntax_errors import explain_syntax_error, neutralize
 
 INDENT_WIDTH = 4
 
@@ -865,6 +865,39 @@ def _parse_example(text: str) -> Any:
         _source_lines.reset(lines)
 
 
+MAX_SYNTAX_ERRORS = 10
+
+
+def _syntax_error(exc: Exception, text: str, path: str) -> Diagnostic:
+    if isinstance(exc, IndentationProblem):
+        return error(str(exc), exc.line, exc.col, exc.end_col, exc.hint, path)
+    assert isinstance(exc, UnexpectedInput)
+    return explain_syntax_error(exc, text, path, lark_parser(), _parse_example)
+
+
+def _syntax_errors(first: Exception, text: str, path: str) -> list[Diagnostic]:
+    """The first syntax error, then more: the line at fault (and its block) is
+    replaced by a neutral line and the text parsed again, while each new error
+    lies further down the file."""
+    found = [_syntax_error(first, text, path)]
+    current: str | None = text
+    while len(found) < MAX_SYNTAX_ERRORS:
+        current = neutralize(current, found[-1]) if current is not None else None
+        if current is None:
+            break
+        try:
+            _parse_example(current)
+            break
+        except (IndentationProblem, UnexpectedInput) as exc:
+            following = _syntax_error(exc, current, path)
+        if following.line <= found[-1].line:
+            break
+        if following.message == found[-1].message == "unexpected indentation":
+            break  # a whole region out of place: one report is enough
+        found.append(following)
+    return found
+
+
 def _too_deep(path: str) -> Diagnostic:
     return error(
         "this playbook nests too deeply to read",
@@ -890,10 +923,8 @@ def parse_text(text: str, path: str = "<text>") -> tuple[s.PlaybookFile | None, 
     lines_token = _source_lines.set(text.split("\n"))
     try:
         tree = lark_parser().parse(text)
-    except IndentationProblem as exc:
-        return None, [error(str(exc), exc.line, exc.col, exc.end_col, exc.hint, path)]
-    except UnexpectedInput as exc:
-        return None, [explain_syntax_error(exc, text, path, lark_parser(), _parse_example)]
+    except (IndentationProblem, UnexpectedInput) as exc:
+        return None, _syntax_errors(exc, text, path)
     finally:
         _comments.reset(comments_token)
         _source_lines.reset(lines_token)

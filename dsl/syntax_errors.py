@@ -247,9 +247,131 @@ def _expected_keywords(expected: set[str], parser: Lark) -> list[str]:
 
 
 def _catalogued(exc: UnexpectedInput, parse: Callable[[str], Any]) -> tuple[str, str] | None:
-    try:
-        examples: Any = _CATALOGUE  # lark's stub types the labels too narrowly
-        label: tuple[str, str] | None = exc.match_examples(parse, examples, use_accepts=True)
-        return label
-    except Exception:  # a failing example must never hide the real error
+    """The catalogued mistake that fails in the same parser state as ``exc``.
+
+    Like lark's ``match_examples``, but on the LALR state alone: lark's own
+    comparison also requires the same stack depth, so an example would match
+    only a mistake nested exactly as deep as itself."""
+    key = _state_key(exc)
+    if key is None:
         return None
+    return _catalogue_states(parse).get(key)
+
+
+_catalogue_cache: dict[tuple[object, frozenset[str]], tuple[str, str]] | None = None
+
+
+def _catalogue_states(
+    parse: Callable[[str], Any],
+) -> dict[tuple[object, frozenset[str]], tuple[str, str]]:
+    global _catalogue_cache
+    if _catalogue_cache is None:
+        states: dict[tuple[object, frozenset[str]], tuple[str, str]] = {}
+        for label, examples in _CATALOGUE.items():
+            for example in examples:
+                try:
+                    parse(example)
+                except UnexpectedInput as failure:
+                    key = _state_key(failure)
+                    if key is not None:
+                        states.setdefault(key, label)
+                except Exception:  # a broken example must never hide the real error
+                    continue
+        _catalogue_cache = states
+    return _catalogue_cache
+
+
+def _state_key(exc: UnexpectedInput) -> tuple[object, frozenset[str]] | None:
+    if not isinstance(exc, UnexpectedToken) or exc.state is None:
+        return None
+    position = getattr(exc.state, "position", exc.state)
+    return position, frozenset(str(a) for a in exc.accepts)
+
+
+# --------------------------------------------------------------------------- recovery
+
+# A line that is valid wherever a line with this parent can stand, by the first
+# word of the parent line. Parents not listed (match, parallel) stop recovery.
+_NEUTRAL_LINE = {
+    "playbook": "events recovered",
+    "defaults": "timeout 1 second",
+    "experiment": "arm recovered 1%",
+    "ask": 'prompt "recovered"',
+}
+_STATEMENT_PARENTS = {
+    "step", "if", "elif", "else", "otherwise", "when", "no", "every", "wait", "branch", "on",
+}  # fmt: skip
+# In a block of statements: a statement that an `otherwise:` may follow, and
+# openers that keep the block below them (so `elif`/`else`/`otherwise` still fit).
+_NEUTRAL_STATEMENT = "wait for event recovered up to 1 second"
+_NEUTRAL_OPENER = {
+    "if": "if true:",
+    "elif": "elif true:",
+    "else": "else:",
+    "every": "if true:",
+    "wait": _NEUTRAL_STATEMENT + ":",
+}
+
+
+_LINE_WORDS = _STATEMENT_WORDS | {
+    "title", "description", "journey", "summary", "anchor", "enroll", "events", "exit", "goal",
+    "defaults", "experiment", "on", "step", "elif", "else", "otherwise", "when", "branch",
+    "prompt", "choice", "arm", "holdout",
+}  # fmt: skip
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _is_code(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("#")
+
+
+def neutralize(text: str, diagnostic: Diagnostic) -> str | None:
+    """``text`` with the line of a syntax error replaced by a neutral line (and the
+    block it opens blanked, unless the neutral line opens a block too), keeping
+    every other line where it was; ``None`` if there is no safe replacement.
+    Parsing the result again finds the next syntax error."""
+    lines = text.split("\n")
+    row = diagnostic.line - 1
+    if not 0 < row < len(lines) or not _is_code(lines[row]):
+        return None
+    if "\t" in lines[row] or diagnostic.message == "expected an indented block":
+        return None
+    indent = _indent(lines[row])
+    seen = diagnostic.message.removeprefix("unexpected `").rstrip("`")
+    if seen in _LINE_WORDS and diagnostic.col > indent + 1:
+        return None  # a line-starting word mid-line: two lines run together, no safe guess
+    end = row + 1
+    while end < len(lines) and (not _is_code(lines[end]) or _indent(lines[end]) > indent):
+        end += 1
+    children = [line for line in lines[row + 1 : end] if _is_code(line)]
+    opens_block = bool(children) and _indent(children[0]) == indent + 4
+    blanked = lines[:row] + [""] * (end - row) + lines[end:]
+    if diagnostic.message == "unexpected indentation":
+        return "\n".join(blanked)
+    parent = next(
+        (line for line in reversed(lines[:row]) if _is_code(line) and _indent(line) < indent),
+        None,
+    )
+    if parent is None:
+        return None
+    parent_word = parent.split()[0].rstrip(":")
+    word = lines[row].split()[0].rstrip(":")
+    after = lines[end] if end < len(lines) else ""
+    sibling = after.split()[0].rstrip(":") if _is_code(after) and _indent(after) == indent else ""
+    if parent_word in _NEUTRAL_LINE:
+        blanked[row] = " " * indent + _NEUTRAL_LINE[parent_word]
+    elif parent_word not in _STATEMENT_PARENTS:
+        return None
+    elif opens_block and (word in _NEUTRAL_OPENER or sibling in ("elif", "else", "otherwise")):
+        # Keep the block, and an opener that the next clause can still follow.
+        if word not in _NEUTRAL_OPENER:
+            word = "wait" if sibling == "otherwise" else "if"
+        lines[row] = " " * indent + _NEUTRAL_OPENER[word]
+        return "\n".join(lines)
+    else:
+        blanked[row] = " " * indent + _NEUTRAL_STATEMENT
+    return "\n".join(blanked)

@@ -393,3 +393,28 @@ def test_every_node_has_a_span(path) -> None:  # type: ignore[no-untyped-def]
             continue
         assert isinstance(span, s.Span) and span.line > 0 and span.col > 0, node
         assert (span.end_line, span.end_col) >= (span.line, span.col), node
+
+
+def test_several_syntax_errors_in_one_run() -> None:
+    text = (
+        doc_example()
+        .replace('title "Renewal"', "title Renewal")
+        .replace("arm weekly 45%", "arm weekly 45")
+        .replace('choice no "No, we do not plan to renew"', "choice no No")
+        .replace("send renewal_documents to decision_maker", "send renewal_documents")
+        .replace("step quote at 100 days before renewal:", "step quote at 100 days before renewal")
+    )
+    tree, found = parse_text(text, "t.playbook")
+    assert tree is None
+    assert [(d.line, d.col, d.message) for d in found] == [
+        (3, 11, "expected a string in double quotes, found `Renewal`"),
+        (20, 22, "unexpected end of line"),
+        (34, 23, "expected a string in double quotes, found `No`"),
+        (51, 31, "`send` needs a recipient: `send TEMPLATE to ROLE`"),
+        (55, 42, "missing `:` at the end of this line"),
+    ]
+
+
+def test_catalogued_mistakes_match_at_any_depth() -> None:
+    text = with_body("if true:", "    every 1 day, at most 2 times:", "        send hello")
+    assert syntax_error(text)[2] == "`send` needs a recipient: `send TEMPLATE to ROLE`"
