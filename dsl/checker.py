@@ -570,7 +570,8 @@ class Checker:
                     hint = did_you_mean(text, known) or f"the {what.split(' of ')[0]}s are " + (
                         ", ".join(dict.fromkeys(known))
                     )
-                    self.report(f"{text} is not a {what}", value.span, hint)
+                    article = "an" if what[0] in "aeiou" else "a"
+                    self.report(f"{text} is not {article} {what}", value.span, hint)
         missing = [k for k in dict.fromkeys(known) if k not in handled]
         if missing and stmt.otherwise is None:
             self.report(

@@ -402,7 +402,7 @@ def test_match_arm() -> None:
     assert problems(text) == [
         (11, 19, "unknown experiment cadense"),
         (14, 9, "match arm cadence does not handle control"),
-        (15, 26, "monthly is not a arm of cadence"),
+        (15, 26, "monthly is not an arm of cadence"),
     ]
 
 
