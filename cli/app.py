@@ -106,4 +106,8 @@ def _exit(code: int) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # Run as `python -m cli.app`: call the imported module's main, so the command
+    # modules and this entry point share one UserError class.
+    from cli.app import main as _main
+
+    _main()

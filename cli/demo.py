@@ -14,6 +14,7 @@ import shlex
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.console import Console
@@ -21,7 +22,8 @@ from rich.rule import Rule
 
 console = Console()
 ROOT = Path(__file__).resolve().parent.parent
-PLAYBOOK = [sys.executable, "-m", "cli.app"]
+# The installed entry point, exactly what a user types (.venv/bin/playbook).
+PLAYBOOK = [str(Path(sys.executable).with_name("playbook"))]
 
 ACCOUNTS = int(os.environ.get("DEMO_ACCOUNTS", "200"))
 SPEED = os.environ.get("DEMO_SPEED", "86400")  # a day of playbook time per second
@@ -35,11 +37,10 @@ class DemoFailed(Exception):
 def run(args: list[str], *, title: str, check: bool = True) -> str:
     console.print(Rule(title, style="cyan"))
     console.print(f"[bold]$ playbook {shlex.join(args)}[/]")
-    proc = subprocess.run(
-        [*PLAYBOOK, *args], cwd=ROOT, text=True, capture_output=True, env=_env()
-    )
+    proc = subprocess.run([*PLAYBOOK, *args], cwd=ROOT, text=True, capture_output=True, env=_env())
     out = (proc.stdout or "") + (proc.stderr or "")
-    console.print(out.rstrip(), highlight=False, markup=False)
+    sys.stdout.write(out.rstrip() + "\n")
+    sys.stdout.flush()
     if check and proc.returncode != 0:
         raise DemoFailed(f"`playbook {shlex.join(args)}` exited {proc.returncode}")
     return proc.stdout or ""
@@ -55,36 +56,117 @@ def main() -> int:
     playbooks = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "playbooks").glob("*.playbook"))
     try:
         run(["validate", *playbooks], title="1. Check every shipped playbook")
-        run(["graph", "playbooks/renewal.playbook"], title="2. The renewal journey, drawn")
-        run(["simulate", "playbooks/renewal.playbook", "--answer", "renewal_intent=no"],
-            title="3. Simulate one renewal (virtual time, no server): the customer says no")
-        run(["dev", "up"], title="4. Bring up the local stack")
-        run(["data", "seed", "--accounts", str(ACCOUNTS)],
-            title=f"5. Seed a book of business ({ACCOUNTS} accounts)")
-        run(["enroll", "renewal", "--speed", SPEED],
-            title="6. Enrol every account whose renewal falls in the window")
+        run(
+            ["simulate", "playbooks/renewal.playbook", "--answer", "renewal_intent=no"],
+            title="2. Simulate one renewal (virtual time, no server): the customer says no",
+        )
+        run(["dev", "up"], title="3. Bring up the local stack")
+        run(
+            ["data", "seed", "--accounts", str(ACCOUNTS)],
+            title=f"4. Seed a book of business ({ACCOUNTS} accounts)",
+        )
+        enrolled_at = datetime.now(UTC)
+        run(
+            ["enroll", "renewal", "--speed", SPEED],
+            title="5. Enrol every account whose renewal falls in the window (a day a second)",
+        )
+        journey_id = _customer_says_no(since=enrolled_at)
+        if journey_id:
+            run(["show", journey_id], title="7. That journey now waits on its CSM")
+            cta_id = _open_cta_of(journey_id)
+            if cta_id:
+                run(
+                    ["cta", "close", cta_id, "--note", "Called the customer: budget issue, fixed"],
+                    title="8. The CSM closes the CTA: the journey carries on",
+                )
+                time.sleep(2)
+                run(["show", journey_id], title="   ... back on the automated path")
         _watch()
-        run(["ps", "--playbook", "renewal", "--limit", "15"], title="8. Running renewal journeys")
-        run(["mail", "ls", "--limit", "10"], title="9. The mailbox (SMTP sink)")
-        run(["report"], title="10. The renewal report", check=False)
+        run(["ps", "--playbook", "renewal", "--limit", "10"], title="10. Running renewal journeys")
+        run(["mail", "ls", "--limit", "8"], title="11. The mailbox (SMTP sink)")
+        run(["report"], title="12. The report: activity apart from outcomes")
     except DemoFailed as exc:
         console.print(f"[bold red]demo stopped:[/] {exc}")
-        console.print("`playbook dev status` shows each part of the stack; logs are in .state/logs/")
+        console.print("`playbook dev status` shows each part of the stack; logs: .state/logs/")
         return 1
     _where_to_look()
     return 0
 
 
+def _customer_says_no(since: datetime) -> str:
+    """Click "no" in a renewal question email sent since ``since``: an HTTP GET of its
+    signed link, as the customer's mail client would."""
+    import httpx
+
+    from workers.links import LinkError, signer_for
+    from workers.mailbox import Mailbox, mail_dir
+    from workers.settings import load
+
+    console.print(Rule('6. A customer clicks "No" in the renewal question email', style="cyan"))
+    settings = load()
+    box = Mailbox(mail_dir(settings.state_dir))
+    signer = signer_for(settings)
+    for _ in range(20):
+        fresh = [m for m in box.list() if m.received_at >= since]
+        for summary in reversed(fresh):
+            for url in box.get(summary.id).links:
+                if "/answer/" not in url:
+                    continue
+                try:
+                    link = signer.verify_answer(url.rsplit("/", 1)[1])
+                except LinkError:
+                    continue
+                if link.choice != "no":
+                    continue
+                console.print(f"  email {summary.id} to {', '.join(summary.to)}: {summary.subject}")
+                console.print(f"  GET {url[:72]}...")
+                response = httpx.get(url, timeout=10)
+                console.print(f"  -> HTTP {response.status_code}: {_page_title(response.text)}")
+                time.sleep(2)
+                return link.journey_id
+        time.sleep(1)
+    console.print(
+        "  no new question email: the journeys were enrolled by an earlier run. For a fresh\n"
+        "  rehearsal: `playbook dev down && rm -rf .state && make demo`"
+    )
+    return ""
+
+
+def _page_title(html: str) -> str:
+    start, end = html.find("<title>"), html.find("</title>")
+    return html[start + 7 : end] if 0 <= start < end else html[:80]
+
+
+def _open_cta_of(journey_id: str) -> str:
+    import asyncio
+
+    from workers.settings import database_url, load
+    from workers.store import Store
+
+    async def find() -> str:
+        store = await Store.connect(database_url(load()))
+        try:
+            for _ in range(10):
+                ctas = await store.list_ctas(status="open", journey_id=journey_id)
+                if ctas:
+                    return str(ctas[0]["id"])
+                await asyncio.sleep(1)
+            return ""
+        finally:
+            await store.close()
+
+    return asyncio.run(find())
+
+
 def _watch() -> None:
-    console.print(Rule("7. Journeys running at rehearsal speed (a day a second)", style="cyan"))
+    from workers.mailbox import Mailbox, mail_dir
+    from workers.settings import load
+
+    console.print(Rule("9. Journeys running at rehearsal speed", style="cyan"))
+    box = Mailbox(mail_dir(load().state_dir))
     deadline = time.monotonic() + WATCH_SECONDS
     while time.monotonic() < deadline:
-        proc = subprocess.run(
-            [*PLAYBOOK, "mail", "ls", "--count"], cwd=ROOT, text=True, capture_output=True,
-            env=_env(),
-        )
-        console.print(f"  {time.strftime('%H:%M:%S')}  emails in the sink: "
-                      f"{(proc.stdout or proc.stderr).strip()}")
+        console.print(f"  {time.strftime('%H:%M:%S')}  emails in the sink: {len(box.list())}")
         time.sleep(5)
 
 
@@ -92,7 +174,7 @@ def _where_to_look() -> None:
     console.print(Rule("Where to look", style="green"))
     console.print(
         "  Temporal UI           http://localhost:8233  (type column = playbook name)\n"
-        "  Filter in the UI      PlaybookName=\"renewal\" and RiskLevel=\"high\"\n"
+        '  Filter in the UI      PlaybookName="renewal" and RiskLevel="high"\n'
         "  From the shell        .venv/bin/temporal workflow list "
         "--query 'PlaybookName=\"renewal\"'\n"
         "  Journeys              .venv/bin/playbook ps --playbook renewal\n"
