@@ -17,6 +17,7 @@ for the timed-out block of ``escalate`` and ``wait for event``. Examples:
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from dsl import ir, schema
@@ -372,7 +373,8 @@ class _Compiler:
         cases = []
         for case in stmt.cases:
             values = [_match_value(v) for v in case.values]
-            segment = values[0] if values and values[0].isidentifier() else "case"
+            # The first value names the case; dots or spaces would break the id path.
+            segment = re.sub(r"\W", "_", values[0]) if values and values[0] else "case"
             cases.append(
                 ir.MatchCase(
                     values=values,
