@@ -905,11 +905,21 @@ class Interpreter:
             if len(out) >= PLANNED_SHOWN:
                 break
             at = None
+            note = ""
             if isinstance(step, Block) and step.when is not None:
                 at = self._deadline(step.when, ctx)
+                # A journey enrolled late reaches steps whose date has gone by.
+                if at is not None and at < self.runtime.now():
+                    skip = step.when.if_past == "skip"
+                    note = "date passed: will be skipped" if skip else "date passed: runs at once"
             out.append(
                 TimelineEntry(
-                    step_id=step.id, label=describe(step), kind=step.kind, status="planned", at=at
+                    step_id=step.id,
+                    label=describe(step),
+                    kind=step.kind,
+                    status="planned",
+                    at=at,
+                    result=note,
                 )
             )
         return out
