@@ -13,6 +13,7 @@ the diagnostics.
 from __future__ import annotations
 
 import contextvars
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,6 +162,16 @@ def _build() -> Lark:
 
 
 _lark: Lark | None = None
+
+
+# The postlexer keeps the indentation stack of the parse in progress: one parse
+# at a time per process (parsing a playbook takes milliseconds).
+_parse_lock = threading.RLock()
+
+
+def _parse(text: str) -> Any:
+    with _parse_lock:
+        return lark_parser().parse(text)
 
 
 def lark_parser() -> Lark:
@@ -859,7 +870,7 @@ def _parse_example(text: str) -> Any:
     comments = _comments.set([])
     lines = _source_lines.set(text.split("\n"))
     try:
-        return lark_parser().parse(text)
+        return _parse(text)
     finally:
         _comments.reset(comments)
         _source_lines.reset(lines)
@@ -922,7 +933,7 @@ def parse_text(text: str, path: str = "<text>") -> tuple[s.PlaybookFile | None, 
     comments_token = _comments.set(comments)
     lines_token = _source_lines.set(text.split("\n"))
     try:
-        tree = lark_parser().parse(text)
+        tree = _parse(text)
     except (IndentationProblem, UnexpectedInput) as exc:
         return None, _syntax_errors(exc, text, path)
     finally:
