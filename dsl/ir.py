@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Annotated, Any, Literal as L, Union
+from typing import Annotated, Any
+from typing import Literal as L
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -111,7 +112,7 @@ class Call(Node):
     span: Span | None = None
 
 
-Expr = Annotated[Union[Literal, Path, Unary, Binary, ListExpr, Call], Field(discriminator="kind")]
+Expr = Annotated[Literal | Path | Unary | Binary | ListExpr | Call, Field(discriminator="kind")]
 
 
 # --------------------------------------------------------------------------- policies
@@ -373,11 +374,27 @@ class Goal(StepBase):
 
 
 Step = Annotated[
-    Union[
-        Send, Ask, Cta, Escalate, SetFact, GenerateQuote, Notify, StartPlaybook,
-        CustomAction, Stop, Wait, WaitUntil, Block, Repeat, If, Match, Parallel,
-        WaitEvent, Goal,
-    ],
+    (
+        Send
+        | Ask
+        | Cta
+        | Escalate
+        | SetFact
+        | GenerateQuote
+        | Notify
+        | StartPlaybook
+        | CustomAction
+        | Stop
+        | Wait
+        | WaitUntil
+        | Block
+        | Repeat
+        | If
+        | Match
+        | Parallel
+        | WaitEvent
+        | Goal
+    ),
     Field(discriminator="kind"),
 ]
 
@@ -509,7 +526,26 @@ def children(step: Step) -> list[Step]:
     return []
 
 
-for _model in (Unary, Binary, ListExpr, Call, Escalate, Block, Repeat, If, MatchCase, Match,
-               Branch, Parallel, WaitEvent, EventHandler, Playbook, ExitRule, GoalRule,
-               Argument, SetFact, WaitUntil):
+for _model in (
+    Unary,
+    Binary,
+    ListExpr,
+    Call,
+    Escalate,
+    Block,
+    Repeat,
+    If,
+    MatchCase,
+    Match,
+    Branch,
+    Parallel,
+    WaitEvent,
+    EventHandler,
+    Playbook,
+    ExitRule,
+    GoalRule,
+    Argument,
+    SetFact,
+    WaitUntil,
+):
     _model.model_rebuild()

@@ -33,17 +33,25 @@ __all__ = [
 ]
 
 
+MAX_SOURCE_BYTES = 1_000_000  # a playbook is a page or two of text
+
+
 def read_source(path: str | Path) -> tuple[str | None, list[Diagnostic]]:
     """The text of a playbook file, or a diagnostic (missing, unreadable, binary, not UTF-8)."""
     name = str(path)
     try:
-        data = Path(path).read_bytes()
+        # Read one byte past the limit: a device such as /dev/urandom never ends.
+        with Path(path).open("rb") as handle:
+            data = handle.read(MAX_SOURCE_BYTES + 1)
     except FileNotFoundError:
         return None, [Diagnostic("error", "no such file", name)]
     except IsADirectoryError:
         return None, [Diagnostic("error", "this is a directory, not a playbook file", name)]
     except OSError as exc:
         return None, [Diagnostic("error", f"cannot read file: {exc.strerror or exc}", name)]
+    if len(data) > MAX_SOURCE_BYTES:
+        limit = f"{MAX_SOURCE_BYTES // 1_000_000} MB"
+        return None, [Diagnostic("error", f"file too large for a playbook (over {limit})", name)]
     return decode_source(data, name)
 
 
