@@ -16,8 +16,15 @@ RENEWAL_DATE = SearchAttributeKey.for_datetime("RenewalDate")
 RISK_LEVEL = SearchAttributeKey.for_keyword("RiskLevel")
 
 ALL = (
-    PLAYBOOK_NAME, PLAYBOOK_VERSION, ACCOUNT_ID, STAGE, SEGMENT, REGION, CSM_OWNER,
-    RENEWAL_DATE, RISK_LEVEL,
+    PLAYBOOK_NAME,
+    PLAYBOOK_VERSION,
+    ACCOUNT_ID,
+    STAGE,
+    SEGMENT,
+    REGION,
+    CSM_OWNER,
+    RENEWAL_DATE,
+    RISK_LEVEL,
 )
 
 # For `temporal operator search-attribute create --name N --type T`.
