@@ -16,26 +16,10 @@ import re
 from dataclasses import dataclass, field
 
 from dsl import ir
+from dsl.syntax import PRECEDENCE
 
 MAX_LABEL = 70
 
-# Loosest first, as in docs/language.md; used to parenthesise only where needed.
-_PRECEDENCE = {
-    "or": 1,
-    "and": 2,
-    "==": 4,
-    "!=": 4,
-    "<": 4,
-    "<=": 4,
-    ">": 4,
-    ">=": 4,
-    "in": 4,
-    "not in": 4,
-    "+": 5,
-    "-": 5,
-    "*": 6,
-    "/": 6,
-}
 
 # An edge still to be drawn: from a node, with an optional label, to whatever comes next.
 Pending = tuple[str, str]
@@ -88,10 +72,10 @@ def _expr(expr: ir.Expr, outer: int) -> str:
     if isinstance(expr, ir.Path):
         return ".".join(expr.parts)
     if isinstance(expr, ir.Unary):
-        inner = _expr(expr.operand, 7)
+        inner = _expr(expr.operand, PRECEDENCE["neg"])
         return f"not {inner}" if expr.op == "not" else f"-{inner}"
     if isinstance(expr, ir.Binary):
-        level = _PRECEDENCE[expr.op]
+        level = PRECEDENCE[expr.op]
         text = f"{_expr(expr.left, level)} {expr.op} {_expr(expr.right, level + 1)}"
         return f"({text})" if level < outer else text
     if isinstance(expr, ir.ListExpr):
