@@ -44,7 +44,9 @@ def _register_all() -> None:
         journeys,
         lang,
         mail,
+        release,
         report,
+        schedule,
         simulate,
     )
 
@@ -61,6 +63,8 @@ def _register_all() -> None:
         report,
         answer,
         cta,
+        schedule,
+        release,
     ):
         module.register(app)
 

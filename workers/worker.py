@@ -30,6 +30,7 @@ from engine.temporal_runtime import JourneyWorkflow
 from workers import custom_actions, tracing
 from workers.activities import JourneyActivities
 from workers.journeys import STACK_HINT, connect
+from workers.schedules import EnrolCohort, EnrolmentActivities
 from workers.settings import Settings, database_url
 from workers.settings import load as load_settings
 from workers.store import Store
@@ -48,13 +49,15 @@ class WorkerOptions:
 def build_worker(
     client: Client, store: Store, settings: Settings, options: WorkerOptions
 ) -> tuple[Worker, JourneyActivities]:
-    """A worker serving every playbook's journeys and all activities on one queue."""
+    """A worker serving every playbook's journeys, the scheduled enrolment runs
+    (``workers.schedules``) and all activities on one queue."""
     activities = JourneyActivities(store, settings, temporal=client)
+    enrolment = EnrolmentActivities(store, settings, client)
     worker = Worker(
         client,
         task_queue=options.task_queue,
-        workflows=[JourneyWorkflow],
-        activities=activities.all(),
+        workflows=[JourneyWorkflow, EnrolCohort],
+        activities=activities.all() + enrolment.all(),
         max_concurrent_activities=options.concurrency,
         max_concurrent_workflow_tasks=options.workflow_tasks,
         graceful_shutdown_timeout=GRACEFUL_SHUTDOWN,

@@ -1,0 +1,151 @@
+"""`playbook schedule`: daily enrolment through Temporal Schedules.
+
+    playbook schedule apply [--hour 6]     # one schedule per playbook with `enroll when`
+    playbook schedule ls                   # with the next run time
+    playbook schedule trigger renewal      # run one now, print its counts
+    playbook schedule delete renewal
+
+Each schedule (``enrol:<playbook>``, in the Temporal UI's Schedules tab) starts the
+``EnrolCohort`` workflow, which enrols the playbook's cohort as ``playbook enroll``
+does, from the playbook file as it is at run time (``workers.schedules``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cli.app import UserError
+from workers import settings as settings_module
+
+console = Console()
+T = TypeVar("T")
+schedule = typer.Typer(
+    name="schedule",
+    help="Daily enrolment: one Temporal Schedule per playbook.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``schedule`` group to the command."""
+    app.add_typer(schedule, name="schedule")
+
+
+@schedule.command("apply")
+def apply(
+    hour: int | None = typer.Option(
+        None, "--hour", min=0, max=23, help="UTC hour of the daily run (PLAYBOOK_ENROL_HOUR, 6)."
+    ),
+    task_queue: str = typer.Option("", "--task-queue", help="Task queue (PLAYBOOK_TASK_QUEUE)."),
+    prune: bool = typer.Option(
+        True, "--prune/--no-prune", help="Delete enrol: schedules whose playbook is gone."
+    ),
+) -> None:
+    """Create or update the enrolment schedule of every playbook with `enroll when`."""
+    from workers.schedules import apply_schedules
+
+    settings = settings_module.load()
+    result = _run(
+        settings,
+        lambda client: apply_schedules(
+            client, settings, hour=hour, task_queue=task_queue or None, prune=prune
+        ),
+    )
+    for ident in result.created:
+        console.print(f"[green]created[/] {ident}", highlight=False)
+    for ident in result.updated:
+        console.print(f"updated {ident}", highlight=False)
+    for ident in result.removed:
+        console.print(f"[yellow]removed[/] {ident} (no playbook wants it)", highlight=False)
+    for name, why in result.skipped.items():
+        console.print(f"[dim]no schedule for {name}: {why}[/]", highlight=False)
+
+
+@schedule.command("ls")
+def ls() -> None:
+    """List the enrolment schedules with their next run."""
+    from workers.schedules import list_schedules
+
+    settings = settings_module.load()
+    rows = _run(settings, lambda client: list_schedules(client, settings))
+    table = Table(title="enrolment schedules", title_justify="left")
+    for column in ("schedule", "when", "next run", "last run", "runs", "state"):
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        if not row.exists:
+            table.add_row(row.schedule_id, "", "", "", "", "[yellow]not applied[/]")
+            continue
+        table.add_row(
+            row.schedule_id,
+            row.spec,
+            _when(row.next_run) if not row.paused else "-",
+            _when(row.last_run),
+            str(row.runs),
+            "[yellow]paused[/]" if row.paused else "active",
+        )
+    console.print(table)
+    if any(not row.exists for row in rows):
+        console.print("run `playbook schedule apply` to create the missing ones", highlight=False)
+
+
+@schedule.command("trigger")
+def trigger(
+    playbook: str = typer.Argument(..., help="The playbook whose schedule runs now."),
+) -> None:
+    """Run a playbook's enrolment now and print what it did."""
+    from workers.schedules import trigger_schedule
+
+    settings = settings_module.load()
+    console.print(f"enrolling {playbook} now (a worker must be running)", highlight=False)
+    counts = _run(settings, lambda client: trigger_schedule(client, playbook))
+    table = Table(title=f"enrolment of {counts.playbook} as of {counts.as_of}", show_header=False)
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    table.add_row("selected", str(counts.selected))
+    table.add_row("[green]started[/]", str(counts.started))
+    table.add_row("already enrolled", str(counts.already))
+    table.add_row("[red]failed[/]" if counts.failed else "failed", str(counts.failed))
+    console.print(table)
+    for failure in counts.failures:
+        console.print(f"  {failure}", highlight=False, markup=False)
+    if counts.failed:
+        raise typer.Exit(1)
+
+
+@schedule.command("delete")
+def delete(playbook: str = typer.Argument(..., help="The playbook whose schedule goes.")) -> None:
+    """Delete a playbook's enrolment schedule (`apply` creates it again)."""
+    from workers.schedules import delete_schedule
+
+    settings = settings_module.load()
+    _run(settings, lambda client: delete_schedule(client, playbook))
+    console.print(f"deleted enrol:{playbook}", highlight=False)
+
+
+def _when(moment: datetime | None) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC" if moment else "-"
+
+
+def _run(settings: settings_module.Settings, make: Callable[[Any], Awaitable[T]]) -> T:
+    """Connect to Temporal and run ``make(client)``; problems become ``UserError``."""
+    from temporalio.service import RPCError
+
+    from workers.journeys import JourneyError, connect
+    from workers.schedules import ScheduleError
+
+    async def go() -> T:
+        return await make(await connect(settings))
+
+    try:
+        return asyncio.run(go())
+    except (JourneyError, ScheduleError) as error:
+        raise UserError(str(error), hint=error.hint) from None
+    except RPCError as error:
+        raise UserError(f"Temporal refused: {error.message}") from None

@@ -1,0 +1,298 @@
+"""A new GA release: record it, recount how far behind each account is, and start
+(or tell) the version currency journeys.
+
+``record_release`` runs in one transaction: it records the release in
+``ga_releases``, sets ``accounts.ga_version`` for the accounts of the product line
+(every line without ``--product``) and recomputes ``versions_behind``. Cloud
+accounts are upgraded by us, so their ``installed_version`` follows the GA and they
+are never behind.
+
+How far behind, the rule (the one ``workers.seed`` builds its book with):
+versions compare numerically, part by part (``10.10`` is after ``10.9``), and
+``versions_behind`` is the number of GA *minor* releases (distinct major.minor)
+after the installed version, up to and including the GA. The releases counted are
+those recorded here plus every version some account runs or ran as GA, so a book
+seeded or imported before any release was recorded counts right too. Patch
+releases (``10.4.1``) do not count as releases of their own. An installed version
+that is not dotted numbers is left with the count it had.
+
+``release_trigger`` then enrols the ``version_currency`` playbook's own cohort
+(its ``enroll`` condition: ``versions_behind >= 2`` and an active subscription)
+among the accounts the release covers, through ``workers.enrolment``. The journey
+id names the GA, so a release starts a journey once, however often it is recorded.
+An account whose version currency journey is still running (from an earlier GA)
+gets ``facts_changed`` instead and carries on in that journey, which reloads the
+facts: one upgrade conversation per customer, never two in parallel.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import Client
+
+from workers import journeys
+from workers.settings import Settings
+from workers.store import Store
+
+PLAYBOOK = "version_currency"
+_VERSION = re.compile(r"^\d+(\.\d+)*$")
+Minor = tuple[int, int]
+
+
+class ReleaseError(ValueError):
+    """A release that cannot be recorded; the message says why."""
+
+
+def version_key(text: str) -> tuple[int, ...]:
+    """``"10.4.1"`` -> ``(10, 4, 1)``; ``ReleaseError`` for anything but dotted numbers."""
+    text = text.strip()
+    if not _VERSION.match(text):
+        raise ReleaseError(f"{text!r} is not a version (dotted numbers, e.g. 11.1)")
+    return tuple(int(part) for part in text.split("."))
+
+
+def minor(text: str) -> Minor | None:
+    """The (major, minor) release a version belongs to, or None if it is not a version."""
+    try:
+        key = version_key(text)
+    except ReleaseError:
+        return None
+    return (key[0], key[1] if len(key) > 1 else 0)
+
+
+def versions_behind(installed: str, ga: str, releases: set[Minor]) -> int | None:
+    """GA minor releases after ``installed`` up to ``ga`` (None: ``installed`` is no version)."""
+    have, target = minor(installed), minor(ga)
+    if have is None or target is None:
+        return None
+    return sum(1 for release in releases | {target} if have < release <= target)
+
+
+# --------------------------------------------------------------------------- recording
+
+
+@dataclass(frozen=True)
+class AccountChange:
+    """What a release changed on one account."""
+
+    account_id: str
+    installed_version: str
+    old_ga: str
+    old_behind: int
+    new_behind: int
+
+
+@dataclass
+class Release:
+    """A recorded release: which accounts it covers, which it changed."""
+
+    version: str
+    product: str  # '' = every product line
+    accounts: list[str] = field(default_factory=list)
+    changed: list[AccountChange] = field(default_factory=list)
+
+    @property
+    def two_plus_behind(self) -> list[str]:
+        """Accounts the release left two or more minor releases behind."""
+        return [c.account_id for c in self.changed if c.new_behind >= 2]
+
+
+async def record_release(store: Store, version: str, product: str = "") -> Release:
+    """Record GA ``version`` of ``product`` (every line if '') and recount, in one
+    transaction. Recording the same release again changes nothing. ``ReleaseError``
+    for a version older than an account's GA, or a product no account has."""
+    version = version.strip()
+    new_key = version_key(version)
+    release = Release(version, product)
+    async with store.pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            "SELECT id, product_line, deployment, installed_version, ga_version, "
+            "versions_behind FROM accounts WHERE ($1 = '' OR product_line = $1) "
+            "ORDER BY id FOR UPDATE",
+            product,
+        )
+        if product and not rows:
+            raise ReleaseError(f"no account has product line {product!r}")
+        newer = [r for r in rows if _is_newer(r["ga_version"], new_key)]
+        if newer:
+            raise ReleaseError(
+                f"{version} is older than GA {newer[0]['ga_version']} of {newer[0]['id']} "
+                f"(and {len(newer) - 1} more accounts): record the newest release"
+            )
+        await conn.execute(
+            "INSERT INTO ga_releases (product_line, version) VALUES ($1, $2) "
+            "ON CONFLICT DO NOTHING",
+            product,
+            version,
+        )
+        history = await _release_history(conn, rows)
+        updates = []
+        for row in rows:
+            release.accounts.append(row["id"])
+            cloud = row["deployment"] == "cloud"
+            installed = version if cloud else row["installed_version"]
+            behind = versions_behind(installed, version, history.get(row["product_line"], set()))
+            if behind is None:
+                behind = row["versions_behind"]
+            if (installed, behind, version) == (
+                row["installed_version"],
+                row["versions_behind"],
+                row["ga_version"],
+            ):
+                continue
+            updates.append((row["id"], installed, behind))
+            release.changed.append(
+                AccountChange(
+                    row["id"], installed, row["ga_version"], row["versions_behind"], behind
+                )
+            )
+        await _write(conn, version, updates, release.changed)
+    return release
+
+
+def _is_newer(version: str, than: tuple[int, ...]) -> bool:
+    """Whether ``version`` (possibly not a version at all) is after ``than``;
+    trailing zeros do not count (``11.0`` is ``11``)."""
+    if minor(version) is None:
+        return False
+
+    def bare(key: tuple[int, ...]) -> tuple[int, ...]:
+        while len(key) > 1 and key[-1] == 0:
+            key = key[:-1]
+        return key
+
+    return bare(version_key(version)) > bare(than)
+
+
+async def _release_history(conn: Any, rows: list[Any]) -> dict[str, set[Minor]]:
+    """Per product line: the minor releases recorded, or run or GA on some account."""
+    lines = {row["product_line"] for row in rows}
+    recorded = await conn.fetch(
+        "SELECT product_line, version FROM ga_releases WHERE product_line = ANY($1::text[])",
+        sorted(lines | {""}),
+    )
+    history: dict[str, set[Minor]] = {line: set() for line in lines}
+    for found in recorded:
+        key = minor(found["version"])
+        targets = lines if found["product_line"] == "" else {found["product_line"]}
+        for line in targets:
+            if key is not None:
+                history[line].add(key)
+    for row in rows:
+        for text in (row["installed_version"], row["ga_version"]):
+            key = minor(text)
+            if key is not None:
+                history[row["product_line"]].add(key)
+    return history
+
+
+async def _write(
+    conn: Any, version: str, updates: list[tuple[str, str, int]], changes: list[AccountChange]
+) -> None:
+    if not updates:
+        return
+    await conn.execute(
+        "UPDATE accounts AS a SET ga_version = $1, installed_version = c.installed, "
+        "versions_behind = c.behind, updated_at = now() "
+        "FROM unnest($2::text[], $3::text[], $4::int[]) AS c(id, installed, behind) "
+        "WHERE a.id = c.id",
+        version,
+        [u[0] for u in updates],
+        [u[1] for u in updates],
+        [u[2] for u in updates],
+    )
+    # The audit trail every `set` leaves, for the facts a release moves.
+    audit = [
+        (c.account_id, "account.ga_version", json.dumps(c.old_ga), json.dumps(version))
+        for c in changes
+        if c.old_ga != version
+    ] + [
+        (
+            c.account_id,
+            "account.versions_behind",
+            json.dumps(c.old_behind),
+            json.dumps(c.new_behind),
+        )
+        for c in changes
+        if c.old_behind != c.new_behind
+    ]
+    await conn.executemany(
+        "INSERT INTO fact_changes (account_id, path, old_value, new_value, step_id) "
+        "VALUES ($1, $2, $3::jsonb, $4::jsonb, $5)",
+        [(*entry, f"release:{version}") for entry in audit],
+    )
+
+
+# --------------------------------------------------------------------------- the trigger
+
+
+@dataclass
+class ReleaseTrigger:
+    """What the release set going: journeys started, found, told."""
+
+    started: list[str] = field(default_factory=list)  # journey ids
+    already: list[str] = field(default_factory=list)  # journey ids (running or existed)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (account id, why)
+    signalled: dict[str, str] = field(default_factory=dict)  # journey id -> delivery
+
+
+async def release_trigger(
+    client: Client,
+    store: Store,
+    settings: Settings,
+    release: Release,
+    *,
+    task_queue: str,
+    speed: float = 1.0,
+    concurrency: int = 32,
+) -> ReleaseTrigger:
+    """Tell running version currency journeys of changed accounts (``facts_changed``),
+    then enrol the playbook's cohort among the accounts the release covers."""
+    from workers.enrolment import enroll_cohort, select_cohort
+    from workers.triggers import deliver
+
+    playbook = journeys.find_playbook(PLAYBOOK, settings)
+    outcome = ReleaseTrigger()
+    running = await _running_journeys(client, playbook.name)
+
+    async def source() -> Client:
+        return client
+
+    payload = {"source": "ga_release", "ga_version": release.version}
+    for change in release.changed:
+        for journey_id in running.get(change.account_id, []):
+            outcome.signalled[journey_id] = await deliver(
+                source, journey_id, "facts_changed", payload
+            )
+
+    covered = set(release.accounts)
+    today = datetime.now(UTC).date()
+    candidates = [
+        c for c in await select_cohort(store, playbook, as_of=today) if c.account_id in covered
+    ]
+
+    async def start(account_id: str) -> tuple[str, bool]:
+        if running.get(account_id):  # carries on in its running journey (told above)
+            return running[account_id][0], False
+        started = await journeys.start_journey(
+            client, store, playbook, account_id, task_queue=task_queue, speed=speed
+        )
+        return started.journey_id, started.started
+
+    result = await enroll_cohort(candidates, start, concurrency=concurrency)
+    outcome.started, outcome.already, outcome.failed = result.started, result.already, result.failed
+    return outcome
+
+
+async def _running_journeys(client: Client, playbook: str) -> dict[str, list[str]]:
+    """Running journeys of ``playbook`` by account id."""
+    query = journeys.visibility_query(playbook=playbook, status="running")
+    found: dict[str, list[str]] = {}
+    for row in await journeys.list_journeys(client, query, limit=1_000_000):
+        found.setdefault(row.account_id, []).append(row.journey_id)
+    return found

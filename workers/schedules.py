@@ -1,0 +1,452 @@
+"""Daily enrolment: one Temporal Schedule per playbook with an ``enroll`` condition.
+
+Each schedule (id ``enrol:<playbook>``, in the UI's Schedules tab) fires once a day
+at ``PLAYBOOK_ENROL_HOUR`` (UTC, default 06:00) and starts the small static
+workflow ``EnrolCohort``. Its one activity does what ``playbook enroll`` does
+(``workers.enrolment``: the cohort SQL, then idempotent starts) and returns the
+counts: started, already enrolled, failed.
+
+The schedule carries only the playbook's *name*: the activity compiles the
+current playbook file at run time. That is the point of a daily enrolment: an
+edited entry condition or step list applies from the next run on, for journeys
+started from then on (a journey pins the IR it started with, so running journeys
+never change). A playbook that no longer compiles, or no longer has an
+``enroll`` condition, fails the run without retrying (it is the author's to fix);
+the schedule stays and tries again the next day.
+
+Journey ids make a run idempotent: a second run the same day starts nothing
+twice, it counts those journeys as already enrolled.
+
+``apply_schedules`` creates or updates the schedules of all playbooks (keeping a
+schedule's paused state and note, which operators set in the UI), and removes
+``enrol:`` schedules whose playbook is gone or has lost its ``enroll`` condition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from temporalio import activity, workflow
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleDescription,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from dsl.ir import Playbook
+from workers.settings import Settings
+
+SCHEDULE_PREFIX = "enrol:"
+ENROL_WORKFLOW = "EnrolCohort"
+ENROL_ACTIVITY = "enrol_cohort"
+DEFAULT_HOUR = 6
+_FAILURES_KEPT = 20  # failures a run returns by name (the count is always exact)
+# Waiting for a triggered run to appear: bounded by attempts, not time.
+_TRIGGER_ATTEMPTS = 600
+_TRIGGER_PAUSE = 0.1
+
+
+class ScheduleError(Exception):
+    """Something the user can fix; ``hint`` says how."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+def schedule_id(playbook: str) -> str:
+    """The schedule of a playbook: ``enrol:<playbook>``."""
+    return f"{SCHEDULE_PREFIX}{playbook}"
+
+
+def enrol_hour(settings_hour: int | None = None) -> int:
+    """The UTC hour daily enrolment runs at: the argument, else PLAYBOOK_ENROL_HOUR, else 6."""
+    if settings_hour is None:
+        text = os.environ.get("PLAYBOOK_ENROL_HOUR", "").strip()
+        settings_hour = int(text) if text.isdigit() else DEFAULT_HOUR
+    if not 0 <= settings_hour <= 23:
+        raise ScheduleError(f"enrolment hour {settings_hour} is not an hour", hint="use 0 to 23")
+    return settings_hour
+
+
+# --------------------------------------------------------------------------- the workflow
+
+
+class EnrolRequest(BaseModel):
+    """What a scheduled run enrols: a playbook by name, read from its file at run time.
+
+    ``task_queue`` is where the journeys run ('' = the worker's PLAYBOOK_TASK_QUEUE)."""
+
+    playbook: str
+    task_queue: str = ""
+    speed: float = 1.0
+    concurrency: int = 32
+
+
+class EnrolCounts(BaseModel):
+    """What one enrolment run did."""
+
+    playbook: str
+    playbook_version: str = ""
+    as_of: str = ""
+    selected: int = 0
+    started: int = 0
+    already: int = 0
+    failed: int = 0
+    failures: list[str] = []  # "ACCOUNT: why", the first few
+
+
+# Not sandboxed: the workflow only runs one activity and returns its result, so
+# there is nothing to protect, and the sandbox would re-import this module's
+# client-side dependencies (asyncpg, the DSL) on every run.
+@workflow.defn(name=ENROL_WORKFLOW, sandboxed=False)
+class EnrolCohort:
+    """Enrol one playbook's cohort now (started by its daily schedule)."""
+
+    @workflow.run
+    async def run(self, request: EnrolRequest) -> EnrolCounts:
+        return await workflow.execute_activity(
+            ENROL_ACTIVITY,
+            request,
+            result_type=EnrolCounts,
+            start_to_close_timeout=timedelta(hours=2),
+            heartbeat_timeout=timedelta(minutes=5),
+            # Safe to retry: starting is idempotent by journey id.
+            retry_policy=RetryPolicy(maximum_attempts=3, non_retryable_error_types=["NoCohort"]),
+            summary=f"enrol {request.playbook}",
+        )
+
+
+class EnrolmentActivities:
+    """The activity behind ``EnrolCohort``: the store, settings and Temporal client
+    of the worker it runs in."""
+
+    def __init__(self, store: Any, settings: Settings, temporal: Client) -> None:
+        self.store = store
+        self.settings = settings
+        self.temporal = temporal
+
+    def all(self) -> list[Any]:
+        """The activity functions to register with a worker."""
+        return [self.enrol_cohort]
+
+    @activity.defn(name=ENROL_ACTIVITY)
+    async def enrol_cohort(self, request: EnrolRequest) -> EnrolCounts:
+        """Compile the playbook's current file and enrol its cohort as of today."""
+        from workers.journeys import JourneyError, find_playbook
+
+        try:
+            playbook = find_playbook(request.playbook, self.settings)
+        except JourneyError as error:
+            raise ApplicationError(str(error), type="NoCohort", non_retryable=True) from None
+        if playbook.enroll is None:
+            raise ApplicationError(
+                f"playbook {playbook.name} has no enroll condition", type="NoCohort"
+            )
+        done = 0
+
+        def beat(_: str) -> None:
+            nonlocal done
+            done += 1
+            activity.heartbeat(done)
+
+        return await enrol_playbook(
+            self.temporal,
+            self.store,
+            playbook,
+            task_queue=request.task_queue or self.settings.task_queue,
+            speed=request.speed,
+            concurrency=request.concurrency,
+            on_done=beat,
+        )
+
+
+async def enrol_playbook(
+    client: Client,
+    store: Any,
+    playbook: Playbook,
+    *,
+    task_queue: str,
+    speed: float = 1.0,
+    concurrency: int = 32,
+    on_done: Any = None,
+) -> EnrolCounts:
+    """``playbook enroll PLAYBOOK`` as of today, as counts (``workers.enrolment``)."""
+    from workers.cohort import CohortError
+    from workers.enrolment import enroll_cohort, select_cohort
+    from workers.journeys import start_journey
+
+    today = datetime.now(UTC).date()
+    try:
+        candidates = await select_cohort(store, playbook, as_of=today)
+    except CohortError as error:
+        raise ApplicationError(str(error), type="NoCohort", non_retryable=True) from None
+
+    async def start(account_id: str) -> tuple[str, bool]:
+        started = await start_journey(
+            client, store, playbook, account_id, task_queue=task_queue, speed=speed
+        )
+        return started.journey_id, started.started
+
+    result = await enroll_cohort(candidates, start, concurrency=concurrency, on_done=on_done)
+    return EnrolCounts(
+        playbook=playbook.name,
+        playbook_version=playbook.version(),
+        as_of=today.isoformat(),
+        selected=result.selected,
+        started=len(result.started),
+        already=len(result.already),
+        failed=len(result.failed),
+        failures=[f"{account}: {why}" for account, why in result.failed[:_FAILURES_KEPT]],
+    )
+
+
+# --------------------------------------------------------------------------- the schedules
+
+
+@dataclass(frozen=True)
+class PlaybookFile:
+    """A playbook in the playbooks directory, compiled (or why not)."""
+
+    name: str
+    playbook: Playbook | None
+    problem: str = ""
+
+    @property
+    def schedulable(self) -> bool:
+        return self.playbook is not None and self.playbook.enroll is not None
+
+
+def playbook_files(settings: Settings) -> list[PlaybookFile]:
+    """Every ``*.playbook`` in the playbooks directory, by name."""
+    from dsl.diagnostics import PlaybookError
+    from dsl.loader import load_playbook
+
+    found: list[PlaybookFile] = []
+    for path in sorted(settings.playbooks_dir.glob("*.playbook")):
+        try:
+            found.append(PlaybookFile(path.stem, load_playbook(path)))
+        except PlaybookError as error:
+            found.append(PlaybookFile(path.stem, None, error.render().splitlines()[0]))
+    return found
+
+
+def enrol_schedule(playbook: Playbook, *, hour: int, task_queue: str) -> Schedule:
+    """The daily schedule of ``playbook``: ``EnrolCohort`` on ``task_queue`` at ``hour`` UTC.
+
+    Overlapping runs are skipped (a run still going when the next is due is enough);
+    a run missed while Temporal was down is caught up within a day."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            ENROL_WORKFLOW,
+            EnrolRequest(playbook=playbook.name),
+            id=schedule_id(playbook.name),
+            task_queue=task_queue,
+            static_summary=f"Daily enrolment - {playbook.title}",
+        ),
+        spec=ScheduleSpec(
+            calendars=[
+                ScheduleCalendarSpec(
+                    hour=[ScheduleRange(hour)],
+                    comment=f"daily at {hour:02d}:00 UTC",
+                )
+            ],
+            time_zone_name="UTC",
+        ),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(days=1)),
+        state=ScheduleState(note=f"enrols {playbook.name} daily (playbook schedule apply)"),
+    )
+
+
+@dataclass
+class ApplyResult:
+    """What ``apply_schedules`` did, by schedule id."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # playbook -> why no schedule
+
+
+async def apply_schedules(
+    client: Client,
+    settings: Settings,
+    *,
+    hour: int | None = None,
+    task_queue: str | None = None,
+    prune: bool = True,
+) -> ApplyResult:
+    """Create or update ``enrol:<playbook>`` for every playbook with an ``enroll``
+    condition; with ``prune``, delete ``enrol:`` schedules no playbook wants. Idempotent."""
+    when = enrol_hour(hour)
+    queue = task_queue or settings.task_queue
+    result = ApplyResult()
+    wanted: set[str] = set()
+    for file in playbook_files(settings):
+        if file.playbook is None:
+            result.skipped[file.name] = f"does not compile: {file.problem}"
+            wanted.add(schedule_id(file.name))  # keep its schedule until it is fixed
+            continue
+        if file.playbook.enroll is None:
+            result.skipped[file.name] = "no enroll condition"
+            continue
+        ident = schedule_id(file.playbook.name)
+        wanted.add(ident)
+        schedule = enrol_schedule(file.playbook, hour=when, task_queue=queue)
+        if await _create_or_update(client, ident, schedule):
+            result.created.append(ident)
+        else:
+            result.updated.append(ident)
+    if prune:
+        for ident in await _listed_schedules(client):
+            if ident not in wanted and await _delete(client, ident):
+                result.removed.append(ident)
+    return result
+
+
+async def _create_or_update(client: Client, ident: str, schedule: Schedule) -> bool:
+    """True if created, False if it existed and was updated."""
+    try:
+        await client.create_schedule(ident, schedule)
+        return True
+    except ScheduleAlreadyRunningError:
+        pass
+
+    def keep_state(current: ScheduleUpdateInput) -> ScheduleUpdate:
+        # Operators pause schedules and leave notes in the UI: keep those.
+        state = current.description.schedule.state
+        schedule.state = ScheduleState(note=state.note or schedule.state.note, paused=state.paused)
+        return ScheduleUpdate(schedule=schedule)
+
+    try:
+        await client.get_schedule_handle(ident).update(keep_state)
+    except RPCError as error:
+        raise ScheduleError(f"cannot update schedule {ident}: {error.message}") from error
+    return False
+
+
+async def _listed_schedules(client: Client) -> list[str]:
+    ids: list[str] = []
+    async for listed in await client.list_schedules():
+        if listed.id.startswith(SCHEDULE_PREFIX):
+            ids.append(listed.id)
+    return ids
+
+
+async def _delete(client: Client, ident: str) -> bool:
+    try:
+        await client.get_schedule_handle(ident).delete()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False  # listed, but deleted since (visibility lags)
+        raise
+    return True
+
+
+@dataclass(frozen=True)
+class ScheduleRow:
+    """One enrolment schedule as ``playbook schedule ls`` shows it."""
+
+    schedule_id: str
+    playbook: str
+    exists: bool
+    paused: bool = False
+    next_run: datetime | None = None
+    last_run: datetime | None = None
+    runs: int = 0
+    spec: str = ""
+
+
+async def list_schedules(client: Client, settings: Settings) -> list[ScheduleRow]:
+    """The enrolment schedules: one row per schedulable playbook (``exists`` False
+    when not applied yet) and per ``enrol:`` schedule no playbook wants."""
+    names = [f.name for f in playbook_files(settings) if f.schedulable]
+    ids = [schedule_id(n) for n in names]
+    ids += [i for i in await _listed_schedules(client) if i not in ids]
+    rows: list[ScheduleRow] = []
+    for ident in ids:
+        description = await _describe(client, ident)
+        rows.append(_row(ident, description))
+    return rows
+
+
+async def _describe(client: Client, ident: str) -> ScheduleDescription | None:
+    try:
+        return await client.get_schedule_handle(ident).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+def _row(ident: str, description: ScheduleDescription | None) -> ScheduleRow:
+    name = ident.removeprefix(SCHEDULE_PREFIX)
+    if description is None:
+        return ScheduleRow(ident, name, exists=False)
+    info = description.info
+    calendars = description.schedule.spec.calendars
+    spec = (calendars[0].comment or "") if calendars else ""
+    recent = info.recent_actions
+    return ScheduleRow(
+        ident,
+        name,
+        exists=True,
+        paused=description.schedule.state.paused,
+        next_run=info.next_action_times[0] if info.next_action_times else None,
+        last_run=recent[-1].started_at if recent else None,
+        runs=info.num_actions,
+        spec=spec,
+    )
+
+
+async def trigger_schedule(client: Client, playbook: str) -> EnrolCounts:
+    """Run ``enrol:<playbook>`` now (even if a run is going) and wait for its counts."""
+    from temporalio.client import WorkflowFailureError
+
+    ident = schedule_id(playbook)
+    handle = client.get_schedule_handle(ident)
+    before = await _describe(client, ident)
+    if before is None:
+        raise ScheduleError(f"no schedule {ident}", hint="create it with `playbook schedule apply`")
+    await handle.trigger(overlap=ScheduleOverlapPolicy.ALLOW_ALL)
+    workflow_id = ""
+    for _ in range(_TRIGGER_ATTEMPTS):
+        now = await _describe(client, ident)
+        if now is not None and now.info.num_actions > before.info.num_actions:
+            action = now.info.recent_actions[-1].action
+            workflow_id = getattr(action, "workflow_id", "")
+            break
+        await asyncio.sleep(_TRIGGER_PAUSE)
+    if not workflow_id:
+        raise ScheduleError(f"schedule {ident} was triggered but no run started")
+    try:
+        return await client.get_workflow_handle(workflow_id).result(result_type=EnrolCounts)
+    except WorkflowFailureError as error:
+        cause = error.cause
+        detail = getattr(cause, "cause", None) or cause
+        raise ScheduleError(f"the enrolment run {workflow_id} failed: {detail}") from None
+
+
+async def delete_schedule(client: Client, playbook: str) -> None:
+    """Delete ``enrol:<playbook>``; ``ScheduleError`` if there is none."""
+    ident = schedule_id(playbook)
+    if not await _delete(client, ident):
+        raise ScheduleError(f"no schedule {ident}", hint="`playbook schedule ls` lists them")
