@@ -438,7 +438,8 @@ async def trigger_schedule(client: Client, playbook: str) -> EnrolCounts:
     if not workflow_id:
         raise ScheduleError(f"schedule {ident} was triggered but no run started")
     try:
-        return await client.get_workflow_handle(workflow_id).result(result_type=EnrolCounts)
+        run_handle = client.get_workflow_handle(workflow_id, result_type=EnrolCounts)
+        return await run_handle.result()
     except WorkflowFailureError as error:
         cause = error.cause
         detail = getattr(cause, "cause", None) or cause
