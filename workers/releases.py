@@ -12,9 +12,11 @@ versions compare numerically, part by part (``10.10`` is after ``10.9``), and
 ``versions_behind`` is the number of GA *minor* releases (distinct major.minor)
 after the installed version, up to and including the GA. The releases counted are
 those recorded here plus every version some account runs or ran as GA, so a book
-seeded or imported before any release was recorded counts right too. Patch
-releases (``10.4.1``) do not count as releases of their own. An installed version
-that is not dotted numbers is left with the count it had.
+seeded or imported before any release was recorded counts right too; and since
+the book may know releases no account runs any more, a count never drops below
+the account's old count plus the releases after its old GA. Patch releases
+(``10.4.1``) do not count as releases of their own. An installed version that is
+not dotted numbers is left with the count it had.
 
 ``release_trigger`` then enrols the ``version_currency`` playbook's own cohort
 (its ``enroll`` condition: ``versions_behind >= 2`` and an active subscription)
@@ -136,9 +138,7 @@ async def record_release(store: Store, version: str, product: str = "") -> Relea
             release.accounts.append(row["id"])
             cloud = row["deployment"] == "cloud"
             installed = version if cloud else row["installed_version"]
-            behind = versions_behind(installed, version, history.get(row["product_line"], set()))
-            if behind is None:
-                behind = row["versions_behind"]
+            behind = _recount(row, installed, version, history.get(row["product_line"], set()))
             if (installed, behind, version) == (
                 row["installed_version"],
                 row["versions_behind"],
@@ -153,6 +153,20 @@ async def record_release(store: Store, version: str, product: str = "") -> Relea
             )
         await _write(conn, version, updates, release.changed)
     return release
+
+
+def _recount(row: Any, installed: str, version: str, releases: set[Minor]) -> int:
+    """The account's new count: releases after ``installed`` up to ``version``, and
+    never less than its old count plus the releases since its old GA (the book may
+    know releases no account runs any more)."""
+    counted = versions_behind(installed, version, releases)
+    if counted is None:
+        return int(row["versions_behind"])
+    old_ga, have = row["ga_version"], minor(installed)
+    since = versions_behind(old_ga, version, releases)
+    if since is None or have is None or have > (minor(old_ga) or have):
+        return counted
+    return max(counted, int(row["versions_behind"]) + since)
 
 
 def _is_newer(version: str, than: tuple[int, ...]) -> bool:
