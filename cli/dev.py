@@ -76,11 +76,33 @@ def up(
             f"not everything came up: {names}",
             hint=f"logs are in {stack.state_dir / 'logs'}; `playbook dev down` stops the rest",
         )
+    _apply_schedules(stack.settings)
     console.print(
         f"Temporal UI: http://localhost:{stack.settings.temporal_ui_port}   "
         f"mail: `playbook mail ls`",
         highlight=False,
     )
+
+
+def _apply_schedules(stack_settings: settings.Settings) -> None:
+    """Daily enrolment schedules for the playbooks (``workers.schedules``); a
+    failure is a warning: the stack is up, `playbook schedule apply` can retry."""
+    from temporalio.service import RPCError
+
+    from workers.journeys import JourneyError, connect
+    from workers.schedules import ScheduleError, apply_schedules
+
+    async def go() -> list[str]:
+        result = await apply_schedules(await connect(stack_settings), stack_settings)
+        return result.created + result.updated
+
+    try:
+        applied = asyncio.run(go())
+    except (JourneyError, ScheduleError, RPCError, OSError) as error:
+        console.print(f"[yellow]enrolment schedules not applied:[/] {error}", highlight=False)
+        return
+    if applied:
+        _say(f"daily enrolment scheduled: {', '.join(applied)} (`playbook schedule ls`)")
 
 
 @dev.command("status")

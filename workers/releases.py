@@ -20,11 +20,12 @@ not dotted numbers is left with the count it had.
 
 ``release_trigger`` then enrols the ``version_currency`` playbook's own cohort
 (its ``enroll`` condition: ``versions_behind >= 2`` and an active subscription)
-among the accounts the release covers, through ``workers.enrolment``. The journey
-id names the GA, so a release starts a journey once, however often it is recorded.
-An account whose version currency journey is still running (from an earlier GA)
-gets ``facts_changed`` instead and carries on in that journey, which reloads the
-facts: one upgrade conversation per customer, never two in parallel.
+among the accounts the release covers, through ``workers.enrolment``, exactly as
+the playbook's daily enrolment (``workers.schedules``) would: the journey id names
+the GA (``version_currency:{account.id}:{account.ga_version}``), so a release
+starts a journey once per account, however often it is recorded. Journeys still
+running for an account the release changed get ``facts_changed``: they reload the
+facts (new GA, new count) before their next step.
 """
 
 from __future__ import annotations
@@ -250,7 +251,7 @@ class ReleaseTrigger:
     """What the release set going: journeys started, found, told."""
 
     started: list[str] = field(default_factory=list)  # journey ids
-    already: list[str] = field(default_factory=list)  # journey ids (running or existed)
+    already: list[str] = field(default_factory=list)  # journey ids that existed
     failed: list[tuple[str, str]] = field(default_factory=list)  # (account id, why)
     signalled: dict[str, str] = field(default_factory=dict)  # journey id -> delivery
 
@@ -272,7 +273,7 @@ async def release_trigger(
 
     playbook = journeys.find_playbook(PLAYBOOK, settings)
     outcome = ReleaseTrigger()
-    running = await _running_journeys(client, playbook.name)
+    running = await _running_journeys(client, playbook.name) if release.changed else {}
 
     async def source() -> Client:
         return client
@@ -291,8 +292,6 @@ async def release_trigger(
     ]
 
     async def start(account_id: str) -> tuple[str, bool]:
-        if running.get(account_id):  # carries on in its running journey (told above)
-            return running[account_id][0], False
         started = await journeys.start_journey(
             client, store, playbook, account_id, task_queue=task_queue, speed=speed
         )

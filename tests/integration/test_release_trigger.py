@@ -1,8 +1,8 @@
 """The GA release trigger against the real dev server and Postgres: recording a
 release recounts versions behind in one transaction, starts ``version_currency``
-journeys exactly for the accounts its entry condition now admits, tells a running
-journey its facts changed instead of starting a second one, and recording the
-same release again starts nothing.
+journeys exactly for the accounts its entry condition now admits, tells a journey
+still running from the previous GA that its facts changed, and recording the same
+release again starts nothing.
 
 No worker runs: started journeys stay Running on a queue nobody polls. Account
 ids carry a per-test prefix because the Temporal server is shared by the session.
@@ -167,7 +167,7 @@ async def test_release_starts_version_currency_journeys_once(
 ) -> None:
     store, ids = book
     playbook = journeys.find_playbook("version_currency", settings)
-    # "two" is already in a version currency journey, from GA 11.0.
+    # "two" is still in its version currency journey of GA 11.0.
     running = await journeys.start_journey(
         temporal_client, store, playbook, ids["two"], task_queue=task_queue
     )
@@ -176,9 +176,9 @@ async def test_release_starts_version_currency_journeys_once(
 
     release = await record_release(store, "11.1", DMS)
     first = await release_trigger(temporal_client, store, settings, release, task_queue=task_queue)
-    new = {key: f"version_currency:{ids[key]}:11.1" for key in ("one", "four")}
+    new = {key: f"version_currency:{ids[key]}:11.1" for key in ("one", "two", "four")}
     assert sorted(first.started) == sorted(new.values())  # 2+ behind, active, this line
-    assert first.already == [running.journey_id]  # carries on in its journey
+    assert first.already == []
     assert first.signalled == {running.journey_id: "delivered"}
     assert first.failed == []
     assert await _signals(temporal_client, running.journey_id) == ["facts_changed"]
@@ -186,7 +186,7 @@ async def test_release_starts_version_currency_journeys_once(
     again = await record_release(store, "11.1", DMS)
     second = await release_trigger(temporal_client, store, settings, again, task_queue=task_queue)
     assert second.started == []
-    assert sorted(second.already) == sorted([*new.values(), running.journey_id])
+    assert sorted(second.already) == sorted(new.values())
     assert second.signalled == {}  # nothing changed, nobody is told
     for journey_id in new.values():
         description = await temporal_client.get_workflow_handle(journey_id).describe()
