@@ -103,9 +103,13 @@ def trigger(
     from workers.schedules import trigger_schedule
 
     settings = settings_module.load()
-    console.print(f"enrolling {playbook} now (a worker must be running)", highlight=False)
     counts = _run(settings, lambda client: trigger_schedule(client, playbook))
-    table = Table(title=f"enrolment of {counts.playbook} as of {counts.as_of}", show_header=False)
+    console.print(
+        f"enrolment of [bold]{counts.playbook}[/] (version {counts.playbook_version}) "
+        f"as of {counts.as_of}",
+        highlight=False,
+    )
+    table = Table(show_header=False)
     table.add_column("what")
     table.add_column("count", justify="right")
     table.add_row("selected", str(counts.selected))

@@ -123,9 +123,10 @@ async def record_release(store: Store, version: str, product: str = "") -> Relea
             raise ReleaseError(f"no account has product line {product!r}")
         newer = [r for r in rows if _is_newer(r["ga_version"], new_key)]
         if newer:
+            latest = max(newer, key=lambda r: version_key(r["ga_version"]))
             raise ReleaseError(
-                f"{version} is older than GA {newer[0]['ga_version']} of {newer[0]['id']} "
-                f"(and {len(newer) - 1} more accounts): record the newest release"
+                f"{version} is older than the GA of {len(newer)} accounts (up to "
+                f"{latest['ga_version']}, e.g. {latest['id']}): record the newest release"
             )
         await conn.execute(
             "INSERT INTO ga_releases (product_line, version) VALUES ($1, $2) "

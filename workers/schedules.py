@@ -426,6 +426,12 @@ async def trigger_schedule(client: Client, playbook: str) -> EnrolCounts:
     before = await _describe(client, ident)
     if before is None:
         raise ScheduleError(f"no schedule {ident}", hint="create it with `playbook schedule apply`")
+    queue = getattr(before.schedule.action, "task_queue", "") or ""
+    if queue and not await _has_worker(client, queue):
+        raise ScheduleError(
+            f"no worker polls task queue {queue!r}: the run would wait for one",
+            hint="start one with `playbook dev up` or `python -m workers.worker`",
+        )
     await handle.trigger(overlap=ScheduleOverlapPolicy.ALLOW_ALL)
     workflow_id = ""
     for _ in range(_TRIGGER_ATTEMPTS):
@@ -444,6 +450,22 @@ async def trigger_schedule(client: Client, playbook: str) -> EnrolCounts:
         cause = error.cause
         detail = getattr(cause, "cause", None) or cause
         raise ScheduleError(f"the enrolment run {workflow_id} failed: {detail}") from None
+
+
+async def _has_worker(client: Client, task_queue: str) -> bool:
+    """Whether some worker has polled ``task_queue`` for workflow tasks lately."""
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    response = await client.workflow_service.describe_task_queue(
+        DescribeTaskQueueRequest(
+            namespace=client.namespace,
+            task_queue=TaskQueue(name=task_queue),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+        )
+    )
+    return len(response.pollers) > 0
 
 
 async def delete_schedule(client: Client, playbook: str) -> None:

@@ -11,6 +11,9 @@ ids carry a per-test prefix because the Temporal server is shared by the session
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import uuid
 from datetime import date
 from pathlib import Path
@@ -156,7 +159,7 @@ async def test_release_recounts_in_one_go(book) -> None:
     # A release nobody runs yet still counts once recorded: 11.2 after 11.1.
     await record_release(store, "11.2", DMS)
     assert (await _behind(store, ids))["current"] == ("11.0", "11.2", 2)
-    with pytest.raises(ReleaseError, match="older than GA 11.2"):
+    with pytest.raises(ReleaseError, match="older than the GA of 5 accounts \\(up to 11.2"):
         await record_release(store, "11.1")
     assert (await _behind(store, ids))["current"] == ("11.0", "11.2", 2)  # rolled back
 
@@ -209,3 +212,39 @@ async def _signals(client, journey_id: str) -> list[str]:
         if event.HasField("workflow_execution_signaled_event_attributes"):
             names.append(event.workflow_execution_signaled_event_attributes.signal_name)
     return names
+
+
+@pytest.mark.integration
+def test_cli_data_release(book, settings: Settings, task_queue: str) -> None:
+    env = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "DATABASE_URL": settings.database_url,
+        "PLAYBOOK_TASK_QUEUE": task_queue,
+        "COLUMNS": "200",
+    }
+
+    def playbook(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cli.app", "data", "release", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    first = playbook("11.1", "--product", "Classic Endpoint Suite")
+    assert first.returncode == 0, first.stderr
+    assert "GA 11.1 of product line Classic Endpoint Suite: 1 accounts, 1 changed" in first.stdout
+    assert "version_currency: 1 started, 0 already enrolled, 0 failed" in first.stdout
+    second = playbook("11.1", "--product", "Classic Endpoint Suite")
+    assert "version_currency: 0 started, 1 already enrolled, 0 failed" in second.stdout
+    older = playbook("10.9")
+    assert older.returncode == 1
+    assert (
+        "10.9 is older than the GA of 7 accounts (up to 11.1" in older.stderr
+        and "Traceback" not in older.stderr
+    )
+    unknown = playbook("11.2", "--product", "Nope")
+    assert unknown.returncode == 1 and "no account has product line 'Nope'" in unknown.stderr

@@ -24,6 +24,7 @@ from tests.integration.enrol_fixtures import insert_row
 from workers.schedules import (
     EnrolCohort,
     EnrolmentActivities,
+    ScheduleError,
     apply_schedules,
     delete_schedule,
     list_schedules,
@@ -149,6 +150,8 @@ async def test_trigger_enrols_the_cohort_once(
     store, cohort = book
     enrolling, _ = names
     await apply_schedules(temporal_client, settings, task_queue=task_queue, prune=False)
+    with pytest.raises(ScheduleError, match="no worker polls task queue"):
+        await trigger_schedule(temporal_client, enrolling)
     activities = EnrolmentActivities(store, settings, temporal_client)
     worker = Worker(
         temporal_client,
