@@ -11,6 +11,9 @@ Semantics worth knowing (docs/language.md has the syntax):
   at 09:00 UTC (``BUSINESS_HOUR``), a civil morning for most of our customers. A
   point is *past* when its date is before today's date, so reaching a step later
   on its own day still runs it; ``if past skip`` skips a step whose day is gone.
+  A point with no date (a missing renewal date) is bad data: the step is recorded
+  as failed, a ``cta`` action (owner ``csm``) asks a human to fix the data, and
+  the journey waits for a ``facts_changed`` that brings the date, then plans by it.
 - Facts are (re)loaded with a ``load_facts`` action at the start, on entering each
   top-level step, before each ``every`` round and on ``facts_changed``. A
   ``facts_changed`` re-plans the point a step is waiting for, so a moved renewal
@@ -59,6 +62,7 @@ from dsl.ir import (
     Arm,
     Ask,
     Block,
+    Call,
     Cta,
     CustomAction,
     Escalate,
@@ -69,6 +73,7 @@ from dsl.ir import (
     Match,
     Notify,
     Parallel,
+    Path,
     Playbook,
     Repeat,
     Send,
@@ -100,6 +105,9 @@ BUSINESS_HOUR = time(9, 0, tzinfo=UTC)
 MAX_DEFERRALS = 30  # a send blocked this many times in a row is given up (recorded)
 PLANNED_SHOWN = 5
 DONE_KEPT_ON_CONTINUE = 200  # timeline entries carried over a continue-as-new
+# A step whose date is missing waits for the data to be fixed (not skipped, as before).
+MISSING_DATE_PATCH = "fix-data-missing-date"
+FIX_DATA_DUE = timedelta(days=2)
 CUSTOMER_TOUCHES: frozenset[str] = frozenset({"send", "ask", "cta", "escalate"})
 
 
@@ -695,10 +703,13 @@ class Interpreter:
         deadline = self._deadline(when, ctx)
         now = self.runtime.now()
         if deadline is None:
-            self._entry_event(
-                label, when.kind, "no date to wait for", status="skipped", step_id=owner_id
-            )
-            return False
+            if not self.patched(MISSING_DATE_PATCH):
+                self._entry_event(
+                    label, when.kind, "no date to wait for", status="skipped", step_id=owner_id
+                )
+                return False
+            deadline = await self._wait_for_date(when, label, ctx, owner_id)
+            now = self.runtime.now()
         if deadline.date() < now.date():
             if when.if_past == "skip":
                 self._entry_event(
@@ -720,6 +731,56 @@ class Interpreter:
         )
         await self._wait(deadline, lambda: False, waiting, replan=lambda: self._deadline(when, ctx))
         return True
+
+    async def _wait_for_date(
+        self, when: WaitUntil, label: str, ctx: Context, owner_id: str
+    ) -> datetime:
+        """No date to plan a step by (a missing renewal date): the step is recorded as
+        failed, a "fix the data" CTA goes to the account's CSM (ops without one), and
+        the journey waits for ``facts_changed`` to bring the date, then plans by it."""
+        problem = f"no date for '{label}': {self._date_source(when.at)} is missing"
+        account = self.facts.get("account") or {}
+        name = account.get("name") or self.account_id
+        due = self.runtime.now() + FIX_DATA_DUE
+        params = {
+            "owner_role": "csm",
+            "priority": "high",
+            "due": due.isoformat(),
+            "reason": f"Fix the data of {name}: {problem} (journey {self.journey_id})",
+        }
+        opened = await self._request("cta", f"{owner_id}:fix-data", ctx.iteration, params)
+        cta_id = opened.data.get("cta_id") if opened.status == "done" else None
+        words = f"{problem}; {cta_id} opened to fix the data" if cta_id else problem
+        self._entry_event(
+            label, when.kind, words, status="failed", iteration=ctx.iteration, step_id=owner_id
+        )
+        waiting = TimelineEntry(
+            step_id=owner_id,
+            label=label,
+            kind="wait_until",
+            status="waiting",
+            result="waiting for the date (facts_changed)",
+            iteration=ctx.iteration,
+        )
+        await self._wait(None, lambda: self._deadline(when, ctx) is not None, waiting)
+        deadline = self._deadline(when, ctx)
+        assert deadline is not None  # _wait returned because it is there
+        self._entry_event(
+            f"planned {label} for {show(deadline.date())}",
+            "replan",
+            "the date arrived",
+            iteration=ctx.iteration,
+            step_id=owner_id,
+        )
+        return deadline
+
+    def _date_source(self, expr: Any) -> str:
+        """Words for where a time point's date comes from ("subscription.renewal_date")."""
+        if isinstance(expr, Call) and expr.fn == "anchor" and self.playbook.anchor is not None:
+            return self._date_source(self.playbook.anchor)
+        if isinstance(expr, Path):
+            return ".".join(expr.parts)
+        return "its date"
 
     # ----------------------------------------------------------------- control flow
 
