@@ -16,8 +16,10 @@ unknown custom action, a 5xx from the SMTP server) raise ``ApplicationError``
 of type ``PermanentFailure`` with ``non_retryable=True``; the workflow turns
 that into a ``failed`` result and the journey carries on. Anything else
 (Postgres or SMTP unreachable, a 4xx) raises and is retried by the step's
-policy. A missing contact is not an exception but a ``failed`` result with a
-"fix the data" CTA for the account's owner.
+policy. A missing contact or an invalid address (never handed to SMTP) is not an
+exception but a ``failed`` result with a "fix the data" CTA for the account's CSM
+(ops without one); a bounce opens that CTA too, then fails permanently. A blocked
+send's result detail starts with the governance rule that decided ("quiet_hours: ...").
 """
 
 from __future__ import annotations
@@ -155,6 +157,10 @@ class JourneyActivities:
         contact = (facts.get("contacts") or {}).get(role) or {}
         if not contact.get("email"):
             return await self._missing_contact(request, facts, role, contact)
+        if not plausible_address(str(contact["email"])):
+            # Never handed to SMTP: a relay would bounce it at best, mangle it at worst.
+            problem = f"{contact.get('name') or 'the ' + role} has an invalid email address"
+            return await self._bad_data(request, facts, f"{problem} {contact['email']!r}")
         policy = ContactPolicy.model_validate(params.get("contact_policy") or {})
         decision = await governance.decide_for_action(
             self.store.pool,
@@ -165,12 +171,12 @@ class JourneyActivities:
             when_blocked=params.get("when_blocked"),
             fallback_timezone=str((facts.get("account") or {}).get("timezone") or ""),
         )
+        # The rule goes with the detail, so `playbook show` says which rule decided.
+        blocked = f"{decision.rule}: {decision.detail}"
         if decision.action == "skip":
-            return ActionResult(status="skipped", detail=decision.detail)
+            return ActionResult(status="skipped", detail=blocked)
         if decision.action == "defer":
-            return ActionResult(
-                status="deferred", detail=decision.detail, retry_at=decision.retry_at
-            )
+            return ActionResult(status="deferred", detail=blocked, retry_at=decision.retry_at)
         unsubscribe = make_unsubscribe_link(
             self.settings.base_url,
             self.signer,
@@ -216,7 +222,10 @@ class JourneyActivities:
         try:
             outcome = await deliver(self.mailer, self.email_log, message, row)
         except PermanentEmailFailure as error:
-            raise permanent(f"bounced: {error}") from error
+            _, fixing = await self._fix_the_data(
+                request, facts, f"email to {contact['email']} bounced ({error})"
+            )
+            raise permanent(f"bounced: {error}; {fixing}") from error
         except TransientEmailFailure as error:
             raise ApplicationError(str(error), type="TransientEmailFailure") from error
         if outcome.status != "sent":
@@ -253,13 +262,30 @@ class JourneyActivities:
         self, request: ActionRequest, facts: dict[str, Any], role: str, contact: dict[str, Any]
     ) -> ActionResult:
         """No one to write to: a human fixes the data; the journey carries on."""
-        account = facts.get("account") or {}
-        name = account.get("name") or request.account_id
         problem = (
             f"{contact.get('name') or 'the ' + role} has no email address"
             if contact
             else f"no {role} contact"
         )
+        return await self._bad_data(request, facts, problem)
+
+    async def _bad_data(
+        self, request: ActionRequest, facts: dict[str, Any], problem: str
+    ) -> ActionResult:
+        """A ``failed`` result naming ``problem``, with a "fix the data" CTA opened."""
+        name = (facts.get("account") or {}).get("name") or request.account_id
+        cta_id, fixing = await self._fix_the_data(request, facts, problem)
+        return ActionResult(
+            status="failed", detail=f"{problem} at {name}; {fixing}", data={"cta_id": cta_id}
+        )
+
+    async def _fix_the_data(
+        self, request: ActionRequest, facts: dict[str, Any], problem: str
+    ) -> tuple[str, str]:
+        """Open (once per idempotency key) a "fix the data" CTA for the account's CSM,
+        else ops; returns its id and "<cta id> opened for <owner> to fix the data"."""
+        account = facts.get("account") or {}
+        name = account.get("name") or request.account_id
         owner_role, owner = owner_for(account, "csm")
         cta_id = await self.store.open_cta(
             f"{request.idempotency_key}/fix-data",
@@ -272,11 +298,7 @@ class JourneyActivities:
             step_id=request.step_id,
             opened_at=request.playbook_time,
         )
-        return ActionResult(
-            status="failed",
-            detail=f"{problem} at {name}; {cta_id} opened for {owner} to fix the data",
-            data={"cta_id": cta_id},
-        )
+        return cta_id, f"{cta_id} opened for {owner} to fix the data"
 
     # ----------------------------------------------------------------- CTAs
 
@@ -484,6 +506,16 @@ def owner_for(account: dict[str, Any], owner_role: str) -> tuple[str, str]:
     if owner:
         return owner_role, owner
     return (owner_role or FALLBACK_OWNER), FALLBACK_OWNER
+
+
+# One @, no spaces or angle brackets, a dot in the domain: what a relay could deliver.
+_PLAUSIBLE_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+")
+
+
+def plausible_address(address: str) -> bool:
+    """Whether ``address`` looks like one deliverable email address ("not-an-email",
+    "a@b", "two@x.com, three@y.com" do not)."""
+    return _PLAUSIBLE_ADDRESS.fullmatch(address.strip()) is not None
 
 
 def webhook_env(channel: str) -> str:
