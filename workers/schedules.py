@@ -62,6 +62,7 @@ _FAILURES_KEPT = 20  # failures a run returns by name (the count is always exact
 # Waiting for a triggered run to appear: bounded by attempts, not time.
 _TRIGGER_ATTEMPTS = 600
 _TRIGGER_PAUSE = 0.1
+_WORKER_ATTEMPTS = 30
 
 
 class ScheduleError(Exception):
@@ -453,7 +454,17 @@ async def trigger_schedule(client: Client, playbook: str) -> EnrolCounts:
 
 
 async def _has_worker(client: Client, task_queue: str) -> bool:
-    """Whether some worker has polled ``task_queue`` for workflow tasks lately."""
+    """Whether some worker polls ``task_queue`` for workflow tasks (asked a few
+    times: a worker that has just started may not have polled yet)."""
+    for _ in range(_WORKER_ATTEMPTS):
+        if await task_queue_pollers(client, task_queue):
+            return True
+        await asyncio.sleep(_TRIGGER_PAUSE)
+    return False
+
+
+async def task_queue_pollers(client: Client, task_queue: str) -> int:
+    """How many workers poll ``task_queue`` for workflow tasks, as the server saw lately."""
     from temporalio.api.enums.v1 import TaskQueueType
     from temporalio.api.taskqueue.v1 import TaskQueue
     from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -465,7 +476,7 @@ async def _has_worker(client: Client, task_queue: str) -> bool:
             task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
         )
     )
-    return len(response.pollers) > 0
+    return len(response.pollers)
 
 
 async def delete_schedule(client: Client, playbook: str) -> None:

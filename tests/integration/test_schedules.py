@@ -11,6 +11,7 @@ workflow ids) is shared by the whole session.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from workers.schedules import (
     delete_schedule,
     list_schedules,
     schedule_id,
+    task_queue_pollers,
     trigger_schedule,
 )
 from workers.settings import Settings
@@ -161,8 +163,15 @@ async def test_trigger_enrols_the_cohort_once(
     )
     try:
         async with worker:
+            await _until_polled(temporal_client, task_queue)
             first = await trigger_schedule(temporal_client, enrolling)
             second = await trigger_schedule(temporal_client, enrolling)
+            # The run reads the playbook file as it is now: without `enroll when`
+            # there is no cohort, and the run fails without retrying.
+            path = settings.playbooks_dir / f"{enrolling}.playbook"
+            path.write_text(NOT_ENROLLING.format(name=enrolling))
+            with pytest.raises(ScheduleError, match="has no enroll condition"):
+                await trigger_schedule(temporal_client, enrolling)
     finally:
         await delete_schedule(temporal_client, enrolling)
     assert (first.selected, first.started, first.already, first.failed) == (3, 3, 0, 0)
@@ -173,6 +182,15 @@ async def test_trigger_enrols_the_cohort_once(
         ).describe()
         assert description.workflow_type == enrolling
         assert description.task_queue == settings.task_queue
+
+
+async def _until_polled(client, task_queue: str) -> None:
+    """A worker just started polls soon; bounded by attempts, not time."""
+    for _ in range(600):
+        if await task_queue_pollers(client, task_queue):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"no worker ever polled {task_queue}")
 
 
 async def test_prune_removes_the_schedule_of_a_deleted_playbook(
