@@ -14,6 +14,7 @@ data and carries on once it arrives). Nothing asserts on wall-clock time.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -276,3 +277,74 @@ async def test_a_missing_renewal_date_waits_for_the_data_then_goes_on(
     assert len(await store.list_ctas(account_id=account_id)) == 1
     [email] = smtp_sink.messages(to=rita)
     assert "renews 2027-03-20" in email.subject
+
+
+# --------------------------------------------------------------------------- blocked sends
+
+BLOCKED = """\
+playbook blocked_sends:
+    title "Blocked sends"
+    journey id "blocked_sends:{account.id}"
+
+    defaults:
+        retry 3 times every 1 second
+        timeout 30 seconds
+        email cap 1 per 7 days, when blocked defer
+        quiet hours 20 to 8
+
+    step notice:
+        send renewal_statement to renewal_contact
+        send renewal_documents to renewal_contact, when blocked skip
+"""
+
+
+async def test_show_prints_the_governance_decision_of_a_blocked_send(
+    temporal_client: Any,
+    store: Any,
+    smtp_sink: Any,
+    stack_env: dict[str, str],
+    task_queue: str,
+    tmp_path: Path,
+) -> None:
+    from tests.integration.test_journey_e2e import run_cli
+
+    playbook, diagnostics = check_text(BLOCKED, templates_dir=REPO / "playbooks" / "templates")
+    assert playbook is not None, [str(d) for d in diagnostics]
+    account_id = await seed_account(store)
+    rita = f"rita.{account_id.lower()}@acme.example"
+    journey_id = f"blocked_sends:{account_id}"
+    settings = settings_for(smtp_sink.host, smtp_sink.port, tmp_path)
+    worker, activities = build_worker(
+        temporal_client, store, settings, WorkerOptions(task_queue=task_queue)
+    )
+    async with worker:
+        # 22:00 UTC: the first send is deferred by quiet hours to 08:00; the second
+        # is blocked by the cap the first used up, and its step says skip.
+        await journeys.start_journey(
+            temporal_client,
+            store,
+            playbook,
+            account_id,
+            task_queue=task_queue,
+            speed=SPEED,
+            start_at=START.replace(hour=22),
+        )
+        handle = temporal_client.get_workflow_handle(journey_id, result_type=Timeline)
+        final: Timeline = await handle.result()
+    await activities.http.aclose()
+
+    statement = "send renewal_statement to renewal_contact"
+    deferred = entry(final, statement, "deferred")
+    assert deferred.result == (
+        f"deferred to 2026-11-11T08:00:00+00:00: quiet_hours: 22:00 in UTC for {rita} "
+        "is within quiet hours 20:00-08:00"
+    )
+    assert entry(final, statement, "done").at == START.replace(day=11, hour=8)
+    skipped = entry(final, "send renewal_documents to renewal_contact", "skipped")
+    assert skipped.result == f"cap: 1 email to {rita} in the last 7 days (cap 1)"
+
+    env = {**os.environ, **stack_env, "COLUMNS": "400"}
+    code, out = await run_cli(env, "show", journey_id)
+    assert code == 0, out
+    assert f"deferred to 2026-11-11T08:00:00+00:00: quiet_hours: 22:00 in UTC for {rita}" in out
+    assert f"skipped cap: 1 email to {rita} in the last 7 days (cap 1)" in out
