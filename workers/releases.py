@@ -48,7 +48,26 @@ Minor = tuple[int, int]
 
 
 class ReleaseError(ValueError):
-    """A release that cannot be recorded; the message says why."""
+    """A release that cannot be recorded; the message says why, ``status`` is the
+    HTTP status the release webhook answers with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def parse_release(body: Any) -> tuple[str, str]:
+    """``(version, product)`` from a release webhook body ``{"version": "11.1",
+    "product": "..."}`` (product optional: every line); ``ReleaseError`` otherwise."""
+    if not isinstance(body, dict):
+        raise ReleaseError('the body must be a JSON object: {"version": "11.1", "product": ...}')
+    version, product = body.get("version"), body.get("product") or ""
+    if not isinstance(version, str) or not version.strip():
+        raise ReleaseError("'version' must be a version string such as \"11.1\"")
+    if not isinstance(product, str):
+        raise ReleaseError("'product' must be a product line name")
+    version_key(version)
+    return version.strip(), product.strip()
 
 
 def version_key(text: str) -> tuple[int, ...]:
@@ -120,13 +139,14 @@ async def record_release(store: Store, version: str, product: str = "") -> Relea
             product,
         )
         if product and not rows:
-            raise ReleaseError(f"no account has product line {product!r}")
+            raise ReleaseError(f"no account has product line {product!r}", status=404)
         newer = [r for r in rows if _is_newer(r["ga_version"], new_key)]
         if newer:
             latest = max(newer, key=lambda r: version_key(r["ga_version"]))
             raise ReleaseError(
                 f"{version} is older than the GA of {len(newer)} accounts (up to "
-                f"{latest['ga_version']}, e.g. {latest['id']}): record the newest release"
+                f"{latest['ga_version']}, e.g. {latest['id']}): record the newest release",
+                status=409,
             )
         await conn.execute(
             "INSERT INTO ga_releases (product_line, version) VALUES ($1, $2) "
@@ -301,6 +321,21 @@ async def release_trigger(
     result = await enroll_cohort(candidates, start, concurrency=concurrency)
     outcome.started, outcome.already, outcome.failed = result.started, result.already, result.failed
     return outcome
+
+
+def outcome_json(release: Release, fired: ReleaseTrigger) -> dict[str, Any]:
+    """What the release webhook answers: the recount and the journeys."""
+    return {
+        "version": release.version,
+        "product": release.product,
+        "accounts": len(release.accounts),
+        "changed": len(release.changed),
+        "two_plus_behind": len(release.two_plus_behind),
+        "started": fired.started,
+        "already": fired.already,
+        "failed": [{"account_id": a, "error": why} for a, why in fired.failed],
+        "signalled": fired.signalled,
+    }
 
 
 async def _running_journeys(client: Client, playbook: str) -> dict[str, list[str]]:

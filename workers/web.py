@@ -20,6 +20,9 @@ Routes (an ASGI app on Starlette, served by uvicorn):
 - ``POST /webhooks/nps`` (same secret): ``{"account_id", "score", "comment"?,
   "contact_id"?, "responded_on"?, "id"?}``: stored, then the ``nps_followup``
   journey is signal-with-started.
+- ``POST /webhooks/release`` (same secret): ``{"version": "11.1", "product"?}``:
+  a new GA release recorded, version currency journeys started
+  (``workers.releases``); 409 for a version older than the GA.
 - ``GET /healthz``.
 
 ``HEAD`` on a link answers without acting: mail scanners probe links that way.
@@ -46,7 +49,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from dsl.ir import Playbook
-from workers import governance, triggers
+from workers import governance, releases, triggers
 from workers.answers import Answer, AnswerOutcome, take_answer
 from workers.journeys import JourneyError, TemporalUnreachable, find_playbook
 from workers.links import LinkError, LinkSigner, signer_for
@@ -126,6 +129,7 @@ def create_app(
         Route("/unsubscribe/{token}", bound(unsubscribe), methods=["GET", "POST"]),
         Route("/webhooks/crm", bound(crm_webhook), methods=["POST"]),
         Route("/webhooks/nps", bound(nps_webhook), methods=["POST"]),
+        Route("/webhooks/release", bound(release_webhook), methods=["POST"]),
         Route("/healthz", bound(healthz), methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
@@ -274,6 +278,32 @@ async def nps_webhook(endpoint: Endpoint, request: Request) -> Response:
         return JSONResponse({"error": str(error)}, status_code=422)
     log.info("nps %s for %s: %s", response.id, response.account_id, outcome.journey)
     return JSONResponse(outcome.as_json())
+
+
+async def release_webhook(endpoint: Endpoint, request: Request) -> Response:
+    """A new GA release (from the release pipeline): recount, start journeys."""
+    refused = _refuse(endpoint, request)
+    if refused is not None:
+        return refused
+    try:
+        version, product = releases.parse_release(await _json(request))
+        recorded = await releases.record_release(endpoint.db, version, product)
+        fired = await releases.release_trigger(
+            await endpoint.clients(),
+            endpoint.db,
+            endpoint.settings,
+            recorded,
+            task_queue=endpoint.settings.task_queue,
+            speed=endpoint.speed,
+        )
+    except (triggers.TriggerError, releases.ReleaseError) as error:
+        return JSONResponse({"error": str(error)}, status_code=error.status)
+    except TemporalUnreachable as error:  # recorded: the retry starts the journeys
+        return JSONResponse({"error": str(error)}, status_code=503)
+    except JourneyError as error:
+        return JSONResponse({"error": str(error)}, status_code=422)
+    log.info("release %s: %d journeys started", version, len(fired.started))
+    return JSONResponse(releases.outcome_json(recorded, fired))
 
 
 def _refuse(endpoint: Endpoint, request: Request) -> JSONResponse | None:

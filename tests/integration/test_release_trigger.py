@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -248,3 +249,37 @@ def test_cli_data_release(book, settings: Settings, task_queue: str) -> None:
     )
     unknown = playbook("11.2", "--product", "Nope")
     assert unknown.returncode == 1 and "no account has product line 'Nope'" in unknown.stderr
+
+
+@pytest.mark.integration
+async def test_release_webhook(temporal_client, book, settings: Settings, task_queue: str) -> None:
+    import httpx
+
+    from workers.web import SECRET_HEADER, create_app
+
+    store, ids = book
+    secret = "release-test-secret"
+    web_settings = replace(settings, webhook_secret=secret, state_dir=settings.playbooks_dir)
+
+    async def clients():  # noqa: ANN202 - a temporalio Client
+        return temporal_client
+
+    app = create_app(web_settings, store=store, clients=clients)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://web") as http:
+        body = {"version": "11.1", "product": "Classic Endpoint Suite"}
+        refused = await http.post("/webhooks/release", json=body)
+        assert refused.status_code == 401
+        first = await http.post("/webhooks/release", json=body, headers={SECRET_HEADER: secret})
+        assert first.status_code == 200, first.text
+        assert first.json()["started"] == [f"version_currency:{ids['other_line']}:11.1"]
+        again = await http.post("/webhooks/release", json=body, headers={SECRET_HEADER: secret})
+        assert (again.json()["started"], again.json()["changed"]) == ([], 0)
+        older = await http.post(
+            "/webhooks/release", json={"version": "10.9"}, headers={SECRET_HEADER: secret}
+        )
+        assert older.status_code == 409 and "older than the GA" in older.json()["error"]
+        bad = await http.post(
+            "/webhooks/release", json={"version": "v12"}, headers={SECRET_HEADER: secret}
+        )
+        assert bad.status_code == 400 and "not a version" in bad.json()["error"]
