@@ -3,6 +3,7 @@
     playbook report                                   # all time, every playbook
     playbook report --from 2027-01-01 --to 2027-03-31 --playbook renewal
     playbook report --json                            # the same numbers as JSON
+    playbook report --html report.html                # one self-contained page with charts
 
 Numbers come from Postgres (``workers.report``); journey counts from Temporal
 visibility when it answers, else from the recorded journey events.
@@ -38,6 +39,9 @@ def report(
     playbook: str = typer.Option("", "--playbook", help="Only this playbook's activity."),
     as_of: str = typer.Option("", "--as-of", help="The report date (default: today)."),
     as_json: bool = typer.Option(False, "--json", help="Print the KPIs as JSON."),
+    html: str = typer.Option(
+        "", "--html", metavar="FILE", help="Write the report as one HTML page with charts."
+    ),
 ) -> None:
     """The KPI report: activity (emails, asks, CTAs) apart from outcomes (renewals, intent)."""
     from workers.report import Window
@@ -55,10 +59,30 @@ def report(
         known = ", ".join(sorted(playbooks)) or "none"
         raise UserError(f"no playbook named {playbook!r}", hint=f"known playbooks: {known}")
     data = asyncio.run(_build(settings, window, playbooks, playbook or None))
+    if html:
+        _write_html(data, html)
+        return
     if as_json:
         console.print_json(json.dumps(data, default=str))
         return
     console.print(render(data))
+
+
+def _write_html(data: dict[str, Any], target: str) -> None:
+    """Write the page (``workers.report_html``) to ``target``; say where."""
+    from pathlib import Path
+
+    from workers.report_html import render_html
+
+    path = Path(target)
+    try:
+        path.write_text(render_html(data), encoding="utf-8")
+    except OSError as error:
+        raise UserError(
+            f"cannot write {target}: {error.strerror or error}",
+            hint="give a file in a folder you can write to",
+        ) from None
+    err.print(f"report written to {path}")
 
 
 async def _build(

@@ -14,7 +14,8 @@ Definitions (the window is ``[start, end]``, both optional, dates inclusive;
 Activity
 - emails: emails sent in the window; per contact and ISO week, the max and mean
   count against the cap of the playbook's contact policy, and the contact-weeks
-  over it.
+  over it; per week (``emails_by_week``), emails sent, contacts emailed and
+  the most one contact got.
 - renewal-intent asked rate: accounts due to be asked (a subscription renewing in
   the window whose asking point has come: at most the ask's lead, 140 days in
   the renewal playbook, after ``as_of``) that were emailed the renewal-intent
@@ -149,6 +150,7 @@ async def build_report(
     async with pool.acquire() as conn:
         q = _Query(conn, values)
         emails = await _emails(q, policy)
+        emails_by_week = await _emails_by_week(q)
         intent = await _intent(q, intent_templates, _intent_lead_days(playbooks))
         ctas = await _ctas(q)
         nps = await _nps_followup(q)
@@ -169,6 +171,7 @@ async def build_report(
         },
         "activity": {
             "emails": emails,
+            "emails_by_week": emails_by_week,
             "renewal_intent_asked": intent["asked"],
             "ctas": ctas,
             "nps_followup": nps,
@@ -215,6 +218,29 @@ async def _emails(q: _Query, policy: ContactPolicy) -> dict[str, Any]:
         },
         "contact_weeks_over_cap": row["over_cap"],
     }
+
+
+async def _emails_by_week(q: _Query) -> list[dict[str, Any]]:
+    """Per ISO week (its Monday) with a sent email: emails sent, contacts emailed
+    and the most any one contact got (to set against the weekly cap)."""
+    rows = await q.fetch(
+        "WITH sent AS (SELECT coalesce(nullif(contact_id, ''), lower(to_address)) AS contact, "
+        "date_trunc('week', coalesce(playbook_time, sent_at))::date AS week FROM emails "
+        f"WHERE status = 'sent' AND {_window('coalesce(playbook_time, sent_at)')} "
+        f"AND {_playbook('journey_id')}), "
+        "per_contact AS (SELECT week, contact, count(*) AS n FROM sent GROUP BY 1, 2) "
+        "SELECT week, sum(n)::int AS sent, count(*) AS contacts, max(n) AS max_per_contact "
+        "FROM per_contact GROUP BY 1 ORDER BY 1"
+    )
+    return [
+        {
+            "week": row["week"].isoformat(),
+            "sent": row["sent"],
+            "contacts": row["contacts"],
+            "max_per_contact": row["max_per_contact"],
+        }
+        for row in rows
+    ]
 
 
 async def _intent(q: _Query, templates: list[str], lead_days: int) -> dict[str, Any]:

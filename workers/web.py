@@ -20,6 +20,10 @@ Routes (an ASGI app on Starlette, served by uvicorn):
 - ``POST /webhooks/nps`` (same secret): ``{"account_id", "score", "comment"?,
   "contact_id"?, "responded_on"?, "id"?}``: stored, then the ``nps_followup``
   journey is signal-with-started.
+- ``GET /report`` (``?from=YYYY-MM-DD&to=...&playbook=NAME&as_of=...``, all
+  optional): the KPI report page (``workers.report`` numbers, laid out by
+  ``workers.report_html``); journey counts from Temporal when it answers within
+  a few seconds, else from the recorded journey events. A bad parameter: 400.
 - ``POST /webhooks/release`` (same secret): ``{"version": "11.1", "product"?}``:
   a new GA release recorded, version currency journeys started
   (``workers.releases``); 409 for a version older than the GA.
@@ -35,12 +39,14 @@ else ``<state dir>/webhook_secret`` (generated on first start).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import html
 import json
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -73,6 +79,7 @@ class Endpoint:
     webhook_secret: str
     speed: float = 1.0
     _nps_playbook: Playbook | None = None
+    _report_playbooks: dict[str, Playbook] | None = None
 
     @property
     def db(self) -> Store:
@@ -85,6 +92,20 @@ class Endpoint:
         if self._nps_playbook is None:
             self._nps_playbook = find_playbook(triggers.NPS_PLAYBOOK, self.settings)
         return self._nps_playbook
+
+    def report_playbooks(self) -> dict[str, Playbook]:
+        """The playbooks directory compiled once, by name (broken files left out:
+        the report still has the store's numbers)."""
+        if self._report_playbooks is None:
+            from dsl.loader import check_file
+
+            found: dict[str, Playbook] = {}
+            for path in sorted(self.settings.playbooks_dir.glob("*.playbook")):
+                compiled, _ = check_file(path)
+                if compiled is not None:
+                    found[compiled.name] = compiled
+            self._report_playbooks = found
+        return self._report_playbooks
 
 
 def create_app(
@@ -130,6 +151,7 @@ def create_app(
         Route("/webhooks/crm", bound(crm_webhook), methods=["POST"]),
         Route("/webhooks/nps", bound(nps_webhook), methods=["POST"]),
         Route("/webhooks/release", bound(release_webhook), methods=["POST"]),
+        Route("/report", bound(report_page), methods=["GET"]),
         Route("/healthz", bound(healthz), methods=["GET"]),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
@@ -332,6 +354,60 @@ async def healthz(endpoint: Endpoint, request: Request) -> Response:
         {"status": "ok" if database else "degraded", "database": database},
         status_code=200 if database else 503,
     )
+
+
+# --------------------------------------------------------------------------- report
+
+# How long the report waits for Temporal before counting journeys from the store.
+_REPORT_TEMPORAL_WAIT = 5.0
+
+
+async def report_page(endpoint: Endpoint, request: Request) -> Response:
+    """The KPI report as one HTML page (the same page as ``playbook report --html``)."""
+    from workers.report import Window, build_report
+    from workers.report_html import render_html
+
+    params = request.query_params
+    try:
+        window = Window(
+            start=_query_day(params.get("from"), "from"),
+            end=_query_day(params.get("to"), "to"),
+            as_of=_query_day(params.get("as_of"), "as_of") or datetime.now(UTC).date(),
+        )
+    except ValueError as error:
+        return page("Bad report period", str(error), status=400)
+    if window.start and window.end and window.start > window.end:
+        return page("Bad report period", "'from' is after 'to'.", status=400)
+    playbooks = endpoint.report_playbooks()
+    playbook = params.get("playbook") or None
+    if playbook is not None and playbook not in playbooks:
+        known = ", ".join(sorted(playbooks)) or "none"
+        return page("Unknown playbook", f"No playbook named {playbook!r}; known: {known}.", 400)
+    data = await build_report(
+        endpoint.db.pool,
+        window,
+        playbooks=playbooks,
+        playbook=playbook,
+        temporal=await _report_temporal(endpoint),
+    )
+    return HTMLResponse(render_html(data), headers={"Cache-Control": "no-store"})
+
+
+def _query_day(text: str | None, name: str) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a date (use YYYY-MM-DD).") from None
+
+
+async def _report_temporal(endpoint: Endpoint) -> Any:
+    """A Temporal client if one answers soon; the report does without it otherwise."""
+    try:
+        return await asyncio.wait_for(endpoint.clients(), timeout=_REPORT_TEMPORAL_WAIT)
+    except (TemporalUnreachable, TimeoutError, OSError, RuntimeError):
+        return None
 
 
 # --------------------------------------------------------------------------- pages

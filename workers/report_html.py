@@ -1,0 +1,292 @@
+"""The KPI report as one self-contained HTML page: ``playbook report --html FILE``
+and the web endpoint's ``GET /report``.
+
+It renders the structure ``workers.report.build_report`` returns (no KPI is
+computed here, only laid out). The page fetches nothing when viewed: CSS is
+inline and the charts are inline SVG drawn here, so it can be mailed or opened
+from disk. Every chart carries a ``<title>`` and an ``aria-label``, and its
+numbers are also printed as text next to it (tables, labels), so neither a
+screen reader nor a printout loses them. The template autoescapes; chart labels
+are escaped as the SVG is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
+
+TEMPLATES = Path(__file__).parent / "templates"
+# Colours chosen to stay apart for the common colour-vision deficiencies.
+PALETTE = ("#2b6cb0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860")
+INTENT_COLOURS = {"yes": "#55a868", "no": "#c44e52", "not_decision_maker": "#8172b3"}
+RENEWAL_COLOURS = {
+    "on_time": "#55a868",
+    "late": "#dd8452",
+    "overdue": "#c44e52",
+    "churned": "#6b6b6b",
+}
+_WIDTH = 560
+_BAR_AREA = 150
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of a chart: its label, value and colour."""
+
+    label: str
+    value: float
+    colour: str = PALETTE[0]
+
+
+def render_html(report: dict[str, Any]) -> str:
+    """The whole page for one report structure (see ``workers.report``)."""
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(("html", "j2")),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["pct"] = percent
+    env.filters["num"] = number
+    env.filters["words"] = words
+    return env.get_template("report.html.j2").render(
+        report=report,
+        window=report["window"],
+        charts=_charts(report),
+        journey_columns=journey_columns(report["journeys"]),
+    )
+
+
+def journey_columns(journeys: list[dict[str, Any]]) -> list[str]:
+    """The count columns of the journey rows (statuses from Temporal, or running
+    and ended from the journey events), in the order they first appear."""
+    found: list[str] = []
+    for row in journeys:
+        for key in row:
+            if key not in ("playbook", "source", "total") and key not in found:
+                found.append(key)
+    return found
+
+
+# --------------------------------------------------------------------------- text
+
+
+def percent(rate: float | None) -> str:
+    """A rate as a percentage (``-`` when there was nothing to divide by)."""
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+def number(value: Any) -> str:
+    """Counts with thousands separators, money with two decimals when it has cents."""
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,.2f}"
+    return str(value)
+
+
+def words(name: str) -> str:
+    """A column name as words: ``not_decision_maker`` -> ``not decision maker``."""
+    return str(name).replace("_", " ")
+
+
+# --------------------------------------------------------------------------- charts
+
+
+def _charts(report: dict[str, Any]) -> dict[str, Markup]:
+    activity, outcomes = report["activity"], report["outcomes"]
+    emails, ctas = activity["emails"], activity["ctas"]
+    weeks = activity.get("emails_by_week", [])
+    charts = {
+        "emails_per_week": bar_chart(
+            "Emails sent per week",
+            [Bar(row["week"], row["sent"]) for row in weeks],
+        ),
+        "contact_week_vs_cap": bar_chart(
+            "Most emails to one contact per week, against the cap",
+            [Bar(row["week"], row["max_per_contact"], PALETTE[1]) for row in weeks],
+            cap=emails["cap"]["per_week"],
+        ),
+        "ctas": bar_chart(
+            "CTAs opened, closed and open now",
+            [
+                Bar("opened", ctas["opened"], PALETTE[0]),
+                Bar("closed", ctas["closed"], PALETTE[2]),
+                Bar("open now", ctas["open_now"], PALETTE[1]),
+            ],
+        ),
+        "ctas_by_owner": bar_chart(
+            "Open CTAs per owner",
+            [Bar(row["owner"], row["open"], PALETTE[4]) for row in ctas["open_by_owner"]],
+        ),
+        "intent_split": stacked_bar(
+            "Renewal intent answers: yes, no, not the decision maker",
+            [
+                Bar(words(choice), count, INTENT_COLOURS.get(choice, PALETTE[5]))
+                for choice, count in outcomes["renewal_intent"]["split"].items()
+            ],
+        ),
+        "renewals": stacked_bar(
+            "Renewals due: on time, late, overdue, churned",
+            [
+                Bar(words(key), outcomes["renewals"][key], colour)
+                for key, colour in RENEWAL_COLOURS.items()
+            ],
+        ),
+        "migration": grouped_bar(
+            "Cloud migration by region and segment, accounts per stage",
+            [f"{row['region']} / {row['segment']}" for row in outcomes["cloud_migration"]],
+            {
+                words(stage): [row.get(stage, 0) for row in outcomes["cloud_migration"]]
+                for stage in ("not_started", "notified", "planned", "migrating", "migrated")
+            },
+        ),
+        "journeys": bar_chart(
+            "Journeys per playbook",
+            [Bar(row["playbook"], row.get("total", 0)) for row in report["journeys"]],
+        ),
+        "arms": bar_chart(
+            "Outcome achieved per experiment arm (percent of journeys)",
+            [
+                Bar(
+                    f"{row['arm']}{' (holdout)' if row['holdout'] else ''}",
+                    round((row["achieved_rate"] or 0) * 100, 1),
+                    PALETTE[3] if row["holdout"] else PALETTE[2],
+                )
+                for row in report["arms"]
+            ],
+            unit="%",
+        ),
+    }
+    return charts
+
+
+def _svg(title: str, height: int, body: list[str], width: int = _WIDTH) -> Markup:
+    label = escape(title)
+    return Markup(
+        f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" role="img" '
+        f'aria-label="{label}" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}"><title>{label}</title>{"".join(body)}</svg>'
+    )
+
+
+def _empty(title: str) -> Markup:
+    return Markup('<p class="empty">{}: nothing in this period.</p>').format(title)
+
+
+def bar_chart(title: str, bars: list[Bar], *, cap: float | None = None, unit: str = "") -> Markup:
+    """Vertical bars with the value above each and the label below; ``cap`` draws
+    a dashed line (the contact policy's weekly limit)."""
+    if not bars:
+        return _empty(title)
+    top = max([bar.value for bar in bars] + [cap or 0, 1])
+    slot = min(90, (_WIDTH - 40) / len(bars))
+    width = slot * 0.7
+    base = 20 + _BAR_AREA
+    body = [f'<line x1="30" y1="{base}" x2="{_WIDTH - 5}" y2="{base}" class="axis"/>']
+    for i, bar in enumerate(bars):
+        height = bar.value / top * _BAR_AREA
+        x = 35 + i * slot + (slot - width) / 2
+        shown = f"{number(bar.value)}{unit}"
+        body.append(
+            f'<rect class="bar" x="{x:.1f}" y="{base - height:.1f}" width="{width:.1f}" '
+            f'height="{max(height, 0.5):.1f}" fill="{bar.colour}">'
+            f"<title>{escape(bar.label)}: {escape(shown)}</title></rect>"
+            f'<text x="{x + width / 2:.1f}" y="{base - height - 4:.1f}" class="value">'
+            f"{escape(shown)}</text>"
+            f'<text x="{x + width / 2:.1f}" y="{base + 14}" class="label">'
+            f"{escape(_short(bar.label, slot))}</text>"
+        )
+    if cap is not None:
+        y = base - cap / top * _BAR_AREA
+        body.append(
+            f'<line class="cap" x1="30" y1="{y:.1f}" x2="{_WIDTH - 5}" y2="{y:.1f}"/>'
+            f'<text x="{_WIDTH - 5}" y="{y - 4:.1f}" class="cap-label">'
+            f"cap {escape(number(cap))}</text>"
+        )
+    return _svg(title, base + 24, body)
+
+
+def stacked_bar(title: str, parts: list[Bar]) -> Markup:
+    """One horizontal bar split into parts, with a legend giving each count."""
+    total = sum(part.value for part in parts)
+    if total <= 0:
+        return _empty(title)
+    body, x = [], 10.0
+    span = _WIDTH - 20
+    for part in parts:
+        width = part.value / total * span
+        if width > 0:
+            body.append(
+                f'<rect class="segment" x="{x:.1f}" y="10" width="{width:.1f}" height="34" '
+                f'fill="{part.colour}"><title>{escape(part.label)}: '
+                f"{escape(number(part.value))}</title></rect>"
+            )
+            if width > 28:
+                body.append(
+                    f'<text x="{x + width / 2:.1f}" y="32" class="inside">'
+                    f"{escape(number(part.value))}</text>"
+                )
+        x += width
+    legend_x = 10
+    for part in parts:
+        text = f"{part.label} {number(part.value)}"
+        body.append(
+            f'<rect x="{legend_x}" y="56" width="12" height="12" fill="{part.colour}"/>'
+            f'<text x="{legend_x + 16}" y="66" class="legend">{escape(text)}</text>'
+        )
+        legend_x += 24 + 7 * len(text)
+    return _svg(title, 76, body)
+
+
+def grouped_bar(title: str, groups: list[str], series: dict[str, list[float]]) -> Markup:
+    """Bars per group, one per series, with a legend."""
+    if not groups:
+        return _empty(title)
+    top = max([value for values in series.values() for value in values] + [1])
+    slot = (_WIDTH - 40) / len(groups)
+    width = slot * 0.8 / len(series)
+    base = 20 + _BAR_AREA
+    body = [f'<line x1="30" y1="{base}" x2="{_WIDTH - 5}" y2="{base}" class="axis"/>']
+    for g, group in enumerate(groups):
+        left = 35 + g * slot + slot * 0.1
+        for s, (name, values) in enumerate(series.items()):
+            height = values[g] / top * _BAR_AREA
+            x = left + s * width
+            colour = PALETTE[s % len(PALETTE)]
+            body.append(
+                f'<rect class="bar" x="{x:.1f}" y="{base - height:.1f}" width="{width:.1f}" '
+                f'height="{max(height, 0.5):.1f}" fill="{colour}">'
+                f"<title>{escape(group)}, {escape(name)}: {escape(number(values[g]))}</title>"
+                "</rect>"
+            )
+            if values[g]:
+                body.append(
+                    f'<text x="{x + width / 2:.1f}" y="{base - height - 3:.1f}" class="value">'
+                    f"{escape(number(values[g]))}</text>"
+                )
+        body.append(
+            f'<text x="{left + slot * 0.4:.1f}" y="{base + 14}" class="label">'
+            f"{escape(_short(group, slot))}</text>"
+        )
+    legend_x = 10
+    for s, name in enumerate(series):
+        body.append(
+            f'<rect x="{legend_x}" y="{base + 26}" width="12" height="12" '
+            f'fill="{PALETTE[s % len(PALETTE)]}"/>'
+            f'<text x="{legend_x + 16}" y="{base + 36}" class="legend">{escape(name)}</text>'
+        )
+        legend_x += 28 + 7 * len(name)
+    return _svg(title, base + 46, body)
+
+
+def _short(label: str, room: float) -> str:
+    # About 6.5 px per character at the label size; the full label is in the bar's title.
+    fits = max(3, int(room / 6.5))
+    return label if len(label) <= fits else label[: fits - 1] + "\u2026"
