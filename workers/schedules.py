@@ -227,7 +227,7 @@ async def enrol_playbook(
 class PlaybookFile:
     """A playbook in the playbooks directory, compiled (or why not)."""
 
-    name: str
+    name: str  # the file name without .playbook
     playbook: Playbook | None
     problem: str = ""
 
@@ -250,15 +250,20 @@ def playbook_files(settings: Settings) -> list[PlaybookFile]:
     return found
 
 
-def enrol_schedule(playbook: Playbook, *, hour: int, task_queue: str) -> Schedule:
+def enrol_schedule(
+    playbook: Playbook, *, hour: int, task_queue: str, file_name: str = ""
+) -> Schedule:
     """The daily schedule of ``playbook``: ``EnrolCohort`` on ``task_queue`` at ``hour`` UTC.
+
+    ``file_name`` is the playbook's file in the playbooks directory without
+    ``.playbook`` (what the run looks up), if it differs from the playbook's name.
 
     Overlapping runs are skipped (a run still going when the next is due is enough);
     a run missed while Temporal was down is caught up within a day."""
     return Schedule(
         action=ScheduleActionStartWorkflow(
             ENROL_WORKFLOW,
-            EnrolRequest(playbook=playbook.name),
+            EnrolRequest(playbook=file_name or playbook.name),
             id=schedule_id(playbook.name),
             task_queue=task_queue,
             static_summary=f"Daily enrolment - {playbook.title}",
@@ -311,7 +316,7 @@ async def apply_schedules(
             continue
         ident = schedule_id(file.playbook.name)
         wanted.add(ident)
-        schedule = enrol_schedule(file.playbook, hour=when, task_queue=queue)
+        schedule = enrol_schedule(file.playbook, hour=when, task_queue=queue, file_name=file.name)
         if await _create_or_update(client, ident, schedule):
             result.created.append(ident)
         else:
@@ -379,7 +384,7 @@ class ScheduleRow:
 async def list_schedules(client: Client, settings: Settings) -> list[ScheduleRow]:
     """The enrolment schedules: one row per schedulable playbook (``exists`` False
     when not applied yet) and per ``enrol:`` schedule no playbook wants."""
-    names = [f.name for f in playbook_files(settings) if f.schedulable]
+    names = [f.playbook.name for f in playbook_files(settings) if f.playbook and f.schedulable]
     ids = [schedule_id(n) for n in names]
     ids += [i for i in await _listed_schedules(client) if i not in ids]
     rows: list[ScheduleRow] = []
