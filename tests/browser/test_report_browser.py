@@ -1,0 +1,122 @@
+"""The report page in a real headless Chromium: served by a real web endpoint
+(GET /report) and saved to disk and opened as a file (the one renderer
+``playbook report --html`` uses too). The
+charts render (SVGs with real, non-zero boxes; bar heights follow the numbers),
+the key KPIs are visible text, nothing is fetched, and a screenshot is a PNG.
+
+The data is the seeded book of ``tests/integration/test_report_kpis.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from tests.integration.test_report_kpis import seed
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration]
+
+QUERY = "from=2027-01-01&to=2027-03-31&as_of=2027-03-01"
+CHARTS = 9  # emails/week, per contact vs cap, CTAs, per owner, intent, renewals,
+# migration, journeys, arms
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def seed_database(dsn: str) -> None:
+    """Seed the book on the test's database (from a thread: pytest's loop runs)."""
+
+    async def seed_it() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await seed(conn)
+        finally:
+            await conn.close()
+
+    worker = threading.Thread(target=lambda: asyncio.run(seed_it()))
+    worker.start()
+    worker.join()
+
+
+def by_css(driver: Any, selector: str) -> list[Any]:
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def assert_charts_render(driver: Any) -> None:
+    """Every chart has a label and a real box; bars are drawn to scale."""
+    charts = by_css(driver, "svg.chart")
+    assert len(charts) == CHARTS
+    for chart in charts:
+        assert chart.get_attribute("aria-label"), chart.get_attribute("outerHTML")[:200]
+        assert chart.get_attribute("role") == "img"
+        size = chart.size
+        assert size["width"] > 0 and size["height"] > 0, chart.get_attribute("aria-label")
+        drawn = [
+            mark
+            for mark in chart.find_elements("css selector", "rect.bar, rect.segment")
+            if mark.size["width"] > 0 and mark.size["height"] > 0
+        ]
+        assert drawn, f"no bar drawn in {chart.get_attribute('aria-label')}"
+
+    # Emails per week 6, 1, 4: the drawn heights keep that order and ratio.
+    weekly = by_css(driver, 'svg[aria-label="Emails sent per week"] rect.bar')
+    heights = [driver.execute_script("return arguments[0].getBBox().height", b) for b in weekly]
+    assert heights[0] > heights[2] > heights[1] > 0
+    assert heights[0] / heights[1] == pytest.approx(6, rel=0.05)
+
+
+def assert_kpis_visible(driver: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    for ident, value in (
+        ("kpi-emails-sent", "11"),
+        ("kpi-intent-asked-rate", "66.7%"),
+        ("kpi-on-time-rate", "40.0%"),
+        ("kpi-overdue", "1"),
+        ("kpi-organic-total", "7,810"),
+        ("kpi-version-share", "50.0%"),
+        ("kpi-nps-closure", "50.0%"),
+    ):
+        element = driver.find_element(By.ID, ident)
+        assert element.is_displayed(), ident
+        assert element.text == value, ident
+    activity = driver.find_element(By.ID, "activity-title")
+    outcomes = driver.find_element(By.ID, "outcomes-title")
+    assert (activity.text, outcomes.text) == ("Activity", "Outcomes")
+    assert activity.location["y"] < outcomes.location["y"]
+
+
+def assert_screenshot(driver: Any, path: Path) -> None:
+    assert driver.save_screenshot(str(path))
+    data = path.read_bytes()
+    assert data.startswith(PNG_MAGIC) and len(data) > 10_000
+
+
+def test_the_served_report_renders_in_chromium(fresh_dsn, web_endpoint, browser, tmp_path):
+    seed_database(fresh_dsn)
+    browser.get(f"{web_endpoint}/report?{QUERY}")
+    assert browser.title == "Playbook KPI report: 2027-01-01 to 2027-03-31"
+    assert_charts_render(browser)
+    assert_kpis_visible(browser)
+    assert_screenshot(browser, tmp_path / "served.png")
+
+
+def test_the_page_from_disk_renders_and_fetches_nothing(fresh_dsn, web_endpoint, browser, tmp_path):
+    seed_database(fresh_dsn)
+    page = tmp_path / "report.html"
+    page.write_text(httpx.get(f"{web_endpoint}/report?{QUERY}", timeout=60).text)
+    browser.get(page.as_uri())
+    assert_charts_render(browser)
+    assert_kpis_visible(browser)
+    fetched = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)"
+    )
+    assert fetched == []
+    assert_screenshot(browser, tmp_path / "from_disk.png")
