@@ -252,14 +252,18 @@ def test_cli_data_release(book, settings: Settings, task_queue: str) -> None:
 
 
 @pytest.mark.integration
-async def test_release_webhook(temporal_client, book, settings: Settings, task_queue: str) -> None:
+async def test_release_webhook(
+    temporal_client, book, settings: Settings, task_queue: str, tmp_path
+) -> None:
     import httpx
 
     from workers.web import SECRET_HEADER, create_app
 
     store, ids = book
     secret = "release-test-secret"
-    web_settings = replace(settings, webhook_secret=secret, state_dir=settings.playbooks_dir)
+    # The web app keeps its generated link secret in the state dir: a temporary one,
+    # never the repository's playbooks/ folder.
+    web_settings = replace(settings, webhook_secret=secret, state_dir=tmp_path)
 
     async def clients():  # noqa: ANN202 - a temporalio Client
         return temporal_client
