@@ -40,6 +40,8 @@ class Bar:
     label: str
     value: float
     colour: str = PALETTE[0]
+    # What the bar says instead of its value (e.g. "no journeys" for an empty arm).
+    text: str | None = None
 
 
 def render_html(report: dict[str, Any]) -> str:
@@ -110,7 +112,16 @@ def _charts(report: dict[str, Any]) -> dict[str, Markup]:
         ),
         "contact_week_vs_cap": bar_chart(
             "Most emails to one contact per week, against the cap",
-            [Bar(row["week"], row["max_per_contact"], PALETTE[1]) for row in weeks],
+            [
+                Bar(
+                    row["week"],
+                    row["max_per_contact"],
+                    PALETTE[3]
+                    if row["max_per_contact"] > emails["cap"]["per_week"]
+                    else PALETTE[1],
+                )
+                for row in weeks
+            ],
             cap=emails["cap"]["per_week"],
         ),
         "ctas": bar_chart(
@@ -158,6 +169,7 @@ def _charts(report: dict[str, Any]) -> dict[str, Markup]:
                     f"{row['arm']}{' (holdout)' if row['holdout'] else ''}",
                     round((row["achieved_rate"] or 0) * 100, 1),
                     PALETTE[3] if row["holdout"] else PALETTE[2],
+                    text=None if row["achieved_rate"] is not None else "no journeys",
                 )
                 for row in report["arms"]
             ],
@@ -186,14 +198,14 @@ def bar_chart(title: str, bars: list[Bar], *, cap: float | None = None, unit: st
     if not bars:
         return _empty(title)
     top = max([bar.value for bar in bars] + [cap or 0, 1])
-    slot = min(90, (_WIDTH - 40) / len(bars))
-    width = slot * 0.7
+    slot = min(120, (_WIDTH - 40) / len(bars))
+    width = min(slot * 0.7, 64)
     base = 20 + _BAR_AREA
     body = [f'<line x1="30" y1="{base}" x2="{_WIDTH - 5}" y2="{base}" class="axis"/>']
     for i, bar in enumerate(bars):
         height = bar.value / top * _BAR_AREA
         x = 35 + i * slot + (slot - width) / 2
-        shown = f"{number(bar.value)}{unit}"
+        shown = bar.text or (f"{bar.value:g}{unit}" if unit else number(bar.value))
         body.append(
             f'<rect class="bar" x="{x:.1f}" y="{base - height:.1f}" width="{width:.1f}" '
             f'height="{max(height, 0.5):.1f}" fill="{bar.colour}">'
