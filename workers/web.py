@@ -24,6 +24,10 @@ Routes (an ASGI app on Starlette, served by uvicorn):
   optional): the KPI report page (``workers.report`` numbers, laid out by
   ``workers.report_html``); journey counts from Temporal when it answers within
   a few seconds, else from the recorded journey events. A bad parameter: 400.
+  The endpoint faces customers, so the page (internal numbers, owner names) is
+  shown only to a local browser (loopback, not forwarded by a proxy) or to one
+  giving the webhook secret (HTTP Basic password, or the secret header): 401
+  otherwise.
 - ``POST /webhooks/release`` (same secret): ``{"version": "11.1", "product"?}``:
   a new GA release recorded, version currency journeys started
   (``workers.releases``); 409 for a version older than the GA.
@@ -40,6 +44,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import binascii
 import html
 import json
 import logging
@@ -367,6 +373,14 @@ async def report_page(endpoint: Endpoint, request: Request) -> Response:
     from workers.report import Window, build_report
     from workers.report_html import render_html
 
+    if not _may_see_report(endpoint, request):
+        response = page(
+            "Sign in to see the report",
+            "The KPI report is for the team: give the webhook secret as the password.",
+            status=401,
+        )
+        response.headers["WWW-Authenticate"] = 'Basic realm="playbook report"'
+        return response
     params = request.query_params
     try:
         window = Window(
@@ -391,6 +405,27 @@ async def report_page(endpoint: Endpoint, request: Request) -> Response:
         temporal=await _report_temporal(endpoint),
     )
     return HTMLResponse(render_html(data), headers={"Cache-Control": "no-store"})
+
+
+_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
+
+
+def _may_see_report(endpoint: Endpoint, request: Request) -> bool:
+    """A local browser (not relayed by a proxy: those add X-Forwarded-For), or the
+    webhook secret as a header or as the HTTP Basic password (any user name)."""
+    client = request.client.host if request.client else ""
+    if client in _LOOPBACK and "x-forwarded-for" not in request.headers:
+        return True
+    if triggers.secret_matches(request.headers.get(SECRET_HEADER), endpoint.webhook_secret):
+        return True
+    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        _, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return triggers.secret_matches(password, endpoint.webhook_secret)
 
 
 def _query_day(text: str | None, name: str) -> date | None:

@@ -204,6 +204,25 @@ async def test_get_report_serves_the_page(seeded, fresh_store, tmp_path):
         assert unknown.status_code == 400
         assert "&lt;b&gt;nope&lt;/b&gt;" in unknown.text
 
+        # Relayed by a proxy: a local address no longer vouches for the browser.
+        relayed = await client.get("/report", headers={"X-Forwarded-For": "203.0.113.5"})
+        assert relayed.status_code == 401
+        assert relayed.headers["www-authenticate"].startswith("Basic")
+
+    # From elsewhere: only with the webhook secret ("h"), as Basic password or header.
+    outside = httpx.ASGITransport(app=app, client=("203.0.113.5", 40000))
+    async with httpx.AsyncClient(transport=outside, base_url="http://testserver") as client:
+        query = {"from": "2027-01-01", "to": "2027-03-31", "as_of": "2027-03-01"}
+        assert (await client.get("/report", params=query)).status_code == 401
+        wrong = await client.get("/report", params=query, auth=("ops", "guess"))
+        assert wrong.status_code == 401
+        assert "11 emails sent" not in wrong.text
+        basic = await client.get("/report", params=query, auth=("ops", "h"))
+        assert basic.status_code == 200
+        assert_is_the_seeded_report(basic.text)
+        header = await client.get("/report", params=query, headers={"X-Playbook-Secret": "h"})
+        assert header.status_code == 200
+
 
 def test_report_command_writes_the_page(monkeypatch, fresh_dsn, tmp_path: Path):
     from typer.testing import CliRunner
