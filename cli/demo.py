@@ -85,6 +85,7 @@ def main() -> int:
         run(["ps", "--playbook", "renewal", "--limit", "10"], title="10. Running renewal journeys")
         run(["mail", "ls", "--limit", "8"], title="11. The mailbox (SMTP sink)")
         run(["report"], title="12. The report: activity apart from outcomes")
+        run(["report", "--html", ".state/report.html"], title="13. The same report as a page")
     except DemoFailed as exc:
         console.print(f"[bold red]demo stopped:[/] {exc}")
         console.print("`playbook dev status` shows each part of the stack; logs: .state/logs/")
@@ -93,43 +94,72 @@ def main() -> int:
     return 0
 
 
-def _customer_says_no(since: datetime) -> str:
-    """Click "no" in a renewal question email sent since ``since``: an HTTP GET of its
-    signed link, as the customer's mail client would."""
-    import httpx
-
+def _answer_links(since: datetime) -> dict[str, dict[str, str]]:
+    """The signed answer links of question emails received since ``since``:
+    journey id -> {choice: url}, newest first."""
     from workers.links import LinkError, signer_for
     from workers.mailbox import Mailbox, mail_dir
     from workers.settings import load
 
-    console.print(Rule('6. A customer clicks "No" in the renewal question email', style="cyan"))
     settings = load()
     box = Mailbox(mail_dir(settings.state_dir))
     signer = signer_for(settings)
-    for _ in range(20):
-        fresh = [m for m in box.list() if m.received_at >= since]
-        for summary in reversed(fresh):
-            for url in box.get(summary.id).links:
-                if "/answer/" not in url:
-                    continue
-                try:
-                    link = signer.verify_answer(url.rsplit("/", 1)[1])
-                except LinkError:
-                    continue
-                if link.choice != "no":
-                    continue
-                console.print(f"  email {summary.id} to {', '.join(summary.to)}: {summary.subject}")
-                console.print(f"  GET {url[:72]}...")
-                response = httpx.get(url, timeout=10)
-                console.print(f"  -> HTTP {response.status_code}: {_page_title(response.text)}")
-                time.sleep(2)
-                return link.journey_id
-        time.sleep(1)
-    console.print(
-        "  no new question email: the journeys were enrolled by an earlier run. For a fresh\n"
-        "  rehearsal: `playbook dev down && rm -rf .state && make demo`"
-    )
-    return ""
+    found: dict[str, dict[str, str]] = {}
+    for summary in reversed([m for m in box.list() if m.received_at >= since]):
+        for url in box.get(summary.id).links:
+            if "/answer/" not in url:
+                continue
+            try:
+                link = signer.verify_answer(url.rsplit("/", 1)[1])
+            except LinkError:
+                continue
+            found.setdefault(link.journey_id, {})[link.choice] = url
+    return found
+
+
+def _customer_says_no(since: datetime) -> str:
+    """Click "no" in a renewal question email sent since ``since`` (an HTTP GET of its
+    signed link, as the customer's mail client would); let other customers answer too."""
+    import httpx
+
+    console.print(Rule('6. A customer clicks "No" in the renewal question email', style="cyan"))
+    links: dict[str, dict[str, str]] = {}
+    for _ in range(20):  # until the enrolment's question emails stop arriving
+        seen = len(links)
+        links = {j: c for j, c in _answer_links(since).items() if "no" in c}
+        if links and len(links) == seen:
+            break
+        time.sleep(1.5)
+    if not links:
+        console.print(
+            "  no new question email: the journeys were enrolled by an earlier run. For a fresh\n"
+            "  rehearsal: `playbook dev down && rm -rf .state && make demo`"
+        )
+        return ""
+    journey_id, choices = next(iter(links.items()))
+    console.print(f"  {journey_id}: GET {choices['no'][:64]}...")
+    response = httpx.get(choices["no"], timeout=10)
+    console.print(f"  -> HTTP {response.status_code}: {_page_title(response.text)}")
+    _others_answer({j: c for j, c in links.items() if j != journey_id})
+    time.sleep(2)
+    return journey_id
+
+
+def _others_answer(links: dict[str, dict[str, str]]) -> None:
+    """Two customers in three answer; most say yes (a fixed pattern, so every demo
+    run tells the same story)."""
+    import httpx
+
+    pattern = ["yes", "yes", None, "yes", "not_decision_maker", None, "yes", "no", "yes"]
+    counts: dict[str, int] = {}
+    for index, choices in enumerate(links.values()):
+        choice = pattern[index % len(pattern)]
+        if choice is None or choice not in choices:
+            continue
+        if httpx.get(choices[choice], timeout=10).status_code == 200:
+            counts[choice] = counts.get(choice, 0) + 1
+    said = ", ".join(f"{n} {choice}" for choice, n in sorted(counts.items())) or "nobody"
+    console.print(f"  other customers answered too: {said}")
 
 
 def _page_title(html: str) -> str:
@@ -180,7 +210,9 @@ def _where_to_look() -> None:
         "  Journeys              .venv/bin/playbook ps --playbook renewal\n"
         "  One journey           .venv/bin/playbook show <journey id>\n"
         "  The mailbox           .venv/bin/playbook mail ls / mail show <id>\n"
-        "  The report            .venv/bin/playbook report\n"
+        "  The report            .venv/bin/playbook report, .state/report.html, or\n"
+        "                        http://127.0.0.1:8088/report (charts)\n"
+        "  CTAs for humans       .venv/bin/playbook cta ls\n"
         "  Stop the stack        .venv/bin/playbook dev down"
     )
 
