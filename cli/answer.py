@@ -62,8 +62,8 @@ def _delivery_words(delivery: str) -> str:
 async def _answer(
     settings: settings_module.Settings, journey_id: str, question: str, choice: str, contact: str
 ) -> Any:
+    from cli.database import open_store
     from workers.answers import Answer, journey_questions, take_answer
-    from workers.settings import database_url
     from workers.triggers import LazyClient
 
     clients = LazyClient(settings)
@@ -79,26 +79,12 @@ async def _answer(
         raise UserError(
             f"{question} has no choice {choice!r}", hint=f"choices: {', '.join(asked.choices)}"
         )
-    store = await open_store(database_url(settings))
+    store = await open_store(settings)
     try:
         given = Answer(journey_id, question, choice, contact, account_id, source="phone")
         return await take_answer(store, clients, given)
     finally:
         await store.close()
-
-
-async def open_store(dsn: str) -> Any:
-    """A ``Store``, or a ``UserError`` saying Postgres does not answer."""
-    import asyncpg
-
-    from workers.store import Store
-
-    try:
-        return await Store.connect(dsn)
-    except (OSError, asyncpg.PostgresError) as error:
-        raise UserError(
-            f"cannot reach Postgres: {error}", hint="is the stack up? run `playbook dev up`"
-        ) from None
 
 
 def asyncio_run(make: Any) -> Any:

@@ -16,8 +16,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.answer import asyncio_run, open_store
+from cli.answer import asyncio_run
 from cli.app import UserError
+from cli.database import open_store
 from workers import settings as settings_module
 
 console = Console()
@@ -70,9 +71,7 @@ def ls(
 async def _list(
     settings: settings_module.Settings, owner: str, status: str, account: str, limit: int
 ) -> list[dict[str, Any]]:
-    from workers.settings import database_url
-
-    store = await open_store(database_url(settings))
+    store = await open_store(settings)
     try:
         return await store.list_ctas(
             status=None if status == "all" else status,
@@ -117,10 +116,9 @@ def close(
 
 async def _close(settings: settings_module.Settings, cta_id: str, note: str, by: str) -> Any:
     from workers.ctas import CtaError, close_cta
-    from workers.settings import database_url
     from workers.triggers import LazyClient
 
-    store = await open_store(database_url(settings))
+    store = await open_store(settings)
     try:
         return await close_cta(store, LazyClient(settings), cta_id, note=note, closed_by=by)
     except CtaError:

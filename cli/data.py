@@ -17,7 +17,6 @@ import typer
 from rich.console import Console
 
 from cli.app import UserError
-from workers import settings
 from workers.seed import SeedSummary, generate_book, seed_book, summarise
 
 console = Console()
@@ -59,21 +58,9 @@ def seed(
 
 
 async def _write(book) -> None:  # noqa: ANN001 - a workers.seed.Book
-    import asyncpg
+    from cli.database import open_migrated_connection
 
-    from workers.migrate import migrate
-
-    try:
-        dsn = settings.database_url(settings.load())
-    except settings.NoDatabase as exc:
-        raise UserError(str(exc), hint="set DATABASE_URL or run `playbook dev up`") from None
-    try:
-        await migrate(dsn)
-        conn = await asyncpg.connect(dsn)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise UserError(
-            f"cannot reach the database: {exc}", hint="is the stack up? `playbook dev status`"
-        ) from None
+    conn = await open_migrated_connection()
     try:
         await seed_book(conn, book)
     finally:

@@ -83,25 +83,22 @@ def import_command(
     _print_report(report)
 
 
+def _has_database() -> bool:
+    try:
+        settings.database_url(settings.load())
+    except settings.NoDatabase:
+        return False
+    return True
+
+
 async def _run(files: ExportFiles, dry_run: bool) -> ImportReport:
-    import asyncpg
+    from cli.database import open_migrated_connection
 
-    from workers.migrate import migrate
-
-    try:
-        dsn = settings.database_url(settings.load())
-    except settings.NoDatabase as exc:
-        if dry_run:
-            err.print("no database: references checked against the files only", highlight=False)
-            return importer.check_export(files)
-        raise UserError(str(exc), hint="set DATABASE_URL or run `playbook dev up`") from None
-    try:
-        await migrate(dsn)
-        conn = await asyncpg.connect(dsn)
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise UserError(
-            f"cannot reach the database: {exc}", hint="is the stack up? `playbook dev status`"
-        ) from None
+    # A dry run needs no database: references are then checked against the files only.
+    if dry_run and not _has_database():
+        err.print("no database: references checked against the files only", highlight=False)
+        return importer.check_export(files)
+    conn = await open_migrated_connection()
     try:
         return await importer.import_export(conn, files, dry_run=dry_run)
     finally:

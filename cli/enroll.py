@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cli.app import UserError
+from cli.database import open_store
 from workers import settings as settings_module
 
 console = Console()
@@ -99,7 +100,7 @@ class _Run:
             ) from None
 
     async def select(self, settings: settings_module.Settings) -> tuple[list[Any], list[str]]:
-        store = await _open_store(settings)
+        store = await open_store(settings)
         try:
             candidates = await self._candidates(store)
         finally:
@@ -118,7 +119,7 @@ class _Run:
         from workers.enrolment import enroll_cohort
         from workers.journeys import connect, start_journey
 
-        store = await _open_store(settings, pool_size=min(concurrency, 20))
+        store = await open_store(settings, pool_size=min(concurrency, 20))
         try:
             candidates = await self._candidates(store)
             client = await connect(settings)
@@ -223,22 +224,6 @@ def _parse_day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise UserError(f"--as-of {text!r} is not a date", hint="use YYYY-MM-DD") from None
-
-
-async def _open_store(settings: settings_module.Settings, pool_size: int = 4) -> Any:
-    import asyncpg
-
-    from workers.store import Store
-
-    try:
-        dsn = settings_module.database_url(settings)
-        return await Store.connect(dsn, min_size=1, max_size=max(2, pool_size))
-    except settings_module.NoDatabase as error:
-        raise UserError(str(error), hint="is the stack up? run `playbook dev up`") from None
-    except (OSError, asyncpg.PostgresError) as error:
-        raise UserError(
-            f"cannot reach Postgres: {error}", hint="is the stack up? run `playbook dev up`"
-        ) from None
 
 
 def _run_async(make: Any) -> Any:

@@ -112,15 +112,15 @@ def start(
     task_queue: str = typer.Option("", "--task-queue", help="Task queue (PLAYBOOK_TASK_QUEUE)."),
 ) -> None:
     """Start a journey of PLAYBOOK for one account (starting it twice starts it once)."""
+    from cli.database import open_store
     from workers.journeys import find_playbook, start_journey
-    from workers.settings import database_url
 
     settings = settings_module.load()
     begin = _parse_start(start_at) if start_at else None
     compiled = _run_sync(lambda: find_playbook(playbook, settings))
 
     async def go() -> Any:
-        store = await _open_store(database_url(settings))
+        store = await open_store(settings)
         try:
             return await _with_client(
                 settings,
@@ -159,19 +159,6 @@ def _parse_start(text: str) -> datetime:
             f"--start-at {text!r} is not a date", hint="use 2026-11-11 or 2026-11-11T09:00"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-async def _open_store(dsn: str) -> Any:
-    import asyncpg
-
-    from workers.store import Store
-
-    try:
-        return await Store.connect(dsn)
-    except (OSError, asyncpg.PostgresError) as error:
-        raise UserError(
-            f"cannot reach Postgres: {error}", hint="is the stack up? run `playbook dev up`"
-        ) from None
 
 
 def _run_sync(make: Callable[[], T]) -> T:

@@ -77,12 +77,12 @@ def release(
 async def _release(
     settings: settings_module.Settings, version: str, product: str, task_queue: str, speed: float
 ) -> tuple[Any, Any]:
-    from cli.enroll import _open_store
+    from cli.database import open_store
     from workers.journeys import connect
     from workers.migrate import migrate
     from workers.releases import record_release, release_trigger
 
-    store = await _open_store(settings, pool_size=8)
+    store = await open_store(settings, pool_size=8)
     try:
         await migrate(settings_module.database_url(settings))
         recorded = await record_release(store, version, product)

@@ -88,19 +88,10 @@ def _write_html(data: dict[str, Any], target: str) -> None:
 async def _build(
     settings: settings_module.Settings, window: Any, playbooks: dict[str, Any], playbook: str | None
 ) -> dict[str, Any]:
-    import asyncpg
-
+    from cli.database import open_pool
     from workers.report import build_report
 
-    try:
-        dsn = settings_module.database_url(settings)
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
-    except settings_module.NoDatabase as error:
-        raise UserError(str(error), hint="is the stack up? run `playbook dev up`") from None
-    except (OSError, asyncpg.PostgresError) as error:
-        raise UserError(
-            f"cannot reach Postgres: {error}", hint="is the stack up? run `playbook dev up`"
-        ) from None
+    pool = await open_pool(settings, size=2)
     try:
         client = await _temporal(settings)
         return await build_report(
