@@ -28,7 +28,7 @@ the end (line, column just past the last character) where known.
 
 from __future__ import annotations
 
-import codecs
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -108,13 +108,16 @@ class StringLit:
 
     @property
     def value(self) -> str:
-        """The string with backslash escapes resolved."""
+        """The string with backslash escapes resolved (\\n, \\t, \\", \\\\); any other
+        backslash stays as written. Text outside escapes is kept as is, so accents and
+        Japanese survive (``unicode_escape`` would read them as Latin-1)."""
         if "\\" not in self.raw:
             return self.raw
-        try:
-            return codecs.decode(self.raw, "unicode_escape")
-        except (UnicodeDecodeError, ValueError):
-            return self.raw
+        return _ESCAPE.sub(lambda m: _ESCAPES.get(m.group(1), m.group(0)), self.raw)
+
+
+_ESCAPE = re.compile(r"\\(.)", re.DOTALL)
+_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
 
 
 @dataclass
