@@ -27,8 +27,8 @@ from aiosmtpd.controller import Controller
 from dsl.ir import Playbook
 from dsl.loader import check_text
 from engine.contract import Timeline, TimelineEntry
+from tests.integration.journey_checks import wait_for
 from tests.integration.test_activities_email import seed_account, settings_for
-from tests.integration.test_journey_e2e import wait_for
 from workers import journeys
 from workers.mailbox import Mailbox
 from workers.stack.smtp_sink import KeepEverything

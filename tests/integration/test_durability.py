@@ -47,8 +47,8 @@ from dsl.ir import Playbook
 from dsl.loader import check_text
 from engine.contract import Timeline, TimelineEntry, idempotency_key
 from engine.simulation import run_simulation
+from tests.integration.journey_checks import touched_account_id
 from tests.integration.test_activities_email import SECRET, seed_account
-from tests.integration.test_journey_e2e import touched_account_id
 from workers import journeys
 from workers.email import message_id_for
 

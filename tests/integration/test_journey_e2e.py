@@ -19,8 +19,6 @@ import os
 import re
 import signal
 import sys
-import uuid
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,7 +27,7 @@ import pytest
 
 from dsl.loader import load_playbook
 from engine.contract import Timeline
-from engine.experiments import assign_arm
+from tests.integration.journey_checks import touched_account_id, wait_for, waiting_for
 from tests.integration.test_activities_email import SECRET, seed_account, settings_for
 from workers import journeys
 from workers.links import LinkSigner
@@ -43,31 +41,6 @@ REPO = Path(__file__).resolve().parents[2]
 # which the test would survive, only slower).
 SPEED = 6 * 3600.0
 DAY_BEFORE_T90 = datetime(2026, 12, 31, 9, 0, tzinfo=UTC)  # renewal 2027-04-01 is T-91
-
-
-def touched_account_id(playbook: Any) -> str:
-    """A fresh account id outside the experiment's holdout arm (which gets no email)."""
-    while True:
-        candidate = f"E2E-{uuid.uuid4().hex[:8]}"
-        if all(not (assign_arm(e, candidate) or e.arms[0]).holdout for e in playbook.experiments):
-            return candidate
-
-
-async def wait_for(
-    client: Any, journey_id: str, check: Callable[[Timeline], bool], what: str
-) -> Timeline:
-    timeline: Timeline | None = None
-    for _ in range(1200):
-        view = await journeys.show_journey(client, journey_id)
-        timeline = view.timeline
-        if timeline is not None and check(timeline):
-            return timeline
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the journey never got to: {what}; last timeline: {timeline}")
-
-
-def waiting_for(label: str) -> Callable[[Timeline], bool]:
-    return lambda t: t.waiting is not None and label in t.waiting.label
 
 
 async def test_renewal_journey_through_the_real_stack(

@@ -17,7 +17,7 @@ import base64
 import json
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -30,8 +30,8 @@ import uvicorn
 
 from dsl.loader import load_playbook
 from engine.contract import Timeline
+from tests.integration.journey_checks import touched_account_id, wait_for, waiting_for
 from tests.integration.test_activities_email import seed_account, settings_for
-from tests.integration.test_journey_e2e import touched_account_id
 from workers import journeys
 from workers.settings import Settings
 from workers.web import SECRET_HEADER, create_app
@@ -146,24 +146,6 @@ async def web_stack(
         await activities.http.aclose()
         server.should_exit = True
         await serve
-
-
-async def wait_for(
-    client: Any, journey_id: str, check: Callable[[Timeline], bool], what: str
-) -> Timeline:
-    """The journey's timeline once ``check`` holds (bounded by attempts, not time)."""
-    timeline: Timeline | None = None
-    for _ in range(1200):
-        view = await journeys.show_journey(client, journey_id)
-        timeline = view.timeline
-        if timeline is not None and check(timeline):
-            return timeline
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the journey never got to: {what}; last timeline: {timeline}")
-
-
-def waiting_for(words: str) -> Callable[[Timeline], bool]:
-    return lambda t: t.waiting is not None and words in t.waiting.label
 
 
 async def playbook_command(stack: Stack, *args: str) -> tuple[int, str]:
