@@ -1,0 +1,54 @@
+"""The forecast engine over an in-memory book: exact counts, cap hits, determinism."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+from cli.simulate import sample_facts
+from dsl.loader import load_playbook
+from engine.experiments import assign_arm
+from engine.forecast import forecast_book
+
+PLAYBOOKS = Path(__file__).parents[2] / "playbooks"
+AS_OF = date(2026, 11, 2)  # a Monday
+
+
+def _account(ident: str, renews_in: int) -> dict:
+    facts = json.loads(json.dumps(sample_facts(AS_OF), default=str))
+    facts["account"]["id"] = ident
+    facts["subscription"]["renewal_date"] = (AS_OF + timedelta(days=renews_in)).isoformat()
+    return facts
+
+
+def _forecast(book: dict, days: int):
+    renewal = load_playbook(PLAYBOOKS / "renewal.playbook")
+    return asyncio.run(forecast_book([renewal], book, AS_OF, days)), renewal
+
+
+def test_renewal_touches_in_the_first_weeks_are_counted_exactly():
+    book = {"F-11": _account("F-11", 140), "F-12": _account("F-12", 130)}
+    forecast, renewal = _forecast(book, 28)
+    for ident in book:  # holdouts make no touches: the counts below assume none here
+        assert assign_arm(renewal.experiments[0], ident).name != "control"
+    # Both are asked today (F-12 is past T-140: at once). After 14 days of silence
+    # (W47) the reminder goes out and the renewal rep gets a CTA; prospecting follows
+    # the question (F-12 at once, F-11 at T-120, day 20): documents and, as devices
+    # exceed licences, a sales CTA.
+    assert forecast.emails_by_week() == {
+        "2026-W45": {"renewal_intent_survey": 2},
+        "2026-W47": {"renewal_documents": 2, "renewal_intent_reminder": 2},
+    }
+    assert forecast.ctas_by_week() == {
+        "2026-W47": {"ren.rep@example.com": 2, "sam.sales@example.com": 2}
+    }
+
+
+def test_contact_over_the_cap_is_listed_and_runs_are_equal():
+    book = {"F-3": _account("F-3", 100)}
+    first, _ = _forecast(book, 60)
+    second, _ = _forecast(book, 60)
+    assert first.to_json() == second.to_json()
+    assert first.journeys["renewal"] == 1
