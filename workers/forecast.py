@@ -1,0 +1,108 @@
+"""The book of business for ``playbook forecast``, read from Postgres in a few queries.
+
+``load_book`` returns account id -> facts in exactly the shape of
+``Store.load_facts`` (one query per table, not one per account); ``running_journeys``
+finds the accounts already in a journey (milestones recorded, no outcome yet).
+``forecast_store`` puts them through ``engine.forecast``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+from dsl import schema
+from dsl.ir import Playbook
+from engine.forecast import Forecast, forecast_book
+from workers.store import Store, plain
+
+_LATEST = {
+    "subscription": (
+        "SELECT DISTINCT ON (account_id) * FROM subscriptions ORDER BY account_id, "
+        "(status = 'active') DESC, CASE WHEN status = 'active' THEN renewal_date END ASC, "
+        "renewal_date DESC"
+    ),
+    "usage": "SELECT DISTINCT ON (account_id) * FROM usage ORDER BY account_id, as_of DESC",
+    "nps": (
+        "SELECT DISTINCT ON (account_id) * FROM nps_responses "
+        "ORDER BY account_id, responded_on DESC, id DESC"
+    ),
+    "quote": (
+        "SELECT DISTINCT ON (account_id) * FROM quotes "
+        "ORDER BY account_id, created_at DESC, id DESC"
+    ),
+}
+_COLUMNS = {
+    "subscription": schema.SUBSCRIPTION,
+    "usage": schema.USAGE,
+    "nps": schema.NPS,
+    "quote": schema.QUOTE,
+}
+
+
+def _row(record: Any, columns: Any) -> dict[str, Any]:
+    return {name: plain(record[name]) for name in columns}
+
+
+async def load_book(store: Store) -> dict[str, dict[str, Any]]:
+    """Every account's facts, as ``Store.load_facts`` gives them, in one snapshot."""
+    async with (
+        store.pool.acquire() as conn,
+        conn.transaction(isolation="repeatable_read", readonly=True),
+    ):
+        accounts = await conn.fetch("SELECT * FROM accounts ORDER BY id")
+        latest = {root: await conn.fetch(sql) for root, sql in _LATEST.items()}
+        contacts = await conn.fetch(
+            "SELECT r.account_id AS holder_account, r.role, c.* FROM contact_roles r "
+            "JOIN contacts c ON c.id = r.contact_id ORDER BY r.account_id, r.role, r.rank, c.id"
+        )
+    book: dict[str, dict[str, Any]] = {}
+    for record in accounts:
+        book[record["id"]] = {
+            "account": _row(record, schema.ACCOUNT),
+            **{root: {} for root in _LATEST},
+            "contacts": {},
+            "contacts_by_role": {},
+        }
+    for root, records in latest.items():
+        for record in records:
+            if record["account_id"] in book:
+                book[record["account_id"]][root] = _row(record, _COLUMNS[root])
+    for record in contacts:
+        facts = book.get(record["holder_account"])
+        if facts is None:
+            continue
+        holders = facts["contacts_by_role"].setdefault(record["role"], [])
+        holders.append(_row(record, schema.CONTACT))
+        facts["contacts"].setdefault(record["role"], holders[0])
+    return {ident: {key: facts[key] for key in _ORDER} for ident, facts in book.items()}
+
+
+_ORDER = ("account", "subscription", "usage", "nps", "contacts", "contacts_by_role", "quote")
+
+
+async def running_journeys(store: Store, playbooks: list[str]) -> dict[str, dict[str, datetime]]:
+    """playbook -> account id -> first milestone of its journey still running."""
+    rows = await store.pool.fetch(
+        "SELECT playbook, account_id, min(at) AS began FROM journey_events e "
+        "WHERE playbook = ANY($1::text[]) AND account_id <> '' AND NOT EXISTS ("
+        "SELECT 1 FROM journey_events o WHERE o.journey_id = e.journey_id "
+        "AND o.kind = 'outcome') GROUP BY playbook, account_id",
+        playbooks,
+    )
+    out: dict[str, dict[str, datetime]] = {}
+    for row in rows:
+        out.setdefault(row["playbook"], {})[row["account_id"]] = row["began"]
+    return out
+
+
+async def forecast_store(
+    store: Store, playbooks: list[Playbook], as_of: date, days: int
+) -> Forecast:
+    """The forecast of the whole book in the store."""
+    book = await load_book(store)
+    # Dates as ISO strings: the facts a journey sees arrive as JSON from an activity.
+    facts = json.loads(json.dumps(book, default=str))
+    running = await running_journeys(store, [p.name for p in playbooks])
+    return await forecast_book(playbooks, facts, as_of, days, running)
