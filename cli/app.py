@@ -41,6 +41,7 @@ def _register_all() -> None:
         data_import,
         dev,
         enroll,
+        forecast,
         journeys,
         lang,
         mail,
@@ -65,6 +66,7 @@ def _register_all() -> None:
         cta,
         schedule,
         release,
+        forecast,
     ):
         module.register(app)
 

@@ -1,0 +1,129 @@
+"""`playbook forecast`: what the playbooks will do to the whole book over the next N days.
+
+    playbook forecast --days 90
+    playbook forecast --playbook renewal --as-of 2026-11-02 --json
+
+Reads every account from the store (the local stack or DATABASE_URL), simulates one
+journey per qualifying account and playbook in virtual time (see ``engine.forecast``
+for the assumed world) and prints, per ISO week, emails per template, CTAs per owner,
+and the contacts the email cap would block.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from engine.forecast import Forecast
+
+console = Console()
+PLAYBOOKS = Path(__file__).resolve().parents[1] / "playbooks"
+
+
+def _user_error(message: str, hint: str = "") -> Exception:
+    from cli.app import UserError
+
+    return UserError(message, hint=hint)
+
+
+def _playbooks(names: list[str]) -> list[Any]:
+    from dsl.diagnostics import PlaybookError
+    from dsl.loader import load_playbook
+
+    files = sorted(PLAYBOOKS.glob("*.playbook"))
+    known = {f.stem: f for f in files}
+    chosen = names or list(known)
+    out = []
+    for name in chosen:
+        path = known.get(name) or Path(name)
+        if not path.exists():
+            raise _user_error(f"no playbook {name!r}", hint=f"known: {', '.join(known)}")
+        try:
+            out.append(load_playbook(path))
+        except PlaybookError as error:
+            typer.echo(error.render(), err=True)
+            raise typer.Exit(1) from None
+    return out
+
+
+def _week_table(title: str, column: str, rows: dict[str, dict[str, int]]) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("week", no_wrap=True)
+    table.add_column(column)
+    table.add_column("count", justify="right")
+    for week, counts in rows.items():
+        for key, count in counts.items():
+            table.add_row(week, escape(key), str(count))
+    return table
+
+
+def print_forecast(forecast: Forecast) -> None:
+    """The forecast as Rich tables."""
+    journeys = ", ".join(f"{name} {n}" for name, n in sorted(forecast.journeys.items()))
+    console.print(
+        f"forecast from {forecast.as_of} for {forecast.days} days: journeys {journeys}",
+        highlight=False,
+    )
+    console.print(f"[dim]assumption: {escape(forecast.assumption)}[/]")
+    console.print(_week_table("Emails per template", "template", forecast.emails_by_week()))
+    console.print(_week_table("CTAs per owner", "owner", forecast.ctas_by_week()))
+    table = Table(title="Contacts over the email cap", title_justify="left")
+    for name in ("contact", "account", "blocked", "first", "cap"):
+        table.add_column(name)
+    for contact, hits in sorted(forecast.contacts_over_cap().items()):
+        first = hits[0]
+        cap = f"{first.cap} per {first.period_days:g} days"
+        table.add_row(escape(contact), first.account_id, str(len(hits)), first.week, cap)
+    console.print(table)
+
+
+def forecast_command(
+    days: int = typer.Option(90, "--days", min=1, help="Forecast N days ahead."),
+    playbook: list[str] = typer.Option(
+        [], "--playbook", help="A shipped playbook name or a file (repeatable; default: all)."
+    ),
+    as_of: str | None = typer.Option(None, "--as-of", help="Start date YYYY-MM-DD (today)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the forecast as JSON."),
+) -> None:
+    """Forecast emails, CTAs and cap hits the playbooks will cause over the book."""
+    import asyncio
+
+    from workers import settings as settings_module
+    from workers.forecast import forecast_store
+    from workers.store import Store
+
+    try:
+        start = date.fromisoformat(as_of) if as_of else date.today()
+    except ValueError:
+        raise _user_error(f"--as-of: not a date: {as_of!r}", hint="use YYYY-MM-DD") from None
+    playbooks = _playbooks(playbook)
+
+    async def run() -> Forecast:
+        store = await Store.connect(settings_module.database_url(settings_module.load()))
+        try:
+            return await forecast_store(store, playbooks, start, days)
+        finally:
+            await store.close()
+
+    try:
+        forecast = asyncio.run(run())
+    except settings_module.NoDatabase as error:
+        raise _user_error(str(error), hint="start the stack: playbook dev up") from None
+    except OSError as error:
+        raise _user_error(f"cannot reach the database: {error}") from None
+    if as_json:
+        typer.echo(json.dumps(forecast.to_json(), indent=2))
+        return
+    print_forecast(forecast)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``playbook forecast`` to the command."""
+    app.command("forecast")(forecast_command)
