@@ -52,3 +52,17 @@ def test_contact_over_the_cap_is_listed_and_runs_are_equal():
     second, _ = _forecast(book, 60)
     assert first.to_json() == second.to_json()
     assert first.journeys["renewal"] == 1
+
+
+def test_a_contact_shared_by_four_accounts_is_over_the_cap():
+    # One renewal contact for four accounts asked the same day: the cap (3 per 7 days,
+    # across journeys, as governance counts it) blocks the fourth email.
+    book = {}
+    for ident in ("F-11", "F-12", "F-13", "F-14"):
+        book[ident] = _account(ident, 140)
+    forecast, _ = _forecast(book, 7)
+    asked = [e for e in forecast.emails if e.template == "renewal_intent_survey"]
+    over = forecast.contacts_over_cap()
+    assert list(over) == ["rita@acme.example"]
+    assert len(over["rita@acme.example"]) == len(asked) - 3
+    assert over["rita@acme.example"][0].cap == 3
