@@ -86,6 +86,10 @@ def main() -> int:
         run(["mail", "ls", "--limit", "8"], title="11. The mailbox (SMTP sink)")
         run(["report"], title="12. The report: activity apart from outcomes")
         run(["report", "--html", ".state/report.html"], title="13. The same report as a page")
+        run(
+            ["forecast", "--days", "28"],
+            title="14. The next four weeks' load, before it happens (simulated over the book)",
+        )
     except DemoFailed as exc:
         console.print(f"[bold red]demo stopped:[/] {exc}")
         console.print("`playbook dev status` shows each part of the stack; logs: .state/logs/")
@@ -209,6 +213,7 @@ def _where_to_look() -> None:
         "--query 'PlaybookName=\"renewal\"'\n"
         "  Journeys              .venv/bin/playbook ps --playbook renewal\n"
         "  One journey           .venv/bin/playbook show <journey id>\n"
+        "  Next month's load     .venv/bin/playbook forecast --days 90\n"
         "  The mailbox           .venv/bin/playbook mail ls / mail show <id>\n"
         "  The report            .venv/bin/playbook report, .state/report.html, or\n"
         "                        http://127.0.0.1:8088/report (charts)\n"
