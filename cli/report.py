@@ -240,12 +240,13 @@ def _journeys(journeys: list[dict[str, Any]]) -> Table:
     source = journeys[0]["source"] if journeys else "temporal"
     table = Table(title=f"journeys per playbook (from {source})", title_justify="left")
     if source == "temporal":
-        columns = ["total", "running", "completed", "failed", "canceled", "terminated"]
+        columns = ["total", "running", "on_track", "behind", "stuck", "completed", "failed"]
+        columns += ["canceled", "terminated"]
     else:
         columns = ["total", "running", "ended"]
     table.add_column("playbook")
     for column in columns:
-        table.add_column(column, justify="right")
+        table.add_column(column.replace("_", " "), justify="right")
     for row in journeys:
         table.add_row(row["playbook"], *(_n(row.get(c, 0)) for c in columns))
     return table

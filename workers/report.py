@@ -46,10 +46,11 @@ arms to one playbook's journeys; the outcomes are the book's.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -57,7 +58,9 @@ import asyncpg
 from temporalio.client import Client
 
 from dsl.ir import Ask, Block, ContactPolicy, Playbook, walk
+from engine.contract import Timeline
 from engine.experiments import assign_arm
+from engine.journey_health import HEALTH_STATES, journey_health
 
 INTENT_QUESTION = "renewal_intent"
 NPS_PLAYBOOK = "nps_followup"
@@ -411,7 +414,12 @@ async def _playbook_names(
 async def _journeys(temporal: Client | None, pool: Any, names: list[str]) -> list[dict[str, Any]]:
     if temporal is not None:
         try:
-            return [await _visibility_counts(temporal, name) for name in names if _NAME.match(name)]
+            return [
+                (await _visibility_counts(temporal, name))
+                | (await _health_counts(temporal, pool, name))
+                for name in names
+                if _NAME.match(name)
+            ]
         except Exception:  # visibility down or unsupported: the store still knows a lot
             pass
     rows = await pool.fetch(
@@ -431,6 +439,55 @@ async def _journeys(temporal: Client | None, pool: Any, names: list[str]) -> lis
         }
         for name in names
     ]
+
+
+HEALTH_SAMPLE = 500  # running journeys asked for their timeline, per playbook
+
+
+async def _health_counts(client: Client, pool: Any, name: str) -> dict[str, Any]:
+    """Running journeys of one playbook as on track / behind / stuck (the rule is
+    ``engine.journey_health``): each journey's timeline by query (at most
+    ``HEALTH_SAMPLE``, eight at a time) and its open CTAs from the store."""
+    ids = [
+        execution.id
+        async for execution in client.list_workflows(
+            f"WorkflowType = '{name}' AND ExecutionStatus = 'Running'", limit=HEALTH_SAMPLE
+        )
+    ]
+    counts: dict[str, Any] = {state: 0 for state in HEALTH_STATES}
+    if not ids:
+        return counts
+    gate = asyncio.Semaphore(8)
+
+    async def timeline(journey_id: str) -> Timeline | None:
+        async with gate:
+            try:
+                handle = client.get_workflow_handle(journey_id)
+                return await handle.query("timeline", result_type=Timeline)
+            except Exception:  # ended meanwhile, or no worker answering: not counted
+                return None
+
+    timelines = await asyncio.gather(*(timeline(journey_id) for journey_id in ids))
+    open_ctas = await pool.fetch(
+        "SELECT journey_id, id, due_at FROM ctas "
+        "WHERE status = 'open' AND due_at IS NOT NULL AND journey_id = ANY($1)",
+        ids,
+    )
+    wall = datetime.now(UTC)
+    for view in timelines:
+        if view is None or view.now is None:
+            continue
+        # A waiting journey's own clock stops at the start of its wait; a live
+        # journey's playbook time is the wall clock's, a rehearsal's runs ahead.
+        now = max(view.now, wall)
+        overdue = {
+            str(row["id"])
+            for row in open_ctas
+            if row["journey_id"] == view.journey_id and row["due_at"] < now
+        }
+        counts[journey_health(view, overdue, now)] += 1
+    counts["health_sampled"] = sum(counts[state] for state in HEALTH_STATES)
+    return counts
 
 
 async def _visibility_counts(client: Client, name: str) -> dict[str, Any]:
