@@ -9,18 +9,15 @@ four, C2 two), week of 01-11: 1 (C1), week of 01-18: 4 (the intent surveys).
 
 from __future__ import annotations
 
-import asyncio
 import html
 import re
-import threading
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 
 from tests.integration.enrol_fixtures import enrol_pool_fixture, insert_row  # noqa: F401
-from tests.integration.test_report_kpis import PLAYBOOKS, WINDOW, seed
+from tests.integration.test_report_kpis import PLAYBOOKS, WINDOW, seed, seed_for_the_command
 from workers.report import build_report
 from workers.report_html import render_html
 
@@ -227,22 +224,9 @@ async def test_get_report_serves_the_page(seeded, fresh_store, tmp_path):
 def test_report_command_writes_the_page(monkeypatch, fresh_dsn, tmp_path: Path):
     from typer.testing import CliRunner
 
-    from cli.app import _register_all, app
+    from cli.app import app
 
-    async def seed_it() -> None:
-        conn = await asyncpg.connect(fresh_dsn)
-        try:
-            await seed(conn)
-        finally:
-            await conn.close()
-
-    worker = threading.Thread(target=lambda: asyncio.run(seed_it()))
-    worker.start()
-    worker.join()
-    monkeypatch.setenv("DATABASE_URL", fresh_dsn)
-    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")  # nobody there: journey events instead
-    monkeypatch.setenv("PLAYBOOK_DIR", str(PLAYBOOKS))
-    _register_all()
+    seed_for_the_command(monkeypatch, fresh_dsn)
     target = tmp_path / "report.html"
     window = ["--from", "2027-01-01", "--to", "2027-03-31", "--as-of", "2027-03-01"]
     result = CliRunner().invoke(app, ["report", *window, "--html", str(target)])

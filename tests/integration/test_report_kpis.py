@@ -422,28 +422,37 @@ async def test_journey_counts_come_from_temporal_visibility(
     assert (rows[0]["playbook"], rows[0]["total"], rows[0]["running"]) == (name, 3, 3)
 
 
-def test_report_command_prints_tables_and_json(monkeypatch, fresh_dsn):
+def seed_for_the_command(monkeypatch, dsn: str) -> None:  # noqa: ANN001 - pytest's monkeypatch
+    """Seed the known book into ``dsn`` and point the `playbook` command at it, with
+    Temporal unreachable (journey counts then come from the journey events)."""
     import threading
 
-    from typer.testing import CliRunner
-
-    from cli.app import _register_all, app
+    from cli.app import _register_all
 
     async def seed_it() -> None:
-        conn = await asyncpg.connect(fresh_dsn)
+        conn = await asyncpg.connect(dsn)
         try:
             await seed(conn)
         finally:
             await conn.close()
 
+    # The test's own event loop is running: seed from a thread with a loop of its own.
     worker = threading.Thread(target=lambda: asyncio.run(seed_it()))
     worker.start()
     worker.join()
-    monkeypatch.setenv("DATABASE_URL", fresh_dsn)
+    monkeypatch.setenv("DATABASE_URL", dsn)
     monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")  # nobody there: journey events instead
     monkeypatch.setenv("PLAYBOOK_DIR", str(PLAYBOOKS))
-    monkeypatch.setenv("COLUMNS", "200")
     _register_all()
+
+
+def test_report_command_prints_tables_and_json(monkeypatch, fresh_dsn):
+    from typer.testing import CliRunner
+
+    from cli.app import app
+
+    monkeypatch.setenv("COLUMNS", "200")
+    seed_for_the_command(monkeypatch, fresh_dsn)
     runner = CliRunner()
     window = ["--from", "2027-01-01", "--to", "2027-03-31", "--as-of", "2027-03-01"]
 
