@@ -25,10 +25,11 @@ DATA_HELP = "Load customer data: sample data (seed) or a CRM export (import)."
 
 def register(app: typer.Typer) -> None:
     """Add ``data seed`` to the app's ``data`` group (created if not there yet)."""
-    _data_group(app).command("seed")(seed)
+    data_group(app).command("seed")(seed)
 
 
-def _data_group(app: typer.Typer) -> typer.Typer:
+def data_group(app: typer.Typer) -> typer.Typer:
+    """The app's ``data`` group (seed, import, release), created on first use."""
     for info in app.registered_groups:
         if info.name == "data" and info.typer_instance is not None:
             return info.typer_instance

@@ -22,28 +22,17 @@ import typer
 from rich.console import Console
 
 from cli.app import UserError
+from cli.data import data_group
 from workers import importer, settings
 from workers.importer import ExportFiles, ImportRejected, ImportReport
 
 console = Console()
 err = Console(stderr=True)
 
-DATA_HELP = "Load customer data: sample data (seed) or a CRM export (import)."
-
 
 def register(app: typer.Typer) -> None:
     """Add ``data import`` to the app's ``data`` group (created if not there yet)."""
     add_import_command(data_group(app))
-
-
-def data_group(app: typer.Typer) -> typer.Typer:
-    """The app's ``data`` sub-command group, created on first use."""
-    for info in app.registered_groups:
-        if info.name == "data" and info.typer_instance is not None:
-            return info.typer_instance
-    group = typer.Typer(name="data", help=DATA_HELP, no_args_is_help=True)
-    app.add_typer(group, name="data")
-    return group
 
 
 def add_import_command(group: typer.Typer) -> None:

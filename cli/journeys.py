@@ -24,20 +24,15 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.app import UserError
+from cli.simulate import STATUS_STYLE
 from workers import settings as settings_module
 
 console = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
 
-_STATUS_STYLE = {
-    "done": "green",
-    "skipped": "yellow",
-    "deferred": "cyan",
-    "failed": "bold red",
-    "event": "magenta",
-    "waiting": "bold cyan",
-    "planned": "dim",
+# Timeline entries as `simulate` colours them, plus the states of a whole journey.
+_STATUS_STYLE = STATUS_STYLE | {
     "running": "green",
     "completed": "blue",
     "stopped": "yellow",

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 
 from cli.app import UserError
-from cli.data_import import data_group
+from cli.data import data_group
 from workers import settings as settings_module
 
 console = Console()

@@ -49,17 +49,15 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import asyncpg
-
 from dsl.ir import ContactPolicy
 from engine.contract import ActionRequest
+from workers.store import connection
 
 Rule = Literal[
     "ok", "opted_out", "suppressed", "cap", "global_cap", "quiet_hours", "duplicate_touch"
@@ -161,7 +159,7 @@ async def decide_touch(
         global_cap=GlobalCap(global_cap, global_period or period) if global_cap else None,
         when_blocked=when_blocked,
     )
-    async with _connection(conn_or_pool) as conn, conn.transaction():
+    async with connection(conn_or_pool) as conn, conn.transaction():
         await conn.execute(
             "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", _LOCK_NAMESPACE, email
         )
@@ -218,14 +216,14 @@ async def release_touch(
     """Give back a reserved touch whose email never left (e.g. its template failed
     to render), so it does not count against the caps. Without ``contact_email``,
     every address reserved under the key is released."""
-    async with _connection(conn_or_pool) as conn:
+    async with connection(conn_or_pool) as conn:
         await _release(conn, idempotency_key, contact_email)
 
 
 async def record_opt_out(conn_or_pool: ConnOrPool, email: str, source: str = "") -> None:
     """Record that ``email`` asked not to be emailed, and mark its contacts opted out."""
     address = email.strip().lower()
-    async with _connection(conn_or_pool) as conn, conn.transaction():
+    async with connection(conn_or_pool) as conn, conn.transaction():
         await conn.execute(
             "INSERT INTO opt_outs (email, source) VALUES ($1, $2) "
             "ON CONFLICT (email) DO UPDATE SET source = EXCLUDED.source",
@@ -240,7 +238,7 @@ async def add_suppression(conn_or_pool: ConnOrPool, email_or_domain: str, reason
     entry = email_or_domain.strip().lower().lstrip("@")
     if not entry:
         raise ValueError("a suppression needs an email address or a domain")
-    async with _connection(conn_or_pool) as conn:
+    async with connection(conn_or_pool) as conn:
         await conn.execute(
             "INSERT INTO suppressions (entry, reason) VALUES ($1, $2) "
             "ON CONFLICT (entry) DO UPDATE SET reason = EXCLUDED.reason",
@@ -257,7 +255,7 @@ async def list_decisions(
     limit: int = 500,
 ) -> list[DecisionRecord]:
     """The logged decisions of a journey (or of an account, or all), oldest first."""
-    async with _connection(conn_or_pool) as conn:
+    async with connection(conn_or_pool) as conn:
         rows = await conn.fetch(
             """
             SELECT journey_id, step_key, contact_id, email, account_id, reason,
@@ -547,16 +545,6 @@ async def _log(conn: Any, ask: _Ask, decision: TouchDecision) -> None:
         decision.retry_at,
         ask.now,
     )
-
-
-@asynccontextmanager
-async def _connection(conn_or_pool: ConnOrPool) -> AsyncIterator[Any]:
-    conn_or_pool = getattr(conn_or_pool, "pool", conn_or_pool)  # a Store hands over its pool
-    if isinstance(conn_or_pool, asyncpg.Pool):
-        async with conn_or_pool.acquire() as conn:
-            yield conn
-    else:
-        yield conn_or_pool
 
 
 # --------------------------------------------------------------------------- words

@@ -35,8 +35,7 @@ import difflib
 import functools
 import io
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -44,9 +43,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-import asyncpg
-
 from dsl import schema
+from workers.store import connection
 
 # --------------------------------------------------------------------------- columns
 
@@ -627,7 +625,7 @@ async def import_export(
     parsed, errors = read_export(files)
     if not parsed:
         raise ImportRejected([RowError("(no files)", 0, "", "give at least one CSV file")])
-    async with _connection(conn_or_pool) as conn, conn.transaction():
+    async with connection(conn_or_pool) as conn, conn.transaction():
         errors.extend(_duplicates(parsed))
         known = await _known_ids(conn, parsed)
         errors.extend(_references(parsed, known))
@@ -732,13 +730,3 @@ async def _write_roles(conn: Any, export_file: _File) -> None:
         "account_id = EXCLUDED.account_id",
         records,
     )
-
-
-@asynccontextmanager
-async def _connection(conn_or_pool: Any) -> AsyncIterator[Any]:
-    conn_or_pool = getattr(conn_or_pool, "pool", conn_or_pool)  # a Store hands over its pool
-    if isinstance(conn_or_pool, asyncpg.Pool):
-        async with conn_or_pool.acquire() as conn:
-            yield conn
-    else:
-        yield conn_or_pool

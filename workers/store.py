@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -508,3 +509,15 @@ class Store:
 
 def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12].upper()
+
+
+@asynccontextmanager
+async def connection(conn_or_pool: Any) -> AsyncIterator[Any]:
+    """One connection from a ``Store``, an asyncpg pool or a connection itself, for
+    code that accepts any of them (governance, the CRM import)."""
+    conn_or_pool = getattr(conn_or_pool, "pool", conn_or_pool)  # a Store hands over its pool
+    if isinstance(conn_or_pool, asyncpg.Pool):
+        async with conn_or_pool.acquire() as conn:
+            yield conn
+    else:
+        yield conn_or_pool
