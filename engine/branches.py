@@ -42,6 +42,8 @@ async def join_branches(tasks: Sequence[asyncio.Future[None]], first: bool) -> N
                     await task
                 except (asyncio.CancelledError, Exception):
                     pass
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+    # Read every branch's exception (asyncio logs one never read), raise the first.
+    errors = [t.exception() for t in tasks if t.done() and not t.cancelled()]
+    for error in errors:
+        if error is not None:
+            raise error
