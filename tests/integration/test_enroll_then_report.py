@@ -91,9 +91,12 @@ async def test_enrolled_journeys_show_up_in_the_report(
         assert len(result.started) == 3 and not result.failed
 
         # T-140 is past: the question goes to the three renewal contacts at once.
+        # A row is written as 'sending' before the SMTP hand-off and marked
+        # 'sent' after it; the report counts only what was sent.
         await wait_for_rows(
             own_store,
-            "SELECT count(*) FROM emails WHERE template = 'renewal_intent_survey'",
+            "SELECT count(*) FROM emails "
+            "WHERE template = 'renewal_intent_survey' AND status = 'sent'",
             3,
         )
         first = f"renewal:{admitted[0]}:2027-04-01"
