@@ -64,6 +64,7 @@ async def test_stuck_behind_and_on_track_journeys_are_counted(
         (waits, now),  # on track
     ]
     async with worker:
+        ids: dict[str, set[str]] = {escalates.name: set(), waits.name: set()}
         for playbook, start_at in plan:
             account_id = await seed_account(store)
             started = await journeys.start_journey(
@@ -75,12 +76,32 @@ async def test_stuck_behind_and_on_track_journeys_are_counted(
                 speed=1.0,
                 start_at=start_at,
             )
+            ids[playbook.name].add(started.journey_id)
             await _until_waiting(temporal_client, started.journey_id)
+        # The counts list running journeys from visibility, which is eventually
+        # consistent: wait until it lists all four, or a late one goes uncounted.
+        for name, started_ids in ids.items():
+            await _until_listed(temporal_client, name, started_ids)
         escalation = await _health_counts(temporal_client, store.pool, escalates.name)
         pause = await _health_counts(temporal_client, store.pool, waits.name)
     await activities.http.aclose()
     assert escalation == {"on_track": 1, "behind": 0, "stuck": 1, "health_sampled": 2}
     assert pause == {"on_track": 1, "behind": 1, "stuck": 0, "health_sampled": 2}
+
+
+async def _until_listed(client: Any, name: str, journey_ids: set[str]) -> None:
+    """Until visibility lists exactly these running journeys of ``name`` (the query
+    ``_health_counts`` makes); bounded by attempts."""
+    import asyncio
+
+    query = f"WorkflowType = '{name}' AND ExecutionStatus = 'Running'"
+    listed: set[str] = set()
+    for _ in range(300):
+        listed = {execution.id async for execution in client.list_workflows(query)}
+        if listed == journey_ids:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"visibility listed {sorted(listed)}, not {sorted(journey_ids)}")
 
 
 async def _until_waiting(client: Any, journey_id: str) -> None:
