@@ -170,6 +170,19 @@ async def stop(client: Any, journey_id: str) -> None:
         pass
 
 
+async def until_listed_running(client: Any, account_id: str, journey_id: str) -> None:
+    """Until visibility lists ``journey_id`` among the account's running journeys
+    (what ``workers.triggers.running_journeys`` asks); bounded by attempts."""
+    query = journeys.visibility_query(account=account_id, status="running")
+    listed: list[str] = []
+    for _ in range(300):
+        listed = [row.journey_id for row in await journeys.list_journeys(client, query)]
+        if journey_id in listed:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"visibility never listed {journey_id} as running (listed: {listed})")
+
+
 def answer_links(smtp_sink: Any, to: str) -> dict[str, str]:
     """The answer links of the survey email sent to ``to``, by choice."""
     [survey] = [m for m in smtp_sink.messages(to=to) if "question" in m.subject.lower()]
@@ -315,6 +328,9 @@ async def test_renewed_webhook_completes_the_renewal_journey(
     async with web_stack(**stack_args) as stack:
         journey_id = await stack.start_renewal(account_id)
         await wait_for(stack.client, journey_id, waiting_for("renewal_intent"), "the question")
+        # The webhook finds the account's running journeys in visibility, which is
+        # eventually consistent: post it once the journey is listed there.
+        await until_listed_running(stack.client, account_id, journey_id)
         body = {"event": "renewed", "account_id": account_id, "data": {"by": "crm"}}
 
         assert (await stack.http.post("/webhooks/crm", json=body)).status_code == 401
