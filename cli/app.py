@@ -45,6 +45,7 @@ def _register_all() -> None:
         journeys,
         lang,
         mail,
+        nps,
         release,
         report,
         schedule,
@@ -66,6 +67,7 @@ def _register_all() -> None:
         cta,
         schedule,
         release,
+        nps,
         forecast,
     ):
         module.register(app)

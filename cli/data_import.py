@@ -5,7 +5,9 @@
 
 Every row is checked first; each problem prints as ``file.csv:ROW: column:
 message`` with a hint, and nothing is written unless the whole export is valid.
-Upserts by id, so importing the same export twice changes nothing. The file
+Upserts by id, so importing the same export twice changes nothing. New NPS
+responses are then followed up at once (``cli.nps``): each starts or tells its
+account's ``nps_followup`` journey, unless ``--no-follow-up``. The file
 formats are described in ``workers.importer``.
 
 The command joins the ``data`` verb group (``data seed`` lives in ``cli.data``):
@@ -49,6 +51,14 @@ def import_command(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="check everything and say what would change; write nothing"
     ),
+    follow_up: bool = typer.Option(
+        True,
+        "--follow-up/--no-follow-up",
+        help="start or tell the nps_followup journey of every new NPS response (needs Temporal)",
+    ),
+    speed: float = typer.Option(
+        1.0, "--speed", min=0.001, help="Rehearse the follow-ups N times faster (86400)."
+    ),
 ) -> None:
     """Import a CRM export: check every row, then upsert all files in one transaction."""
     files = ExportFiles(accounts, contacts, subscriptions, usage, nps)
@@ -70,6 +80,10 @@ def import_command(
             hint="fix the rows above and import again (--dry-run checks without writing)",
         ) from None
     _print_report(report)
+    if follow_up and not report.dry_run:
+        from cli.nps import follow_up_import
+
+        follow_up_import(report.new_ids("nps"), speed=speed)
 
 
 def _has_database() -> bool:

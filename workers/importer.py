@@ -241,12 +241,17 @@ class TableCount:
     rows: int = 0
     new: int = 0
     updated: int = 0
+    new_ids: list[str] = field(default_factory=list)  # tables keyed by id: the new rows
 
 
 @dataclass
 class ImportReport:
     counts: list[TableCount] = field(default_factory=list)
     dry_run: bool = False
+
+    def new_ids(self, kind: str) -> list[str]:
+        """The ids of the rows of ``kind`` the import created (e.g. new NPS responses)."""
+        return [i for count in self.counts if count.kind == kind for i in count.new_ids]
 
 
 # --------------------------------------------------------------------------- reading
@@ -670,6 +675,8 @@ async def _upsert(conn: Any, export_file: _File, dry_run: bool) -> TableCount:
     existing = await _existing(conn, table, keys)
     count.updated = len(existing)
     count.new = count.rows - count.updated
+    if table.key == ("id",):
+        count.new_ids = [k[0] for k in keys if k not in existing]
     if dry_run:
         return count
 

@@ -344,6 +344,22 @@ async def nps_response(
     one starts with the event as its first signal, if the playbook's ``enroll``
     condition admits the account."""
     stored = await store_nps(store, response)
+    return await follow_up_nps(
+        store, clients, playbook, response, stored=stored, task_queue=task_queue, speed=speed
+    )
+
+
+async def follow_up_nps(
+    store: Store,
+    clients: ClientSource,
+    playbook: Playbook,
+    response: NpsResponse,
+    *,
+    stored: bool = True,
+    task_queue: str,
+    speed: float = 1.0,
+) -> NpsOutcome:
+    """Signal-with-start the follow-up journey of a response already stored."""
     outcome = NpsOutcome(response.id, stored)
     facts = await store.load_facts(response.account_id)
     workflow_id = journeys.journey_id(playbook, facts)
@@ -365,6 +381,65 @@ async def nps_response(
     )
     outcome.journey = started
     return outcome
+
+
+async def stored_nps(store: Store, ids: list[str]) -> list[NpsResponse]:
+    """The stored responses with these ids, oldest first (as the follow-ups should hear them)."""
+    rows = await store.pool.fetch(
+        "SELECT id, account_id, contact_id, score, category, comment, responded_on "
+        "FROM nps_responses WHERE id = ANY($1::text[]) ORDER BY responded_on, id",
+        ids,
+    )
+    return [
+        NpsResponse(
+            id=row["id"],
+            account_id=row["account_id"],
+            score=row["score"],
+            category=row["category"] or "",
+            contact_id=row["contact_id"] or "",
+            comment=row["comment"] or "",
+            responded_on=row["responded_on"],
+        )
+        for row in rows
+    ]
+
+
+@dataclass
+class NpsFollowUps:
+    """What following up a batch of stored responses did, response by response."""
+
+    outcomes: list[NpsOutcome] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (response id, why)
+
+    def count(self, journey: str) -> int:
+        return sum(1 for outcome in self.outcomes if outcome.journey == journey)
+
+
+async def follow_up_stored_nps(
+    store: Store,
+    clients: ClientSource,
+    playbook: Playbook,
+    ids: list[str],
+    *,
+    task_queue: str,
+    speed: float = 1.0,
+) -> NpsFollowUps:
+    """Follow up responses stored by an import: each starts or signals its account's
+    journey, one at a time in response order, so two responses of one account
+    reach one journey in the order they were given. A response that cannot be
+    followed up (no journey id, Temporal gone) is listed in ``failed``; the
+    others go on."""
+    done = NpsFollowUps()
+    for response in await stored_nps(store, ids):
+        try:
+            done.outcomes.append(
+                await follow_up_nps(
+                    store, clients, playbook, response, task_queue=task_queue, speed=speed
+                )
+            )
+        except (journeys.JourneyError, RPCError, RuntimeError, OSError) as error:
+            done.failed.append((response.id, str(error) or type(error).__name__))
+    return done
 
 
 def _admits(playbook: Playbook, facts: dict[str, Any]) -> bool:

@@ -235,6 +235,10 @@ async def test_the_command_prints_counts(import_dsn, export, monkeypatch):
         "imported 4 subscriptions (4 new, 0 updated)",
         "imported 4 usage (4 new, 0 updated)",
         "imported 3 nps (3 new, 0 updated)",
+        # Responses from October: the follow-up playbook enrols only fresh ones,
+        # so no journey starts (and no Temporal is needed).
+        "nps_followup: 0 started, 0 running told, 0 already ran, 3 not enrolled (e.g. older "
+        "than the playbook's window), 0 failed",
     ]
 
 
