@@ -4,7 +4,7 @@ The journey is the renewal's weekly loop stretched to a year (52 rounds), compil
 from text here, run by a worker in this process (the real workflow and activities)
 at four playbook weeks a second, against the session's Postgres and SMTP sink.
 History is counted run by run along the continue-as-new chain (``fetch_history``
-of each run the visibility store lists for the journey id):
+of the latest run, then of the run each one continued, back to the first):
 
 - started as ``playbook start`` starts it (default options), every run stays
   under 2,000 events;
@@ -73,13 +73,19 @@ def weekly_year_playbook(folder: Path) -> Playbook:
 
 
 async def history_per_run(client: Any, journey_id: str) -> dict[str, int]:
-    """Events in each run of the journey (its continue-as-new chain), by run id."""
+    """Events in each run of the journey (its continue-as-new chain), by run id.
+
+    The chain is walked through the histories themselves (each run's first event
+    names the run it continued), not listed from visibility: visibility is
+    eventually consistent, and a run that has just started or closed could be
+    missing from a listing made right after the journey's result."""
     runs: dict[str, int] = {}
-    async for execution in client.list_workflows(f'WorkflowId = "{journey_id}"'):
-        history = await client.get_workflow_handle(
-            journey_id, run_id=execution.run_id
-        ).fetch_history()
-        runs[execution.run_id] = len(history.events)
+    run_id = (await client.get_workflow_handle(journey_id).describe()).run_id
+    while run_id:
+        history = await client.get_workflow_handle(journey_id, run_id=run_id).fetch_history()
+        runs[run_id] = len(history.events)
+        started = history.events[0].workflow_execution_started_event_attributes
+        run_id = started.continued_execution_run_id
     return runs
 
 
