@@ -2,10 +2,13 @@
 
     playbook forecast --days 90
     playbook forecast --playbook renewal --as-of 2026-11-02 --json
+    playbook forecast --answers renewal_intent=yes:60,no:10,not_decision_maker:5 \
+        --close-ctas-after 3
 
 Reads every account from the store (the local stack or DATABASE_URL), simulates one
 journey per qualifying account and playbook in virtual time (see ``engine.forecast``
-for the assumed world) and prints, per ISO week, emails per template, CTAs per owner,
+for the assumed world; ``--answers`` and ``--close-ctas-after`` bring it closer to
+the team's own rates) and prints, per ISO week, emails per template, CTAs per owner,
 and the contacts the email cap would block.
 """
 
@@ -91,10 +94,21 @@ def forecast_command(
     ),
     as_of: str | None = typer.Option(None, "--as-of", help="Start date YYYY-MM-DD (today)."),
     as_json: bool = typer.Option(False, "--json", help="Print the forecast as JSON."),
+    answers: list[str] = typer.Option(
+        [],
+        "--answers",
+        help="QUESTION=CHOICE:PCT[,CHOICE:PCT...]: the share of accounts answering each "
+        "choice, 2 days after the question (repeatable; default: nobody answers).",
+    ),
+    close_ctas_after: int | None = typer.Option(
+        None, "--close-ctas-after", min=0, help="CTAs are closed N days after they open."
+    ),
 ) -> None:
     """Forecast emails, CTAs and cap hits the playbooks will cause over the book."""
     import asyncio
+    from datetime import timedelta
 
+    from engine.forecast import World, WorldError, parse_answer_mix
     from workers import settings as settings_module
     from workers.forecast import forecast_store
     from workers.store import Store
@@ -104,11 +118,21 @@ def forecast_command(
     except ValueError:
         raise _user_error(f"--as-of: not a date: {as_of!r}", hint="use YYYY-MM-DD") from None
     playbooks = _playbooks(playbook)
+    try:
+        mixes = [parse_answer_mix(text, playbooks) for text in answers]
+    except WorldError as error:
+        raise _user_error(
+            f"--answers: {error}", hint="e.g. --answers renewal_intent=yes:60,no:10"
+        ) from None
+    if len({mix.question for mix in mixes}) < len(mixes):
+        raise _user_error("--answers: one question given twice", hint="one --answers per question")
+    closing = timedelta(days=close_ctas_after) if close_ctas_after is not None else None
+    world = World(tuple(mixes), closing)
 
     async def run() -> Forecast:
         store = await Store.connect(settings_module.database_url(settings_module.load()))
         try:
-            return await forecast_store(store, playbooks, start, days)
+            return await forecast_store(store, playbooks, start, days, world)
         finally:
             await store.close()
 

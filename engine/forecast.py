@@ -7,8 +7,12 @@ simulated in virtual time by ``engine.simulation`` in the default world:
     nobody answers a question, nobody closes a CTA, no fact changes, no renewal
     is recorded; experiment arms as assigned (holdouts make no touches).
 
-That world is the pessimistic one (every silence branch runs: reminders, CTAs), and
-it is deterministic: the same book and date give the same forecast.
+That world is the pessimistic one (every silence branch runs: reminders, CTAs). A
+``World`` makes it closer to a team's own numbers: a share of accounts answers each
+question with each choice (``renewal_intent=yes:60,no:10``; which accounts is fixed
+by a hash of question and account id, as experiment arms are) and CTAs are closed
+some days after they open. Either way the forecast is deterministic: the same
+book, date and world give the same forecast.
 
 What comes out: every email (template, contact, ISO week), every CTA (owner: the
 account's CSM, renewal rep... from the facts, like the CTA activity) and every email
@@ -29,10 +33,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from dsl import schema
-from dsl.ir import Playbook
+from dsl.ir import Ask, Playbook, walk
 from engine.contract import ActionRequest
 from engine.evaluator import evaluate, truthy
-from engine.simulation import day_start, run_simulation
+from engine.experiments import bucket
+from engine.simulation import Script, day_start, run_simulation
 
 ASSUMPTION = (
     "default world: nobody answers, no CTA is closed, no fact changes, no renewal is "
@@ -42,6 +47,120 @@ EMAIL_KINDS = ("send", "ask")
 CTA_KINDS = ("cta", "escalate")
 # The queue a CTA goes to when the account names no owner for its role (as the worker does).
 FALLBACK_OWNER = "ops"
+
+
+class WorldError(ValueError):
+    """An assumption the playbooks cannot honour (unknown question or choice, shares
+    over 100%); the message says which."""
+
+
+@dataclass(frozen=True)
+class AnswerMix:
+    """How customers answer one question: ``shares`` maps a choice to the percent of
+    accounts that pick it, ``after`` the question is asked; the rest never answer."""
+
+    question: str
+    shares: tuple[tuple[str, float], ...]
+    after: timedelta = timedelta(days=2)
+
+    def choice_for(self, account_id: str) -> str | None:
+        """The account's answer, stable per question and account (None: no answer)."""
+        point = bucket(f"forecast:{self.question}", account_id)
+        upper = 0.0
+        for choice, percent in self.shares:
+            upper += percent
+            if point < upper:
+                return choice
+        return None
+
+    def describe(self) -> str:
+        silent = 100 - sum(percent for _, percent in self.shares)
+        parts = [f"{choice} {percent:g}%" for choice, percent in self.shares]
+        return f"{self.question}: {', '.join(parts)}, no answer {silent:g}%"
+
+
+@dataclass(frozen=True)
+class World:
+    """What customers and the team do while the forecast runs: answer mixes per
+    question, and CTAs closed ``close_ctas_after`` they open (None: never)."""
+
+    answers: tuple[AnswerMix, ...] = ()
+    close_ctas_after: timedelta | None = None
+
+    def script_for(self, account_id: str) -> Script | None:
+        """The simulation script of one account's journey (None: the default world)."""
+        if not self.answers and self.close_ctas_after is None:
+            return None
+        script = Script()
+        for mix in self.answers:
+            choice = mix.choice_for(account_id)
+            if choice is not None:
+                script.answer(mix.question, choice, after=mix.after)
+        if self.close_ctas_after is not None:
+            script.close_ctas(after=self.close_ctas_after)
+        return script
+
+    def describe(self) -> str:
+        if not self.answers and self.close_ctas_after is None:
+            return ASSUMPTION
+        answered = "; ".join(mix.describe() for mix in self.answers)
+        others = "other questions unanswered" if self.answers else "nobody answers"
+        closed = (
+            f"CTAs closed {self.close_ctas_after.days} days after they open"
+            if self.close_ctas_after is not None
+            else "no CTA is closed"
+        )
+        head = f"{answered}; {others}" if answered else others
+        return (
+            f"{head}; {closed}; no fact changes, no renewal is recorded; experiment arms "
+            "as assigned (holdouts make no touches)"
+        )
+
+
+def questions(playbooks: Iterable[Playbook]) -> dict[str, list[str]]:
+    """Every question the playbooks ask -> its choices."""
+    out: dict[str, list[str]] = {}
+    for playbook in playbooks:
+        bodies = [playbook.body, *(handler.body for handler in playbook.handlers)]
+        for body in bodies:
+            for step in walk(body):
+                if isinstance(step, Ask):
+                    known = out.setdefault(step.question, [])
+                    known += [c.name for c in step.choices if c.name not in known]
+    return out
+
+
+def parse_answer_mix(text: str, playbooks: Iterable[Playbook]) -> AnswerMix:
+    """``renewal_intent=yes:60,no:10`` -> an ``AnswerMix``, checked against the
+    questions the playbooks ask; ``WorldError`` says what is wrong."""
+    asked = questions(playbooks)
+    question, equals, rest = text.partition("=")
+    question = question.strip()
+    if not equals or not question or not rest.strip():
+        raise WorldError(f"expected QUESTION=CHOICE:PERCENT[,CHOICE:PERCENT...], got {text!r}")
+    if question not in asked:
+        known = ", ".join(sorted(asked)) or "none"
+        raise WorldError(f"no playbook asks {question!r} (questions: {known})")
+    shares: list[tuple[str, float]] = []
+    for part in rest.split(","):
+        choice, colon, number = part.strip().partition(":")
+        choice = choice.strip()
+        if choice not in asked[question]:
+            raise WorldError(
+                f"{question} has no choice {choice!r} (choices: {', '.join(asked[question])})"
+            )
+        try:
+            percent = float(number.strip().rstrip("%")) if colon else float("nan")
+        except ValueError:
+            percent = float("nan")
+        if not 0 <= percent <= 100:  # nan fails both
+            raise WorldError(f"{part.strip()!r}: give a percent of accounts, e.g. {choice}:60")
+        if any(choice == seen for seen, _ in shares):
+            raise WorldError(f"{question}: choice {choice!r} given twice")
+        shares.append((choice, percent))
+    if sum(percent for _, percent in shares) > 100:
+        raise WorldError(f"{question}: the shares add up to more than 100%")
+    return AnswerMix(question, tuple(shares))
 
 
 @dataclass(frozen=True)
@@ -185,7 +304,9 @@ def enrolments(
     return out
 
 
-async def forecast_enrolments(journeys: list[Enrolment], as_of: date, days: int) -> Forecast:
+async def forecast_enrolments(
+    journeys: list[Enrolment], as_of: date, days: int, world: World | None = None
+) -> Forecast:
     """Simulate every journey to ``as_of + days`` and gather the forecast. Only what
     happens from ``as_of`` on counts (a running journey's past is history).
 
@@ -195,12 +316,14 @@ async def forecast_enrolments(journeys: list[Enrolment], as_of: date, days: int)
     the work is CPU-bound anyway."""
     begin = day_start(as_of)
     until = begin + timedelta(days=days)
+    world = world or World()
     names = list(dict.fromkeys(j.playbook.name for j in journeys))
-    forecast = Forecast(as_of=as_of, days=days, playbooks=names)
+    forecast = Forecast(as_of=as_of, days=days, playbooks=names, assumption=world.describe())
     for journey in journeys:
         simulated = await run_simulation(
             journey.playbook,
             dict(journey.facts),
+            world.script_for(journey.account_id),
             start=journey.start,
             until=until,
             account_id=journey.account_id,
@@ -223,11 +346,12 @@ async def forecast_book(
     as_of: date,
     days: int,
     running: Mapping[str, Mapping[str, datetime]] | None = None,
+    world: World | None = None,
 ) -> Forecast:
     """The forecast for ``book`` (account id -> facts in the ``Store.load_facts`` shape,
     dates as ISO strings or dates) over ``days`` from ``as_of``."""
     journeys = enrolments(playbooks, book, as_of, running)
-    forecast = await forecast_enrolments(journeys, as_of, days)
+    forecast = await forecast_enrolments(journeys, as_of, days, world)
     forecast.playbooks = [p.name for p in playbooks]
     for playbook in playbooks:
         forecast.journeys.setdefault(playbook.name, 0)

@@ -14,7 +14,7 @@ from typing import Any
 
 from dsl import schema
 from dsl.ir import Playbook
-from engine.forecast import Forecast, forecast_book
+from engine.forecast import Forecast, World, forecast_book
 from workers.store import Store, plain
 
 _LATEST = {
@@ -98,11 +98,12 @@ async def running_journeys(store: Store, playbooks: list[str]) -> dict[str, dict
 
 
 async def forecast_store(
-    store: Store, playbooks: list[Playbook], as_of: date, days: int
+    store: Store, playbooks: list[Playbook], as_of: date, days: int, world: World | None = None
 ) -> Forecast:
-    """The forecast of the whole book in the store."""
+    """The forecast of the whole book in the store, in ``world`` (default: nobody
+    answers, no CTA is closed)."""
     book = await load_book(store)
     # Dates as ISO strings: the facts a journey sees arrive as JSON from an activity.
     facts = json.loads(json.dumps(book, default=str))
     running = await running_journeys(store, [p.name for p in playbooks])
-    return await forecast_book(playbooks, facts, as_of, days, running)
+    return await forecast_book(playbooks, facts, as_of, days, running, world)

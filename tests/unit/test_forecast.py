@@ -66,3 +66,71 @@ def test_a_contact_shared_by_four_accounts_is_over_the_cap():
     assert list(over) == ["rita@acme.example"]
     assert len(over["rita@acme.example"]) == len(asked) - 3
     assert over["rita@acme.example"][0].cap == 3
+
+
+# --------------------------------------------------------------------------- the world
+
+
+def _world_forecast(book: dict, days: int, world):
+    renewal = load_playbook(PLAYBOOKS / "renewal.playbook")
+    return asyncio.run(forecast_book([renewal], book, AS_OF, days, world=world))
+
+
+def test_customers_who_answer_yes_get_no_reminder_and_no_rep_cta():
+    from engine.forecast import World, parse_answer_mix
+
+    renewal = load_playbook(PLAYBOOKS / "renewal.playbook")
+    book = {"F-11": _account("F-11", 140), "F-12": _account("F-12", 130)}
+    world = World((parse_answer_mix("renewal_intent=yes:100", [renewal]),))
+    forecast = _world_forecast(book, 28, world)
+    # Both answer "yes" two days after being asked: no reminder, no CTA for the
+    # renewal rep. Prospecting no longer waits out the 14 days of silence: each
+    # account gets it at its own T-120 (F-12 on day 10, W46; F-11 on day 20, W47).
+    assert forecast.emails_by_week() == {
+        "2026-W45": {"renewal_intent_survey": 2},
+        "2026-W46": {"renewal_documents": 1},
+        "2026-W47": {"renewal_documents": 1},
+    }
+    assert forecast.ctas_by_week() == {
+        "2026-W46": {"sam.sales@example.com": 1},
+        "2026-W47": {"sam.sales@example.com": 1},
+    }
+    assert forecast.assumption.startswith("renewal_intent: yes 100%, no answer 0%;")
+
+
+def test_an_answer_mix_splits_accounts_stably_by_share():
+    from engine.forecast import AnswerMix
+
+    mix = AnswerMix("renewal_intent", (("yes", 60.0), ("no", 10.0)))
+    picks = [mix.choice_for(f"ACC-{i:05d}") for i in range(2000)]
+    assert picks == [mix.choice_for(f"ACC-{i:05d}") for i in range(2000)]  # stable
+    counts = {choice: picks.count(choice) for choice in ("yes", "no", None)}
+    # SHA-256 buckets: close to the shares (about 1,200 / 200 / 600 of 2,000).
+    assert 1100 <= counts["yes"] <= 1300
+    assert 150 <= counts["no"] <= 250
+    assert 500 <= counts[None] <= 700
+
+
+def test_an_answer_mix_that_the_playbooks_cannot_honour_is_refused():
+    import pytest
+
+    from engine.forecast import WorldError, parse_answer_mix
+
+    renewal = load_playbook(PLAYBOOKS / "renewal.playbook")
+    cases = {
+        "renewal_intent": "expected QUESTION=CHOICE:PERCENT",
+        "renewal_intnet=yes:50": "no playbook asks 'renewal_intnet' (questions: ",
+        "renewal_intent=maybe:50": "renewal_intent has no choice 'maybe' (choices: yes, no, ",
+        "renewal_intent=yes:60,no:50": "the shares add up to more than 100%",
+        "renewal_intent=yes:lots": "'yes:lots': give a percent of accounts, e.g. yes:60",
+        "renewal_intent=yes": "'yes': give a percent of accounts",
+        "renewal_intent=yes:10,yes:20": "choice 'yes' given twice",
+    }
+    for text, message in cases.items():
+        with pytest.raises(WorldError) as raised:
+            parse_answer_mix(text, [renewal])
+        assert message in str(raised.value), text
+    assert parse_answer_mix("renewal_intent = yes:60%, no:10", [renewal]).shares == (
+        ("yes", 60.0),
+        ("no", 10.0),
+    )
