@@ -112,7 +112,7 @@ async def test_renewal_journey_through_the_real_stack(
         handle = temporal_client.get_workflow_handle(journey_id, result_type=Timeline)
         final: Timeline = await handle.result()
 
-        rows = await journeys.list_journeys(
+        rows = await listed(
             temporal_client, journeys.visibility_query(account=account_id, status="all")
         )
 
@@ -153,6 +153,17 @@ async def test_renewal_journey_through_the_real_stack(
     assert ("stage", "intent_survey") in kinds
     assert ("outcome", "renewed") in kinds
     await activities.http.aclose()
+
+
+async def listed(client: Any, query: str) -> list[journeys.JourneyRow]:
+    """The journeys visibility lists for ``query``, once it lists any: visibility
+    is eventually consistent (bounded by attempts, not time)."""
+    for _ in range(300):
+        rows = await journeys.list_journeys(client, query)
+        if rows:
+            return rows
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"visibility never listed a journey for {query!r}")
 
 
 # --------------------------------------------------------------------------- the commands
@@ -228,6 +239,9 @@ async def test_worker_process_and_journey_commands(
         assert "status: running" in out and "stage: intent_survey" in out
         assert "answer to renewal_intent waiting" in out
 
+        # `ps` reads visibility, which is eventually consistent: run it once the
+        # journey is listed there as running.
+        await listed(temporal_client, journeys.visibility_query(account=account_id))
         code, out = await run_cli(env, "ps", "--account", account_id)
         assert code == 0 and journey_id in out and "running" in out, out
         code, out = await run_cli(env, "ps", "--account", account_id, "--stage", "quote")
