@@ -32,7 +32,7 @@ from dsl.loader import load_playbook
 from engine.contract import Timeline
 from tests.integration.journey_checks import touched_account_id, wait_for, waiting_for
 from tests.integration.test_activities_email import seed_account, settings_for
-from tests.integration.test_journey_e2e import run_cli
+from tests.integration.test_journey_e2e import listed, run_cli
 from workers import journeys
 from workers.stack.temporal import temporal_binary
 from workers.worker import WorkerOptions, build_worker
@@ -151,7 +151,11 @@ async def test_show_at_t90_lists_answer_quote_statement_and_waits_for_t45(
             assert out.index("generate quote") < out.index("send renewal_statement")
             assert out.index("send renewal_statement") < out.index("step reminder waiting")
 
-            # The Temporal CLI finds the journey by its search attributes.
+            # The Temporal CLI finds the journey by its search attributes (visibility
+            # is eventually consistent: look once it lists the journey as running).
+            await listed(
+                temporal_client, journeys.visibility_query(playbook="renewal", account=account_id)
+            )
             renewals = temporal_list(stack_env, 'PlaybookName="renewal"')
             assert journey_id in renewals, renewals
             this_one = temporal_list(
