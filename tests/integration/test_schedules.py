@@ -200,11 +200,13 @@ async def test_prune_removes_the_schedule_of_a_deleted_playbook(
     await apply_schedules(temporal_client, settings, task_queue=task_queue, prune=False)
     (settings.playbooks_dir / f"{enrolling}.playbook").unlink()
     removed: list[str] = []
-    # Listing schedules is eventually consistent: apply until the new one is listed.
+    # Listing schedules is eventually consistent: apply until the new one is listed,
+    # pausing between attempts (bounded by attempts, not time).
     for _ in range(100):
         removed += (await apply_schedules(temporal_client, settings, task_queue=task_queue)).removed
         if schedule_id(enrolling) in removed:
             break
+        await asyncio.sleep(0.1)
     assert schedule_id(enrolling) in removed
     rows = await list_schedules(temporal_client, settings)
     assert schedule_id(enrolling) not in [r.schedule_id for r in rows if r.exists]
