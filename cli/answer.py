@@ -63,7 +63,7 @@ async def _answer(
     settings: settings_module.Settings, journey_id: str, question: str, choice: str, contact: str
 ) -> Any:
     from cli.database import open_store
-    from workers.answers import Answer, journey_questions, take_answer
+    from workers.answers import Answer, journey_questions, latest_ask, take_answer
     from workers.triggers import LazyClient
 
     clients = LazyClient(settings)
@@ -81,7 +81,8 @@ async def _answer(
         )
     store = await open_store(settings)
     try:
-        given = Answer(journey_id, question, choice, contact, account_id, source="phone")
+        ask = await latest_ask(store, journey_id, asked)
+        given = Answer(journey_id, question, choice, contact, account_id, source="phone", ask=ask)
         return await take_answer(store, clients, given)
     finally:
         await store.close()

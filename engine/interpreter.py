@@ -199,6 +199,9 @@ class Interpreter:
         self._top_index = 0
         self._events: list[tuple[str, dict[str, Any]]] = []
         self._answers_in: dict[str, str] = {}
+        # question -> idempotency key of its latest ask: an answer naming another
+        # ask (a late click on an earlier round's link) does not answer this one.
+        self._asking: dict[str, str] = {}
         self._ending: JourneyEnded | None = None
         self._skip: str | None = None
         self._interrupts: list[tuple[EventHandler, dict[str, Any]]] = []
@@ -237,6 +240,10 @@ class Interpreter:
             return
         payload = dict(payload or {})
         self._events.append((name, payload))
+        if name == "answer" and self._earlier_ask(payload):
+            words = f"{payload.get('question', '')}={payload.get('choice', '')}"
+            self._entry_event("event answer", "event", f"{words} (to an earlier ask: ignored)")
+            return
         self._note_event(name, payload)
         if name == "facts_changed":
             self._facts_dirty = True
@@ -555,6 +562,7 @@ class Interpreter:
             **self._contact_params(step.when_blocked),
         }
         self._answers_in.pop(step.question, None)  # a question asked again needs a new answer
+        self._asking[step.question] = idempotency_key(self.journey_id, step.id, ctx.iteration)
         result = await self._perform(step, "ask", params, ctx, step.policy)
         answer: str | None = None
         if result.status == "done":
@@ -946,6 +954,13 @@ class Interpreter:
                 iteration=iteration,
             )
         )
+
+    def _earlier_ask(self, payload: dict[str, Any]) -> bool:
+        """Whether an answer names an ask other than its question's latest one.
+        Answers that name no ask (by phone, an old link, a test) answer the latest."""
+        ask = str(payload.get("ask") or "")
+        latest = self._asking.get(str(payload.get("question", "")))
+        return bool(ask) and latest is not None and ask != latest
 
     def _note_event(self, name: str, payload: dict[str, Any]) -> None:
         # An answer or a closed CTA the journey is waiting for is recorded by its step.

@@ -252,6 +252,7 @@ class JourneyActivities:
                 str(contact.get("id", "")),
                 expires,
                 request.account_id,
+                ask=request.idempotency_key,
             )
             for choice in choices
         }

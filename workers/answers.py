@@ -3,13 +3,16 @@
 One path for both ways an answer arrives: the web endpoint (a signed answer link,
 verified before it gets here) and ``playbook answer`` (taken by phone).
 
-- **First answer wins.** One answer per journey and question: a unique index
-  (migration 060) decides between two clicks at once. A later answer records
-  nothing and says which answer counts (``status == "already_answered"``).
+- **First answer wins.** One answer per ask: per journey, question and the ask
+  that sent the link (its idempotency key, so a question asked again in a loop
+  gets a new answer). A unique index (migration 080) decides between two clicks
+  at once. A later answer records nothing and says which answer counts
+  (``status == "already_answered"``).
 - **Facts.** A question named like a writable account fact (``renewal_intent``
   -> ``account.renewal_intent``) writes the choice there, audited like a ``set``.
 - **The journey** gets the event ``answer`` with ``{"question", "choice",
-  "contact_id", "source"}`` (what ``engine.interpreter`` waits for).
+  "contact_id", "source"}`` and ``"ask"`` when the answer names its ask (what
+  ``engine.interpreter`` waits for: it ignores a late answer to an earlier ask).
 - **A journey that has ended** still has the answer recorded (it is the
   customer's word, and the CRM field is written); ``delivery == "ended"`` lets
   the page say the survey has closed.
@@ -41,6 +44,7 @@ class Answer:
     contact_id: str = ""
     account_id: str = ""
     source: Source = "link"
+    ask: str = ""  # the ask's idempotency key ("" when unknown: an old link, a phone call)
 
 
 @dataclass(frozen=True)
@@ -85,22 +89,26 @@ async def _claim(store: Store, answer: Answer) -> dict[str, Any] | None:
     """Insert the answer unless one is there; None if inserted, else the first row."""
     async with store.pool.acquire() as conn:
         inserted = await conn.fetchval(
-            "INSERT INTO answers (journey_id, account_id, question, choice, contact_id, source) "
-            "VALUES ($1, $2, $3, $4, $5, $6) "
-            "ON CONFLICT (journey_id, question) WHERE source <> '' DO NOTHING RETURNING id",
+            "INSERT INTO answers (journey_id, account_id, question, choice, contact_id, source, "
+            "ask_key) VALUES ($1, $2, $3, $4, $5, $6, $7) "
+            "ON CONFLICT (journey_id, question, ask_key) WHERE source <> '' DO NOTHING "
+            "RETURNING id",
             answer.journey_id,
             answer.account_id,
             answer.question,
             answer.choice,
             answer.contact_id,
             answer.source,
+            answer.ask,
         )
         if inserted is not None:
             return None
         row = await conn.fetchrow(
-            "SELECT * FROM answers WHERE journey_id = $1 AND question = $2 AND source <> ''",
+            "SELECT * FROM answers WHERE journey_id = $1 AND question = $2 AND ask_key = $3 "
+            "AND source <> ''",
             answer.journey_id,
             answer.question,
+            answer.ask,
         )
     return dict(row) if row is not None else None
 
@@ -113,6 +121,7 @@ async def _already(store: Store, clients: ClientSource, row: dict[str, Any]) -> 
         contact_id=row["contact_id"],
         account_id=row["account_id"],
         source=row["source"],
+        ask=row["ask_key"],
     )
     if row["signalled_at"] is not None or row["delivery"] in ("ended", "no_journey"):
         return AnswerOutcome("already_answered", first, "delivered_before")
@@ -128,14 +137,18 @@ async def _deliver(store: Store, clients: ClientSource, answer: Answer) -> Deliv
         "contact_id": answer.contact_id,
         "source": answer.source,
     }
+    if answer.ask:
+        payload["ask"] = answer.ask
     delivery = await deliver(clients, answer.journey_id, ANSWER_EVENT, payload)
     if delivery != "unreachable":
         await store.pool.execute(
             "UPDATE answers SET delivery = $3, signalled_at = CASE WHEN $3 = 'delivered' "
-            "THEN now() END WHERE journey_id = $1 AND question = $2 AND source <> ''",
+            "THEN now() END WHERE journey_id = $1 AND question = $2 AND ask_key = $4 "
+            "AND source <> ''",
             answer.journey_id,
             answer.question,
             delivery,
+            answer.ask,
         )
     return delivery
 
@@ -149,6 +162,7 @@ class AskedQuestion:
 
     name: str
     choices: tuple[str, ...]
+    step_ids: tuple[str, ...] = ()  # the ask steps that ask it
 
 
 async def journey_questions(clients: ClientSource, journey_id: str) -> tuple[str, dict[str, Any]]:
@@ -174,11 +188,27 @@ async def journey_questions(clients: ClientSource, journey_id: str) -> tuple[str
         raise JourneyError(
             f"no journey {journey_id!r}", hint="list journeys with `playbook ps --status all`"
         ) from error
-    questions = {
-        step.question: AskedQuestion(step.question, tuple(c.name for c in step.choices))
-        for step in _asks(journey.playbook)
-    }
+    questions: dict[str, AskedQuestion] = {}
+    for step in _asks(journey.playbook):
+        known = questions.get(step.question)
+        choices = tuple(c.name for c in step.choices)
+        if known is not None:
+            choices = known.choices + tuple(c for c in choices if c not in known.choices)
+        steps = (known.step_ids if known else ()) + (step.id,)
+        questions[step.question] = AskedQuestion(step.question, choices, steps)
     return journey.account_id, questions
+
+
+async def latest_ask(store: Store, journey_id: str, asked: AskedQuestion) -> str:
+    """The idempotency key of the latest email that asked ``asked`` in this journey
+    ("" if none went out): an answer by phone answers that ask."""
+    key = await store.pool.fetchval(
+        "SELECT idempotency_key FROM emails WHERE journey_id = $1 AND step_id = ANY($2::text[]) "
+        "ORDER BY id DESC LIMIT 1",
+        journey_id,
+        list(asked.step_ids),
+    )
+    return str(key or "")
 
 
 def _asks(playbook: Any) -> list[Any]:

@@ -7,7 +7,10 @@ on, so a customer cannot turn their "no" into a "yes" or answer for someone
 else by editing the URL:
 
 - answer links: ``t="a"``, journey id ``j``, question ``q``, choice ``c``,
-  contact id ``p``, account id ``acc``, expiry ``exp`` (Unix seconds);
+  contact id ``p``, account id ``acc``, expiry ``exp`` (Unix seconds), and the
+  ask ``k`` (the idempotency key of the ask that sent it: a question asked again,
+  in a loop, is a new ask with its own answer; links signed before ``k``
+  existed have none);
 - unsubscribe links: ``t="u"``, contact id ``p``, email ``e``, account ``acc``,
   optional journey ``j``, expiry ``exp``.
 
@@ -57,6 +60,7 @@ class AnswerLink:
     contact_id: str
     account_id: str
     expires: int
+    ask: str = ""  # the ask's idempotency key ("" for links signed without one)
 
 
 @dataclass(frozen=True)
@@ -93,8 +97,9 @@ class LinkSigner:
         contact_id: str,
         expires: int,
         account_id: str = "",
+        ask: str = "",
     ) -> str:
-        """A token for one choice of one question, for one contact."""
+        """A token for one choice of one question (of one ask), for one contact."""
         payload = {
             "t": "a",
             "j": journey_id,
@@ -104,6 +109,8 @@ class LinkSigner:
             "acc": account_id,
             "exp": int(expires),
         }
+        if ask:
+            payload["k"] = ask
         return self.sign(payload)
 
     def unsubscribe_token(
@@ -161,6 +168,7 @@ class LinkSigner:
             contact_id=str(payload.get("p", "")),
             account_id=str(payload.get("acc", "")),
             expires=payload["exp"],
+            ask=str(payload.get("k", "")),
         )
 
     def verify_unsubscribe(self, token: str, now: float | None = None) -> UnsubscribeLink:
@@ -189,9 +197,10 @@ def make_answer_link(
     contact_id: str,
     expires: int,
     account_id: str = "",
+    ask: str = "",
 ) -> str:
     """The URL a customer clicks to answer ``question`` with ``choice``."""
-    token = signer.answer_token(journey_id, question, choice, contact_id, expires, account_id)
+    token = signer.answer_token(journey_id, question, choice, contact_id, expires, account_id, ask)
     return f"{base_url.rstrip('/')}/answer/{quote(token, safe='.')}"
 
 

@@ -16,7 +16,9 @@ Routes (an ASGI app on Starlette, served by uvicorn):
   signal ``opted_out`` to the journey whose email carried the link, confirm.
 - ``POST /webhooks/crm`` with header ``X-Playbook-Secret``: ``{"event":
   "renewed", "account_id": "ACME-0042", "data": {...}}``; the event reaches
-  every running journey of the account (``workers.triggers.crm_event``).
+  every running journey of the account (``workers.triggers.crm_event``: those
+  visibility lists, and each playbook's journey of the account by its id, so
+  one started a moment ago too).
 - ``POST /webhooks/nps`` (same secret): ``{"account_id", "score", "comment"?,
   "contact_id"?, "responded_on"?, "id"?}``: stored, then the ``nps_followup``
   journey is signal-with-started.
@@ -101,7 +103,8 @@ class Endpoint:
 
     def report_playbooks(self) -> dict[str, Playbook]:
         """The playbooks directory compiled once, by name (broken files left out:
-        the report still has the store's numbers)."""
+        the report still has the store's numbers, a CRM event still reaches the
+        journeys of the others)."""
         if self._report_playbooks is None:
             from dsl.loader import check_file
 
@@ -183,6 +186,7 @@ async def answer(endpoint: Endpoint, request: Request) -> Response:
         contact_id=link.contact_id,
         account_id=link.account_id,
         source="link",
+        ask=link.ask,
     )
     try:
         outcome = await take_answer(endpoint.db, endpoint.clients, given)
@@ -274,7 +278,14 @@ async def crm_webhook(endpoint: Endpoint, request: Request) -> Response:
         return refused
     try:
         event, account_id, data = triggers.parse_crm_event(await _json(request))
-        outcome = await triggers.crm_event(endpoint.db, endpoint.clients, event, account_id, data)
+        outcome = await triggers.crm_event(
+            endpoint.db,
+            endpoint.clients,
+            event,
+            account_id,
+            data,
+            playbooks=endpoint.report_playbooks().values(),
+        )
     except triggers.TriggerError as error:
         return JSONResponse({"error": str(error)}, status_code=error.status)
     except TemporalUnreachable as error:

@@ -393,9 +393,17 @@ async def test_answer_by_phone_reaches_the_journey_once(
         assert code == 1
         assert "already has an answer: renewal_intent=yes (by phone)" in out
         rows = await store.pool.fetch(
-            "SELECT choice, source, contact_id FROM answers WHERE journey_id = $1", journey_id
+            "SELECT choice, source, contact_id, ask_key FROM answers WHERE journey_id = $1",
+            journey_id,
         )
-        assert [tuple(r) for r in rows] == [("yes", "phone", f"C-{account_id}")]
+        # By phone, the answer is to the latest ask of the question: its email's key.
+        asked = await store.pool.fetchval(
+            "SELECT idempotency_key FROM emails WHERE journey_id = $1 "
+            "AND template = 'renewal_intent_survey'",
+            journey_id,
+        )
+        assert asked and asked.startswith(f"{journey_id}/")
+        assert [tuple(r) for r in rows] == [("yes", "phone", f"C-{account_id}", asked)]
         facts = await store.load_facts(account_id)
         assert facts["account"]["renewal_intent"] == "yes"
         await stop(stack.client, journey_id)

@@ -71,6 +71,7 @@ def answer_url(stack: Stack, journey_id: str, choice: str, account_id: str, **kw
         f"C-{account_id}",
         expires,
         account_id,
+        ask=kw.pop("ask", ""),
     )
 
 
@@ -141,6 +142,43 @@ async def test_first_answer_wins_and_a_head_request_records_nothing(
     assert facts["account"]["renewal_intent"] == "yes"
     changes = [(c["path"], c["step_id"]) for c in await store.fact_changes(account_id)]
     assert changes == [("account.renewal_intent", "answer:link")]
+    await stop(stack.client, journey_id)
+
+
+async def test_a_question_asked_again_takes_a_new_answer_first_wins_per_ask(
+    stack: Stack, store: Any
+) -> None:
+    # Two asks of one question in one journey (rounds of a loop): each link names
+    # its ask. Each ask's first answer counts; the journey hears which ask it answers.
+    account_id = await seed_account(store)
+    journey_id = await stack.start_renewal(account_id)
+    first_ask, second_ask = f"{journey_id}/pulse.ask/1", f"{journey_id}/pulse.ask/2"
+
+    assert (
+        await stack.http.get(answer_url(stack, journey_id, "yes", account_id, ask=first_ask))
+    ).status_code == 200
+    again = await stack.http.get(answer_url(stack, journey_id, "no", account_id, ask=first_ask))
+    assert again.status_code == 409 and "You have already answered" in again.text
+    second = await stack.http.get(answer_url(stack, journey_id, "no", account_id, ask=second_ask))
+    assert second.status_code == 200, second.text
+
+    rows = await store.pool.fetch(
+        "SELECT choice, ask_key FROM answers WHERE journey_id = $1 ORDER BY id", journey_id
+    )
+    assert [tuple(r) for r in rows] == [("yes", first_ask), ("no", second_ask)]
+    handle = stack.client.get_workflow_handle(journey_id)
+    payloads = [
+        (
+            await stack.client.data_converter.decode(
+                event.workflow_execution_signaled_event_attributes.input.payloads, [dict]
+            )
+        )[0]
+        async for event in handle.fetch_history_events()
+        if event.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert [(p["choice"], p["ask"]) for p in payloads] == [("yes", first_ask), ("no", second_ask)]
+    facts = await store.load_facts(account_id)
+    assert facts["account"]["renewal_intent"] == "no"  # the latest answer is the fact
     await stop(stack.client, journey_id)
 
 

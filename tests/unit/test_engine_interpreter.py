@@ -10,14 +10,17 @@ from typing import Any
 import pytest
 
 from dsl.ir import (
+    Ask,
     Block,
     Branch,
+    Choice,
     Cta,
     Duration,
     EventHandler,
     Notify,
     Parallel,
     Playbook,
+    Repeat,
     Send,
     Stop,
     Wait,
@@ -617,3 +620,57 @@ async def test_inline_goal_ends_the_journey_as_achieved() -> None:
     result = await run(tiny([Goal(id="g", name="migrated"), send("never.send")]))
     assert (result.timeline.status, result.timeline.outcome) == ("completed", "migrated")
     assert step_ids(result) == []
+
+
+# --------------------------------------------------------------------------- asks in a loop
+
+
+def pulse_playbook() -> Playbook:
+    """A monthly pulse: the same question asked in two rounds, 30 days apart."""
+    ask = Ask(
+        id="pulse.ask",
+        question="pulse",
+        prompt="How are we doing?",
+        to_role="renewal_contact",
+        template="ask",
+        choices=[Choice(name="good", label="Good"), Choice(name="bad", label="Bad")],
+        timeout=days(7),
+    )
+    return tiny([Repeat(id="pulse", every=days(30), max_times=2, body=[ask])])
+
+
+def answered(result: SimulationResult) -> list[tuple[int, str]]:
+    return [(e.iteration, e.result) for e in result.timeline.done if e.label == "answer pulse"]
+
+
+async def test_a_late_answer_to_an_earlier_ask_does_not_answer_the_next_one() -> None:
+    silent = await run(pulse_playbook())
+    asks = [req for req, _ in silent.actions if req.kind == "ask"]
+    keys = [req.idempotency_key for req in asks]
+    assert len(keys) == 2 and keys[0] != keys[1]  # one ask per round, each its own key
+    assert answered(silent) == [(1, "no answer"), (2, "no answer")]
+
+    round_two = asks[1].playbook_time
+    script = Script()
+    # Round 1's link clicked late, while round 2 waits: not round 2's answer ...
+    script.event(
+        round_two + timedelta(days=1), "answer", question="pulse", choice="bad", ask=keys[0]
+    )
+    # ... round 2's own link is.
+    script.event(
+        round_two + timedelta(days=2), "answer", question="pulse", choice="good", ask=keys[1]
+    )
+    result = await run(pulse_playbook(), script)
+    assert answered(result) == [(1, "no answer"), (2, "good")]
+    ignored = [e.result for e in result.timeline.done if e.kind == "event"]
+    assert ignored == ["pulse=bad (to an earlier ask: ignored)"]
+
+
+async def test_an_answer_that_names_no_ask_answers_the_latest_one() -> None:
+    # By phone (or a link signed before asks had keys): the question being asked now.
+    silent = await run(pulse_playbook())
+    round_two = [req for req, _ in silent.actions if req.kind == "ask"][1].playbook_time
+    script = Script()
+    script.event(round_two + timedelta(days=1), "answer", question="pulse", choice="bad")
+    result = await run(pulse_playbook(), script)
+    assert answered(result) == [(1, "no answer"), (2, "bad")]
