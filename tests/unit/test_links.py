@@ -100,3 +100,18 @@ def test_secret_is_generated_once_in_the_state_dir(tmp_path) -> None:
     token = first.answer_token("j", "q", "yes", "C-1", NOW + 60)
     assert second.verify(token, now=NOW)["c"] == "yes"
     assert (tmp_path / "link_secret").stat().st_mode & 0o777 == 0o600
+
+
+def test_the_ask_is_signed_into_the_link() -> None:
+    key = "pulse:ACME-0042/pulse.ask/2"
+    assert signer.verify_answer(answer_token(ask=key), now=NOW).ask == key
+    assert signer.verify_answer(answer_token(), now=NOW).ask == ""  # links without one
+    body, signature = answer_token(ask=key).split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))
+    payload["k"] = "pulse:ACME-0042/pulse.ask/3"  # point the click at another round
+    edited = base64.urlsafe_b64encode(
+        json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    ).rstrip(b"=")
+    with pytest.raises(LinkError) as caught:
+        signer.verify(f"{edited.decode()}.{signature}", now=NOW)
+    assert caught.value.reason == "forged"
