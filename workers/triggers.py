@@ -11,7 +11,10 @@ Temporal signal named like the event, with one dict payload
   answer: the caller keeps what it recorded and may deliver again later).
 - ``crm_event`` handles a CRM webhook: writes what the event means for the facts
   (``renewed``/``churned`` set ``subscription.status``), then signals every
-  running journey of the account (a visibility query on ``AccountId``).
+  running journey of the account: those a visibility query on ``AccountId``
+  lists, and, since visibility is eventually consistent and may not list a
+  journey started a moment ago, the journey each given playbook would have for
+  the account (its ``journey id`` over the account's facts), signalled by id.
 - ``nps_response`` stores an NPS response and signal-with-starts the NPS
   follow-up journey of the account (started if none runs, signalled if it does).
 
@@ -26,7 +29,7 @@ import hmac
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -201,14 +204,27 @@ def parse_crm_event(body: Any) -> tuple[str, str, dict[str, Any]]:
 
 
 async def crm_event(
-    store: Store, clients: ClientSource, event: str, account_id: str, data: dict[str, Any]
+    store: Store,
+    clients: ClientSource,
+    event: str,
+    account_id: str,
+    data: dict[str, Any],
+    playbooks: Iterable[Playbook] = (),
 ) -> CrmOutcome:
     """Apply a CRM event: the fact it implies first (so a journey reloading facts
     sees it), then the event to every running journey of the account. Raises
-    ``TriggerError`` (404) for an unknown account, ``TemporalUnreachable``."""
+    ``TriggerError`` (404) for an unknown account, ``TemporalUnreachable``.
+
+    The running journeys are those visibility lists, and the journeys of
+    ``playbooks`` named from the account's facts (as they were before this
+    event), signalled by id: visibility is eventually consistent, so a journey
+    started a moment ago may not be listed yet. Of those named ones, only a
+    delivery that reached a journey ("delivered", or "ended") is in the outcome:
+    an account without such a journey gets no ``no_journey`` noise."""
     outcome = CrmOutcome(event, account_id)
     if await store.pool.fetchval("SELECT 1 FROM accounts WHERE id = $1", account_id) is None:
         raise TriggerError(f"no account {account_id!r}", status=404)
+    named = await _named_journeys(store, account_id, playbooks)
     status = STATUS_EVENTS.get(event)
     if status is not None:
         try:
@@ -229,7 +245,36 @@ async def crm_event(
     payload = {**data, "source": "crm"}
     for journey_id in found:
         outcome.journeys[journey_id] = await deliver(clients, journey_id, event, payload)
+    for journey_id in named:
+        if journey_id in outcome.journeys:
+            continue  # listed by visibility: signalled once already
+        delivery = await deliver(clients, journey_id, event, payload)
+        if delivery in ("delivered", "ended"):
+            outcome.journeys[journey_id] = delivery
     return outcome
+
+
+async def _named_journeys(
+    store: Store, account_id: str, playbooks: Iterable[Playbook]
+) -> list[str]:
+    """The journey id each playbook gives the account from its current facts; a
+    playbook whose id template the facts cannot fill is left out."""
+    playbooks = list(playbooks)
+    if not playbooks:
+        return []
+    try:
+        facts = await store.load_facts(account_id)
+    except UnknownAccount:  # deleted since the caller's check
+        raise TriggerError(f"no account {account_id!r}", status=404) from None
+    named: list[str] = []
+    for playbook in playbooks:
+        try:
+            journey_id = journeys.journey_id(playbook, facts)
+        except journeys.JourneyError:
+            continue
+        if journey_id not in named:
+            named.append(journey_id)
+    return named
 
 
 # --------------------------------------------------------------------------- NPS
