@@ -25,11 +25,16 @@ the playbook's daily enrolment (``workers.schedules``) would: the journey id nam
 the GA (``version_currency:{account.id}:{account.ga_version}``), so a release
 starts a journey once per account, however often it is recorded. Journeys still
 running for an account the release changed get ``facts_changed``: they reload the
-facts (new GA, new count) before their next step.
+facts (new GA, new count) before their next step. Visibility lists running
+journeys eventually, so a journey started a moment before the release may not be
+listed yet: each changed account's journey of its previous GA (the journey id
+over the facts as they were) is also told by its id, and reported only if it
+heard it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from dataclasses import dataclass, field
@@ -38,9 +43,11 @@ from typing import Any
 
 from temporalio.client import Client
 
+from dsl.ir import Playbook
 from workers import journeys
+from workers.journeys import _PLACEHOLDER
 from workers.settings import Settings
-from workers.store import Store
+from workers.store import Store, UnknownAccount
 
 PLAYBOOK = "version_currency"
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
@@ -305,6 +312,22 @@ async def release_trigger(
             outcome.signalled[journey_id] = await deliver(
                 source, journey_id, "facts_changed", payload
             )
+    # Visibility is eventually consistent: a journey started a moment before the
+    # release may not be listed. Each changed account's journey of the previous GA
+    # is also told by its id; only a journey that heard it is reported (accounts
+    # without one, or whose journey has ended, are no news).
+    gate = asyncio.Semaphore(concurrency)
+
+    async def tell(change: AccountChange) -> None:
+        async with gate:
+            journey_id = await _journey_before(store, playbook, change)
+            if journey_id is None or journey_id in outcome.signalled:
+                return
+            delivery = await deliver(source, journey_id, "facts_changed", payload)
+            if delivery == "delivered":
+                outcome.signalled[journey_id] = delivery
+
+    await asyncio.gather(*(tell(change) for change in release.changed))
 
     covered = set(release.accounts)
     today = datetime.now(UTC).date()
@@ -336,6 +359,34 @@ def outcome_json(release: Release, fired: ReleaseTrigger) -> dict[str, Any]:
         "failed": [{"account_id": a, "error": why} for a, why in fired.failed],
         "signalled": fired.signalled,
     }
+
+
+# The facts a release moves, as ``AccountChange`` knows them from before it.
+_BEFORE = {"account.id", "account.ga_version", "account.versions_behind"}
+
+
+async def _journey_before(store: Store, playbook: Playbook, change: AccountChange) -> str | None:
+    """The id the playbook gave the account's journey before the release (from the
+    facts with the old GA and count); None if the facts cannot fill the template.
+    The facts are loaded only when the template names more than the release knows."""
+    account = {
+        "id": change.account_id,
+        "ga_version": change.old_ga,
+        "versions_behind": change.old_behind,
+    }
+    names = set(_PLACEHOLDER.findall(playbook.journey_id))
+    if names <= _BEFORE:
+        facts: dict[str, Any] = {"account": account}
+    else:
+        try:
+            facts = await store.load_facts(change.account_id)
+        except UnknownAccount:
+            return None
+        facts["account"] = {**(facts.get("account") or {}), **account}
+    try:
+        return journeys.journey_id(playbook, facts)
+    except journeys.JourneyError:
+        return None
 
 
 async def _running_journeys(client: Client, playbook: str) -> dict[str, list[str]]:

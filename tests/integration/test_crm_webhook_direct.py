@@ -1,4 +1,4 @@
-"""The CRM webhook reaches a journey started a moment ago.
+"""The CRM webhook (and a GA release) reaches a journey started a moment ago.
 
 ``workers.triggers.crm_event`` lists the account's running journeys in Temporal
 visibility, which is eventually consistent: a journey started just before the
@@ -11,6 +11,10 @@ Whether the dev server's visibility lists the journey by then is up to it (in
 practice it often does), so each case also runs with visibility listing
 nothing (``running_journeys`` replaced): then only the signal by id can reach
 the journey.
+
+A GA release tells running version currency journeys of changed accounts that
+their facts changed; it too names each account's journey of the previous GA and
+tells it by id.
 """
 
 from __future__ import annotations
@@ -24,6 +28,11 @@ from dsl.loader import load_playbook
 from engine.contract import Timeline
 from tests.integration.journey_checks import touched_account_id
 from tests.integration.test_activities_email import seed_account
+from tests.integration.test_release_trigger import (
+    DMS,
+    book,  # noqa: F401 (a fixture)
+    settings,  # noqa: F401 (a fixture)
+)
 from tests.integration.test_web_journeys import (
     WEBHOOK_SECRET,
     Stack,
@@ -31,7 +40,8 @@ from tests.integration.test_web_journeys import (
     stop,
     web_stack,
 )
-from workers import triggers
+from workers import journeys, releases, triggers
+from workers.settings import Settings
 from workers.web import SECRET_HEADER
 
 pytestmark = pytest.mark.integration
@@ -131,3 +141,45 @@ async def test_a_journey_visibility_does_not_list_yet_gets_the_event_by_its_id(
         # A journey that has ended is reported as such.
         ended = await triggers.crm_event(store, clients, "risk_flagged", account_id, {}, playbooks)
         assert ended.journeys == {journey_id: "ended"}
+
+
+# --------------------------------------------------------------------------- GA release
+
+
+@pytest.mark.parametrize("visibility", ["as is", "lagging"])
+async def test_release_right_after_the_start_tells_the_journey_its_facts_changed(
+    temporal_client: Any,
+    book: Any,  # noqa: F811
+    settings: Settings,  # noqa: F811
+    task_queue: str,
+    monkeypatch: pytest.MonkeyPatch,
+    visibility: str,
+) -> None:
+    if visibility == "lagging":
+
+        async def none_running(client: Any, playbook: str) -> dict[str, list[str]]:
+            return {}
+
+        monkeypatch.setattr(releases, "_running_journeys", none_running)
+    store, ids = book
+    playbook = journeys.find_playbook("version_currency", settings)
+    running = await journeys.start_journey(
+        temporal_client, store, playbook, ids["two"], task_queue=task_queue
+    )
+    assert running.started and running.journey_id == f"version_currency:{ids['two']}:11.0"
+    # At once: no wait for visibility to list the journey.
+    release = await releases.record_release(store, "11.1", DMS)
+    fired = await releases.release_trigger(
+        temporal_client, store, settings, release, task_queue=task_queue
+    )
+    # Only the journey that runs: the other changed accounts have none of GA 11.0.
+    assert fired.signalled == {running.journey_id: "delivered"}
+    handle = temporal_client.get_workflow_handle(running.journey_id)
+    signals = [
+        event.workflow_execution_signaled_event_attributes.signal_name
+        async for event in handle.fetch_history_events()
+        if event.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert signals == ["facts_changed"]  # once, not twice
+    for journey_id in [running.journey_id, *fired.started]:
+        await stop(temporal_client, journey_id)
