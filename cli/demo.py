@@ -20,6 +20,11 @@ from pathlib import Path
 from rich.console import Console
 from rich.rule import Rule
 
+# How the demo's customers answer the renewal question, in turn (None: no answer),
+# and the same as the shares step 14's forecast assumes.
+DEMO_ANSWER_PATTERN = ["yes", "yes", None, "yes", "not_decision_maker", None, "yes", "no", "yes"]
+DEMO_ANSWER_RATES = "renewal_intent=yes:56,no:11,not_decision_maker:11"
+
 console = Console()
 ROOT = Path(__file__).resolve().parent.parent
 # The installed entry point, exactly what a user types (.venv/bin/playbook).
@@ -87,7 +92,8 @@ def main() -> int:
         run(["report"], title="12. The report: activity apart from outcomes")
         run(["report", "--html", ".state/report.html"], title="13. The same report as a page")
         run(
-            ["forecast", "--days", "28"],
+            # The answer rates of step 9's customers; CTAs closed within three days.
+            ["forecast", "--days", "28", "--answers", DEMO_ANSWER_RATES, "--close-ctas-after", "3"],
             title="14. The next four weeks' load, before it happens (simulated over the book)",
         )
     except DemoFailed as exc:
@@ -154,7 +160,7 @@ def _others_answer(links: dict[str, dict[str, str]]) -> None:
     run tells the same story)."""
     import httpx
 
-    pattern = ["yes", "yes", None, "yes", "not_decision_maker", None, "yes", "no", "yes"]
+    pattern = DEMO_ANSWER_PATTERN
     counts: dict[str, int] = {}
     for index, choices in enumerate(links.values()):
         choice = pattern[index % len(pattern)]
