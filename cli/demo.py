@@ -219,7 +219,7 @@ def _where_to_look() -> None:
         "--query 'PlaybookName=\"renewal\"'\n"
         "  Journeys              .venv/bin/playbook ps --playbook renewal\n"
         "  One journey           .venv/bin/playbook show <journey id>\n"
-        "  Next month's load     .venv/bin/playbook forecast --days 90\n"
+        "  Next quarter's load   .venv/bin/playbook forecast --days 90\n"
         "  The mailbox           .venv/bin/playbook mail ls / mail show <id>\n"
         "  The report            .venv/bin/playbook report, .state/report.html, or\n"
         "                        http://127.0.0.1:8088/report (charts)\n"
