@@ -64,8 +64,8 @@ def enroll(
     start_at = datetime(day.year, day.month, day.day, tzinfo=UTC) if as_of else None
     run = _Run(compiled, extra, day, limit)
     if dry_run:
-        candidates, reasons = _run_async(lambda: run.select(settings))
-        _print_dry_run(compiled, candidates, reasons, day, where)
+        candidates, reasons, check = _run_async(lambda: run.select(settings))
+        _print_dry_run(compiled, candidates, reasons, day, where, check)
         return
     result = _run_async(
         lambda: run.enrol(settings, task_queue or settings.task_queue, speed, start_at, concurrency)
@@ -99,14 +99,21 @@ class _Run:
                 "test them in a step (`if ...:`) instead",
             ) from None
 
-    async def select(self, settings: settings_module.Settings) -> tuple[list[Any], list[str]]:
+    async def select(self, settings: settings_module.Settings) -> tuple[list[Any], list[str], Any]:
+        from workers.enrolment import journeys_of, playbook_workflow_ids
+        from workers.journeys import connect
+
+        async def existing() -> set[str]:
+            return await playbook_workflow_ids(await connect(settings), self.playbook)
+
         store = await open_store(settings)
         try:
             candidates = await self._candidates(store)
+            check = await journeys_of(store, self.playbook, candidates, existing)
         finally:
             await store.close()
         reasons = list(candidates[0].reasons) if candidates else []
-        return candidates, reasons
+        return candidates, reasons, check
 
     async def enrol(
         self,
@@ -168,7 +175,7 @@ def _progress() -> Progress:
 
 
 def _print_dry_run(
-    playbook: Any, candidates: list[Any], reasons: list[str], day: date, where: str
+    playbook: Any, candidates: list[Any], reasons: list[str], day: date, where: str, check: Any
 ) -> None:
     from engine.evaluator import show
     from workers.cohort import describe
@@ -177,15 +184,35 @@ def _print_dry_run(
     if where:
         condition += f"  and  {where}"
     console.print(f"[bold]{playbook.name}[/] as of {day}: {condition}", highlight=False)
-    table = Table(title=f"would enrol {len(candidates)} accounts (dry run)", title_justify="left")
+    status = {c.account_id: check.status(c.account_id) for c in candidates}
+    counts = {word: sum(1 for s in status.values() if s == word) for word in set(status.values())}
+    if check.existing is None:
+        title = (
+            f"{len(candidates)} accounts qualify (dry run; Temporal not reachable: "
+            "which are enrolled already is unknown)"
+        )
+    else:
+        title = (
+            f"would enrol {counts.get('new', 0)} of {len(candidates)} qualifying accounts "
+            f"(dry run; {counts.get('enrolled', 0)} enrolled already"
+        )
+        title += f", {counts['cannot start']} cannot start)" if counts.get("cannot start") else ")"
+    table = Table(title=title, title_justify="left")
     table.add_column("account")
+    table.add_column("journey")
     for label in reasons:
         table.add_column(label)
     for candidate in candidates[:_DRY_RUN_ROWS]:
-        table.add_row(candidate.account_id, *(show(candidate.reasons[r]) for r in reasons))
+        table.add_row(
+            candidate.account_id,
+            status[candidate.account_id],
+            *(show(candidate.reasons[r]) for r in reasons),
+        )
     console.print(table)
     if len(candidates) > _DRY_RUN_ROWS:
         console.print(f"... and {len(candidates) - _DRY_RUN_ROWS} more", highlight=False)
+    for account_id, why in list(check.problems.items())[:10]:
+        err.print(f"  {account_id}: {why}", highlight=False, markup=False)
 
 
 def _print_result(result: Any, speed: float) -> None:
@@ -196,7 +223,9 @@ def _print_result(result: Any, speed: float) -> None:
     table.add_row("[green]started[/]", str(len(result.started)))
     table.add_row("already enrolled", str(len(result.already)))
     table.add_row("[red]failed[/]" if result.failed else "failed", str(len(result.failed)))
-    table.add_row("starts per second", f"{result.starts_per_second:.1f}")
+    started = len(result.started)
+    rate = f"{started / result.seconds:.1f}" if started and result.seconds > 0 else "-"
+    table.add_row("starts per second", rate)
     console.print(table)
     for account_id, why in result.failed[:10]:
         err.print(f"  {account_id}: {why}", highlight=False, markup=False)

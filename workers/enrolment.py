@@ -4,6 +4,9 @@ one SQL query, and start a journey for each with bounded concurrency.
 - ``select_cohort`` runs the cohort SQL (``workers.cohort``) "as of" a playbook
   date and returns each qualifying account with the facts that made the condition
   true (for dry runs: "renewal_date 2027-03-01, days_until 120").
+- ``journeys_of`` says, for a dry run, which candidates' journeys exist already:
+  their journey ids from the whole book's facts (one snapshot, as the forecast
+  reads it) against the playbook's workflows that Temporal lists.
 - ``enroll_cohort`` starts each account's journey through a ``start`` function
   (``workers.journeys.start_journey`` in the CLI: it loads the facts, derives the
   workflow id from the playbook's id template and starts). Starting is idempotent
@@ -123,6 +126,62 @@ async def _enrol_one(account_id: str, start: StartOne, result: EnrolmentResult) 
         return "failed"
     (result.started if started else result.already).append(journey_id)
     return "started" if started else "already"
+
+
+@dataclass(frozen=True)
+class JourneyCheck:
+    """What a dry run knows of the candidates' journeys: account -> journey id (""
+    when the id template cannot be filled: the start would fail), the ids that
+    exist in Temporal (None: Temporal was not reachable, so it is unknown)."""
+
+    ids: dict[str, str]
+    problems: dict[str, str]  # account -> why its journey cannot be named
+    existing: set[str] | None
+
+    def status(self, account_id: str) -> str:
+        """``new``, ``enrolled`` (its journey exists), ``cannot start`` or ``?``."""
+        journey = self.ids.get(account_id, "")
+        if not journey:
+            return "cannot start"
+        if self.existing is None:
+            return "?"
+        return "enrolled" if journey in self.existing else "new"
+
+
+async def journeys_of(
+    store: Store,
+    playbook: Playbook,
+    candidates: list[Candidate],
+    existing: Callable[[], Awaitable[set[str]]] | None,
+) -> JourneyCheck:
+    """The journey ids of ``candidates`` and which of them exist. ``existing`` lists
+    the workflow ids of the playbook (any status); None or an error from it leaves
+    that unknown."""
+    from workers.forecast import load_book
+    from workers.journeys import JourneyError, journey_id
+
+    book = await load_book(store)
+    ids: dict[str, str] = {}
+    problems: dict[str, str] = {}
+    for candidate in candidates:
+        try:
+            ids[candidate.account_id] = journey_id(playbook, book.get(candidate.account_id, {}))
+        except JourneyError as error:
+            ids[candidate.account_id] = ""
+            problems[candidate.account_id] = str(error)
+    found: set[str] | None = None
+    if existing is not None:
+        try:
+            found = await existing()
+        except Exception:  # Temporal down or refusing: the dry run still answers
+            found = None
+    return JourneyCheck(ids, problems, found)
+
+
+async def playbook_workflow_ids(client: Any, playbook: Playbook) -> set[str]:
+    """Every workflow id of the playbook's type that Temporal lists (any status)."""
+    query = f"WorkflowType = '{playbook.name}'"  # a playbook name is an identifier
+    return {execution.id async for execution in client.list_workflows(query)}
 
 
 def start_of_day(day: date) -> datetime:

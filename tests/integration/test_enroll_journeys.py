@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import pathlib
+import time
 import uuid
 from datetime import date, timedelta
 
@@ -169,7 +170,7 @@ def test_enroll_command_dry_run_then_twice(
 
     dry = runner.invoke(app, [*base, "--dry-run"])
     assert dry.exit_code == 0, dry.output
-    assert "would enrol 7 accounts (dry run)" in dry.output
+    assert "would enrol 7 of 7 qualifying accounts (dry run; 0 enrolled already)" in dry.output
     assert f"{prefix}-00" in dry.output and "days_until(subscription.renewal_date)" in dry.output
 
     first = runner.invoke(app, [*base, "--concurrency", "3"])
@@ -177,10 +178,27 @@ def test_enroll_command_dry_run_then_twice(
     assert _count(first.output, "started") == 7
     assert _count(first.output, "already enrolled") == 0
 
+    # Visibility lists the new journeys a moment later (eventually consistent).
+    for _ in range(100):
+        dry = runner.invoke(app, [*base, "--dry-run"])
+        if "would enrol 0 of 7" in dry.output:
+            break
+        time.sleep(0.1)
+    assert dry.exit_code == 0, dry.output
+    assert "would enrol 0 of 7 qualifying accounts (dry run; 7 enrolled already)" in dry.output
+
     second = runner.invoke(app, base)
     assert second.exit_code == 0, second.output
     assert _count(second.output, "started") == 0
     assert _count(second.output, "already enrolled") == 7
+    assert _cell(second.output, "starts per second") == "-"
+
+    # Without Temporal the dry run still lists who qualifies, and says what it cannot tell.
+    monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:9")
+    down = runner.invoke(app, [*base, "--dry-run"])
+    assert down.exit_code == 0, down.output
+    assert "7 accounts qualify (dry run; Temporal not reachable" in down.output
+    monkeypatch.setenv("TEMPORAL_ADDRESS", temporal_server)
 
     bad = runner.invoke(app, [*base, "--dry-run", "--where", 'account.segmnt == "smb"'])
     assert bad.exit_code == 1
@@ -208,9 +226,13 @@ def enrol_store_sync(fresh_dsn):
     return prefix
 
 
-def _count(output: str, label: str) -> int:
+def _cell(output: str, label: str) -> str:
     for line in output.splitlines():
         cells = [c.strip() for c in line.strip().strip("│").split("│")]
         if len(cells) == 2 and cells[0] == label:
-            return int(cells[1])
+            return cells[1]
     raise AssertionError(f"no {label!r} row in:\n{output}")
+
+
+def _count(output: str, label: str) -> int:
+    return int(_cell(output, label))
