@@ -40,11 +40,12 @@ def ls(
     to: str | None = typer.Option(None, "--to", help="only messages to addresses containing this"),
     limit: int = typer.Option(50, "--limit", min=1, help="show at most the newest N"),
 ) -> None:
-    """List received messages, oldest first."""
-    messages = _mailbox().list(to=to, limit=limit)
-    if not messages:
+    """List received messages, oldest first (the newest ``--limit`` of them)."""
+    found = _mailbox().list(to=to)
+    if not found:
         console.print("no messages" + (f" to {to}" if to else ""), highlight=False)
         return
+    messages = found[-limit:]
     table = Table(title_justify="left")
     for column in ("id", "received (UTC)", "to", "subject"):
         table.add_column(column, overflow="fold")
@@ -56,6 +57,13 @@ def ls(
             escape(message.subject),
         )
     console.print(table)
+    if len(messages) < len(found):
+        console.print(
+            f"the newest {len(messages)} of {len(found)} messages"
+            + (f" to {to}" if to else "")
+            + " (oldest first; --limit N for more)",
+            highlight=False,
+        )
 
 
 @mail.command("show")
