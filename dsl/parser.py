@@ -25,7 +25,7 @@ from lark.indenter import Indenter
 
 from dsl import syntax as s
 from dsl.diagnostics import Diagnostic, error
-from dsl.syntax_errors import explain_syntax_error, neutralize
+from dsl.syntax_errors import explain_indentation, explain_syntax_error, neutralize
 
 INDENT_WIDTH = 4
 
@@ -92,29 +92,21 @@ class _Indentation(Indenter):
                 "indent with 4 spaces per level; tabs are not allowed",
             )
         indent = len(indent_str)
-        if indent > self.indent_level[-1]:
-            if indent - self.indent_level[-1] != INDENT_WIDTH:
-                raise IndentationProblem(
-                    f"indented by {indent - self.indent_level[-1]} spaces",
-                    line,
-                    1,
-                    indent + 1,
-                    "indent each block by exactly 4 spaces",
-                )
+        top = self.indent_level[-1]
+        if indent > top and indent - top == INDENT_WIDTH:
             self.indent_level.append(indent)
             yield Token.new_borrow_pos(self.INDENT_type, indent_str, token)
             return
+        if indent > top or indent not in self.indent_level:
+            # Before any dedent: the parser would otherwise fail on the dedent first.
+            lines = _source_lines.get([])
+            row = (token.line or 1) - 1
+            previous = lines[row] if 0 <= row < len(lines) else ""
+            message, hint = explain_indentation(indent, self.indent_level, previous)
+            raise IndentationProblem(message, line, 1, indent + 1, hint)
         while indent < self.indent_level[-1]:
             self.indent_level.pop()
             yield Token.new_borrow_pos(self.DEDENT_type, indent_str, token)
-        if indent != self.indent_level[-1]:
-            raise IndentationProblem(
-                "this line's indentation matches no enclosing block",
-                line,
-                1,
-                indent + 1,
-                f"indent to a multiple of 4 spaces, e.g. {self.indent_level[-1]}",
-            )
 
     def _process(self, stream: Iterator[Token]) -> Iterator[Token]:
         # As Indenter._process, without its assertions (unbalanced brackets are

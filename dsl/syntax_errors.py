@@ -10,7 +10,8 @@ a misspelled keyword), then "unexpected X" with what was expected, in words.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from lark import Lark, Token
@@ -173,6 +174,45 @@ def explain_syntax_error(
         message, hint = _explain(token, expected, source_line, parser)
         return error(message, line, col, end, hint, path)
     return error(str(exc).splitlines()[0], line, col, None, "", path)
+
+
+_STRING_RE = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+
+
+def _opens_block(line: str) -> bool:
+    """Whether a source line ends with `:` (before any comment)."""
+    code = _STRING_RE.sub('""', line).split("#", 1)[0]
+    return code.rstrip().endswith(":")
+
+
+def _spaces(levels: Sequence[int]) -> str:
+    words = [str(level) for level in levels]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def explain_indentation(indent: int, levels: Sequence[int], previous: str) -> tuple[str, str]:
+    """Message and hint for a line indented by ``indent`` spaces that fits no block:
+    ``levels`` are the indentations of the blocks open at that line (the last is
+    the previous line's), ``previous`` is the previous line of code."""
+    top = levels[-1] if levels else 0
+    message = f"this line is indented by {indent} spaces, which fits no block here"
+    if _opens_block(previous):
+        return message, (
+            f"indent it by {top + 4} spaces: a block is indented 4 spaces more than "
+            "the line ending in `:` above"
+        )
+    # Only the `playbook` line stands at column 1: suggest 0 only if nothing else is open.
+    open_levels = [level for level in levels if level > 0] or [0]
+    distance = min(abs(level - indent) for level in open_levels)
+    nearest = sorted(level for level in open_levels if abs(level - indent) == distance)
+    if nearest == [top]:
+        return message, f"indent it by {top} spaces, like the previous line"
+    if top in nearest:
+        return message, f"indent it by {_spaces(nearest)} spaces ({top} like the previous line)"
+    return message, (
+        f"indent it by {_spaces(nearest)} spaces (the nearest block level"
+        f"{'s' if len(nearest) > 1 else ''}), or by {top} like the previous line"
+    )
 
 
 # Words that start a comma option of an action (see `option` in grammar.lark).

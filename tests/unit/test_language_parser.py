@@ -208,20 +208,67 @@ def test_tab_in_indentation() -> None:
     )
 
 
+OPENER_HINT = "a block is indented 4 spaces more than the line ending in `:` above"
+
+
 def test_indentation_not_four_spaces() -> None:
     text = HEAD + "    step s:\n      wait 1 day\n"
     assert syntax_error(text) == (
         8,
         1,
-        "indented by 2 spaces",
-        "indent each block by exactly 4 spaces",
+        "this line is indented by 6 spaces, which fits no block here",
+        "indent it by 8 spaces: " + OPENER_HINT,
     )
 
 
 def test_dedent_to_no_enclosing_block() -> None:
     text = with_body("wait 1 day") + "      wait 1 day\n"
-    line, col, message, _ = syntax_error(text)
-    assert (line, col, message) == (9, 1, "this line's indentation matches no enclosing block")
+    assert syntax_error(text) == (
+        9,
+        1,
+        "this line is indented by 6 spaces, which fits no block here",
+        "indent it by 4 or 8 spaces (8 like the previous line)",
+    )
+
+
+def test_indentation_states_the_real_column_and_the_level_meant() -> None:
+    # One space short, after a deeper line: the nearest block level, and the previous line's.
+    deeper = with_body("if true:", "    wait 1 day", "wait 2 days", "wait 3 days")
+    seven = deeper.replace("        wait 2 days", "       wait 2 days")
+    assert syntax_error(seven) == (
+        10,
+        1,
+        "this line is indented by 7 spaces, which fits no block here",
+        "indent it by 8 spaces (the nearest block level), or by 12 like the previous line",
+    )
+    # A space too many (column 10, not "1 space"): the previous line's level.
+    nine = with_body("wait 1 day", " wait 2 days")
+    assert syntax_error(nine) == (
+        9,
+        1,
+        "this line is indented by 9 spaces, which fits no block here",
+        "indent it by 8 spaces, like the previous line",
+    )
+    # Two spaces in a step: not column 1 (only `playbook` stands there).
+    two = with_body("wait 1 day") + "  wait 2 days\n"
+    assert syntax_error(two) == (
+        9,
+        1,
+        "this line is indented by 2 spaces, which fits no block here",
+        "indent it by 4 spaces (the nearest block level), or by 8 like the previous line",
+    )
+    # Under a line that opens a block, short or deep: one level deeper than it.
+    for spaces in (2, 7, 9):
+        opened = HEAD + "    step s:\n" + " " * spaces + "wait 1 day\n"
+        assert syntax_error(opened) == (
+            8,
+            1,
+            f"this line is indented by {spaces} spaces, which fits no block here",
+            "indent it by 8 spaces: " + OPENER_HINT,
+        )
+    # A `:` inside a string or a comment opens nothing.
+    quoted = with_body('notify channel x "a:" # b:') + "         wait 1 day\n"
+    assert syntax_error(quoted)[3] == "indent it by 8 spaces, like the previous line"
 
 
 def test_unexpected_indent() -> None:
