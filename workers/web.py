@@ -4,6 +4,8 @@
 
 Routes (an ASGI app on Starlette, served by uvicorn):
 
+- ``GET /``: a plain page saying what this service is, linking to the report and
+  the health check (the address ``playbook dev up`` prints).
 - ``GET /answer/{token}``: verify the signed link (``workers.links``), record the
   answer and signal the journey (``workers.answers``), show a thank-you page.
   A link that is not ours or was altered: 400; expired: 410; a question already
@@ -51,7 +53,7 @@ import binascii
 import html
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -155,6 +157,7 @@ def create_app(
         return route
 
     routes = [
+        Route("/", index, methods=["GET"]),
         Route("/answer/{token}", bound(answer), methods=["GET"]),
         Route("/unsubscribe/{token}", bound(unsubscribe), methods=["GET", "POST"]),
         Route("/webhooks/crm", bound(crm_webhook), methods=["POST"]),
@@ -166,6 +169,21 @@ def create_app(
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.endpoint = endpoint
     return app
+
+
+# --------------------------------------------------------------------------- index
+
+
+async def index(request: Request) -> Response:
+    """What this service is, for whoever opens the address ``dev up`` prints."""
+    return page(
+        "Playbook web endpoint",
+        "This service takes what customers and other systems send to running journeys. "
+        "Answer and unsubscribe links reach customers in the journeys' emails; webhooks "
+        "(/webhooks/crm, /webhooks/nps, /webhooks/release) are POST requests with the "
+        f"secret in the {SECRET_HEADER} header.",
+        links=[("/report", "The KPI report"), ("/healthz", "Health check")],
+    )
 
 
 # --------------------------------------------------------------------------- links
@@ -465,8 +483,17 @@ def choice_words(choice: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def page(title: str, message: str, status: int = 200) -> HTMLResponse:
-    """A plain page; every piece of text is escaped."""
+def page(
+    title: str, message: str, status: int = 200, links: Sequence[tuple[str, str]] = ()
+) -> HTMLResponse:
+    """A plain page, with ``links`` (address, words) listed under the message;
+    every piece of text is escaped."""
+    items = "".join(
+        f'<li><a href="{html.escape(href)}">{html.escape(words)}</a> '
+        f"<code>{html.escape(href)}</code></li>\n"
+        for href, words in links
+    )
+    listed = f"<ul>\n{items}</ul>\n" if items else ""
     body = f"""<!doctype html>
 <html lang="en">
 <head>
@@ -483,7 +510,7 @@ h1 {{ font-size: 1.5rem; }}
 <body>
 <h1>{html.escape(title)}</h1>
 <p>{html.escape(message)}</p>
-</body>
+{listed}</body>
 </html>
 """
     return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})

@@ -80,6 +80,28 @@ async def test_webhooks_need_the_secret(client: httpx.AsyncClient) -> None:
     assert (await client.get("/webhooks/crm")).status_code == 405
 
 
+async def test_the_index_says_what_this_is_and_links_report_and_health(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    text = response.text
+    assert "<h1>Playbook web endpoint</h1>" in text
+    assert '<a href="/report">The KPI report</a>' in text
+    assert '<a href="/healthz">Health check</a>' in text
+    assert "Answer and unsubscribe links reach customers in the journeys&#x27; emails" in text
+    assert f"are POST requests with the secret in the {SECRET_HEADER} header" in text
+    assert (await client.head("/")).status_code == 200
+    assert (await client.post("/")).status_code == 405
+
+
+def test_page_links_are_escaped() -> None:
+    text = page("t", "m", links=[('/x?a=1&b="2"', "<i>words</i>")]).body.decode()
+    assert '<a href="/x?a=1&amp;b=&quot;2&quot;">&lt;i&gt;words&lt;/i&gt;</a>' in text
+    assert "<ul>" not in page("t", "m").body.decode()
+
+
 def test_pages_escape_everything() -> None:
     response = page("<b>title</b>", "Your answer <script>alert(1)</script> & more")
     text = response.body.decode()
