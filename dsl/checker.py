@@ -31,7 +31,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dsl import schema
+from dsl import formatter, schema
 from dsl import syntax as s
 from dsl.diagnostics import Diagnostic, did_you_mean, error
 from dsl.template_check import check_template
@@ -819,14 +819,22 @@ class Checker:
             return "bool"
         if op in ("==", "!="):
             if not _compatible(left, right):
-                self.report(f"cannot compare {_A[left]} with {_A[right]}", expr.span)
+                self.report(
+                    f"cannot compare {_A[left]} with {_A[right]}",
+                    expr.span,
+                    _date_number_hint(expr, left, right),
+                )
             return "bool"
         if op in ("<", "<=", ">", ">="):
             ordered = ("number", "date", "duration", "string")
             if "any" in (left, right):
                 return "bool"
             if left != right or left not in ordered:
-                self.report(f"cannot compare {_A[left]} with {_A[right]} using `{op}`", expr.span)
+                self.report(
+                    f"cannot compare {_A[left]} with {_A[right]} using `{op}`",
+                    expr.span,
+                    _date_number_hint(expr, left, right),
+                )
             return "bool"
         if op in ("in", "not in"):
             if right not in ("list", "any"):
@@ -1094,6 +1102,18 @@ def _match_head(stmt: s.MatchStmt) -> s.Span:
     """``match answer q`` (the first line up to the subject), for reports about the match."""
     end = stmt.subject.span
     return s.Span(stmt.span.line, stmt.span.col, end.end_line, end.end_col)
+
+
+def _date_number_hint(expr: s.BinaryOp, left: str, right: str) -> str:
+    """For a date compared with a number: count the days with days_until/days_since."""
+    if {left, right} != {"date", "number"}:
+        return ""
+    date = expr.left if left == "date" else expr.right
+    text = formatter.expr(date)
+    return (
+        f"compare days_until({text}) with a number (days_since for a past date), "
+        "or the date with a date"
+    )
 
 
 def _expr_span(expr: s.Expr) -> s.Span:

@@ -146,6 +146,28 @@ def test_type_errors(condition: str, col: int, message: str) -> None:
     assert problems(with_body(f"if {condition}:", "    stop")) == [(8, col, message)]
 
 
+@pytest.mark.parametrize(
+    "condition, date",
+    [
+        ("subscription.renewal_date > 30", "subscription.renewal_date"),
+        ("subscription.renewal_date == 30", "subscription.renewal_date"),
+        ("14 <= renewal", "renewal"),
+        ("subscription.renewal_date - 1 week < nps.score", "subscription.renewal_date - 1 week"),
+    ],
+)
+def test_date_compared_with_a_number_hints_days_until(condition: str, date: str) -> None:
+    found = only(with_body(f"if {condition}:", "    stop"))
+    assert found.message.startswith("cannot compare a ")
+    assert found.hint == (
+        f"compare days_until({date}) with a number (days_since for a past date), "
+        "or the date with a date"
+    )
+
+
+def test_other_mismatched_comparisons_have_no_date_hint() -> None:
+    assert only(with_body('if nps.score > "a":', "    stop")).hint == ""
+
+
 def test_date_arithmetic_is_fine() -> None:
     ok = [
         "subscription.renewal_date - 14 days > today()",
