@@ -10,6 +10,7 @@ a misspelled keyword), then "unexpected X" with what was expected, in words.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -18,6 +19,9 @@ from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from dsl.diagnostics import Diagnostic, did_you_mean, error
+
+_NEEDS_UNIT = "a duration needs a unit"
+_UNIT_WORDS = ("second", "minute", "hour", "day", "week")
 
 # Common mistakes, each with examples that fail in the same parser state.
 _HEAD = 'playbook p:\n    title "t"\n    journey id "j"\n    step s:\n'
@@ -39,7 +43,7 @@ _CATALOGUE: dict[tuple[str, str], list[str]] = {
         "owners are csm, renewal_rep, sales, tam, support, ops",
     ): [_HEAD + "        escalate csm\n", _HEAD + "        escalate\n"],
     (
-        "a duration needs a unit",
+        _NEEDS_UNIT,
         "write e.g. `14 days`, `2 weeks`, `3 hours`, `30 minutes` or `30 seconds`",
     ): [_HEAD + "        wait 14\n", _HEAD + "        wait 14 fortnights\n"],
     (
@@ -95,6 +99,20 @@ def _describe_expected(names: set[str], parser: Lark) -> str:
     if not words:
         return "something else"
     return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _source_line(text: str, line: int) -> str:
+    lines = text.split("\n")
+    return lines[line - 1] if 0 < line <= len(lines) else ""
+
+
+def _unit_meant(word: str, before: str) -> str:
+    """``did you mean `days`?`` for a misspelled unit (singular after a 1)."""
+    words = before.split()
+    one = bool(words) and words[-1] in ("1", "1.0")
+    units = [unit if one else unit + "s" for unit in _UNIT_WORDS]
+    close = difflib.get_close_matches(word.lower(), units, n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else ""
 
 
 def _describe_found(token: Token) -> str:
@@ -159,7 +177,10 @@ def explain_syntax_error(
             end = None
         label = _catalogued(exc, parse)
         if label is not None:
-            return error(label[0], line, col, end, label[1], path)
+            hint = label[1]
+            if label[0] == _NEEDS_UNIT and token.type == "NAME":
+                hint = _unit_meant(str(token), _source_line(text, line)[: col - 1]) or hint
+            return error(label[0], line, col, end, hint, path)
         if token.type == "_INDENT":
             return error(
                 "unexpected indentation",
@@ -169,9 +190,7 @@ def explain_syntax_error(
                 "only a line that ends with `:` opens an indented block",
                 path,
             )
-        all_lines = text.split("\n")
-        source_line = all_lines[line - 1] if 0 < line <= len(all_lines) else ""
-        message, hint = _explain(token, expected, source_line, parser)
+        message, hint = _explain(token, expected, _source_line(text, line), parser)
         return error(message, line, col, end, hint, path)
     return error(str(exc).splitlines()[0], line, col, None, "", path)
 

@@ -303,6 +303,24 @@ def test_duration_without_unit() -> None:
     assert (line, col, message) == (8, 16, "a duration needs a unit")
 
 
+UNIT_EXAMPLES = "write e.g. `14 days`, `2 weeks`, `3 hours`, `30 minutes` or `30 seconds`"
+
+
+@pytest.mark.parametrize(
+    "statement, col, hint",
+    [
+        ("wait 14 dayz", 17, "did you mean `days`?"),
+        ("wait 1 dya", 16, "did you mean `day`?"),
+        ("wait 2 wekes", 16, "did you mean `weeks`?"),
+        ("wait 3 Hours", 16, "did you mean `hours`?"),
+        ("wait 14 fortnights", 17, UNIT_EXAMPLES),
+        ("wait 14", 16, UNIT_EXAMPLES),
+    ],
+)
+def test_misspelled_unit_gets_did_you_mean(statement: str, col: int, hint: str) -> None:
+    assert syntax_error(with_body(statement)) == (8, col, "a duration needs a unit", hint)
+
+
 def test_block_without_body() -> None:
     text = HEAD + "    step s:\n    step t:\n        wait 1 day\n"
     line, col, message, _ = syntax_error(text)
