@@ -3,7 +3,7 @@
     playbook schedule apply [--hour 6]     # one schedule per playbook with `enroll when`
     playbook schedule ls                   # with the next run time
     playbook schedule trigger renewal      # run one now, print its counts
-    playbook schedule delete renewal
+    playbook schedule delete renewal       # (or enrol:renewal, the id `ls` shows)
 
 Each schedule (``enrol:<playbook>``, in the Temporal UI's Schedules tab) starts the
 ``EnrolCohort`` workflow, which enrols the playbook's cohort as ``playbook enroll``
@@ -97,13 +97,16 @@ def ls() -> None:
 
 @schedule.command("trigger")
 def trigger(
-    playbook: str = typer.Argument(..., help="The playbook whose schedule runs now."),
+    playbook: str = typer.Argument(
+        ..., help="The playbook whose schedule runs now (its name or the schedule id)."
+    ),
 ) -> None:
     """Run a playbook's enrolment now and print what it did."""
     from workers.schedules import trigger_schedule
 
     settings = settings_module.load()
-    counts = _run(settings, lambda client: trigger_schedule(client, playbook))
+    name = _schedulable_playbook(settings, playbook)
+    counts = _run(settings, lambda client: trigger_schedule(client, name))
     console.print(
         f"enrolment of [bold]{counts.playbook}[/] (version {counts.playbook_version}) "
         f"as of {counts.as_of}",
@@ -124,13 +127,74 @@ def trigger(
 
 
 @schedule.command("delete")
-def delete(playbook: str = typer.Argument(..., help="The playbook whose schedule goes.")) -> None:
+def delete(
+    playbook: str = typer.Argument(
+        ..., help="The playbook whose schedule goes (its name or the schedule id)."
+    ),
+) -> None:
     """Delete a playbook's enrolment schedule (`apply` creates it again)."""
-    from workers.schedules import delete_schedule
+    from workers.schedules import delete_schedule, schedule_id
 
     settings = settings_module.load()
-    _run(settings, lambda client: delete_schedule(client, playbook))
-    console.print(f"deleted enrol:{playbook}", highlight=False)
+    known = _known_playbooks(settings)
+    name = _resolve(playbook, known)
+    try:
+        # A schedule whose playbook is gone can still be deleted: no check first.
+        _run(settings, lambda client: delete_schedule(client, name))
+    except UserError as error:
+        if name in known or not str(error).startswith("no schedule"):
+            raise
+        raise UserError(
+            f"no playbook named {name} (and no schedule {schedule_id(name)})",
+            hint=_known_hint(known),
+        ) from error
+    console.print(f"deleted {schedule_id(name)}", highlight=False)
+
+
+def _resolve(given: str, known: dict[str, Any]) -> str:
+    """The playbook a schedule argument names: ``renewal``, ``enrol:renewal`` (the
+    schedule id `ls` shows) or the playbook's file name without ``.playbook``."""
+    from workers.schedules import SCHEDULE_PREFIX
+
+    name = given.strip().removeprefix(SCHEDULE_PREFIX)
+    if name in known:
+        return name
+    by_file = {f.name: playbook for playbook, f in known.items()}
+    return by_file.get(name, name)
+
+
+def _known_playbooks(settings: settings_module.Settings) -> dict[str, Any]:
+    """Playbook name -> its file in the playbooks directory (``PlaybookFile``)."""
+    from workers.schedules import playbook_files
+
+    return {(f.playbook.name if f.playbook else f.name): f for f in playbook_files(settings)}
+
+
+def _known_hint(known: dict[str, Any]) -> str:
+    if not known:
+        return "there are no playbooks in the playbooks directory (PLAYBOOK_DIR)"
+    return f"known playbooks: {', '.join(sorted(known))}"
+
+
+def _schedulable_playbook(settings: settings_module.Settings, given: str) -> str:
+    """The playbook a schedule argument names, if it can have a schedule; else
+    ``UserError`` saying why (no such playbook, it does not compile, no `enroll when`)."""
+    known = _known_playbooks(settings)
+    name = _resolve(given, known)
+    file = known.get(name)
+    if file is None:
+        raise UserError(f"no playbook named {name}", hint=_known_hint(known))
+    if file.playbook is None:
+        raise UserError(
+            f"playbook {name} does not compile: {file.problem}",
+            hint="`playbook validate` shows every error; fix it, then `playbook schedule apply`",
+        )
+    if not file.schedulable:
+        raise UserError(
+            f"playbook {name} has no `enroll when`, so it has no enrolment schedule",
+            hint=f"start its journeys by hand: `playbook start {name} --account ID`",
+        )
+    return name
 
 
 def _when(moment: datetime | None) -> str:

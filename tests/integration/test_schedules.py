@@ -244,6 +244,24 @@ def test_cli_apply_and_ls(settings: Settings, names: tuple[str, str], task_queue
         assert "daily at 05:00 UTC" in line and "active" in line
         unknown = playbook("trigger", "no_such_playbook")
         assert unknown.returncode == 1
-        assert "no schedule enrol:no_such_playbook" in unknown.stderr
+        assert "no playbook named no_such_playbook" in unknown.stderr
+        assert f"known playbooks: {', '.join(sorted(names))}" in unknown.stderr
+        assert "schedule apply" not in unknown.stderr
+        by_hand = playbook("trigger", manual)
+        assert by_hand.returncode == 1
+        assert f"playbook {manual} has no `enroll when`" in by_hand.stderr
+        # The id `ls` shows names the schedule as well as the playbook's name does:
+        # it gets as far as looking for a worker (this test runs none).
+        by_id = playbook("trigger", f"enrol:{enrolling}")
+        assert by_id.returncode == 1
+        assert "no worker polls task queue" in by_id.stderr, by_id.stderr
+        gone = playbook("delete", "enrol:no_such_playbook")
+        assert gone.returncode == 1
+        assert (
+            "no playbook named no_such_playbook (and no schedule enrol:no_such_playbook)"
+            in gone.stderr
+        )
     finally:
-        assert playbook("delete", enrolling).returncode == 0
+        deleted = playbook("delete", f"enrol:{enrolling}")
+        assert deleted.returncode == 0, deleted.stderr
+        assert f"deleted enrol:{enrolling}" in deleted.stdout
