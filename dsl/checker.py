@@ -33,7 +33,7 @@ from pathlib import Path
 
 from dsl import formatter, schema
 from dsl import syntax as s
-from dsl.diagnostics import Diagnostic, did_you_mean, error
+from dsl.diagnostics import Diagnostic, closest, did_you_mean, error
 from dsl.template_check import check_template
 
 PRIORITIES = ("low", "medium", "high", "urgent")
@@ -560,19 +560,28 @@ class Checker:
         )
 
     def handled(self, stmt: s.MatchStmt, known: list[str], what: str, heading: str) -> None:
-        """Every case value is in ``known``; every one of ``known`` is handled."""
+        """Every case value is in ``known``; every one of ``known`` is handled.
+
+        A misspelled value counts as handling the value it is close to: the
+        misspelling is the error to report, not a follow-on "does not handle"."""
         handled: set[str] = set()
+        meant: set[str] = set()
         for case in stmt.cases:
             for value in case.values:
                 text = _value_text(value)
                 handled.add(text)
                 if text not in known:
-                    hint = did_you_mean(text, known) or f"the {what.split(' of ')[0]}s are " + (
-                        ", ".join(dict.fromkeys(known))
+                    close = closest(text, known)
+                    if close is not None:
+                        meant.add(close)
+                    hint = (
+                        f"did you mean {close}?"
+                        if close
+                        else f"the {what.split(' of ')[0]}s are " + ", ".join(dict.fromkeys(known))
                     )
                     article = "an" if what[0] in "aeiou" else "a"
                     self.report(f"{text} is not {article} {what}", value.span, hint)
-        missing = [k for k in dict.fromkeys(known) if k not in handled]
+        missing = [k for k in dict.fromkeys(known) if k not in handled | meant]
         if missing and stmt.otherwise is None:
             self.report(
                 f"{heading} does not handle {', '.join(missing)}",

@@ -71,10 +71,16 @@ def error(
     return Diagnostic("error", message, path, line, col, end_col, hint)
 
 
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to ``word``, or ``None`` if none is close."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """``"did you mean X?"`` for the closest candidate, or ``""`` if none is close."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f"did you mean {close[0]}?" if close else ""
+    close = closest(word, candidates)
+    return f"did you mean {close}?" if close else ""
 
 
 def render_diagnostic(diag: Diagnostic, source: str) -> str:

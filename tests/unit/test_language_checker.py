@@ -402,6 +402,27 @@ def test_match_answer_unknown_and_duplicate_choices() -> None:
     ]
 
 
+def test_misspelled_choice_is_the_one_error_not_a_follow_on() -> None:
+    # `yess` was meant to handle yes: no "does not handle yes" ahead of the real error.
+    text = with_body(*ASK, "match answer intent:", "    when yess:", "        stop",
+                     "    when no, maybe:", "        stop",
+                     "    no answer:", "        stop")  # fmt: skip
+    d = only(text)
+    assert (d.line, d.col, d.message, d.hint) == (
+        14, 18, "yess is not a choice of intent", "did you mean yes?"
+    )  # fmt: skip
+
+
+def test_misspelled_choice_leaves_the_other_missing_choices_reported() -> None:
+    text = with_body(*ASK, "match answer intent:", "    when yess:", "        stop",
+                     "    no answer:", "        stop")  # fmt: skip
+    assert [(d.line, d.col, d.message, d.hint) for d in diagnostics(text)] == [
+        (13, 9, "match answer intent does not handle no, maybe",
+         "add `when` blocks for them or an `otherwise:` block"),
+        (14, 18, "yess is not a choice of intent", "did you mean yes?"),
+    ]  # fmt: skip
+
+
 def test_match_answer_needs_an_earlier_ask() -> None:
     text = with_body("match answer intent:", "    otherwise:", "        stop", *ASK)
     d = only(text)
