@@ -10,11 +10,19 @@ days, 100 licences, 110 devices in use), so any shipped playbook simulates out
 of the box. Times in ``--answer``/``--event``/``--fact`` are a date
 (``2027-03-01``), a date and time, or ``T-138`` (days relative to the playbook's
 anchor date, e.g. the renewal date).
+
+Input the simulation cannot honour is refused, not defaulted: a question, choice or
+event the playbook does not know, a fact field ``dsl.schema`` does not declare or a
+value not of its type (``--fact`` values are read as their field's type, ``null``
+for none), a facts file whose declared fields have the wrong type or that leaves
+the journey id blank.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,8 +32,11 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dsl import schema
+from dsl.diagnostics import did_you_mean
+from dsl.ir import Ask, Playbook, WaitEvent, walk
 from engine.contract import Timeline, TimelineEntry
-from engine.evaluator import show
+from engine.evaluator import as_date, lookup, show
 from engine.simulation import (
     Script,
     ScriptedEvent,
@@ -159,7 +170,80 @@ def _load_facts(path: Path | None, start: date) -> dict[str, Any]:
             f"{path}: facts must be an object like "
             '{"account": {...}, "subscription": {...}, "usage": {...}, "contacts": {...}}'
         )
+    _check_fact_types(facts, str(path))
     return facts
+
+
+# The roots a facts file or --fact may hold (``journey.*`` is the journey's own state).
+FACT_ROOTS = {root: fields for root, fields in schema.ROOTS.items() if root != "journey"}
+TYPE_WORDS = {
+    "number": "a number",
+    "string": "a string",
+    "bool": "true or false",
+    "date": "a date (YYYY-MM-DD)",
+}
+TYPE_HINTS = {
+    "number": "write numbers without quotes, e.g. 110",
+    "string": 'write strings in quotes, e.g. "ACME-0042"',
+    "bool": "write true or false, without quotes",
+    "date": 'write dates as "YYYY-MM-DD"',
+}
+
+
+def _has_type(value: Any, kind: schema.FieldType) -> bool:
+    """Whether a JSON value fits a declared field type (``null``: the fact is missing)."""
+    if value is None:
+        return True
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "date":
+        return isinstance(value, str) and isinstance(as_date(value), date)
+    return isinstance(value, str)
+
+
+def _check_fact_types(facts: dict[str, Any], source: str) -> None:
+    """Refuse declared fields whose values have the wrong type (``dsl.schema``);
+    fields the schema does not declare are left alone (the store adds some)."""
+    checks: list[tuple[str, Any, dict[str, schema.FieldType]]] = [
+        (root, facts.get(root), fields) for root, fields in FACT_ROOTS.items()
+    ]
+    contacts = facts.get("contacts")
+    if contacts is not None and not isinstance(contacts, dict):
+        raise _user_error(
+            f"{source}: contacts must be an object of roles, got {json.dumps(contacts)}",
+            hint='e.g. "contacts": {"decision_maker": {"email": "dora@acme.example"}}',
+        )
+    for role, contact in (contacts or {}).items():
+        checks.append((f"contacts.{role}", contact, schema.CONTACT))
+    for where, values, fields in checks:
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            raise _user_error(f"{source}: {where} must be an object, got {json.dumps(values)}")
+        for name, value in values.items():
+            kind = fields.get(name)
+            if kind is not None and not _has_type(value, kind):
+                raise _user_error(
+                    f"{source}: {where}.{name} is {TYPE_WORDS[kind]}, got {json.dumps(value)}",
+                    hint=TYPE_HINTS[kind],
+                )
+
+
+def _check_journey_id_facts(playbook: Playbook, facts: dict[str, Any], source: str) -> None:
+    """Refuse facts that leave a part of the playbook's journey id blank."""
+    for match in re.finditer(r"\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}", playbook.journey_id):
+        dotted = match.group(1)
+        parts = dotted.split(".")
+        if parts[0] not in FACT_ROOTS and parts[0] != "contacts":
+            continue  # journey.* and the like: the runtime fills them
+        if lookup(parts, facts) in (None, ""):
+            raise _user_error(
+                f"{source}: no {dotted}, and the journey id "
+                f"{playbook.journey_id!r} of {playbook.name} needs it",
+                hint=f"add {dotted} to the facts file",
+            )
 
 
 def _store_facts(account_id: str) -> dict[str, Any]:
@@ -189,7 +273,18 @@ def _store_facts(account_id: str) -> dict[str, Any]:
     return json.loads(json.dumps(facts, default=str))  # dates as ISO strings, like JSON facts
 
 
-def _time_option(text: str, anchor: date | None, what: str) -> datetime:
+def _time_option(
+    text: str, anchor: date | None, what: str, playbook: Playbook | None = None
+) -> datetime:
+    if anchor is None and playbook is not None and playbook.anchor is not None:
+        if text.strip().upper().startswith("T"):
+            fact = getattr(playbook.anchor, "parts", None)
+            where = f" ({'.'.join(fact)})" if fact else ""
+            raise _user_error(
+                f"{what}: {text} counts from the {playbook.anchor_name or 'anchor'} date{where}, "
+                "and these facts have none",
+                hint="give a date instead (2027-03-01), or facts with that date",
+            )
     try:
         return parse_when(text, anchor)
     except ValueError as error:
@@ -217,15 +312,142 @@ def _value(text: str) -> Any:
         return text
 
 
+def questions_of(playbook: Playbook) -> dict[str, list[str]]:
+    """Each question the playbook asks, with its choices (every ask of it, in order)."""
+    out: dict[str, list[str]] = {}
+    for step in _all_steps(playbook):
+        if isinstance(step, Ask):
+            choices = out.setdefault(step.question, [])
+            choices += [c.name for c in step.choices if c.name not in choices]
+    return out
+
+
+# Events the engine reacts to whatever the playbook says (engine.interpreter: an ask
+# takes ``answer``, an escalate ``cta_closed``, facts reload on ``facts_changed``).
+ENGINE_EVENTS = ("answer", "cta_closed", "facts_changed")
+
+
+def events_of(playbook: Playbook) -> list[str]:
+    """The events a journey of ``playbook`` can be sent: those it declares, handles
+    (``on event``) or waits for (``wait for event``), then the built-in ones (the
+    engine's and ``dsl.schema.BUILTIN_EVENTS``)."""
+    names = list(playbook.events) + [handler.event for handler in playbook.handlers]
+    names += [step.event for step in _all_steps(playbook) if isinstance(step, WaitEvent)]
+    names += [*ENGINE_EVENTS, *schema.BUILTIN_EVENTS]
+    return list(dict.fromkeys(names))
+
+
+def _all_steps(playbook: Playbook) -> list[Any]:
+    steps = list(walk(playbook.body))
+    for handler in playbook.handlers:
+        steps += walk(handler.body)
+    return steps
+
+
+def _check_answer(playbook: Playbook | None, question: str, choice: str, what: str) -> None:
+    if playbook is None:
+        return
+    questions = questions_of(playbook)
+    if question not in questions:
+        if not questions:
+            raise _user_error(f"{what}: {playbook.name} asks no questions")
+        raise _user_error(
+            f"{what}: no question {question!r} in {playbook.name}",
+            hint=did_you_mean(question, questions) or "questions: " + ", ".join(questions),
+        )
+    if choice not in questions[question]:
+        raise _user_error(
+            f"{what}: {question} has no choice {choice!r}",
+            hint="choices: " + ", ".join(questions[question]),
+        )
+
+
+def _check_event(playbook: Playbook | None, name: str, payload: dict[str, Any]) -> None:
+    if playbook is None:
+        return
+    known = events_of(playbook)
+    if name not in known:
+        raise _user_error(
+            f"--event: no event {name!r} in {playbook.name}",
+            hint=did_you_mean(name, known) or "events: " + ", ".join(known),
+        )
+    if name == "answer":
+        question, choice = payload.get("question"), payload.get("choice")
+        if question is None or choice is None:
+            raise _user_error(
+                "--event answer: needs question=... and choice=...",
+                hint="or use --answer QUESTION=CHOICE@WHEN",
+            )
+        _check_answer(playbook, str(question), str(choice), "--event answer")
+
+
+def fact_value(dotted: str, text: str) -> tuple[str, Any]:
+    """``root.field`` and ``text`` as the field's declared type (``dsl.schema``);
+    ``null`` makes the fact missing. Raises ``UserError``."""
+    root, _, name = dotted.partition(".")
+    if root == "contacts":
+        raise _user_error(
+            f"--fact: {dotted}: contact facts cannot change in a simulation",
+            hint="--fact changes fields of " + ", ".join(FACT_ROOTS),
+        )
+    if root == "journey":
+        raise _user_error(
+            f"--fact: {dotted} is the journey's own state, not a fact",
+            hint="--fact changes fields of " + ", ".join(FACT_ROOTS),
+        )
+    if root not in FACT_ROOTS:
+        raise _user_error(
+            f"--fact: unknown fact root {root!r} in {dotted}",
+            hint=did_you_mean(root, FACT_ROOTS)
+            or "--fact changes fields of " + ", ".join(FACT_ROOTS),
+        )
+    fields = FACT_ROOTS[root]
+    if name not in fields:
+        raise _user_error(
+            f"--fact: unknown field {dotted}",
+            hint=did_you_mean(name, fields) or f"{root} has " + ", ".join(fields),
+        )
+    kind = fields[name]
+    if text == "null":
+        return dotted, None
+    value: Any = None
+    if kind == "string":
+        value = json.loads(text) if len(text) >= 2 and text[0] == text[-1] == '"' else text
+    elif kind == "number":
+        number = _value(text)
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            value = number if math.isfinite(number) else None
+    elif kind == "bool":
+        value = {"true": True, "false": False}.get(text.lower())
+    elif isinstance(as_date(text), date):
+        value = as_date(text).isoformat()  # facts hold dates as ISO strings
+    if value is None:
+        raise _user_error(
+            f"--fact: {dotted} is {TYPE_WORDS[kind]}, got {text!r}",
+            hint=f"for example --fact {dotted}={_EXAMPLES[kind]}@2027-01-01",
+        )
+    return dotted, value
+
+
+_EXAMPLES = {"number": "110", "string": "renewed", "bool": "true", "date": "2027-05-01"}
+
+
 def build_script(
     answers: list[str],
     events: list[str],
     facts: list[str],
     close_ctas_after: int | None,
     anchor: date | None,
+    playbook: Playbook | None = None,
 ) -> Script:
-    """The simulated world from the command line's options."""
+    """The simulated world from the command line's options. With ``playbook``,
+    questions, choices and events are checked against it."""
     script = Script()
+    if close_ctas_after is not None and close_ctas_after < 0:
+        raise _user_error(
+            f"--close-ctas-after: expected 0 or more days, got {close_ctas_after}",
+            hint="for example --close-ctas-after 3",
+        )
     for option in answers:
         pair, _, when = option.partition("@")
         question, sep, choice = pair.partition("=")
@@ -234,12 +456,13 @@ def build_script(
                 f"--answer: expected QUESTION=CHOICE[@WHEN], got {option!r}",
                 hint="for example --answer renewal_intent=no or --answer renewal_intent=no@T-138",
             )
+        _check_answer(playbook, question, choice, "--answer")
         if not when:
             script.answer(question, choice)
         elif when.startswith("+"):
             script.answer(question, choice, after=timedelta(days=_days(when[1:], "--answer")))
         else:
-            at = _time_option(when, anchor, "--answer")
+            at = _time_option(when, anchor, "--answer", playbook)
             script.event(at, "answer", question=question, choice=choice)
     for option in events:
         head, *pairs = option.split(",")
@@ -250,16 +473,20 @@ def build_script(
             raise _user_error(
                 f"--event {name}: when does it happen?", hint=f"for example --event {name}@T-30"
             )
-        at = _time_option(when, anchor, f"--event {name}")
-        script.events.append(ScriptedEvent(at, name, _fields(pairs, f"--event {name}")))
+        payload = _fields(pairs, f"--event {name}")
+        _check_event(playbook, name, payload)
+        at = _time_option(when, anchor, f"--event {name}", playbook)
+        script.events.append(ScriptedEvent(at, name, payload))
     for option in facts:
         change, _, when = option.rpartition("@")
-        if not change or "=" not in change:
+        dotted, sep, text = change.partition("=")
+        if not change or not sep or not dotted.strip():
             raise _user_error(
                 f"--fact: expected root.field=VALUE@WHEN, got {option!r}",
                 hint="for example --fact subscription.renewal_date=2027-05-01@2026-12-01",
             )
-        script.change_facts(_time_option(when, anchor, "--fact"), **_fields([change], "--fact"))
+        key, value = fact_value(dotted.strip(), text.strip())
+        script.change_facts(_time_option(when, anchor, "--fact", playbook), **{key: value})
     if close_ctas_after is not None:
         script.close_ctas(after=timedelta(days=close_ctas_after))
     return script
@@ -343,7 +570,9 @@ def simulate_command(
         [], "--event", help="NAME@WHEN[,key=value...]: an external event (repeatable)."
     ),
     fact: list[str] = typer.Option(
-        [], "--fact", help="root.field=VALUE@WHEN: a fact changes (repeatable)."
+        [],
+        "--fact",
+        help="root.field=VALUE@WHEN: a fact changes (repeatable; VALUE of the field's type).",
     ),
     close_ctas_after: int | None = typer.Option(
         None, "--close-ctas-after", help="Escalation CTAs are closed N days after they open."
@@ -363,8 +592,10 @@ def simulate_command(
     if account and account_facts:
         raise _user_error("give --account or --account-facts, not both")
     facts = _store_facts(account) if account else _load_facts(account_facts, start_day)
+    if account_facts is not None:
+        _check_journey_id_facts(playbook, facts, str(account_facts))
     anchor = anchor_date(playbook, facts, start_day)
-    script = build_script(answer, event, fact, close_ctas_after, anchor)
+    script = build_script(answer, event, fact, close_ctas_after, anchor, playbook)
     begin = day_start(start_day)
     until = begin + timedelta(days=days)
     result = asyncio.run(run_simulation(playbook, facts, script, start=begin, until=until))

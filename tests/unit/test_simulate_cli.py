@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from cli import simulate
 from cli.app import UserError
+from dsl.ir import Playbook
 from engine.simulation import run_simulation
 from tests.unit.engine_playbooks import START, renewal_playbook
 
@@ -214,3 +215,295 @@ def test_a_playbook_that_does_not_compile_prints_diagnostics(tmp_path: Path) -> 
     assert result.exit_code == 1
     assert re.search(rf"{re.escape(str(broken))}:3:\d+: error: ", result.output)
     assert "hint: did you mean renewal_date?" in result.output
+
+
+# --------------------------------------------------------------------------- refusals
+# Input `playbook simulate` cannot honour is refused through the real entry point
+# (cli.app._run_app): one `error:` line, a `hint:`, exit status 1, no timeline.
+
+RENEWAL = str(ROOT / "playbooks/renewal.playbook")
+RENEWAL_EVENTS = (
+    "expansion_interest, risk_flagged, decision_maker_found, renewed, churned, opted_out, "
+    "answer, cta_closed, facts_changed, nps_response"
+)
+
+
+def run_playbook_cli(
+    args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """``playbook ARGS`` as the installed command runs it: (exit status, stdout, stderr)."""
+    from cli import app as app_module
+
+    monkeypatch.setattr(app_module, "app", cli())
+    # Wide, so a long error line is not wrapped and can be compared whole.
+    monkeypatch.setattr(app_module, "err", Console(stderr=True, width=500, color_system=None))
+    monkeypatch.setattr("sys.argv", ["playbook", *args])
+    monkeypatch.delenv("PLAYBOOK_DEBUG", raising=False)
+    code = app_module._run_app()
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_refused(
+    args: list[str],
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run_playbook_cli(args, monkeypatch, capsys)
+    assert (code, err) == (1, expected), out + err
+    assert "Traceback" not in out + err
+    assert out == ""  # no timeline, no summary
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (
+            ["--answer", "renewal_intent=maybe"],
+            "error: --answer: renewal_intent has no choice 'maybe'\n"
+            "hint: choices: yes, no, not_decision_maker\n",
+        ),
+        (
+            ["--answer", "renewl_intent=yes"],
+            "error: --answer: no question 'renewl_intent' in renewal\n"
+            "hint: did you mean renewal_intent?\n",
+        ),
+        (
+            ["--answer", "budget=yes@T-100"],
+            "error: --answer: no question 'budget' in renewal\n"
+            "hint: questions: renewal_intent, decision_maker_intent\n",
+        ),
+        (
+            ["--event", "bogus@2027-01-01"],
+            f"error: --event: no event 'bogus' in renewal\nhint: events: {RENEWAL_EVENTS}\n",
+        ),
+        (
+            ["--event", "risk_flaged@2027-01-01,reason=x"],
+            "error: --event: no event 'risk_flaged' in renewal\nhint: did you mean risk_flagged?\n",
+        ),
+        (
+            ["--event", "answer@2027-01-01,question=renewal_intent,choice=maybe"],
+            "error: --event answer: renewal_intent has no choice 'maybe'\n"
+            "hint: choices: yes, no, not_decision_maker\n",
+        ),
+        (
+            ["--event", "answer@2027-01-01"],
+            "error: --event answer: needs question=... and choice=...\n"
+            "hint: or use --answer QUESTION=CHOICE@WHEN\n",
+        ),
+        (
+            ["--fact", "subscription.statuz=renewed@2027-01-01"],
+            "error: --fact: unknown field subscription.statuz\nhint: did you mean status?\n",
+        ),
+        (
+            ["--fact", "subscriptoin.status=renewed@2027-01-01"],
+            "error: --fact: unknown fact root 'subscriptoin' in subscriptoin.status\n"
+            "hint: did you mean subscription?\n",
+        ),
+        (
+            ["--fact", "journey.arm=control@2027-01-01"],
+            "error: --fact: journey.arm is the journey's own state, not a fact\n"
+            "hint: --fact changes fields of account, subscription, usage, nps, quote\n",
+        ),
+        (
+            ["--fact", "contacts.admin.opted_out=true@2027-01-01"],
+            "error: --fact: contacts.admin.opted_out: contact facts cannot change in a "
+            "simulation\nhint: --fact changes fields of account, subscription, usage, nps, quote\n",
+        ),
+        (
+            ["--fact", "usage.devices_in_use=abc@2027-01-01"],
+            "error: --fact: usage.devices_in_use is a number, got 'abc'\n"
+            "hint: for example --fact usage.devices_in_use=110@2027-01-01\n",
+        ),
+        (
+            ["--fact", "subscription.weekly_notice_opt_out=yes@2027-01-01"],
+            "error: --fact: subscription.weekly_notice_opt_out is true or false, got 'yes'\n"
+            "hint: for example --fact subscription.weekly_notice_opt_out=true@2027-01-01\n",
+        ),
+        (
+            ["--fact", "subscription.renewal_date=soon@2027-01-01"],
+            "error: --fact: subscription.renewal_date is a date (YYYY-MM-DD), got 'soon'\n"
+            "hint: for example --fact subscription.renewal_date=2027-05-01@2027-01-01\n",
+        ),
+        (
+            ["--close-ctas-after", "-1"],
+            "error: --close-ctas-after: expected 0 or more days, got -1\n"
+            "hint: for example --close-ctas-after 3\n",
+        ),
+    ],
+)
+def test_input_the_simulation_cannot_honour_is_refused(
+    options: list[str],
+    expected: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _needs_loader()
+    assert_refused(
+        ["simulate", RENEWAL, "--start", "2026-11-01", *options], expected, monkeypatch, capsys
+    )
+
+
+def test_answers_to_a_playbook_that_asks_nothing_are_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _needs_loader()
+    code, out, err = run_playbook_cli(
+        ["simulate", str(ROOT / "playbooks/cloud_migration.playbook"), "--answer", "q=yes"],
+        monkeypatch,
+        capsys,
+    )
+    assert (code, err) == (1, "error: --answer: cloud_migration asks no questions\n")
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("facts", "expected"),
+    [
+        (
+            {"account": {"id": 1}},
+            "error: {file}: account.id is a string, got 1\n"
+            'hint: write strings in quotes, e.g. "ACME-0042"\n',
+        ),
+        (
+            {"account": {"id": "A-1"}},
+            "error: {file}: no subscription.renewal_date, and the journey id "
+            "'renewal:{{account.id}}:{{subscription.renewal_date}}' of renewal needs it\n"
+            "hint: add subscription.renewal_date to the facts file\n",
+        ),
+        (
+            {"account": {"id": "A-1"}, "subscription": {"renewal_date": "2027-03-31"}, "usage": 5},
+            "error: {file}: usage must be an object, got 5\n",
+        ),
+        (
+            {"account": {"id": "A-1"}, "subscription": {"renewal_date": "soon"}},
+            'error: {file}: subscription.renewal_date is a date (YYYY-MM-DD), got "soon"\n'
+            'hint: write dates as "YYYY-MM-DD"\n',
+        ),
+        (
+            {"account": {"id": "A-1"}, "subscription": {"licences": "100"}},
+            'error: {file}: subscription.licences is a number, got "100"\n'
+            "hint: write numbers without quotes, e.g. 110\n",
+        ),
+        (
+            {"account": {"id": "A-1"}, "contacts": {"admin": {"opted_out": "no"}}},
+            'error: {file}: contacts.admin.opted_out is true or false, got "no"\n'
+            "hint: write true or false, without quotes\n",
+        ),
+    ],
+)
+def test_facts_files_with_wrong_or_missing_facts_are_refused(
+    facts: dict[str, object],
+    expected: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _needs_loader()
+    facts_file = tmp_path / "facts.json"
+    facts_file.write_text(json.dumps(facts))
+    assert_refused(
+        ["simulate", RENEWAL, "--account-facts", str(facts_file)],
+        expected.format(file=facts_file),
+        monkeypatch,
+        capsys,
+    )
+
+
+def test_a_facts_file_with_fields_the_schema_does_not_declare_still_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _needs_loader()
+    facts = simulate.sample_facts(date(2026, 11, 1))
+    facts["contacts_by_role"] = {"admin": [facts["contacts"]["admin"]]}  # as the store has it
+    facts["quote"] = {"total_licences": 110, "created_at": "2026-10-01T10:00:00"}
+    facts["usage"]["last_login"] = None
+    facts_file = tmp_path / "facts.json"
+    facts_file.write_text(json.dumps(facts))
+    code, out, err = run_playbook_cli(
+        ["simulate", RENEWAL, "--account-facts", str(facts_file), "--start", "2026-11-01"],
+        monkeypatch,
+        capsys,
+    )
+    assert (code, err) == (0, "")
+    assert "renewal - renewal:ACME-0042:2027-03-31" in out
+    assert "journey completed: completed" in out
+
+
+def test_fact_values_take_the_declared_type_of_their_field() -> None:
+    script = simulate.build_script(
+        [],
+        [],
+        [
+            "usage.devices_in_use=120@2027-01-01",
+            "subscription.unit_price=52.5@2027-01-01",
+            "account.ga_version=12.0@2027-01-01",
+            'account.renewal_intent=""@2027-01-01',
+            "subscription.weekly_notice_opt_out=true@2027-01-01",
+            "subscription.renewal_date=2027-05-01@2027-01-01",
+            "usage.last_login=null@2027-01-01",
+            "account.csm_owner=dana@example.com@2027-01-01",
+        ],
+        None,
+        ANCHOR,
+        shipped_renewal(),
+    )
+    assert [change.changes for change in script.facts_changes] == [
+        {"usage.devices_in_use": 120},
+        {"subscription.unit_price": 52.5},
+        {"account.ga_version": "12.0"},  # a string field keeps the text, not a float
+        {"account.renewal_intent": ""},
+        {"subscription.weekly_notice_opt_out": True},
+        {"subscription.renewal_date": "2027-05-01"},
+        {"usage.last_login": None},
+        {"account.csm_owner": "dana@example.com"},
+    ]
+
+
+def shipped_renewal() -> Playbook:
+    _needs_loader()
+    from dsl.loader import load_playbook
+
+    return load_playbook(Path(RENEWAL))
+
+
+def test_valid_answers_and_events_are_accepted_for_the_playbook() -> None:
+    script = simulate.build_script(
+        ["renewal_intent=not_decision_maker", "decision_maker_intent=yes@+1d"],
+        [
+            "decision_maker_found@T-130",
+            "renewed@2027-03-01",
+            "cta_closed@T-120,cta_id=CTA-1",
+            "answer@T-138,question=renewal_intent,choice=no",
+        ],
+        [],
+        0,
+        ANCHOR,
+        shipped_renewal(),
+    )
+    assert [r.payload.get("choice") for r in script.reactions if r.event == "answer"] == [
+        "not_decision_maker",
+        "yes",
+    ]
+    assert [e.name for e in script.events] == [
+        "decision_maker_found",
+        "renewed",
+        "cta_closed",
+        "answer",
+    ]
+    assert script.reactions[-1].after == timedelta(0)
+
+
+def test_events_of_the_shipped_renewal() -> None:
+    assert ", ".join(simulate.events_of(shipped_renewal())) == RENEWAL_EVENTS
+
+
+def test_relative_time_without_the_anchor_fact_names_the_missing_date() -> None:
+    with pytest.raises(UserError) as raised:
+        simulate.build_script([], ["renewed@T-10"], [], None, None, shipped_renewal())
+    assert str(raised.value) == (
+        "--event renewed: T-10 counts from the renewal date (subscription.renewal_date), "
+        "and these facts have none"
+    )
+    assert raised.value.hint == "give a date instead (2027-03-01), or facts with that date"
