@@ -77,10 +77,14 @@ def print_forecast(forecast: Forecast) -> None:
     console.print(f"[dim]assumption: {escape(forecast.assumption)}[/]")
     console.print(_week_table("Emails per template", "template", forecast.emails_by_week()))
     console.print(_week_table("CTAs per owner", "owner", forecast.ctas_by_week()))
+    over_cap = forecast.contacts_over_cap()
+    if not over_cap:
+        console.print("[italic]Contacts over the email cap[/]\nno contact would hit the cap")
+        return
     table = Table(title="Contacts over the email cap", title_justify="left")
     for name in ("contact", "account", "blocked", "first", "cap"):
         table.add_column(name)
-    for contact, hits in sorted(forecast.contacts_over_cap().items()):
+    for contact, hits in sorted(over_cap.items()):
         first = hits[0]
         cap = f"{first.cap} per {first.period_days:g} days"
         table.add_row(escape(contact), first.account_id, str(len(hits)), first.week, cap)

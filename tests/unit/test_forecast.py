@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -66,6 +67,37 @@ def test_a_contact_shared_by_four_accounts_is_over_the_cap():
     assert list(over) == ["rita@acme.example"]
     assert len(over["rita@acme.example"]) == len(asked) - 3
     assert over["rita@acme.example"][0].cap == 3
+
+
+def _printed(forecast) -> str:
+    from rich.console import Console
+
+    from cli import forecast as forecast_cli
+
+    out = io.StringIO()
+    previous, forecast_cli.console = forecast_cli.console, Console(file=out, width=200)
+    try:
+        forecast_cli.print_forecast(forecast)
+    finally:
+        forecast_cli.console = previous
+    return out.getvalue()
+
+
+def test_the_cap_table_says_so_when_nobody_hits_the_cap():
+    forecast, _ = _forecast({"F-11": _account("F-11", 140)}, 7)
+    assert forecast.contacts_over_cap() == {}
+    printed = _printed(forecast)
+    assert "Contacts over the email cap\nno contact would hit the cap" in printed
+    assert "blocked" not in printed  # no empty table
+
+
+def test_the_cap_table_lists_the_contacts_over_it():
+    book = {ident: _account(ident, 140) for ident in ("F-11", "F-12", "F-13", "F-14")}
+    forecast, _ = _forecast(book, 7)
+    printed = _printed(forecast)
+    assert "no contact would hit the cap" not in printed
+    row = next(line for line in printed.splitlines() if "rita@acme.example" in line)
+    assert "3 per 7 days" in row
 
 
 # --------------------------------------------------------------------------- the world
