@@ -12,15 +12,28 @@ from pathlib import Path
 import typer
 
 from cli.app import UserError
+from dsl.diagnostics import Diagnostic
 from dsl.loader import check_file, read_source, render_diagnostics
+
+
+def _file_problems(path: Path, diagnostics: list[Diagnostic]) -> str:
+    """Why a file could not be read. No file there (missing, a directory): one line,
+    ``error: no such file: PATH``; otherwise (binary, not UTF-8, too large) the
+    diagnostics with their position and hint, but no source to quote."""
+    if not path.is_file():
+        return "\n".join(f"{d.severity}: {d.message}: {path}" for d in diagnostics)
+    return render_diagnostics(diagnostics, "")
 
 
 def _report(path: Path) -> tuple[bool, int]:
     """Check one file, print its diagnostics (or the ok line); (ok, error count)."""
+    text, problems = read_source(path)
+    if text is None:
+        typer.echo(_file_problems(path, problems), err=True)
+        return False, sum(1 for d in problems if d.is_error)
     playbook, diagnostics = check_file(path)
     if diagnostics:
-        text, _ = read_source(path)
-        typer.echo(render_diagnostics(diagnostics, text or ""), err=True)
+        typer.echo(render_diagnostics(diagnostics, text), err=True)
     errors = sum(1 for d in diagnostics if d.is_error)
     if playbook is not None:
         steps = len(playbook.body)
@@ -51,10 +64,13 @@ def compile_(
     """Print the compiled IR of a playbook as JSON (what a journey runs)."""
     if not file.exists():
         raise UserError(f"no such file: {file}", hint="give the path of a .playbook file")
+    text, problems = read_source(file)
+    if text is None:
+        typer.echo(_file_problems(file, problems), err=True)
+        raise typer.Exit(1)
     playbook, diagnostics = check_file(file)
     if playbook is None:
-        text, _ = read_source(file)
-        typer.echo(render_diagnostics(diagnostics, text or ""), err=True)
+        typer.echo(render_diagnostics(diagnostics, text), err=True)
         raise typer.Exit(1)
     sys.stdout.write(playbook.to_json() + "\n")
 

@@ -88,7 +88,8 @@ def render_diagnostic(diag: Diagnostic, source: str) -> str:
     out = [diag.headline()]
     # Split as the lexer does (only \n ends a line), not as str.splitlines.
     lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if 1 <= diag.line <= len(lines):
+    # No source (a missing or unreadable file): nothing to quote, no empty excerpt.
+    if source and 1 <= diag.line <= len(lines):
         text = _printable(lines[diag.line - 1])
         number = str(diag.line)
         gutter = " " * len(number)

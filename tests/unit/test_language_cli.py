@@ -67,11 +67,32 @@ def test_validate_reports_every_error_of_every_file(tmp_path: Path) -> None:
 def test_validate_missing_file_and_binary_file(tmp_path: Path) -> None:
     binary = tmp_path / "random.playbook"
     binary.write_bytes(bytes(range(256)))
-    result = run("validate", str(tmp_path / "nope.playbook"), str(binary))
+    result = run("validate", str(tmp_path / "nope.playbook"), str(binary), str(tmp_path))
     assert result.returncode == 1
-    assert f"{tmp_path / 'nope.playbook'}:1:1: error: no such file" in result.stderr
-    assert f"{binary}:1:1: error: this is a binary file, not a playbook" in result.stderr
-    assert "Traceback" not in result.stderr
+    # Nothing to quote: one line for a missing file or a directory, no empty excerpt.
+    assert result.stderr == (
+        f"error: no such file: {tmp_path / 'nope.playbook'}\n"
+        f"{binary}:1:1: error: this is a binary file, not a playbook\n"
+        "hint: a playbook is UTF-8 text\n"
+        f"error: this is a directory, not a playbook file: {tmp_path}\n"
+        "3 errors in 3 files\n"
+    )
+
+
+def test_validate_missing_file_in_the_working_directory() -> None:
+    result = CliRunner().invoke(cli(), ["validate", "nosuch.playbook"])
+    assert result.exit_code == 1
+    assert result.stderr == "error: no such file: nosuch.playbook\n1 error in 1 file\n"
+
+
+def test_compile_not_utf8_keeps_position_and_hint_without_excerpt(tmp_path: Path) -> None:
+    latin = tmp_path / "latin.playbook"
+    latin.write_bytes(b'playbook p:\n    title "caf\xe9"\n')
+    result = CliRunner().invoke(cli(), ["compile", str(latin)])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == (
+        f"{latin}:2:15: error: not valid UTF-8 (byte 0xe9)\nhint: save the file as UTF-8\n"
+    )
 
 
 def test_compile_prints_the_ir_as_json() -> None:
