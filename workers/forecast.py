@@ -2,8 +2,9 @@
 
 ``load_book`` returns account id -> facts in exactly the shape of
 ``Store.load_facts`` (one query per table, not one per account); ``running_journeys``
-finds the accounts already in a journey (milestones recorded, no outcome yet).
-``forecast_store`` puts them through ``engine.forecast``.
+finds the accounts already in a journey (milestones recorded, no outcome yet);
+``ended_journeys`` the journey ids whose outcome is recorded. ``forecast_store``
+puts them through ``engine.forecast``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any
 
 from dsl import schema
 from dsl.ir import Playbook
-from engine.forecast import Forecast, World, forecast_book
+from engine.forecast import Enrolment, Forecast, World, enrolments, forecast_enrolments
+from engine.interpreter import journey_id_for
 from workers.store import Store, plain
 
 _LATEST = {
@@ -97,13 +99,45 @@ async def running_journeys(store: Store, playbooks: list[str]) -> dict[str, dict
     return out
 
 
+async def ended_journeys(store: Store, playbooks: list[str]) -> set[str]:
+    """The journey ids of these playbooks whose outcome is recorded (they ran to the end)."""
+    rows = await store.pool.fetch(
+        "SELECT DISTINCT journey_id FROM journey_events "
+        "WHERE kind = 'outcome' AND playbook = ANY($1::text[])",
+        playbooks,
+    )
+    return {row["journey_id"] for row in rows}
+
+
+def _id_already_ended(journey: Enrolment, ended: set[str]) -> bool:
+    """Whether a fresh start would take the id of a journey that has ended. Journeys
+    start with ``REJECT_DUPLICATE`` (``workers.journeys.start_journey``): Temporal
+    refuses that id while it keeps the closed journey (the namespace's retention),
+    so enrolment would count the account as already enrolled and start nothing."""
+    return journey_id_for(journey.playbook, dict(journey.facts)) in ended
+
+
 async def forecast_store(
     store: Store, playbooks: list[Playbook], as_of: date, days: int, world: World | None = None
 ) -> Forecast:
     """The forecast of the whole book in the store, in ``world`` (default: nobody
-    answers, no CTA is closed)."""
+    answers, no CTA is closed). An account whose journey, under the id the playbook
+    would give it now, has already ended is not counted as a fresh start."""
     book = await load_book(store)
     # Dates as ISO strings: the facts a journey sees arrive as JSON from an activity.
     facts = json.loads(json.dumps(book, default=str))
-    running = await running_journeys(store, [p.name for p in playbooks])
-    return await forecast_book(playbooks, facts, as_of, days, running, world)
+    names = [p.name for p in playbooks]
+    running = await running_journeys(store, names)
+    ended = await ended_journeys(store, names)
+    journeys = [
+        journey
+        for journey in enrolments(playbooks, facts, as_of, running)
+        if journey.account_id in running.get(journey.playbook.name, {})
+        or not _id_already_ended(journey, ended)
+    ]
+    forecast = await forecast_enrolments(journeys, as_of, days, world)
+    # As ``engine.forecast.forecast_book``: every playbook asked for is listed.
+    forecast.playbooks = names
+    for name in names:
+        forecast.journeys.setdefault(name, 0)
+    return forecast

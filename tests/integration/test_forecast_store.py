@@ -9,6 +9,7 @@ import pytest
 
 from dsl.loader import load_playbook
 from workers.forecast import forecast_store, load_book
+from workers.journeys import journey_id
 from workers.seed import generate_book, seed_book
 
 pytestmark = pytest.mark.integration
@@ -35,3 +36,39 @@ async def test_forecast_of_a_seeded_book_is_deterministic(fresh_store):
     second = await forecast_store(fresh_store, [renewal], AS_OF, 90)
     assert first.to_json() == second.to_json()
     assert first.journeys["renewal"] > 0
+
+
+async def test_an_account_whose_journey_ended_is_no_fresh_start(fresh_store):
+    # Journeys start with REJECT_DUPLICATE: once the journey under the id the playbook
+    # gives an account has ended, enrolling the account again starts nothing.
+    book = generate_book(30, seed=3, today=AS_OF)
+    async with fresh_store.pool.acquire() as conn:
+        await seed_book(conn, book)
+    renewal = load_playbook(PLAYBOOKS / "renewal.playbook")
+    before = await forecast_store(fresh_store, [renewal], AS_OF, 90)
+    emailed = sorted({e.account_id for e in before.emails})
+    assert len(emailed) >= 2
+    ended, renews_again = emailed[:2]
+    # The id as `playbook start` names the journey, from the account's facts.
+    ended_id = journey_id(renewal, await fresh_store.load_facts(ended))
+    last_year = journey_id(renewal, await fresh_store.load_facts(renews_again)) + "-last-year"
+    for account_id, ident in ((ended, ended_id), (renews_again, last_year)):
+        await fresh_store.record_journey_event(
+            ident, "stage", "asked", account_id=account_id, playbook="renewal"
+        )
+        await fresh_store.record_journey_event(
+            ident,
+            "outcome",
+            "renewed",
+            data={"status": "completed"},
+            account_id=account_id,
+            playbook="renewal",
+        )
+    after = await forecast_store(fresh_store, [renewal], AS_OF, 90)
+    assert after.journeys["renewal"] == before.journeys["renewal"] - 1
+    assert ended not in {e.account_id for e in after.emails}
+    assert ended not in {c.account_id for c in after.ctas}
+    # An ended journey under another id (last year's renewal) blocks nothing.
+    assert [e for e in after.emails if e.account_id == renews_again] == [
+        e for e in before.emails if e.account_id == renews_again
+    ]
