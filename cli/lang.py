@@ -25,13 +25,31 @@ def _file_problems(path: Path, diagnostics: list[Diagnostic]) -> str:
     return render_diagnostics(diagnostics, "")
 
 
-def _report(path: Path) -> tuple[bool, int]:
+def _templates_option() -> Path | None:
+    return typer.Option(
+        None,
+        "--templates",
+        help="Folder of the email templates (default: $PLAYBOOK_TEMPLATES if set, "
+        "else templates/ next to each playbook).",
+        show_default=False,
+    )
+
+
+def _check_templates_dir(templates: Path | None) -> None:
+    if templates is not None and not templates.is_dir():
+        raise UserError(
+            f"no such templates folder: {templates}",
+            hint="--templates takes the folder that holds the NAME.txt.j2 templates",
+        )
+
+
+def _report(path: Path, templates: Path | None = None) -> tuple[bool, int]:
     """Check one file, print its diagnostics (or the ok line); (ok, error count)."""
     text, problems = read_source(path)
     if text is None:
         typer.echo(_file_problems(path, problems), err=True)
         return False, sum(1 for d in problems if d.is_error)
-    playbook, diagnostics = check_file(path)
+    playbook, diagnostics = check_file(path, templates)
     if diagnostics:
         typer.echo(render_diagnostics(diagnostics, text), err=True)
     errors = sum(1 for d in diagnostics if d.is_error)
@@ -43,12 +61,14 @@ def _report(path: Path) -> tuple[bool, int]:
 
 def validate(
     files: list[Path] = typer.Argument(..., help="Playbook files to check.", show_default=False),
+    templates: Path | None = _templates_option(),
 ) -> None:
     """Check playbooks: syntax, names, fact fields, types, templates. Reports every error."""
+    _check_templates_dir(templates)
     failed = 0
     total_errors = 0
     for path in files:
-        ok, errors = _report(path)
+        ok, errors = _report(path, templates)
         failed += 0 if ok else 1
         total_errors += errors
     if failed:
@@ -60,15 +80,17 @@ def validate(
 
 def compile_(
     file: Path = typer.Argument(..., help="The playbook file.", show_default=False),
+    templates: Path | None = _templates_option(),
 ) -> None:
     """Print the compiled IR of a playbook as JSON (what a journey runs)."""
+    _check_templates_dir(templates)
     if not file.exists():
         raise UserError(f"no such file: {file}", hint="give the path of a .playbook file")
     text, problems = read_source(file)
     if text is None:
         typer.echo(_file_problems(file, problems), err=True)
         raise typer.Exit(1)
-    playbook, diagnostics = check_file(file)
+    playbook, diagnostics = check_file(file, templates)
     if playbook is None:
         typer.echo(render_diagnostics(diagnostics, text), err=True)
         raise typer.Exit(1)

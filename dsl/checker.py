@@ -624,14 +624,20 @@ class Checker:
             return
         known = sorted(p.name.removesuffix(".txt.j2") for p in self.templates_dir.glob("*.txt.j2"))
         where = self.templates_dir / f"{name.text}.txt.j2"
-        if default:
-            self.report(
-                f"no template {name.text} for this ask",
-                name.span,
-                f"create {where} (the shared question email) or add `, using TEMPLATE`",
+        elsewhere = "give the templates folder with --templates DIR (or PLAYBOOK_TEMPLATES)"
+        if not self.templates_dir.is_dir():
+            hint = f"there is no templates folder {self.templates_dir}: {elsewhere}"
+        elif default:
+            hint = (
+                f"create {where} (the shared question email), add `, using TEMPLATE`, "
+                f"or {elsewhere}"
             )
+        else:
+            hint = f"create {where}, or {elsewhere}"
+        if default:
+            self.report(f"no template {name.text} for this ask", name.span, hint)
             return
-        self.unknown("template", name, known, f"create {where}")
+        self.unknown("template", name, known, hint)
 
     def contact_role(self, name: s.Name) -> None:
         if name.text not in schema.CONTACT_ROLES:

@@ -7,11 +7,13 @@
     render_diagnostics(diagnostics, source) -> str
 
 A file compiles when it has no error diagnostics; warnings do not stop it.
-Templates are looked up in ``<playbook dir>/templates`` unless told otherwise.
+Templates are looked up in ``templates_dir`` if given, else ``$PLAYBOOK_TEMPLATES``
+if set, else ``<playbook dir>/templates`` (``templates_dir_for``).
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from dsl.checker import check
@@ -30,7 +32,22 @@ __all__ = [
     "parse_text",
     "read_source",
     "render_diagnostics",
+    "templates_dir_for",
 ]
+
+TEMPLATES_ENV = "PLAYBOOK_TEMPLATES"
+
+
+def templates_dir_for(path: str | Path, templates_dir: str | Path | None = None) -> Path:
+    """Where the templates of the playbook at ``path`` are looked up: ``templates_dir``
+    if given (``--templates DIR``), else ``$PLAYBOOK_TEMPLATES`` if set, else
+    ``templates/`` next to the playbook file."""
+    if templates_dir is not None:
+        return Path(templates_dir)
+    from_env = os.environ.get(TEMPLATES_ENV, "")
+    if from_env:
+        return Path(from_env)
+    return Path(path).resolve().parent / "templates"
 
 
 MAX_SOURCE_BYTES = 1_000_000  # a playbook is a page or two of text
@@ -90,17 +107,12 @@ def check_text(
 def check_file(
     path: str | Path, templates_dir: str | Path | None = None
 ) -> tuple[Playbook | None, list[Diagnostic]]:
-    """Check a playbook file; templates in ``<its dir>/templates`` unless given."""
+    """Check a playbook file; templates where ``templates_dir_for`` says."""
     text, problems = read_source(path)
     if text is None:
         return None, problems
     folder = Path(path).resolve().parent
-    return check_text(
-        text,
-        str(path),
-        templates_dir if templates_dir is not None else folder / "templates",
-        folder,
-    )
+    return check_text(text, str(path), templates_dir_for(path, templates_dir), folder)
 
 
 def load_playbook(path: str | Path, templates_dir: str | Path | None = None) -> Playbook:

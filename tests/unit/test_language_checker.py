@@ -256,6 +256,29 @@ def test_ask_default_template_must_exist(tmp_path: Path) -> None:
     )  # fmt: skip
     d = only(text, folder)
     assert (d.line, d.col, d.message) == (8, 13, "no template ask for this ask")
+    assert d.hint == (
+        f"create {folder / 'ask.txt.j2'} (the shared question email), add `, using TEMPLATE`, "
+        "or give the templates folder with --templates DIR (or PLAYBOOK_TEMPLATES)"
+    )
+
+
+def test_missing_template_hint_mentions_templates_option(templates: Path) -> None:
+    d = only(with_body("send farewell to admin"), templates)
+    assert (d.line, d.col, d.message, d.hint) == (
+        8, 14, "unknown template farewell",
+        f"create {templates / 'farewell.txt.j2'}, or give the templates folder with "
+        "--templates DIR (or PLAYBOOK_TEMPLATES)",
+    )  # fmt: skip
+
+
+def test_no_templates_folder_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "templates"
+    d = only(with_body("send renewal_statement to admin"), folder)
+    assert (d.message, d.hint) == (
+        "unknown template renewal_statement",
+        f"there is no templates folder {folder}: give the templates folder with "
+        "--templates DIR (or PLAYBOOK_TEMPLATES)",
+    )
 
 
 def test_ask_using_a_template(templates: Path) -> None:

@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
 from cli import lang
+from dsl.loader import templates_dir_for
 from tests.unit.test_language_cases import PLAYBOOKS, ROOT, with_body
 
 
@@ -113,3 +115,72 @@ def test_compile_errors_and_missing_file(tmp_path: Path) -> None:
     # Rich may wrap the line; compare with whitespace folded.
     assert f"error: no such file: {tmp_path / 'nope.playbook'}" in " ".join(missing.stderr.split())
     assert "Traceback" not in missing.stderr
+
+
+def copied_renewal(tmp_path: Path) -> Path:
+    """renewal.playbook copied alone: no templates/ next to it."""
+    copy = tmp_path / "renewal.playbook"
+    copy.write_text((PLAYBOOKS / "renewal.playbook").read_text())
+    return copy
+
+
+def test_copied_playbook_reports_missing_templates_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PLAYBOOK_TEMPLATES", raising=False)
+    copy = copied_renewal(tmp_path)
+    result = CliRunner().invoke(cli(), ["validate", str(copy)])
+    assert result.exit_code == 1
+    assert (
+        f"{copy}:53:54: error: unknown template renewal_intent_survey\n"
+        " 53 |         ask renewal_intent to renewal_contact, using renewal_intent_survey, "
+        "wait up to 14 days:\n"
+        "    |                                                      ^^^^^^^^^^^^^^^^^^^^^\n"
+        f"hint: there is no templates folder {tmp_path / 'templates'}: give the templates "
+        "folder with --templates DIR (or PLAYBOOK_TEMPLATES)\n"
+    ) in result.stderr
+
+
+def test_validate_and_compile_take_templates_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PLAYBOOK_TEMPLATES", raising=False)
+    copy = copied_renewal(tmp_path)
+    folder = str(PLAYBOOKS / "templates")
+    result = CliRunner().invoke(cli(), ["validate", "--templates", folder, str(copy)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"ok: {copy} (8 steps, version ")
+    compiled = CliRunner().invoke(cli(), ["compile", str(copy), "--templates", folder])
+    assert compiled.exit_code == 0, compiled.output
+    assert json.loads(compiled.stdout)["name"] == "renewal"
+
+
+def test_templates_from_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    copy = copied_renewal(tmp_path)
+    monkeypatch.setenv("PLAYBOOK_TEMPLATES", str(PLAYBOOKS / "templates"))
+    result = CliRunner().invoke(cli(), ["validate", str(copy)])
+    assert result.exit_code == 0, result.output
+    # --templates wins over the environment.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    overridden = CliRunner().invoke(cli(), ["validate", "--templates", str(empty), str(copy)])
+    assert overridden.exit_code == 1
+    assert f"create {empty / 'renewal_intent_survey.txt.j2'}, or give" in overridden.stderr
+
+
+def test_shipped_playbooks_keep_templates_next_to_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PLAYBOOK_TEMPLATES", raising=False)
+    assert templates_dir_for(PLAYBOOKS / "renewal.playbook") == PLAYBOOKS / "templates"
+    assert templates_dir_for("x.playbook", "elsewhere") == Path("elsewhere")
+    monkeypatch.setenv("PLAYBOOK_TEMPLATES", "from_env")
+    assert templates_dir_for(PLAYBOOKS / "renewal.playbook") == Path("from_env")
+
+
+def test_templates_option_must_be_a_folder(tmp_path: Path) -> None:
+    result = run(
+        "validate", "--templates", str(tmp_path / "nope"), str(PLAYBOOKS / "renewal.playbook")
+    )
+    assert result.returncode == 1
+    assert f"error: no such templates folder: {tmp_path / 'nope'}" in " ".join(
+        result.stderr.split()
+    )
