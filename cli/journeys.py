@@ -3,6 +3,7 @@
     playbook worker [--concurrency N] [--task-queue Q]
     playbook start renewal --account ACME-0042 [--speed 86400] [--start-at 2026-11-11]
     playbook ps [--playbook renewal] [--stage quote] [--account A] [--risk high] [--status all]
+            [--limit N]
     playbook show 'renewal:ACME-0042:2027-04-01'
     playbook signal 'renewal:ACME-0042:2027-04-01' renewed --data '{"by": "crm"}'
     playbook cancel 'renewal:ACME-0042:2027-04-01'
@@ -173,19 +174,38 @@ def ps(
     stage: str = typer.Option("", "--stage", help="Only journeys in this stage."),
     account: str = typer.Option("", "--account", help="Only journeys of this account."),
     risk: str = typer.Option("", "--risk", help="Only journeys at this risk level."),
-    status: str = typer.Option("running", "--status", help="running or all."),
+    status: str = typer.Option("", "--status", help="running (the default) or all."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many."),
 ) -> None:
-    """List journeys (filter by playbook, stage, account, risk)."""
-    from workers.journeys import list_journeys, visibility_query
+    """List journeys (filter by playbook, stage, account, risk: high, medium or low)."""
+    from workers.journeys import count_journeys, list_journeys, visibility_query
 
     settings = settings_module.load()
-    query = _run_sync(lambda: visibility_query(playbook, stage, account, risk, status))
-    rows = _run(lambda: _with_client(settings, lambda c: list_journeys(c, query, limit)))
+    query = _run_sync(lambda: visibility_query(playbook, stage, account, risk, status or "running"))
+
+    async def look(client: Any) -> tuple[list[Any], int | None]:
+        rows = await list_journeys(client, query, limit)
+        # Fewer than the limit is all of them; at the limit, ask visibility for the total.
+        total = await count_journeys(client, query) if len(rows) >= limit else len(rows)
+        return rows, total
+
+    rows, total = _run(lambda: _with_client(settings, look))
     if not rows:
-        console.print(f"no journeys match ({query or 'all'})", highlight=False)
+        console.print(f"no journeys match ({query or 'all'})", highlight=False, markup=False)
+        if not status:
+            console.print(
+                "  hint: finished journeys are listed with --status all",
+                highlight=False,
+                markup=False,
+            )
         return
-    table = Table(title=f"{len(rows)} journeys", title_justify="left")
+    if total is None:
+        title = f"first {len(rows)} journeys"
+    elif total > len(rows):
+        title = f"{len(rows)} of {total} journeys"
+    else:
+        title = f"{len(rows)} journeys"
+    table = Table(title=title, title_justify="left")
     for column in ("journey", "playbook", "account", "stage", "status", "risk", "renews", "CSM"):
         table.add_column(column, overflow="fold")
     for row in rows:

@@ -45,6 +45,7 @@ STACK_HINT = "is the stack up? run `playbook dev up`"
 QUERY_TIMEOUT = timedelta(seconds=5)
 _PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}")
 _SAFE_VALUE = re.compile(r"^[\w.:@+\-/ ]+$")
+RISK_LEVELS = ("low", "medium", "high")  # as the store keeps them (dsl.schema)
 
 
 class JourneyError(Exception):
@@ -267,6 +268,12 @@ def visibility_query(
     """A Temporal visibility query over the journey search attributes."""
     if status not in ("running", "all"):
         raise JourneyError(f"unknown status {status!r}", hint="use --status running or all")
+    if risk:
+        risk = risk.strip().lower()
+        if risk not in RISK_LEVELS:
+            raise JourneyError(
+                f"unknown risk level {risk!r}", hint=f"risk levels are {', '.join(RISK_LEVELS)}"
+            )
     parts: list[str] = []
     for key, value in (
         (attrs.PLAYBOOK_NAME, playbook),
@@ -309,6 +316,19 @@ async def list_journeys(client: Client, query: str, limit: int = 500) -> list[Jo
     except RPCError as error:
         raise _rpc_problem(error, "") from error
     return rows
+
+
+async def count_journeys(client: Client, query: str) -> int | None:
+    """How many journeys match ``query`` (the count ``list_journeys`` would reach
+    without a limit), or None if visibility cannot count them."""
+    journeys_only = f"{attrs.PLAYBOOK_NAME.name} IS NOT NULL"
+    try:
+        counted = await client.count_workflows(
+            f"({query}) AND {journeys_only}" if query else journeys_only
+        )
+    except RPCError:
+        return None
+    return counted.count
 
 
 def status_word(status: WorkflowExecutionStatus | None) -> str:

@@ -1,0 +1,116 @@
+"""What a new user tripped on in `playbook ps|signal|show`, on the real stack.
+
+- ``ps`` when nothing runs any more hints at ``--status all``; ``--risk`` takes
+  any case and refuses levels that do not exist; ``--limit`` says of how many;
+- ``signal`` refuses an event the journey's playbook does not react to (with a
+  "did you mean"), unless ``--force``;
+- ``show`` of a canceled journey lists the steps done before the cancel: replayed
+  by a worker if one runs, else what the store recorded.
+
+The commands run as subprocesses against the session's servers. Visibility is
+eventually consistent: the tests wait (bounded by attempts) until it lists what
+they look for before running ``ps``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dsl.loader import load_playbook
+from tests.integration.test_activities_email import seed_account
+from tests.integration.test_journey_e2e import run_cli
+from workers import journeys
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+SPEED = 6 * 3600.0
+DAY_BEFORE_T90 = datetime(2026, 12, 31, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def env(stack_env: dict[str, str], task_queue: str, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        **stack_env,
+        "PLAYBOOK_TASK_QUEUE": task_queue,
+        "PLAYBOOK_STATE_DIR": str(tmp_path),
+        "COLUMNS": "250",
+    }
+
+
+async def listed_count(client: Any, query: str, count: int) -> None:
+    """Wait until visibility lists exactly ``count`` journeys for ``query``."""
+    rows: list[Any] = []
+    for _ in range(300):
+        rows = await journeys.list_journeys(client, query)
+        if len(rows) == count:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"visibility listed {len(rows)} journeys for {query!r}, not {count}")
+
+
+async def signals(client: Any, journey_id: str) -> list[str]:
+    handle = client.get_workflow_handle(journey_id)
+    return [
+        event.workflow_execution_signaled_event_attributes.signal_name
+        async for event in handle.fetch_history_events()
+        if event.HasField("workflow_execution_signaled_event_attributes")
+    ]
+
+
+async def test_ps_hints_at_finished_journeys_says_of_how_many_and_takes_any_risk_case(
+    env: dict[str, str], store: Any, temporal_client: Any, task_queue: str
+) -> None:
+    # A playbook name of this test's own, so `ps --playbook` sees only its journeys
+    # (no worker runs this workflow type: the journeys just wait in Temporal).
+    renewal = load_playbook(REPO / "playbooks" / "renewal.playbook")
+    name = f"renewal_{uuid.uuid4().hex[:8]}"
+    playbook = renewal.model_copy(update={"name": name})
+    accounts = [await seed_account(store) for _ in range(3)]
+    await store.set_fact(accounts[0], "account.risk_level", "high")
+    ids = []
+    for account_id in accounts:
+        started = await journeys.start_journey(
+            temporal_client, store, playbook, account_id, task_queue=task_queue
+        )
+        ids.append(started.journey_id)
+    await listed_count(temporal_client, journeys.visibility_query(playbook=name), 3)
+
+    # --limit: of how many.
+    code, out = await run_cli(env, "ps", "--playbook", name, "--limit", "2")
+    assert code == 0, out
+    assert "2 of 3 journeys" in out, out
+    code, out = await run_cli(env, "ps", "--playbook", name)
+    assert code == 0, out
+    assert "3 journeys" in out and "of 3" not in out, out
+
+    # --risk in any case; an unknown level is refused with the known ones.
+    code, out = await run_cli(env, "ps", "--playbook", name, "--risk", "HIGH")
+    assert code == 0, out
+    assert "1 journeys" in out and ids[0] in out and ids[1] not in out, out
+    code, out = await run_cli(env, "ps", "--playbook", name, "--risk", "severe")
+    assert code == 1, out
+    assert "error: unknown risk level 'severe'" in out, out
+    assert "hint: risk levels are low, medium, high" in out, out
+
+    # Every journey ended: the hint says where finished journeys are.
+    for each in ids:
+        await temporal_client.get_workflow_handle(each).terminate("test over")
+    await listed_count(temporal_client, journeys.visibility_query(playbook=name), 0)
+    code, out = await run_cli(env, "ps", "--playbook", name)
+    assert code == 0, out
+    assert f"no journeys match (PlaybookName = '{name}' AND ExecutionStatus = 'Running')" in out
+    assert "hint: finished journeys are listed with --status all" in out, out
+    code, out = await run_cli(env, "ps", "--playbook", name, "--status", "running")
+    assert code == 0 and "no journeys match" in out, out
+    assert "hint" not in out, out  # asked for running ones: no hint
+    code, out = await run_cli(env, "ps", "--playbook", name, "--status", "all")
+    assert code == 0 and "3 journeys" in out and "terminated" in out, out
