@@ -5,7 +5,7 @@
     playbook ps [--playbook renewal] [--stage quote] [--account A] [--risk high] [--status all]
             [--limit N]
     playbook show 'renewal:ACME-0042:2027-04-01'
-    playbook signal 'renewal:ACME-0042:2027-04-01' renewed --data '{"by": "crm"}'
+    playbook signal 'renewal:ACME-0042:2027-04-01' renewed --data '{"by": "crm"}' [--force]
     playbook cancel 'renewal:ACME-0042:2027-04-01'
 
 A thin layer over ``workers.journeys``: parse, call, print. Errors reach the user
@@ -296,9 +296,12 @@ def signal(
     journey_id: str = typer.Argument(..., help="The journey (workflow) id."),
     event: str = typer.Argument(..., help="The event: answer, renewed, cta_closed..."),
     data: str = typer.Option("{}", "--data", help='The payload as JSON: \'{"reason": "x"}\'.'),
+    force: bool = typer.Option(
+        False, "--force", help="Send it even if the journey's playbook does not know the event."
+    ),
 ) -> None:
-    """Send an event to a running journey."""
-    from workers.journeys import signal_journey
+    """Send an event to a running journey (one its playbook reacts to)."""
+    from workers.journeys import check_event, signal_journey
 
     try:
         payload = json.loads(data)
@@ -310,7 +313,13 @@ def signal(
     if not isinstance(payload, dict):
         raise UserError("--data must be a JSON object", hint='for example --data \'{"by": "crm"}\'')
     settings = settings_module.load()
-    _run(lambda: _with_client(settings, lambda c: signal_journey(c, journey_id, event, payload)))
+
+    async def send(client: Any) -> None:
+        if not force:
+            await check_event(client, journey_id, event)
+        await signal_journey(client, journey_id, event, payload)
+
+    _run(lambda: _with_client(settings, send))
     console.print(f"sent {event} to {journey_id}", highlight=False, markup=False)
 
 

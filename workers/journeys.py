@@ -46,6 +46,9 @@ QUERY_TIMEOUT = timedelta(seconds=5)
 _PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}")
 _SAFE_VALUE = re.compile(r"^[\w.:@+\-/ ]+$")
 RISK_LEVELS = ("low", "medium", "high")  # as the store keeps them (dsl.schema)
+# Events the engine itself reacts to whatever the playbook says (engine.interpreter:
+# an ask takes ``answer``, an escalate ``cta_closed``, facts reload on ``facts_changed``).
+ENGINE_EVENTS = ("answer", "cta_closed", "facts_changed")
 
 
 class JourneyError(Exception):
@@ -388,6 +391,51 @@ async def show_journey(client: Client, workflow_id: str) -> JourneyView:
     else:
         view.note = f"the journey is {view.status}"
     return view
+
+
+async def journey_input(client: Client, workflow_id: str) -> JourneyInput:
+    """The input the journey's latest run started with (its pinned playbook IR)."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        async for event in handle.fetch_history_events(page_size=1):
+            attributes = event.workflow_execution_started_event_attributes
+            [journey] = await client.data_converter.decode(
+                attributes.input.payloads, [JourneyInput]
+            )
+            return journey
+    except RPCError as error:
+        raise _rpc_problem(error, workflow_id) from error
+    raise JourneyError(f"journey {workflow_id!r} has no history")
+
+
+def known_events(playbook: Playbook) -> list[str]:
+    """The events a journey of ``playbook`` reacts to: the ones it declares, the
+    ones its handlers and waits name, and the ones the engine itself takes."""
+    from dsl.ir import WaitEvent, walk
+
+    names = set(playbook.events) | set(ENGINE_EVENTS)
+    names |= {handler.event for handler in playbook.handlers}
+    bodies = [playbook.body] + [handler.body for handler in playbook.handlers]
+    for body in bodies:
+        names |= {step.event for step in walk(body) if isinstance(step, WaitEvent)}
+    return sorted(names)
+
+
+async def check_event(client: Client, workflow_id: str, event: str) -> None:
+    """Refuse an event the journey's (pinned) playbook does not react to: the
+    journey would take the signal and ignore it."""
+    from dsl.diagnostics import did_you_mean
+
+    playbook = (await journey_input(client, workflow_id)).playbook
+    known = known_events(playbook)
+    if event in known:
+        return
+    hint = did_you_mean(event, known)
+    hint = f"{hint} " if hint else ""
+    raise JourneyError(
+        f"the {playbook.name} journey does not react to event {event!r}",
+        hint=f"{hint}its events: {', '.join(known)} (--force sends it anyway)",
+    )
 
 
 async def signal_journey(

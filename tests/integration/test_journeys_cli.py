@@ -114,3 +114,37 @@ async def test_ps_hints_at_finished_journeys_says_of_how_many_and_takes_any_risk
     assert "hint" not in out, out  # asked for running ones: no hint
     code, out = await run_cli(env, "ps", "--playbook", name, "--status", "all")
     assert code == 0 and "3 journeys" in out and "terminated" in out, out
+
+
+async def test_signal_refuses_an_event_the_playbook_does_not_know_unless_forced(
+    env: dict[str, str], store: Any, temporal_client: Any, task_queue: str
+) -> None:
+    # No worker: the journey waits in Temporal, its history shows what reached it.
+    playbook = load_playbook(REPO / "playbooks" / "renewal.playbook")
+    account_id = await seed_account(store)
+    started = await journeys.start_journey(
+        temporal_client, store, playbook, account_id, task_queue=task_queue
+    )
+    journey_id = started.journey_id
+    try:
+        code, out = await run_cli(env, "signal", journey_id, "renewd")
+        assert code == 1, out
+        assert "error: the renewal journey does not react to event 'renewd'" in out, out
+        assert "hint: did you mean renewed?" in out and "--force" in out, out
+        assert await signals(temporal_client, journey_id) == []
+        code, out = await run_cli(env, "signal", journey_id, "renewd", "--force")
+        assert (code, out) == (0, f"sent renewd to {journey_id}")
+        # Declared by the playbook (a wait names it), and one the engine takes.
+        code, out = await run_cli(env, "signal", journey_id, "expansion_interest")
+        assert (code, out) == (0, f"sent expansion_interest to {journey_id}")
+        code, out = await run_cli(env, "signal", journey_id, "facts_changed")
+        assert (code, out) == (0, f"sent facts_changed to {journey_id}")
+        assert await signals(temporal_client, journey_id) == [
+            "renewd",
+            "expansion_interest",
+            "facts_changed",
+        ]
+    finally:
+        await temporal_client.get_workflow_handle(journey_id).terminate("test over")
+    code, out = await run_cli(env, "signal", "renewal:NOPE:2027-01-01", "renewed")
+    assert code == 1 and "error: no journey 'renewal:NOPE:2027-01-01'" in out, out
