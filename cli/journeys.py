@@ -22,7 +22,9 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from cli.app import UserError
 from cli.simulate import STATUS_STYLE
@@ -232,12 +234,18 @@ def show(journey_id: str = typer.Argument(..., help="The journey (workflow) id."
     from workers.journeys import show_journey
 
     settings = settings_module.load()
-    view = _run(lambda: _with_client(settings, lambda c: show_journey(c, journey_id)))
+    view = _run(
+        lambda: _with_client(
+            settings, lambda c: show_journey(c, journey_id, lambda: _maybe_store(settings))
+        )
+    )
     console.print(f"[bold]{view.journey_id}[/]  ({view.playbook})", highlight=False)
     if view.summary:
         console.print(f"  {view.summary}", highlight=False, markup=False)
     timeline = view.timeline
-    status = timeline.status if timeline else view.status
+    # A canceled or terminated journey's replayed timeline still says "running".
+    ended_early = view.status not in ("running", "completed")
+    status = timeline.status if timeline and not ended_early else view.status
     line = f"  status: {status}"
     if timeline is not None:
         if timeline.outcome:
@@ -250,28 +258,75 @@ def show(journey_id: str = typer.Argument(..., help="The journey (workflow) id."
             line += f"   playbook time: {_when(timeline.now)}"
     console.print(line, highlight=False, markup=False)
     if view.note:
-        console.print(f"  [yellow]{view.note}[/]", highlight=False)
+        console.print(f"  {view.note}", style="yellow", highlight=False, markup=False)
+    if view.source:
+        console.print(f"  steps done before it ended: {view.source}", highlight=False, markup=False)
     if timeline is None:
+        if view.recorded:
+            table = _steps_table()
+            for entry in view.recorded:
+                table.add_row(
+                    _when(entry.at),
+                    _plain(entry.label),
+                    _styled(entry.status),
+                    _result(entry.result),
+                )
+            console.print(table)
+        elif view.source:
+            console.print("  (nothing recorded)", highlight=False, markup=False)
         _print_attributes(view.attributes)
         return
-    table = Table(title_justify="left", show_edge=False)
-    for column in ("when", "step", "status", "result"):
-        table.add_column(column, overflow="fold")
+    table = _steps_table()
     for entry in timeline.done:
-        table.add_row(_when(entry.at), entry.label, _styled(entry.status), entry.result)
+        table.add_row(
+            _when(entry.at), _plain(entry.label), _styled(entry.status), _result(entry.result)
+        )
     if timeline.waiting is not None:
         wait = timeline.waiting
-        table.add_row(
-            _when(wait.at), f"[bold]{wait.label}[/]", _styled("waiting"), wait.result or "until"
-        )
-    for entry in timeline.planned:
-        table.add_row(_when(entry.at), f"[dim]{entry.label}[/]", _styled("planned"), "")
+        if ended_early:  # it was waiting when it was stopped: nothing comes next
+            stopped = f"{view.status} while waiting"
+            table.add_row(_when(wait.at), _plain(wait.label), _styled(view.status), stopped)
+        else:
+            result = _result(wait.result) if wait.result else "until"
+            table.add_row(
+                _when(wait.at), f"[bold]{_plain(wait.label)}[/]", _styled("waiting"), result
+            )
+    if not ended_early:
+        for entry in timeline.planned:
+            table.add_row(_when(entry.at), f"[dim]{_plain(entry.label)}[/]", _styled("planned"), "")
     console.print(table)
     if timeline.answers:
         answers = ", ".join(
             f"{q}={a if a is not None else '-'}" for q, a in timeline.answers.items()
         )
         console.print(f"  answers: {answers}", highlight=False, markup=False)
+
+
+def _steps_table() -> Table:
+    table = Table(title_justify="left", show_edge=False)
+    for column in ("when", "step", "status", "result"):
+        table.add_column(column, overflow="fold")
+    return table
+
+
+async def _maybe_store(settings: settings_module.Settings) -> Any:
+    """The store if the database answers (a fallback for ended journeys), else None."""
+    from cli.database import open_store
+    from workers.settings import NoDatabase
+
+    try:
+        return await open_store(settings)
+    except (UserError, NoDatabase, OSError):
+        return None
+
+
+def _result(text: str) -> Text:
+    """A step's result as written (no markup)."""
+    return Text(text)
+
+
+def _plain(text: str) -> str:
+    return escape(text)
 
 
 def _styled(status: str) -> str:

@@ -18,6 +18,7 @@ The rehearsal speed goes into the memo, so journeys started *by* a journey
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -35,7 +36,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from dsl.ir import Playbook
 from engine import search_attributes as attrs
-from engine.contract import JourneyInput, JourneyOptions, Timeline
+from engine.contract import JourneyInput, JourneyOptions, Timeline, TimelineEntry
 from engine.evaluator import as_date, lookup, render
 from engine.temporal_runtime import DATA_CONVERTER, journey_summary
 from workers import tracing
@@ -356,11 +357,22 @@ class JourneyView:
     timeline: Timeline | None = None
     note: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
+    # A journey that ended without a result (canceled, terminated...): where its
+    # steps come from, and, if no worker could replay it, what the store recorded.
+    source: str = ""
+    recorded: list[TimelineEntry] = field(default_factory=list)
 
 
-async def show_journey(client: Client, workflow_id: str) -> JourneyView:
+async def show_journey(
+    client: Client,
+    workflow_id: str,
+    open_store: Callable[[], Awaitable[Any]] | None = None,
+) -> JourneyView:
     """The journey's timeline (query while it runs, its result once completed),
-    falling back to Temporal's description."""
+    falling back to Temporal's description. A journey that ended otherwise
+    (canceled, terminated, failed) is queried too (a worker replays it); if no
+    worker answers, the store (``open_store()``, called only then; None if there
+    is none; closed after) says what the journey recorded."""
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id, result_type=Timeline)
     try:
         description = await handle.describe()
@@ -389,8 +401,55 @@ async def show_journey(client: Client, workflow_id: str) -> JourneyView:
         except Exception as error:
             view.note = f"cannot read the journey's result: {_first_line(error)}"
     else:
-        view.note = f"the journey is {view.status}"
+        try:
+            view.timeline = await handle.query(
+                "timeline", result_type=Timeline, rpc_timeout=QUERY_TIMEOUT
+            )
+            view.source = "its timeline, replayed by a worker"
+        except Exception as error:
+            problem = _first_line(error)
+            store = await open_store() if open_store is not None else None
+            if store is None:
+                view.note = f"the journey is {view.status}; no worker replayed it ({problem})"
+                return view
+            try:
+                view.recorded = await recorded_steps(store, workflow_id)
+            finally:
+                await store.close()
+            view.source = f"what the store recorded (no worker replayed the journey: {problem})"
     return view
+
+
+async def recorded_steps(store: Any, workflow_id: str) -> list[TimelineEntry]:
+    """What the store recorded of a journey (milestones, emails, CTAs), in
+    playbook-time order: the steps of a journey Temporal cannot tell any more."""
+    found: list[TimelineEntry] = []
+    for row in await store.journey_events(workflow_id):
+        found.append(
+            TimelineEntry(
+                step_id="", label=f"{row['kind']} {row['detail']}".strip(), kind="record",
+                status="done", at=row["at"],
+            )
+        )  # fmt: skip
+    for row in await store.list_emails(journey_id=workflow_id, limit=1000):
+        found.append(
+            TimelineEntry(
+                step_id=row["step_id"], label=f"send {row['template']} to {row['to_address']}",
+                kind="send", status="done", at=row["playbook_time"] or row["sent_at"],
+                result=f"{row['status']}: {row['subject']}",
+            )
+        )  # fmt: skip
+    for row in await store.list_ctas(journey_id=workflow_id, limit=1000):
+        closed = f", closed: {row['resolution']}" if row["status"] == "closed" else ""
+        found.append(
+            TimelineEntry(
+                step_id=row["step_id"], label=f"escalate to {row['owner'] or row['owner_role']}",
+                kind="escalate", status="done", at=row["opened_at"],
+                result=f"{row['id']} {row['reason']} ({row['status']}{closed})",
+            )
+        )  # fmt: skip
+    epoch = datetime.min.replace(tzinfo=UTC)
+    return sorted(found, key=lambda entry: entry.at or epoch)
 
 
 async def journey_input(client: Client, workflow_id: str) -> JourneyInput:

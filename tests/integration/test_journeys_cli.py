@@ -22,11 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 
 from dsl.loader import load_playbook
-from tests.integration.test_activities_email import seed_account
+from tests.integration.journey_checks import touched_account_id, wait_for, waiting_for
+from tests.integration.test_activities_email import seed_account, settings_for
 from tests.integration.test_journey_e2e import run_cli
 from workers import journeys
+from workers.worker import WorkerOptions, build_worker
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +151,60 @@ async def test_signal_refuses_an_event_the_playbook_does_not_know_unless_forced(
         await temporal_client.get_workflow_handle(journey_id).terminate("test over")
     code, out = await run_cli(env, "signal", "renewal:NOPE:2027-01-01", "renewed")
     assert code == 1 and "error: no journey 'renewal:NOPE:2027-01-01'" in out, out
+
+
+async def test_show_a_canceled_journey_lists_the_steps_done_before(
+    env: dict[str, str],
+    store: Any,
+    temporal_client: Any,
+    smtp_sink: Any,
+    task_queue: str,
+    tmp_path: Path,
+) -> None:
+    playbook = load_playbook(REPO / "playbooks" / "renewal.playbook")
+    account_id = await seed_account(store, account_id=touched_account_id(playbook))
+    settings = settings_for(smtp_sink.host, smtp_sink.port, tmp_path)
+    worker, activities = build_worker(
+        temporal_client, store, settings, WorkerOptions(task_queue=task_queue)
+    )
+    async with worker:
+        started = await journeys.start_journey(
+            temporal_client,
+            store,
+            playbook,
+            account_id,
+            task_queue=task_queue,
+            speed=SPEED,
+            start_at=DAY_BEFORE_T90,
+        )
+        journey_id = started.journey_id
+        await wait_for(
+            temporal_client, journey_id, waiting_for("answer to renewal_intent"), "the question"
+        )
+        code, out = await run_cli(env, "show", journey_id)
+        assert code == 0 and "status: running" in out, out
+        await journeys.cancel_journey(temporal_client, journey_id)
+        handle = temporal_client.get_workflow_handle(journey_id)
+        for _ in range(300):
+            if (await handle.describe()).status == WorkflowExecutionStatus.CANCELED:
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the journey was never canceled")
+
+        # A worker runs: it replays the journey, whose timeline answers.
+        code, out = await run_cli(env, "show", journey_id)
+        assert code == 0, out
+        assert "status: canceled" in out, out
+        assert "steps done before it ended: its timeline, replayed by a worker" in out, out
+        assert "ask renewal_intent to renewal_contact done" in out, out
+        assert "planned" not in out, out
+    await activities.http.aclose()
+
+    # No worker: what the store recorded (the question's email went out).
+    code, out = await run_cli(env, "show", journey_id)
+    assert code == 0, out
+    assert "status: canceled" in out, out
+    assert "steps done before it ended: what the store recorded (no worker replayed" in out, out
+    assert f"send renewal_intent_survey to rita.{account_id.lower()}@acme.example" in out, out
+    assert "stage intent_survey done" in out, out
