@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -248,7 +249,7 @@ def show(journey_id: str = typer.Argument(..., help="The journey (workflow) id."
     status = timeline.status if timeline and not ended_early else view.status
     line = f"  status: {status}"
     if timeline is not None:
-        if timeline.outcome:
+        if timeline.outcome and timeline.outcome != status:
             line += f" ({timeline.outcome})"
         if timeline.stage:
             line += f"   stage: {timeline.stage}"
@@ -287,7 +288,8 @@ def show(journey_id: str = typer.Argument(..., help="The journey (workflow) id."
             stopped = f"{view.status} while waiting"
             table.add_row(_when(wait.at), _plain(wait.label), _styled(view.status), stopped)
         else:
-            result = _result(wait.result) if wait.result else "until"
+            until = f"until {_when(wait.at)}" if wait.at else ""
+            result = _result(wait.result) if wait.result else until
             table.add_row(
                 _when(wait.at), f"[bold]{_plain(wait.label)}[/]", _styled("waiting"), result
             )
@@ -320,8 +322,16 @@ async def _maybe_store(settings: settings_module.Settings) -> Any:
         return None
 
 
+_UNCHANGED = re.compile(r"^(?P<fact>\S+) = (?P<new>.*) \(was (?P=new)\)$")
+
+
 def _result(text: str) -> Text:
-    """A step's result as written (no markup)."""
+    """A step's result as written (no markup); a ``set`` that wrote the value the
+    fact already had (an answer writes its fact before the journey sets it) says so
+    instead of "x = no (was no)"."""
+    same = _UNCHANGED.match(text)
+    if same:
+        text = f"{same['fact']} = {same['new']} (unchanged)"
     return Text(text)
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -208,3 +209,63 @@ async def test_show_a_canceled_journey_lists_the_steps_done_before(
     assert "steps done before it ended: what the store recorded (no worker replayed" in out, out
     assert f"send renewal_intent_survey to rita.{account_id.lower()}@acme.example" in out, out
     assert "stage intent_survey done" in out, out
+
+
+def test_a_set_that_wrote_the_value_the_fact_had_says_unchanged() -> None:
+    from cli.journeys import _result
+
+    # The answer writes account.renewal_intent before the journey's `set` does.
+    assert str(_result("account.renewal_intent = no (was no)")) == (
+        "account.renewal_intent = no (unchanged)"
+    )
+    assert str(_result("account.renewal_intent = no (was yes)")) == (
+        "account.renewal_intent = no (was yes)"
+    )
+    assert str(_result("[bold]x[/]")) == "[bold]x[/]"  # shown as written
+
+
+def test_show_words_a_completed_journey_and_a_wait_plainly(monkeypatch: Any) -> None:
+    from typer.testing import CliRunner
+
+    from cli.app import _register_all, app
+    from engine.contract import Timeline, TimelineEntry
+
+    at = datetime(2027, 2, 15, 9, 0, tzinfo=UTC)
+    views = {
+        "done": journeys.JourneyView(
+            "j:done", "renewal", "completed", None, None,
+            timeline=Timeline(
+                journey_id="j:done", playbook="renewal", playbook_version="v", account_id="A",
+                status="completed", outcome="completed",
+            ),
+        ),
+        "waiting": journeys.JourneyView(
+            "j:waiting", "renewal", "running", None, None,
+            timeline=Timeline(
+                journey_id="j:waiting", playbook="renewal", playbook_version="v", account_id="A",
+                waiting=TimelineEntry(
+                    step_id="reminder", label="step reminder", kind="wait_until",
+                    status="waiting", at=at,
+                ),
+            ),
+        ),
+    }  # fmt: skip
+
+    async def connect(settings: Any) -> Any:
+        return object()
+
+    async def show_journey(client: Any, journey_id: str, open_store: Any = None) -> Any:
+        return views[journey_id]
+
+    monkeypatch.setattr(journeys, "connect", connect)
+    monkeypatch.setattr(journeys, "show_journey", show_journey)
+    _register_all()
+    runner = CliRunner()
+    result = runner.invoke(app, ["show", "done"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "status: completed" in result.output, result.output
+    assert "(completed)" not in result.output, result.output
+    result = runner.invoke(app, ["show", "waiting"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    words = " ".join(re.sub("[\u2500-\u257f]", " ", result.output).split())
+    assert "step reminder waiting until 2027-02-15 09:00" in words, result.output
