@@ -33,6 +33,9 @@ PLAYBOOK = [str(Path(sys.executable).with_name("playbook"))]
 ACCOUNTS = int(os.environ.get("DEMO_ACCOUNTS", "200"))
 SPEED = os.environ.get("DEMO_SPEED", "86400")  # a day of playbook time per second
 WATCH_SECONDS = int(os.environ.get("DEMO_WATCH_SECONDS", "40"))
+# The renewal journeys run a year in minutes; these stay running for hours, to explore.
+EXPLORE_SPEED = os.environ.get("DEMO_EXPLORE_SPEED", "1440")
+QUIET_SECONDS = 15  # the watch ends early once no email has arrived for this long
 
 
 class DemoFailed(Exception):
@@ -95,6 +98,10 @@ def main() -> int:
             # The answer rates of step 9's customers; CTAs closed within three days.
             ["forecast", "--days", "28", "--answers", DEMO_ANSWER_RATES, "--close-ctas-after", "3"],
             title="14. The next four weeks' load, before it happens (simulated over the book)",
+        )
+        run(
+            ["enroll", "version_currency", "--speed", EXPLORE_SPEED],
+            title="15. Left running for you: version currency journeys at a day a minute",
         )
     except DemoFailed as exc:
         console.print(f"[bold red]demo stopped:[/] {exc}")
@@ -205,8 +212,15 @@ def _watch() -> None:
     console.print(Rule("9. Journeys running at rehearsal speed", style="cyan"))
     box = Mailbox(mail_dir(load().state_dir))
     deadline = time.monotonic() + WATCH_SECONDS
+    last, last_change = -1, time.monotonic()
     while time.monotonic() < deadline:
-        console.print(f"  {time.strftime('%H:%M:%S')}  emails in the sink: {len(box.list())}")
+        count = len(box.list())
+        if count != last:
+            last, last_change = count, time.monotonic()
+        elif time.monotonic() - last_change >= QUIET_SECONDS:
+            console.print("  no new email for a while: the journeys wait on answers, CTAs, dates")
+            return
+        console.print(f"  {time.strftime('%H:%M:%S')}  emails in the sink: {count}")
         time.sleep(5)
 
 
@@ -215,9 +229,12 @@ def _where_to_look() -> None:
     console.print(
         "  Temporal UI           http://localhost:8233  (type column = playbook name)\n"
         '  Filter in the UI      PlaybookName="renewal" and RiskLevel="high"\n'
-        "  From the shell        .venv/bin/temporal workflow list "
-        "--query 'PlaybookName=\"renewal\"'\n"
-        "  Journeys              .venv/bin/playbook ps --playbook renewal\n"
+        "  From the shell        .venv/bin/temporal workflow list \\\n"
+        "                          --query 'PlaybookName=\"renewal\"'\n"
+        "  Journeys              .venv/bin/playbook ps --playbook version_currency\n"
+        "                        (these run at a day a minute: hours of playbook time)\n"
+        "  Finished ones         .venv/bin/playbook ps --playbook renewal --status all\n"
+        "                        (the renewals ran at a day a second: done in minutes)\n"
         "  One journey           .venv/bin/playbook show <journey id>\n"
         "  Next quarter's load   .venv/bin/playbook forecast --days 90\n"
         "  The mailbox           .venv/bin/playbook mail ls / mail show <id>\n"

@@ -209,7 +209,9 @@ def ps(
     else:
         title = f"{len(rows)} journeys"
     table = Table(title=title, title_justify="left")
-    for column in ("journey", "playbook", "account", "stage", "status", "risk", "renews", "CSM"):
+    # The id whole on one line, to copy into `playbook show`; the others may fold.
+    table.add_column("journey", no_wrap=True)
+    for column in ("playbook", "account", "stage", "status", "risk", "renews", "CSM"):
         table.add_column(column, overflow="fold")
     for row in rows:
         style = _STATUS_STYLE.get(row.status, "")
@@ -230,10 +232,18 @@ def ps(
 # --------------------------------------------------------------------------- show
 
 
+def _given(journey_id: str) -> str:
+    """The journey id as given, or a clear error for an empty one."""
+    if not journey_id.strip():
+        raise UserError("no journey id given", hint="list journeys with `playbook ps`")
+    return journey_id.strip()
+
+
 def show(journey_id: str = typer.Argument(..., help="The journey (workflow) id.")) -> None:
     """Show one journey: what it did, what it waits for, what comes next."""
     from workers.journeys import show_journey
 
+    journey_id = _given(journey_id)
     settings = settings_module.load()
     view = _run(
         lambda: _with_client(
@@ -368,6 +378,7 @@ def signal(
     """Send an event to a running journey (one its playbook reacts to)."""
     from workers.journeys import check_event, signal_journey
 
+    journey_id = _given(journey_id)
     try:
         payload = json.loads(data)
     except json.JSONDecodeError as error:
@@ -392,6 +403,7 @@ def cancel(journey_id: str = typer.Argument(..., help="The journey (workflow) id
     """Cancel a running journey."""
     from workers.journeys import cancel_journey
 
+    journey_id = _given(journey_id)
     settings = settings_module.load()
     _run(lambda: _with_client(settings, lambda c: cancel_journey(c, journey_id)))
     console.print(f"asked {journey_id} to cancel", highlight=False, markup=False)
