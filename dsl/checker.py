@@ -434,6 +434,8 @@ class Checker:
                 f"{stmt.target.dotted} is {_A[target_type]}, not {_A[value_type]}",
                 _expr_span(stmt.value),
             )
+        if target_type is not None:
+            self.known_word(stmt.target, stmt.value)
 
     def stmt_QuoteStmt(self, stmt: s.QuoteStmt, scope: _Scope) -> None:
         if stmt.uplift is not None and not 0 <= stmt.uplift.value <= 100:
@@ -599,6 +601,8 @@ class Checker:
                     self.report(f"{stmt.subject.dotted} is {_A[kind]}, not a number", value.span)
                 elif not isinstance(value, s.NumberLit) and kind == "number":
                     self.report(f"{stmt.subject.dotted} is a number, not a string", value.span)
+                elif not isinstance(value, s.NumberLit):
+                    self.known_word(stmt.subject, value)
 
     def stmt_ParallelStmt(self, stmt: s.ParallelStmt, scope: _Scope) -> None:
         if stmt.mode is not None:
@@ -839,6 +843,10 @@ class Checker:
                     expr.span,
                     _date_number_hint(expr, left, right),
                 )
+            elif isinstance(expr.left, s.PathExpr):
+                self.known_word(expr.left, expr.right)
+            elif isinstance(expr.right, s.PathExpr):
+                self.known_word(expr.right, expr.left)
             return "bool"
         if op in ("<", "<=", ">", ">="):
             ordered = ("number", "date", "duration", "string")
@@ -858,6 +866,9 @@ class Checker:
                     _expr_span(expr.right),
                     'e.g. `account.region in ["emea", "apac"]`',
                 )
+            elif isinstance(expr.left, s.PathExpr) and isinstance(expr.right, s.ListLit):
+                for item in expr.right.items:
+                    self.known_word(expr.left, item)
             return "bool"
         result = _ARITHMETIC.get((op, left, right))
         if result is not None:
@@ -909,6 +920,28 @@ class Checker:
                 return "any"  # min([...]): the type of the items, unknown here
             return known.pop() if len(known) == 1 else "any"
         return result
+
+    def known_word(self, path: s.PathExpr, value: s.Expr | s.MatchValue) -> None:
+        """A word compared with, set into or matched against a fact that holds one of
+        a few words (``schema.VALUES``) must be one of them (or "", not known)."""
+        words = schema.VALUES.get(tuple(part.text for part in path.parts))  # type: ignore[arg-type]
+        if words is None:
+            return
+        if isinstance(value, s.StringLit):
+            word, span = value.value, value.span
+        elif isinstance(value, s.Name):
+            word, span = value.text, value.span
+        else:
+            return
+        if word == "" or word in words or "{" in word:
+            return
+        close = did_you_mean(word, words)
+        listed = f"values: {', '.join(words)}"
+        self.report(
+            f"{word!r} is not a value of {path.dotted}",
+            span,
+            f"{close} ({listed})" if close else listed,
+        )
 
     def fact_path(self, path: s.PathExpr, scope: _Scope) -> str | None:
         """The schema type of a fact path, or ``None`` (reported) if it names no fact."""

@@ -66,6 +66,20 @@ NPS: dict[str, FieldType] = {
     "responded_on": "date",
 }
 
+# Text facts that hold one of a few words. The checker refuses other words where a
+# playbook compares or sets them (`account.risk_level == "hgh"`); the importer
+# refuses them in a CRM export. An empty value means "not known" and is allowed.
+VALUES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("account", "segment"): ("enterprise", "mid_market", "smb"),
+    ("account", "region"): ("amer", "emea", "apac", "japan"),
+    ("account", "risk_level"): ("low", "medium", "high"),
+    ("account", "renewal_intent"): ("yes", "no", "not_decision_maker"),
+    ("account", "deployment"): ("cloud", "on_premise"),
+    ("account", "migration_stage"): ("not_started", "notified", "planned", "migrating", "migrated"),
+    ("subscription", "status"): ("active", "renewed", "churned"),
+    ("nps", "category"): ("promoter", "passive", "detractor"),
+}
+
 CONTACT: dict[str, FieldType] = {
     "id": "string",
     "name": "string",

@@ -50,6 +50,39 @@ def test_unknown_field_without_close_match_lists_fields() -> None:
     assert d.hint == "nps has score, category, comment, responded_on"
 
 
+def test_a_word_a_fact_cannot_hold_is_refused_where_compared() -> None:
+    d = only(with_body('if account.risk_level == "hgh":', "    stop"))
+    assert (d.line, d.col, d.message) == (8, 34, "'hgh' is not a value of account.risk_level")
+    assert d.hint == "did you mean high? (values: low, medium, high)"
+    d = only(with_body('if "europe" != account.region:', "    stop"))
+    assert (d.col, d.message) == (12, "'europe' is not a value of account.region")
+    assert d.hint == "values: amer, emea, apac, japan"
+
+
+def test_a_word_a_fact_cannot_hold_is_refused_in_set_in_and_match() -> None:
+    d = only(with_body('set account.risk_level = "hgh"'))
+    assert (d.col, d.message) == (34, "'hgh' is not a value of account.risk_level")
+    d = only(with_body('if account.segment in ["smb", "enterprse"]:', "    stop"))
+    assert d.message == "'enterprse' is not a value of account.segment"
+    assert d.hint.startswith("did you mean enterprise?")
+    d = only(
+        with_body(
+            "match subscription.status:",
+            "    when active, renewd:",
+            "        stop",
+            "    otherwise:",
+            "        stop",
+        )
+    )
+    assert (d.line, d.message) == (9, "'renewd' is not a value of subscription.status")
+
+
+def test_known_words_and_an_empty_value_pass() -> None:
+    assert problems(with_body('if account.renewal_intent == "":', "    stop")) == []
+    assert problems(with_body('set account.risk_level = "high"')) == []
+    assert problems(with_body('if account.name == "ACME":', "    stop")) == []  # free text
+
+
 def test_unknown_root_name() -> None:
     d = only(with_body("if acount.name == 1:", "    stop"))
     assert (d.line, d.col, d.message, d.hint) == (
@@ -173,7 +206,7 @@ def test_date_arithmetic_is_fine() -> None:
         "subscription.renewal_date - 14 days > today()",
         "subscription.renewal_date - today() < 30 days",
         "renewal + 1 week >= today() and 2 weeks + 1 day > 1 hour",
-        'lower(account.region) in ["emea", "apac"] and account.region not in ["x"]',
+        'lower(account.region) in ["emea", "apac"] and account.region not in ["japan"]',
         "max(nps.score, 3) >= min(1, 2) and round(3.5) == 4 and count([1, 2]) == 2",
         "account.name != null and -nps.score < 0 and nps.score / 2 * 3 > 1",
     ]
