@@ -92,6 +92,7 @@ def close(
     """Close a CTA and tell the journey that opened it."""
     import getpass
 
+    cta_id = _cta_id(cta_id)
     settings = settings_module.load()
     closed_by = by or _user(getpass)
     outcome = asyncio_run(lambda: _close(settings, cta_id, note, closed_by))
@@ -112,6 +113,16 @@ def close(
     console.print(f"  {words.get(outcome.delivery, outcome.delivery)}", highlight=False)
     if outcome.delivery == "unreachable":
         raise typer.Exit(1)
+
+
+def _cta_id(text: str) -> str:
+    """``cta-7``, `` CTA-7 `` and ``7`` all name CTA-7 (ids are written ``CTA-N``)."""
+    text = text.strip()
+    if text.isdigit():
+        return f"CTA-{text}"
+    if text[:4].upper() == "CTA-":
+        return "CTA-" + text[4:]
+    return text
 
 
 async def _close(settings: settings_module.Settings, cta_id: str, note: str, by: str) -> Any:

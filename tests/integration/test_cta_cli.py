@@ -110,6 +110,12 @@ async def test_cta_close_without_a_journey_and_unknown_ctas(
     code, out = await playbook(env, "cta", "close", cta_id)
     assert (code, out.strip()) == (0, f"{cta_id} was already closed")
 
+    # Written in lower case or as a bare number, it is the same CTA.
+    code, out = await playbook(env, "cta", "close", cta_id.lower())
+    assert (code, out.strip()) == (0, f"{cta_id} was already closed")
+    code, out = await playbook(env, "cta", "close", cta_id.removeprefix("CTA-"))
+    assert (code, out.strip()) == (0, f"{cta_id} was already closed")
+
     code, out = await playbook(env, "cta", "close", "CTA-999999999")
     assert code == 1
     assert "error: no CTA 'CTA-999999999'" in out
