@@ -34,8 +34,8 @@ from rich.table import Table
 
 from dsl import schema
 from dsl.diagnostics import did_you_mean
-from dsl.ir import Ask, Playbook, WaitEvent, walk
-from engine.contract import Timeline, TimelineEntry
+from dsl.ir import Playbook
+from engine.contract import Timeline, TimelineEntry, reacts_to
 from engine.evaluator import as_date, lookup, show
 from engine.simulation import (
     Script,
@@ -314,34 +314,14 @@ def _value(text: str) -> Any:
 
 def questions_of(playbook: Playbook) -> dict[str, list[str]]:
     """Each question the playbook asks, with its choices (every ask of it, in order)."""
-    out: dict[str, list[str]] = {}
-    for step in _all_steps(playbook):
-        if isinstance(step, Ask):
-            choices = out.setdefault(step.question, [])
-            choices += [c.name for c in step.choices if c.name not in choices]
-    return out
-
-
-# Events the engine reacts to whatever the playbook says (engine.interpreter: an ask
-# takes ``answer``, an escalate ``cta_closed``, facts reload on ``facts_changed``).
-ENGINE_EVENTS = ("answer", "cta_closed", "facts_changed")
+    return playbook.questions()
 
 
 def events_of(playbook: Playbook) -> list[str]:
-    """The events a journey of ``playbook`` can be sent: those it declares, handles
-    (``on event``) or waits for (``wait for event``), then the built-in ones (the
-    engine's and ``dsl.schema.BUILTIN_EVENTS``)."""
-    names = list(playbook.events) + [handler.event for handler in playbook.handlers]
-    names += [step.event for step in _all_steps(playbook) if isinstance(step, WaitEvent)]
-    names += [*ENGINE_EVENTS, *schema.BUILTIN_EVENTS]
-    return list(dict.fromkeys(names))
-
-
-def _all_steps(playbook: Playbook) -> list[Any]:
-    steps = list(walk(playbook.body))
-    for handler in playbook.handlers:
-        steps += walk(handler.body)
-    return steps
+    """The events a journey of ``playbook`` can be sent: those it reacts to
+    (``engine.contract.reacts_to``), then the ones the system sends to every
+    journey (``dsl.schema.BUILTIN_EVENTS``), which it may ignore."""
+    return list(dict.fromkeys([*reacts_to(playbook), *schema.BUILTIN_EVENTS]))
 
 
 def _check_answer(playbook: Playbook | None, question: str, choice: str, what: str) -> None:

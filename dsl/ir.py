@@ -474,6 +474,27 @@ class Playbook(Node):
         """Content hash of the playbook: same meaning, same version."""
         return content_hash(self)
 
+    def all_steps(self) -> list[Step]:
+        """Every step of the body and of the event handlers, depth first."""
+        return [
+            step for body in [self.body, *(h.body for h in self.handlers)] for step in walk(body)
+        ]
+
+    def questions(self) -> dict[str, list[str]]:
+        """Each question the playbook asks, with its choices (every ask of it, in order)."""
+        out: dict[str, list[str]] = {}
+        for step in self.all_steps():
+            if isinstance(step, Ask):
+                choices = out.setdefault(step.question, [])
+                choices += [c.name for c in step.choices if c.name not in choices]
+        return out
+
+    def named_events(self) -> list[str]:
+        """The events the playbook names: declared, handled (``on event``), waited for."""
+        names = [*self.events, *(handler.event for handler in self.handlers)]
+        names += [step.event for step in self.all_steps() if isinstance(step, WaitEvent)]
+        return list(dict.fromkeys(names))
+
     def to_json(self) -> str:
         return self.model_dump_json(indent=2)
 

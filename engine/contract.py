@@ -20,6 +20,17 @@ from pydantic import BaseModel, Field
 
 from dsl.ir import Playbook
 
+# Events the interpreter reacts to whatever the playbook says: an ask takes
+# ``answer``, an escalation ``cta_closed``, and ``facts_changed`` re-reads the facts.
+ENGINE_EVENTS = ("answer", "cta_closed", "facts_changed")
+
+
+def reacts_to(playbook: Playbook) -> list[str]:
+    """The events a journey of ``playbook`` reacts to: those the playbook names, then
+    the engine's own. Any other signal is taken and ignored."""
+    return list(dict.fromkeys([*playbook.named_events(), *ENGINE_EVENTS]))
+
+
 ActionKind = Literal[
     "load_facts",  # read account/subscription/contacts/usage/nps facts for the account
     "send",  # email a template to a contact role

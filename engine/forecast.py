@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from dsl import schema
-from dsl.ir import Ask, Playbook, walk
+from dsl.ir import Playbook
 from engine.contract import ActionRequest
 from engine.evaluator import evaluate, truthy
 from engine.experiments import bucket
@@ -121,12 +121,9 @@ def questions(playbooks: Iterable[Playbook]) -> dict[str, list[str]]:
     """Every question the playbooks ask -> its choices."""
     out: dict[str, list[str]] = {}
     for playbook in playbooks:
-        bodies = [playbook.body, *(handler.body for handler in playbook.handlers)]
-        for body in bodies:
-            for step in walk(body):
-                if isinstance(step, Ask):
-                    known = out.setdefault(step.question, [])
-                    known += [c.name for c in step.choices if c.name not in known]
+        for question, choices in playbook.questions().items():
+            known = out.setdefault(question, [])
+            known += [choice for choice in choices if choice not in known]
     return out
 
 

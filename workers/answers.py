@@ -168,26 +168,9 @@ class AskedQuestion:
 async def journey_questions(clients: ClientSource, journey_id: str) -> tuple[str, dict[str, Any]]:
     """``(account id, {question: AskedQuestion})`` of a journey, read from the input
     its latest run started with (the pinned IR). Raises ``JourneyError``."""
-    from temporalio.service import RPCError
+    from workers.journeys import journey_input
 
-    from engine.contract import JourneyInput
-    from workers.journeys import JourneyError
-
-    client = await clients()
-    handle = client.get_workflow_handle(journey_id)
-    try:
-        async for event in handle.fetch_history_events(page_size=1):
-            attributes = event.workflow_execution_started_event_attributes
-            [journey] = await client.data_converter.decode(
-                attributes.input.payloads, [JourneyInput]
-            )
-            break
-        else:
-            raise JourneyError(f"journey {journey_id!r} has no history")
-    except RPCError as error:
-        raise JourneyError(
-            f"no journey {journey_id!r}", hint="list journeys with `playbook ps --status all`"
-        ) from error
+    journey = await journey_input(await clients(), journey_id)
     questions: dict[str, AskedQuestion] = {}
     for step in _asks(journey.playbook):
         known = questions.get(step.question)
@@ -215,17 +198,4 @@ def _asks(playbook: Any) -> list[Any]:
     """Every ``ask`` step of a playbook, nested ones and handler bodies included."""
     from dsl.ir import Ask
 
-    found: list[Any] = []
-
-    def walk(value: Any) -> None:
-        if isinstance(value, Ask):
-            found.append(value)
-        if isinstance(value, list | tuple):
-            for item in value:
-                walk(item)
-        elif hasattr(value, "model_fields"):
-            for name in type(value).model_fields:
-                walk(getattr(value, name))
-
-    walk(playbook)
-    return found
+    return [step for step in playbook.all_steps() if isinstance(step, Ask)]

@@ -34,9 +34,10 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from dsl import schema
 from dsl.ir import Playbook
 from engine import search_attributes as attrs
-from engine.contract import JourneyInput, JourneyOptions, Timeline, TimelineEntry
+from engine.contract import JourneyInput, JourneyOptions, Timeline, TimelineEntry, reacts_to
 from engine.evaluator import as_date, lookup, render
 from engine.temporal_runtime import DATA_CONVERTER, journey_summary
 from workers import tracing
@@ -46,10 +47,7 @@ STACK_HINT = "is the stack up? run `playbook dev up`"
 QUERY_TIMEOUT = timedelta(seconds=5)
 _PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}")
 _SAFE_VALUE = re.compile(r"^[\w.:@+\-/ ]+$")
-RISK_LEVELS = ("low", "medium", "high")  # as the store keeps them (dsl.schema)
-# Events the engine itself reacts to whatever the playbook says (engine.interpreter:
-# an ask takes ``answer``, an escalate ``cta_closed``, facts reload on ``facts_changed``).
-ENGINE_EVENTS = ("answer", "cta_closed", "facts_changed")
+RISK_LEVELS = schema.VALUES["account", "risk_level"]  # as the store keeps them
 
 
 class JourneyError(Exception):
@@ -468,16 +466,8 @@ async def journey_input(client: Client, workflow_id: str) -> JourneyInput:
 
 
 def known_events(playbook: Playbook) -> list[str]:
-    """The events a journey of ``playbook`` reacts to: the ones it declares, the
-    ones its handlers and waits name, and the ones the engine itself takes."""
-    from dsl.ir import WaitEvent, walk
-
-    names = set(playbook.events) | set(ENGINE_EVENTS)
-    names |= {handler.event for handler in playbook.handlers}
-    bodies = [playbook.body] + [handler.body for handler in playbook.handlers]
-    for body in bodies:
-        names |= {step.event for step in walk(body) if isinstance(step, WaitEvent)}
-    return sorted(names)
+    """The events a journey of ``playbook`` reacts to, sorted (``engine.contract.reacts_to``)."""
+    return sorted(reacts_to(playbook))
 
 
 async def check_event(client: Client, workflow_id: str, event: str) -> None:
