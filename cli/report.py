@@ -233,7 +233,38 @@ def _outcomes(outcomes: dict[str, Any]) -> Group:
             _n(row["migrated"]),
             _pct(row["migrated_share"]),
         )
-    return Group(table, migration) if outcomes["cloud_migration"] else Group(table)
+    parts = [table, _book(outcomes["book"])]
+    return Group(*parts, migration) if outcomes["cloud_migration"] else Group(*parts)
+
+
+def _book(book: dict[str, Any]) -> Table:
+    """Onboarding, contact (the active book now) and confirmed intent (the renewals
+    of the window)."""
+    table = Table(
+        title="the book (active accounts now; intent: renewing in the window)",
+        title_justify="left",
+        show_header=True,
+        expand=False,
+        box=None,
+        pad_edge=False,
+    )
+    table.add_column("KPI", style="bold")
+    table.add_column("value", justify="right")
+    table.add_column("detail", style="dim")
+    for key, name, of, what in (
+        ("onboarding_complete", "onboarding complete", "active accounts", ""),
+        (
+            "in_contact",
+            "properly in contact",
+            "active accounts",
+            ": renewal contact reachable by email",
+        ),
+        ("confirmed_intent", "confirmed renewal intent", "renewing", " said yes"),
+    ):
+        kpi = book[key]
+        detail = f"{_n(kpi['count'])} of {_n(kpi['accounts'])} {of}{what}"
+        table.add_row(name, _pct(kpi["rate"]), detail)
+    return table
 
 
 def _journeys(journeys: list[dict[str, Any]]) -> Table:

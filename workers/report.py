@@ -39,6 +39,25 @@ Outcomes
 - version currency: accounts with version data, the share two or more behind GA.
 - cloud migration: on-premise accounts (and those already in the programme) by
   region and segment, per migration stage, and the share migrated.
+- the book (``book``), each as accounts / count / rate:
+  - onboarding complete: of the active accounts, those with
+    ``account.onboarding_complete`` (a quarter of churn traces back to an
+    onboarding that never got on track);
+  - properly in contact: of the active accounts, those whose renewal contact
+    (the role the ``renewal_intent`` ask writes to, ``renewal_contact`` in the
+    shipped playbook; its first holder by rank, the one the ask goes to) has a
+    plausible address (``workers.activities.plausible_address``) that governance
+    would not block: the contact not marked opted out, no opted-out contact with
+    that address, the address not in ``opt_outs``, neither the address nor its
+    domain in ``suppressions``;
+  - confirmed intent: of the accounts renewing as in the asked rate (renewing in
+    the window, asking point come), those whose renewal intent is "yes":
+    ``account.renewal_intent``, or where the account holds none, the latest
+    ``renewal_intent`` answer.
+  An active account is one whose current subscription (the one its facts show:
+  the earliest active, else the latest) is not churned. Onboarding and contact
+  are the book as the store holds it now, not narrowed by the window nor
+  ``as_of`` (the store keeps no history of them).
 
 ``playbook`` narrows the activity (emails, CTAs, quotes), the journeys and the
 arms to one playbook's journeys; the outcomes are the book's.
@@ -61,6 +80,7 @@ from dsl.ir import Ask, Block, ContactPolicy, Playbook, walk
 from engine.contract import Timeline
 from engine.experiments import assign_arm
 from engine.journey_health import HEALTH_STATES, journey_health
+from workers.activities import plausible_address
 
 INTENT_QUESTION = "renewal_intent"
 NPS_PLAYBOOK = "nps_followup"
@@ -68,6 +88,7 @@ INTENT_CHOICES = ("yes", "no", "not_decision_maker")
 MIGRATION_STAGES = ("not_started", "notified", "planned", "migrating", "migrated")
 DEFAULT_INTENT_TEMPLATES = ("renewal_intent_survey",)
 DEFAULT_INTENT_LEAD_DAYS = 140
+DEFAULT_INTENT_ROLE = "renewal_contact"
 _STATUSES = ("Running", "Completed", "Failed", "Canceled", "Terminated", "TimedOut")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -161,6 +182,8 @@ async def build_report(
         quotes = await _quotes(q)
         versions = await _version_currency(conn)
         migration = await _migration(conn)
+        book = await _book(q, _intent_role(playbooks))
+        book["confirmed_intent"] = intent["confirmed"]
         arms = await _arms(conn, playbooks, playbook)
         names = await _playbook_names(conn, playbooks, playbook)
     journeys = await _journeys(temporal, pool, names)
@@ -185,6 +208,7 @@ async def build_report(
             "quotes": quotes,
             "version_currency": versions,
             "cloud_migration": migration,
+            "book": book,
         },
         "journeys": journeys,
         "arms": arms,
@@ -260,7 +284,13 @@ async def _intent(q: _Query, templates: list[str], lead_days: int) -> dict[str, 
         "SELECT (SELECT count(*) FROM renewing) AS renewing, "
         "(SELECT count(*) FROM asked) AS asked, (SELECT count(*) FROM latest) AS answered, "
         "(SELECT coalesce(jsonb_object_agg(choice, n), '{}'::jsonb)::text FROM "
-        "(SELECT choice, count(*) AS n FROM latest GROUP BY choice) c) AS split",
+        "(SELECT choice, count(*) AS n FROM latest GROUP BY choice) c) AS split, "
+        # Confirmed: the account's intent says yes, or it says nothing and the
+        # latest answer (asked or not, by email or phone) did.
+        "(SELECT count(*) FROM renewing r JOIN accounts ac ON ac.id = r.account_id "
+        "WHERE ac.renewal_intent = 'yes' OR (ac.renewal_intent = '' AND "
+        "(SELECT a.choice FROM answers a WHERE a.account_id = r.account_id "
+        "AND a.question = :question::text ORDER BY a.id DESC LIMIT 1) = 'yes')) AS confirmed",
         templates=templates,
         question=INTENT_QUESTION,
         lead=lead_days,
@@ -278,6 +308,11 @@ async def _intent(q: _Query, templates: list[str], lead_days: int) -> dict[str, 
             "answered": row["answered"],
             "answer_rate": _rate(row["answered"], row["asked"]),
             "split": split,
+        },
+        "confirmed": {
+            "accounts": row["renewing"],
+            "count": row["confirmed"],
+            "rate": _rate(row["confirmed"], row["renewing"]),
         },
     }
 
@@ -397,6 +432,49 @@ async def _migration(conn: Any) -> list[dict[str, Any]]:
     for group in groups.values():
         group["migrated_share"] = _rate(group["migrated"], group["accounts"])
     return list(groups.values())
+
+
+async def _book(q: _Query, role: str) -> dict[str, Any]:
+    """Onboarding complete and properly in contact, over the active accounts as
+    the store holds them now (not narrowed by the window: see the module docstring)."""
+    rows = await q.fetch(
+        "WITH current AS (SELECT DISTINCT ON (account_id) account_id, status "
+        "FROM subscriptions ORDER BY account_id, (status = 'active') DESC, "
+        "CASE WHEN status = 'active' THEN renewal_date END ASC, renewal_date DESC), "
+        "book AS (SELECT a.id, a.onboarding_complete FROM accounts a "
+        "JOIN current c ON c.account_id = a.id WHERE c.status <> 'churned'), "
+        "holder AS (SELECT DISTINCT ON (r.account_id) r.account_id, c.id AS contact_id, "
+        "c.email, c.opted_out, lower(btrim(c.email)) AS address FROM contact_roles r "
+        "JOIN contacts c ON c.id = r.contact_id WHERE r.role = :role::text "
+        "ORDER BY r.account_id, r.rank, c.id) "
+        "SELECT b.id, b.onboarding_complete, h.email, (h.opted_out "
+        "OR EXISTS (SELECT 1 FROM contacts o WHERE o.opted_out "
+        "AND lower(btrim(o.email)) = h.address) "
+        "OR EXISTS (SELECT 1 FROM opt_outs x WHERE x.email = h.address) "
+        "OR EXISTS (SELECT 1 FROM suppressions s WHERE s.entry = h.address "
+        "OR s.entry = regexp_replace(h.address, '^.*@', ''))) AS blocked "
+        "FROM book b LEFT JOIN holder h ON h.account_id = b.id",
+        role=role,
+    )
+    accounts = len(rows)
+    onboarded = sum(1 for row in rows if row["onboarding_complete"])
+    reachable = sum(
+        1
+        for row in rows
+        if row["email"] is not None and not row["blocked"] and plausible_address(row["email"])
+    )
+    return {
+        "onboarding_complete": {
+            "accounts": accounts,
+            "count": onboarded,
+            "rate": _rate(onboarded, accounts),
+        },
+        "in_contact": {
+            "accounts": accounts,
+            "count": reachable,
+            "rate": _rate(reachable, accounts),
+        },
+    }
 
 
 # --------------------------------------------------------------------------- journeys
@@ -565,6 +643,17 @@ def _intent_templates(playbooks: dict[str, Playbook]) -> list[str]:
         if isinstance(step, Ask) and step.question == INTENT_QUESTION
     }
     return sorted(found or DEFAULT_INTENT_TEMPLATES)
+
+
+def _intent_role(playbooks: dict[str, Playbook]) -> str:
+    """The contact role the renewal-intent question goes to (``renewal_contact``
+    unless the playbooks ask someone else; the renewal playbook's ask first)."""
+    ordered = sorted(playbooks.items(), key=lambda item: (item[0] != "renewal", item[0]))
+    for _, ir in ordered:
+        for step in walk(ir.body):
+            if isinstance(step, Ask) and step.question == INTENT_QUESTION:
+                return step.to_role
+    return DEFAULT_INTENT_ROLE
 
 
 def _intent_lead_days(playbooks: dict[str, Playbook]) -> int:

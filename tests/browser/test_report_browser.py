@@ -85,6 +85,9 @@ def assert_kpis_visible(driver: Any) -> None:
         ("kpi-organic-total", "7,810"),
         ("kpi-version-share", "50.0%"),
         ("kpi-nps-closure", "50.0%"),
+        ("kpi-onboarding-rate", "50.0%"),
+        ("kpi-in-contact-rate", "33.3%"),
+        ("kpi-confirmed-intent-rate", "33.3%"),
     ):
         element = driver.find_element(By.ID, ident)
         assert element.is_displayed(), ident

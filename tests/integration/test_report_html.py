@@ -81,6 +81,9 @@ def assert_is_the_seeded_report(page: str) -> None:
         "50.0% accounts 2+ versions behind (2 of 4)",
         "50.0% NPS follow-ups closed (1 of 2)",
         "emea / enterprise 3 1 0 1 0 1 33.3%",
+        "onboarding complete 50.0% 3 of 6 active",
+        "properly in contact 33.3% 2 of 6 active",
+        "confirmed renewal intent 33.3% 2 of 6 renewing",
     ):
         assert shown in words, shown
 

@@ -7,6 +7,14 @@ exactly. The book (as of 2027-03-01, window 2027-01-01 to 2027-03-31):
   due yet); A6 renews in June (outside).
 - the renewal-intent question went to A1, A2, A3, A5 (and A6, outside); A1
   answered no then yes (latest wins), A2 no, A3 not the decision maker.
+- the book (``seed_book``): active accounts A1 A2 A3 A5 A6 A7 (A4 churned).
+  Onboarding complete: A1 A3 A5 (and churned A4) -> 3 of 6. Renewal contact
+  (first holder by rank) reachable: A1, A7; not A2 (first holder opted out, the
+  second is fine), A3 (address in opt_outs), A5 (domain suppressed), A6 (not an
+  address; its decision maker is fine but is not the role asked) -> 2 of 6.
+  Confirmed intent among the 6 renewing: A1 (latest answer yes), A2 (answered
+  no, the account now says yes); not A7 (answered yes, the account now says no),
+  A3, A4, A5 -> 2 of 6; A6 says yes but renews outside the window.
 """
 
 from __future__ import annotations
@@ -212,6 +220,58 @@ async def seed(conn) -> None:
                 "created_at": at(day),
             },
         )
+    await seed_book(conn)
+
+
+async def seed_book(conn) -> None:
+    """Onboarding, renewal contacts, opt-outs, suppressions and intent of the book."""
+    await conn.execute(
+        "UPDATE accounts SET onboarding_complete = true WHERE id IN ('A1', 'A3', 'A4', 'A5')"
+    )
+    for account, intent in (("A2", "yes"), ("A7", "no"), ("A6", "yes")):
+        await conn.execute("UPDATE accounts SET renewal_intent = $2 WHERE id = $1", account, intent)
+    for contact, account, email, opted_out, role, rank in [
+        ("K1", "A1", "rita@a1.example", False, "renewal_contact", 0),
+        ("K2a", "A2", "old@a2.example", True, "renewal_contact", 0),
+        ("K2b", "A2", "new@a2.example", False, "renewal_contact", 1),
+        ("K3", "A3", "Ops@A3.example", False, "renewal_contact", 0),
+        ("K4", "A4", "gone@a4.example", False, "renewal_contact", 0),
+        ("K5", "A5", "buyer@blocked.example", False, "renewal_contact", 0),
+        ("K6", "A6", "not-an-email", False, "renewal_contact", 0),
+        ("K6b", "A6", "dm@a6.example", False, "decision_maker", 0),
+        ("K7", "A7", "lee@a7.example", False, "renewal_contact", 0),
+        ("K7b", "A7", "old@a7.example", True, "renewal_contact", 1),
+    ]:
+        await insert_row(
+            conn,
+            "contacts",
+            {"id": contact, "account_id": account, "email": email, "opted_out": opted_out},
+        )
+        await insert_row(
+            conn,
+            "contact_roles",
+            {"contact_id": contact, "account_id": account, "role": role, "rank": rank},
+        )
+    await insert_row(conn, "opt_outs", {"email": "ops@a3.example", "source": "unsubscribe"})
+    await insert_row(conn, "suppressions", {"entry": "blocked.example", "reason": "legal hold"})
+    # A7 said yes by phone; the account was set to no since (the account wins).
+    await insert_row(
+        conn,
+        "answers",
+        {
+            "journey_id": "renewal:A7",
+            "account_id": "A7",
+            "question": "renewal_intent",
+            "choice": "yes",
+        },
+    )
+
+
+BOOK = {
+    "onboarding_complete": {"accounts": 6, "count": 3, "rate": 0.5},
+    "in_contact": {"accounts": 6, "count": 2, "rate": round(2 / 6, 4)},
+    "confirmed_intent": {"accounts": 6, "count": 2, "rate": round(2 / 6, 4)},
+}
 
 
 @pytest.fixture
@@ -317,6 +377,47 @@ async def test_outcomes_are_counted_exactly(seeded, playbooks):
     ]
 
 
+async def test_the_book_kpis_are_counted_exactly(seeded, playbooks):
+    report = await build_report(seeded, WINDOW, playbooks=playbooks)
+    assert report["outcomes"]["book"] == BOOK
+    assert "book" not in report["activity"]
+    # Narrowing to a playbook leaves the book alone (outcomes are the book's).
+    narrowed = await build_report(seeded, WINDOW, playbooks=playbooks, playbook="renewal")
+    assert narrowed["outcomes"]["book"] == BOOK
+
+
+async def test_the_book_follows_the_store_and_the_window(seeded, playbooks):
+    # All time as of 03-01: A6 (June) is renewing too, and says yes -> 3 of 7;
+    # onboarding and contact are the book as it is now, window or not.
+    report = await build_report(seeded, Window(None, None, WINDOW.as_of), playbooks=playbooks)
+    book = report["outcomes"]["book"]
+    assert book["confirmed_intent"] == {"accounts": 7, "count": 3, "rate": round(3 / 7, 4)}
+    assert book["onboarding_complete"] == BOOK["onboarding_complete"]
+    assert book["in_contact"] == BOOK["in_contact"]
+    async with seeded.acquire() as conn:
+        # A2's first holder is re-ranked behind the fine one; the suppression of
+        # A5's domain is lifted; A7's only renewal contact opts out (by address,
+        # as the unsubscribe link records it) -> A1, A2, A5 reachable.
+        await conn.execute("UPDATE contact_roles SET rank = 2 WHERE contact_id = 'K2a'")
+        await conn.execute("DELETE FROM suppressions WHERE entry = 'blocked.example'")
+        await insert_row(conn, "opt_outs", {"email": "lee@a7.example"})
+        # A6 churns: out of the active book (it was neither onboarded nor reachable).
+        await conn.execute("UPDATE subscriptions SET status = 'churned' WHERE account_id = 'A6'")
+    book = (await build_report(seeded, WINDOW, playbooks=playbooks))["outcomes"]["book"]
+    assert book["in_contact"] == {"accounts": 5, "count": 3, "rate": 0.6}
+    async with seeded.acquire() as conn:
+        # A contact of another account with A1's address opted out: governance
+        # blocks the address for everyone, so A1 is no longer reachable.
+        await insert_row(
+            conn,
+            "contacts",
+            {"id": "K9", "account_id": "A4", "email": "RITA@a1.example", "opted_out": True},
+        )
+    book = (await build_report(seeded, WINDOW, playbooks=playbooks))["outcomes"]["book"]
+    assert book["in_contact"] == {"accounts": 5, "count": 2, "rate": 0.4}
+    assert book["onboarding_complete"] == {"accounts": 5, "count": 3, "rate": 0.6}
+
+
 async def test_all_time_asks_whoever_has_reached_the_asking_point(seeded, playbooks):
     # As of 03-01 the question is due for renewals up to 07-19 (T-140): all seven,
     # A6 (June) included; A6 was asked too.
@@ -392,6 +493,12 @@ async def test_an_empty_book_reports_zeros_not_errors(enrol_pool, playbooks):
     assert report["outcomes"]["cloud_migration"] == []
     assert report["arms"] == []
     assert report["window"]["label"] == "all time"
+    empty = {"accounts": 0, "count": 0, "rate": None}
+    assert report["outcomes"]["book"] == {
+        "onboarding_complete": empty,
+        "in_contact": empty,
+        "confirmed_intent": empty,
+    }
 
 
 async def test_journey_counts_come_from_temporal_visibility(
@@ -461,6 +568,7 @@ def test_report_command_prints_tables_and_json(monkeypatch, fresh_dsn):
     data = json.loads(as_json.output)
     assert data["outcomes"]["renewals"]["on_time_rate"] == 0.4
     assert data["activity"]["renewal_intent_asked"]["rate"] == round(4 / 6, 4)
+    assert data["outcomes"]["book"] == BOOK
 
     table = runner.invoke(app, ["report", *window])
     assert table.exit_code == 0, table.output
@@ -475,6 +583,15 @@ def test_report_command_prints_tables_and_json(monkeypatch, fresh_dsn):
         "cloud migration by region and segment",
         "journeys per playbook (from journey events)",
         "per experiment arm",
+        "the book (active accounts now; intent: renewing in the window)",
+        "onboarding complete",
+        "50.0%",
+        "3 of 6 active accounts",
+        "properly in contact",
+        "2 of 6 active accounts",
+        "confirmed renewal intent",
+        "33.3%",
+        "2 of 6 renewing",
     ):
         assert words in table.output, words
 
