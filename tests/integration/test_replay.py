@@ -18,6 +18,7 @@ import json
 import os
 import sys
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,47 @@ async def _record_loop(client: Client) -> None:
     await _record(client, "daily_loop_continued_as_new", first)
 
 
+async def _record_pulse(client: Client) -> None:
+    """A question asked again in a loop; round 1's link clicked late, during round 2:
+    ignored (answers name their ask), then round 2's own answer counts."""
+    from tests.unit.test_engine_interpreter import pulse_playbook
+
+    world = CannedWorld(account_facts())
+    queue = f"record-{uuid.uuid4().hex}"
+    journey = JourneyInput(
+        playbook=pulse_playbook(),
+        account_id="ACME-0042",
+        journey_id=f"pulse:ACME-0042:{uuid.uuid4().hex[:6]}",
+        options=JourneyOptions(speed=DAY * 2, start_at=DAY_BEFORE_T140),
+    )
+    async with Worker(
+        client, task_queue=queue, workflows=[JourneyWorkflow], activities=[world.activity()]
+    ):
+        handle = await client.start_workflow(
+            "renewal", journey, id=journey.journey_id, task_queue=queue, result_type=Timeline
+        )
+
+        def asking(round_: int) -> Callable[[Timeline], bool]:
+            return lambda t: (
+                t.waiting is not None
+                and t.waiting.iteration == round_
+                and (t.waiting.label == "answer to pulse")
+            )
+
+        await wait_for(handle, asking(2), tries=2000)
+        keys = [r.idempotency_key for r in world.requests if r.kind == "ask"]
+        late = {"question": "pulse", "choice": "bad", "ask": keys[0]}
+        await handle.signal("answer", late)
+        # The journey takes it in its own workflow task (so replaying code that took
+        # it as round 2's answer would fail), then round 2's own answer arrives.
+        await wait_for(handle, lambda t: any("earlier ask" in e.result for e in t.done))
+        await handle.signal("answer", {"question": "pulse", "choice": "good", "ask": keys[1]})
+        final = await handle.result()
+    answered = [(e.iteration, e.result) for e in final.done if e.label == "answer pulse"]
+    assert answered == [(1, "no answer"), (2, "good")], answered
+    await _record(client, "pulse_late_answer_ignored", handle)
+
+
 def _shipped_input(
     name: str, start: datetime, speed: float, **facts: Any
 ) -> tuple[JourneyInput, CannedWorld]:
@@ -204,6 +246,7 @@ async def test_record_histories() -> None:
         await _record_renewal(env.client)
         await _record_loop(env.client)
         await _record_shipped(env.client)
+        await _record_pulse(env.client)
     finally:
         await env.shutdown()
     await asyncio.sleep(0)

@@ -17,6 +17,8 @@ from dsl.ir import (
     Cta,
     Duration,
     EventHandler,
+    Match,
+    MatchCase,
     Notify,
     Parallel,
     Playbook,
@@ -636,7 +638,16 @@ def pulse_playbook() -> Playbook:
         choices=[Choice(name="good", label="Good"), Choice(name="bad", label="Bad")],
         timeout=days(7),
     )
-    return tiny([Repeat(id="pulse", every=days(30), max_times=2, body=[ask])])
+    unhappy = Cta(
+        id="pulse.bad.cta", owner_role="csm", priority="high", due=days(2), reason="Unhappy"
+    )
+    react = Match(
+        id="pulse.match",
+        subject_kind="answer",
+        subject="pulse",
+        cases=[MatchCase(values=["bad"], body=[unhappy])],
+    )
+    return tiny([Repeat(id="pulse", every=days(30), max_times=2, body=[ask, react])])
 
 
 def answered(result: SimulationResult) -> list[tuple[int, str]]:
@@ -664,6 +675,7 @@ async def test_a_late_answer_to_an_earlier_ask_does_not_answer_the_next_one() ->
     assert answered(result) == [(1, "no answer"), (2, "good")]
     ignored = [e.result for e in result.timeline.done if e.kind == "event"]
     assert ignored == ["pulse=bad (to an earlier ask: ignored)"]
+    assert [req.kind for req, _ in result.actions if req.kind == "cta"] == []  # "bad" ignored
 
 
 async def test_an_answer_that_names_no_ask_answers_the_latest_one() -> None:
@@ -674,3 +686,4 @@ async def test_an_answer_that_names_no_ask_answers_the_latest_one() -> None:
     script.event(round_two + timedelta(days=1), "answer", question="pulse", choice="bad")
     result = await run(pulse_playbook(), script)
     assert answered(result) == [(1, "no answer"), (2, "bad")]
+    assert [req.iteration for req, _ in result.actions if req.kind == "cta"] == [2]
