@@ -372,11 +372,30 @@ def _refuse(endpoint: Endpoint, request: Request) -> JSONResponse | None:
     )
 
 
+MAX_WEBHOOK_BODY = 64 * 1024  # one event is a few hundred bytes
+
+
 async def _json(request: Request) -> Any:
+    """The body as JSON, read no further than ``MAX_WEBHOOK_BODY`` bytes (413 beyond)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_WEBHOOK_BODY:
+        raise _too_large()
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_WEBHOOK_BODY:
+            raise _too_large()
     try:
-        return json.loads(await request.body())
+        return json.loads(bytes(body))
     except (ValueError, UnicodeDecodeError):
         raise triggers.TriggerError("the body is not JSON") from None
+
+
+def _too_large() -> triggers.TriggerError:
+    return triggers.TriggerError(
+        f"the body is larger than {MAX_WEBHOOK_BODY // 1024} KB: send one event per request",
+        status=413,
+    )
 
 
 async def healthz(endpoint: Endpoint, request: Request) -> Response:

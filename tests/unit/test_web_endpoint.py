@@ -72,6 +72,21 @@ async def test_a_head_request_acts_on_nothing(client: httpx.AsyncClient) -> None
     assert (await client.head(link())).status_code == 200
 
 
+async def test_a_webhook_body_too_large_is_refused_unread(client: httpx.AsyncClient) -> None:
+    headers = {SECRET_HEADER: "hook", "content-type": "application/json"}
+    big = b'{"event": "renewed", "account_id": "' + b"A" * 70_000 + b'"}'
+    response = await client.post("/webhooks/crm", content=big, headers=headers)
+    assert response.status_code == 413
+    assert response.json() == {"error": "the body is larger than 64 KB: send one event per request"}
+
+    async def chunks():  # no Content-Length: the cap holds while reading
+        for _ in range(80):
+            yield b" " * 1024
+
+    streamed = await client.post("/webhooks/nps", content=chunks(), headers=headers)
+    assert streamed.status_code == 413
+
+
 async def test_webhooks_need_the_secret(client: httpx.AsyncClient) -> None:
     body = {"event": "renewed", "account_id": "A-1"}
     assert (await client.post("/webhooks/crm", json=body)).status_code == 401
