@@ -15,6 +15,7 @@ follow-ups later; nothing starts twice.
 from __future__ import annotations
 
 import asyncio
+from datetime import date
 from typing import Any
 
 import typer
@@ -58,6 +59,11 @@ def nps_command(
     """Record an NPS response; start or tell the account's NPS follow-up journey."""
     from workers import triggers
 
+    if on:
+        try:
+            date.fromisoformat(on)
+        except ValueError:
+            raise UserError(f"--on {on!r} is not a date", hint="use YYYY-MM-DD") from None
     body: dict[str, Any] = {"account_id": account, "score": score}
     body |= {"comment": comment, "contact_id": contact, "responded_on": on}
     try:

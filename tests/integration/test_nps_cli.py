@@ -82,7 +82,7 @@ async def test_data_nps_refuses_an_unknown_account_and_a_bad_day(
     assert "Traceback" not in out
     code, out = await playbook(env, "data", "nps", "NO-SUCH-ACCOUNT", "--score", "9", "--on", "May")
     assert code == 1
-    assert "error: 'responded_on' must be a date like" in out
+    assert "error: --on 'May' is not a date" in out and "hint: use YYYY-MM-DD" in out
     code, out = await playbook(env, "data", "nps", "NO-SUCH-ACCOUNT", "--score", "12")
     assert code == 2  # Typer's usage error: the score is 0 to 10
     assert (
