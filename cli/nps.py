@@ -113,6 +113,7 @@ async def _record(
                 stored=stored,
                 task_queue=task_queue,
                 speed=speed,
+                source="cli",
             )
         except (journeys.JourneyError, UnknownAccount) as error:
             hint = getattr(error, "hint", "")

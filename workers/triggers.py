@@ -383,6 +383,7 @@ async def nps_response(
     *,
     task_queue: str,
     speed: float = 1.0,
+    source: str = "nps_webhook",
 ) -> NpsOutcome:
     """Store the response, then signal-with-start the follow-up journey: a journey
     for this account and response day that runs already gets the event; otherwise
@@ -390,7 +391,14 @@ async def nps_response(
     condition admits the account."""
     stored = await store_nps(store, response)
     return await follow_up_nps(
-        store, clients, playbook, response, stored=stored, task_queue=task_queue, speed=speed
+        store,
+        clients,
+        playbook,
+        response,
+        stored=stored,
+        task_queue=task_queue,
+        speed=speed,
+        source=source,
     )
 
 
@@ -403,8 +411,10 @@ async def follow_up_nps(
     stored: bool = True,
     task_queue: str,
     speed: float = 1.0,
+    source: str = "nps_webhook",
 ) -> NpsOutcome:
-    """Signal-with-start the follow-up journey of a response already stored."""
+    """Signal-with-start the follow-up journey of a response already stored;
+    ``source`` says where it came from (nps_webhook, cli, import)."""
     outcome = NpsOutcome(response.id, stored)
     facts = await store.load_facts(response.account_id)
     workflow_id = journeys.journey_id(playbook, facts)
@@ -418,7 +428,7 @@ async def follow_up_nps(
         "category": response.category,
         "comment": response.comment,
         "contact_id": response.contact_id,
-        "source": "nps_webhook",
+        "source": source,
     }
     client = await clients()
     started = await _signal_with_start(
@@ -479,7 +489,13 @@ async def follow_up_stored_nps(
         try:
             done.outcomes.append(
                 await follow_up_nps(
-                    store, clients, playbook, response, task_queue=task_queue, speed=speed
+                    store,
+                    clients,
+                    playbook,
+                    response,
+                    task_queue=task_queue,
+                    speed=speed,
+                    source="import",
                 )
             )
         except (journeys.JourneyError, RPCError, RuntimeError, OSError) as error:

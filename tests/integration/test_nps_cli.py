@@ -39,6 +39,18 @@ async def signals_of(client: Any, journey_id: str) -> list[str]:
     ]
 
 
+async def sources_of(client: Any, journey_id: str) -> list[str]:
+    """Where each nps_response signal said the response came from."""
+    handle = client.get_workflow_handle(journey_id)
+    found = []
+    async for event in handle.fetch_history_events():
+        if event.HasField("workflow_execution_signaled_event_attributes"):
+            attributes = event.workflow_execution_signaled_event_attributes
+            [payload] = await client.data_converter.decode(attributes.input.payloads, [dict])
+            found.append(payload["source"])
+    return found
+
+
 async def stop(client: Any, journey_id: str) -> None:
     await client.get_workflow_handle(journey_id).terminate("test over")
 
@@ -65,6 +77,7 @@ async def test_data_nps_stores_the_response_and_starts_then_tells_the_follow_up(
     description = await temporal_client.get_workflow_handle(journey_id).describe()
     assert description.workflow_type == "nps_followup"
     assert await signals_of(temporal_client, journey_id) == ["nps_response", "nps_response"]
+    assert await sources_of(temporal_client, journey_id) == ["cli", "cli"]
     rows = await store.pool.fetch(
         "SELECT score, category, comment FROM nps_responses WHERE account_id = $1 ORDER BY score",
         account_id,
@@ -141,6 +154,7 @@ async def test_import_follows_up_every_new_fresh_response(
     started = [f"nps_followup:{fresh}:{today}", f"nps_followup:{other}:{today}"]
     for journey_id in started:
         assert await signals_of(temporal_client, journey_id) == ["nps_response"]
+        assert await sources_of(temporal_client, journey_id) == ["import"]
 
     # The same export again: nothing new, so nothing is followed up twice.
     code, out = await playbook(env, "data", "import", "--nps", str(export))
