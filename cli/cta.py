@@ -44,7 +44,7 @@ def ls(
     if status not in _STATUSES:
         raise UserError(f"unknown status {status!r}", hint="use --status open, closed or all")
     settings = settings_module.load()
-    rows = asyncio_run(lambda: _list(settings, owner, status, account, limit))
+    rows, ended = asyncio_run(lambda: _list(settings, owner, status, account, limit))
     if not rows:
         console.print(f"no {'' if status == 'all' else status + ' '}CTAs", highlight=False)
         return
@@ -62,23 +62,41 @@ def ls(
             f"[{style}]{priority}[/]" if style else priority,
             _plain(str(row["reason"])),
             _when(row["due_at"]),
-            str(row["status"]),
+            _status(row, ended),
             _plain(str(row["journey_id"] or "-")),
         )
     console.print(table)
+    moot = [row for row in rows if row["status"] == "open" and row["journey_id"] in ended]
+    if moot:
+        console.print(
+            f"{len(moot)} open CTA{'' if len(moot) == 1 else 's'} of journeys that have ended: "
+            "close what is moot with `playbook cta close ID --note ...`",
+            highlight=False,
+            markup=False,
+        )
+
+
+def _status(row: dict[str, Any], ended: dict[str, str]) -> str:
+    """``open``, or ``open (journey renewed)`` when the journey that opened it is over."""
+    outcome = ended.get(str(row["journey_id"] or ""))
+    if row["status"] == "open" and outcome:
+        return f"open (journey {_plain(outcome)})"
+    return str(row["status"])
 
 
 async def _list(
     settings: settings_module.Settings, owner: str, status: str, account: str, limit: int
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     store = await open_store(settings)
     try:
-        return await store.list_ctas(
+        rows = await store.list_ctas(
             status=None if status == "all" else status,
             owner=owner or None,
             account_id=account or None,
             limit=limit,
         )
+        ended = await store.journey_outcomes([str(row["journey_id"] or "") for row in rows])
+        return rows, ended
     finally:
         await store.close()
 

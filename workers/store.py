@@ -368,6 +368,16 @@ class Store:
         )
         return [dict(row) for row in rows]
 
+    async def journey_outcomes(self, journey_ids: list[str]) -> dict[str, str]:
+        """How each of these journeys ended (its latest recorded outcome), for those
+        that have: journey id -> outcome ("renewed", "churned", "completed"...)."""
+        rows = await self.pool.fetch(
+            "SELECT DISTINCT ON (journey_id) journey_id, detail FROM journey_events "
+            "WHERE kind = 'outcome' AND journey_id = ANY($1::text[]) ORDER BY journey_id, id DESC",
+            [j for j in journey_ids if j],
+        )
+        return {row["journey_id"]: row["detail"] or "ended" for row in rows}
+
     # ------------------------------------------------------------------ quotes
 
     async def save_quote(

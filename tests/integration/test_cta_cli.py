@@ -94,6 +94,25 @@ async def test_cta_ls_filters_by_owner_status_and_account(env: dict[str, str], s
     assert "Traceback" not in out
 
 
+async def test_cta_ls_marks_open_ctas_of_journeys_that_have_ended(
+    env: dict[str, str], store: Any
+) -> None:
+    account_id = await seed_account(store)
+    owner = f"owner-{uuid.uuid4().hex[:6]}@example.com"
+    over, going = f"renewal:{account_id}:2027-04-01", f"nps_followup:{account_id}:2026-12-01"
+    moot = await open_cta(store, account_id, owner, "Call them", journey_id=over)
+    live = await open_cta(store, account_id, owner, "Call the detractor", journey_id=going)
+    await store.record_journey_event(over, "outcome", "renewed", account_id=account_id)
+
+    code, out = await playbook(env, "cta", "ls", "--owner", owner)
+    assert code == 0, out
+    [moot_line] = [line for line in out.splitlines() if moot in line]
+    [live_line] = [line for line in out.splitlines() if live in line]
+    assert "open (journey renewed)" in moot_line
+    assert "open (journey" not in live_line and "open" in live_line
+    assert "1 open CTA of journeys that have ended: close what is moot" in out
+
+
 async def test_cta_close_without_a_journey_and_unknown_ctas(
     env: dict[str, str], store: Any
 ) -> None:
