@@ -14,7 +14,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
+from rich.text import Text
 
 from cli.answer import asyncio_run
 from cli.app import UserError
@@ -48,24 +50,10 @@ def ls(
     if not rows:
         console.print(f"no {'' if status == 'all' else status + ' '}CTAs", highlight=False)
         return
-    table = Table(title=f"{len(rows)} CTAs", title_justify="left")
-    # Short columns never wrap; the reason and the journey id take what is left.
-    for column in ("id", "account", "owner", "priority", "reason", "due", "status", "journey"):
-        table.add_column(column, overflow="fold", no_wrap=column in _SHORT_COLUMNS)
-    for row in rows:
-        priority = str(row["priority"])
-        style = _PRIORITY_STYLE.get(priority, "")
-        table.add_row(
-            str(row["id"]),
-            str(row["account_id"]),
-            str(row["owner"] or row["owner_role"]),
-            f"[{style}]{priority}[/]" if style else priority,
-            _plain(str(row["reason"])),
-            _when(row["due_at"]),
-            _status(row, ended),
-            _plain(str(row["journey_id"] or "-")),
-        )
-    console.print(table)
+    if console.width >= 120:
+        console.print(_table(rows, ended))
+    else:
+        _print_narrow(rows, ended)
     moot = [row for row in rows if row["status"] == "open" and row["journey_id"] in ended]
     if moot:
         console.print(
@@ -74,6 +62,54 @@ def ls(
             highlight=False,
             markup=False,
         )
+
+
+def _table(rows: list[dict[str, Any]], ended: dict[str, str]) -> Table:
+    """One row per CTA (terminals of 120 columns or more)."""
+    table = Table(title=_count(rows), title_justify="left")
+    # Short columns never wrap; the reason and the journey id take what is left.
+    for column in ("id", "account", "owner", "priority", "reason", "due", "status", "journey"):
+        table.add_column(column, overflow="fold", no_wrap=column in _SHORT_COLUMNS)
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            str(row["account_id"]),
+            _plain(str(row["owner"] or row["owner_role"])),
+            _priority(str(row["priority"])),
+            _plain(str(row["reason"])),
+            _when(row["due_at"]),
+            _status(row, ended),
+            _plain(str(row["journey_id"] or "-")),
+        )
+    return table
+
+
+def _print_narrow(rows: list[dict[str, Any]], ended: dict[str, str]) -> None:
+    """Two lines per CTA, for terminals too narrow for the table: what and for whom,
+    then the reason (a table would squeeze the reason to a few letters a line)."""
+    console.print(_count(rows), highlight=False)
+    for row in rows:
+        head = (
+            f"[bold]{row['id']}[/]  {_priority(str(row['priority']))}  due {_day(row['due_at'])}"
+            f"  {_status(row, ended)}  {row['account_id']}"
+        )
+        console.print(head, highlight=False)
+        owner = _plain(str(row["owner"] or row["owner_role"]))
+        lines = [f"{owner}: {_plain(str(row['reason']))}"]
+        if row["journey_id"]:
+            lines.append(f"[dim]{_plain(str(row['journey_id']))}[/]")
+        console.print(
+            Padding(Text.from_markup("\n".join(lines)), (0, 0, 0, 4), expand=False), highlight=False
+        )
+
+
+def _count(rows: list[dict[str, Any]]) -> str:
+    return f"{len(rows)} CTA{'' if len(rows) == 1 else 's'}"
+
+
+def _priority(priority: str) -> str:
+    style = _PRIORITY_STYLE.get(priority, "")
+    return f"[{style}]{priority}[/]" if style else priority
 
 
 def _status(row: dict[str, Any], ended: dict[str, str]) -> str:
@@ -161,6 +197,10 @@ def _user(getpass: Any) -> str:
         return str(getpass.getuser())
     except Exception:  # no user name in some containers
         return ""
+
+
+def _day(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d") if moment else "-"
 
 
 def _when(moment: datetime | None) -> str:

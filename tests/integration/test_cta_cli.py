@@ -112,6 +112,15 @@ async def test_cta_ls_marks_open_ctas_of_journeys_that_have_ended(
     assert "open (journey" not in live_line and "open" in live_line
     assert "1 open CTA of journeys that have ended: close what is moot" in out
 
+    # A narrow terminal gets two lines per CTA instead of a squeezed table.
+    code, out = await playbook({**env, "COLUMNS": "80"}, "cta", "ls", "--owner", owner)
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0] == "2 CTAs"
+    at = lines.index(next(line for line in lines if line.startswith(moot)))
+    assert lines[at] == f"{moot}  high  due 2027-01-05  open (journey renewed)  {account_id}"
+    assert lines[at + 1].strip() == f"{owner}: Call them" and lines[at + 2].strip() == over
+
 
 async def test_cta_close_without_a_journey_and_unknown_ctas(
     env: dict[str, str], store: Any
