@@ -210,22 +210,28 @@ def ps(
         title = f"{len(rows)} journeys"
     table = Table(title=title, title_justify="left")
     # The id whole on one line, to copy into `playbook show`; the others may fold.
+    # Under 120 columns the playbook and account (both in the id) and the CSM are
+    # left out, so that what is left stays readable.
+    wide = console.width >= 120
+    columns = ["stage", "status", "risk", "renews"]
+    if wide:
+        columns = ["playbook", "account", *columns, "CSM"]
     table.add_column("journey", no_wrap=True)
-    for column in ("playbook", "account", "stage", "status", "risk", "renews", "CSM"):
+    for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
         style = _STATUS_STYLE.get(row.status, "")
         risk_style = "bold red" if row.risk_level == "high" else ""
-        table.add_row(
-            row.journey_id,
-            row.playbook,
-            row.account_id,
-            row.stage or "-",
-            f"[{style}]{row.status}[/]" if style else row.status,
-            f"[{risk_style}]{row.risk_level}[/]" if risk_style else (row.risk_level or "-"),
-            row.renewal_date.isoformat() if row.renewal_date else "-",
-            row.csm_owner or "-",
-        )
+        cells = {
+            "playbook": row.playbook,
+            "account": row.account_id,
+            "stage": row.stage or "-",
+            "status": f"[{style}]{row.status}[/]" if style else row.status,
+            "risk": f"[{risk_style}]{row.risk_level}[/]" if risk_style else (row.risk_level or "-"),
+            "renews": row.renewal_date.isoformat() if row.renewal_date else "-",
+            "CSM": row.csm_owner or "-",
+        }
+        table.add_row(row.journey_id, *(cells[column] for column in columns))
     console.print(table)
 
 
