@@ -65,7 +65,9 @@ def release(
     console.print(
         f"version_currency: [green]{len(trigger.started)} started[/], "
         f"{len(trigger.already)} already enrolled, {len(trigger.failed)} failed; "
-        f"{len(trigger.signalled)} running journeys told (facts_changed)",
+        f"{len(trigger.superseded)} of an older GA superseded, "
+        f"{len(trigger.signalled) - len(trigger.superseded)} other running journeys told "
+        "(facts_changed)",
         highlight=False,
     )
     for account_id, why in trigger.failed[:10]:

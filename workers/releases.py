@@ -23,13 +23,15 @@ not dotted numbers is left with the count it had.
 among the accounts the release covers, through ``workers.enrolment``, exactly as
 the playbook's daily enrolment (``workers.schedules``) would: the journey id names
 the GA (``version_currency:{account.id}:{account.ga_version}``), so a release
-starts a journey once per account, however often it is recorded. Journeys still
-running for an account the release changed get ``facts_changed``: they reload the
-facts (new GA, new count) before their next step. Visibility lists running
-journeys eventually, so a journey started a moment before the release may not be
-listed yet: each changed account's journey of its previous GA (the journey id
-over the facts as they were) is also told by its id, and reported only if it
-heard it.
+starts a journey once per account, however often it is recorded. A journey of an
+older GA still running for an account that now has its journey of the new GA gets
+``superseded`` (the playbook stops it: one journey per account, no double CTAs);
+other journeys of changed accounts get ``facts_changed``: they reload the facts
+(new GA, new count) before their next step, and end if the account is current.
+Visibility lists running journeys eventually, so a journey started a moment
+before the release may not be listed yet: each changed account's journey of its
+previous GA (the journey id over the facts as they were) is also told by its id,
+and reported only if it heard it.
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ from workers.settings import Settings
 from workers.store import Store, UnknownAccount
 
 PLAYBOOK = "version_currency"
+# The event that tells a journey of an older GA that the account's journey of the
+# new GA has started (the playbook ends it with `on event superseded stop as ...`).
+SUPERSEDED = "superseded"
 _VERSION = re.compile(r"^\d+(\.\d+)*$")
 Minor = tuple[int, int]
 
@@ -282,6 +287,7 @@ class ReleaseTrigger:
     already: list[str] = field(default_factory=list)  # journey ids that existed
     failed: list[tuple[str, str]] = field(default_factory=list)  # (account id, why)
     signalled: dict[str, str] = field(default_factory=dict)  # journey id -> delivery
+    superseded: list[str] = field(default_factory=list)  # told to step aside for the new GA
 
 
 async def release_trigger(
@@ -294,56 +300,82 @@ async def release_trigger(
     speed: float = 1.0,
     concurrency: int = 32,
 ) -> ReleaseTrigger:
-    """Tell running version currency journeys of changed accounts (``facts_changed``),
-    then enrol the playbook's cohort among the accounts the release covers."""
+    """Enrol the playbook's cohort among the accounts the release covers, then tell
+    the changed accounts' journeys of an older GA: ``superseded`` where the account
+    now has its journey of this GA (when the playbook handles that event), else
+    ``facts_changed``."""
     from workers.enrolment import enroll_cohort, select_cohort
-    from workers.triggers import deliver
 
     playbook = journeys.find_playbook(PLAYBOOK, settings)
     outcome = ReleaseTrigger()
     running = await _running_journeys(client, playbook.name) if release.changed else {}
-
-    async def source() -> Client:
-        return client
-
-    payload = {"source": "ga_release", "ga_version": release.version}
-    for change in release.changed:
-        for journey_id in running.get(change.account_id, []):
-            outcome.signalled[journey_id] = await deliver(
-                source, journey_id, "facts_changed", payload
-            )
-    # Visibility is eventually consistent: a journey started a moment before the
-    # release may not be listed. Each changed account's journey of the previous GA
-    # is also told by its id; only a journey that heard it is reported (accounts
-    # without one, or whose journey has ended, are no news).
-    gate = asyncio.Semaphore(concurrency)
-
-    async def tell(change: AccountChange) -> None:
-        async with gate:
-            journey_id = await _journey_before(store, playbook, change)
-            if journey_id is None or journey_id in outcome.signalled:
-                return
-            delivery = await deliver(source, journey_id, "facts_changed", payload)
-            if delivery == "delivered":
-                outcome.signalled[journey_id] = delivery
-
-    await asyncio.gather(*(tell(change) for change in release.changed))
 
     covered = set(release.accounts)
     today = datetime.now(UTC).date()
     candidates = [
         c for c in await select_cohort(store, playbook, as_of=today) if c.account_id in covered
     ]
+    enrolled: dict[str, str] = {}  # account -> its journey of this GA
 
     async def start(account_id: str) -> tuple[str, bool]:
         started = await journeys.start_journey(
             client, store, playbook, account_id, task_queue=task_queue, speed=speed
         )
+        enrolled[account_id] = started.journey_id
         return started.journey_id, started.started
 
     result = await enroll_cohort(candidates, start, concurrency=concurrency)
     outcome.started, outcome.already, outcome.failed = result.started, result.already, result.failed
+    await _tell_older_journeys(
+        store, client, playbook, release, running, enrolled, outcome, concurrency
+    )
     return outcome
+
+
+async def _tell_older_journeys(
+    store: Store,
+    client: Client,
+    playbook: Playbook,
+    release: Release,
+    running: dict[str, list[str]],
+    enrolled: dict[str, str],
+    outcome: ReleaseTrigger,
+    concurrency: int,
+) -> None:
+    """Tell each changed account's running journeys what the release means for them.
+    Visibility lists running journeys eventually, so each account's journey of its
+    previous GA is also told by its id; of those, only one that heard it is reported
+    (accounts without one, or whose journey has ended, are no news)."""
+    from engine.contract import reacts_to
+    from workers.triggers import deliver
+
+    async def source() -> Client:
+        return client
+
+    steps_aside = SUPERSEDED in reacts_to(playbook)
+    payload = {"source": "ga_release", "ga_version": release.version}
+    gate = asyncio.Semaphore(concurrency)
+
+    async def tell(journey_id: str, account_id: str, listed: bool) -> None:
+        current = enrolled.get(account_id)
+        if journey_id == current or journey_id in outcome.signalled:
+            return  # the journey of this GA itself, or told already
+        event = SUPERSEDED if steps_aside and current else "facts_changed"
+        delivery = await deliver(source, journey_id, event, {**payload, "by": current or ""})
+        if listed or delivery == "delivered":
+            outcome.signalled[journey_id] = delivery
+            if event == SUPERSEDED and delivery == "delivered":
+                outcome.superseded.append(journey_id)
+
+    async def tell_account(change: AccountChange) -> None:
+        async with gate:
+            for journey_id in running.get(change.account_id, []):
+                await tell(journey_id, change.account_id, listed=True)
+            before = await _journey_before(store, playbook, change)
+            if before is not None:
+                await tell(before, change.account_id, listed=False)
+
+    await asyncio.gather(*(tell_account(change) for change in release.changed))
 
 
 def outcome_json(release: Release, fired: ReleaseTrigger) -> dict[str, Any]:
@@ -358,6 +390,7 @@ def outcome_json(release: Release, fired: ReleaseTrigger) -> dict[str, Any]:
         "already": fired.already,
         "failed": [{"account_id": a, "error": why} for a, why in fired.failed],
         "signalled": fired.signalled,
+        "superseded": fired.superseded,
     }
 
 

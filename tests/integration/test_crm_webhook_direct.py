@@ -147,7 +147,7 @@ async def test_a_journey_visibility_does_not_list_yet_gets_the_event_by_its_id(
 
 
 @pytest.mark.parametrize("visibility", ["as is", "lagging"])
-async def test_release_right_after_the_start_tells_the_journey_its_facts_changed(
+async def test_release_right_after_the_start_supersedes_the_journey(
     temporal_client: Any,
     book: Any,  # noqa: F811
     settings: Settings,  # noqa: F811
@@ -172,14 +172,16 @@ async def test_release_right_after_the_start_tells_the_journey_its_facts_changed
     fired = await releases.release_trigger(
         temporal_client, store, settings, release, task_queue=task_queue
     )
-    # Only the journey that runs: the other changed accounts have none of GA 11.0.
+    # Only the journey that runs: the other changed accounts have none of GA 11.0. Its
+    # account now has its journey of GA 11.1, so the old one steps aside.
     assert fired.signalled == {running.journey_id: "delivered"}
+    assert fired.superseded == [running.journey_id]
     handle = temporal_client.get_workflow_handle(running.journey_id)
     signals = [
         event.workflow_execution_signaled_event_attributes.signal_name
         async for event in handle.fetch_history_events()
         if event.HasField("workflow_execution_signaled_event_attributes")
     ]
-    assert signals == ["facts_changed"]  # once, not twice
+    assert signals == ["superseded"]  # once, not twice
     for journey_id in [running.journey_id, *fired.started]:
         await stop(temporal_client, journey_id)

@@ -177,15 +177,25 @@ async def test_release_starts_version_currency_journeys_once(
     )
     assert running.started and running.journey_id == f"version_currency:{ids['two']}:11.0"
     await _until_listed(temporal_client, ids["two"])
+    # "churned" was put in one by hand; the release changes its count too, but the
+    # playbook does not enrol a churned account again.
+    by_hand = await journeys.start_journey(
+        temporal_client, store, playbook, ids["churned"], task_queue=task_queue
+    )
+    await _until_listed(temporal_client, ids["churned"])
 
     release = await record_release(store, "11.1", DMS)
     first = await release_trigger(temporal_client, store, settings, release, task_queue=task_queue)
     new = {key: f"version_currency:{ids[key]}:11.1" for key in ("one", "two", "four")}
     assert sorted(first.started) == sorted(new.values())  # 2+ behind, active, this line
     assert first.already == []
-    assert first.signalled == {running.journey_id: "delivered"}
+    assert first.signalled == {running.journey_id: "delivered", by_hand.journey_id: "delivered"}
     assert first.failed == []
-    assert await _signals(temporal_client, running.journey_id) == ["facts_changed"]
+    # "two" has its journey of GA 11.1 now: the one of 11.0 steps aside. "churned" has
+    # none: its journey re-reads the facts (and its exit rule ends it).
+    assert first.superseded == [running.journey_id]
+    assert await _signals(temporal_client, running.journey_id) == ["superseded"]
+    assert await _signals(temporal_client, by_hand.journey_id) == ["facts_changed"]
 
     again = await record_release(store, "11.1", DMS)
     second = await release_trigger(temporal_client, store, settings, again, task_queue=task_queue)
