@@ -406,6 +406,14 @@ def fact_value(dotted: str, text: str) -> tuple[str, Any]:
             f"--fact: {dotted} is {TYPE_WORDS[kind]}, got {text!r}",
             hint=f"for example --fact {dotted}={_EXAMPLES[kind]}@2027-01-01",
         )
+    words = schema.VALUES.get((root, name))
+    if words and value not in (*words, ""):
+        listed = f"values: {', '.join(words)}"
+        close = did_you_mean(str(value), words)
+        raise _user_error(
+            f"--fact: {value!r} is not a value of {dotted}",
+            hint=f"{close} ({listed})" if close else listed,
+        )
     return dotted, value
 
 

@@ -297,6 +297,11 @@ def assert_refused(
             "error: --fact: unknown field subscription.statuz\nhint: did you mean status?\n",
         ),
         (
+            ["--fact", "subscription.status=renewd@2027-01-01"],
+            "error: --fact: 'renewd' is not a value of subscription.status\n"
+            "hint: did you mean renewed? (values: active, renewed, churned)\n",
+        ),
+        (
             ["--fact", "subscriptoin.status=renewed@2027-01-01"],
             "error: --fact: unknown fact root 'subscriptoin' in subscriptoin.status\n"
             "hint: did you mean subscription?\n",
