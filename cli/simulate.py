@@ -151,6 +151,11 @@ def _load_playbook(file: Path) -> Any:
     except PlaybookError as error:
         # Plain text: a diagnostic's headline must stay on one line, however long.
         typer.echo(error.render(), err=True)
+        count = len(error.diagnostics)
+        typer.echo(
+            f"{count} error{'' if count == 1 else 's'} in {file}: nothing was simulated",
+            err=True,
+        )
         raise typer.Exit(1) from None
 
 

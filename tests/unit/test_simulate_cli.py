@@ -215,6 +215,7 @@ def test_a_playbook_that_does_not_compile_prints_diagnostics(tmp_path: Path) -> 
     assert result.exit_code == 1
     assert re.search(rf"{re.escape(str(broken))}:3:\d+: error: ", result.output)
     assert "hint: did you mean renewal_date?" in result.output
+    assert result.output.rstrip().endswith(f"2 errors in {broken}: nothing was simulated")
 
 
 # --------------------------------------------------------------------------- refusals
