@@ -140,6 +140,7 @@ WRITABLE = {
     ("account", "renewal_intent"),
     ("account", "health_score"),
     ("account", "migration_stage"),
+    ("account", "onboarding_complete"),  # an onboarding playbook marks it done
     ("subscription", "weekly_notice_opt_out"),
     ("subscription", "status"),
 }

@@ -247,6 +247,8 @@ def test_set_only_writable_facts() -> None:
     d = only(with_body('set account.segment = "smb"'))
     assert (d.line, d.col, d.message) == (8, 13, "account.segment cannot be set")
     assert d.hint.startswith("a playbook may set account.health_score, ")
+    # An onboarding playbook marks onboarding done (a goal can then test it).
+    assert problems(with_body("set account.onboarding_complete = true")) == []
 
 
 def test_unknown_contact_role(templates: Path) -> None:
