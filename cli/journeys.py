@@ -112,37 +112,47 @@ def start(
 ) -> None:
     """Start a journey of PLAYBOOK for one account (starting it twice starts it once)."""
     from cli.database import open_store
-    from workers.journeys import find_playbook, start_journey
+    from workers.journeys import find_playbook, start_journey, status_word
 
     settings = settings_module.load()
     begin = _parse_start(start_at) if start_at else None
     compiled = _run_sync(lambda: find_playbook(playbook, settings))
 
-    async def go() -> Any:
+    async def go() -> tuple[Any, str]:
         store = await open_store(settings)
-        try:
-            return await _with_client(
-                settings,
-                lambda client: start_journey(
-                    client,
-                    store,
-                    compiled,
-                    account,
-                    task_queue=task_queue or settings.task_queue,
-                    speed=speed,
-                    start_at=begin,
-                ),
+
+        async def start(client: Any) -> tuple[Any, str]:
+            started = await start_journey(
+                client,
+                store,
+                compiled,
+                account,
+                task_queue=task_queue or settings.task_queue,
+                speed=speed,
+                start_at=begin,
             )
+            if started.started:
+                return started, "running"
+            description = await client.get_workflow_handle(started.journey_id).describe()
+            return started, status_word(description.status)
+
+        try:
+            return await _with_client(settings, start)
         finally:
             await store.close()
 
-    started = _run(go)
+    started, status = _run(go)
     if started.started:
         console.print(f"started [bold]{started.journey_id}[/]", highlight=False)
     else:
-        console.print(f"already started: [bold]{started.journey_id}[/]", highlight=False)
+        # The journey id names the account's journey: it exists, so nothing starts
+        # (whatever --speed says), even when it has ended.
+        console.print(
+            f"not started: [bold]{started.journey_id}[/] exists already ({status})",
+            highlight=False,
+        )
     console.print(f"  {started.summary}", highlight=False, markup=False)
-    if speed != 1.0:
+    if speed != 1.0 and started.started:
         console.print(f"  rehearsal: playbook time runs {speed:g}x", highlight=False)
     console.print(f"  follow it: playbook show '{started.journey_id}'", highlight=False)
 
