@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -346,15 +347,22 @@ def parse_when(text: str, anchor: date | None) -> datetime:
     """A playbook time from ``2027-03-01``, ``2027-03-01T10:00`` or ``T-138`` (days
     relative to the anchor date, at the business hour). Raises ``ValueError``."""
     text = text.strip()
-    if text.upper().startswith("T"):
+    relative = _RELATIVE.match(text)
+    if relative:
         if anchor is None:
             raise ValueError(f"{text!r} needs an anchor date, and this playbook has none")
-        days = int(text[1:].replace(" ", "") or 0)
+        days = int(relative.group(1).replace(" ", "") or 0)
         return point_in_time(anchor, days * 86400)
-    if len(text) == 10:
-        return point_in_time(date.fromisoformat(text), 0)
-    moment = datetime.fromisoformat(text)
+    try:
+        if len(text) == 10:
+            return point_in_time(date.fromisoformat(text), 0)
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("not a date, a date and time, or T-N days") from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_RELATIVE = re.compile(r"^[Tt]\s*([-+]\s*\d+)?$")
 
 
 async def run_simulation(

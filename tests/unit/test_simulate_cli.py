@@ -298,6 +298,11 @@ def assert_refused(
             "error: --fact: unknown field subscription.statuz\nhint: did you mean status?\n",
         ),
         (
+            ["--fact", "subscription.status=renewed@today"],
+            "error: --fact: cannot read the time 'today' (not a date, a date and time, or T-N "
+            "days)\nhint: use a date (2027-03-01), a date and time (2027-03-01T10:00) or T-138\n",
+        ),
+        (
             ["--fact", "subscription.status=renewd@2027-01-01"],
             "error: --fact: 'renewd' is not a value of subscription.status\n"
             "hint: did you mean renewed? (values: active, renewed, churned)\n",
