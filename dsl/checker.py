@@ -748,7 +748,15 @@ class Checker:
             )
 
     def time_spec(self, time: s.TimeSpec, scope: _Scope) -> None:
-        if time.offset is not None:
+        if time.offset is not None and time.offset.seconds <= 0:
+            # `at 0 days after start`: the date itself is written without an offset.
+            written = time.at.dotted if isinstance(time.at, s.PathExpr) else "DATE"
+            self.report(
+                f"{time.offset.text} before or after a date is the date itself",
+                time.offset.span,
+                f"leave out the offset: `{written}` alone is the day itself",
+            )
+        elif time.offset is not None:
             self.positive_duration(time.offset)
         at = time.at
         if (

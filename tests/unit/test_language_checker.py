@@ -582,6 +582,13 @@ def test_durations_in_range() -> None:
     ]
 
 
+def test_a_zero_offset_from_a_date_says_to_write_the_date() -> None:
+    d = only(with_body("wait until 0 days after renewal"))
+    assert d.message == "0 days before or after a date is the date itself"
+    assert d.hint == "leave out the offset: `renewal` alone is the day itself"
+    assert problems(with_body("wait until renewal")) == []
+
+
 def test_otherwise_after_a_wait_without_deadline() -> None:
     text = with_body("wait for event ping", "otherwise:", "    stop")
     assert problems(text) == [(9, 9, "`otherwise:` never runs: the wait has no `up to DURATION`")]
