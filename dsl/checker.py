@@ -1161,7 +1161,13 @@ def _match_head(stmt: s.MatchStmt) -> s.Span:
 
 
 def _date_number_hint(expr: s.BinaryOp, left: str, right: str) -> str:
-    """For a date compared with a number: count the days with days_until/days_since."""
+    """For a date compared with a number: count the days with days_until/days_since.
+    For a number compared with a number in quotes: leave out the quotes."""
+    if {left, right} == {"number", "string"}:
+        quoted = expr.left if left == "string" else expr.right
+        if isinstance(quoted, s.StringLit) and _NUMBER.match(quoted.value.strip()):
+            return f"write the number without quotes: {quoted.value.strip()}"
+        return ""
     if {left, right} != {"date", "number"}:
         return ""
     date = expr.left if left == "date" else expr.right
@@ -1170,6 +1176,9 @@ def _date_number_hint(expr: s.BinaryOp, left: str, right: str) -> str:
         f"compare days_until({text}) with a number (days_since for a past date), "
         "or the date with a date"
     )
+
+
+_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 
 def _expr_span(expr: s.Expr) -> s.Span:

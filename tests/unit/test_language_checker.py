@@ -582,6 +582,12 @@ def test_durations_in_range() -> None:
     ]
 
 
+def test_a_number_in_quotes_compared_with_a_number_says_to_drop_the_quotes() -> None:
+    d = only(with_body('if usage.adoption_percent < "50":', "    stop"))
+    assert d.message == "cannot compare a number with a string using `<`"
+    assert d.hint == "write the number without quotes: 50"
+
+
 def test_a_zero_offset_from_a_date_says_to_write_the_date() -> None:
     d = only(with_body("wait until 0 days after renewal"))
     assert d.message == "0 days before or after a date is the date itself"
