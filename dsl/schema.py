@@ -144,3 +144,29 @@ WRITABLE = {
     ("subscription", "weekly_notice_opt_out"),
     ("subscription", "status"),
 }
+
+
+def reference() -> str:
+    """The fact schema as Markdown, for docs/language.md (kept in step by a test)."""
+    lines = [
+        "| fact | type | notes |",
+        "|---|---|---|",
+    ]
+    for root, fields in ROOTS.items():
+        for name, kind in fields.items():
+            notes = []
+            words = VALUES.get((root, name))
+            if words:
+                notes.append("one of " + ", ".join(words))
+            if (root, name) in WRITABLE:
+                notes.append("a playbook may `set` it")
+            lines.append(f"| {root}.{name} | {kind} | {'; '.join(notes)} |")
+    for name, kind in CONTACT.items():
+        lines.append(f"| contacts.ROLE.{name} | {kind} | |")
+    lines.append("")
+    lines.append("ROLEs (contacts): " + ", ".join(CONTACT_ROLES) + ".")
+    lines.append("Owners (CTAs): " + ", ".join(OWNER_ROLES) + ".")
+    lines.append(
+        "Events any playbook may use without declaring them: " + ", ".join(BUILTIN_EVENTS) + "."
+    )
+    return "\n".join(lines) + "\n"

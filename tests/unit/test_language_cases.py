@@ -52,3 +52,14 @@ def only(text: str, templates_dir: Path | None = None) -> Diagnostic:
     found = diagnostics(text, templates_dir)
     assert len(found) == 1, [d.headline() for d in found]
     return found[0]
+
+
+def test_the_fact_reference_in_the_docs_is_the_schema() -> None:
+    """docs/language.md lists the facts as dsl.schema declares them (regenerate the
+    block between the facts markers from ``dsl.schema.reference()`` when it fails)."""
+    from dsl import schema
+
+    docs = (Path(__file__).parents[2] / "docs" / "language.md").read_text()
+    begin = docs.index("-->", docs.index("<!-- facts:begin")) + len("-->\n")
+    end = docs.index("<!-- facts:end -->")
+    assert docs[begin:end] == schema.reference()
