@@ -100,14 +100,9 @@ async def _record(
             ) from None
         playbook = _playbook(settings)
         try:
-            client = await journeys.connect(settings)
-
-            async def clients() -> Any:
-                return client
-
             return await triggers.follow_up_nps(
                 store,
-                clients,
+                triggers.LazyClient(settings),
                 playbook,
                 response,
                 stored=stored,
@@ -165,22 +160,15 @@ async def _follow_up(
     settings: settings_module.Settings, ids: list[str], task_queue: str, speed: float
 ) -> Any:
     from cli.database import open_store
-    from workers import journeys, triggers
+    from workers import triggers
 
     playbook = _playbook(settings)
     store = await open_store(settings, pool_size=2)
-    connected: list[Any] = []
-
-    async def clients() -> Any:
-        # Only when a response is to be followed up: an import of old responses
-        # (which the playbook does not enrol) needs no Temporal.
-        if not connected:
-            connected.append(await journeys.connect(settings))
-        return connected[0]
-
     try:
+        # Connects on first need: an import of old responses (which the playbook
+        # does not enrol) needs no Temporal.
         return await triggers.follow_up_stored_nps(
-            store, clients, playbook, ids, task_queue=task_queue, speed=speed
+            store, triggers.LazyClient(settings), playbook, ids, task_queue=task_queue, speed=speed
         )
     finally:
         await store.close()

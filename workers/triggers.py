@@ -482,10 +482,14 @@ async def follow_up_stored_nps(
     """Follow up responses stored by an import: each starts or signals its account's
     journey, one at a time in response order, so two responses of one account
     reach one journey in the order they were given. A response that cannot be
-    followed up (no journey id, Temporal gone) is listed in ``failed``; the
-    others go on."""
+    followed up (no journey id) is listed in ``failed`` and the others go on; once
+    Temporal cannot be reached, the rest are listed as failed without trying each."""
     done = NpsFollowUps()
+    unreachable = ""
     for response in await stored_nps(store, ids):
+        if unreachable:
+            done.failed.append((response.id, unreachable))
+            continue
         try:
             done.outcomes.append(
                 await follow_up_nps(
@@ -498,6 +502,9 @@ async def follow_up_stored_nps(
                     source="import",
                 )
             )
+        except journeys.TemporalUnreachable as error:
+            unreachable = str(error)
+            done.failed.append((response.id, unreachable))
         except (journeys.JourneyError, RPCError, RuntimeError, OSError) as error:
             done.failed.append((response.id, str(error) or type(error).__name__))
     return done

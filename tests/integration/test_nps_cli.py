@@ -169,18 +169,22 @@ async def test_import_follows_up_every_new_fresh_response(
 async def test_import_without_temporal_keeps_the_rows_and_says_how_to_follow_up(
     env: dict[str, str], store: Any, tmp_path: Path
 ) -> None:
-    account_id = await seed_account(store)
+    account_id, second = await seed_account(store), await seed_account(store)
     today = datetime.now(UTC).date().isoformat()
     ident = f"NPS-{uuid.uuid4().hex[:8].upper()}"
-    export = nps_csv(tmp_path / "nps.csv", [(ident, account_id, 5, today)])
+    other_ident = f"NPS-{uuid.uuid4().hex[:8].upper()}"
+    rows = [(ident, account_id, 5, today), (other_ident, second, 8, today)]
+    export = nps_csv(tmp_path / "nps.csv", rows)
     down = {**env, "TEMPORAL_ADDRESS": "127.0.0.1:9"}
 
     code, out = await playbook(down, "data", "import", "--nps", str(export))
     assert code == 1
-    assert "imported 1 nps (1 new, 0 updated)" in out
+    assert "imported 2 nps (2 new, 0 updated)" in out
     assert "0 started, 0 running told, 0 already ran, 0 not enrolled" in out
-    assert f"{ident}: cannot reach Temporal at 127.0.0.1:9" in out
-    assert "error: 1 NPS response(s) imported but not followed up" in out
+    # Both listed with the reason (the second without another connection attempt).
+    for response_id in (ident, other_ident):
+        assert f"{response_id}: cannot reach Temporal at 127.0.0.1:9" in out
+    assert "error: 2 NPS response(s) imported but not followed up" in out
     assert "--no-follow-up" in out and "Traceback" not in out
     assert await store.pool.fetchval("SELECT score FROM nps_responses WHERE id = $1", ident) == 5
 
