@@ -27,7 +27,7 @@ already had ``cap`` emails within the sending playbook's period).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -37,6 +37,7 @@ from dsl.ir import Playbook
 from engine.contract import ActionRequest
 from engine.evaluator import evaluate, truthy
 from engine.experiments import bucket
+from engine.interpreter import journey_id_for
 from engine.simulation import Script, day_start, run_simulation
 
 ASSUMPTION = (
@@ -284,10 +285,13 @@ def enrolments(
     book: Mapping[str, Mapping[str, Any]],
     as_of: date,
     running: Mapping[str, Mapping[str, datetime]] | None = None,
+    ended: Collection[str] = (),
 ) -> list[Enrolment]:
     """The journeys to forecast, by playbook then account id: qualifying accounts
     start on ``as_of``; accounts with a running journey (``running[playbook][account]``
-    = its start) count too, from that start."""
+    = its start) count too, from that start. A qualifying account whose journey id
+    (from its facts now) is in ``ended`` starts nothing: journeys start with
+    ``REJECT_DUPLICATE``, so Temporal refuses the id of a journey that has ended."""
     begin = day_start(as_of)
     out: list[Enrolment] = []
     for playbook in playbooks:
@@ -296,7 +300,9 @@ def enrolments(
             facts = book[account_id]
             if account_id in already:
                 out.append(Enrolment(playbook, account_id, facts, min(already[account_id], begin)))
-            elif qualifies(playbook, facts, as_of):
+            elif qualifies(playbook, facts, as_of) and not (
+                ended and journey_id_for(playbook, dict(facts)) in ended
+            ):
                 out.append(Enrolment(playbook, account_id, facts, begin))
     return out
 
@@ -344,10 +350,11 @@ async def forecast_book(
     days: int,
     running: Mapping[str, Mapping[str, datetime]] | None = None,
     world: World | None = None,
+    ended: Collection[str] = (),
 ) -> Forecast:
     """The forecast for ``book`` (account id -> facts in the ``Store.load_facts`` shape,
     dates as ISO strings or dates) over ``days`` from ``as_of``."""
-    journeys = enrolments(playbooks, book, as_of, running)
+    journeys = enrolments(playbooks, book, as_of, running, ended)
     forecast = await forecast_enrolments(journeys, as_of, days, world)
     forecast.playbooks = [p.name for p in playbooks]
     for playbook in playbooks:

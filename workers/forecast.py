@@ -15,8 +15,7 @@ from typing import Any
 
 from dsl import schema
 from dsl.ir import Playbook
-from engine.forecast import Enrolment, Forecast, World, enrolments, forecast_enrolments
-from engine.interpreter import journey_id_for
+from engine.forecast import Forecast, World, forecast_book
 from workers.store import Store, plain
 
 _LATEST = {
@@ -109,14 +108,6 @@ async def ended_journeys(store: Store, playbooks: list[str]) -> set[str]:
     return {row["journey_id"] for row in rows}
 
 
-def _id_already_ended(journey: Enrolment, ended: set[str]) -> bool:
-    """Whether a fresh start would take the id of a journey that has ended. Journeys
-    start with ``REJECT_DUPLICATE`` (``workers.journeys.start_journey``): Temporal
-    refuses that id while it keeps the closed journey (the namespace's retention),
-    so enrolment would count the account as already enrolled and start nothing."""
-    return journey_id_for(journey.playbook, dict(journey.facts)) in ended
-
-
 async def forecast_store(
     store: Store, playbooks: list[Playbook], as_of: date, days: int, world: World | None = None
 ) -> Forecast:
@@ -129,15 +120,4 @@ async def forecast_store(
     names = [p.name for p in playbooks]
     running = await running_journeys(store, names)
     ended = await ended_journeys(store, names)
-    journeys = [
-        journey
-        for journey in enrolments(playbooks, facts, as_of, running)
-        if journey.account_id in running.get(journey.playbook.name, {})
-        or not _id_already_ended(journey, ended)
-    ]
-    forecast = await forecast_enrolments(journeys, as_of, days, world)
-    # As ``engine.forecast.forecast_book``: every playbook asked for is listed.
-    forecast.playbooks = names
-    for name in names:
-        forecast.journeys.setdefault(name, 0)
-    return forecast
+    return await forecast_book(playbooks, facts, as_of, days, running, world, ended)
