@@ -16,14 +16,10 @@ from typing import Any
 from dsl import schema
 from dsl.ir import Playbook
 from engine.forecast import Forecast, World, forecast_book
-from workers.store import Store, plain
+from workers.store import CURRENT_SUBSCRIPTIONS, Store, plain
 
 _LATEST = {
-    "subscription": (
-        "SELECT DISTINCT ON (account_id) * FROM subscriptions ORDER BY account_id, "
-        "(status = 'active') DESC, CASE WHEN status = 'active' THEN renewal_date END ASC, "
-        "renewal_date DESC"
-    ),
+    "subscription": CURRENT_SUBSCRIPTIONS,
     "usage": "SELECT DISTINCT ON (account_id) * FROM usage ORDER BY account_id, as_of DESC",
     "nps": (
         "SELECT DISTINCT ON (account_id) * FROM nps_responses "

@@ -441,8 +441,8 @@ async def recorded_steps(store: Any, workflow_id: str) -> list[TimelineEntry]:
         closed = f", closed: {row['resolution']}" if row["status"] == "closed" else ""
         found.append(
             TimelineEntry(
-                step_id=row["step_id"], label=f"escalate to {row['owner'] or row['owner_role']}",
-                kind="escalate", status="done", at=row["opened_at"],
+                step_id=row["step_id"], label=f"CTA for {row['owner'] or row['owner_role']}",
+                kind="cta", status="done", at=row["opened_at"],
                 result=f"{row['id']} {row['reason']} ({row['status']}{closed})",
             )
         )  # fmt: skip

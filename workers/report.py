@@ -81,6 +81,7 @@ from engine.contract import Timeline
 from engine.experiments import assign_arm
 from engine.journey_health import HEALTH_STATES, journey_health
 from workers.activities import plausible_address
+from workers.store import CURRENT_SUBSCRIPTIONS
 
 INTENT_QUESTION = "renewal_intent"
 NPS_PLAYBOOK = "nps_followup"
@@ -438,9 +439,7 @@ async def _book(q: _Query, role: str) -> dict[str, Any]:
     """Onboarding complete and properly in contact, over the active accounts as
     the store holds them now (not narrowed by the window: see the module docstring)."""
     rows = await q.fetch(
-        "WITH current AS (SELECT DISTINCT ON (account_id) account_id, status "
-        "FROM subscriptions ORDER BY account_id, (status = 'active') DESC, "
-        "CASE WHEN status = 'active' THEN renewal_date END ASC, renewal_date DESC), "
+        f"WITH current AS ({CURRENT_SUBSCRIPTIONS}), "
         "book AS (SELECT a.id, a.onboarding_complete FROM accounts a "
         "JOIN current c ON c.account_id = a.id WHERE c.status <> 'churned'), "
         "holder AS (SELECT DISTINCT ON (r.account_id) r.account_id, c.id AS contact_id, "
@@ -650,7 +649,7 @@ def _intent_role(playbooks: dict[str, Playbook]) -> str:
     unless the playbooks ask someone else; the renewal playbook's ask first)."""
     ordered = sorted(playbooks.items(), key=lambda item: (item[0] != "renewal", item[0]))
     for _, ir in ordered:
-        for step in walk(ir.body):
+        for step in ir.all_steps():
             if isinstance(step, Ask) and step.question == INTENT_QUESTION:
                 return step.to_role
     return DEFAULT_INTENT_ROLE

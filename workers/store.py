@@ -35,13 +35,17 @@ _QUOTE_COLUMNS = tuple(schema.QUOTE)
 _SETTABLE_TABLES = {"account": "accounts", "subscription": "subscriptions"}
 
 # "The" subscription of an account: the active one renewing first, else the latest.
-_CURRENT_SUBSCRIPTION = """
-    SELECT * FROM subscriptions WHERE account_id = $1
-    ORDER BY (status = 'active') DESC,
-             CASE WHEN status = 'active' THEN renewal_date END ASC,
-             renewal_date DESC
-    LIMIT 1
-"""
+_CURRENT_ORDER = (
+    "(status = 'active') DESC, CASE WHEN status = 'active' THEN renewal_date END ASC, "
+    "renewal_date DESC"
+)
+_CURRENT_SUBSCRIPTION = (
+    f"SELECT * FROM subscriptions WHERE account_id = $1 ORDER BY {_CURRENT_ORDER} LIMIT 1"
+)
+# The same for every account at once: one row per account.
+CURRENT_SUBSCRIPTIONS = (
+    f"SELECT DISTINCT ON (account_id) * FROM subscriptions ORDER BY account_id, {_CURRENT_ORDER}"
+)
 
 
 class UnknownAccount(KeyError):
