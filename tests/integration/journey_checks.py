@@ -20,6 +20,16 @@ def touched_account_id(playbook: Any) -> str:
             return candidate
 
 
+async def signal_names(client: Any, journey_id: str) -> list[str]:
+    """The names of the signals in the journey's (latest run's) history, in order."""
+    handle = client.get_workflow_handle(journey_id)
+    return [
+        event.workflow_execution_signaled_event_attributes.signal_name
+        async for event in handle.fetch_history_events()
+        if event.HasField("workflow_execution_signaled_event_attributes")
+    ]
+
+
 async def wait_for(
     client: Any, journey_id: str, check: Callable[[Timeline], bool], what: str
 ) -> Timeline:

@@ -27,7 +27,7 @@ import pytest
 
 from dsl.loader import load_playbook
 from engine.contract import Timeline
-from tests.integration.journey_checks import touched_account_id
+from tests.integration.journey_checks import signal_names, touched_account_id
 from tests.integration.test_activities_email import seed_account
 from tests.integration.test_release_trigger import (
     DMS,
@@ -53,12 +53,7 @@ SHIPPED = sorted((REPO / "playbooks").glob("*.playbook"))
 
 async def signals_of(stack: Stack, journey_id: str) -> list[str]:
     """The names of the signals in the journey's history, in order."""
-    handle = stack.client.get_workflow_handle(journey_id)
-    return [
-        event.workflow_execution_signaled_event_attributes.signal_name
-        async for event in handle.fetch_history_events()
-        if event.HasField("workflow_execution_signaled_event_attributes")
-    ]
+    return await signal_names(stack.client, journey_id)
 
 
 async def signals_once_in(stack: Stack, journey_id: str, count: int = 1) -> list[str]:

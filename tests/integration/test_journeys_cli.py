@@ -26,7 +26,7 @@ import pytest
 from temporalio.client import WorkflowExecutionStatus
 
 from dsl.loader import load_playbook
-from tests.integration.journey_checks import touched_account_id, wait_for, waiting_for
+from tests.integration.journey_checks import signal_names, touched_account_id, wait_for, waiting_for
 from tests.integration.test_activities_email import seed_account, settings_for
 from tests.integration.test_journey_e2e import run_cli
 from workers import journeys
@@ -62,12 +62,7 @@ async def listed_count(client: Any, query: str, count: int) -> None:
 
 
 async def signals(client: Any, journey_id: str) -> list[str]:
-    handle = client.get_workflow_handle(journey_id)
-    return [
-        event.workflow_execution_signaled_event_attributes.signal_name
-        async for event in handle.fetch_history_events()
-        if event.HasField("workflow_execution_signaled_event_attributes")
-    ]
+    return await signal_names(client, journey_id)
 
 
 async def test_ps_hints_at_finished_journeys_says_of_how_many_and_takes_any_risk_case(

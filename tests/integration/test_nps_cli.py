@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.journey_checks import signal_names
 from tests.integration.test_activities_email import seed_account
 from tests.integration.test_cta_cli import playbook
 
@@ -31,12 +32,7 @@ def env(temporal_server: str, postgres_dsn: str, task_queue: str, tmp_path: Path
 
 
 async def signals_of(client: Any, journey_id: str) -> list[str]:
-    handle = client.get_workflow_handle(journey_id)
-    return [
-        event.workflow_execution_signaled_event_attributes.signal_name
-        async for event in handle.fetch_history_events()
-        if event.HasField("workflow_execution_signaled_event_attributes")
-    ]
+    return await signal_names(client, journey_id)
 
 
 async def sources_of(client: Any, journey_id: str) -> list[str]:

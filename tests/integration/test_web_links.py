@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.journey_checks import signal_names
 from tests.integration.test_activities_email import SECRET, seed_account
 from tests.integration.test_web_journeys import (
     SECRET_HEADER,
@@ -51,12 +52,7 @@ async def stack(
 
 
 async def signals_of(stack: Stack, journey_id: str) -> list[str]:
-    handle = stack.client.get_workflow_handle(journey_id)
-    return [
-        event.workflow_execution_signaled_event_attributes.signal_name
-        async for event in handle.fetch_history_events()
-        if event.HasField("workflow_execution_signaled_event_attributes")
-    ]
+    return await signal_names(stack.client, journey_id)
 
 
 def answer_url(stack: Stack, journey_id: str, choice: str, account_id: str, **kw: Any) -> str:
