@@ -12,6 +12,7 @@ safe inside the workflow sandbox.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -160,6 +161,17 @@ class JourneyInput(BaseModel):
     state: JourneyState = Field(default_factory=JourneyState)
 
 
+class ActionInterrupted(asyncio.CancelledError):
+    """The branch running an action was cancelled (the end of a ``parallel first``)
+    while the action was in flight. The action was let finish, so ``result`` says
+    what really happened (an email sent or not); the branch stops after recording it.
+    A ``CancelledError``, so code that knows nothing of it still stops."""
+
+    def __init__(self, result: ActionResult) -> None:
+        super().__init__("the branch was cancelled while its action ran")
+        self.result = result
+
+
 class Runtime(Protocol):
     """What the interpreter runs on. Every method is deterministic on replay."""
 
@@ -173,7 +185,9 @@ class Runtime(Protocol):
         ...
 
     async def act(self, request: ActionRequest) -> ActionResult:
-        """Carry out one side effect (with its retry policy) and return the result."""
+        """Carry out one side effect (with its retry policy) and return the result.
+        Cancelled while the action runs, it lets the action finish and raises
+        ``ActionInterrupted`` with its result."""
         ...
 
     def report(self, timeline: Timeline) -> None:

@@ -87,6 +87,7 @@ from dsl.ir import (
 )
 from engine.branches import join_branches
 from engine.contract import (
+    ActionInterrupted,
     ActionKind,
     ActionRequest,
     ActionResult,
@@ -493,7 +494,13 @@ class Interpreter:
             self._record(step, label, result, ctx)
             return result
         for _ in range(MAX_DEFERRALS):
-            result = await self._request(kind, step.id, ctx.iteration, params, policy)
+            try:
+                result = await self._request(kind, step.id, ctx.iteration, params, policy)
+            except ActionInterrupted as interrupted:
+                # The branch ended (a sibling won a `parallel first`) while this ran:
+                # what really happened is recorded, then the branch stops.
+                self._record(step, label, interrupted.result, ctx, summary)
+                raise
             if result.status != "deferred" or result.retry_at is None:
                 break
             self._record(step, label, result, ctx)

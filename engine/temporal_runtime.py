@@ -6,16 +6,20 @@ changes a running journey and replay never reads a file. ``TemporalRuntime``
 implements ``engine.contract.Runtime`` with deterministic workflow calls only:
 
 - ``now()`` is playbook time. At ``speed`` 1 it is ``playbook_epoch + (workflow.now() -
-  real_epoch)``. When rehearsing (``speed`` > 1; 86400 runs a day a second) playbook
-  time moves only through waits: a wait that runs out lands exactly on its deadline,
-  one woken by an event moves by the real time it lasted times ``speed``, and the
-  time activities take is not counted. At 86400x, 50 ms of SMTP would otherwise be
-  72 minutes of playbook time, pushing sends into quiet hours and making a
-  rehearsal depend on how busy the machine is;
+  real_epoch)``. When rehearsing (``speed`` > 1; 86400 runs a day a second) it is
+  ``engine.rehearsal.RehearsalClock``: playbook time moves only while every branch
+  waits, the earliest wait drives it, a wait that runs out lands exactly on its
+  deadline, and the time actions take is not counted. At 86400x, 50 ms of SMTP
+  would otherwise be 72 minutes of playbook time, pushing sends into quiet hours
+  and making a rehearsal depend on how busy the machine is;
 - ``wait()`` is ``workflow.wait_condition`` with the playbook-time deadline scaled
   down by ``speed``;
 - ``act()`` runs the activity named like the ``ActionKind`` (``send``, ``ask``...),
-  with the step's timeout and retry policy; ``PermanentFailure`` is never retried;
+  with the step's timeout and retry policy; ``PermanentFailure`` is never retried.
+  A branch cancelled while its activity runs (the end of a ``parallel first``) lets
+  the activity finish and raises ``ActionInterrupted`` with what really happened:
+  the branch records it and stops (it used to take the cancel as a failed send and
+  loop on);
 - ``report()`` upserts the journey's search attributes when they change and keeps
   the current details (stage, last action, next step and when) up to date.
 
@@ -31,7 +35,8 @@ Both the client that starts journeys and the worker that runs them must use
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -45,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from dsl.ir import Playbook
     from engine import search_attributes as attrs
     from engine.contract import (
+        ActionInterrupted,
         ActionRequest,
         ActionResult,
         JourneyInput,
@@ -53,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from engine.evaluator import as_date, render, show
     from engine.interpreter import ContinueAsNew, Interpreter
+    from engine.rehearsal import RehearsalClock
 
 DATA_CONVERTER = pydantic_data_converter
 """The data converter clients and workers MUST both use (``Client.connect(...,
@@ -65,6 +72,10 @@ PERMANENT_FAILURE = "PermanentFailure"
 ROUNDS_PER_RUN = 100  # continue-as-new after this many loop rounds in one run, at the latest
 # Behind workflow.patched: a rehearsal run continued as new keeps the carried clock.
 CARRIED_CLOCK_PATCH = "rehearsal-clock-carried-over-continue-as-new"
+# Behind workflow.patched: one rehearsal clock for all branches (engine.rehearsal).
+SHARED_CLOCK_PATCH = "rehearsal-one-clock-for-all-branches"
+# Behind workflow.patched: a cancelled branch lets its action finish, then stops.
+FINISH_ACTION_PATCH = "cancelled-branch-finishes-its-action-then-stops"
 
 
 def journey_summary(playbook: Playbook, facts: dict[str, Any]) -> str:
@@ -92,6 +103,10 @@ class TemporalRuntime:
         if moved and self.rehearsing and workflow.patched(CARRIED_CLOCK_PATCH):
             moved = timedelta(0)
         self._clock = playbook_epoch + moved
+        # Journeys begun before the shared clock keep the old one (replay).
+        self._shared: RehearsalClock | None = None
+        if self.rehearsing and workflow.patched(SHARED_CLOCK_PATCH):
+            self._shared = RehearsalClock(self.speed, self._clock)
         self._attributes: dict[str, Any] = {}
         self._details = ""
 
@@ -100,11 +115,15 @@ class TemporalRuntime:
         return self.speed != 1.0
 
     def now(self) -> datetime:
+        if self._shared is not None:
+            return self._shared.now
         if self.rehearsing:
             return self._clock
         return self.playbook_epoch + (workflow.now() - self.real_epoch)
 
     async def wait(self, deadline: datetime | None, wake: Callable[[], bool]) -> bool:
+        if self._shared is not None:
+            return await self._shared.wait(deadline, wake)
         if wake():
             return True
         started = workflow.now()
@@ -137,19 +156,27 @@ class TemporalRuntime:
             maximum_attempts=max(1, request.max_attempts),
             non_retryable_error_types=[PERMANENT_FAILURE],
         )
+        options: dict[str, Any] = {
+            "result_type": ActionResult,
+            "start_to_close_timeout": timedelta(seconds=max(1, request.timeout_seconds)),
+            "retry_policy": retry,
+            "summary": f"{request.step_id} #{request.iteration}",
+        }
+        if not workflow.patched(FINISH_ACTION_PATCH):
+            # Journeys begun before the fix: a cancel became a "failed" result and
+            # the branch went on (kept so their histories replay).
+            return await _outcome(workflow.execute_activity(request.kind, request, **options))
+        handle = workflow.start_activity(request.kind, request, **options)
+        if self._shared is not None:
+            self._shared.action_started()
         try:
-            return await workflow.execute_activity(
-                request.kind,
-                request,
-                result_type=ActionResult,
-                start_to_close_timeout=timedelta(seconds=max(1, request.timeout_seconds)),
-                retry_policy=retry,
-                summary=f"{request.step_id} #{request.iteration}",
-            )
-        except ActivityError as error:
-            cause = error.cause
-            detail = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
-            return ActionResult(status="failed", detail=detail)
+            # Shielded: cancelling the branch must not cancel a send half done.
+            return await _outcome(asyncio.shield(handle))
+        except asyncio.CancelledError:
+            raise ActionInterrupted(await _outcome(handle)) from None
+        finally:
+            if self._shared is not None:
+                self._shared.action_ended()
 
     def report(self, timeline: Timeline) -> None:
         self._upsert(self._attribute_values(timeline))
@@ -189,6 +216,16 @@ class TemporalRuntime:
             updates.append(key.value_set(value))
         if updates:
             workflow.upsert_search_attributes(updates)
+
+
+async def _outcome(activity: Awaitable[ActionResult]) -> ActionResult:
+    """The activity's result; a failure (retries used up, permanent) as ``failed``."""
+    try:
+        return await activity
+    except ActivityError as error:
+        cause = error.cause
+        detail = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
+        return ActionResult(status="failed", detail=detail)
 
 
 def current_details(timeline: Timeline) -> str:

@@ -9,6 +9,12 @@ rehearsal speed; replaying needs no server, so these tests are not marked
 To re-record (after an intended, ``workflow.patched``-guarded change):
 
     PLAYBOOK_RECORD_REPLAY=1 .venv/bin/python -m pytest tests/integration/test_replay.py
+
+Histories named ``*_old_engine`` were recorded by an engine since fixed behind
+``workflow.patched`` (journeys begun then must still replay); they cannot be
+re-recorded and are never overwritten. ``branch_cancelled_mid_send_old_engine``:
+a `parallel first` ended while the losing branch's send was in flight; the old
+runtime took the cancel for a failed send and the branch looped on.
 """
 
 from __future__ import annotations
@@ -58,7 +64,12 @@ async def test_recorded_history_replays(path: Path) -> None:
 
 def test_there_are_histories_to_replay() -> None:
     names = {path.stem for path in histories()}
-    assert {"renewal_no_escalated_renewed", "daily_loop_continued_as_new"} <= names
+    assert {
+        "renewal_no_escalated_renewed",
+        "daily_loop_continued_as_new",
+        "branch_cancelled_mid_send",
+        "branch_cancelled_mid_send_old_engine",
+    } <= names
     for playbook in (ROOT / "playbooks").glob("*.playbook"):
         assert any(name.startswith(f"shipped_{playbook.stem}_") for name in names), playbook
 
@@ -172,6 +183,33 @@ async def _record_pulse(client: Client) -> None:
     await _record(client, "pulse_late_answer_ignored", handle)
 
 
+async def _record_branch_race(client: Client, name: str = "branch_cancelled_mid_send") -> None:
+    """A `parallel first` ended by an event while the losing branch's send of round
+    2 is in flight: the send finishes, the branch stops, the journey carries on."""
+    from tests.integration.branch_race import STOP_EVENT, HeldWorld, branch_race_playbook
+
+    world = HeldWorld(account_facts())
+    queue = f"record-{uuid.uuid4().hex}"
+    journey = JourneyInput(
+        playbook=branch_race_playbook(),
+        account_id="ACME-0042",
+        journey_id=f"branch_race:ACME-0042:{uuid.uuid4().hex[:6]}",
+        options=JourneyOptions(speed=DAY * 4, start_at=DAY_BEFORE_T140),
+    )
+    async with Worker(
+        client, task_queue=queue, workflows=[JourneyWorkflow], activities=[world.activity()]
+    ):
+        handle = await client.start_workflow(
+            "branch_race", journey, id=journey.journey_id, task_queue=queue, result_type=Timeline
+        )
+        await asyncio.wait_for(world.in_flight.wait(), timeout=120)
+        await handle.signal(STOP_EVENT, {})
+        await wait_for(handle, lambda t: any(e.label == f"event {STOP_EVENT}" for e in t.done))
+        world.release.set()
+        await handle.result()
+    await _record(client, name, handle)
+
+
 def _shipped_input(
     name: str, start: datetime, speed: float, **facts: Any
 ) -> tuple[JourneyInput, CannedWorld]:
@@ -247,6 +285,7 @@ async def test_record_histories() -> None:
         await _record_loop(env.client)
         await _record_shipped(env.client)
         await _record_pulse(env.client)
+        await _record_branch_race(env.client)
     finally:
         await env.shutdown()
     await asyncio.sleep(0)
