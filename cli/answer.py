@@ -4,7 +4,8 @@
 
 The question and the choice are checked against the playbook the journey runs
 (its pinned IR); then ``workers.answers.take_answer`` records it (first answer
-wins), writes the fact it names and signals the journey.
+wins), writes the fact it names and signals the journey (or leaves that to the
+worker's outbox when Temporal does not answer).
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ def _delivery_words(delivery: str) -> str:
         "delivered": "told",
         "ended": "has ended; the answer is recorded only",
         "no_journey": "not found; the answer is recorded only",
-        "unreachable": "Temporal did not answer; run this again to deliver it",
+        "unreachable": "Temporal did not answer; the worker tells it once Temporal is back",
+        "delivering": "being told (another delivery of it is under way)",
+        "delivered_before": "told",
     }.get(delivery, delivery)
 
 

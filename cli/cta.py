@@ -4,7 +4,9 @@
     playbook cta close CTA-7 [--note "called: they will renew"]
 
 Closing marks the CTA closed in the store and signals ``cta_closed`` to the
-journey that opened it, so an ``escalate`` waiting on it carries on.
+journey that opened it, so an ``escalate`` waiting on it carries on; if Temporal
+does not answer, the worker's outbox tells the journey later. ``cta ls`` ends
+with how many recorded events wait for delivery, if any do.
 """
 
 from __future__ import annotations
@@ -46,9 +48,10 @@ def ls(
     if status not in _STATUSES:
         raise UserError(f"unknown status {status!r}", hint="use --status open, closed or all")
     settings = settings_module.load()
-    rows, ended = asyncio_run(lambda: _list(settings, owner, status, account, limit))
+    rows, ended, waiting = asyncio_run(lambda: _list(settings, owner, status, account, limit))
     if not rows:
         console.print(f"no {'' if status == 'all' else status + ' '}CTAs", highlight=False)
+        _print_waiting(waiting)
         return
     if console.width >= 120:
         console.print(_table(rows, ended))
@@ -62,6 +65,24 @@ def ls(
             highlight=False,
             markup=False,
         )
+    _print_waiting(waiting)
+
+
+def _print_waiting(waiting: Any) -> None:
+    """Events (CTA closes, answers, opt-outs) recorded but not delivered to their
+    journeys yet: the worker's outbox delivers them once Temporal answers."""
+    if not waiting.count:
+        return
+    line = (
+        f"{waiting.count} event{'' if waiting.count == 1 else 's'} waiting for delivery "
+        f"to {'its journey' if waiting.count == 1 else 'their journeys'}"
+    )
+    if waiting.oldest is not None:
+        line += f" (since {_when(waiting.oldest)})"
+    line += ": the worker delivers them once Temporal answers"
+    if waiting.last_error:
+        line += f"; last try: {waiting.last_error}"
+    console.print(line, highlight=False, markup=False)
 
 
 def _table(rows: list[dict[str, Any]], ended: dict[str, str]) -> Table:
@@ -122,7 +143,9 @@ def _status(row: dict[str, Any], ended: dict[str, str]) -> str:
 
 async def _list(
     settings: settings_module.Settings, owner: str, status: str, account: str, limit: int
-) -> tuple[list[dict[str, Any]], dict[str, str]]:
+) -> tuple[list[dict[str, Any]], dict[str, str], Any]:
+    from workers import outbox
+
     store = await open_store(settings)
     try:
         rows = await store.list_ctas(
@@ -132,7 +155,7 @@ async def _list(
             limit=limit,
         )
         ended = await store.journey_outcomes([str(row["journey_id"] or "") for row in rows])
-        return rows, ended
+        return rows, ended, await outbox.waiting(store)
     finally:
         await store.close()
 
@@ -162,11 +185,11 @@ def close(
         "delivered": f"told {journey}: it carries on",
         "ended": f"{journey} has ended; nothing was waiting",
         "no_journey": "no journey waits on it" if not journey else f"no journey {journey}",
-        "unreachable": "Temporal did not answer; run this again to tell the journey",
+        "unreachable": "Temporal did not answer; the worker tells the journey once it does",
+        "delivering": f"{journey} is being told",
+        "delivered_before": f"told {journey}",
     }
     console.print(f"  {words.get(outcome.delivery, outcome.delivery)}", highlight=False)
-    if outcome.delivery == "unreachable":
-        raise typer.Exit(1)
 
 
 def _cta_id(text: str) -> str:

@@ -16,9 +16,12 @@ verified before it gets here) and ``playbook answer`` (taken by phone).
 - **A journey that has ended** still has the answer recorded (it is the
   customer's word, and the CRM field is written); ``delivery == "ended"`` lets
   the page say the survey has closed.
-- **Temporal down**: the answer is kept with ``signalled_at`` NULL; delivering it
-  is tried again whenever the same question is answered again (the customer
-  clicks twice, or ops runs ``playbook answer``), with the first answer's choice.
+- **Delivered once** (``workers.outbox``): the answer, its fact and an outbox
+  row are written in one transaction; the answer is signalled at once if
+  Temporal answers, else the worker delivers it when it does (and a click or
+  ``playbook answer`` meanwhile tries again, with the first answer's choice).
+  Forty clicks at once signal the journey once; ``delivery``/``signalled_at``
+  say what that one delivery found.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dsl import schema
+from workers import outbox
 from workers.store import Store, UnknownAccount, UnknownFact
-from workers.triggers import ClientSource, Delivery, deliver
+from workers.triggers import ClientSource
 
 Source = Literal["link", "phone"]
 ANSWER_EVENT = "answer"
@@ -54,7 +58,7 @@ class AnswerOutcome:
 
     status: Literal["recorded", "already_answered"]
     answer: Answer
-    delivery: Delivery | Literal["delivered_before"]
+    delivery: outbox.Attempt
     fact: str = ""  # the fact written, e.g. "account.renewal_intent"
 
 
@@ -65,30 +69,28 @@ def fact_for(question: str) -> str:
 
 
 async def take_answer(store: Store, clients: ClientSource, answer: Answer) -> AnswerOutcome:
-    """Record ``answer`` (first answer wins), write its fact, signal the journey."""
-    first = await _claim(store, answer)
-    if first is not None:
+    """Record ``answer`` (first answer wins), write its fact, tell the journey.
+
+    The answer, its fact and its outbox row are one transaction: what is recorded
+    is delivered, now if Temporal answers, else by the worker's outbox drainer."""
+    recorded = await _record(store, answer)
+    if recorded is None:
+        first = await _first(store, answer)
+        if first is None:  # the first answer went between the two statements
+            return await take_answer(store, clients, answer)
         return await _already(store, clients, first)
-    fact = fact_for(answer.question)
-    if fact and answer.account_id:
-        try:
-            await store.set_fact(
-                answer.account_id,
-                fact,
-                answer.choice,
-                journey_id=answer.journey_id,
-                step_id=f"answer:{answer.source}",
-            )
-        except (UnknownAccount, UnknownFact):
-            fact = ""  # the account is gone from the store; the answer itself is kept
-    delivery = await _deliver(store, clients, answer)
+    row_id, fact = recorded
+    delivery = await outbox.deliver_now(store, clients, row_id)
     return AnswerOutcome("recorded", answer, delivery, fact)
 
 
-async def _claim(store: Store, answer: Answer) -> dict[str, Any] | None:
-    """Insert the answer unless one is there; None if inserted, else the first row."""
-    async with store.pool.acquire() as conn:
-        inserted = await conn.fetchval(
+async def _record(store: Store, answer: Answer) -> tuple[int, str] | None:
+    """Insert the answer, its fact and its outbox row unless an answer to this ask
+    is there; ``(outbox row, fact written)`` if inserted, else None."""
+    async with store.pool.acquire() as conn, conn.transaction():
+        # Two clicks at once: the second waits here on the unique index until the
+        # first commits, then inserts nothing.
+        answer_id = await conn.fetchval(
             "INSERT INTO answers (journey_id, account_id, question, choice, contact_id, source, "
             "ask_key) VALUES ($1, $2, $3, $4, $5, $6, $7) "
             "ON CONFLICT (journey_id, question, ask_key) WHERE source <> '' DO NOTHING "
@@ -101,15 +103,34 @@ async def _claim(store: Store, answer: Answer) -> dict[str, Any] | None:
             answer.source,
             answer.ask,
         )
-        if inserted is not None:
+        if answer_id is None:
             return None
-        row = await conn.fetchrow(
-            "SELECT * FROM answers WHERE journey_id = $1 AND question = $2 AND ask_key = $3 "
-            "AND source <> ''",
-            answer.journey_id,
-            answer.question,
-            answer.ask,
-        )
+        fact = fact_for(answer.question)
+        if fact and answer.account_id:
+            try:
+                await store.set_fact(
+                    answer.account_id,
+                    fact,
+                    answer.choice,
+                    journey_id=answer.journey_id,
+                    step_id=f"answer:{answer.source}",
+                    conn=conn,
+                )
+            except (UnknownAccount, UnknownFact):
+                fact = ""  # the account is gone from the store; the answer itself is kept
+        row_id = await outbox.enqueue(conn, _event(answer, answer_id))
+    return row_id, fact
+
+
+async def _first(store: Store, answer: Answer) -> dict[str, Any] | None:
+    """The answer that counts for ``answer``'s ask."""
+    row = await store.pool.fetchrow(
+        "SELECT * FROM answers WHERE journey_id = $1 AND question = $2 AND ask_key = $3 "
+        "AND source <> ''",
+        answer.journey_id,
+        answer.question,
+        answer.ask,
+    )
     return dict(row) if row is not None else None
 
 
@@ -123,14 +144,18 @@ async def _already(store: Store, clients: ClientSource, row: dict[str, Any]) -> 
         source=row["source"],
         ask=row["ask_key"],
     )
-    if row["signalled_at"] is not None or row["delivery"] in ("ended", "no_journey"):
+    if row["signalled_at"] is not None or row["delivery"]:
         return AnswerOutcome("already_answered", first, "delivered_before")
-    # The first answer never reached the journey (Temporal was down): try again.
-    delivery = await _deliver(store, clients, first)
+    # The first answer has not reached the journey yet (Temporal was down, or its
+    # delivery is under way): try now; the outbox delivers it once either way.
+    async with store.pool.acquire() as conn:
+        row_id = await outbox.enqueue(conn, _event(first, int(row["id"])))
+    delivery = await outbox.deliver_now(store, clients, row_id)
     return AnswerOutcome("already_answered", first, delivery)
 
 
-async def _deliver(store: Store, clients: ClientSource, answer: Answer) -> Delivery:
+def _event(answer: Answer, answer_id: int) -> outbox.Event:
+    """The outbox event telling the journey of an answer."""
     payload = {
         "question": answer.question,
         "choice": answer.choice,
@@ -139,18 +164,13 @@ async def _deliver(store: Store, clients: ClientSource, answer: Answer) -> Deliv
     }
     if answer.ask:
         payload["ask"] = answer.ask
-    delivery = await deliver(clients, answer.journey_id, ANSWER_EVENT, payload)
-    if delivery != "unreachable":
-        await store.pool.execute(
-            "UPDATE answers SET delivery = $3, signalled_at = CASE WHEN $3 = 'delivered' "
-            "THEN now() END WHERE journey_id = $1 AND question = $2 AND ask_key = $4 "
-            "AND source <> ''",
-            answer.journey_id,
-            answer.question,
-            delivery,
-            answer.ask,
-        )
-    return delivery
+    return outbox.Event(
+        key=f"answer:{answer_id}",
+        journey_id=answer.journey_id,
+        event=ANSWER_EVENT,
+        payload=payload,
+        answer_id=answer_id,
+    )
 
 
 # --------------------------------------------------------------------------- by phone

@@ -5,9 +5,10 @@ The store marks it closed (who, when, the note as its resolution); then the
 journey that opened it gets the event ``cta_closed`` with ``{"cta_id", "note",
 "closed_by"}``: an ``escalate`` waiting on that CTA carries on.
 
-Closing twice closes once. Closing an already closed CTA whose journey never
-heard of it (Temporal was down the first time) delivers the signal again, so a
-second try is how a person repairs it.
+The close and its outbox row are one transaction (``workers.outbox``): the
+journey hears of it once, at once if Temporal answers, else from the worker when
+it does. Closing twice closes once; closing again a CTA whose journey has not
+heard yet tries to deliver it now.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from workers import outbox
 from workers.store import Store
-from workers.triggers import ClientSource, Delivery, deliver
+from workers.triggers import ClientSource
 
 CLOSED_EVENT = "cta_closed"
 
@@ -29,41 +31,48 @@ class CtaError(LookupError):
 class CloseOutcome:
     """What closing did. ``status``: ``closed`` now, or ``already_closed``.
     ``delivery``: what came of telling the journey (``no_journey`` for a CTA no
-    journey opened; ``delivered_before`` when it had heard already)."""
+    journey opened; ``delivered_before`` when it had heard already;
+    ``unreachable``: Temporal did not answer, the worker tells it later)."""
 
     status: Literal["closed", "already_closed"]
     cta: dict[str, Any]
-    delivery: Delivery | Literal["delivered_before"]
+    delivery: outbox.Attempt
 
 
 async def close_cta(
     store: Store, clients: ClientSource, cta_id: str, note: str = "", closed_by: str = ""
 ) -> CloseOutcome:
     """Close ``cta_id`` and signal its journey. Raises ``CtaError`` if unknown."""
-    closed = await store.close_cta(cta_id, resolution=note)
-    cta = await store.get_cta(cta_id)
-    if cta is None:
-        raise CtaError(cta_id)
-    if closed and closed_by:
-        await store.pool.execute("UPDATE ctas SET closed_by = $2 WHERE id = $1", cta_id, closed_by)
-        cta["closed_by"] = closed_by
+    async with store.pool.acquire() as conn, conn.transaction():
+        closed = await store.close_cta(cta_id, resolution=note, closed_by=closed_by, conn=conn)
+        row = await conn.fetchrow("SELECT * FROM ctas WHERE id = $1", cta_id)
+        if row is None:
+            raise CtaError(cta_id)
+        cta = dict(row)
+        journey_id = str(cta.get("journey_id") or "")
+        # A close the journey has not heard of (this one, or an earlier one while
+        # Temporal was down) has its outbox row; the key makes it one row.
+        waiting = journey_id and not (cta.get("signalled_at") is not None or cta.get("delivery"))
+        row_id = await outbox.enqueue(conn, _event(cta)) if waiting else None
     status: Literal["closed", "already_closed"] = "closed" if closed else "already_closed"
-    journey_id = str(cta.get("journey_id") or "")
     if not journey_id:
         return CloseOutcome(status, cta, "no_journey")
-    if not closed and (cta.get("signalled_at") is not None or cta.get("delivery")):
+    if row_id is None:
         return CloseOutcome(status, cta, "delivered_before")
-    payload = {
-        "cta_id": cta_id,
-        "note": str(cta.get("resolution") or ""),
-        "closed_by": str(cta.get("closed_by") or ""),
-    }
-    delivery = await deliver(clients, journey_id, CLOSED_EVENT, payload)
-    if delivery != "unreachable":
-        await store.pool.execute(
-            "UPDATE ctas SET delivery = $2, signalled_at = CASE WHEN $2 = 'delivered' "
-            "THEN now() END WHERE id = $1",
-            cta_id,
-            delivery,
-        )
-    return CloseOutcome(status, cta, delivery)
+    return CloseOutcome(status, cta, await outbox.deliver_now(store, clients, row_id))
+
+
+def _event(cta: dict[str, Any]) -> outbox.Event:
+    """The outbox event telling the journey that opened ``cta`` it is closed."""
+    cta_id = str(cta["id"])
+    return outbox.Event(
+        key=f"{CLOSED_EVENT}:{cta_id}",
+        journey_id=str(cta["journey_id"]),
+        event=CLOSED_EVENT,
+        payload={
+            "cta_id": cta_id,
+            "note": str(cta.get("resolution") or ""),
+            "closed_by": str(cta.get("closed_by") or ""),
+        },
+        cta_id=cta_id,
+    )

@@ -180,10 +180,13 @@ class Store:
         value: Any,
         journey_id: str = "",
         step_id: str = "",
+        conn: asyncpg.Connection | None = None,
     ) -> Any:
         """Write one account or subscription fact (``"account.risk_level"`` or
         ``["account", "risk_level"]``), audit it in ``fact_changes``, and return the
-        previous value. The subscription written is the current one (as in facts)."""
+        previous value. The subscription written is the current one (as in facts).
+        With ``conn``, inside that connection's transaction (an answer and its fact
+        are one write)."""
         parts = path.split(".") if isinstance(path, str) else list(path)
         text = ".".join(parts)
         if len(parts) != 2 or parts[0] not in _SETTABLE_TABLES:
@@ -194,7 +197,7 @@ class Store:
             raise UnknownFact(f"{text}: {root} has no writable field {name!r}")
         new = _coerce(fields[name], value, text)
         table = _SETTABLE_TABLES[root]
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with connection(conn or self.pool) as conn, conn.transaction():
             if root == "account":
                 row_id = account_id
             else:
@@ -333,16 +336,24 @@ class Store:
         return str(cta_id)
 
     async def close_cta(
-        self, cta_id: str, resolution: str = "", closed_at: datetime | None = None
+        self,
+        cta_id: str,
+        resolution: str = "",
+        closed_at: datetime | None = None,
+        closed_by: str = "",
+        conn: asyncpg.Connection | None = None,
     ) -> bool:
-        """Close an open CTA; False if it does not exist or was already closed."""
-        async with self.pool.acquire() as conn, conn.transaction():
+        """Close an open CTA; False if it does not exist or was already closed. With
+        ``conn``, inside that connection's transaction."""
+        async with connection(conn or self.pool) as conn, conn.transaction():
             status = await conn.execute(
                 "UPDATE ctas SET status = 'closed', resolution = $2, "
-                "closed_at = coalesce($3, now()) WHERE id = $1 AND status = 'open'",
+                "closed_at = coalesce($3, now()), closed_by = CASE WHEN $4 = '' THEN closed_by "
+                "ELSE $4 END WHERE id = $1 AND status = 'open'",
                 cta_id,
                 resolution,
                 closed_at,
+                closed_by,
             )
         return status == "UPDATE 1"
 

@@ -9,6 +9,9 @@ Temporal signal named like the event, with one dict payload
   ``delivered``; ``ended`` (the journey has finished: nothing waits any more);
   ``no_journey`` (no journey with that id); ``unreachable`` (Temporal did not
   answer: the caller keeps what it recorded and may deliver again later).
+  With a ``request_id`` Temporal takes the signal once however often it is
+  sent; answers, CTA closes and opt-outs go through ``workers.outbox``, which
+  records, delivers and marks them exactly once.
 - ``crm_event`` handles a CRM webhook: writes what the event means for the facts
   (``renewed``/``churned`` set ``subscription.status``), then signals every
   running journey of the account: those a visibility query on ``AccountId``
@@ -35,8 +38,11 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import SignalWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
+from temporalio.converter import WorkflowSerializationContext
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -88,19 +94,65 @@ class LazyClient:
 
 
 async def deliver(
-    clients: ClientSource, journey_id: str, event: str, payload: dict[str, Any]
+    clients: ClientSource,
+    journey_id: str,
+    event: str,
+    payload: dict[str, Any],
+    *,
+    request_id: str = "",
 ) -> Delivery:
     """Signal ``event`` with ``payload`` to journey ``journey_id``; never raises for
-    a journey that is gone or a Temporal that is down: the result says so."""
+    a journey that is gone or a Temporal that is down: the result says so.
+
+    With ``request_id``, Temporal drops a repeat of this signal to the same run
+    (it dedups signals by request id): what the outbox relies on to deliver once."""
+    delivery, _ = await signal_journey(clients, journey_id, event, payload, request_id=request_id)
+    return delivery
+
+
+async def signal_journey(
+    clients: ClientSource,
+    journey_id: str,
+    event: str,
+    payload: dict[str, Any],
+    *,
+    request_id: str = "",
+) -> tuple[Delivery, str]:
+    """``deliver``, with why it was ``unreachable`` ("" otherwise)."""
     try:
         client = await clients()
-        await client.get_workflow_handle(journey_id).signal(event, payload)
+        if request_id:
+            await _signal_with_request_id(client, journey_id, event, payload, request_id)
+        else:
+            await client.get_workflow_handle(journey_id).signal(event, payload)
     except journeys.TemporalUnreachable as error:
         log.warning("cannot signal %s to %s: %s", event, journey_id, error)
-        return "unreachable"
+        return "unreachable", str(error)
     except RPCError as error:
-        return _delivery_problem(error, journey_id, event)
-    return "delivered"
+        delivery = _delivery_problem(error, journey_id, event)
+        return delivery, error.message if delivery == "unreachable" else ""
+    return "delivered", ""
+
+
+async def _signal_with_request_id(
+    client: Client, journey_id: str, event: str, payload: dict[str, Any], request_id: str
+) -> None:
+    # ``WorkflowHandle.signal`` makes a random request id of its own, so this is the
+    # request it sends, with ours: the same payload encoding (the client's data
+    # converter, codec included), the same namespace and identity. Client
+    # interceptors (tracing) do not see this signal.
+    converter = client.data_converter.with_context(
+        WorkflowSerializationContext(namespace=client.namespace, workflow_id=journey_id)
+    )
+    request = SignalWorkflowExecutionRequest(
+        namespace=client.namespace,
+        workflow_execution=WorkflowExecution(workflow_id=journey_id),
+        signal_name=event,
+        identity=client.identity,
+        request_id=request_id,
+    )
+    request.input.payloads.extend(await converter.encode([payload]))
+    await client.workflow_service.signal_workflow_execution(request, retry=True)
 
 
 def _delivery_problem(error: RPCError, journey_id: str, event: str) -> Delivery:

@@ -7,7 +7,9 @@ Routes (an ASGI app on Starlette, served by uvicorn):
 - ``GET /``: a plain page saying what this service is, linking to the report and
   the health check (the address ``playbook dev up`` prints).
 - ``GET /answer/{token}``: verify the signed link (``workers.links``), record the
-  answer and signal the journey (``workers.answers``), show a thank-you page.
+  answer and signal the journey (``workers.answers``; through the outbox, so an
+  answer taken while Temporal is down reaches the journey once it is back), show
+  a thank-you page.
   A link that is not ours or was altered: 400; expired: 410; a question already
   answered: 409 naming the answer that counts (first answer wins). None of these
   records anything or signals anyone. A journey that has ended still gets the
@@ -15,7 +17,8 @@ Routes (an ASGI app on Starlette, served by uvicorn):
   survey has closed.
 - ``GET|POST /unsubscribe/{token}``: verify, record the opt-out
   (``governance.record_opt_out``: every journey stops emailing the address),
-  signal ``opted_out`` to the journey whose email carried the link, confirm.
+  signal ``opted_out`` to the journey whose email carried the link (through the
+  outbox, ``workers.outbox``, once per journey and address), confirm.
 - ``POST /webhooks/crm`` with header ``X-Playbook-Secret``: ``{"event":
   "renewed", "account_id": "ACME-0042", "data": {...}}``; the event reaches
   every running journey of the account (``workers.triggers.crm_event``: those
@@ -65,10 +68,10 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from dsl.ir import Playbook
-from workers import governance, releases, triggers
+from workers import governance, outbox, releases, triggers
 from workers.answers import Answer, AnswerOutcome, take_answer
 from workers.journeys import JourneyError, TemporalUnreachable, find_playbook
-from workers.links import LinkError, LinkSigner, signer_for
+from workers.links import LinkError, LinkSigner, UnsubscribeLink, signer_for
 from workers.settings import Settings, database_url
 from workers.settings import load as load_settings
 from workers.store import Store
@@ -254,18 +257,31 @@ async def unsubscribe(endpoint: Endpoint, request: Request) -> Response:
         return _link_problem(error)
     if request.method == "HEAD":
         return page("Unsubscribe", "Open this link in a browser to unsubscribe.")
-    await governance.record_opt_out(
-        endpoint.db.pool, link.email, source=f"unsubscribe link ({link.contact_id or 'contact'})"
-    )
+    source = f"unsubscribe link ({link.contact_id or 'contact'})"
+    row_id = None
+    async with endpoint.db.pool.acquire() as conn, conn.transaction():
+        await governance.record_opt_out(conn, link.email, source=source)
+        if link.journey_id:
+            row_id = await outbox.enqueue(conn, _opted_out(link))
     delivery = ""
-    if link.journey_id:
-        payload = {"contact_id": link.contact_id, "email": link.email, "source": "link"}
-        delivery = await triggers.deliver(endpoint.clients, link.journey_id, "opted_out", payload)
+    if row_id is not None:
+        delivery = await outbox.deliver_now(endpoint.db, endpoint.clients, row_id)
     log.info("opt-out of %s (journey %s: %s)", link.contact_id, link.journey_id, delivery)
     return page(
         "You are unsubscribed",
         f"We will not send {link.email} any more of these emails. "
         "If this was a mistake, please tell your account team.",
+    )
+
+
+def _opted_out(link: UnsubscribeLink) -> outbox.Event:
+    """The ``opted_out`` event for the journey whose email carried the link (once
+    per journey and address, however often it is clicked)."""
+    return outbox.Event(
+        key=f"opted_out:{link.journey_id}:{link.email.strip().lower()}",
+        journey_id=link.journey_id,
+        event="opted_out",
+        payload={"contact_id": link.contact_id, "email": link.email, "source": "link"},
     )
 
 

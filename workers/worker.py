@@ -9,13 +9,17 @@ to Postgres (``DATABASE_URL`` or the local stack's), loads the custom actions
 (``PLAYBOOK_ACTIONS``, entry points), and runs until SIGTERM or SIGINT; then it
 stops polling, lets running activities finish (up to the grace period) and
 closes its pools. Activities are all ``async``: nothing blocks the event loop.
-Run as many replicas as you like on the same queue.
+Beside the Temporal worker runs the outbox drainer (``workers.outbox``): answers,
+CTA closes and opt-outs recorded while Temporal did not answer reach their
+journeys from here. Run as many replicas as you like on the same queue (the
+drainers share the outbox safely).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -27,13 +31,14 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from engine.temporal_runtime import JourneyWorkflow
-from workers import custom_actions, tracing
+from workers import custom_actions, outbox, tracing
 from workers.activities import JourneyActivities
 from workers.journeys import STACK_HINT, connect
 from workers.schedules import EnrolCohort, EnrolmentActivities
 from workers.settings import Settings, database_url
 from workers.settings import load as load_settings
 from workers.store import Store
+from workers.triggers import ClientSource
 
 log = logging.getLogger("playbook.worker")
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
@@ -82,6 +87,8 @@ async def run(
         exits.push_async_callback(activities.http.aclose)
         exits.callback(tracing.shutdown)
         _on_signals(stop)
+        drainer = asyncio.create_task(outbox.drain_forever(store, _fixed(client), stop))
+        exits.push_async_callback(_finish, drainer, stop)
         async with worker:
             if ready is not None:
                 ready(
@@ -92,6 +99,20 @@ async def run(
                 )
             await stop.wait()
             log.info("stopping: finishing running activities")
+
+
+def _fixed(client: Client) -> ClientSource:
+    async def clients() -> Client:
+        return client
+
+    return clients
+
+
+async def _finish(task: asyncio.Task[None], stop: asyncio.Event) -> None:
+    """Let a background task end its round and stop; cancelled if it takes too long."""
+    stop.set()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(task, GRACEFUL_SHUTDOWN.total_seconds())
 
 
 def _on_signals(stop: asyncio.Event) -> None:

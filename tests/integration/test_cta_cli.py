@@ -150,7 +150,7 @@ async def test_cta_close_without_a_journey_and_unknown_ctas(
     assert "hint: list them with `playbook cta ls`" in out
 
 
-async def test_a_close_temporal_did_not_hear_is_delivered_when_run_again(
+async def test_a_close_temporal_did_not_hear_is_delivered_when_closed_again(
     env: dict[str, str], store: Any, temporal_client: Any, task_queue: str
 ) -> None:
     from workers import journeys
@@ -176,9 +176,10 @@ async def test_a_close_temporal_did_not_hear_is_delivered_when_run_again(
 
     nowhere = {**env, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
     code, out = await playbook(nowhere, "cta", "close", cta_id, "--note", "called")
-    assert code == 1
+    # Recorded, and in the outbox: the worker would tell the journey (none runs here).
+    assert code == 0, out
     assert f"closed {cta_id}" in out
-    assert "Temporal did not answer; run this again to tell the journey" in out
+    assert "Temporal did not answer; the worker tells the journey once it does" in out
     assert (await store.get_cta(cta_id))["status"] == "closed"
     assert await signals() == []
 
