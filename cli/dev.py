@@ -6,8 +6,12 @@
     playbook dev down
 
 Parts run detached with pid files and logs under the state dir (``.state/`` or
-PLAYBOOK_STATE_DIR). TEMPORAL_ADDRESS, DATABASE_URL, SMTP_HOST/SMTP_PORT make a
-part external: it is health-checked, never started or stopped.
+PLAYBOOK_STATE_DIR). The worker and the web endpoint are supervised: when one dies
+it is started again (after 1 s, doubling to 30 s while it keeps dying), each
+restart is logged, and `dev status` says how many, when and why ("restarted 3
+times, last 12 s ago (killed by SIGKILL)"); `dev down` stops them for good.
+TEMPORAL_ADDRESS, DATABASE_URL, SMTP_HOST/SMTP_PORT make a part external: it is
+health-checked, never started or stopped.
 """
 
 from __future__ import annotations
@@ -107,7 +111,8 @@ def _apply_schedules(stack_settings: settings.Settings) -> None:
 
 @dev.command("status")
 def status() -> None:
-    """Show each part: running/stopped/external, whether it answers, its address."""
+    """Show each part: running/stopped/external, whether it answers, its address, and
+    how often the worker and web endpoint were restarted."""
     console.print(_table(asyncio.run(_stack().status())))
 
 

@@ -2,7 +2,9 @@
 
 ``playbook dev up`` starts, in the background: the Temporal dev server, the
 embedded Postgres (migrated), the SMTP sink, then the worker and the web
-endpoint (each only if its module exists). A part whose address is set in the
+endpoint (each only if its module exists). The worker and the web endpoint are
+supervised: started again, with backoff, when they die (``supervisor.Supervised``);
+``dev status`` says how often and why. A part whose address is set in the
 environment (TEMPORAL_ADDRESS, DATABASE_URL, SMTP_HOST/SMTP_PORT) is *external*:
 it is never started or stopped here, only health-checked.
 """
@@ -29,10 +31,12 @@ from workers.migrate import migrate
 from workers.settings import Settings
 from workers.stack import temporal
 from workers.stack.postgres import LocalPostgres
-from workers.stack.supervisor import Background, port_open
+from workers.stack.supervisor import Background, Supervised, port_open
 
 State = Literal["running", "stopped", "external", "failed"]
 PART_NAMES = ("temporal", "postgres", "smtp", "worker", "web")
+# Started again by a supervisor whenever they die (the others keep state of their own).
+SUPERVISED = ("worker", "web")
 # How long `up` waits for a part to answer before calling it failed.
 START_TIMEOUT = 90.0
 # A worker has no port: it counts as up once it has stayed alive this long.
@@ -84,6 +88,9 @@ class LocalStack:
 
     def background(self, name: str) -> Background:
         return Background(name, self.state_dir)
+
+    def supervised(self, name: str) -> Supervised:
+        return Supervised(name, self.state_dir)
 
     @property
     def postgres(self) -> LocalPostgres:
@@ -156,12 +163,15 @@ class LocalStack:
         if name == "web":
             return await asyncio.to_thread(port_open, s.web_host, s.web_port)
         if name == "worker":
-            return self.background(name).pid() is not None
+            return self.supervised(name).pid() is not None
         return False
 
     def running(self, name: str) -> bool:
+        """Whether the part runs (a supervised part waiting to be started again does)."""
         if name == "postgres":
             return self.postgres.running_pid() is not None
+        if name in SUPERVISED:
+            return self.supervised(name).running()
         return self.background(name).pid() is not None
 
     async def status(self) -> list[PartStatus]:
@@ -175,7 +185,8 @@ class LocalStack:
             return PartStatus(name, "stopped", False, "", "module not present yet")
         if not self.running(name):
             return PartStatus(name, "stopped", False, self.address(name))
-        return PartStatus(name, "running", await self.healthy(name), self.address(name))
+        detail = self.supervised(name).describe() if name in SUPERVISED else ""
+        return PartStatus(name, "running", await self.healthy(name), self.address(name), detail)
 
     # ------------------------------------------------------------------ up
 
@@ -227,8 +238,11 @@ class LocalStack:
             return PartStatus(name, "failed", False, self.address(name), str(exc))
         detail = "already running" if already else "started"
         if not healthy:
-            log = self.background(name).log_file
-            detail = f"not healthy; see {log}"
+            detail = f"not healthy; see {self.background(name).log_file}"
+        restarts = self.supervised(name).describe() if name in SUPERVISED else ""
+        if restarts:
+            detail = f"{detail}; {restarts}"
+        if not healthy:
             return PartStatus(name, "failed", False, self.address(name), detail)
         progress(f"{name}: {detail}, healthy at {self.address(name)}")
         return PartStatus(name, "running", True, self.address(name), detail)
@@ -270,9 +284,9 @@ class LocalStack:
                 str(mail_dir(self.state_dir)),
             ]
             self.background(name).spawn(command, cwd=cwd)
-        elif name in ("worker", "web"):
-            module = f"workers.{name}"
-            self.background(name).spawn([self.python, "-m", module], self.child_env(), cwd)
+        elif name in SUPERVISED:
+            command = [self.python, "-m", f"workers.{name}"]
+            self.supervised(name).start(command, self.child_env(), cwd, python=self.python)
 
     async def _prepare_database(self) -> None:
         dsn = self.postgres.dsn()
@@ -281,16 +295,42 @@ class LocalStack:
         path.write_text(dsn + "\n", encoding="utf-8")
 
     async def _wait_healthy(self, name: str) -> bool:
-        if name == "worker":
-            # No port to probe: alive after a settling moment means it connected and polls.
-            await asyncio.sleep(WORKER_SETTLE)
-            return self.background(name).pid() is not None
+        if name in SUPERVISED:
+            return await self._wait_supervised(name)
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if await self.healthy(name):
                 return True
             if name != "postgres" and self.background(name).exited():
                 return False  # it died: no point waiting
+            await asyncio.sleep(0.2)
+        return False
+
+    async def _wait_supervised(self, name: str) -> bool:
+        """Healthy once the part answers (the web endpoint on its port; the worker, which
+        has no port, once it has stayed alive ``WORKER_SETTLE`` seconds); not healthy
+        as soon as it exits while we wait (its supervisor will try again, with backoff)."""
+        part = self.supervised(name)
+        record = part.record()
+        exits = record.exits if record is not None else 0
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            record = part.record()
+            if part.supervisor_pid() is None:  # gone, or started before supervision
+                if part.pid() is None:
+                    return False
+                if name == "worker" or await self.healthy(name):
+                    return True
+            elif record is None:
+                pass  # the supervisor has not written its record yet
+            elif record.exits > exits:
+                return False  # it died while starting: no point waiting
+            elif name == "web":
+                if await self.healthy(name):
+                    return True
+            elif record.child_started is not None and part.pid() is not None:
+                if time.time() - record.child_started >= WORKER_SETTLE:
+                    return True
             await asyncio.sleep(0.2)
         return False
 
@@ -315,6 +355,8 @@ class LocalStack:
                 was = self.postgres.running_pid() is not None
                 await asyncio.to_thread(self.postgres.stop)
                 settings_module.database_url_file(self._resolved()).unlink(missing_ok=True)
+            elif name in SUPERVISED:
+                was = await asyncio.to_thread(self.supervised(name).stop)
             else:
                 was = await asyncio.to_thread(self.background(name).stop)
             if was:
