@@ -489,6 +489,25 @@ class Playbook(Node):
                 choices += [c.name for c in step.choices if c.name not in choices]
         return out
 
+    def goal_outcomes(self) -> set[str]:
+        """The outcomes that mean the journey achieved its goal: the names of its goal
+        rules and ``achieve`` steps, a ``stop`` marked achieved, an event handler that
+        ends the journey achieved. Every other outcome is not an achievement:
+        ``completed`` (the journey ran off its end), ``stopped`` or ``stop as X``, an
+        exit rule."""
+        names = {goal.name for goal in self.goals}
+        names |= {
+            handler.outcome or handler.event
+            for handler in self.handlers
+            if handler.mode == "complete" and handler.achieved
+        }
+        for step in self.all_steps():
+            if isinstance(step, Goal):
+                names.add(step.name)
+            elif isinstance(step, Stop) and step.achieved:
+                names.add(step.outcome)
+        return names
+
     def named_events(self) -> list[str]:
         """The events the playbook names: declared, handled (``on event``), waited for."""
         names = [*self.events, *(handler.event for handler in self.handlers)]

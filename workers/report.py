@@ -59,6 +59,11 @@ Outcomes
   are the book as the store holds it now, not narrowed by the window nor
   ``as_of`` (the store keeps no history of them).
 
+Experiment arms (``arms``): per arm of each playbook's experiments, its journeys,
+the emails they sent, the CTAs they opened, and how many achieved the playbook's
+goal: their recorded outcome is one of its goals (a goal rule, an ``achieve``
+step, a handler that achieves), never ``completed`` (ran off the end) nor a stop.
+
 ``playbook`` narrows the activity (emails, CTAs, quotes), the journeys and the
 arms to one playbook's journeys; the outcomes are the book's.
 """
@@ -581,20 +586,26 @@ async def _visibility_counts(client: Client, name: str) -> dict[str, Any]:
 async def _arms(
     conn: Any, playbooks: dict[str, Playbook], playbook: str | None
 ) -> list[dict[str, Any]]:
-    """Per experiment arm: journeys, emails, CTAs and outcomes achieved. The arm is
-    recomputed from the account id (the split is a stable hash, engine.experiments)."""
+    """Per experiment arm: journeys, emails, CTAs and goals achieved. The arm is
+    recomputed from the account id (the split is a stable hash, engine.experiments).
+    A journey achieved its goal when its recorded outcome is one of the playbook's
+    goals (``Playbook.goal_outcomes``), or the outcome event says ``achieved``. A
+    journey that ran off its end also records status ``completed``, with outcome
+    ``completed``: that is no goal, so it is not counted."""
     out: list[dict[str, Any]] = []
     for name, ir in sorted(playbooks.items()):
         if not ir.experiments or (playbook is not None and name != playbook):
             continue
         rows = await conn.fetch(
             "SELECT j.journey_id, max(j.account_id) AS account_id, "
-            "bool_or(j.kind = 'outcome' AND j.data->>'status' = 'completed') AS achieved, "
+            "coalesce(bool_or(j.kind = 'outcome' AND coalesce((j.data->>'achieved')::boolean, "
+            "j.detail = ANY($2::text[]))), false) AS achieved, "
             "(SELECT count(*) FROM emails e WHERE e.journey_id = j.journey_id "
             "AND e.status = 'sent') AS emails, "
             "(SELECT count(*) FROM ctas c WHERE c.journey_id = j.journey_id) AS ctas "
             "FROM journey_events j WHERE j.playbook = $1 GROUP BY j.journey_id",
             name,
+            sorted(ir.goal_outcomes()),
         )
         for experiment in ir.experiments:
             stats = {

@@ -599,3 +599,49 @@ def test_report_command_prints_tables_and_json(monkeypatch, fresh_dsn):
     unknown = runner.invoke(app, ["report", "--playbook", "nope"])
     assert str(unknown.exception) == "no playbook named 'nope'"
     assert unknown.exception.hint.startswith("known playbooks: cloud_migration")
+
+
+async def test_arms_count_goals_achieved_not_journeys_that_ran_to_their_end(enrol_pool, playbooks):
+    # 23 renewal journeys ended and no subscription renewed: 22 ran off their end
+    # (outcome "completed", which the journey also records as its status), one stopped.
+    # As the record activity writes them: detail = outcome, data = status and outcome.
+    experiment = playbooks["renewal"].experiments[0]
+    accounts = [f"R{i:02d}" for i in range(23)]
+
+    async def ended(account: str, outcome: str, status: str) -> None:
+        await enrol_pool.execute(
+            "INSERT INTO journey_events (journey_id, account_id, playbook, kind, detail, data, "
+            "at) VALUES ($1, $2, 'renewal', 'outcome', $3, $4::jsonb, $5)",
+            f"renewal:{account}",
+            account,
+            outcome,
+            json.dumps({"status": status, "outcome": outcome}),
+            at("2027-02-01"),
+        )
+
+    for account in accounts:
+        if account == "R00":
+            await ended(account, "churned", "stopped")
+        else:
+            await ended(account, "completed", "completed")
+    arms = (await build_report(enrol_pool, WINDOW, playbooks=playbooks))["arms"]
+    assert sum(row["journeys"] for row in arms) == 23
+    assert [row["achieved"] for row in arms] == [0] * len(experiment.arms)
+    assert {row["achieved_rate"] for row in arms if row["journeys"]} == {0.0}
+
+    from rich.console import Console
+
+    from cli.report import _arms
+
+    console = Console(width=200, record=True)
+    console.print(_arms(arms))
+    assert "0 (0.0%)" in console.export_text()
+    assert "100.0%" not in console.export_text()
+
+    # One renews (the goal of the renewal playbook): 1 achieved, in its arm.
+    await enrol_pool.execute("DELETE FROM journey_events WHERE journey_id = 'renewal:R05'")
+    await ended("R05", "renewed", "completed")
+    arms = (await build_report(enrol_pool, WINDOW, playbooks=playbooks))["arms"]
+    assert sum(row["achieved"] for row in arms) == 1
+    arm = assign_arm(experiment, "R05").name
+    assert [row["achieved"] for row in arms if row["arm"] == arm] == [1]

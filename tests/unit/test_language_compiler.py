@@ -240,3 +240,20 @@ def test_check_file_finds_templates_next_to_the_playbook(tmp_path: Path) -> None
 def test_shipped_playbooks_compile(path: Path) -> None:
     playbook, found = check_file(path)
     assert found == [] and playbook is not None
+
+
+def test_goal_outcomes_are_what_counts_as_achieved() -> None:
+    # Goal rules, `achieve` steps and handlers that achieve; never "completed" (ran
+    # off the end), a stop, or an exit rule.
+    outcomes = {
+        path.stem: load_playbook(path).goal_outcomes()
+        for path in sorted(PLAYBOOKS.glob("*.playbook"))
+    }
+    assert outcomes == {
+        "cloud_migration": {"migrated"},
+        "nps_followup": set(),
+        "renewal": {"renewed"},
+        "version_currency": {"current"},
+    }
+    renewal = load_playbook(PLAYBOOKS / "renewal.playbook")
+    assert not {"completed", "stopped", "churned"} & renewal.goal_outcomes()
