@@ -21,10 +21,13 @@ Temporal or to the process that recorded it:
 - **Truthful rows.** ``answers``/``ctas`` ``delivery`` and ``signalled_at`` are
   written only here, once, with what the one delivery found.
 
+Temporal answers a repeated request id with success even once the run has
+closed, so a journey that took an earlier try and ended before this one still
+reads ``delivered`` (at the time of the mark), never ``ended``.
+
 Limit: Temporal remembers request ids per run. A deliverer dying between a signal
 and its mark, *and* the journey continuing as new before the row is tried again,
-would deliver the event to the new run as well; one that ends in between gets
-``ended`` recorded although the journey heard it.
+would deliver the event to the new run as well.
 """
 
 from __future__ import annotations

@@ -138,6 +138,46 @@ async def test_a_deliverer_that_died_between_signal_and_mark_delivers_once(
     await stop(temporal_client, journey_id)
 
 
+async def test_a_journey_that_ended_after_an_earlier_try_reached_it_reads_delivered(
+    temporal_client: Any, fresh_store: Any, task_queue: str
+) -> None:
+    from workers.ctas import close_cta
+
+    account_id = await seed_account(fresh_store)
+    journey_id = await start_waiting_renewal(temporal_client, fresh_store, account_id, task_queue)
+    cta_id = await open_cta(
+        fresh_store, account_id, "dana@example.com", "Call", journey_id=journey_id
+    )
+    closed = await close_cta(fresh_store, down, cta_id, note="called")
+    assert closed.delivery == "unreachable"
+    [row] = await outbox_rows(fresh_store)
+    # A deliverer signals the row and dies before the mark; then the journey ends.
+    source = _fixed(temporal_client)
+    sent = await triggers.deliver(
+        source, journey_id, row["event"], row["payload"], request_id=row["request_id"]
+    )
+    assert sent == "delivered"
+    await stop(temporal_client, journey_id)
+
+    # Temporal knows the request id even though the run has closed: delivered, once.
+    again = await close_cta(fresh_store, source, cta_id)
+    assert (again.status, again.delivery) == ("already_closed", "delivered")
+    cta = await fresh_store.get_cta(cta_id)
+    assert cta["delivery"] == "delivered" and cta["signalled_at"] is not None
+    [row] = await outbox_rows(fresh_store)
+    assert (row["delivery"], row["attempts"]) == ("delivered", 2)
+    assert await signal_names(temporal_client, journey_id) == ["cta_closed"]
+
+    # A journey that ended before any try reached it reads ended.
+    late = await open_cta(
+        fresh_store, account_id, "dana@example.com", "Late", journey_id=journey_id
+    )
+    assert (await close_cta(fresh_store, down, late)).delivery == "unreachable"
+    assert (await close_cta(fresh_store, source, late)).delivery == "ended"
+    cta = await fresh_store.get_cta(late)
+    assert (cta["delivery"], cta["signalled_at"]) == ("ended", None)
+
+
 # --------------------------------------------------------------------------- the worker drains
 
 
