@@ -85,6 +85,9 @@ class ActionResult(BaseModel):
     detail: str = ""
     retry_at: datetime | None = None
     data: dict[str, Any] = Field(default_factory=dict)
+    # ``failed`` because what the action needs (the SMTP server, the database) could
+    # not be reached for as long as the step allowed; not a refusal (a bounce, bad data).
+    unreachable: bool = False
 
 
 class TimelineEntry(BaseModel):

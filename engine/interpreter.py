@@ -26,6 +26,12 @@ Semantics worth knowing (docs/language.md has the syntax):
 - Actions carry ``{journey_id}/{step_id}/{iteration}`` as idempotency key. A
   ``deferred`` result is retried with the same key at ``retry_at``; ``skipped``
   and ``failed`` are recorded and the journey carries on.
+- Could not reach: a send or a question that never got through (the runtime kept
+  trying for as long as the step allowed: ``ActionResult.unreachable``) is
+  recorded as failed, and a CTA (owner ``csm``) tells a person. The customer was
+  never asked, so no answer is invented: the question still takes an answer until
+  its window closes (by phone: ``playbook answer``), and if none comes the
+  ``match answer`` that follows is skipped, not sent down its ``no answer`` path.
 - Journey-wide handlers react to events: ``complete`` ends the journey, ``skip``
   continues at a top-level step, ``interrupt`` runs its body at the next wait
   point, then the interrupted wait resumes with its deadline unchanged.
@@ -203,6 +209,8 @@ class Interpreter:
         # question -> idempotency key of its latest ask: an answer naming another
         # ask (a late click on an earlier round's link) does not answer this one.
         self._asking: dict[str, str] = {}
+        # questions whose latest ask never reached the customer (see "Could not reach")
+        self._unreached: set[str] = set()
         self._ending: JourneyEnded | None = None
         self._skip: str | None = None
         self._interrupts: list[tuple[EventHandler, dict[str, Any]]] = []
@@ -516,8 +524,42 @@ class Interpreter:
             await self._wait(result.retry_at, lambda: False, waiting)
         else:
             result = ActionResult(status="skipped", detail="blocked too many times")
+        if result.status == "failed" and result.unreachable and kind in ("send", "ask"):
+            result = await self._could_not_reach(step, kind, params, result, ctx)
         self._record(step, label, result, ctx, summary)
         return result
+
+    async def _could_not_reach(
+        self,
+        step: Step,
+        kind: ActionKind,
+        params: dict[str, Any],
+        result: ActionResult,
+        ctx: Context,
+    ) -> ActionResult:
+        """A touch that never got through: a CTA tells a person (see the module
+        docstring); the result's detail names it."""
+        account = self.facts.get("account") or {}
+        name = account.get("name") or self.account_id
+        role = params.get("to_role", "")
+        if kind == "ask":
+            question = params.get("question", "")
+            what = f"the question {question}"
+            todo = (
+                f"; ask by phone and record it: playbook answer {self.journey_id} {question} CHOICE"
+            )
+        else:
+            what, todo = f"the email {params.get('template', '')}", ""
+        cta = {
+            "owner_role": "csm",
+            "priority": "high",
+            "due": (self.runtime.now() + FIX_DATA_DUE).isoformat(),
+            "reason": f"Could not reach the {role} of {name} with {what}: {result.detail}{todo}",
+        }
+        opened = await self._request("cta", f"{step.id}:unreachable", ctx.iteration, cta)
+        cta_id = opened.data.get("cta_id") if opened.status == "done" else None
+        detail = f"could not reach: {result.detail}" + (f"; {cta_id} opened" if cta_id else "")
+        return result.model_copy(update={"detail": detail})
 
     def _record(
         self, step: Step, label: str, result: ActionResult, ctx: Context, summary: str = ""
@@ -570,13 +612,15 @@ class Interpreter:
         }
         self._answers_in.pop(step.question, None)  # a question asked again needs a new answer
         self._asking[step.question] = idempotency_key(self.journey_id, step.id, ctx.iteration)
+        self._unreached.discard(step.question)
         result = await self._perform(step, "ask", params, ctx, step.policy)
         answer: str | None = None
-        if result.status == "done":
+        unreached = result.status == "failed" and result.unreachable
+        if result.status == "done" or unreached:
             valid = {choice.name for choice in step.choices}
             waiting = TimelineEntry(
                 step_id=step.id,
-                label=f"answer to {step.question}",
+                label=f"answer to {step.question}" + (" (by phone)" if unreached else ""),
                 kind="ask",
                 status="waiting",
                 at=deadline,
@@ -586,10 +630,13 @@ class Interpreter:
                 choice = self._answers_in[step.question]
                 answer = choice if choice in valid else None
         self.answers[step.question] = answer
+        if answer is None and unreached:
+            self._unreached.add(step.question)
+        silence = "not asked: could not reach" if unreached else "no answer"
         self._entry_event(
             f"answer {step.question}",
             "ask",
-            answer if answer is not None else "no answer",
+            answer if answer is not None else silence,
             status="done" if answer is not None else "skipped",
             iteration=ctx.iteration,
             step_id=step.id,
@@ -860,6 +907,17 @@ class Interpreter:
         value: Any
         if step.subject_kind == "answer":
             value = self.answers.get(step.subject)
+            if value is None and step.subject in self._unreached:
+                # Never asked: neither an answer nor silence (see "Could not reach").
+                self._entry_event(
+                    f"match answer {step.subject}",
+                    "match",
+                    "skipped: the question never reached the customer",
+                    status="skipped",
+                    iteration=ctx.iteration,
+                    step_id=step.id,
+                )
+                return
             if value is None and step.no_answer is not None:
                 await self._run_steps(step.no_answer, inner, None)
                 return

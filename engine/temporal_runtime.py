@@ -19,7 +19,11 @@ implements ``engine.contract.Runtime`` with deterministic workflow calls only:
   A branch cancelled while its activity runs (the end of a ``parallel first``) lets
   the activity finish and raises ``ActionInterrupted`` with what really happened:
   the branch records it and stops (it used to take the cancel as a failed send and
-  loop on);
+  loop on). An action that still fails when its retries are used up, for any reason
+  but a permanent one (the SMTP server or the database down, a worker gone), is
+  tried again after a pause, for as long as the step allows (``patience``): an
+  outage delays a touch, it does not lose it. One that never gets through comes
+  back ``unreachable``;
 - ``report()`` upserts the journey's search attributes when they change and keeps
   the current details (stage, last action, next step and when) up to date.
 
@@ -36,7 +40,7 @@ Both the client that starts journeys and the worker that runs them must use
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -76,6 +80,27 @@ CARRIED_CLOCK_PATCH = "rehearsal-clock-carried-over-continue-as-new"
 SHARED_CLOCK_PATCH = "rehearsal-one-clock-for-all-branches"
 # Behind workflow.patched: a cancelled branch lets its action finish, then stops.
 FINISH_ACTION_PATCH = "cancelled-branch-finishes-its-action-then-stops"
+# Behind workflow.patched: an action failing for want of a service keeps trying.
+OUTAGE_PATCH = "outage-keeps-trying-within-the-step"
+OUTAGE_PATIENCE = timedelta(days=1)  # how long an action outlasts an outage (playbook time)
+# In a rehearsal playbook time stands still while an action runs, so patience is
+# real time there, and at least this much: outages are as long in any rehearsal.
+REHEARSAL_PATIENCE = timedelta(minutes=30)
+LONGEST_PAUSE = 300  # real seconds between rounds of retries: from the step's retry
+# interval, doubling, at most this
+
+
+def patience(request: ActionRequest) -> timedelta:
+    """How long (playbook time) an action may keep trying through an outage: a
+    question until its answer window closes, anything else ``OUTAGE_PATIENCE``."""
+    expires = request.params.get("expires_at") if request.kind == "ask" else None
+    if isinstance(expires, str):
+        try:
+            window = datetime.fromisoformat(expires) - request.playbook_time
+        except ValueError:
+            window = OUTAGE_PATIENCE
+        return max(window, timedelta(0))
+    return OUTAGE_PATIENCE
 
 
 def journey_summary(playbook: Playbook, facts: dict[str, Any]) -> str:
@@ -166,17 +191,51 @@ class TemporalRuntime:
             # Journeys begun before the fix: a cancel became a "failed" result and
             # the branch went on (kept so their histories replay).
             return await _outcome(workflow.execute_activity(request.kind, request, **options))
-        handle = workflow.start_activity(request.kind, request, **options)
         if self._shared is not None:
             self._shared.action_started()
         try:
-            # Shielded: cancelling the branch must not cancel a send half done.
-            return await _outcome(asyncio.shield(handle))
-        except asyncio.CancelledError:
-            raise ActionInterrupted(await _outcome(handle)) from None
+            result = await self._attempt(request, options)
+            if result.unreachable and workflow.patched(OUTAGE_PATCH):
+                result = await self._outlast(request, options, result)
+            return result
         finally:
             if self._shared is not None:
                 self._shared.action_ended()
+
+    async def _attempt(self, request: ActionRequest, options: dict[str, Any]) -> ActionResult:
+        """One round of the activity with its retry policy. Cancelled meanwhile (the
+        branch ended), the round finishes and ``ActionInterrupted`` says how."""
+        handle = workflow.start_activity(request.kind, request, **options)
+        try:
+            # Shielded: cancelling the branch must not cancel a send half done.
+            return await _outcome(asyncio.shield(handle), outage_aware=True)
+        except asyncio.CancelledError:
+            raise ActionInterrupted(await _outcome(handle, outage_aware=True)) from None
+
+    async def _outlast(
+        self, request: ActionRequest, options: dict[str, Any], result: ActionResult
+    ) -> ActionResult:
+        """Try again after pauses while the step's patience lasts (see the module
+        docstring); the last result, ``unreachable`` if it never got through."""
+        allowed = patience(request) / self.speed
+        if self.rehearsing:
+            allowed = max(allowed, REHEARSAL_PATIENCE)
+        began = workflow.now()
+        rounds = 1
+        for pause in _pauses(request.retry_interval_seconds):
+            if workflow.now() - began + timedelta(seconds=pause) > allowed:
+                break
+            try:
+                await workflow.sleep(pause, summary=f"{request.step_id}: waiting out an outage")
+            except asyncio.CancelledError:
+                raise ActionInterrupted(result) from None
+            result = await self._attempt(request, options)
+            rounds += 1
+            if not result.unreachable:
+                return result
+        waited = _duration_words(workflow.now() - began)
+        detail = f"{result.detail} (still failing after {rounds} rounds of retries over {waited})"
+        return result.model_copy(update={"detail": detail})
 
     def report(self, timeline: Timeline) -> None:
         self._upsert(self._attribute_values(timeline))
@@ -218,14 +277,34 @@ class TemporalRuntime:
             workflow.upsert_search_attributes(updates)
 
 
-async def _outcome(activity: Awaitable[ActionResult]) -> ActionResult:
-    """The activity's result; a failure (retries used up, permanent) as ``failed``."""
+async def _outcome(activity: Awaitable[ActionResult], outage_aware: bool = False) -> ActionResult:
+    """The activity's result; a failure (retries used up, permanent) as ``failed``,
+    ``unreachable`` unless it was permanent (when ``outage_aware``)."""
     try:
         return await activity
     except ActivityError as error:
         cause = error.cause
         detail = cause.message if isinstance(cause, ApplicationError) else str(cause or error)
-        return ActionResult(status="failed", detail=detail)
+        permanent = isinstance(cause, ApplicationError) and (
+            cause.non_retryable or cause.type == PERMANENT_FAILURE
+        )
+        return ActionResult(
+            status="failed", detail=detail, unreachable=outage_aware and not permanent
+        )
+
+
+def _pauses(first: int) -> Iterator[int]:
+    pause = max(1, first)
+    while True:
+        yield min(pause, LONGEST_PAUSE)
+        pause *= 2
+
+
+def _duration_words(length: timedelta) -> str:
+    seconds = int(length.total_seconds())
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+    return f"{seconds // 60} min {seconds % 60} s"
 
 
 def current_details(timeline: Timeline) -> str:

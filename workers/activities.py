@@ -227,6 +227,9 @@ class JourneyActivities:
             )
             raise permanent(f"bounced: {error}; {fixing}") from error
         except TransientEmailFailure as error:
+            # Not sent: the touch does not count against the contact's caps while
+            # the outage lasts (the retry reserves it again).
+            await governance.release_touch(self.store.pool, request.idempotency_key)
             raise ApplicationError(str(error), type="TransientEmailFailure") from error
         if outcome.status != "sent":
             return _already(outcome.status.removeprefix("already_"))

@@ -21,7 +21,9 @@ reports can collapse them.
 
 Errors: a 5xx reply is permanent (``PermanentEmailFailure``, recorded as
 bounced); 4xx replies, timeouts and refused connections are transient
-(``TransientEmailFailure``) and the activity is retried.
+(``TransientEmailFailure``): the row is marked ``failed`` with the error (so it
+never stays ``sending``), and the activity is retried; a retry claims the
+``failed`` row again.
 """
 
 from __future__ import annotations
@@ -216,12 +218,13 @@ class EmailLog(Protocol):
     """Where ``deliver`` keeps the state of each idempotency key."""
 
     async def claim(self, key: str, row: dict[str, Any]) -> str | None:
-        """Insert a ``sending`` row for ``key``; return the status already there
-        (``sending``/``sent``/``bounced``) or None if this call inserted it."""
+        """Insert a ``sending`` row for ``key`` (or take back a ``failed`` one);
+        return the status already there (``sending``/``sent``/``bounced``) or None
+        if this call claimed it."""
         ...
 
-    async def mark(self, key: str, status: str) -> None:
-        """Set the status of the row of ``key``."""
+    async def mark(self, key: str, status: str, error: str = "") -> None:
+        """Set the status of the row of ``key`` (``error`` says why it failed)."""
         ...
 
 
@@ -255,18 +258,30 @@ class PostgresEmailLog:
             )
             if inserted is not None:
                 return None
+            # An earlier attempt failed (an outage): this one takes the row back.
+            retaken = await conn.fetchval(
+                "UPDATE emails SET status = 'sending', to_address = $2, error = '' "
+                "WHERE idempotency_key = $1 AND status = 'failed' RETURNING id",
+                key,
+                row.get("to_address", ""),
+            )
+            if retaken is not None:
+                return None
             return await conn.fetchval("SELECT status FROM emails WHERE idempotency_key = $1", key)
 
     async def status(self, key: str) -> str | None:
-        """``sending``, ``sent``, ``bounced``, or None if ``key`` was never attempted."""
+        """``sending``, ``sent``, ``bounced``, ``failed``, or None if ``key`` was never
+        attempted."""
         return await self.pool.fetchval("SELECT status FROM emails WHERE idempotency_key = $1", key)
 
-    async def mark(self, key: str, status: str) -> None:
+    async def mark(self, key: str, status: str, error: str = "") -> None:
         async with self.pool.acquire() as conn:
             await conn.execute(
-                "UPDATE emails SET status = $2, sent_at = now() WHERE idempotency_key = $1",
+                "UPDATE emails SET status = $2, sent_at = now(), error = $3 "
+                "WHERE idempotency_key = $1",
                 key,
                 status,
+                error,
             )
 
 
@@ -319,8 +334,11 @@ async def deliver(
         )
     try:
         await mailer.send(message)
-    except PermanentEmailFailure:
-        await log_.mark(key, "bounced")
+    except PermanentEmailFailure as error:
+        await log_.mark(key, "bounced", str(error))
+        raise
+    except TransientEmailFailure as error:
+        await log_.mark(key, "failed", str(error))
         raise
     await log_.mark(key, "sent")
     return Outcome("sent", message_id)
