@@ -67,6 +67,10 @@ def _week_table(title: str, column: str, rows: dict[str, dict[str, int]]) -> Tab
     return table
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 def print_forecast(forecast: Forecast) -> None:
     """The forecast as Rich tables."""
     journeys = ", ".join(f"{name} {n}" for name, n in sorted(forecast.journeys.items()))
@@ -75,6 +79,11 @@ def print_forecast(forecast: Forecast) -> None:
         highlight=False,
     )
     console.print(f"[dim]assumption: {escape(forecast.assumption)}[/]")
+    sent, opened = len(forecast.sent_already), len(forecast.opened_already)
+    if sent or opened:
+        console.print(
+            f"[dim]not counted, done already: {_count(sent, 'email')}, {_count(opened, 'CTA')}[/]"
+        )
     console.print(_week_table("Emails per template", "template", forecast.emails_by_week()))
     console.print(_week_table("CTAs per owner", "owner", forecast.ctas_by_week()))
     over_cap = forecast.contacts_over_cap()

@@ -20,6 +20,13 @@ the per-contact cap would block, counted across all journeys touching the contac
 with the same rule as ``workers.governance`` (a send is blocked when the contact
 already had ``cap`` emails within the sending playbook's period).
 
+The forecast is of what is still to come. It counts from the as-of morning, and a
+running journey may already have made some of that day's touches (its T-140
+question went out at nine): a touch whose idempotency key is in ``done`` (the
+emails and CTAs the store holds) happened already. It is not counted again; an
+email of them still counts against its contact's cap for the emails after it
+(``Forecast.sent_already``, ``Forecast.opened_already``).
+
     forecast = await forecast_book([renewal, nps], book, as_of=date(2026, 11, 1), days=90)
     forecast.emails_by_week()   # {"2026-W45": {"renewal_intent_survey": 12, ...}, ...}
 """
@@ -229,6 +236,9 @@ class Forecast:
     ctas: list[CtaTask] = field(default_factory=list)
     cap_hits: list[CapHit] = field(default_factory=list)
     assumption: str = ASSUMPTION
+    # Touches of the window already made (keys in ``done``): history, not forecast.
+    sent_already: list[EmailTouch] = field(default_factory=list)
+    opened_already: list[CtaTask] = field(default_factory=list)
 
     def emails_by_week(self) -> dict[str, dict[str, int]]:
         """ISO week -> template -> emails (blocked ones included: they are due)."""
@@ -269,6 +279,7 @@ class Forecast:
                 "ctas": len(self.ctas),
                 "cap_hits": len(self.cap_hits),
             },
+            "already_done": {"emails": len(self.sent_already), "ctas": len(self.opened_already)},
         }
 
 
@@ -308,10 +319,16 @@ def enrolments(
 
 
 async def forecast_enrolments(
-    journeys: list[Enrolment], as_of: date, days: int, world: World | None = None
+    journeys: list[Enrolment],
+    as_of: date,
+    days: int,
+    world: World | None = None,
+    done: Collection[str] = (),
 ) -> Forecast:
     """Simulate every journey to ``as_of + days`` and gather the forecast. Only what
-    happens from ``as_of`` on counts (a running journey's past is history).
+    happens from ``as_of`` on counts (a running journey's past is history), and of
+    that only what has not happened yet: a touch whose idempotency key is in
+    ``done`` was made already (this morning) and is not counted.
 
     Journeys run one after another on the event loop. Running them side by side
     (``asyncio.gather``) was measured far slower: the simulation moves virtual time
@@ -335,11 +352,13 @@ async def forecast_enrolments(
         for request, result in simulated.actions:
             if result.status != "done" or not (begin <= request.playbook_time < until):
                 continue
-            _collect(forecast, journey, request)
-    forecast.emails.sort(key=lambda e: (e.at, e.account_id, e.journey_id, e.step_id))
-    forecast.ctas.sort(key=lambda c: (c.at, c.account_id, c.journey_id, c.reason))
+            _collect(forecast, journey, request, already=request.idempotency_key in done)
+    for touches in (forecast.emails, forecast.sent_already):
+        touches.sort(key=lambda e: (e.at, e.account_id, e.journey_id, e.step_id))
+    for tasks in (forecast.ctas, forecast.opened_already):
+        tasks.sort(key=lambda c: (c.at, c.account_id, c.journey_id, c.reason))
     caps = {j.playbook.name: j.playbook.defaults.contact for j in journeys}
-    forecast.cap_hits = cap_hits(forecast.emails, caps)
+    forecast.cap_hits = cap_hits(forecast.emails, caps, sent=forecast.sent_already)
     return forecast
 
 
@@ -351,30 +370,41 @@ async def forecast_book(
     running: Mapping[str, Mapping[str, datetime]] | None = None,
     world: World | None = None,
     ended: Collection[str] = (),
+    done: Collection[str] = (),
 ) -> Forecast:
     """The forecast for ``book`` (account id -> facts in the ``Store.load_facts`` shape,
-    dates as ISO strings or dates) over ``days`` from ``as_of``."""
+    dates as ISO strings or dates) over ``days`` from ``as_of``; ``done`` holds the
+    idempotency keys of touches already made (see ``forecast_enrolments``)."""
     journeys = enrolments(playbooks, book, as_of, running, ended)
-    forecast = await forecast_enrolments(journeys, as_of, days, world)
+    forecast = await forecast_enrolments(journeys, as_of, days, world, done)
     forecast.playbooks = [p.name for p in playbooks]
     for playbook in playbooks:
         forecast.journeys.setdefault(playbook.name, 0)
     return forecast
 
 
-def cap_hits(emails: list[EmailTouch], caps: Mapping[str, Any]) -> list[CapHit]:
+def cap_hits(
+    emails: list[EmailTouch], caps: Mapping[str, Any], sent: Iterable[EmailTouch] = ()
+) -> list[CapHit]:
     """The emails the per-contact cap would block, across all journeys touching each
     contact: as ``workers.governance``, a send is blocked when the address already had
     ``max_emails`` emails within the sending playbook's period. A blocked email is not
-    counted as sent (the worker defers or skips it)."""
-    sent: dict[str, list[datetime]] = {}
+    counted as sent (the worker defers or skips it). ``sent`` are emails that went out
+    already: they count against the cap and are never blocked."""
+    made = list(sent)
+    history = {id(email) for email in made}
+    ordered = sorted([*made, *emails], key=lambda e: (e.at, id(e) not in history))
+    before_by_contact: dict[str, list[datetime]] = {}
     hits: list[CapHit] = []
-    for email in emails:  # in time order
+    for email in ordered:
         if not email.contact:
+            continue
+        before = before_by_contact.setdefault(email.contact.lower(), [])
+        if id(email) in history:
+            before.append(email.at)
             continue
         policy = caps[email.playbook]
         period = timedelta(seconds=policy.per.seconds)
-        before = sent.setdefault(email.contact.lower(), [])
         recent = sum(1 for at in before if email.at - period < at <= email.at)
         if recent >= policy.max_emails:
             hits.append(
@@ -412,14 +442,16 @@ def owner_of(account: Mapping[str, Any], owner_role: str) -> str:
 # --------------------------------------------------------------------------- internals
 
 
-def _collect(forecast: Forecast, journey: Enrolment, request: ActionRequest) -> None:
+def _collect(
+    forecast: Forecast, journey: Enrolment, request: ActionRequest, already: bool = False
+) -> None:
     params = request.params
     week = iso_week(request.playbook_time)
     if request.kind in EMAIL_KINDS:
         role = str(params.get("to_role") or "")
         contact = (journey.facts.get("contacts") or {}).get(role) or {}
         template = str(params.get("template") or ("ask" if request.kind == "ask" else ""))
-        forecast.emails.append(
+        (forecast.sent_already if already else forecast.emails).append(
             EmailTouch(
                 at=request.playbook_time,
                 week=week,
@@ -434,7 +466,7 @@ def _collect(forecast: Forecast, journey: Enrolment, request: ActionRequest) -> 
         )
     elif request.kind in CTA_KINDS:
         role = str(params.get("owner_role") or "")
-        forecast.ctas.append(
+        (forecast.opened_already if already else forecast.ctas).append(
             CtaTask(
                 at=request.playbook_time,
                 week=week,

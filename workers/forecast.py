@@ -3,19 +3,22 @@
 ``load_book`` returns account id -> facts in exactly the shape of
 ``Store.load_facts`` (one query per table, not one per account); ``running_journeys``
 finds the accounts already in a journey (milestones recorded, no outcome yet);
-``ended_journeys`` the journey ids whose outcome is recorded. ``forecast_store``
-puts them through ``engine.forecast``.
+``ended_journeys`` the journey ids whose outcome is recorded; ``touches_done`` the
+idempotency keys of the emails and CTAs already made, so that what went out this
+morning is not forecast again. ``forecast_store`` puts them through
+``engine.forecast``.
 """
 
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from dsl import schema
 from dsl.ir import Playbook
 from engine.forecast import Forecast, World, forecast_book
+from engine.simulation import day_start
 from workers.store import CURRENT_SUBSCRIPTIONS, Store, plain
 
 _LATEST = {
@@ -104,16 +107,37 @@ async def ended_journeys(store: Store, playbooks: list[str]) -> set[str]:
     return {row["journey_id"] for row in rows}
 
 
+# A touch made a little before the forecast's first morning may still be one the
+# simulation plans inside it (its journey ran ahead: a deferral elsewhere, a start
+# just before the business hour); keys match exactly, so a margin only costs rows.
+DONE_MARGIN = timedelta(days=7)
+
+
+async def touches_done(store: Store, since: datetime) -> set[str]:
+    """The idempotency keys of the emails (any status: sent, being sent, bounced,
+    failed) and CTAs whose playbook time is ``since`` or later: touches that were
+    made and will not be made again."""
+    rows = await store.pool.fetch(
+        "SELECT idempotency_key FROM emails WHERE playbook_time >= $1 OR playbook_time IS NULL "
+        "UNION SELECT idempotency_key FROM ctas WHERE opened_at >= $1",
+        since,
+    )
+    return {row["idempotency_key"] for row in rows}
+
+
 async def forecast_store(
     store: Store, playbooks: list[Playbook], as_of: date, days: int, world: World | None = None
 ) -> Forecast:
     """The forecast of the whole book in the store, in ``world`` (default: nobody
     answers, no CTA is closed). An account whose journey, under the id the playbook
-    would give it now, has already ended is not counted as a fresh start."""
+    would give it now, has already ended is not counted as a fresh start; an email
+    or CTA already made (this morning's, before the forecast runs) is not counted
+    again."""
     book = await load_book(store)
     # Dates as ISO strings: the facts a journey sees arrive as JSON from an activity.
     facts = json.loads(json.dumps(book, default=str))
     names = [p.name for p in playbooks]
     running = await running_journeys(store, names)
     ended = await ended_journeys(store, names)
-    return await forecast_book(playbooks, facts, as_of, days, running, world, ended)
+    done = await touches_done(store, day_start(as_of) - DONE_MARGIN)
+    return await forecast_book(playbooks, facts, as_of, days, running, world, ended, done)

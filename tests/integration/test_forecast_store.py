@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 
 from dsl.loader import load_playbook
+from engine.contract import idempotency_key
+from engine.forecast import iso_week
+from engine.simulation import day_start
 from workers.forecast import forecast_store, load_book
 from workers.journeys import journey_id
 from workers.seed import generate_book, seed_book
@@ -72,3 +75,53 @@ async def test_an_account_whose_journey_ended_is_no_fresh_start(fresh_store):
     assert [e for e in after.emails if e.account_id == renews_again] == [
         e for e in before.emails if e.account_id == renews_again
     ]
+
+
+async def test_an_email_that_went_out_this_morning_is_not_forecast_again(fresh_store):
+    # An account enrolled this morning: its journey runs and its T-140 question went
+    # out (the email row the email activity writes). The forecast from today counts
+    # what is still to come: the first week does not count that question again.
+    book = generate_book(30, seed=3, today=AS_OF)
+    async with fresh_store.pool.acquire() as conn:
+        await seed_book(conn, book)
+    renewal = load_playbook(PLAYBOOKS / "renewal.playbook")
+    before = await forecast_store(fresh_store, [renewal], AS_OF, 90)
+    first_week = iso_week(AS_OF)
+    asked = [
+        e
+        for e in before.emails
+        if e.week == first_week and e.template == "renewal_intent_survey" and e.contact
+    ]
+    assert asked
+    survey = asked[0]
+    this_morning = day_start(AS_OF)
+    assert survey.at == this_morning
+    await fresh_store.record_journey_event(
+        survey.journey_id,
+        "stage",
+        "intent_survey",
+        account_id=survey.account_id,
+        playbook="renewal",
+        at=this_morning,
+    )
+    await fresh_store.pool.execute(
+        "INSERT INTO emails (idempotency_key, journey_id, step_id, account_id, to_address, "
+        "template, status, playbook_time) VALUES ($1, $2, $3, $4, $5, $6, 'sent', $7)",
+        idempotency_key(survey.journey_id, survey.step_id, 0),
+        survey.journey_id,
+        survey.step_id,
+        survey.account_id,
+        survey.contact,
+        survey.template,
+        this_morning,
+    )
+    after = await forecast_store(fresh_store, [renewal], AS_OF, 90)
+    assert after.journeys == before.journeys  # the same journeys, one of them running
+    weeks_before, weeks_after = before.emails_by_week(), after.emails_by_week()
+    assert weeks_after[first_week]["renewal_intent_survey"] == (
+        weeks_before[first_week]["renewal_intent_survey"] - 1
+    )
+    assert survey not in after.emails and after.sent_already == [survey]
+    # Everything else stays as it was: the same emails, weeks and CTAs.
+    assert after.emails == [e for e in before.emails if e != survey]
+    assert after.ctas == before.ctas

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from cli.simulate import sample_facts
 from dsl.loader import load_playbook
+from engine.contract import idempotency_key
 from engine.experiments import assign_arm
 from engine.forecast import forecast_book
 
@@ -166,3 +167,49 @@ def test_an_answer_mix_that_the_playbooks_cannot_honour_is_refused():
         ("yes", 60.0),
         ("no", 10.0),
     )
+
+
+# --------------------------------------------------------------------------- done already
+
+
+def _survey(forecast, account_id: str):
+    return next(
+        e
+        for e in forecast.emails
+        if e.account_id == account_id and e.template == "renewal_intent_survey"
+    )
+
+
+def test_an_email_that_went_out_this_morning_is_not_forecast_again():
+    # F-11 renews in 140 days: its T-140 question is due on the forecast's first
+    # morning, and went out already (the store holds its idempotency key).
+    book = {"F-11": _account("F-11", 140), "F-12": _account("F-12", 130)}
+    renewal = load_playbook(PLAYBOOKS / "renewal.playbook")
+    before = asyncio.run(forecast_book([renewal], book, AS_OF, 28))
+    survey = _survey(before, "F-11")
+    assert survey.week == "2026-W45"
+    key = idempotency_key(survey.journey_id, survey.step_id, 0)
+    after = asyncio.run(forecast_book([renewal], book, AS_OF, 28, done={key}))
+    assert after.emails_by_week()["2026-W45"] == {"renewal_intent_survey": 1}  # F-12's
+    assert after.emails == [e for e in before.emails if e != survey]
+    assert after.sent_already == [survey]
+    assert after.to_json()["already_done"] == {"emails": 1, "ctas": 0}
+    assert after.to_json()["totals"]["emails"] == before.to_json()["totals"]["emails"] - 1
+    assert "not counted, done already: 1 email, 0 CTAs" in _printed(after)
+    assert "done already" not in _printed(before)
+
+
+def test_an_email_sent_already_still_counts_against_the_cap():
+    # Four accounts share one renewal contact, asked the same morning (cap 3 per 7
+    # days). One question went out already: the other three are forecast, and the
+    # third of them is still blocked, since the one sent counts against the cap.
+    book = {ident: _account(ident, 140) for ident in ("F-11", "F-12", "F-13", "F-14")}
+    renewal = load_playbook(PLAYBOOKS / "renewal.playbook")
+    before = asyncio.run(forecast_book([renewal], book, AS_OF, 7))
+    first = before.emails[0]
+    key = idempotency_key(first.journey_id, first.step_id, 0)
+    after = asyncio.run(forecast_book([renewal], book, AS_OF, 7, done={key}))
+    assert len(after.emails) == len(before.emails) - 1
+    assert [(h.account_id, h.recent) for h in after.cap_hits] == [
+        (h.account_id, h.recent) for h in before.cap_hits
+    ]
