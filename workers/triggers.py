@@ -13,7 +13,8 @@ Temporal signal named like the event, with one dict payload
   sent; answers, CTA closes and opt-outs go through ``workers.outbox``, which
   records, delivers and marks them exactly once.
 - ``crm_event`` handles a CRM webhook: writes what the event means for the facts
-  (``renewed``/``churned`` set ``subscription.status``), then signals every
+  (``renewed``/``churned`` set ``subscription.status``), then signals (through
+  the outbox, so the worker delivers what Temporal lost on the way) every
   running journey of the account: those a visibility query on ``AccountId``
   lists, and, since visibility is eventually consistent and may not list a
   journey started a moment ago, the journey each given playbook would have for
@@ -32,6 +33,7 @@ import hmac
 import logging
 import re
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -227,7 +229,7 @@ class CrmOutcome:
     event: str
     account_id: str
     facts: dict[str, Any] = field(default_factory=dict)
-    journeys: dict[str, Delivery] = field(default_factory=dict)
+    journeys: dict[str, str] = field(default_factory=dict)  # id -> a Delivery, as outbox tells
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -294,16 +296,44 @@ async def crm_event(
         raise
     except journeys.JourneyError as error:  # an account id no query can hold
         raise TriggerError(str(error)) from None
-    payload = {**data, "source": "crm"}
-    for journey_id in found:
-        outcome.journeys[journey_id] = await deliver(clients, journey_id, event, payload)
-    for journey_id in named:
-        if journey_id in outcome.journeys:
-            continue  # listed by visibility: signalled once already
-        delivery = await deliver(clients, journey_id, event, payload)
-        if delivery in ("delivered", "ended"):
+    except RPCError as error:  # Temporal went away since the client connected
+        raise journeys.TemporalUnreachable(f"cannot list journeys: {error.message}") from None
+    # Listed by visibility, then named (a journey in both is signalled once). Each
+    # signal goes through the outbox: one Temporal loses on the way is delivered
+    # by the worker once it answers again.
+    targets = found + [journey_id for journey_id in named if journey_id not in found]
+    for journey_id, delivery in await _deliver_through_outbox(
+        store, clients, event, {**data, "source": "crm"}, targets
+    ):
+        if journey_id in found or delivery in ("delivered", "ended"):
             outcome.journeys[journey_id] = delivery
     return outcome
+
+
+async def _deliver_through_outbox(
+    store: Store, clients: ClientSource, event: str, payload: dict[str, Any], targets: list[str]
+) -> list[tuple[str, str]]:
+    """Enqueue ``event`` for every journey of ``targets`` in one transaction, then
+    try each at once; ``(journey id, what came of it)`` in order."""
+    from workers import outbox  # (outbox signals through this module)
+
+    call = uuid.uuid4().hex  # every webhook call is its own event, as before the outbox
+    async with store.pool.acquire() as conn, conn.transaction():
+        rows = [
+            await outbox.enqueue(
+                conn, outbox.Event(f"crm:{event}:{call}:{journey_id}", journey_id, event, payload)
+            )
+            for journey_id in targets
+        ]
+    done: list[tuple[str, str]] = []
+    for journey_id, row_id in zip(targets, rows, strict=True):
+        delivery: str = await outbox.deliver_now(store, clients, row_id)
+        if delivery == "delivered_before":  # the worker's drainer was quicker
+            delivery = await store.pool.fetchval(
+                "SELECT delivery FROM outbox WHERE id = $1", row_id
+            )
+        done.append((journey_id, delivery))
+    return done
 
 
 async def _named_journeys(

@@ -294,6 +294,40 @@ async def test_a_cta_closed_while_temporal_was_down_reaches_the_journey_from_the
     await stop(temporal_client, journey_id)
 
 
+async def test_a_crm_event_temporal_lost_on_the_way_is_delivered_by_the_drainer(
+    temporal_client: Any, fresh_store: Any, task_queue: str
+) -> None:
+    account_id = await seed_account(fresh_store)
+    journey_id = await start_waiting_renewal(temporal_client, fresh_store, account_id, task_queue)
+    renewal = load_playbook(REPO / "playbooks" / "renewal.playbook")
+    calls = 0
+
+    async def lost_after_listing() -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise TemporalUnreachable("cannot reach Temporal at nowhere: connection refused")
+        return temporal_client
+
+    outcome = await triggers.crm_event(
+        fresh_store, lost_after_listing, "risk_flagged", account_id, {"by": "crm"}, [renewal]
+    )
+    # Named by its id (visibility may list it too): not delivered, so not "delivered".
+    assert outcome.journeys.get(journey_id, "unreachable") == "unreachable"
+    assert await signal_names(temporal_client, journey_id) == []
+
+    await fresh_store.pool.execute("UPDATE outbox SET next_attempt_at = now()")
+    assert await outbox.drain(fresh_store, _fixed(temporal_client)) == 1
+    assert await signal_names(temporal_client, journey_id) == ["risk_flagged"]
+    [row] = await outbox_rows(fresh_store)
+    assert (row["journey_id"], row["payload"], row["delivery"]) == (
+        journey_id,
+        {"by": "crm", "source": "crm"},
+        "delivered",
+    )
+    await stop(temporal_client, journey_id)
+
+
 # --------------------------------------------------------------------------- forty clicks
 
 
