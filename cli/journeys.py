@@ -28,7 +28,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.app import UserError
-from cli.simulate import STATUS_STYLE
+from cli.simulate import STATUS_STYLE, planned_rows
 from workers import settings as settings_module
 
 console = Console()
@@ -320,8 +320,8 @@ def show(journey_id: str = typer.Argument(..., help="The journey (workflow) id."
                 _when(wait.at), f"[bold]{_plain(wait.label)}[/]", _styled("waiting"), result
             )
     if not ended_early:
-        for entry in timeline.planned:
-            table.add_row(_when(entry.at), f"[dim]{_plain(entry.label)}[/]", _styled("planned"), "")
+        for entry, (when, note) in zip(timeline.planned, planned_rows(timeline), strict=True):
+            table.add_row(when, f"[dim]{_plain(entry.label)}[/]", _styled("planned"), _result(note))
     console.print(table)
     if timeline.answers:
         answers = ", ".join(

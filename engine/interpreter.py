@@ -1052,7 +1052,8 @@ class Interpreter:
                 # A journey enrolled late reaches steps whose date has gone by.
                 if at is not None and at < self.runtime.now():
                     skip = step.when.if_past == "skip"
-                    note = "date passed: will be skipped" if skip else "date passed: runs at once"
+                    due = f"was due {show(at.date())}"
+                    note = f"{due}: will be skipped" if skip else f"{due}: runs at once"
             out.append(
                 TimelineEntry(
                     step_id=step.id,
