@@ -136,6 +136,16 @@ def passed_the_statements(timeline: Timeline | None) -> bool:
     )
 
 
+def where(timeline: Timeline | None) -> str:
+    """Where a journey stands, for a failure message."""
+    if timeline is None:
+        return "no timeline"
+    last = [(e.label, e.status, e.iteration, str(e.at)) for e in timeline.done[-4:]]
+    waiting = timeline.waiting
+    waits = (waiting.label, str(waiting.at)) if waiting else None
+    return f"now {timeline.now}, stage {timeline.stage}, waiting {waits}, last {last}"
+
+
 def steps(entries: list[TimelineEntry]) -> list[tuple[str, str, int, datetime | None]]:
     """What a journey did, where and when (results hold ids and addresses that differ)."""
     return [(e.step_id, e.label, e.iteration, e.at) for e in entries]
@@ -241,12 +251,19 @@ async def test_sigkill_mid_journey_new_worker_carries_on_and_sends_each_email_on
     with worker_process(env, log):
         views: dict[str, Timeline] = {}
         for account in accounts:
+            seen: list[Timeline | None] = [None]
 
-            async def past_statements(journey_id: str = ids[account]) -> Timeline | None:
+            async def past_statements(
+                journey_id: str = ids[account], seen: list[Timeline | None] = seen
+            ) -> Timeline | None:
                 view = await journeys.show_journey(temporal_client, journey_id)
+                seen[0] = view.timeline
                 return view.timeline if passed_the_statements(view.timeline) else None
 
-            views[account] = await until(past_statements, f"{ids[account]} past its statements")
+            try:
+                views[account] = await until(past_statements, f"{ids[account]} past its statements")
+            except AssertionError as error:
+                raise AssertionError(f"{error}; it was at: {where(seen[0])}") from None
         for account in accounts:
             await journeys.cancel_journey(temporal_client, ids[account])
 
