@@ -98,12 +98,6 @@ async def enqueue(conn: asyncpg.Connection, event: Event) -> int:
     return int(row_id)
 
 
-async def row_for(store: Store, key: str) -> int | None:
-    """The outbox row of ``key``, if any."""
-    row_id = await store.pool.fetchval("SELECT id FROM outbox WHERE key = $1", key)
-    return None if row_id is None else int(row_id)
-
-
 async def deliver_now(store: Store, clients: ClientSource, row_id: int) -> Attempt:
     """Try to deliver one row now, whenever it is due (a person is acting). A
     database that fails meanwhile leaves the row waiting: ``unreachable``."""
