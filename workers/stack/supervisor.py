@@ -420,11 +420,11 @@ class _Supervisor:
         )
         if self.stopping:  # told to stop while it was being started
             _signal_group(self.child.pid, signal.SIGTERM)
-        self.part.child.remember(self.child.pid)
         self.record.child_pid = self.child.pid
         self.record.child_started = time.time()
         self.record.next_start = None
-        self._save()
+        self._save()  # before the pid file: whoever sees the new pid sees its record
+        self.part.child.remember(self.child.pid)
         again = f" (restart {self.record.restarts})" if self.record.restarts else ""
         self._say(f"started {self.part.name}, pid {self.child.pid}{again}")
 
