@@ -1,0 +1,257 @@
+"""The figures of a chaos run, journey by journey, and the report behind them.
+
+For each journey: its real timeline against the oracle's simulation
+(``tests.chaos.oracle``), its emails against the SMTP sink, its CTAs against the
+store. Then one line per figure:
+
+- ``differing from the simulation``: journeys whose steps, times or outcome part
+  from the simulation's (or that could not be compared: no timeline);
+- ``emails lost``: emails the simulation sent, or the real journey recorded as
+  sent, that never reached the sink (a running journey: before its playbook time
+  now);
+- ``sent twice``: extra copies of one email (one Message-ID per idempotency key)
+  in the sink;
+- ``CTAs twice``: CTAs a journey opened more often for one step and reason than
+  its simulation did;
+- ``stuck``: running journeys that made no progress although something was due
+  (``tests.chaos.watch``);
+- ``failed workflows``: journeys that failed, were terminated or timed out, or
+  whose latest workflow task failed (a journey that cannot go on).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+
+from engine.contract import Timeline
+from tests.chaos.history import JourneyHistory, read_history
+from tests.chaos.oracle import RUN_TO_END, Delivery, Difference, compare, deliveries, simulate
+from workers.email import message_id_for
+
+FIGURES = (
+    "journeys",
+    "differing from the simulation",
+    "emails lost",
+    "sent twice",
+    "CTAs twice",
+    "stuck",
+    "failed workflows",
+)
+
+
+@dataclass
+class Verdict:
+    """What the checks found for one journey."""
+
+    journey_id: str
+    playbook: str
+    status: str
+    difference: Difference | None = None
+    lost: list[str] = field(default_factory=list)
+    twice: list[str] = field(default_factory=list)
+    ctas_twice: list[str] = field(default_factory=list)
+    failed: str = ""
+    stuck: str = ""
+    notes: list[str] = field(default_factory=list)
+    context: list[str] = field(default_factory=list)
+    tamper_caught: bool | None = None  # the self-check's verdict, when this one was tampered
+
+
+def read_sink(maildir: Path) -> Counter[str]:
+    """How often each Message-ID reached the sink."""
+    seen: Counter[str] = Counter()
+    parser = BytesParser(policy=policy.default)
+    for sub in ("new", "cur"):
+        folder = maildir / sub
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.name.count(".") < 2:
+                continue
+            with path.open("rb") as handle:
+                headers = parser.parse(handle, headersonly=True)
+            seen[str(headers.get("Message-ID", ""))] += 1
+    return seen
+
+
+async def check_journey(
+    client: Any,
+    journey_id: str,
+    status: str,
+    timeline: Timeline | None,
+    sink: Counter[str],
+    cta_rows: list[dict[str, Any]],
+    tamper: bool = False,
+) -> Verdict:
+    history = await read_history(client, journey_id)
+    playbook = history.first_input.playbook if history.first_input else None
+    verdict = Verdict(journey_id, playbook.name if playbook else "?", status)
+    if status in ("failed", "terminated", "timed_out", "canceled"):
+        verdict.failed = f"the workflow {status}"
+    elif history.last_task == "failed":
+        verdict.failed = f"its workflow task fails: {history.task_failures[-1]}"
+    if history.task_failures:
+        verdict.notes.append(
+            f"{len(history.task_failures)} failed workflow tasks, e.g. {history.task_failures[0]}"
+        )
+    failed_activities = history.failed_activities()
+    if failed_activities:
+        kinds = Counter(a.failure.split(":")[0] for a in failed_activities)
+        verdict.notes.append(f"activities failed or timed out: {dict(kinds)}")
+    if timeline is None or playbook is None or history.first_facts is None:
+        verdict.difference = Difference(
+            journey_id, 0, f"not compared: no timeline ({status})", "-", "-"
+        )
+        return verdict
+    running = timeline.status == "running" and status == "running"
+    if running and timeline.now is not None:
+        until = timeline.now
+    else:
+        until = (timeline.now or history.first_input.options.start_at) + RUN_TO_END  # type: ignore[union-attr, operator]
+    given = deliveries(journey_id, timeline.done, history.signals)
+    simulated, _world = await simulate(playbook, history, timeline, until, given)
+    verdict.difference = compare(timeline, simulated.timeline)
+    if verdict.difference is not None:
+        verdict.context = _context(timeline, simulated.timeline, verdict.difference.index)
+    if history.runs > 1 and len(timeline.done) >= 200:
+        verdict.notes.append("timeline truncated by continue-as-new: compared as it is")
+    _emails(verdict, history, simulated, timeline if running else None, sink)
+    _ctas(verdict, simulated, cta_rows)
+    if tamper and given:
+        wrong = _tampered(given, journey_id)
+        again, _ = await simulate(playbook, history, timeline, until, wrong)
+        verdict.tamper_caught = compare(timeline, again.timeline) is not None
+    return verdict
+
+
+def _emails(
+    verdict: Verdict,
+    history: JourneyHistory,
+    simulated: Any,
+    running: Timeline | None,
+    sink: Counter[str],
+) -> None:
+    horizon = running.now if running is not None else None
+    expected = {
+        request.idempotency_key
+        for request, result in simulated.actions
+        if request.kind in ("send", "ask")
+        and result.status == "done"
+        and (horizon is None or request.playbook_time < horizon)
+    }
+    recorded = {
+        request.idempotency_key
+        for kind in ("send", "ask")
+        for request, result in history.completed(kind)
+        if result.status == "done"
+    }
+    for key in sorted(expected | recorded):
+        copies = sink.get(message_id_for(key), 0)
+        if copies == 0:
+            verdict.lost.append(key)
+        elif copies > 1:
+            verdict.twice.extend([key] * (copies - 1))
+
+
+def _ctas(verdict: Verdict, simulated: Any, rows: list[dict[str, Any]]) -> None:
+    real = Counter((r["step_id"], r["reason"]) for r in rows)
+    expected = Counter(
+        (request.step_id, request.params.get("reason", ""))
+        for request, result in simulated.actions
+        if request.kind in ("cta", "escalate") and result.status == "done"
+    )
+    for (step_id, reason), count in real.items():
+        extra = count - max(1, expected.get((step_id, reason), 0))
+        verdict.ctas_twice.extend([f"{step_id}: {reason[:80]}"] * max(0, extra))
+
+
+def _tampered(given: list[Delivery], journey_id: str) -> list[Delivery]:
+    """The same signals with one wrong: an answer's choice changed, or an event a
+    day late. The oracle must see the difference."""
+    rng = random.Random(journey_id)
+    wrong = list(given)
+    index = rng.randrange(len(wrong))
+    delivery = wrong[index]
+    if delivery.name == "answer":
+        choice = str(delivery.payload.get("choice", ""))
+        payload = {**delivery.payload, "choice": "no" if choice != "no" else "yes"}
+        wrong[index] = replace(delivery, payload=payload)
+    else:
+        wrong[index] = replace(delivery, at=delivery.at + timedelta(days=1), position=10**6)
+    return wrong
+
+
+def _context(real: Timeline, simulated: Timeline, index: int) -> list[str]:
+    from tests.chaos.oracle import canonical, show_entry
+
+    lines = []
+    for name, entries in (
+        ("real", canonical(real.done)),
+        ("simulation", canonical(simulated.done)),
+    ):
+        lines.append(f"    {name} entries {max(0, index - 3)}..{index + 3}:")
+        for n in range(max(0, index - 3), min(len(entries), index + 4)):
+            mark = ">" if n == index else " "
+            lines.append(f"     {mark}{n:3d} {show_entry(entries[n])}")
+        if name == "real" and real.waiting is not None:
+            lines.append(f"       waiting: {show_entry(real.waiting)}")
+    return lines
+
+
+@dataclass
+class Figures:
+    verdicts: list[Verdict]
+    stuck: dict[str, str]
+
+    def __post_init__(self) -> None:
+        for verdict in self.verdicts:
+            verdict.stuck = self.stuck.get(verdict.journey_id, "")
+
+    def values(self) -> dict[str, int]:
+        v = self.verdicts
+        return {
+            "journeys": len(v),
+            "differing from the simulation": sum(1 for x in v if x.difference is not None),
+            "emails lost": sum(len(x.lost) for x in v),
+            "sent twice": sum(len(x.twice) for x in v),
+            "CTAs twice": sum(len(x.ctas_twice) for x in v),
+            "stuck": sum(1 for x in v if x.stuck),
+            "failed workflows": sum(1 for x in v if x.failed),
+        }
+
+    def lines(self) -> list[str]:
+        return [f"{name:31} {value}" for name, value in self.values().items()]
+
+    def bad(self) -> bool:
+        return any(value for name, value in self.values().items() if name != "journeys")
+
+    def report(self) -> list[str]:
+        """Everything behind the figures, journey by journey."""
+        out: list[str] = []
+        for verdict in sorted(self.verdicts, key=lambda x: x.journey_id):
+            problems = []
+            if verdict.difference is not None:
+                problems.append(verdict.difference.words())
+                problems.extend(verdict.context)
+            if verdict.lost:
+                problems.append(f"  emails lost: {', '.join(verdict.lost)}")
+            if verdict.twice:
+                problems.append(f"  sent twice: {', '.join(verdict.twice)}")
+            if verdict.ctas_twice:
+                problems.append(f"  CTAs twice: {'; '.join(verdict.ctas_twice)}")
+            if verdict.stuck:
+                problems.append(f"  stuck: {verdict.stuck}")
+            if verdict.failed:
+                problems.append(f"  failed: {verdict.failed}")
+            if problems:
+                out.append(f"== {verdict.journey_id} ({verdict.playbook}, {verdict.status})")
+                out.extend(problems)
+                out.extend(f"  note: {note}" for note in verdict.notes)
+        return out
