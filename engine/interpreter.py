@@ -195,6 +195,7 @@ class Interpreter:
         self.stage = ""
         self.status: str = "running"
         self.outcome = ""
+        self.achieved = False
         self.waiting: TimelineEntry | None = None
         self.arms: dict[str, Arm] = {}
         for experiment in playbook.experiments:
@@ -1075,11 +1076,17 @@ class Interpreter:
     def _finish(self, outcome: str, achieved: bool) -> None:
         self.status = "completed" if achieved or outcome == "completed" else "stopped"
         self.outcome = outcome
+        self.achieved = achieved
         self.waiting = None
         self._entry_event(f"journey {self.status}", "outcome", outcome, status="done")
 
     async def _record_outcome(self) -> None:
-        params = {"event": "outcome", "status": self.status, "outcome": self.outcome}
+        params = {
+            "event": "outcome",
+            "status": self.status,
+            "outcome": self.outcome,
+            "achieved": self.achieved,  # a goal reached, not a journey run to its end
+        }
         await self._request("record", "journey:outcome", 0, params)
 
 

@@ -174,6 +174,7 @@ async def test_renewed_event_completes_the_journey_as_achieved() -> None:
         "event": "outcome",
         "status": "completed",
         "outcome": "renewed",
+        "achieved": True,
     }
 
 
@@ -687,3 +688,14 @@ async def test_an_answer_that_names_no_ask_answers_the_latest_one() -> None:
     result = await run(pulse_playbook(), script)
     assert answered(result) == [(1, "no answer"), (2, "bad")]
     assert [req.iteration for req, _ in result.actions if req.kind == "cta"] == [2]
+
+
+async def test_a_journey_run_to_its_end_records_its_outcome_as_not_achieved() -> None:
+    """The outcome event says whether a goal was reached: a journey that ran off
+    its end is 'completed' too, and the report must not count it as achieved."""
+    one_send = renewal_playbook().model_copy(
+        update={"body": [send("only.send")], "handlers": [], "goals": [], "exits": []}
+    )
+    result = await run(one_send)
+    assert result.timeline.status == "completed" and result.timeline.outcome == "completed"
+    assert result.requests("record")[-1].params["achieved"] is False
