@@ -146,6 +146,13 @@ def where(timeline: Timeline | None) -> str:
     return f"now {timeline.now}, stage {timeline.stage}, waiting {waits}, last {last}"
 
 
+def ended(timeline: Timeline | None) -> bool:
+    """The journey ended: on a busy machine the test may look only after the
+    past-due escalation's 14 days (3.5 s here) ran out; it is then compared with
+    the simulation run to its end."""
+    return timeline is not None and timeline.status != "running"
+
+
 def steps(entries: list[TimelineEntry]) -> list[tuple[str, str, int, datetime | None]]:
     """What a journey did, where and when (results hold ids and addresses that differ)."""
     return [(e.step_id, e.label, e.iteration, e.at) for e in entries]
@@ -258,31 +265,36 @@ async def test_sigkill_mid_journey_new_worker_carries_on_and_sends_each_email_on
             ) -> Timeline | None:
                 view = await journeys.show_journey(temporal_client, journey_id)
                 seen[0] = view.timeline
-                return view.timeline if passed_the_statements(view.timeline) else None
+                reached = passed_the_statements(view.timeline) or ended(view.timeline)
+                return view.timeline if reached else None
 
             try:
                 views[account] = await until(past_statements, f"{ids[account]} past its statements")
             except AssertionError as error:
                 raise AssertionError(f"{error}; it was at: {where(seen[0])}") from None
         for account in accounts:
-            await journeys.cancel_journey(temporal_client, ids[account])
+            if not ended(views[account]):
+                await journeys.cancel_journey(temporal_client, ids[account])
 
     for account in accounts:
         timeline = views[account]
+        # Simulated to the same point: waiting on the past-due escalation, or the end.
+        simulated_until = None if ended(timeline) else PAST_DUE_WAITING
         expected = await run_simulation(
-            playbook, facts[account], start=DAY_BEFORE_T140, until=PAST_DUE_WAITING
+            playbook, facts[account], start=DAY_BEFORE_T140, until=simulated_until
         )
-        assert passed_the_statements(expected.timeline)
+        assert ended(expected.timeline) or passed_the_statements(expected.timeline)
         # The same steps at the same playbook times as a journey that never crashed.
         assert steps(timeline.done) == steps(expected.timeline.done), account
         assert email_statuses(timeline.done) == email_statuses(expected.timeline.done)
         sends = [e for e in timeline.done if e.label.startswith(("send ", "ask "))]
         assert sends and {e.status for e in sends} == {"done"}
-        assert timeline.waiting is not None and expected.timeline.waiting is not None
-        assert (timeline.waiting.step_id, timeline.waiting.at) == (
-            expected.timeline.waiting.step_id,
-            expected.timeline.waiting.at,
-        )
+        if not ended(timeline):
+            assert timeline.waiting is not None and expected.timeline.waiting is not None
+            assert (timeline.waiting.step_id, timeline.waiting.at) == (
+                expected.timeline.waiting.step_id,
+                expected.timeline.waiting.at,
+            )
 
         # The statement activity the killed worker held was retried, by the new one.
         assert await retried_steps(temporal_client, ids[account]) == [STATEMENT]
