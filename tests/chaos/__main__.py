@@ -3,16 +3,19 @@
 python -m tests.chaos [--journeys 300] [--speed 86400] [--run-seconds 330]
                       [--faults worker,smtp,postgres,temporal | --no-faults]
                       [--kills 12] [--smtp-outage 75] [--tamper 20] [--keep]
+python -m tests.chaos --recheck STATE_DIR   # the checks again, on a kept run
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import signal
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from tests.chaos import book
@@ -24,6 +27,7 @@ from tests.chaos.watch import Watch
 
 WATCH_ROUNDS = 4
 WATCH_EVERY = 10.0
+OBSERVED = "observed.json"  # what the run saw at its end, for --recheck
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -39,6 +43,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=20, help="the worker's activities")
     parser.add_argument("--tamper", type=int, default=20, help="journeys fed a wrong signal")
     parser.add_argument("--keep", action="store_true", help="keep the state directory")
+    parser.add_argument("--recheck", type=Path, help="check a kept run's state directory again")
     args = parser.parse_args(argv)
     kinds = set() if args.no_faults else {k for k in args.faults.split(",") if k}
     unknown = kinds - set(KINDS)
@@ -52,6 +57,9 @@ def say(text: str) -> None:
     print(text, flush=True)
 
 
+# --------------------------------------------------------------------------- the run
+
+
 async def run(args: argparse.Namespace, stack: ChaosStack) -> int:
     from workers.journeys import connect
     from workers.links import LinkSigner
@@ -59,24 +67,22 @@ async def run(args: argparse.Namespace, stack: ChaosStack) -> int:
 
     began = time.monotonic()
     playbooks = book.compile_playbooks()
-    window = {name: book.retry_window(p) for name, p in playbooks.items()}
-    shipped = {name: book.shipped_retry_window(name) for name in playbooks}
+    window = max(book.retry_window(p) for p in playbooks.values())
+    shipped = [book.shipped_retry_window(name) for name in playbooks]
     say(
         f"playbooks compiled with activity retries {book.CHAOS_RETRY} (backoff as shipped) "
-        f"and timeouts of {book.CHAOS_TIMEOUT}: retry window "
-        f"{max(window.values()):.0f} s (shipped: {min(shipped.values()):.0f}-"
-        f"{max(shipped.values()):.0f} s)"
+        f"and timeouts of {book.CHAOS_TIMEOUT}: retry window {window:.0f} s "
+        f"(shipped: {min(shipped):.0f}-{max(shipped):.0f} s)"
     )
-    if "smtp" in args.kinds and args.smtp_outage <= max(window.values()):
+    if "smtp" in args.kinds and args.smtp_outage <= window:
         say("warning: the SMTP outage is not longer than the retry window")
     await stack.up()
     say(f"stack up in {time.monotonic() - began:.0f} s: state in {stack.state_dir}")
     store = await Store.connect(stack.dsn, max_size=8)
     client = await connect(stack.settings())
     seeded = await book.seed_book(store, args.journeys)
-    enrolments = book.assign(seeded)
     started = await book.start_all(
-        client, store, playbooks, enrolments, task_queue=TASK_QUEUE, speed=args.speed
+        client, store, playbooks, book.assign(seeded), task_queue=TASK_QUEUE, speed=args.speed
     )
     mix = Counter(s.enrolment.playbook for s in started)
     say(
@@ -126,49 +132,11 @@ async def run(args: argparse.Namespace, stack: ChaosStack) -> int:
     stuck = watch.stuck()
     stack.worker.stop()  # nothing moves any more: histories and timelines agree
     await watch.round(client, query=False)
-
-    sink = read_sink(stack.maildir)
-    rows = [dict(r) for r in await store.pool.fetch("SELECT * FROM ctas")]
-    ctas: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        ctas.setdefault(row["journey_id"], []).append(row)
-    verdicts = []
-    tampered = set(sorted(ids)[: args.tamper])
-    for journey_id in ids:
-        status = watch.statuses.get(journey_id, "unknown")
-        timeline = await _timeline(client, journey_id, status, watch)
-        verdicts.append(
-            await check_journey(
-                client,
-                journey_id,
-                status,
-                timeline,
-                sink,
-                ctas.get(journey_id, []),
-                tamper=journey_id in tampered,
-            )
-        )
-    figures = Figures(verdicts, stuck)
-    statuses = Counter(v.status for v in verdicts)
-    say(f"journeys by status: {', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}")
-    tried = [v for v in verdicts if v.tamper_caught is not None]
-    if tried:
-        caught = sum(1 for v in tried if v.tamper_caught)
-        say(f"oracle self-check: {caught} of {len(tried)} journeys fed one wrong signal differ")
-    report = stack.state_dir / "chaos-report.txt"
-    lines = figures.report()
-    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    shown = [v for v in verdicts if v.difference is not None][:15]
-    for verdict in shown:
-        assert verdict.difference is not None
-        say(verdict.difference.words())
-    if lines:
-        say(f"every problem, with context: {report}")
+    _save(stack.state_dir, ids, watch, stuck)
+    code = await check(client, store, stack.maildir, stack.state_dir, args.tamper)
     say(f"run took {time.monotonic() - began:.0f} s")
-    for line in figures.lines():
-        say(line)
     await store.close()
-    return 1 if figures.bad() else 0
+    return code
 
 
 async def _all_up(stack: ChaosStack, faults: Faults) -> None:
@@ -185,25 +153,106 @@ async def _all_up(stack: ChaosStack, faults: Faults) -> None:
     await faults.start_worker()
 
 
-async def _timeline(client: Any, journey_id: str, status: str, watch: Watch) -> Any:
+def _save(state_dir: Path, ids: list[str], watch: Watch, stuck: dict[str, str]) -> None:
+    observed = {
+        "journeys": ids,
+        "statuses": watch.statuses,
+        "timelines": {jid: t.model_dump(mode="json") for jid, t in watch.timelines.items()},
+        "stuck": stuck,
+    }
+    (state_dir / OBSERVED).write_text(json.dumps(observed), encoding="utf-8")
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+async def check(client: Any, store: Any, maildir: Path, state_dir: Path, tamper: int) -> int:
+    """Every journey against its simulation; prints the figures; the exit status."""
     from engine.contract import Timeline
 
-    if status == "completed":
+    observed = json.loads((state_dir / OBSERVED).read_text(encoding="utf-8"))
+    ids: list[str] = observed["journeys"]
+    timelines = {j: Timeline.model_validate(t) for j, t in observed["timelines"].items()}
+    sink = read_sink(maildir)
+    ctas: dict[str, list[dict[str, Any]]] = {}
+    for row in await store.pool.fetch("SELECT * FROM ctas"):
+        ctas.setdefault(row["journey_id"], []).append(dict(row))
+    tampered = set(sorted(ids)[:tamper])
+    verdicts = []
+    for journey_id in ids:
+        status = observed["statuses"].get(journey_id, "unknown")
+        timeline = timelines.get(journey_id)
+        if status == "completed":
+            timeline = await _result(client, journey_id)
+        verdict = await check_journey(
+            client,
+            journey_id,
+            status,
+            timeline,
+            sink,
+            ctas.get(journey_id, []),
+            tamper=journey_id in tampered,
+        )
+        verdicts.append(verdict)
+    figures = Figures(verdicts, observed["stuck"])
+    statuses = Counter(v.status for v in verdicts)
+    say(f"journeys by status: {', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}")
+    tried = [v for v in verdicts if v.tamper_caught is not None]
+    if tried:
+        caught = sum(1 for v in tried if v.tamper_caught)
+        say(f"oracle self-check: {caught} of {len(tried)} journeys fed one wrong signal differ")
+    lines = figures.report()
+    report = state_dir / "chaos-report.txt"
+    report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for verdict in [v for v in verdicts if v.difference is not None][:15]:
+        assert verdict.difference is not None
+        say(verdict.difference.words())
+    if lines:
+        say(f"every problem, with context: {report}")
+    for line in figures.lines():
+        say(line)
+    return 1 if figures.bad() else 0
+
+
+async def _result(client: Any, journey_id: str) -> Any:
+    from engine.contract import Timeline
+
+    try:
+        return await client.get_workflow_handle(journey_id, result_type=Timeline).result()
+    except Exception:
+        return None
+
+
+async def recheck(args: argparse.Namespace) -> int:
+    """The checks again on a kept state directory: its Temporal and Postgres only."""
+    from workers.journeys import connect
+    from workers.store import Store
+
+    stack = ChaosStack(args.recheck.resolve())
+    stack.temporal.start()
+    try:
+        await stack.start_postgres()
+        await stack.wait_temporal()
+        store = await Store.connect(stack.dsn, max_size=4)
+        client = await connect(stack.settings())
         try:
-            return await client.get_workflow_handle(journey_id, result_type=Timeline).result()
-        except Exception:
-            return None
-    return watch.timelines.get(journey_id)
+            return await check(client, store, stack.maildir, stack.state_dir, args.tamper)
+        finally:
+            await store.close()
+    finally:
+        stack.down()
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
-    stack = ChaosStack.in_temp_dir(worker_concurrency=args.concurrency)
 
     def interrupted(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, interrupted)
+    if args.recheck:
+        return asyncio.run(recheck(args))
+    stack = ChaosStack.in_temp_dir(worker_concurrency=args.concurrency)
     code = 2
     try:
         code = asyncio.run(run(args, stack))

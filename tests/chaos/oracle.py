@@ -21,6 +21,7 @@ playbook time now: what the simulation did by then, the real one did too.
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -35,6 +36,8 @@ from tests.chaos.world import World
 # Facts only the world writes (a journey never sets them): read back from the real
 # journey's loads, so the simulation sees them change when the real one did.
 WORLD_FACTS = (("subscription", "status"),)
+# CRM events that write a fact before they are signalled (workers.triggers.STATUS_EVENTS).
+FACT_EVENTS = {"renewed": ("subscription", "status", "renewed")}
 RUN_TO_END = timedelta(days=800)
 
 
@@ -60,12 +63,19 @@ class FactChange:
 
 
 def deliveries(journey_id: str, done: list[TimelineEntry], signals: list[Signal]) -> list[Delivery]:
-    """Where each signal shows in the real timeline, as a ``Delivery``.
+    """Where and when the real journey took each signal, as a ``Delivery``.
 
-    A signal leaves an ``event NAME`` entry where it arrived, unless the journey was
-    waiting for it: then the entry it caused (``answer QUESTION``, ``CTA closed``)
-    follows at once, perhaps after the entries of signals that came with it. A
-    signal that left no trace (it came after the journey ended) is not delivered."""
+    A signal leaves an ``event NAME`` entry where it arrived (an *arrival*), unless
+    the journey was waiting for it: then the entry it caused (``answer QUESTION``,
+    ``CTA closed``) follows at once, perhaps after the arrivals of signals that came
+    with it. A signal that left no trace (it came after the journey ended) is not
+    delivered.
+
+    When: an arrival entry carries the rehearsal clock as it stood when the signal
+    came, which, while the journey waits, is when its wait began (the clock moves
+    only when the journey wakes). The journey took the signal when it woke: the time
+    of the next entry that is not an arrival (what the signal caused, or the next
+    thing the journey did), else the arrival's own time."""
     traced: dict[int, int] = {}  # signal index -> entry index
     caused: set[int] = set()  # signals traced by the entry they caused
     used: set[int] = set()
@@ -87,20 +97,26 @@ def deliveries(journey_id: str, done: list[TimelineEntry], signals: list[Signal]
     for number, index in traced.items():
         position = index
         if number in caused:
-            # Signals that came with it and were noted first sit between its
-            # arrival and the entry it caused.
+            # Signals that came with it (or after it) and were noted first sit
+            # between its arrival and the entry it caused.
             while position > 0:
                 earlier = by_entry.get(position - 1)
                 if earlier is None or earlier < number or earlier in caused:
                     break
-                if done[position - 1].at != done[index].at:
-                    break
                 position -= 1
-        signal = signals[number]
-        at = done[index].at
+            at = done[index].at
+        else:
+            later = [e.at for e in done[index + 1 :] if not is_arrival(e)]
+            at = later[0] if later else done[index].at
         assert at is not None
+        signal = signals[number]
         result.append(Delivery(at, position, signal.name, dict(signal.payload), number))
     return sorted(result, key=lambda d: (d.at, d.position, d.order))
+
+
+def is_arrival(entry: TimelineEntry) -> bool:
+    """An ``event NAME`` entry: a signal noted as it came."""
+    return entry.kind == "event" and entry.label.startswith("event ")
 
 
 def _first(done: list[TimelineEntry], start: int, used: set[int], match: Any) -> int | None:
@@ -139,8 +155,10 @@ def _effect(journey_id: str, entry: TimelineEntry, signal: Signal) -> bool:
     return False
 
 
-def world_fact_changes(history: JourneyHistory) -> list[FactChange]:
-    """The first real ``load_facts`` that saw a world fact change, per fact."""
+def world_fact_changes(history: JourneyHistory, given: list[Delivery]) -> list[FactChange]:
+    """World facts a real ``load_facts`` saw change before the signal that brings the
+    change reached the journey (``FACT_EVENTS``: the CRM writes, then signals; a load
+    in between sees the fact first). The simulation changes them at that load's time."""
     start = history.first_facts or {}
     changes: list[FactChange] = []
     for path in WORLD_FACTS:
@@ -148,7 +166,11 @@ def world_fact_changes(history: JourneyHistory) -> list[FactChange]:
         for request, result in history.completed("load_facts"):
             value = (result.data.get(path[0]) or {}).get(path[1])
             if value != before:
-                changes.append(FactChange(request.playbook_time, path, value))
+                brought = [
+                    d.at for d in given if FACT_EVENTS.get(d.name, ("", "", None)) == (*path, value)
+                ]
+                if not brought or request.playbook_time < min(brought):
+                    changes.append(FactChange(request.playbook_time, path, value))
                 break
     return changes
 
@@ -190,6 +212,9 @@ class ChaosSimulation(SimulationRuntime):
             if not (late or here):
                 break  # later ones come after this one
             self.delivered.add(number)
+            if delivery.name in FACT_EVENTS:
+                root, name, value = FACT_EVENTS[delivery.name]
+                self.facts.setdefault(root, {})[name] = value
             if self.interpreter is not None:
                 self.interpreter.deliver(delivery.name, copy.deepcopy(delivery.payload))
             fired = True
@@ -234,9 +259,8 @@ async def simulate(
     world = World(real.journey_id, history.cta_ids())
     if given is None:
         given = deliveries(real.journey_id, real.done, history.signals)
-    runtime = ChaosSimulation(
-        facts, journey.options.start_at, given, world_fact_changes(history), world
-    )
+    changes = world_fact_changes(history, given)
+    runtime = ChaosSimulation(facts, journey.options.start_at, given, changes, world)
     interpreter = Interpreter(playbook, runtime, journey.account_id, journey.journey_id)
     return await runtime.drive(interpreter, until), world
 
@@ -275,10 +299,18 @@ def show_entry(entry: TimelineEntry | None) -> str:
 
 
 def canonical(entries: list[TimelineEntry]) -> list[TimelineEntry]:
-    """Entries in time order, those of one instant in a fixed order: branches of a
-    ``parallel`` whose actions end at the same playbook time may record in either
-    order (the faster activity first), and that is no difference."""
-    return sorted(entries, key=lambda e: (e.at or datetime.min.replace(tzinfo=UTC), *key(e)[:4]))
+    """The entries compared by time, in time order, those of one instant in a fixed
+    order: branches of a ``parallel`` whose actions end at the same playbook time
+    may record in either order (the faster activity first), and that is no
+    difference. Arrivals are left out: their time is the clock's as it stood when
+    the signal came (``deliveries``); ``arrivals`` compares them."""
+    timed = [e for e in entries if not is_arrival(e)]
+    return sorted(timed, key=lambda e: (e.at or datetime.min.replace(tzinfo=UTC), *key(e)[:4]))
+
+
+def arrivals(entries: list[TimelineEntry]) -> Counter[tuple[str, str]]:
+    """The signals noted as they came, what they said, in any order."""
+    return Counter((e.label, e.result) for e in entries if is_arrival(e))
 
 
 def compare(real: Timeline, simulated: Timeline) -> Difference | None:
@@ -315,7 +347,7 @@ def compare(real: Timeline, simulated: Timeline) -> Difference | None:
                 f"{real.status} {real.outcome}",
                 f"{simulated.status} {simulated.outcome}",
             )
-        return None
+        return _arrivals_differ(real, simulated, len(mine))
     early = [e for e in extra if now is None or (e.at is not None and e.at < now)]
     if early:
         return Difference(
@@ -341,9 +373,24 @@ def compare(real: Timeline, simulated: Timeline) -> Difference | None:
         if (a.step_id, a.iteration, a.at) != (b.step_id, b.iteration, b.at):
             return Difference(
                 real.journey_id,
-                len(real.done),
+                len(mine) + len(frontier),
                 "waits for something else",
                 show_entry(a),
                 show_entry(b),
             )
-    return None
+    return _arrivals_differ(real, simulated, len(mine) + len(frontier))
+
+
+def _arrivals_differ(real: Timeline, simulated: Timeline, index: int) -> Difference | None:
+    mine, theirs = arrivals(real.done), arrivals(simulated.done)
+    if mine == theirs:
+        return None
+    only_real = sorted((mine - theirs).elements())
+    only_sim = sorted((theirs - mine).elements())
+    return Difference(
+        real.journey_id,
+        index,
+        "signals noted differently",
+        "; ".join(f"{label}: {result}" for label, result in only_real) or "(none)",
+        "; ".join(f"{label}: {result}" for label, result in only_sim) or "(none)",
+    )
