@@ -158,6 +158,12 @@ def _activity(activity: dict[str, Any]) -> Group:
     cap = emails["cap"]
     table = _kpi_table()
     table.add_row("emails sent", _n(emails["sent"]), f"to {emails['contacts']} contacts")
+    if emails["failed"]:
+        table.add_row(
+            "emails not sent",
+            _n(emails["failed"]),
+            "could not reach the mail server; each has a CTA (`playbook cta ls`)",
+        )
     table.add_row(
         "emails per contact per week",
         f"max {emails['max_per_contact_week']}, mean {emails['mean_per_contact_week']}",

@@ -233,6 +233,8 @@ async def _emails(q: _Query, policy: ContactPolicy) -> dict[str, Any]:
         f"AND {_playbook('journey_id')}), "
         "weeks AS (SELECT contact, week, count(*) AS n FROM sent GROUP BY contact, week) "
         "SELECT (SELECT count(*) FROM sent) AS sent, "
+        "(SELECT count(*) FROM emails WHERE status = 'failed' AND "
+        f"{_window('coalesce(playbook_time, sent_at)')} AND {_playbook('journey_id')}) AS failed, "
         "(SELECT count(DISTINCT contact) FROM sent) AS contacts, "
         "count(*) AS contact_weeks, coalesce(max(n), 0) AS max_n, coalesce(avg(n), 0) AS mean_n, "
         "count(*) FILTER (WHERE n > :weekly_cap::numeric) AS over_cap FROM weeks",
@@ -240,6 +242,9 @@ async def _emails(q: _Query, policy: ContactPolicy) -> dict[str, Any]:
     )
     return {
         "sent": row["sent"],
+        # could not be sent: the mail server unreachable for as long as the step
+        # allowed (each has a CTA; `playbook show` says which step)
+        "failed": row["failed"],
         "contacts": row["contacts"],
         "contact_weeks": row["contact_weeks"],
         "max_per_contact_week": row["max_n"],

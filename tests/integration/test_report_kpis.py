@@ -110,6 +110,8 @@ async def seed(conn) -> None:
         ],
         ("renewal:A1", "A1", "C1", "renewal_statement", "2027-01-05", "bounced"),
         ("renewal:A1", "A1", "C1", "renewal_statement", "2027-01-12", "sent"),
+        # could not reach the mail server: not sent, not counted as sent anywhere
+        ("renewal:A3", "A3", "C6", "renewal_statement", "2027-01-08", "failed"),
         ("version_currency:A2", "A2", "C2", "upgrade_invitation", "2027-01-05", "sent"),
         ("version_currency:A2", "A2", "C2", "upgrade_reminder", "2027-01-06", "sent"),
         *[
@@ -291,6 +293,7 @@ async def test_activity_is_counted_exactly(seeded, playbooks):
     activity = report["activity"]
     assert activity["emails"] == {
         "sent": 11,
+        "failed": 1,
         "contacts": 6,
         "contact_weeks": 7,
         "max_per_contact_week": 4,
