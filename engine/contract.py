@@ -21,6 +21,10 @@ from pydantic import BaseModel, Field
 
 from dsl.ir import Playbook
 
+PERMANENT_FAILURE = "PermanentFailure"
+"""``ApplicationError`` type an activity raises for failures a retry cannot fix; the
+Temporal runtime never retries it and records the action as failed."""
+
 # Events the interpreter reacts to whatever the playbook says: an ask takes
 # ``answer``, an escalation ``cta_closed``, and ``facts_changed`` re-reads the facts.
 ENGINE_EVENTS = ("answer", "cta_closed", "facts_changed")

@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     from dsl.ir import Playbook
     from engine import search_attributes as attrs
     from engine.contract import (
+        PERMANENT_FAILURE,
         ActionInterrupted,
         ActionRequest,
         ActionResult,
@@ -69,9 +70,6 @@ DATA_CONVERTER = pydantic_data_converter
 """The data converter clients and workers MUST both use (``Client.connect(...,
 data_converter=DATA_CONVERTER)``): journey inputs, action requests/results and
 timelines are pydantic models."""
-
-PERMANENT_FAILURE = "PermanentFailure"
-"""``ApplicationError`` type an activity raises for failures a retry cannot fix."""
 
 ROUNDS_PER_RUN = 100  # continue-as-new after this many loop rounds in one run, at the latest
 # Behind workflow.patched: a rehearsal run continued as new keeps the carried clock.

@@ -26,9 +26,16 @@ from temporalio.worker import Worker
 
 from dsl.ir import Duration, Playbook, Repeat, Send
 from engine import search_attributes as attrs
-from engine.contract import ActionRequest, ActionResult, JourneyInput, JourneyOptions, Timeline
+from engine.contract import (
+    PERMANENT_FAILURE,
+    ActionRequest,
+    ActionResult,
+    JourneyInput,
+    JourneyOptions,
+    Timeline,
+)
 from engine.simulation import quote_from_facts
-from engine.temporal_runtime import DATA_CONVERTER, PERMANENT_FAILURE, JourneyWorkflow
+from engine.temporal_runtime import DATA_CONVERTER, JourneyWorkflow
 from tests.unit.engine_playbooks import account_facts, renewal_playbook
 
 pytestmark = pytest.mark.integration
