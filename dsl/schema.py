@@ -12,7 +12,8 @@ Facts reach a journey as one dict of this shape (see ``engine.facts``):
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 FieldType = Literal["number", "string", "bool", "date"]
 
@@ -110,7 +111,8 @@ JOURNEY: dict[str, FieldType] = {
 # Contact roles (people at the customer) and owner roles (our own staff, for CTAs).
 CONTACT_ROLES = ("decision_maker", "renewal_contact", "admin", "champion", "billing")
 OWNER_ROLES = ("csm", "renewal_rep", "sales", "tam", "support", "ops")
-# Which account field names the owner of each owner role; "ops" is the fallback queue.
+# Which account field names the owner of each owner role; FALLBACK_OWNER is the queue
+# a CTA goes to when the account names nobody for its role.
 OWNER_FIELDS = {
     "csm": "csm_owner",
     "renewal_rep": "renewal_rep",
@@ -118,6 +120,16 @@ OWNER_FIELDS = {
     "tam": "tam_owner",
     "support": "tam_owner",
 }
+FALLBACK_OWNER = "ops"
+
+
+def owner_of(account: Mapping[str, Any], owner_role: str) -> str:
+    """The person a CTA for ``owner_role`` goes to: the account's field for the role
+    (``csm`` -> ``csm_owner``), else the ``FALLBACK_OWNER`` queue."""
+    field_name = OWNER_FIELDS.get(owner_role)
+    owner = str(account.get(field_name) or "") if field_name else ""
+    return owner or FALLBACK_OWNER
+
 
 # Events every playbook may use without declaring them.
 BUILTIN_EVENTS = ("renewed", "churned", "opted_out", "nps_response", "facts_changed")

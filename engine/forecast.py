@@ -17,8 +17,8 @@ book, date and world give the same forecast.
 What comes out: every email (template, contact, ISO week), every CTA (owner: the
 account's CSM, renewal rep... from the facts, like the CTA activity) and every email
 the per-contact cap would block, counted across all journeys touching the contact
-with the same rule as ``workers.governance`` (a send is blocked when the contact
-already had ``cap`` emails within the sending playbook's period).
+with the rule ``workers.governance`` enforces (``engine.email_cap``: a send is blocked
+when the contact already had ``cap`` emails within the sending playbook's period).
 
 The forecast is of what is still to come. It counts from the as-of morning, and a
 running journey may already have made some of that day's touches (its T-140
@@ -42,6 +42,7 @@ from typing import Any
 from dsl import schema
 from dsl.ir import Playbook
 from engine.contract import ActionRequest
+from engine.email_cap import EmailCap
 from engine.evaluator import evaluate, truthy
 from engine.experiments import bucket
 from engine.interpreter import journey_id_for
@@ -53,8 +54,6 @@ ASSUMPTION = (
 )
 EMAIL_KINDS = ("send", "ask")
 CTA_KINDS = ("cta", "escalate")
-# The queue a CTA goes to when the account names no owner for its role (as the worker does).
-FALLBACK_OWNER = "ops"
 
 
 class WorldError(ValueError):
@@ -387,10 +386,10 @@ def cap_hits(
     emails: list[EmailTouch], caps: Mapping[str, Any], sent: Iterable[EmailTouch] = ()
 ) -> list[CapHit]:
     """The emails the per-contact cap would block, across all journeys touching each
-    contact: as ``workers.governance``, a send is blocked when the address already had
-    ``max_emails`` emails within the sending playbook's period. A blocked email is not
-    counted as sent (the worker defers or skips it). ``sent`` are emails that went out
-    already: they count against the cap and are never blocked."""
+    contact: by ``engine.email_cap`` (as ``workers.governance``), a send is blocked when
+    the address already had ``max_emails`` emails within the sending playbook's period.
+    A blocked email is not counted as sent (the worker defers or skips it). ``sent`` are
+    emails that went out already: they count against the cap and are never blocked."""
     made = list(sent)
     history = {id(email) for email in made}
     ordered = sorted([*made, *emails], key=lambda e: (e.at, id(e) not in history))
@@ -404,9 +403,8 @@ def cap_hits(
             before.append(email.at)
             continue
         policy = caps[email.playbook]
-        period = timedelta(seconds=policy.per.seconds)
-        recent = sum(1 for at in before if email.at - period < at <= email.at)
-        if recent >= policy.max_emails:
+        cap = EmailCap(policy.max_emails, timedelta(seconds=policy.per.seconds))
+        if cap.blocks(before, email.at):
             hits.append(
                 CapHit(
                     at=email.at,
@@ -415,9 +413,9 @@ def cap_hits(
                     account_id=email.account_id,
                     playbook=email.playbook,
                     template=email.template,
-                    recent=recent,
-                    cap=policy.max_emails,
-                    period_days=period.total_seconds() / 86400,
+                    recent=len(cap.recent(before, email.at)),
+                    cap=cap.limit,
+                    period_days=cap.period.total_seconds() / 86400,
                 )
             )
         else:
@@ -429,14 +427,6 @@ def iso_week(at: datetime | date) -> str:
     """``2026-W45``: the ISO week a playbook time falls in."""
     year, week, _ = at.isocalendar()
     return f"{year}-W{week:02d}"
-
-
-def owner_of(account: Mapping[str, Any], owner_role: str) -> str:
-    """The person a CTA for ``owner_role`` goes to: the account's field for the role
-    (``csm`` -> ``csm_owner``), else the ``ops`` queue (the rule of the CTA activity)."""
-    field_name = schema.OWNER_FIELDS.get(owner_role)
-    owner = str(account.get(field_name) or "") if field_name else ""
-    return owner or FALLBACK_OWNER
 
 
 # --------------------------------------------------------------------------- internals
@@ -473,8 +463,8 @@ def _collect(
                 playbook=request.playbook,
                 account_id=request.account_id,
                 journey_id=request.journey_id,
-                owner_role=role or FALLBACK_OWNER,
-                owner=owner_of(journey.facts.get("account") or {}, role),
+                owner_role=role or schema.FALLBACK_OWNER,
+                owner=schema.owner_of(journey.facts.get("account") or {}, role),
                 priority=str(params.get("priority") or ""),
                 reason=str(params.get("reason") or ""),
             )

@@ -40,7 +40,7 @@ from temporalio.exceptions import ApplicationError
 
 from dsl import schema
 from dsl.ir import ContactPolicy
-from engine.contract import ActionRequest, ActionResult
+from engine.contract import PERMANENT_FAILURE, ActionRequest, ActionResult
 from workers import custom_actions, governance
 from workers.email import (
     EmailTemplates,
@@ -66,10 +66,8 @@ from workers.store import Store, UnknownAccount, UnknownFact
 
 log = logging.getLogger("playbook.activities")
 
-PERMANENT_FAILURE = "PermanentFailure"  # = engine.temporal_runtime.PERMANENT_FAILURE
 WEBHOOK_ENV_PREFIX = "PLAYBOOK_WEBHOOK_"
 CHANNELS_ENV = "PLAYBOOK_CHANNELS"
-FALLBACK_OWNER = "ops"
 
 
 def permanent(message: str) -> ApplicationError:
@@ -504,12 +502,8 @@ class JourneyActivities:
 
 def owner_for(account: dict[str, Any], owner_role: str) -> tuple[str, str]:
     """(owner role, owner) for a CTA: the account's field for the role
-    (``csm`` -> ``csm_owner``), else the ``ops`` queue."""
-    field = schema.OWNER_FIELDS.get(owner_role)
-    owner = str(account.get(field) or "") if field else ""
-    if owner:
-        return owner_role, owner
-    return (owner_role or FALLBACK_OWNER), FALLBACK_OWNER
+    (``csm`` -> ``csm_owner``), else the ``ops`` queue (``dsl.schema.owner_of``)."""
+    return (owner_role or schema.FALLBACK_OWNER), schema.owner_of(account, owner_role)
 
 
 # One @, no spaces or angle brackets, a dot in the domain: what a relay could deliver.

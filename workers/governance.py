@@ -57,6 +57,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dsl.ir import ContactPolicy
 from engine.contract import ActionRequest
+from engine.email_cap import EmailCap
 from workers.store import connection
 
 Rule = Literal[
@@ -349,15 +350,16 @@ async def _decide(conn: Any, ask: _Ask) -> TouchDecision:
     duplicate = _duplicate_touch(ask, touches)
     if duplicate:
         return duplicate
-    for limit, period, rule, label in _caps(ask):
-        if limit <= 0:
-            detail = f"{label} {limit} allows no emails to {ask.email}"
+    sent_at = [touch.at for touch in touches]
+    for cap, rule, label in _caps(ask):
+        if cap.limit <= 0:
+            detail = f"{label} {cap.limit} allows no emails to {ask.email}"
             return TouchDecision(False, "skip", rule, detail)
-        recent = _within(touches, ask.now, period)
-        if len(recent) >= limit:
+        if cap.blocks(sent_at, ask.now):
+            recent = len(cap.recent(sent_at, ask.now))
             detail = (
-                f"{len(recent)} {_emails(len(recent))} to {ask.email} in the last "
-                f"{_words(period)} ({label} {limit})"
+                f"{recent} {_emails(recent)} to {ask.email} in the last "
+                f"{_words(cap.period)} ({label} {cap.limit})"
             )
             return _blocked(ask, rule, detail, touches)
 
@@ -426,11 +428,12 @@ def _duplicate_touch(ask: _Ask, touches: list[_Touch]) -> TouchDecision | None:
     return None
 
 
-def _caps(ask: _Ask) -> list[tuple[int, timedelta, Rule, str]]:
-    caps: list[tuple[int, timedelta, Rule, str]] = []
+def _caps(ask: _Ask) -> list[tuple[EmailCap, Rule, str]]:
+    caps: list[tuple[EmailCap, Rule, str]] = []
     if ask.global_cap:
-        caps.append((ask.global_cap.limit, ask.global_cap.period, "global_cap", "global cap"))
-    caps.append((ask.cap, ask.period, "cap", "cap"))
+        global_cap = EmailCap(ask.global_cap.limit, ask.global_cap.period)
+        caps.append((global_cap, "global_cap", "global cap"))
+    caps.append((EmailCap(ask.cap, ask.period), "cap", "cap"))
     return caps
 
 
@@ -444,14 +447,12 @@ def _first_allowed(ask: _Ask, touches: list[_Touch], start: datetime) -> datetim
     """The first playbook time at or after ``start`` when the caps and the quiet
     hours all allow a touch, given the touches already made."""
     zone, _ = _zone(ask.timezone)
+    sent_at = [touch.at for touch in touches]
     at = start
     for _ in range(16):  # each pass only moves forward; a few passes settle it
         moved = at
-        for limit, period, _rule, _label in _caps(ask):
-            recent = _within(touches, moved, period)
-            if limit > 0 and len(recent) >= limit:
-                # Once the oldest surplus touch leaves the window, one slot is free.
-                moved = max(moved, recent[len(recent) - limit].at + period)
+        for cap, _rule, _label in _caps(ask):
+            moved = cap.frees_at(sent_at, moved)
         if _quiet(moved, zone, ask.quiet_hours):
             moved = _quiet_end(moved, zone, ask.quiet_hours)
         if moved == at:
@@ -461,7 +462,9 @@ def _first_allowed(ask: _Ask, touches: list[_Touch], start: datetime) -> datetim
 
 
 def _within(touches: list[_Touch], now: datetime, period: timedelta) -> list[_Touch]:
-    return [t for t in touches if now - period < t.at <= now]
+    """The touches that count against a cap of ``period`` at ``now``."""
+    window = EmailCap(0, period)
+    return [t for t in touches if window.counts(t.at, now)]
 
 
 def _quiet(at: datetime, zone: ZoneInfo, hours: tuple[int, int] | None) -> bool:
