@@ -34,6 +34,7 @@ from pathlib import Path
 from dsl import formatter, schema
 from dsl import syntax as s
 from dsl.diagnostics import Diagnostic, closest, did_you_mean, error
+from dsl.ir import PLACEHOLDER
 from dsl.template_check import check_template
 
 PRIORITIES = ("low", "medium", "high", "urgent")
@@ -42,10 +43,6 @@ IF_PAST = ("run", "skip")
 PARALLEL_MODES = ("all", "first")
 DEFAULT_ASK_TEMPLATE = "ask"
 MAX_DURATION_SECONDS = 100 * 365 * 86400
-
-# Same pattern as the engine's renderer (engine.evaluator), so what is checked is
-# exactly what gets filled in.
-PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}")
 
 # name -> (minimum args, maximum args or None, result type)
 FUNCTIONS: dict[str, tuple[int, int | None, str]] = {

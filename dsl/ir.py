@@ -22,12 +22,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Annotated, Any
 from typing import Literal as L
 
 from pydantic import BaseModel, ConfigDict, Field
 
 IR_FORMAT = 1
+
+PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}")
+"""A ``{fact.path}`` placeholder in a text the engine fills in (journey id, summary,
+message, reason); group 1 is the dotted path. The checker checks the paths it finds,
+the engine's renderer fills them, enrolment tells which facts a journey id needs."""
 
 
 class Node(BaseModel):

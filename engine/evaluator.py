@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from dsl.ir import Binary, Call, ListExpr, Literal, Path, Unary
+from dsl.ir import PLACEHOLDER, Binary, Call, ListExpr, Literal, Path, Unary
 
 Scope = Mapping[str, Any]
 
@@ -273,12 +273,10 @@ _FUNCTIONS: dict[str, Callable[[Scope, list[Any]], Any]] = {
 
 # --------------------------------------------------------------------------- templates
 
-_PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}")
-
 
 def render(text: str, scope: Scope) -> str:
     """Fill ``{fact.path}`` placeholders; a missing fact renders as an empty string."""
-    return _PLACEHOLDER.sub(lambda m: show(lookup(m.group(1).split("."), scope)), text)
+    return PLACEHOLDER.sub(lambda m: show(lookup(m.group(1).split("."), scope)), text)
 
 
 def show(value: Any) -> str:

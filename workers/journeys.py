@@ -35,7 +35,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from dsl import schema
-from dsl.ir import Playbook
+from dsl.ir import PLACEHOLDER, Playbook
 from engine import search_attributes as attrs
 from engine.contract import JourneyInput, JourneyOptions, Timeline, TimelineEntry, reacts_to
 from engine.evaluator import as_date, lookup, render
@@ -45,7 +45,6 @@ from workers.settings import Settings
 
 STACK_HINT = "is the stack up? run `playbook dev up`"
 QUERY_TIMEOUT = timedelta(seconds=5)
-_PLACEHOLDER = re.compile(r"\{\s*([A-Za-z_]\w*(?:\.\w+)*)\s*\}")
 _SAFE_VALUE = re.compile(r"^[\w.:@+\-/ ]+$")
 RISK_LEVELS = schema.VALUES["account", "risk_level"]  # as the store keeps them
 
@@ -117,7 +116,7 @@ def journey_id(playbook: Playbook, facts: dict[str, Any]) -> str:
     """The workflow id from the playbook's id template; every placeholder must have a value."""
     missing = [
         name
-        for name in _PLACEHOLDER.findall(playbook.journey_id)
+        for name in PLACEHOLDER.findall(playbook.journey_id)
         if lookup(name.split("."), facts) in (None, "")
     ]
     if missing:

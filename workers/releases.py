@@ -45,9 +45,8 @@ from typing import Any
 
 from temporalio.client import Client
 
-from dsl.ir import Playbook
+from dsl.ir import PLACEHOLDER, Playbook
 from workers import journeys
-from workers.journeys import _PLACEHOLDER
 from workers.settings import Settings
 from workers.store import Store, UnknownAccount
 
@@ -407,7 +406,7 @@ async def _journey_before(store: Store, playbook: Playbook, change: AccountChang
         "ga_version": change.old_ga,
         "versions_behind": change.old_behind,
     }
-    names = set(_PLACEHOLDER.findall(playbook.journey_id))
+    names = set(PLACEHOLDER.findall(playbook.journey_id))
     if names <= _BEFORE:
         facts: dict[str, Any] = {"account": account}
     else:
