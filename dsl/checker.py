@@ -31,8 +31,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dsl import formatter, schema
+from dsl import printer, schema
 from dsl import syntax as s
+from dsl.builtins import CALLABLE
 from dsl.diagnostics import Diagnostic, closest, did_you_mean, error
 from dsl.ir import PLACEHOLDER
 from dsl.template_check import check_template
@@ -43,19 +44,6 @@ IF_PAST = ("run", "skip")
 PARALLEL_MODES = ("all", "first")
 DEFAULT_ASK_TEMPLATE = "ask"
 MAX_DURATION_SECONDS = 100 * 365 * 86400
-
-# name -> (minimum args, maximum args or None, result type)
-FUNCTIONS: dict[str, tuple[int, int | None, str]] = {
-    "today": (0, 0, "date"),
-    "days_until": (1, 1, "number"),
-    "days_since": (1, 1, "number"),
-    "min": (1, None, "same"),
-    "max": (1, None, "same"),
-    "round": (1, 2, "number"),
-    "count": (1, 1, "number"),
-    "lower": (1, 1, "string"),
-    "contains": (2, 2, "bool"),
-}
 
 # Words for types in messages: "a date", "a number"...
 _A = {
@@ -890,10 +878,11 @@ class Checker:
     def call(self, expr: s.CallExpr, scope: _Scope) -> str:
         kinds = [self.expr(arg, scope) for arg in expr.args]
         name = expr.fn.text
-        if name not in FUNCTIONS:
-            self.unknown("function", expr.fn, FUNCTIONS, "functions are " + ", ".join(FUNCTIONS))
+        if name not in CALLABLE:
+            self.unknown("function", expr.fn, CALLABLE, "functions are " + ", ".join(CALLABLE))
             return "any"
-        least, most, result = FUNCTIONS[name]
+        builtin = CALLABLE[name]
+        least, most, result = builtin.least, builtin.most, builtin.result
         count = len(expr.args)
         if count < least or (most is not None and count > most):
             wanted = (
@@ -908,7 +897,7 @@ class Checker:
                 expr.span,
             )
             return result if result != "same" else "any"
-        wants = _ARGUMENT_TYPES.get(name)
+        wants = builtin.arguments
         for arg, kind in zip(expr.args, kinds, strict=True):
             if wants and kind not in (*wants, "any", "null"):
                 self.report(
@@ -1059,15 +1048,6 @@ _ARITHMETIC_HINT = {
     ("date", "number"): "add a duration to a date, e.g. `+ 14 days`",
     ("number", "date"): "add a duration to a date, e.g. `+ 14 days`",
 }
-_ARGUMENT_TYPES: dict[str, tuple[str, ...]] = {
-    "days_until": ("date",),
-    "days_since": ("date",),
-    "min": ("number", "date", "duration", "list"),
-    "max": ("number", "date", "duration", "list"),
-    "round": ("number",),
-    "count": ("list",),
-    "lower": ("string",),
-}
 
 
 def _compatible(a: str, b: str) -> bool:
@@ -1168,7 +1148,7 @@ def _date_number_hint(expr: s.BinaryOp, left: str, right: str) -> str:
     if {left, right} != {"date", "number"}:
         return ""
     date = expr.left if left == "date" else expr.right
-    text = formatter.expr(date)
+    text = printer.written(date)
     return (
         f"compare days_until({text}) with a number (days_since for a past date), "
         "or the date with a date"

@@ -3,7 +3,8 @@
 The printer walks the typed AST of ``dsl.syntax`` and emits one line per
 construct: 4-space indents, one space around operators, header lines, defaults
 and the clauses of each action in the order docs/language.md lists them,
-parentheses only where operator precedence needs them, a blank line around
+parentheses only where operator precedence needs them (expressions are
+printed by ``dsl.printer``, the one expression printer), a blank line around
 every top-level step and block. Everything the IR could see (names, strings,
 numbers and durations as written, the order of statements, cases, arms, exits
 and handlers) is printed as it was, so formatting never changes a playbook's
@@ -24,6 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dsl import printer
 from dsl import syntax as s
 from dsl.diagnostics import Diagnostic, render_diagnostics
 from dsl.parser import parse_text
@@ -94,9 +96,9 @@ def format_playbook(
 
 def format_tree(tree: s.PlaybookFile, source: str) -> str:
     """Print ``tree`` canonically; ``source`` (its text) tells where the blank lines were."""
-    printer = _Printer()
-    printer.playbook(tree)
-    return _Layout(source.splitlines(), tree.comments).render(printer.lines)
+    lines = _Printer()
+    lines.playbook(tree)
+    return _Layout(source.splitlines(), tree.comments).render(lines.lines)
 
 
 # --------------------------------------------------------------------------- expressions
@@ -104,75 +106,22 @@ def format_tree(tree: s.PlaybookFile, source: str) -> str:
 
 def expr(node: s.Expr) -> str:
     """An expression in canonical form, parenthesised only where precedence needs it."""
-    return _expr(node)
-
-
-def _prec(node: s.Expr) -> int:
-    if isinstance(node, s.BinaryOp):
-        return s.PRECEDENCE[node.op]
-    if isinstance(node, s.UnaryOp):
-        return s.PRECEDENCE["not"] if node.op == "not" else s.PRECEDENCE["neg"]
-    return 99
-
-
-def _wrap(node: s.Expr, needs_parens: bool) -> str:
-    text = _expr(node)
-    return f"({text})" if needs_parens else text
-
-
-def _expr(node: s.Expr) -> str:
-    if isinstance(node, s.NumberLit | s.DateLit):
-        return node.text
-    if isinstance(node, s.StringLit):
-        return f'"{node.raw}"'
-    if isinstance(node, s.BoolLit):
-        return "true" if node.value else "false"
-    if isinstance(node, s.NullLit):
-        return "null"
-    if isinstance(node, s.Duration):
-        return duration(node)
-    if isinstance(node, s.PathExpr):
-        return node.dotted
-    if isinstance(node, s.CallExpr):
-        return f"{node.fn.text}(" + ", ".join(_expr(a) for a in node.args) + ")"
-    if isinstance(node, s.ListLit):
-        return "[" + ", ".join(_expr(i) for i in node.items) + "]"
-    if isinstance(node, s.UnaryOp):
-        if node.op == "not":
-            # `not` binds looser than comparisons: `not a == b` is `not (a == b)`.
-            return "not " + _wrap(node.operand, _prec(node.operand) < s.PRECEDENCE["not"])
-        return "-" + _wrap(
-            node.operand, _prec(node.operand) < s.PRECEDENCE["neg"] or _is_neg(node.operand)
-        )
-    if isinstance(node, s.BinaryOp):
-        level = s.PRECEDENCE[node.op]
-        comparison = level == s.PRECEDENCE["=="]
-        # Left-associative; comparisons do not chain, so a comparison operand needs parens.
-        left = _wrap(
-            node.left, _prec(node.left) < level or (comparison and _prec(node.left) == level)
-        )
-        right = _wrap(node.right, _prec(node.right) <= level)
-        return f"{left} {node.op} {right}"
-    raise TypeError(f"not an expression: {node!r}")
-
-
-def _is_neg(node: s.Expr) -> bool:
-    return isinstance(node, s.UnaryOp) and node.op == "-"
+    return printer.written(node)
 
 
 def duration(node: s.Duration) -> str:
     """``14 days``: amount and unit as written (the IR keeps the text)."""
-    return f"{node.amount} {node.unit}"
+    return printer.written(node)
 
 
 def string(node: s.StringLit) -> str:
-    return f'"{node.raw}"'
+    return printer.written(node)
 
 
 def _time(spec: s.TimeSpec) -> str:
     if spec.offset is not None and spec.direction is not None:
-        return f"{duration(spec.offset)} {spec.direction} {_expr(spec.at)}"
-    return _expr(spec.at)
+        return f"{duration(spec.offset)} {spec.direction} {expr(spec.at)}"
+    return expr(spec.at)
 
 
 def _policy(policy: s.Policy) -> list[str]:
@@ -312,7 +261,7 @@ class _Printer:
             self.block(st.otherwise, depth + 1)
 
     def _SetStmt(self, st: s.SetStmt, depth: int) -> None:
-        self.emit(depth, f"set {st.target.dotted} = {_expr(st.value)}", st.span)
+        self.emit(depth, f"set {st.target.dotted} = {expr(st.value)}", st.span)
 
     def _QuoteStmt(self, st: s.QuoteStmt, depth: int) -> None:
         head = "generate quote"
@@ -332,7 +281,7 @@ class _Printer:
         self.emit(depth, f"start playbook {st.playbook.text}", st.span)
 
     def _CallStmt(self, st: s.CallStmt, depth: int) -> None:
-        args = ", ".join(f"{a.name.text}: {_expr(a.value)}" for a in st.args)
+        args = ", ".join(f"{a.name.text}: {expr(a.value)}" for a in st.args)
         self.emit(depth, _clauses(f"call {st.action.text}({args})", _policy(st.policy)), st.span)
 
     def _StopStmt(self, st: s.StopStmt, depth: int) -> None:
@@ -367,7 +316,7 @@ class _Printer:
     def _EveryStmt(self, st: s.EveryStmt, depth: int) -> None:
         text = f"every {duration(st.every)}"
         if st.until is not None:
-            text += f" until {_expr(st.until)}"
+            text += f" until {expr(st.until)}"
         if st.at_most is not None:
             text += f", at most {st.at_most.text} times"
         self.emit(depth, text + ":", st.span)
@@ -377,7 +326,7 @@ class _Printer:
         for index, branch in enumerate(st.branches):
             word = "if" if index == 0 else "elif"
             span = st.span if index == 0 else branch.span
-            self.emit(depth, f"{word} {_expr(branch.condition)}:", span)
+            self.emit(depth, f"{word} {expr(branch.condition)}:", span)
             self.block(branch.body, depth + 1)
         if st.else_body is not None:
             self.emit(depth, "else:", st.else_span)
@@ -439,15 +388,15 @@ def _header_line(item: s.HeaderItem) -> str:
     if isinstance(item, s.SummaryLine):
         return f"summary {string(item.text)}"
     if isinstance(item, s.AnchorLine):
-        return f"anchor {item.name.text} = {_expr(item.value)}"
+        return f"anchor {item.name.text} = {expr(item.value)}"
     if isinstance(item, s.EnrollLine):
-        return f"enroll when {_expr(item.condition)}"
+        return f"enroll when {expr(item.condition)}"
     if isinstance(item, s.EventsLine):
         return "events " + ", ".join(n.text for n in item.names)
     if isinstance(item, s.ExitLine):
-        return f"exit {item.name.text} when {_expr(item.condition)}"
+        return f"exit {item.name.text} when {expr(item.condition)}"
     if isinstance(item, s.GoalLine):
-        return f"goal {item.name.text} when {_expr(item.condition)}"
+        return f"goal {item.name.text} when {expr(item.condition)}"
     if isinstance(item, s.OnEvent):
         head = f"on event {item.event.text}"
         if item.action == "achieve":

@@ -15,20 +15,19 @@ Missing facts evaluate to ``None``. Ordering comparisons with ``None`` are false
 arithmetic with ``None`` is ``None``, and mismatched types never raise: a journey
 must not crash on a hole in the CRM data. ``==``/``!=`` compare ``None`` as a
 value, so ``x == null`` works.
+
+The built-in functions (signatures and implementations) are ``dsl.builtins``;
+``{fact.path}`` placeholders are ``dsl.ir.PLACEHOLDER``.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from dsl.builtins import BUILTINS, Scope, as_date, contains
 from dsl.ir import PLACEHOLDER, Binary, Call, ListExpr, Literal, Path, Unary
-
-Scope = Mapping[str, Any]
-
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 def evaluate(expr: Any, scope: Scope) -> Any:
@@ -67,18 +66,6 @@ def lookup(parts: list[str] | tuple[str, ...], scope: Scope) -> Any:
     return value
 
 
-def as_date(value: Any) -> Any:
-    """A date for ISO strings and datetimes; other values unchanged."""
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, str) and _ISO_DATE.match(value):
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return value
-    return value
-
-
 # --------------------------------------------------------------------------- nodes
 
 
@@ -112,7 +99,7 @@ def _binary(expr: Binary, scope: Scope) -> Any:
         return True if truthy(left) else truthy(evaluate(expr.right, scope))
     left, right = evaluate(expr.left, scope), evaluate(expr.right, scope)
     if op in ("in", "not in"):
-        found = _contains(right, left)
+        found = contains(right, left)
         return found if op == "in" else not found
     left, right = _align(left, right)
     if op in ("==", "!="):
@@ -139,18 +126,6 @@ def _align(left: Any, right: Any) -> tuple[Any, Any]:
     if isinstance(right, datetime) and isinstance(left, date):
         return left, right.date()
     return left, right
-
-
-def _contains(container: Any, item: Any) -> bool:
-    if container is None or item is None:
-        return False
-    if isinstance(container, str):
-        return isinstance(item, str) and item in container
-    if isinstance(container, Mapping):
-        return item in container
-    if isinstance(container, list | tuple | set):
-        return item in container
-    return False
 
 
 def _divide(left: Any, right: Any) -> Any:
@@ -188,87 +163,13 @@ _ARITHMETIC: dict[str, Callable[[Any, Any], Any]] = {
 
 def _call(expr: Call, scope: Scope) -> Any:
     args = [evaluate(arg, scope) for arg in expr.args]
-    fn = _FUNCTIONS.get(expr.fn)
-    if fn is None:
+    builtin = BUILTINS.get(expr.fn)
+    if builtin is None:
         return None  # the checker rejects unknown functions; never crash at run time
     try:
-        return fn(scope, args)
+        return builtin.implementation(scope, args)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-
-
-def _today(scope: Scope, args: list[Any]) -> Any:
-    return scope.get("today")
-
-
-def _anchor(scope: Scope, args: list[Any]) -> Any:
-    return as_date(scope.get("anchor"))
-
-
-def _days_until(scope: Scope, args: list[Any]) -> Any:
-    target, today = as_date(args[0]), scope.get("today")
-    if not isinstance(target, date) or not isinstance(today, date):
-        return None
-    return (target - today).days
-
-
-def _days_since(scope: Scope, args: list[Any]) -> Any:
-    since, today = as_date(args[0]), scope.get("today")
-    if not isinstance(since, date) or not isinstance(today, date):
-        return None
-    return (today - since).days
-
-
-def _values(args: list[Any]) -> list[Any]:
-    """``min(a, b)`` or ``min(list)``; holes are left out."""
-    values = args[0] if len(args) == 1 and isinstance(args[0], list | tuple) else args
-    return [as_date(v) if isinstance(v, str) else v for v in values if v is not None]
-
-
-def _min(scope: Scope, args: list[Any]) -> Any:
-    values = _values(args)
-    return min(values) if values else None
-
-
-def _max(scope: Scope, args: list[Any]) -> Any:
-    values = _values(args)
-    return max(values) if values else None
-
-
-def _round(scope: Scope, args: list[Any]) -> Any:
-    if not args or args[0] is None or isinstance(args[0], bool):
-        return None
-    digits = int(args[1]) if len(args) > 1 and args[1] is not None else 0
-    value = round(args[0], digits)
-    return int(value) if digits == 0 else value
-
-
-def _count(scope: Scope, args: list[Any]) -> Any:
-    if not args or args[0] is None:
-        return 0
-    return len(args[0]) if isinstance(args[0], list | tuple | dict | str) else None
-
-
-def _lower(scope: Scope, args: list[Any]) -> Any:
-    return args[0].lower() if args and isinstance(args[0], str) else None
-
-
-def _contains_fn(scope: Scope, args: list[Any]) -> Any:
-    return _contains(args[0], args[1])
-
-
-_FUNCTIONS: dict[str, Callable[[Scope, list[Any]], Any]] = {
-    "today": _today,
-    "anchor": _anchor,
-    "days_until": _days_until,
-    "days_since": _days_since,
-    "min": _min,
-    "max": _max,
-    "round": _round,
-    "count": _count,
-    "lower": _lower,
-    "contains": _contains_fn,
-}
 
 
 # --------------------------------------------------------------------------- templates

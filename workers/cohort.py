@@ -23,13 +23,15 @@ account's current subscription, chosen as the store's fact loader chooses it),
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from dsl import schema
+from dsl import printer, schema
 from dsl.ir import Binary, Call, ListExpr, Literal, Path, Unary
+from dsl.visitor import NodeVisitor
 
 
 class CohortError(ValueError):
@@ -225,7 +227,7 @@ _ORDERING = ("<", "<=", ">", ">=")
 _SECONDS_PER_DAY = 86400
 
 
-class _Compiler:
+class _Compiler(NodeVisitor[_Sql]):
     def __init__(self, today: date, anchor: Any | None) -> None:
         self.params: list[Any] = []
         self.roots: set[str] = set()
@@ -304,28 +306,12 @@ class _Compiler:
     # ---------------------------------------------------------- values (may be NULL)
 
     def value(self, expr: Any) -> _Sql:
-        if isinstance(expr, Literal):
-            return self._literal(expr)
-        if isinstance(expr, Path):
-            return self._path(expr)
-        if isinstance(expr, Unary):
-            if expr.op == "not":
-                return _Sql(self.condition(expr), "bool")
-            operand = self.value(expr.operand)
-            if operand.type not in ("number", "duration"):
-                raise CohortError(f"{describe(expr)}: `-` needs a number or a duration")
-            return _Sql(f"(-{operand.text})", operand.type)
-        if isinstance(expr, Binary):
-            if expr.op in ("+", "-", "*", "/"):
-                return self._arithmetic(expr)
-            return _Sql(self.condition(expr), "bool")
-        if isinstance(expr, Call):
-            return self._call(expr)
-        if isinstance(expr, ListExpr):
-            raise CohortError(f"{describe(expr)}: a list can only follow `in` here")
-        raise CohortError(f"{type(expr).__name__}: not an expression an entry condition can use")
+        return self.visit(expr)
 
-    def _literal(self, expr: Literal) -> _Sql:
+    def generic_visit(self, node: Any, *args: Any, **kwargs: Any) -> _Sql:
+        raise CohortError(f"{type(node).__name__}: not an expression an entry condition can use")
+
+    def visit_Literal(self, expr: Literal) -> _Sql:
         if expr.value is None or expr.type == "null":
             return _Sql("NULL", "null")
         if expr.type == "duration":
@@ -334,11 +320,36 @@ class _Compiler:
             raise CohortError(f"{describe(expr)}: a {expr.type} literal is not supported here")
         return _Sql(self.param(_param_value(expr), _CASTS[expr.type]), expr.type)
 
-    def _path(self, expr: Path) -> _Sql:
+    def visit_Path(self, expr: Path) -> _Sql:
         column, kind = column_for(list(expr.parts))
         self.roots.add(expr.parts[0])
         self.reasons.setdefault(".".join(expr.parts), column)
         return _Sql(column, kind)
+
+    def visit_Unary(self, expr: Unary) -> _Sql:
+        if expr.op == "not":
+            return _Sql(self.condition(expr), "bool")
+        operand = self.value(expr.operand)
+        if operand.type not in ("number", "duration"):
+            raise CohortError(f"{describe(expr)}: `-` needs a number or a duration")
+        return _Sql(f"(-{operand.text})", operand.type)
+
+    def visit_Binary(self, expr: Binary) -> _Sql:
+        if expr.op in ("+", "-", "*", "/"):
+            return self._arithmetic(expr)
+        return _Sql(self.condition(expr), "bool")
+
+    def visit_ListExpr(self, expr: ListExpr) -> _Sql:
+        raise CohortError(f"{describe(expr)}: a list can only follow `in` here")
+
+    def visit_Call(self, expr: Call) -> _Sql:
+        translate = SQL_FUNCTIONS.get(expr.fn)
+        sql = translate(self, expr) if translate is not None else None
+        if sql is None:
+            raise CohortError(
+                f"{describe(expr)}: not supported in an entry condition ({_SUPPORTED})"
+            )
+        return sql
 
     def _arithmetic(self, expr: Binary) -> _Sql:
         left, right = self.value(expr.left), self.value(expr.right)
@@ -362,38 +373,47 @@ class _Compiler:
             "is not supported in an entry condition"
         )
 
-    def _call(self, expr: Call) -> _Sql:
-        fn = expr.fn
-        if fn == "today" and not expr.args:
-            return _Sql(self._today_param(), "date")
-        if fn in ("days_until", "days_since") and len(expr.args) == 1:
-            day = self.value(expr.args[0])
-            if day.type == "null":
-                return _Sql("NULL", "null")
-            if day.type != "date":
-                raise CohortError(f"{describe(expr)}: {fn} needs a date, not a {day.type}")
-            today = self._today_param()
-            sql = f"({day.text} - {today})" if fn == "days_until" else f"({today} - {day.text})"
-            self.reasons.setdefault(describe(expr), sql)
-            return _Sql(sql, "number")
-        if fn == "lower" and len(expr.args) == 1:
-            text = self.value(expr.args[0])
-            if text.type not in ("string", "null"):
-                raise CohortError(f"{describe(expr)}: lower needs a text, not a {text.type}")
-            return _Sql(f"lower({text.text})", "string")
-        if fn in ("min", "max") and len(expr.args) >= 2:
+    # ---------------------------------------------------------- built-in functions
+    # Each returns the call's SQL, or None when this form of the call has none.
+
+    def sql_today(self, expr: Call) -> _Sql | None:
+        return _Sql(self._today_param(), "date") if not expr.args else None
+
+    def sql_days_between(self, expr: Call) -> _Sql | None:
+        if len(expr.args) != 1:
+            return None
+        day = self.value(expr.args[0])
+        if day.type == "null":
+            return _Sql("NULL", "null")
+        if day.type != "date":
+            raise CohortError(f"{describe(expr)}: {expr.fn} needs a date, not a {day.type}")
+        today = self._today_param()
+        until = expr.fn == "days_until"
+        sql = f"({day.text} - {today})" if until else f"({today} - {day.text})"
+        self.reasons.setdefault(describe(expr), sql)
+        return _Sql(sql, "number")
+
+    def sql_lower(self, expr: Call) -> _Sql | None:
+        if len(expr.args) != 1:
+            return None
+        text = self.value(expr.args[0])
+        if text.type not in ("string", "null"):
+            raise CohortError(f"{describe(expr)}: lower needs a text, not a {text.type}")
+        return _Sql(f"lower({text.text})", "string")
+
+    def sql_extreme(self, expr: Call) -> _Sql | None:
+        if len(expr.args) >= 2:
             return self._extreme(expr, expr.args)
-        if fn in ("min", "max") and len(expr.args) == 1 and isinstance(expr.args[0], ListExpr):
+        if len(expr.args) == 1 and isinstance(expr.args[0], ListExpr):
             if not expr.args[0].items:
                 return _Sql("NULL", "null")  # the evaluator: min of nothing is a hole
             return self._extreme(expr, expr.args[0].items)
-        if fn == "anchor" and not expr.args and self._anchor is not None:
-            return self.value(self._anchor)
-        raise CohortError(
-            f"{describe(expr)}: not supported in an entry condition "
-            "(supported: today(), days_until(date), days_since(date), lower(text), "
-            "min(a, b...), max(a, b...), min([list]), max([list]), anchor())"
-        )
+        return None
+
+    def sql_anchor(self, expr: Call) -> _Sql | None:
+        if expr.args or self._anchor is None:
+            return None
+        return self.value(self._anchor)
 
     def _extreme(self, expr: Call, args: list[Any]) -> _Sql:
         values = [self.value(arg) for arg in args]
@@ -409,6 +429,24 @@ class _Compiler:
         if not self._today_sql:
             self._today_sql = self.param(self._today, "date")
         return self._today_sql
+
+
+# The SQL of each built-in function (``dsl.builtins.BUILTINS``), by its name; the
+# built-ins in NOT_IN_SQL have none, and an entry condition calling one is refused.
+SQL_FUNCTIONS: dict[str, Callable[[_Compiler, Call], _Sql | None]] = {
+    "today": _Compiler.sql_today,
+    "days_until": _Compiler.sql_days_between,
+    "days_since": _Compiler.sql_days_between,
+    "lower": _Compiler.sql_lower,
+    "min": _Compiler.sql_extreme,
+    "max": _Compiler.sql_extreme,
+    "anchor": _Compiler.sql_anchor,
+}
+NOT_IN_SQL = frozenset({"round", "count", "contains"})
+_SUPPORTED = (
+    "(supported: today(), days_until(date), days_since(date), lower(text), "
+    "min(a, b...), max(a, b...), min([list]), max([list]), anchor())"
+)
 
 
 # --------------------------------------------------------------------------- small pieces
@@ -454,31 +492,5 @@ def _check_comparable_types(what: str, left: str, right: str) -> None:
 
 
 def describe(expr: Any) -> str:
-    """An expression written back roughly as in the playbook, for messages and reasons."""
-    if isinstance(expr, Literal):
-        return _describe_literal(expr)
-    if isinstance(expr, Path):
-        return ".".join(expr.parts)
-    if isinstance(expr, Unary):
-        inner = describe(expr.operand)
-        return f"not {inner}" if expr.op == "not" else f"-{inner}"
-    if isinstance(expr, Binary):
-        return f"{describe(expr.left)} {expr.op} {describe(expr.right)}"
-    if isinstance(expr, ListExpr):
-        return "[" + ", ".join(describe(i) for i in expr.items) + "]"
-    if isinstance(expr, Call):
-        return f"{expr.fn}({', '.join(describe(a) for a in expr.args)})"
-    return type(expr).__name__
-
-
-def _describe_literal(expr: Literal) -> str:
-    if expr.value is None:
-        return "null"
-    if expr.type == "string":
-        return '"' + str(expr.value).replace('"', '\\"') + '"'
-    if expr.type == "bool":
-        return "true" if expr.value else "false"
-    if expr.type == "duration":
-        days = timedelta(seconds=int(expr.value)).total_seconds() / _SECONDS_PER_DAY
-        return f"{days:g} days"
-    return str(expr.value)
+    """An expression written back as in the playbook, for messages and reasons."""
+    return printer.expression(expr)

@@ -394,3 +394,11 @@ def test_shipped_entry_conditions_compile(name):
     query = compile_cohort(playbook.enroll, today=TODAY, anchor=playbook.anchor)
     assert query.sql.startswith("SELECT a.id AS account_id")
     assert "subscription.status" in query.reasons
+
+
+def test_every_builtin_has_sql_or_is_declared_not_translatable():
+    from dsl.builtins import BUILTINS
+    from workers.cohort import NOT_IN_SQL, SQL_FUNCTIONS
+
+    assert set(SQL_FUNCTIONS) | NOT_IN_SQL == set(BUILTINS)
+    assert not set(SQL_FUNCTIONS) & NOT_IN_SQL
