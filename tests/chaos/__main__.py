@@ -177,7 +177,7 @@ async def check(client: Any, store: Any, maildir: Path, state_dir: Path, tamper:
     ctas: dict[str, list[dict[str, Any]]] = {}
     for row in await store.pool.fetch("SELECT * FROM ctas"):
         ctas.setdefault(row["journey_id"], []).append(dict(row))
-    tampered = set(sorted(ids)[:tamper])
+    tampered = set(sorted(ids, key=lambda j: book.digest(j, "tamper"))[:tamper])
     verdicts = []
     for journey_id in ids:
         status = observed["statuses"].get(journey_id, "unknown")
@@ -200,7 +200,7 @@ async def check(client: Any, store: Any, maildir: Path, state_dir: Path, tamper:
     tried = [v for v in verdicts if v.tamper_caught is not None]
     if tried:
         caught = sum(1 for v in tried if v.tamper_caught)
-        say(f"oracle self-check: {caught} of {len(tried)} journeys fed one wrong signal differ")
+        say(f"oracle self-check: {caught} of {len(tried)} journeys fed one signal less differ")
     lines = figures.report()
     report = state_dir / "chaos-report.txt"
     report.write_text("\n".join(lines) + "\n", encoding="utf-8")

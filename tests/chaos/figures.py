@@ -23,16 +23,17 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from dataclasses import dataclass, field
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
 from engine.contract import Timeline
+from tests.chaos.compare import Difference, canonical, compare, show_entry
+from tests.chaos.feed import Delivery, deliveries
 from tests.chaos.history import JourneyHistory, read_history
-from tests.chaos.oracle import RUN_TO_END, Delivery, Difference, compare, deliveries, simulate
+from tests.chaos.oracle import RUN_TO_END, simulate
 from workers.email import message_id_for
 
 FIGURES = (
@@ -103,7 +104,7 @@ async def check_journey(
         )
     failed_activities = history.failed_activities()
     if failed_activities:
-        kinds = Counter(a.failure.split(":")[0] for a in failed_activities)
+        kinds = Counter(t.split(":")[0] for a in failed_activities for t in a.troubles)
         verdict.notes.append(f"activities failed or timed out: {dict(kinds)}")
     if timeline is None or playbook is None or history.first_facts is None:
         verdict.difference = Difference(
@@ -115,7 +116,7 @@ async def check_journey(
         until = timeline.now
     else:
         until = (timeline.now or history.first_input.options.start_at) + RUN_TO_END  # type: ignore[union-attr, operator]
-    given = deliveries(journey_id, timeline.done, history.signals)
+    given = deliveries(journey_id, timeline.done, history.signals, timeline.now)
     simulated, _world = await simulate(playbook, history, timeline, until, given)
     verdict.difference = compare(timeline, simulated.timeline)
     if verdict.difference is not None:
@@ -124,8 +125,8 @@ async def check_journey(
         verdict.notes.append("timeline truncated by continue-as-new: compared as it is")
     _emails(verdict, history, simulated, timeline if running else None, sink)
     _ctas(verdict, simulated, cta_rows)
-    if tamper and given:
-        wrong = _tampered(given, journey_id)
+    wrong = _tampered(given, journey_id) if tamper else None
+    if wrong is not None:
         again, _ = await simulate(playbook, history, timeline, until, wrong)
         verdict.tamper_caught = compare(timeline, again.timeline) is not None
     return verdict
@@ -172,25 +173,17 @@ def _ctas(verdict: Verdict, simulated: Any, rows: list[dict[str, Any]]) -> None:
         verdict.ctas_twice.extend([f"{step_id}: {reason[:80]}"] * max(0, extra))
 
 
-def _tampered(given: list[Delivery], journey_id: str) -> list[Delivery]:
-    """The same signals with one wrong: an answer's choice changed, or an event a
-    day late. The oracle must see the difference."""
-    rng = random.Random(journey_id)
-    wrong = list(given)
-    index = rng.randrange(len(wrong))
-    delivery = wrong[index]
-    if delivery.name == "answer":
-        choice = str(delivery.payload.get("choice", ""))
-        payload = {**delivery.payload, "choice": "no" if choice != "no" else "yes"}
-        wrong[index] = replace(delivery, payload=payload)
-    else:
-        wrong[index] = replace(delivery, at=delivery.at + timedelta(days=1), position=10**6)
-    return wrong
+def _tampered(given: list[Delivery], journey_id: str) -> list[Delivery] | None:
+    """The same signals less one the real timeline shows (an answer, a CTA close, a
+    CRM event): the oracle must see that the world was not the same."""
+    traced = [d for d in given if d.traced]
+    if not traced:
+        return None
+    dropped = random.Random(journey_id).choice(traced)
+    return [d for d in given if d is not dropped]
 
 
 def _context(real: Timeline, simulated: Timeline, index: int) -> list[str]:
-    from tests.chaos.oracle import canonical, show_entry
-
     lines = []
     for name, entries in (
         ("real", canonical(real.done)),

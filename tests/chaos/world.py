@@ -3,10 +3,10 @@ journey's actions, decided by the rules, never copied from the real run.
 
 - An email (``send``/``ask``) goes to the contact holding the role in the facts.
   No contact or no address: ``failed`` (bad data). Otherwise contact governance
-  decides exactly as ``workers.governance`` does (its own pure rules: opt-outs,
-  the cap over the touches this journey made, quiet hours in the contact's time
-  zone, the first time a deferred touch is allowed), over the touches the
-  *simulated* journey made. So a real journey deferred by a cap its own failed
+  decides by the rules ``workers.governance`` documents (opt-outs, the cap over
+  the emails this journey sent, quiet hours in the contact's time zone, the first
+  time a deferred touch is allowed), written here again, over the emails the
+  *simulated* journey sent. So a real journey deferred by a cap its own failed
   sends still counted, or by quiet hours at a time that was not quiet, differs.
 - ``notify``: the chaos stack has no channel webhooks: ``skipped``.
 - ``cta``/``escalate``: opened, with the id the store gave the real CTA under the
@@ -20,12 +20,12 @@ these answers.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dsl.ir import ContactPolicy
 from engine.contract import ActionRequest, ActionResult
-from workers import governance
 from workers.activities import plausible_address
 
 
@@ -78,60 +78,98 @@ class World:
         contact: dict[str, Any],
         policy: ContactPolicy,
         fallback_timezone: str,
-    ) -> governance.TouchDecision:
-        """``workers.governance._decide`` without a database: the touches are the
-        simulated journey's own (one journey per account in a chaos book)."""
+    ) -> Decision:
+        """Contact governance as the docs state it (``workers.governance``), over the
+        touches the simulated journey made (one journey per account in a chaos book):
+        an opted-out contact is skipped; ``cap`` emails within ``(now - period, now]``
+        block the next, which is deferred to the first time the cap and the quiet hours
+        allow it, or skipped (``when blocked skip``); quiet hours in the contact's time
+        zone defer to their end."""
         now = _aware(request.playbook_time)
         email = str(contact.get("email") or "").strip().lower()
         when_blocked = request.params.get("when_blocked") or policy.when_blocked
-        ask = governance._Ask(
-            contact_id=str(contact.get("id") or ""),
-            email=email,
-            timezone=str(contact.get("timezone") or fallback_timezone),
-            account_id=request.account_id,
-            journey_id=request.journey_id,
-            reason=str(request.params.get("reason") or f"{request.playbook}/{request.step_id}"),
-            key=request.idempotency_key,
-            now=now,
-            cap=policy.max_emails,
-            period=timedelta(seconds=policy.per.seconds),
-            quiet_hours=policy.quiet_hours,
-            global_cap=None,
-            when_blocked=when_blocked,
-        )
+        zone = _zone(str(contact.get("timezone") or fallback_timezone))
+        period = timedelta(seconds=policy.per.seconds)
+        hours = policy.quiet_hours
         if contact.get("opted_out"):
-            detail = f"contact {contact.get('id')} ({email}) is marked opted out"
-            return governance.TouchDecision(False, "skip", "opted_out", detail)
-        touches = [t for t in self.touches if t.email == email and now - ask.period < t.at <= now]
-        for limit, period, rule, label in governance._caps(ask):
-            recent = governance._within(touches, now, period)
-            if len(recent) >= limit:
-                detail = f"{len(recent)} emails to {email} in the last {period} ({label} {limit})"
-                if ask.when_blocked == "skip":
-                    return governance.TouchDecision(False, "skip", rule, detail)
-                retry = governance._first_allowed(ask, touches, now)
-                return governance.TouchDecision(False, "defer", rule, detail, retry)
-        zone, _ = governance._zone(ask.timezone)
-        if governance._quiet(now, zone, ask.quiet_hours):
-            retry = governance._first_allowed(ask, touches, now)
-            local = now.astimezone(zone)
-            detail = f"{local:%H:%M} local for {email} is within quiet hours"
-            return governance.TouchDecision(False, "defer", "quiet_hours", detail, retry)
-        self.touches.append(_Touch(now, email, request.journey_id, ask.reason))
-        return governance.TouchDecision(True, "send", "ok", "")
+            return Decision("skip", "opted_out", f"{email} is marked opted out")
+        sent = [t.at for t in self.touches if t.email == email]
+        if len(_recent(sent, now, period)) >= policy.max_emails:
+            detail = f"{policy.max_emails} emails to {email} within {period}"
+            if when_blocked == "skip":
+                return Decision("skip", "cap", detail)
+            return Decision("defer", "cap", detail, _first_allowed(sent, now, policy, zone))
+        if _quiet(now, zone, hours):
+            detail = f"{now.astimezone(zone):%H:%M} local for {email} is within quiet hours"
+            return Decision("defer", "quiet_hours", detail, _first_allowed(sent, now, policy, zone))
+        self.touches.append(_Touch(now, email, request.journey_id))
+        return Decision("send", "ok", "")
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # send, defer, skip
+    rule: str
+    detail: str
+    retry_at: datetime | None = None
+
+
+def _recent(sent: list[datetime], now: datetime, period: timedelta) -> list[datetime]:
+    return [at for at in sent if now - period < at <= now]
+
+
+def _first_allowed(
+    sent: list[datetime], start: datetime, policy: ContactPolicy, zone: ZoneInfo
+) -> datetime:
+    """The first time at or after ``start`` when the cap and the quiet hours allow."""
+    period = timedelta(seconds=policy.per.seconds)
+    at = start
+    for _ in range(16):
+        moved = at
+        recent = sorted(_recent(sent, moved, period))
+        if policy.max_emails > 0 and len(recent) >= policy.max_emails:
+            moved = max(moved, recent[len(recent) - policy.max_emails] + period)
+        if _quiet(moved, zone, policy.quiet_hours):
+            moved = _quiet_end(moved, zone, policy.quiet_hours)
+        if moved == at:
+            break
+        at = moved
+    return at
+
+
+def _quiet(at: datetime, zone: ZoneInfo, hours: tuple[int, int] | None) -> bool:
+    if not hours or hours[0] == hours[1]:
+        return False
+    start, end = hours
+    hour = at.astimezone(zone).hour
+    return start <= hour < end if start < end else (hour >= start or hour < end)
+
+
+def _quiet_end(at: datetime, zone: ZoneInfo, hours: tuple[int, int] | None) -> datetime:
+    """The next local ``end`` o'clock after ``at``."""
+    assert hours is not None
+    local = at.astimezone(zone)
+    end = datetime.combine(local.date(), time(hours[1] % 24), tzinfo=zone)
+    if end <= local:
+        end = datetime.combine(local.date() + timedelta(days=1), time(hours[1] % 24), tzinfo=zone)
+    return end.astimezone(UTC)
+
+
+def _zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name) if name else ZoneInfo("UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
 
 
 @dataclass(frozen=True)
 class _Touch:
-    """A touch as governance counts it (``governance._Touch`` plus the address)."""
+    """An email that left, as the cap counts it."""
 
     at: datetime
     email: str
     journey_id: str
-    reason: str
 
 
 def _aware(at: datetime) -> datetime:
-    from datetime import UTC
-
     return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
