@@ -7,7 +7,9 @@ with labelled edges, forks and joins for ``parallel``, a back edge for each
 event handlers in a subgraph of their own.
 
 Node ids are the step ids made Mermaid-safe, so a node can be traced back to the
-step that the timeline, the Temporal UI and ``playbook show`` name.
+step that the timeline, the Temporal UI and ``playbook show`` name. Node labels
+are ``dsl.step_labels.diagram_label``, expressions ``dsl.printer``'s, escaped here
+for Mermaid.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import re
 from dataclasses import dataclass, field
 
 from dsl import ir
-from dsl.syntax import PRECEDENCE
+from dsl.printer import duration, expression
+from dsl.step_labels import diagram_label
+from dsl.visitor import NodeVisitor
 
 MAX_LABEL = 70
 
@@ -61,132 +65,13 @@ def node_id(step_id: str) -> str:
     return "s_" + re.sub(r"[^A-Za-z0-9_]", "_", step_id)
 
 
-def describe_expr(expr: ir.Expr) -> str:
-    """Render an IR expression back in the playbook language's notation."""
-    return _expr(expr, 0)
-
-
-def _expr(expr: ir.Expr, outer: int) -> str:
-    if isinstance(expr, ir.Literal):
-        return _literal(expr)
-    if isinstance(expr, ir.Path):
-        return ".".join(expr.parts)
-    if isinstance(expr, ir.Unary):
-        inner = _expr(expr.operand, PRECEDENCE["neg"])
-        return f"not {inner}" if expr.op == "not" else f"-{inner}"
-    if isinstance(expr, ir.Binary):
-        level = PRECEDENCE[expr.op]
-        text = f"{_expr(expr.left, level)} {expr.op} {_expr(expr.right, level + 1)}"
-        return f"({text})" if level < outer else text
-    if isinstance(expr, ir.ListExpr):
-        return "[" + ", ".join(_expr(item, 0) for item in expr.items) + "]"
-    if isinstance(expr, ir.Call):
-        return f"{expr.fn}(" + ", ".join(_expr(arg, 0) for arg in expr.args) + ")"
-    return "?"
-
-
-def _literal(lit: ir.Literal) -> str:
-    if lit.type == "string":
-        return f'"{lit.value}"'
-    if lit.type == "bool":
-        return "true" if lit.value else "false"
-    if lit.type == "null" or lit.value is None:
-        return "null"
-    if lit.type == "duration":
-        return _duration_text(int(lit.value))
-    return str(lit.value)
-
-
-def _duration_text(seconds: int) -> str:
-    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'' if count == 1 else 's'}"
-    return f"{seconds} seconds"
-
-
-def duration(value: ir.Duration) -> str:
-    """How a duration reads: as written in the playbook when known."""
-    return value.text or _duration_text(value.seconds)
-
-
-def describe_time(when: ir.WaitUntil, playbook: ir.Playbook) -> str:
-    """``T-140`` for points relative to the playbook's anchor, else the point in words."""
-    days, rest = divmod(abs(when.offset.seconds), 86400)
-    if _is_anchor(when.at, playbook) and rest == 0:
-        if when.offset.seconds == 0:
-            return "T"
-        return f"T{'-' if when.offset.seconds < 0 else '+'}{days}"
-    target = describe_expr(when.at)
-    if when.offset.seconds == 0:
-        return f"at {target}"
-    side = "before" if when.offset.seconds < 0 else "after"
-    return f"{_duration_text(abs(when.offset.seconds))} {side} {target}"
-
-
-def _is_anchor(expr: ir.Expr, playbook: ir.Playbook) -> bool:
-    if isinstance(expr, ir.Call) and expr.fn == "anchor":
-        return True
-    return playbook.anchor is not None and expr == playbook.anchor
-
-
-def step_label(step: ir.Step, playbook: ir.Playbook) -> str:
-    """A short, readable label for one step, in the language's own words."""
-    if isinstance(step, ir.Send):
-        return f"send {step.template} to {step.to_role}"
-    if isinstance(step, ir.Ask):
-        return f"ask {step.question} to {step.to_role}, wait up to {duration(step.timeout)}"
-    if isinstance(step, ir.Cta):
-        return f"CTA for {step.owner_role} ({step.priority}): {step.reason}"
-    if isinstance(step, ir.Escalate):
-        return f"escalate to {step.owner_role} ({step.priority}), wait up to {duration(step.wait)}"
-    if isinstance(step, ir.SetFact):
-        return f"set {'.'.join(step.path)} = {describe_expr(step.value)}"
-    if isinstance(step, ir.GenerateQuote):
-        growth = "with" if step.organic_growth else "without"
-        uplift = f", uplift {step.uplift_percent:g}%" if step.uplift_percent else ""
-        return f"generate quote {growth} organic growth{uplift}"
-    if isinstance(step, ir.Notify):
-        return f"notify #{step.channel}: {step.message}"
-    if isinstance(step, ir.StartPlaybook):
-        return f"start playbook {step.playbook}"
-    if isinstance(step, ir.CustomAction):
-        return f"call {step.action}(" + ", ".join(a.name for a in step.args) + ")"
-    if isinstance(step, ir.Stop):
-        return f"stop as {step.outcome}"
-    if isinstance(step, ir.Goal):
-        return f"achieve {step.name}"
-    if isinstance(step, ir.Wait):
-        return f"wait {duration(step.duration)}"
-    if isinstance(step, ir.WaitUntil):
-        past = ", skip if past" if step.if_past == "skip" else ""
-        return f"wait until {describe_time(step, playbook)}{past}"
-    if isinstance(step, ir.WaitEvent):
-        up_to = f" up to {duration(step.timeout)}" if step.timeout else ""
-        return f"wait for event {step.event}{up_to}"
-    if isinstance(step, ir.Block):
-        when = f"{describe_time(step.when, playbook)} " if step.when else ""
-        title = f": {step.title}" if step.title else ""
-        return f"{when}step {step.label}{title}"
-    if isinstance(step, ir.Repeat):
-        until = f" until {describe_expr(step.until)}" if step.until is not None else ""
-        most = f", at most {step.max_times} times" if step.max_times is not None else ""
-        return f"every {duration(step.every)}{until}{most}"
-    if isinstance(step, ir.If):
-        return f"if {describe_expr(step.condition)}"
-    if isinstance(step, ir.Match):
-        kind = "" if step.subject_kind == "fact" else f"{step.subject_kind} "
-        return f"match {kind}{step.subject}"
-    if isinstance(step, ir.Parallel):
-        return f"parallel {step.mode}"
-    return step.kind
-
-
 # --------------------------------------------------------------------------- drawing
 
 
 @dataclass
-class _Drawing:
+class _Drawing(NodeVisitor[list[Pending]]):
+    """Draws steps; one ``visit_<Step>`` per kind of node shape (the rest are boxes)."""
+
     playbook: ir.Playbook
     lines: list[str] = field(default_factory=list)
     _used: set[str] = field(default_factory=set)
@@ -245,62 +130,59 @@ class _Drawing:
         return self._chain(steps, [(src, label)])
 
     def _step(self, step: ir.Step, incoming: list[Pending]) -> list[Pending]:
-        label = step_label(step, self.playbook)
-        nid = node_id(step.id)
-        if isinstance(step, ir.Block):
-            return self._block(step, nid, label, incoming)
-        if isinstance(step, (ir.Stop, ir.Goal)):
-            name = self._node(nid, label, "(((", ")))", "terminal")
-            self._connect(incoming, name)
-            return []
-        if isinstance(step, ir.If):
-            return self._if(step, nid, label, incoming)
-        if isinstance(step, ir.Match):
-            return self._match(step, nid, label, incoming)
-        if isinstance(step, ir.Parallel):
-            return self._parallel(step, nid, label, incoming)
-        if isinstance(step, ir.Repeat):
-            return self._repeat(step, nid, label, incoming)
-        if isinstance(step, ir.WaitEvent):
-            name = self._node(nid, label, "[/", "/]")
-            self._connect(incoming, name)
-            received = self._branch(step.then, name, "received")
-            timed_out = self._branch(step.otherwise, name, "timed out" if step.timeout else "")
-            return received + (timed_out if step.timeout else [])
-        if isinstance(step, ir.Escalate):
-            name = self._node(nid, label, "[[", "]]", "human")
-            self._connect(incoming, name)
-            return [(name, "closed")] + self._branch(step.on_timeout, name, "not closed")
-        if isinstance(step, (ir.Wait, ir.WaitUntil)):
-            name = self._node(nid, label, "[/", "/]")
-        elif isinstance(step, ir.Cta):
-            name = self._node(nid, label, "[[", "]]", "human")
-        else:
-            name = self._node(nid, label, "[", "]")
-        self._connect(incoming, name)
-        return [(name, "")]
+        """Draw one step after ``incoming``; return the edges leaving it."""
+        return self.visit(step, incoming)
 
-    def _block(
-        self, step: ir.Block, nid: str, label: str, incoming: list[Pending]
-    ) -> list[Pending]:
-        name = self._node(nid, label, "([", "])")
+    def _step_node(
+        self, step: ir.Step, incoming: list[Pending], open_: str, close: str, cls: str = ""
+    ) -> str:
+        """The step's own node, joined to ``incoming``."""
+        label = diagram_label(step, self.playbook)
+        name = self._node(node_id(step.id), label, open_, close, cls)
         self._connect(incoming, name)
+        return name
+
+    def generic_visit(self, step: ir.Step, incoming: list[Pending]) -> list[Pending]:
+        return [(self._step_node(step, incoming, "[", "]"), "")]
+
+    def visit_Stop(self, step: ir.Stop | ir.Goal, incoming: list[Pending]) -> list[Pending]:
+        self._step_node(step, incoming, "(((", ")))", "terminal")
+        return []
+
+    visit_Goal = visit_Stop
+
+    def visit_Wait(self, step: ir.Wait | ir.WaitUntil, incoming: list[Pending]) -> list[Pending]:
+        return [(self._step_node(step, incoming, "[/", "/]"), "")]
+
+    visit_WaitUntil = visit_Wait
+
+    def visit_Cta(self, step: ir.Cta, incoming: list[Pending]) -> list[Pending]:
+        return [(self._step_node(step, incoming, "[[", "]]", "human"), "")]
+
+    def visit_WaitEvent(self, step: ir.WaitEvent, incoming: list[Pending]) -> list[Pending]:
+        name = self._step_node(step, incoming, "[/", "/]")
+        received = self._branch(step.then, name, "received")
+        timed_out = self._branch(step.otherwise, name, "timed out" if step.timeout else "")
+        return received + (timed_out if step.timeout else [])
+
+    def visit_Escalate(self, step: ir.Escalate, incoming: list[Pending]) -> list[Pending]:
+        name = self._step_node(step, incoming, "[[", "]]", "human")
+        return [(name, "closed")] + self._branch(step.on_timeout, name, "not closed")
+
+    def visit_Block(self, step: ir.Block, incoming: list[Pending]) -> list[Pending]:
+        name = self._step_node(step, incoming, "([", "])")
         # The block's own `at` wait is drawn as part of this header node.
         out = self._chain(step.body, [(name, "")])
         if step.when is not None and step.when.if_past == "skip":
             out.append((name, "already past: skip"))
         return out
 
-    def _if(self, step: ir.If, nid: str, label: str, incoming: list[Pending]) -> list[Pending]:
-        name = self._node(nid, label, "{", "}", "decision")
-        self._connect(incoming, name)
+    def visit_If(self, step: ir.If, incoming: list[Pending]) -> list[Pending]:
+        name = self._step_node(step, incoming, "{", "}", "decision")
         return self._branch(step.then, name, "yes") + self._branch(step.otherwise, name, "no")
 
-    def _match(
-        self, step: ir.Match, nid: str, label: str, incoming: list[Pending]
-    ) -> list[Pending]:
-        name = self._node(nid, label, "{", "}", "decision")
-        self._connect(incoming, name)
+    def visit_Match(self, step: ir.Match, incoming: list[Pending]) -> list[Pending]:
+        name = self._step_node(step, incoming, "{", "}", "decision")
         out: list[Pending] = []
         for case in step.cases:
             out += self._branch(case.body, name, ", ".join(case.values))
@@ -314,23 +196,17 @@ class _Drawing:
             out.append((name, "otherwise"))
         return out
 
-    def _parallel(
-        self, step: ir.Parallel, nid: str, label: str, incoming: list[Pending]
-    ) -> list[Pending]:
-        fork = self._node(nid, label, "[[", "]]", "decision")
-        self._connect(incoming, fork)
+    def visit_Parallel(self, step: ir.Parallel, incoming: list[Pending]) -> list[Pending]:
+        fork = self._step_node(step, incoming, "[[", "]]", "decision")
         join_label = "first branch done: cancel the rest" if step.mode == "first" else "all done"
         ends = [self._branch(branch.body, fork, branch.name) for branch in step.branches]
-        join = self._node(f"{nid}_join", join_label, "[[", "]]", "decision")
+        join = self._node(f"{node_id(step.id)}_join", join_label, "[[", "]]", "decision")
         for pending in ends:
             self._connect(pending, join)
         return [(join, "")]
 
-    def _repeat(
-        self, step: ir.Repeat, nid: str, label: str, incoming: list[Pending]
-    ) -> list[Pending]:
-        loop = self._node(nid, label, "{{", "}}", "decision")
-        self._connect(incoming, loop)
+    def visit_Repeat(self, step: ir.Repeat, incoming: list[Pending]) -> list[Pending]:
+        loop = self._step_node(step, incoming, "{{", "}}", "decision")
         body_end = self._branch(step.body, loop, "each round")
         for src, edge_label in body_end:
             self._edge(src, loop, edge_label or f"next round in {duration(step.every)}", True)
@@ -344,10 +220,10 @@ class _Drawing:
             return
         self.lines.append('    subgraph rules["Ends the journey whenever it holds"]')
         for goal in pb.goals:
-            text = f"goal {goal.name} when {describe_expr(goal.condition)}"
+            text = f"goal {goal.name} when {expression(goal.condition)}"
             self._node(f"goal_{goal.name}", text, "(((", ")))", "terminal")
         for rule in pb.exits:
-            text = f"exit {rule.name} when {describe_expr(rule.condition)}"
+            text = f"exit {rule.name} when {expression(rule.condition)}"
             self._node(f"exit_{rule.name}", text, "(((", ")))", "terminal")
         self.lines.append("    end")
 

@@ -91,6 +91,7 @@ from dsl.ir import (
     WaitEvent,
     WaitUntil,
 )
+from dsl.step_labels import describe
 from engine.branches import join_branches
 from engine.contract import (
     ActionInterrupted,
@@ -106,7 +107,6 @@ from engine.contract import (
 )
 from engine.evaluator import as_date, evaluate, lookup, render, show, to_json_value, truthy
 from engine.experiments import assign_arm
-from engine.step_words import describe
 
 BUSINESS_HOUR = time(9, 0, tzinfo=UTC)
 MAX_DEFERRALS = 30  # a send blocked this many times in a row is given up (recorded)
