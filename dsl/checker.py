@@ -30,6 +30,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dsl import printer, schema
 from dsl import syntax as s
@@ -37,6 +38,7 @@ from dsl.builtins import CALLABLE
 from dsl.diagnostics import Diagnostic, closest, did_you_mean, error
 from dsl.ir import PLACEHOLDER
 from dsl.template_check import check_template
+from dsl.visitor import NodeVisitor
 
 PRIORITIES = ("low", "medium", "high", "urgent")
 BLOCKED_MODES = ("defer", "skip")
@@ -83,8 +85,11 @@ class _Facts:
     questions: set[str] = field(default_factory=set)
 
 
-class Checker:
-    """Collects the diagnostics of one parsed file (see the module docstring)."""
+class Checker(NodeVisitor[Any]):
+    """Collects the diagnostics of one parsed file (see the module docstring).
+
+    One ``visit_<Class>`` per statement (returns nothing) and per expression form
+    (returns the expression's type)."""
 
     def __init__(
         self,
@@ -312,11 +317,13 @@ class Checker:
             ended_by = ended_by or _ends_block(stmt)
 
     def statement(self, stmt: s.Stmt, scope: _Scope) -> None:
-        method = getattr(self, "stmt_" + type(stmt).__name__, None)
-        if method is not None:
-            method(stmt, scope)
+        """Check one statement (``visit_<Stmt>``; ``stop`` has nothing to check)."""
+        self.visit(stmt, scope)
 
-    def stmt_SendStmt(self, stmt: s.SendStmt, scope: _Scope) -> None:
+    def generic_visit(self, node: Any, *args: Any, **kwargs: Any) -> Any:
+        return None
+
+    def visit_SendStmt(self, stmt: s.SendStmt, scope: _Scope) -> None:
         self.template(stmt.template)
         self.contact_role(stmt.to)
         if stmt.reason is not None:
@@ -325,7 +332,7 @@ class Checker:
             self.choose(stmt.when_blocked, BLOCKED_MODES, "`when blocked`")
         self.policy(stmt.policy)
 
-    def stmt_AskStmt(self, stmt: s.AskStmt, scope: _Scope) -> None:
+    def visit_AskStmt(self, stmt: s.AskStmt, scope: _Scope) -> None:
         self.contact_role(stmt.to)
         if stmt.using is not None:
             self.template(stmt.using, for_ask=True)
@@ -366,11 +373,11 @@ class Checker:
             )
         self.asked[stmt.question.text] = stmt
 
-    def stmt_CtaStmt(self, stmt: s.CtaStmt, scope: _Scope) -> None:
+    def visit_CtaStmt(self, stmt: s.CtaStmt, scope: _Scope) -> None:
         self.owner_role(stmt.owner)
         self.task(stmt, "create cta", scope)
 
-    def stmt_EscalateStmt(self, stmt: s.EscalateStmt, scope: _Scope) -> None:
+    def visit_EscalateStmt(self, stmt: s.EscalateStmt, scope: _Scope) -> None:
         self.owner_role(stmt.owner)
         self.task(stmt, "escalate", scope)
         if stmt.wait is None:
@@ -403,7 +410,7 @@ class Checker:
             self.check_text(stmt.reason, scope)
         self.policy(stmt.policy)
 
-    def stmt_SetStmt(self, stmt: s.SetStmt, scope: _Scope) -> None:
+    def visit_SetStmt(self, stmt: s.SetStmt, scope: _Scope) -> None:
         target_type = self.fact_path(stmt.target, scope)
         parts = tuple(p.text for p in stmt.target.parts)
         if target_type is not None and parts not in schema.WRITABLE:
@@ -422,16 +429,16 @@ class Checker:
         if target_type is not None:
             self.known_word(stmt.target, stmt.value)
 
-    def stmt_QuoteStmt(self, stmt: s.QuoteStmt, scope: _Scope) -> None:
+    def visit_QuoteStmt(self, stmt: s.QuoteStmt, scope: _Scope) -> None:
         if stmt.uplift is not None and not 0 <= stmt.uplift.value <= 100:
             self.report(f"uplift {stmt.uplift.text}% is not between 0% and 100%", stmt.uplift.span)
         self.policy(stmt.policy)
 
-    def stmt_NotifyStmt(self, stmt: s.NotifyStmt, scope: _Scope) -> None:
+    def visit_NotifyStmt(self, stmt: s.NotifyStmt, scope: _Scope) -> None:
         self.check_text(stmt.message, scope)
         self.policy(stmt.policy)
 
-    def stmt_StartPlaybookStmt(self, stmt: s.StartPlaybookStmt, scope: _Scope) -> None:
+    def visit_StartPlaybookStmt(self, stmt: s.StartPlaybookStmt, scope: _Scope) -> None:
         if self.playbooks_dir is None or not self.playbooks_dir.is_dir():
             return
         known = [p.stem for p in self.playbooks_dir.glob("*.playbook")]
@@ -443,7 +450,7 @@ class Checker:
                 f"no {stmt.playbook.text}.playbook in {self.playbooks_dir}",
             )
 
-    def stmt_CallStmt(self, stmt: s.CallStmt, scope: _Scope) -> None:
+    def visit_CallStmt(self, stmt: s.CallStmt, scope: _Scope) -> None:
         names: set[str] = set()
         for arg in stmt.args:
             if arg.name.text in names:
@@ -452,18 +459,18 @@ class Checker:
             self.expr(arg.value, scope)
         self.policy(stmt.policy)
 
-    def stmt_AchieveStmt(self, stmt: s.AchieveStmt, scope: _Scope) -> None:
+    def visit_AchieveStmt(self, stmt: s.AchieveStmt, scope: _Scope) -> None:
         self.goal_name(stmt.goal)
 
-    def stmt_WaitStmt(self, stmt: s.WaitStmt, scope: _Scope) -> None:
+    def visit_WaitStmt(self, stmt: s.WaitStmt, scope: _Scope) -> None:
         self.positive_duration(stmt.duration)
 
-    def stmt_WaitUntilStmt(self, stmt: s.WaitUntilStmt, scope: _Scope) -> None:
+    def visit_WaitUntilStmt(self, stmt: s.WaitUntilStmt, scope: _Scope) -> None:
         self.time_spec(stmt.time, scope)
         if stmt.if_past is not None:
             self.choose(stmt.if_past, IF_PAST, "`if past`")
 
-    def stmt_WaitEventStmt(self, stmt: s.WaitEventStmt, scope: _Scope) -> None:
+    def visit_WaitEventStmt(self, stmt: s.WaitEventStmt, scope: _Scope) -> None:
         self.event_name(stmt.event)
         if stmt.up_to is not None:
             self.positive_duration(stmt.up_to)
@@ -477,7 +484,7 @@ class Checker:
                 )
             self.block(stmt.otherwise, scope)
 
-    def stmt_EveryStmt(self, stmt: s.EveryStmt, scope: _Scope) -> None:
+    def visit_EveryStmt(self, stmt: s.EveryStmt, scope: _Scope) -> None:
         self.positive_duration(stmt.every)
         if stmt.until is not None:
             self.condition(stmt.until, scope)
@@ -485,14 +492,14 @@ class Checker:
             self.whole(stmt.at_most, "`at most`", minimum=1)
         self.block(stmt.body, scope)
 
-    def stmt_IfStmt(self, stmt: s.IfStmt, scope: _Scope) -> None:
+    def visit_IfStmt(self, stmt: s.IfStmt, scope: _Scope) -> None:
         for branch in stmt.branches:
             self.condition(branch.condition, scope)
             self.block(branch.body, scope)
         if stmt.else_body is not None:
             self.block(stmt.else_body, scope)
 
-    def stmt_MatchStmt(self, stmt: s.MatchStmt, scope: _Scope) -> None:
+    def visit_MatchStmt(self, stmt: s.MatchStmt, scope: _Scope) -> None:
         if stmt.subject_kind == "answer":
             self.match_answer(stmt)
         elif stmt.subject_kind == "arm":
@@ -589,7 +596,7 @@ class Checker:
                 elif not isinstance(value, s.NumberLit):
                     self.known_word(stmt.subject, value)
 
-    def stmt_ParallelStmt(self, stmt: s.ParallelStmt, scope: _Scope) -> None:
+    def visit_ParallelStmt(self, stmt: s.ParallelStmt, scope: _Scope) -> None:
         if stmt.mode is not None:
             self.choose(stmt.mode, PARALLEL_MODES, "`parallel` mode")
         names: set[str] = set()
@@ -769,34 +776,35 @@ class Checker:
 
     def expr(self, expr: s.Expr, scope: _Scope) -> str:
         """The type of ``expr``, reporting every problem in it ("any" when unknown)."""
-        if isinstance(expr, s.NumberLit):
-            return "number"
-        if isinstance(expr, s.StringLit):
-            return "string"
-        if isinstance(expr, s.DateLit):
-            return self.date_literal(expr)
-        if isinstance(expr, s.BoolLit):
-            return "bool"
-        if isinstance(expr, s.NullLit):
-            return "null"
-        if isinstance(expr, s.Duration):
-            self.sane_duration(expr)
-            return "duration"
-        if isinstance(expr, s.ListLit):
-            for item in expr.items:
-                self.expr(item, scope)
-            return "list"
-        if isinstance(expr, s.PathExpr):
-            if len(expr.parts) == 1 and expr.parts[0].text == self.facts.anchor:
-                return "date"
-            return self.fact_path(expr, scope) or "any"
-        if isinstance(expr, s.CallExpr):
-            return self.call(expr, scope)
-        if isinstance(expr, s.UnaryOp):
-            return self.unary(expr, scope)
-        return self.binary(expr, scope)
+        return self.visit(expr, scope)
 
-    def date_literal(self, expr: s.DateLit) -> str:
+    def visit_NumberLit(self, expr: s.NumberLit, scope: _Scope) -> str:
+        return "number"
+
+    def visit_StringLit(self, expr: s.StringLit, scope: _Scope) -> str:
+        return "string"
+
+    def visit_BoolLit(self, expr: s.BoolLit, scope: _Scope) -> str:
+        return "bool"
+
+    def visit_NullLit(self, expr: s.NullLit, scope: _Scope) -> str:
+        return "null"
+
+    def visit_Duration(self, expr: s.Duration, scope: _Scope) -> str:
+        self.sane_duration(expr)
+        return "duration"
+
+    def visit_ListLit(self, expr: s.ListLit, scope: _Scope) -> str:
+        for item in expr.items:
+            self.expr(item, scope)
+        return "list"
+
+    def visit_PathExpr(self, expr: s.PathExpr, scope: _Scope) -> str:
+        if len(expr.parts) == 1 and expr.parts[0].text == self.facts.anchor:
+            return "date"
+        return self.fact_path(expr, scope) or "any"
+
+    def visit_DateLit(self, expr: s.DateLit, scope: _Scope) -> str:
         from datetime import date
 
         try:
@@ -805,7 +813,7 @@ class Checker:
             self.report(f"{expr.text} is not a date", expr.span, "dates are YYYY-MM-DD")
         return "date"
 
-    def unary(self, expr: s.UnaryOp, scope: _Scope) -> str:
+    def visit_UnaryOp(self, expr: s.UnaryOp, scope: _Scope) -> str:
         kind = self.expr(expr.operand, scope)
         if expr.op == "not":
             if kind not in ("bool", "any", "null"):
@@ -816,7 +824,7 @@ class Checker:
             return "any"
         return kind
 
-    def binary(self, expr: s.BinaryOp, scope: _Scope) -> str:
+    def visit_BinaryOp(self, expr: s.BinaryOp, scope: _Scope) -> str:
         left = self.expr(expr.left, scope)
         right = self.expr(expr.right, scope)
         op = expr.op
@@ -875,7 +883,7 @@ class Checker:
         )
         return "any"
 
-    def call(self, expr: s.CallExpr, scope: _Scope) -> str:
+    def visit_CallExpr(self, expr: s.CallExpr, scope: _Scope) -> str:
         kinds = [self.expr(arg, scope) for arg in expr.args]
         name = expr.fn.text
         if name not in CALLABLE:

@@ -22,6 +22,7 @@ from typing import Any
 
 from dsl import ir, schema
 from dsl import syntax as s
+from dsl.visitor import NodeVisitor
 
 
 def _span(span: s.Span) -> ir.Span | None:
@@ -38,7 +39,9 @@ def _number(number: s.NumberLit) -> int | float:
     return number.value
 
 
-class _Compiler:
+class _Compiler(NodeVisitor[Any]):
+    """One ``visit_<Class>`` per statement and expression form of the AST."""
+
     def __init__(self, playbook: s.PlaybookFile) -> None:
         self.playbook = playbook
         anchor = playbook.first(s.AnchorLine)
@@ -219,134 +222,170 @@ class _Compiler:
         return [self.statement(stmt, parent, siblings) for stmt in stmts]
 
     def statement(self, stmt: s.Stmt, parent: str, siblings: dict[str, int]) -> ir.Step:
-        span = _span(stmt.span)
-        if isinstance(stmt, s.SendStmt):
-            return ir.Send(
-                id=self.new_id(parent, "send", siblings),
-                span=span,
-                template=stmt.template.text,
-                to_role=stmt.to.text,
-                reason=stmt.reason.value if stmt.reason else "",
-                when_blocked=_blocked(stmt.when_blocked),
-                policy=self.policy(stmt.policy),
-            )
-        if isinstance(stmt, s.AskStmt):
-            return ir.Ask(
-                id=self.new_id(parent, f"ask.{stmt.question.text}", siblings),
-                span=span,
-                question=stmt.question.text,
-                prompt=stmt.prompt.value if stmt.prompt else "",
-                to_role=stmt.to.text,
-                template=stmt.using.text if stmt.using else "ask",
-                choices=[ir.Choice(name=c.name.text, label=c.label.value) for c in stmt.choices],
-                timeout=_duration(stmt.wait) if stmt.wait else ir.Duration(seconds=0),
-                when_blocked=_blocked(stmt.when_blocked),
-                policy=self.policy(stmt.policy),
-            )
-        if isinstance(stmt, s.CtaStmt):
-            return ir.Cta(
-                id=self.new_id(parent, "cta", siblings),
-                span=span,
-                owner_role=stmt.owner.text,
-                priority=_priority(stmt.priority, "medium"),
-                due=_duration(stmt.due) if stmt.due else ir.Duration(seconds=0),
-                reason=stmt.reason.value if stmt.reason else "",
-                policy=self.policy(stmt.policy),
-            )
-        if isinstance(stmt, s.EscalateStmt):
-            sid = self.new_id(parent, "escalate", siblings)
-            return ir.Escalate(
-                id=sid,
-                span=span,
-                owner_role=stmt.owner.text,
-                priority=_priority(stmt.priority, "high"),
-                due=_duration(stmt.due) if stmt.due else ir.Duration(seconds=0),
-                reason=stmt.reason.value if stmt.reason else "",
-                wait=_duration(stmt.wait) if stmt.wait else ir.Duration(seconds=0),
-                on_timeout=self.block(stmt.otherwise or [], f"{sid}.otherwise"),
-                policy=self.policy(stmt.policy),
-            )
-        if isinstance(stmt, s.SetStmt):
-            return ir.SetFact(
-                id=self.new_id(parent, "set", siblings),
-                span=span,
-                path=[p.text for p in stmt.target.parts],
-                value=self.expr(stmt.value),
-            )
-        if isinstance(stmt, s.QuoteStmt):
-            return ir.GenerateQuote(
-                id=self.new_id(parent, "quote", siblings),
-                span=span,
-                organic_growth=stmt.organic_growth is not False,
-                uplift_percent=float(stmt.uplift.value) if stmt.uplift else 0.0,
-                policy=self.policy(stmt.policy),
-            )
-        if isinstance(stmt, s.NotifyStmt):
-            return ir.Notify(
-                id=self.new_id(parent, "notify", siblings),
-                span=span,
-                channel=stmt.channel.text,
-                message=stmt.message.value,
-                policy=self.policy(stmt.policy),
-            )
-        if isinstance(stmt, s.StartPlaybookStmt):
-            return ir.StartPlaybook(
-                id=self.new_id(parent, "start_playbook", siblings),
-                span=span,
-                playbook=stmt.playbook.text,
-            )
-        if isinstance(stmt, s.CallStmt):
-            return ir.CustomAction(
-                id=self.new_id(parent, f"call.{stmt.action.text}", siblings),
-                span=span,
-                action=stmt.action.text,
-                args=[ir.Argument(name=a.name.text, value=self.expr(a.value)) for a in stmt.args],
-                policy=self.policy(stmt.policy),
-            )
-        if isinstance(stmt, s.StopStmt):
-            return ir.Stop(
-                id=self.new_id(parent, "stop", siblings),
-                span=span,
-                outcome=stmt.outcome.text if stmt.outcome else "stopped",
-            )
-        if isinstance(stmt, s.AchieveStmt):
-            return ir.Goal(
-                id=self.new_id(parent, "achieve", siblings), span=span, name=stmt.goal.text
-            )
-        if isinstance(stmt, s.WaitStmt):
-            return ir.Wait(
-                id=self.new_id(parent, "wait", siblings),
-                span=span,
-                duration=_duration(stmt.duration),
-            )
-        if isinstance(stmt, s.WaitUntilStmt):
-            return self.wait_until(
-                stmt.time, stmt.if_past, self.new_id(parent, "wait_until", siblings), stmt.span
-            )
-        if isinstance(stmt, s.WaitEventStmt):
-            sid = self.new_id(parent, f"wait_event.{stmt.event.text}", siblings)
-            return ir.WaitEvent(
-                id=sid,
-                span=span,
-                event=stmt.event.text,
-                timeout=_duration(stmt.up_to) if stmt.up_to else None,
-                then=self.block(stmt.then or [], sid),
-                otherwise=self.block(stmt.otherwise or [], f"{sid}.otherwise"),
-            )
-        if isinstance(stmt, s.EveryStmt):
-            sid = self.new_id(parent, "every", siblings)
-            return ir.Repeat(
-                id=sid,
-                span=span,
-                every=_duration(stmt.every),
-                until=self.expr(stmt.until) if stmt.until is not None else None,
-                max_times=int(stmt.at_most.value) if stmt.at_most else None,
-                body=self.block(stmt.body, sid),
-            )
-        if isinstance(stmt, s.IfStmt):
-            return self.if_chain(stmt, self.new_id(parent, "if", siblings))
-        if isinstance(stmt, s.MatchStmt):
-            return self.match(stmt, self.new_id(parent, "match", siblings))
+        """The IR step of one statement (``visit_<Stmt>``); its id is taken before
+        any nested block is compiled, so ids follow source order."""
+        return self.visit(stmt, parent, siblings)
+
+    def visit_SendStmt(self, stmt: s.SendStmt, parent: str, siblings: dict[str, int]) -> ir.Step:
+        return ir.Send(
+            id=self.new_id(parent, "send", siblings),
+            span=_span(stmt.span),
+            template=stmt.template.text,
+            to_role=stmt.to.text,
+            reason=stmt.reason.value if stmt.reason else "",
+            when_blocked=_blocked(stmt.when_blocked),
+            policy=self.policy(stmt.policy),
+        )
+
+    def visit_AskStmt(self, stmt: s.AskStmt, parent: str, siblings: dict[str, int]) -> ir.Step:
+        return ir.Ask(
+            id=self.new_id(parent, f"ask.{stmt.question.text}", siblings),
+            span=_span(stmt.span),
+            question=stmt.question.text,
+            prompt=stmt.prompt.value if stmt.prompt else "",
+            to_role=stmt.to.text,
+            template=stmt.using.text if stmt.using else "ask",
+            choices=[ir.Choice(name=c.name.text, label=c.label.value) for c in stmt.choices],
+            timeout=_duration(stmt.wait) if stmt.wait else ir.Duration(seconds=0),
+            when_blocked=_blocked(stmt.when_blocked),
+            policy=self.policy(stmt.policy),
+        )
+
+    def visit_CtaStmt(self, stmt: s.CtaStmt, parent: str, siblings: dict[str, int]) -> ir.Step:
+        return ir.Cta(
+            id=self.new_id(parent, "cta", siblings),
+            span=_span(stmt.span),
+            owner_role=stmt.owner.text,
+            priority=_priority(stmt.priority, "medium"),
+            due=_duration(stmt.due) if stmt.due else ir.Duration(seconds=0),
+            reason=stmt.reason.value if stmt.reason else "",
+            policy=self.policy(stmt.policy),
+        )
+
+    def visit_EscalateStmt(
+        self, stmt: s.EscalateStmt, parent: str, siblings: dict[str, int]
+    ) -> ir.Step:
+        sid = self.new_id(parent, "escalate", siblings)
+        return ir.Escalate(
+            id=sid,
+            span=_span(stmt.span),
+            owner_role=stmt.owner.text,
+            priority=_priority(stmt.priority, "high"),
+            due=_duration(stmt.due) if stmt.due else ir.Duration(seconds=0),
+            reason=stmt.reason.value if stmt.reason else "",
+            wait=_duration(stmt.wait) if stmt.wait else ir.Duration(seconds=0),
+            on_timeout=self.block(stmt.otherwise or [], f"{sid}.otherwise"),
+            policy=self.policy(stmt.policy),
+        )
+
+    def visit_SetStmt(self, stmt: s.SetStmt, parent: str, siblings: dict[str, int]) -> ir.Step:
+        return ir.SetFact(
+            id=self.new_id(parent, "set", siblings),
+            span=_span(stmt.span),
+            path=[p.text for p in stmt.target.parts],
+            value=self.expr(stmt.value),
+        )
+
+    def visit_QuoteStmt(self, stmt: s.QuoteStmt, parent: str, siblings: dict[str, int]) -> ir.Step:
+        return ir.GenerateQuote(
+            id=self.new_id(parent, "quote", siblings),
+            span=_span(stmt.span),
+            organic_growth=stmt.organic_growth is not False,
+            uplift_percent=float(stmt.uplift.value) if stmt.uplift else 0.0,
+            policy=self.policy(stmt.policy),
+        )
+
+    def visit_NotifyStmt(
+        self, stmt: s.NotifyStmt, parent: str, siblings: dict[str, int]
+    ) -> ir.Step:
+        return ir.Notify(
+            id=self.new_id(parent, "notify", siblings),
+            span=_span(stmt.span),
+            channel=stmt.channel.text,
+            message=stmt.message.value,
+            policy=self.policy(stmt.policy),
+        )
+
+    def visit_StartPlaybookStmt(
+        self, stmt: s.StartPlaybookStmt, parent: str, siblings: dict[str, int]
+    ) -> ir.Step:
+        return ir.StartPlaybook(
+            id=self.new_id(parent, "start_playbook", siblings),
+            span=_span(stmt.span),
+            playbook=stmt.playbook.text,
+        )
+
+    def visit_CallStmt(self, stmt: s.CallStmt, parent: str, siblings: dict[str, int]) -> ir.Step:
+        return ir.CustomAction(
+            id=self.new_id(parent, f"call.{stmt.action.text}", siblings),
+            span=_span(stmt.span),
+            action=stmt.action.text,
+            args=[ir.Argument(name=a.name.text, value=self.expr(a.value)) for a in stmt.args],
+            policy=self.policy(stmt.policy),
+        )
+
+    def visit_StopStmt(self, stmt: s.StopStmt, parent: str, siblings: dict[str, int]) -> ir.Step:
+        return ir.Stop(
+            id=self.new_id(parent, "stop", siblings),
+            span=_span(stmt.span),
+            outcome=stmt.outcome.text if stmt.outcome else "stopped",
+        )
+
+    def visit_AchieveStmt(
+        self, stmt: s.AchieveStmt, parent: str, siblings: dict[str, int]
+    ) -> ir.Step:
+        return ir.Goal(
+            id=self.new_id(parent, "achieve", siblings),
+            span=_span(stmt.span),
+            name=stmt.goal.text,
+        )
+
+    def visit_WaitStmt(self, stmt: s.WaitStmt, parent: str, siblings: dict[str, int]) -> ir.Step:
+        return ir.Wait(
+            id=self.new_id(parent, "wait", siblings),
+            span=_span(stmt.span),
+            duration=_duration(stmt.duration),
+        )
+
+    def visit_WaitUntilStmt(
+        self, stmt: s.WaitUntilStmt, parent: str, siblings: dict[str, int]
+    ) -> ir.Step:
+        sid = self.new_id(parent, "wait_until", siblings)
+        return self.wait_until(stmt.time, stmt.if_past, sid, stmt.span)
+
+    def visit_WaitEventStmt(
+        self, stmt: s.WaitEventStmt, parent: str, siblings: dict[str, int]
+    ) -> ir.Step:
+        sid = self.new_id(parent, f"wait_event.{stmt.event.text}", siblings)
+        return ir.WaitEvent(
+            id=sid,
+            span=_span(stmt.span),
+            event=stmt.event.text,
+            timeout=_duration(stmt.up_to) if stmt.up_to else None,
+            then=self.block(stmt.then or [], sid),
+            otherwise=self.block(stmt.otherwise or [], f"{sid}.otherwise"),
+        )
+
+    def visit_EveryStmt(self, stmt: s.EveryStmt, parent: str, siblings: dict[str, int]) -> ir.Step:
+        sid = self.new_id(parent, "every", siblings)
+        return ir.Repeat(
+            id=sid,
+            span=_span(stmt.span),
+            every=_duration(stmt.every),
+            until=self.expr(stmt.until) if stmt.until is not None else None,
+            max_times=int(stmt.at_most.value) if stmt.at_most else None,
+            body=self.block(stmt.body, sid),
+        )
+
+    def visit_IfStmt(self, stmt: s.IfStmt, parent: str, siblings: dict[str, int]) -> ir.Step:
+        return self.if_chain(stmt, self.new_id(parent, "if", siblings))
+
+    def visit_MatchStmt(self, stmt: s.MatchStmt, parent: str, siblings: dict[str, int]) -> ir.Step:
+        return self.match(stmt, self.new_id(parent, "match", siblings))
+
+    def visit_ParallelStmt(
+        self, stmt: s.ParallelStmt, parent: str, siblings: dict[str, int]
+    ) -> ir.Step:
         return self.parallel(stmt, self.new_id(parent, "parallel", siblings))
 
     def if_chain(self, stmt: s.IfStmt, sid: str) -> ir.If:
@@ -416,33 +455,50 @@ class _Compiler:
     # ------------------------------------------------------------------ expressions
 
     def expr(self, expr: s.Expr) -> Any:
-        span = _span(expr.span)
-        if isinstance(expr, s.NumberLit):
-            return ir.Literal(type="number", value=expr.value, span=span)
-        if isinstance(expr, s.StringLit):
-            return ir.Literal(type="string", value=expr.value, span=span)
-        if isinstance(expr, s.DateLit):
-            return ir.Literal(type="date", value=expr.text, span=span)
-        if isinstance(expr, s.BoolLit):
-            return ir.Literal(type="bool", value=expr.value, span=span)
-        if isinstance(expr, s.NullLit):
-            return ir.Literal(type="null", value=None, span=span)
-        if isinstance(expr, s.Duration):
-            return ir.Literal(type="duration", value=expr.seconds, span=span)
-        if isinstance(expr, s.PathExpr):
-            parts = [p.text for p in expr.parts]
-            if len(parts) == 1 and parts[0] == self.anchor:
-                return ir.Call(fn="anchor", args=[], span=span)
-            return ir.Path(parts=parts, type=_path_type(parts), span=span)
-        if isinstance(expr, s.CallExpr):
-            return ir.Call(fn=expr.fn.text, args=[self.expr(a) for a in expr.args], span=span)
-        if isinstance(expr, s.ListLit):
-            return ir.ListExpr(items=[self.expr(i) for i in expr.items], span=span)
-        if isinstance(expr, s.UnaryOp):
-            return ir.Unary(op=expr.op, operand=self.expr(expr.operand), span=span)
-        return ir.Binary(
-            op=expr.op, left=self.expr(expr.left), right=self.expr(expr.right), span=span
-        )
+        """The IR expression of an AST expression (``visit_<Expr>``)."""
+        return self.visit(expr)
+
+    def generic_visit(self, node: Any, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"the compiler has no IR for {type(node).__name__}")
+
+    def visit_NumberLit(self, expr: s.NumberLit) -> ir.Literal:
+        return ir.Literal(type="number", value=expr.value, span=_span(expr.span))
+
+    def visit_StringLit(self, expr: s.StringLit) -> ir.Literal:
+        return ir.Literal(type="string", value=expr.value, span=_span(expr.span))
+
+    def visit_DateLit(self, expr: s.DateLit) -> ir.Literal:
+        return ir.Literal(type="date", value=expr.text, span=_span(expr.span))
+
+    def visit_BoolLit(self, expr: s.BoolLit) -> ir.Literal:
+        return ir.Literal(type="bool", value=expr.value, span=_span(expr.span))
+
+    def visit_NullLit(self, expr: s.NullLit) -> ir.Literal:
+        return ir.Literal(type="null", value=None, span=_span(expr.span))
+
+    def visit_Duration(self, expr: s.Duration) -> ir.Literal:
+        return ir.Literal(type="duration", value=expr.seconds, span=_span(expr.span))
+
+    def visit_PathExpr(self, expr: s.PathExpr) -> ir.Path | ir.Call:
+        parts = [p.text for p in expr.parts]
+        if len(parts) == 1 and parts[0] == self.anchor:
+            return ir.Call(fn="anchor", args=[], span=_span(expr.span))
+        return ir.Path(parts=parts, type=_path_type(parts), span=_span(expr.span))
+
+    def visit_CallExpr(self, expr: s.CallExpr) -> ir.Call:
+        args = [self.expr(a) for a in expr.args]
+        return ir.Call(fn=expr.fn.text, args=args, span=_span(expr.span))
+
+    def visit_ListLit(self, expr: s.ListLit) -> ir.ListExpr:
+        items = [self.expr(i) for i in expr.items]
+        return ir.ListExpr(items=items, span=_span(expr.span))
+
+    def visit_UnaryOp(self, expr: s.UnaryOp) -> ir.Unary:
+        return ir.Unary(op=expr.op, operand=self.expr(expr.operand), span=_span(expr.span))
+
+    def visit_BinaryOp(self, expr: s.BinaryOp) -> ir.Binary:
+        left, right = self.expr(expr.left), self.expr(expr.right)
+        return ir.Binary(op=expr.op, left=left, right=right, span=_span(expr.span))
 
 
 def _path_type(parts: list[str]) -> Any:
