@@ -27,7 +27,7 @@ What is checked (docs/language.md):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,7 @@ from dsl.builtins import CALLABLE
 from dsl.diagnostics import Diagnostic, closest, did_you_mean, error
 from dsl.ir import PLACEHOLDER
 from dsl.template_check import check_template
-from dsl.visitor import NodeVisitor
+from dsl.visitor import NodeVisitor, walk
 
 PRIORITIES = ("low", "medium", "high", "urgent")
 BLOCKED_MODES = ("defer", "skip")
@@ -158,9 +158,9 @@ class Checker(NodeVisitor[Any]):
                         "step labels are unique in a playbook",
                     )
                 facts.steps.add(item.label.text)
-        for stmt in _all_statements(self.playbook):
-            if isinstance(stmt, s.AskStmt):
-                facts.questions.add(stmt.question.text)
+        for node in walk(self.playbook):
+            if isinstance(node, s.AskStmt):
+                facts.questions.add(node.question.text)
 
     # ------------------------------------------------------------------ header
 
@@ -1168,41 +1168,6 @@ _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 def _expr_span(expr: s.Expr) -> s.Span:
     return expr.span
-
-
-def child_blocks(stmt: s.Stmt) -> list[list[s.Stmt]]:
-    """The blocks directly nested in a statement, in source order."""
-    if isinstance(stmt, s.EscalateStmt):
-        return [stmt.otherwise] if stmt.otherwise is not None else []
-    if isinstance(stmt, s.WaitEventStmt):
-        return [b for b in (stmt.then, stmt.otherwise) if b is not None]
-    if isinstance(stmt, s.EveryStmt):
-        return [stmt.body]
-    if isinstance(stmt, s.IfStmt):
-        blocks = [b.body for b in stmt.branches]
-        return blocks + ([stmt.else_body] if stmt.else_body is not None else [])
-    if isinstance(stmt, s.MatchStmt):
-        blocks = [c.body for c in stmt.cases]
-        return blocks + [c.body for c in (stmt.no_answer, stmt.otherwise) if c is not None]
-    if isinstance(stmt, s.ParallelStmt):
-        return [b.body for b in stmt.branches]
-    return []
-
-
-def walk_statements(stmts: list[s.Stmt]) -> Iterator[s.Stmt]:
-    """Every statement in ``stmts`` and below, depth first, in source order."""
-    for stmt in stmts:
-        yield stmt
-        for block in child_blocks(stmt):
-            yield from walk_statements(block)
-
-
-def _all_statements(playbook: s.PlaybookFile) -> Iterator[s.Stmt]:
-    for item in playbook.items:
-        if isinstance(item, s.StepDecl):
-            yield from walk_statements(item.body)
-        elif isinstance(item, s.OnEvent) and item.body is not None:
-            yield from walk_statements(item.body)
 
 
 def check(

@@ -10,8 +10,9 @@ It walks both trees the language has: the IR (``dsl.ir``, pydantic models) and
 the parser's AST (``dsl.syntax``, dataclasses). Class names are unique within
 each tree; a visitor is written for one of them.
 
-The printers (``dsl.printer``), the step labels (``dsl.step_labels``), the
-checker, the compiler and the cohort SQL backend (``workers.cohort``) subclass it.
+The expression printer (``dsl.printer``), the step labels (``dsl.step_labels``),
+the Mermaid drawing (``dsl.graph``), the checker, the compiler and the cohort SQL
+backend (``workers.cohort``) subclass it; ``walk`` yields every node of a tree.
 
 Imports only the standard library and pydantic: the evaluator's modules import
 what imports this inside the Temporal workflow sandbox.
@@ -59,6 +60,13 @@ def iter_child_nodes(node: Any) -> Iterator[Any]:
             yield from (item for item in value if _is_node(item))
 
 
+def walk(node: Any) -> Iterator[Any]:
+    """``node`` and every node below it, depth first, in source (field) order."""
+    yield node
+    for child in iter_child_nodes(node):
+        yield from walk(child)
+
+
 class NodeVisitor(Generic[T]):
     """Walks a tree: ``visit_<Class>`` for the classes a subclass names, ``generic_visit``
     (the children, in order) for the rest. ``T`` is what the visit methods return."""
@@ -79,26 +87,3 @@ class NodeVisitor(Generic[T]):
         for child in iter_child_nodes(node):
             self.visit(child, *args, **kwargs)
         return None
-
-
-class NodeTransformer(NodeVisitor[Any]):
-    """A visitor that returns a new tree: ``visit_<Class>`` returns the replacement
-    node; ``generic_visit`` rebuilds an IR node from its transformed children and
-    leaves it as it was when none changed. For IR (frozen pydantic) trees."""
-
-    def generic_visit(self, node: Any, *args: Any, **kwargs: Any) -> Any:
-        if not isinstance(node, BaseModel):
-            return node
-        changes: dict[str, Any] = {}
-        for name, value in iter_fields(node):
-            if name in _NOT_CHILDREN:
-                continue
-            if isinstance(value, BaseModel):
-                new = self.visit(value, *args, **kwargs)
-            elif isinstance(value, list) and any(isinstance(v, BaseModel) for v in value):
-                new = [self.visit(v, *args, **kwargs) if _is_node(v) else v for v in value]
-            else:
-                continue
-            if new is not value and new != value:
-                changes[name] = new
-        return node.model_copy(update=changes) if changes else node
