@@ -28,8 +28,10 @@ from pydantic import BaseModel
 
 T = TypeVar("T")
 
-# Source positions are data about a node, not nodes of the tree.
-_NOT_CHILDREN = ("span",)
+
+def _is_position(name: str) -> bool:
+    """Source positions (``span``, ``else_span``...) are data about a node, not nodes."""
+    return name == "span" or name.endswith("_span")
 
 
 def iter_fields(node: Any) -> Iterator[tuple[str, Any]]:
@@ -49,10 +51,10 @@ def _is_node(value: Any) -> bool:
 
 
 def iter_child_nodes(node: Any) -> Iterator[Any]:
-    """The nodes directly below ``node``, in field order (lists in their order); spans
-    are left out."""
+    """The nodes directly below ``node``, in field order (lists in their order); source
+    positions are left out."""
     for name, value in iter_fields(node):
-        if name in _NOT_CHILDREN:
+        if _is_position(name):
             continue
         if _is_node(value):
             yield value
