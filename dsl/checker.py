@@ -12,7 +12,7 @@ What is checked (docs/language.md):
 - names: fact paths against ``dsl.schema`` ("did you mean"), ``{placeholders}``
   in strings, contact roles, owner roles, priorities, events, goals, steps,
   experiments, questions, templates (``<templates_dir>/NAME.txt.j2``),
-  functions and their arity;
+  functions, their arity and argument types (``dsl.builtins``);
 - types of every expression (a date compared with a number, ``and`` over a
   number, ``in`` on a non-list, date + number...);
 - ``set`` only on writable facts, with a value of the field's type;
@@ -22,6 +22,9 @@ What is checked (docs/language.md):
 - structure: unique step labels, branch names, choices, match values;
   statements after ``stop``/``achieve`` and steps after an endless ``every``
   are unreachable.
+
+Statements and expressions are checked by one ``visit_<Class>`` method each
+(``dsl.visitor``).
 """
 
 from __future__ import annotations

@@ -13,6 +13,8 @@ repeats of the same kind in one block. Nested blocks add a segment: ``then`` /
 for the timed-out block of ``escalate`` and ``wait for event``. Examples:
 ``intent_survey.ask.renewal_intent``, ``intent_survey.match.no.set``,
 ``weekly.match.weekly.every.if.then.send``. Event handlers are ``on.<event>``.
+
+Each statement and expression form has its own ``visit_<Class>`` (``dsl.visitor``).
 """
 
 from __future__ import annotations

@@ -109,8 +109,8 @@ class ListExpr(Node):
 
 
 class Call(Node):
-    """A built-in function: days_until, days_since, today, min, max, round, count,
-    anchor (the anchor date), contains, lower."""
+    """A built-in function of ``dsl.builtins``: days_until, days_since, today, min, max,
+    round, count, anchor (the anchor date), contains, lower."""
 
     kind: L["call"] = "call"
     fn: str
