@@ -78,7 +78,7 @@ async def run(args: argparse.Namespace, stack: ChaosStack) -> int:
         say("warning: the SMTP outage is not longer than the retry window")
     await stack.up()
     say(f"stack up in {time.monotonic() - began:.0f} s: state in {stack.state_dir}")
-    store = await Store.connect(stack.dsn, max_size=8)
+    store = await Store.connect(stack.dsn, min_size=0, max_size=8)
     client = await connect(stack.settings())
     seeded = await book.seed_book(store, args.journeys)
     started = await book.start_all(
@@ -233,7 +233,7 @@ async def recheck(args: argparse.Namespace) -> int:
     try:
         await stack.start_postgres()
         await stack.wait_temporal()
-        store = await Store.connect(stack.dsn, max_size=4)
+        store = await Store.connect(stack.dsn, min_size=0, max_size=4)
         client = await connect(stack.settings())
         try:
             return await check(client, store, stack.maildir, stack.state_dir, args.tamper)

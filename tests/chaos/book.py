@@ -105,13 +105,15 @@ def assign(book: seed.Book) -> list[Enrolment]:
         # A detractor two versions behind would start a version_currency journey
         # too (start playbook): a second journey on the account. Not in this book.
         nps_ok = response is not None and not (response["score"] <= 6 and behind >= 2)
-        choices = ["renewal", "renewal"]
-        if on_premise:
-            choices += ["cloud_migration", "cloud_migration"]
+        # About half renewals, a quarter NPS follow-ups, the rest on-premise journeys.
         if behind >= 2:
-            choices += ["version_currency", "version_currency", "version_currency"]
-        if nps_ok:
-            choices += ["nps_followup"]
+            choices = ["version_currency"] * 3 + ["cloud_migration"]
+        elif on_premise:
+            choices = ["cloud_migration"] * 3 + ["renewal"]
+        elif nps_ok:
+            choices = ["nps_followup", "renewal"]
+        else:
+            choices = ["renewal"]
         name = pick(choices, ident, "playbook")
         if name == "renewal":
             days = pick((141, 141, 141, 120, 95, 50), ident, "offset")

@@ -36,7 +36,8 @@ async def explain(state_dir: Path, journey_id: str) -> None:
         else:
             real = Timeline.model_validate(observed["timelines"][journey_id])
         history = await read_history(client, journey_id)
-        given = deliveries(journey_id, real.done, history.signals, real.now)
+        running = status == "running"
+        given = deliveries(journey_id, real.done, history.signals, real.now, running)
         start = history.first_input.options.start_at  # type: ignore[union-attr]
         until = real.now if status == "running" else (real.now or start) + RUN_TO_END
         playbook = history.first_input.playbook  # type: ignore[union-attr]

@@ -51,9 +51,17 @@ class FactChange:
 
 
 def deliveries(
-    journey_id: str, done: list[TimelineEntry], signals: list[Signal], now: datetime | None
+    journey_id: str,
+    done: list[TimelineEntry],
+    signals: list[Signal],
+    now: datetime | None,
+    snapshot: bool = False,
 ) -> list[Delivery]:
     """Every signal a workflow task took, in the order taken.
+
+    ``snapshot``: ``done`` is a running journey's timeline as a query saw it at its
+    playbook time ``now``, and the history may go on beyond it: a signal taken after
+    ``now`` is left out, one the timeline shows is taken by ``now`` at the latest.
 
     The time: a signal taken inside an action, the playbook time the action began
     (the rehearsal clock stands still while an action runs). A signal taken while
@@ -82,9 +90,13 @@ def deliveries(
             later = [e.at for e in done[arrival + 1 :] if not is_arrival(e)]
             at = later[0] if later else done[arrival].at
         at = at or now
+        traced = effect is not None or arrival is not None
         if at is None:
             continue
-        traced = effect is not None or arrival is not None
+        if snapshot and now is not None and at > now:
+            if not traced:
+                continue  # taken after the snapshot
+            at = now
         payload = dict(signal.payload)
         found.append(Delivery(at, signal.name, payload, order, took.done, took.running, traced))
     return found

@@ -116,7 +116,7 @@ async def check_journey(
         until = timeline.now
     else:
         until = (timeline.now or history.first_input.options.start_at) + RUN_TO_END  # type: ignore[union-attr, operator]
-    given = deliveries(journey_id, timeline.done, history.signals, timeline.now)
+    given = deliveries(journey_id, timeline.done, history.signals, timeline.now, running)
     simulated, _world = await simulate(playbook, history, timeline, until, given)
     verdict.difference = compare(timeline, simulated.timeline)
     if verdict.difference is not None:

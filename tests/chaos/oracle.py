@@ -123,7 +123,8 @@ async def simulate(
     facts = history.first_facts or {}
     world = World(real.journey_id, history.cta_ids())
     if given is None:
-        given = deliveries(real.journey_id, real.done, history.signals, real.now)
+        running = real.status == "running"
+        given = deliveries(real.journey_id, real.done, history.signals, real.now, running)
     changes = fact_changes(history)
     runtime = ChaosSimulation(facts, journey.options.start_at, given, changes, world)
     interpreter = Interpreter(playbook, runtime, journey.account_id, journey.journey_id)
