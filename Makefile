@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-fast bench lint typecheck validate clean dev-up dev-down
+.PHONY: demo test test-fast bench chaos lint typecheck validate clean dev-up dev-down
 
 $(STAMP): pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) on PATH"; exit 1; }
@@ -26,6 +26,11 @@ test-fast: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pytest -q -s tests/bench
+
+# The fault run (not part of `make test`): its own stack, 300 journeys, faults,
+# every journey checked against its simulation. CHAOS_ARGS=--help says more.
+chaos: $(STAMP)
+	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check dsl engine workers cli tests
