@@ -29,6 +29,7 @@ from dsl import printer
 from dsl import syntax as s
 from dsl.diagnostics import Diagnostic, render_diagnostics
 from dsl.parser import parse_text
+from dsl.visitor import NodeVisitor
 
 INDENT = "    "
 
@@ -152,8 +153,8 @@ def _name(node: s.Name | None) -> str | None:
 # --------------------------------------------------------------------------- printer
 
 
-class _Printer:
-    """Emits ``_Line``s for a tree; one method per construct."""
+class _Printer(NodeVisitor[None]):
+    """Emits ``_Line``s for a tree; one ``visit_<Stmt>`` per statement form."""
 
     def __init__(self) -> None:
         self.lines: list[_Line] = []
@@ -213,10 +214,12 @@ class _Printer:
             self.stmt(stmt, depth)
 
     def stmt(self, st: s.Stmt, depth: int) -> None:
-        method = getattr(self, "_" + type(st).__name__)
-        method(st, depth)
+        self.visit(st, depth)
 
-    def _SendStmt(self, st: s.SendStmt, depth: int) -> None:
+    def generic_visit(self, node: object, *args: object, **kwargs: object) -> None:
+        raise TypeError(f"fmt cannot print {type(node).__name__}")
+
+    def visit_SendStmt(self, st: s.SendStmt, depth: int) -> None:
         clauses = [
             _opt("reason ", string(st.reason) if st.reason else None),
             _opt("when blocked ", _name(st.when_blocked)),
@@ -224,7 +227,7 @@ class _Printer:
         ]
         self.emit(depth, _clauses(f"send {st.template.text} to {st.to.text}", clauses), st.span)
 
-    def _AskStmt(self, st: s.AskStmt, depth: int) -> None:
+    def visit_AskStmt(self, st: s.AskStmt, depth: int) -> None:
         clauses = [
             _opt("using ", _name(st.using)),
             _opt("wait up to ", duration(st.wait) if st.wait else None),
@@ -238,7 +241,7 @@ class _Printer:
         for choice in st.choices:
             self.emit(depth + 1, f"choice {choice.name.text} {string(choice.label)}", choice.span)
 
-    def _CtaStmt(self, st: s.CtaStmt, depth: int) -> None:
+    def visit_CtaStmt(self, st: s.CtaStmt, depth: int) -> None:
         clauses = [
             _opt("priority ", _name(st.priority)),
             _opt("due in ", duration(st.due) if st.due else None),
@@ -247,7 +250,7 @@ class _Printer:
         ]
         self.emit(depth, _clauses(f"create cta for {st.owner.text}", clauses), st.span)
 
-    def _EscalateStmt(self, st: s.EscalateStmt, depth: int) -> None:
+    def visit_EscalateStmt(self, st: s.EscalateStmt, depth: int) -> None:
         clauses = [
             _opt("priority ", _name(st.priority)),
             _opt("due in ", duration(st.due) if st.due else None),
@@ -260,10 +263,10 @@ class _Printer:
             self.emit(depth, "otherwise:", st.otherwise_span)
             self.block(st.otherwise, depth + 1)
 
-    def _SetStmt(self, st: s.SetStmt, depth: int) -> None:
+    def visit_SetStmt(self, st: s.SetStmt, depth: int) -> None:
         self.emit(depth, f"set {st.target.dotted} = {expr(st.value)}", st.span)
 
-    def _QuoteStmt(self, st: s.QuoteStmt, depth: int) -> None:
+    def visit_QuoteStmt(self, st: s.QuoteStmt, depth: int) -> None:
         head = "generate quote"
         if st.organic_growth is not None:
             head += " with organic growth" if st.organic_growth else " without organic growth"
@@ -273,34 +276,34 @@ class _Printer:
         ]
         self.emit(depth, _clauses(head, clauses), st.span)
 
-    def _NotifyStmt(self, st: s.NotifyStmt, depth: int) -> None:
+    def visit_NotifyStmt(self, st: s.NotifyStmt, depth: int) -> None:
         head = f"notify channel {st.channel.text} {string(st.message)}"
         self.emit(depth, _clauses(head, _policy(st.policy)), st.span)
 
-    def _StartPlaybookStmt(self, st: s.StartPlaybookStmt, depth: int) -> None:
+    def visit_StartPlaybookStmt(self, st: s.StartPlaybookStmt, depth: int) -> None:
         self.emit(depth, f"start playbook {st.playbook.text}", st.span)
 
-    def _CallStmt(self, st: s.CallStmt, depth: int) -> None:
+    def visit_CallStmt(self, st: s.CallStmt, depth: int) -> None:
         args = ", ".join(f"{a.name.text}: {expr(a.value)}" for a in st.args)
         self.emit(depth, _clauses(f"call {st.action.text}({args})", _policy(st.policy)), st.span)
 
-    def _StopStmt(self, st: s.StopStmt, depth: int) -> None:
+    def visit_StopStmt(self, st: s.StopStmt, depth: int) -> None:
         text = f"stop as {st.outcome.text}" if st.outcome is not None else "stop"
         self.emit(depth, text, st.span)
 
-    def _AchieveStmt(self, st: s.AchieveStmt, depth: int) -> None:
+    def visit_AchieveStmt(self, st: s.AchieveStmt, depth: int) -> None:
         self.emit(depth, f"achieve {st.goal.text}", st.span)
 
-    def _WaitStmt(self, st: s.WaitStmt, depth: int) -> None:
+    def visit_WaitStmt(self, st: s.WaitStmt, depth: int) -> None:
         self.emit(depth, f"wait {duration(st.duration)}", st.span)
 
-    def _WaitUntilStmt(self, st: s.WaitUntilStmt, depth: int) -> None:
+    def visit_WaitUntilStmt(self, st: s.WaitUntilStmt, depth: int) -> None:
         text = f"wait until {_time(st.time)}"
         if st.if_past is not None:
             text += f" if past {st.if_past.text}"
         self.emit(depth, text, st.span)
 
-    def _WaitEventStmt(self, st: s.WaitEventStmt, depth: int) -> None:
+    def visit_WaitEventStmt(self, st: s.WaitEventStmt, depth: int) -> None:
         text = f"wait for event {st.event.text}"
         if st.up_to is not None:
             text += f" up to {duration(st.up_to)}"
@@ -313,7 +316,7 @@ class _Printer:
             self.emit(depth, "otherwise:", st.otherwise_span)
             self.block(st.otherwise, depth + 1)
 
-    def _EveryStmt(self, st: s.EveryStmt, depth: int) -> None:
+    def visit_EveryStmt(self, st: s.EveryStmt, depth: int) -> None:
         text = f"every {duration(st.every)}"
         if st.until is not None:
             text += f" until {expr(st.until)}"
@@ -322,7 +325,7 @@ class _Printer:
         self.emit(depth, text + ":", st.span)
         self.block(st.body, depth + 1)
 
-    def _IfStmt(self, st: s.IfStmt, depth: int) -> None:
+    def visit_IfStmt(self, st: s.IfStmt, depth: int) -> None:
         for index, branch in enumerate(st.branches):
             word = "if" if index == 0 else "elif"
             span = st.span if index == 0 else branch.span
@@ -332,7 +335,7 @@ class _Printer:
             self.emit(depth, "else:", st.else_span)
             self.block(st.else_body, depth + 1)
 
-    def _MatchStmt(self, st: s.MatchStmt, depth: int) -> None:
+    def visit_MatchStmt(self, st: s.MatchStmt, depth: int) -> None:
         if st.subject_kind == "fact":
             head = f"match {st.subject.dotted}:"
         else:
@@ -349,7 +352,7 @@ class _Printer:
             self.emit(depth + 1, "otherwise:", st.otherwise.span)
             self.block(st.otherwise.body, depth + 2)
 
-    def _ParallelStmt(self, st: s.ParallelStmt, depth: int) -> None:
+    def visit_ParallelStmt(self, st: s.ParallelStmt, depth: int) -> None:
         head = f"parallel {st.mode.text}:" if st.mode is not None else "parallel:"
         self.emit(depth, head, st.span)
         for branch in st.branches:
