@@ -15,6 +15,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -107,9 +108,10 @@ async def run(args: argparse.Namespace, stack: ChaosStack) -> int:
     fault_log = stack.state_dir / "faults.log"
 
     def log_fault(line: str) -> None:
-        say(f"  fault {line}")
+        wall = datetime.now(UTC).strftime("%H:%M:%S.%f")[:-3]
+        say(f"  fault {wall} {line}")
         with fault_log.open("a", encoding="utf-8") as out:
-            out.write(line + "\n")
+            out.write(f"{wall} {line}\n")
 
     window_s = max(0.0, args.run_seconds - args.quiet_tail)
     faults = Faults(stack, args.kinds, window_s, args.kills, args.smtp_outage, log_fault)
@@ -174,6 +176,8 @@ async def check(client: Any, store: Any, maildir: Path, state_dir: Path, tamper:
     ids: list[str] = observed["journeys"]
     timelines = {j: Timeline.model_validate(t) for j, t in observed["timelines"].items()}
     sink = read_sink(maildir)
+    fault_log = state_dir / "faults.log"
+    faults = fault_log.read_text(encoding="utf-8").splitlines() if fault_log.exists() else []
     ctas: dict[str, list[dict[str, Any]]] = {}
     for row in await store.pool.fetch("SELECT * FROM ctas"):
         ctas.setdefault(row["journey_id"], []).append(dict(row))
@@ -194,7 +198,7 @@ async def check(client: Any, store: Any, maildir: Path, state_dir: Path, tamper:
             tamper=journey_id in tampered,
         )
         verdicts.append(verdict)
-    figures = Figures(verdicts, observed["stuck"])
+    figures = Figures(verdicts, observed["stuck"], sink, faults)
     statuses = Counter(v.status for v in verdicts)
     say(f"journeys by status: {', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}")
     tried = [v for v in verdicts if v.tamper_caught is not None]

@@ -24,6 +24,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
@@ -65,9 +66,17 @@ class Verdict:
     tamper_caught: bool | None = None  # the self-check's verdict, when this one was tampered
 
 
-def read_sink(maildir: Path) -> Counter[str]:
-    """How often each Message-ID reached the sink."""
-    seen: Counter[str] = Counter()
+class Sink(Counter[str]):
+    """How often each Message-ID reached the sink, and when (UTC, wall time)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: dict[str, list[datetime]] = {}
+
+
+def read_sink(maildir: Path) -> Sink:
+    """Every message the sink kept, by Message-ID."""
+    seen = Sink()
     parser = BytesParser(policy=policy.default)
     for sub in ("new", "cur"):
         folder = maildir / sub
@@ -78,7 +87,10 @@ def read_sink(maildir: Path) -> Counter[str]:
                 continue
             with path.open("rb") as handle:
                 headers = parser.parse(handle, headersonly=True)
-            seen[str(headers.get("Message-ID", ""))] += 1
+            message_id = str(headers.get("Message-ID", ""))
+            seen[message_id] += 1
+            received = datetime.fromtimestamp(int(path.name.split(".")[0]) / 1e9, UTC)
+            seen.times.setdefault(message_id, []).append(received)
     return seen
 
 
@@ -87,7 +99,7 @@ async def check_journey(
     journey_id: str,
     status: str,
     timeline: Timeline | None,
-    sink: Counter[str],
+    sink: Sink,
     cta_rows: list[dict[str, Any]],
     tamper: bool = False,
 ) -> Verdict:
@@ -137,7 +149,7 @@ def _emails(
     history: JourneyHistory,
     simulated: Any,
     running: Timeline | None,
-    sink: Counter[str],
+    sink: Sink,
 ) -> None:
     horizon = running.now if running is not None else None
     expected = {
@@ -202,6 +214,8 @@ def _context(real: Timeline, simulated: Timeline, index: int) -> list[str]:
 class Figures:
     verdicts: list[Verdict]
     stuck: dict[str, str]
+    sink: Sink = field(default_factory=Sink)
+    faults: list[str] = field(default_factory=list)  # faults.log: "HH:MM:SS.mmm  t  what"
 
     def __post_init__(self) -> None:
         for verdict in self.verdicts:
@@ -225,6 +239,25 @@ class Figures:
     def bad(self) -> bool:
         return any(value for name, value in self.values().items() if name != "journeys")
 
+    def _when(self, key: str) -> str:
+        """When the copies of an email came, and the faults about then."""
+        times = sorted(self.sink.times.get(message_id_for(key), []))
+        if not times:
+            return ""
+        copies = ", ".join(f"{t:%H:%M:%S.%f}"[:-3] for t in times)
+        near = []
+        for line in self.faults:
+            try:
+                at = datetime.strptime(line[:12], "%H:%M:%S.%f").time()
+            except ValueError:
+                continue
+            seconds = [abs((t - t.replace(hour=at.hour, minute=at.minute, second=at.second,
+                        microsecond=at.microsecond)).total_seconds()) for t in times]  # fmt: skip
+            if min(seconds) <= 5:
+                near.append(line.strip())
+        faults = f"; faults within 5 s: {' | '.join(near)}" if near else ""
+        return f" (copies received {copies} UTC{faults})"
+
     def report(self) -> list[str]:
         """Everything behind the figures, journey by journey."""
         out: list[str] = []
@@ -235,8 +268,8 @@ class Figures:
                 problems.extend(verdict.context)
             if verdict.lost:
                 problems.append(f"  emails lost: {', '.join(verdict.lost)}")
-            if verdict.twice:
-                problems.append(f"  sent twice: {', '.join(verdict.twice)}")
+            for key in verdict.twice:
+                problems.append(f"  sent twice: {key}{self._when(key)}")
             if verdict.ctas_twice:
                 problems.append(f"  CTAs twice: {'; '.join(verdict.ctas_twice)}")
             if verdict.stuck:
