@@ -12,7 +12,7 @@ Nothing here says how the stack fared: no retries, no outages, no restarts.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -72,6 +72,7 @@ def deliveries(
     wakes)."""
     used: set[int] = set()
     found: list[Delivery] = []
+    exact: list[bool] = []
     for order, signal in enumerate(signals):
         took = signal.took
         if took is None:
@@ -84,6 +85,7 @@ def deliveries(
         at: datetime | None = took.at if took.running else None
         if at is None and effect is not None:
             at = done[effect].at
+        certain = at is not None
         if at is None:
             at = took.at
         if at is None and arrival is not None:
@@ -99,6 +101,13 @@ def deliveries(
             at = now
         payload = dict(signal.payload)
         found.append(Delivery(at, signal.name, payload, order, took.done, took.running, traced))
+        exact.append(certain)
+    # A signal taken while the journey waited, with nothing to show for it, was taken
+    # by the time of what the journey did next at the latest, and before the signals
+    # after it: the clock only moves forward.
+    for index in range(len(found) - 2, -1, -1):
+        if not exact[index] and found[index].at > found[index + 1].at:
+            found[index] = replace(found[index], at=found[index + 1].at)
     return found
 
 
