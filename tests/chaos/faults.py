@@ -53,7 +53,7 @@ class Faults:
         self.smtp_outage = smtp_outage
         self.log = log
         self.t0 = time.monotonic()
-        self.worker_down = False  # a fault holds the worker down: no watchdog restart
+        self.holding = 0  # faults now holding the worker down (the watchdog leaves it)
         self.done: list[str] = []
         self.unplanned: list[str] = []
 
@@ -98,14 +98,14 @@ class Faults:
 
     def _worker_kill(self, n: int) -> Callable[[], Awaitable[None]]:
         async def kill() -> None:
-            self.worker_down = True
+            self.holding += 1
             try:
                 self.stack.worker.kill(signal.SIGKILL)
                 self.stack.worker.wait_exit(10)
                 await asyncio.sleep(1.0 + n % 3)
                 await self.start_worker()
             finally:
-                self.worker_down = False
+                self.holding -= 1
 
         return kill
 
@@ -143,15 +143,15 @@ class Faults:
     async def _watchdog(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await asyncio.sleep(1.0)
-            if not self.worker_down and not self.stack.worker.alive:
+            if not self.holding and not self.stack.worker.alive:
                 code = self.stack.worker.process.returncode if self.stack.worker.process else None
                 self.unplanned.append(f"worker exited ({code}) at {self.elapsed():.0f}s")
                 self.log(f"{self.elapsed():6.1f}s  worker exited unasked ({code}): started again")
-                self.worker_down = True
+                self.holding += 1
                 try:
                     await self.start_worker()
                 finally:
-                    self.worker_down = False
+                    self.holding -= 1
             if not self.stack.web.alive:
                 code = self.stack.web.process.returncode if self.stack.web.process else None
                 self.unplanned.append(f"web exited ({code}) at {self.elapsed():.0f}s")
