@@ -201,6 +201,11 @@ async def check(client: Any, store: Any, maildir: Path, state_dir: Path, tamper:
     figures = Figures(verdicts, observed["stuck"], sink, faults)
     statuses = Counter(v.status for v in verdicts)
     say(f"journeys by status: {', '.join(f'{n} {s}' for s, n in sorted(statuses.items()))}")
+    say(
+        f"what the journeys met: {sum(v.troubled_calls for v in verdicts)} action calls "
+        f"retried after a failed or timed-out round, {sum(v.signals for v in verdicts)} "
+        f"signals, {sum(1 for v in verdicts if v.runs > 1)} journeys continued as new"
+    )
     tried = [v for v in verdicts if v.tamper_caught is not None]
     if tried:
         caught = sum(1 for v in tried if v.tamper_caught)

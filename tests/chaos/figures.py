@@ -64,6 +64,9 @@ class Verdict:
     notes: list[str] = field(default_factory=list)
     context: list[str] = field(default_factory=list)
     tamper_caught: bool | None = None  # the self-check's verdict, when this one was tampered
+    runs: int = 1  # Temporal runs (continue-as-new)
+    troubled_calls: int = 0  # action calls with a round that failed or timed out
+    signals: int = 0
 
 
 class Sink(Counter[str]):
@@ -106,6 +109,8 @@ async def check_journey(
     history = await read_history(client, journey_id)
     playbook = history.first_input.playbook if history.first_input else None
     verdict = Verdict(journey_id, playbook.name if playbook else "?", status)
+    verdict.runs, verdict.signals = history.runs, len(history.signals)
+    verdict.troubled_calls = len(history.failed_activities())
     if status in ("failed", "terminated", "timed_out", "canceled"):
         verdict.failed = f"the workflow {status}"
     elif history.last_task == "failed":
