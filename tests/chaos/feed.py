@@ -39,6 +39,13 @@ class Delivery:
     done: int = 0
     running: frozenset[tuple[Identity, int]] = frozenset()
     traced: bool = False  # the real timeline shows it (an arrival note or its effect)
+    # Taken while the journey waited, with no visible reaction: ``at`` is only the
+    # latest time, and it goes where the journey was as the real one noted it:
+    # waiting on ``noted`` (its arrival note's step), or, not noted at all, waiting
+    # on an action of kind ``unnoted`` (an answer or CTA close taken silently).
+    exact: bool = True
+    noted: str | None = None
+    unnoted: str | None = None
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,8 @@ def deliveries(
         at: datetime | None = took.at if took.running else None
         if at is None and effect is not None:
             at = done[effect].at
+        if at is None and took.reacted:
+            at = took.at
         certain = at is not None
         if at is None:
             at = took.at
@@ -100,7 +109,22 @@ def deliveries(
                 continue  # taken after the snapshot
             at = now
         payload = dict(signal.payload)
-        found.append(Delivery(at, signal.name, payload, order, took.done, took.running, traced))
+        noted = done[arrival].step_id if arrival is not None else None
+        unnoted = None if traced else {"answer": "ask", "cta_closed": "escalate"}.get(signal.name)
+        found.append(
+            Delivery(
+                at,
+                signal.name,
+                payload,
+                order,
+                took.done,
+                took.running,
+                traced,
+                certain,
+                noted,
+                unnoted,
+            )  # fmt: skip
+        )
         exact.append(certain)
     # A signal taken while the journey waited, with nothing to show for it, was taken
     # by the time of what the journey did next at the latest, and before the signals

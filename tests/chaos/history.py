@@ -58,6 +58,7 @@ class Took:
     done: int  # action calls resolved before it
     running: frozenset[tuple[Identity, int]]  # (identity, occurrence) in flight
     at: datetime | None  # playbook time of the running actions, or of the next action
+    reacted: bool = False  # the task that took it made an action (at is then exact)
 
 
 @dataclass
@@ -237,10 +238,13 @@ def _place_signals(history: JourneyHistory, run: int, boundaries: list[int]) -> 
             # Taken before the journey's first action: as it starts, its first load.
             running = [a for a in calls if a.request.kind == "load_facts"][:1]
         at: datetime | None
+        reacted = False
         if running:
             at = running[0].request.playbook_time
         else:
             following = [a for a in calls if a.first > taken_at]
             at = following[0].request.playbook_time if following else None
+            later = [b for b in boundaries if b > taken_at]
+            reacted = bool(following) and (not later or following[0].first < later[0])
         took = frozenset((identity(a.request), a.occurrence) for a in running)
-        signal.took = Took(done, took, at)
+        signal.took = Took(done, took, at, reacted)

@@ -53,6 +53,7 @@ class ChaosSimulation(SimulationRuntime):
     def _deliver_due(self, inside: tuple[tuple[str, str], int] | None) -> bool:
         """Deliver, in order, the signals whose place this is; True if any was."""
         fired = False
+        waiting = self.interpreter.waiting if self.interpreter is not None else None
         for number, delivery in enumerate(self.given):
             if number in self.delivered:
                 continue
@@ -60,9 +61,15 @@ class ChaosSimulation(SimulationRuntime):
                 here = True  # late: its place never came
             elif delivery.running:
                 here = inside in delivery.running and delivery.at <= self._now
-            else:
+            elif delivery.exact:
                 here = inside is None and delivery.at == self._now
                 here = here and self.calls_done >= delivery.done
+            else:
+                here = inside is None and self.calls_done >= delivery.done
+                if delivery.at > self._now and delivery.noted is not None:
+                    here = here and waiting is not None and waiting.step_id == delivery.noted
+                elif delivery.at > self._now and delivery.unnoted is not None:
+                    here = here and waiting is not None and waiting.kind == delivery.unnoted
             if not here:
                 break  # the later ones are taken after this one
             self.delivered.add(number)
