@@ -119,7 +119,10 @@ async def run(args: argparse.Namespace, stack: ChaosStack) -> int:
     tasks = [asyncio.create_task(world.run(stop)), asyncio.create_task(faults.run(stop))]
     await asyncio.sleep(args.run_seconds)
     stop.set()
-    await asyncio.gather(*tasks, return_exceptions=True)
+    for task, what in zip(tasks, ("the world", "the faults"), strict=True):
+        error = (await asyncio.gather(task, return_exceptions=True))[0]
+        if isinstance(error, BaseException):
+            raise RuntimeError(f"{what} stopped: {type(error).__name__}: {error}") from error
     say(f"world: {world.summary()}")
     if faults.unplanned:
         say(f"unplanned exits: {'; '.join(faults.unplanned)}")

@@ -69,7 +69,13 @@ class ChaosSimulation(SimulationRuntime):
                 if delivery.at > self._now and delivery.noted is not None:
                     here = here and waiting is not None and waiting.step_id == delivery.noted
                 elif delivery.at > self._now and delivery.unnoted is not None:
-                    here = here and waiting is not None and waiting.kind == delivery.unnoted
+                    # Taken silently: waiting on an action of that kind, not on this one.
+                    here = (
+                        here
+                        and waiting is not None
+                        and waiting.kind == delivery.unnoted
+                        and waiting.label != _awaited_label(delivery)
+                    )
             if not here:
                 break  # the later ones are taken after this one
             self.delivered.add(number)
@@ -114,6 +120,13 @@ class ChaosSimulation(SimulationRuntime):
                 raise ActionInterrupted(result) from None
         self.calls_done += 1
         return result
+
+
+def _awaited_label(delivery: Delivery) -> str:
+    """The label of the wait that would take this answer or CTA close as its own."""
+    if delivery.name == "answer":
+        return f"answer to {delivery.payload.get('question', '')}"
+    return f"CTA {delivery.payload.get('cta_id', '')} closed"
 
 
 async def simulate(

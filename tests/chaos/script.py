@@ -114,10 +114,14 @@ class World:
         last_cta_scan = 0.0
         try:
             while not stop.is_set():
-                await self._scan_mail()
-                if time.monotonic() - last_cta_scan >= 2.0:
-                    last_cta_scan = time.monotonic()
-                    await self._scan_ctas()
+                try:
+                    await self._scan_mail()
+                    if time.monotonic() - last_cta_scan >= 2.0:
+                        last_cta_scan = time.monotonic()
+                        await self._scan_ctas()
+                except Exception as error:  # an outage: look again next round
+                    self._log(f"scan failed: {type(error).__name__}: {str(error)[:120]}")
+                    self._count("scans that met an outage")
                 await self._act_due()
                 try:
                     await asyncio.wait_for(stop.wait(), 0.5)
