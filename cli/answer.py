@@ -3,7 +3,7 @@
     playbook answer 'renewal:ACME-0042:2027-04-01' renewal_intent no --contact C-17
 
 The question and the choice are checked against the playbook the journey runs
-(its pinned IR); then ``workers.answers.take_answer`` records it (first answer
+(its pinned IR); then ``workers.services.answers.take_answer`` records it (first answer
 wins), writes the fact it names and signals the journey (or leaves that to the
 worker's outbox when Temporal does not answer).
 """
@@ -66,8 +66,8 @@ async def _answer(
     settings: settings_module.Settings, journey_id: str, question: str, choice: str, contact: str
 ) -> Any:
     from cli.database import open_store
-    from workers.answers import Answer, journey_questions, latest_ask, take_answer
-    from workers.triggers import LazyClient
+    from workers.services.answers import Answer, journey_questions, latest_ask, take_answer
+    from workers.services.triggers import LazyClient
 
     clients = LazyClient(settings)
     account_id, questions = await journey_questions(clients, journey_id)
@@ -93,7 +93,7 @@ async def _answer(
 
 def asyncio_run(make: Any) -> Any:
     """Run one coroutine; the workers' user-facing errors become ``UserError``."""
-    from workers.journeys import JourneyError
+    from workers.services.journeys import JourneyError
     from workers.settings import NoDatabase
 
     try:

@@ -144,7 +144,7 @@ def _status(row: dict[str, Any], ended: dict[str, str]) -> str:
 async def _list(
     settings: settings_module.Settings, owner: str, status: str, account: str, limit: int
 ) -> tuple[list[dict[str, Any]], dict[str, str], Any]:
-    from workers import outbox
+    from workers.services import outbox
 
     store = await open_store(settings)
     try:
@@ -203,8 +203,8 @@ def _cta_id(text: str) -> str:
 
 
 async def _close(settings: settings_module.Settings, cta_id: str, note: str, by: str) -> Any:
-    from workers.ctas import CtaError, close_cta
-    from workers.triggers import LazyClient
+    from workers.services.ctas import CtaError, close_cta
+    from workers.services.triggers import LazyClient
 
     store = await open_store(settings)
     try:

@@ -17,7 +17,7 @@ import typer
 from rich.console import Console
 
 from cli.app import UserError
-from workers.seed import SeedSummary, generate_book, seed_book, summarise
+from workers.services.seed import SeedSummary, generate_book, seed_book, summarise
 
 console = Console()
 DATA_HELP = "Load customer data: sample data (seed) or a CRM export (import)."
@@ -58,7 +58,7 @@ def seed(
     _report(summarise(book), time.perf_counter() - started)
 
 
-async def _write(book) -> None:  # noqa: ANN001 - a workers.seed.Book
+async def _write(book) -> None:  # noqa: ANN001 - a workers.services.seed.Book
     from cli.database import open_migrated_connection
 
     conn = await open_migrated_connection()

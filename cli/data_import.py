@@ -8,7 +8,7 @@ message`` with a hint, and nothing is written unless the whole export is valid.
 Upserts by id, so importing the same export twice changes nothing. New NPS
 responses are then followed up at once (``cli.nps``): each starts or tells its
 account's ``nps_followup`` journey, unless ``--no-follow-up``. The file
-formats are described in ``workers.importer``.
+formats are described in ``workers.services.importer``.
 
 The command joins the ``data`` verb group (``data seed`` lives in ``cli.data``):
 ``register`` adds ``import`` to the group already on the app, or creates it.
@@ -25,8 +25,9 @@ from rich.console import Console
 
 from cli.app import UserError
 from cli.data import data_group
-from workers import importer, settings
-from workers.importer import ExportFiles, ImportRejected, ImportReport
+from workers import settings
+from workers.services import importer
+from workers.services.importer import ExportFiles, ImportRejected, ImportReport
 
 console = Console()
 err = Console(stderr=True)

@@ -12,7 +12,7 @@ from workers import settings as settings_module
 if TYPE_CHECKING:
     import asyncpg
 
-    from workers.store import Store
+    from workers.adapters.store import Store
 
 STACK_HINT = "is the stack up? run `playbook dev up`"
 
@@ -33,7 +33,7 @@ async def open_store(settings: settings_module.Settings | None = None, pool_size
     """A connected ``Store`` (close it when done)."""
     import asyncpg
 
-    from workers.store import Store
+    from workers.adapters.store import Store
 
     dsn = database_dsn(settings)
     try:
@@ -62,7 +62,7 @@ async def open_migrated_connection(
     seeding, imports). Migrations are idempotent."""
     import asyncpg
 
-    from workers.migrate import migrate
+    from workers.adapters.migrate import migrate
 
     dsn = database_dsn(settings)
     try:

@@ -114,8 +114,8 @@ def main() -> int:
 def _answer_links(since: datetime) -> dict[str, dict[str, str]]:
     """The signed answer links of question emails received since ``since``:
     journey id -> {choice: url}, newest first."""
-    from workers.links import LinkError, signer_for
-    from workers.mailbox import Mailbox, mail_dir
+    from workers.adapters.links import LinkError, signer_for
+    from workers.adapters.mailbox import Mailbox, mail_dir
     from workers.settings import load
 
     settings = load()
@@ -187,8 +187,8 @@ def _page_title(html: str) -> str:
 def _open_cta_of(journey_id: str) -> str:
     import asyncio
 
+    from workers.adapters.store import Store
     from workers.settings import database_url, load
-    from workers.store import Store
 
     async def find() -> str:
         store = await Store.connect(database_url(load()))
@@ -206,7 +206,7 @@ def _open_cta_of(journey_id: str) -> str:
 
 
 def _watch() -> None:
-    from workers.mailbox import Mailbox, mail_dir
+    from workers.adapters.mailbox import Mailbox, mail_dir
     from workers.settings import load
 
     console.print(Rule("9. Journeys running at rehearsal speed", style="cyan"))

@@ -89,12 +89,12 @@ def up(
 
 
 def _apply_schedules(stack_settings: settings.Settings) -> None:
-    """Daily enrolment schedules for the playbooks (``workers.schedules``); a
+    """Daily enrolment schedules for the playbooks (``workers.services.schedules``); a
     failure is a warning: the stack is up, `playbook schedule apply` can retry."""
     from temporalio.service import RPCError
 
-    from workers.journeys import JourneyError, connect
-    from workers.schedules import ScheduleError, apply_schedules
+    from workers.services.journeys import JourneyError, connect
+    from workers.services.schedules import ScheduleError, apply_schedules
 
     async def go() -> list[str]:
         result = await apply_schedules(await connect(stack_settings), stack_settings)

@@ -5,8 +5,8 @@ condition admits.
     playbook enroll renewal --where 'account.region == "emea"' --as-of 2026-11-11
     playbook enroll renewal --speed 86400 --concurrency 32 --limit 500
 
-The cohort is one SQL query (``workers.cohort``); journeys start with bounded
-concurrency and idempotently (``workers.enrolment``): enrolling the same cohort
+The cohort is one SQL query (``workers.adapters.cohort``); journeys start with bounded
+concurrency and idempotently (``workers.services.enrolment``): enrolling the same cohort
 twice starts nothing twice.
 """
 
@@ -52,7 +52,7 @@ def enroll(
     task_queue: str = typer.Option("", "--task-queue", help="Task queue (PLAYBOOK_TASK_QUEUE)."),
 ) -> None:
     """Enrol every account whose facts meet PLAYBOOK's entry condition."""
-    from workers.journeys import JourneyError, find_playbook
+    from workers.services.journeys import JourneyError, find_playbook
 
     settings = settings_module.load()
     try:
@@ -85,8 +85,8 @@ class _Run:
         self.limit = limit
 
     async def _candidates(self, store: Any) -> list[Any]:
-        from workers.cohort import CohortError
-        from workers.enrolment import select_cohort
+        from workers.adapters.cohort import CohortError
+        from workers.services.enrolment import select_cohort
 
         try:
             return await select_cohort(
@@ -100,8 +100,8 @@ class _Run:
             ) from None
 
     async def select(self, settings: settings_module.Settings) -> tuple[list[Any], list[str], Any]:
-        from workers.enrolment import journeys_of, playbook_workflow_ids
-        from workers.journeys import connect
+        from workers.services.enrolment import journeys_of, playbook_workflow_ids
+        from workers.services.journeys import connect
 
         async def existing() -> set[str]:
             return await playbook_workflow_ids(await connect(settings), self.playbook)
@@ -123,8 +123,8 @@ class _Run:
         start_at: datetime | None,
         concurrency: int,
     ) -> Any:
-        from workers.enrolment import enroll_cohort
-        from workers.journeys import connect, start_journey
+        from workers.services.enrolment import enroll_cohort
+        from workers.services.journeys import connect, start_journey
 
         store = await open_store(settings, pool_size=min(concurrency, 20))
         try:
@@ -178,7 +178,7 @@ def _print_dry_run(
     playbook: Any, candidates: list[Any], reasons: list[str], day: date, where: str, check: Any
 ) -> None:
     from engine.evaluator import show
-    from workers.cohort import describe
+    from workers.adapters.cohort import describe
 
     condition = describe(playbook.enroll) if playbook.enroll else "every account"
     if where:
@@ -239,7 +239,7 @@ def _print_result(result: Any, speed: float) -> None:
 
 
 def _parse_where(text: str) -> Any:
-    from workers.cohort import ConditionError, parse_condition
+    from workers.adapters.cohort import ConditionError, parse_condition
 
     try:
         return parse_condition(text)
@@ -256,7 +256,7 @@ def _parse_day(text: str) -> date:
 
 
 def _run_async(make: Any) -> Any:
-    from workers.journeys import JourneyError
+    from workers.services.journeys import JourneyError
 
     try:
         return asyncio.run(make())

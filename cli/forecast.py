@@ -123,8 +123,8 @@ def forecast_command(
 
     from engine.forecast import World, WorldError, parse_answer_mix
     from workers import settings as settings_module
-    from workers.forecast import forecast_store
-    from workers.store import Store
+    from workers.adapters.store import Store
+    from workers.analytics.forecast import forecast_store
 
     try:
         start = date.fromisoformat(as_of) if as_of else date.today()

@@ -8,7 +8,7 @@
     playbook signal 'renewal:ACME-0042:2027-04-01' renewed --data '{"by": "crm"}' [--force]
     playbook cancel 'renewal:ACME-0042:2027-04-01'
 
-A thin layer over ``workers.journeys``: parse, call, print. Errors reach the user
+A thin layer over ``workers.services.journeys``: parse, call, print. Errors reach the user
 as ``UserError`` (one line and a hint), never as a traceback.
 """
 
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
 
 def _run(make: Callable[[], Awaitable[T]]) -> T:
     """Run one coroutine; ``JourneyError`` and friends become ``UserError``."""
-    from workers.journeys import JourneyError
+    from workers.services.journeys import JourneyError
     from workers.settings import NoDatabase
 
     try:
@@ -68,7 +68,7 @@ def _run(make: Callable[[], Awaitable[T]]) -> T:
 
 
 async def _with_client(settings: settings_module.Settings, use: Callable[[Any], Awaitable[T]]) -> T:
-    from workers.journeys import connect
+    from workers.services.journeys import connect
 
     client = await connect(settings)
     return await use(client)
@@ -112,7 +112,7 @@ def start(
 ) -> None:
     """Start a journey of PLAYBOOK for one account (starting it twice starts it once)."""
     from cli.database import open_store
-    from workers.journeys import find_playbook, start_journey, status_word
+    from workers.services.journeys import find_playbook, start_journey, status_word
 
     settings = settings_module.load()
     begin = _parse_start(start_at) if start_at else None
@@ -171,7 +171,7 @@ def _parse_start(text: str) -> datetime:
 
 
 def _run_sync(make: Callable[[], T]) -> T:
-    from workers.journeys import JourneyError
+    from workers.services.journeys import JourneyError
 
     try:
         return make()
@@ -191,7 +191,7 @@ def ps(
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many."),
 ) -> None:
     """List journeys (filter by playbook, stage, account, risk: high, medium or low)."""
-    from workers.journeys import count_journeys, list_journeys, visibility_query
+    from workers.services.journeys import count_journeys, list_journeys, visibility_query
 
     settings = settings_module.load()
     query = _run_sync(lambda: visibility_query(playbook, stage, account, risk, status or "running"))
@@ -257,7 +257,7 @@ def _given(journey_id: str) -> str:
 
 def show(journey_id: str = typer.Argument(..., help="The journey (workflow) id.")) -> None:
     """Show one journey: what it did, what it waits for, what comes next."""
-    from workers.journeys import show_journey
+    from workers.services.journeys import show_journey
 
     journey_id = _given(journey_id)
     settings = settings_module.load()
@@ -392,7 +392,7 @@ def signal(
     ),
 ) -> None:
     """Send an event to a running journey (one its playbook reacts to)."""
-    from workers.journeys import check_event, signal_journey
+    from workers.services.journeys import check_event, signal_journey
 
     journey_id = _given(journey_id)
     try:
@@ -417,7 +417,7 @@ def signal(
 
 def cancel(journey_id: str = typer.Argument(..., help="The journey (workflow) id.")) -> None:
     """Cancel a running journey."""
-    from workers.journeys import cancel_journey
+    from workers.services.journeys import cancel_journey
 
     journey_id = _given(journey_id)
     settings = settings_module.load()

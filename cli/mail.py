@@ -13,7 +13,7 @@ from rich.table import Table
 
 from cli.app import UserError
 from workers import settings
-from workers.mailbox import Mailbox, MessageNotFound, mail_dir
+from workers.adapters.mailbox import Mailbox, MessageNotFound, mail_dir
 
 console = Console()
 mail = typer.Typer(name="mail", help="Read the local SMTP sink: ls, show.", no_args_is_help=True)

@@ -57,7 +57,7 @@ def nps_command(
     task_queue: str = typer.Option("", "--task-queue", help="Task queue (PLAYBOOK_TASK_QUEUE)."),
 ) -> None:
     """Record an NPS response; start or tell the account's NPS follow-up journey."""
-    from workers import triggers
+    from workers.services import triggers
 
     if on:
         try:
@@ -87,8 +87,8 @@ async def _record(
     settings: settings_module.Settings, response: Any, task_queue: str, speed: float
 ) -> Any:
     from cli.database import open_store
-    from workers import journeys, triggers
-    from workers.store import UnknownAccount
+    from workers.adapters.store import UnknownAccount
+    from workers.services import journeys, triggers
 
     store = await open_store(settings, pool_size=2)
     try:
@@ -121,7 +121,7 @@ async def _record(
 
 
 def _playbook(settings: settings_module.Settings) -> Any:
-    from workers import journeys, triggers
+    from workers.services import journeys, triggers
 
     try:
         return journeys.find_playbook(triggers.NPS_PLAYBOOK, settings)
@@ -160,7 +160,7 @@ async def _follow_up(
     settings: settings_module.Settings, ids: list[str], task_queue: str, speed: float
 ) -> Any:
     from cli.database import open_store
-    from workers import triggers
+    from workers.services import triggers
 
     playbook = _playbook(settings)
     store = await open_store(settings, pool_size=2)

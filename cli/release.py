@@ -6,7 +6,7 @@
 Records the release and recomputes every covered account's ``ga_version`` and
 ``versions_behind`` in one transaction, then starts ``version_currency`` journeys
 for the accounts its entry condition now admits (two or more versions behind) and
-tells running ones their facts changed (``workers.releases``). Recording the same
+tells running ones their facts changed (``workers.services.releases``). Recording the same
 release again starts nothing twice.
 """
 
@@ -40,8 +40,8 @@ def release(
     task_queue: str = typer.Option("", "--task-queue", help="Task queue (PLAYBOOK_TASK_QUEUE)."),
 ) -> None:
     """Record a GA release; start version currency journeys for accounts 2+ behind."""
-    from workers.journeys import JourneyError
-    from workers.releases import ReleaseError
+    from workers.services.journeys import JourneyError
+    from workers.services.releases import ReleaseError
 
     settings = settings_module.load()
     try:
@@ -80,9 +80,9 @@ async def _release(
     settings: settings_module.Settings, version: str, product: str, task_queue: str, speed: float
 ) -> tuple[Any, Any]:
     from cli.database import open_store
-    from workers.journeys import connect
-    from workers.migrate import migrate
-    from workers.releases import record_release, release_trigger
+    from workers.adapters.migrate import migrate
+    from workers.services.journeys import connect
+    from workers.services.releases import record_release, release_trigger
 
     store = await open_store(settings, pool_size=8)
     try:

@@ -5,7 +5,7 @@
     playbook report --json                            # the same numbers as JSON
     playbook report --html report.html                # one self-contained page with charts
 
-Numbers come from Postgres (``workers.report``); journey counts from Temporal
+Numbers come from Postgres (``workers.analytics.report``); journey counts from Temporal
 visibility when it answers, else from the recorded journey events.
 """
 
@@ -44,7 +44,7 @@ def report(
     ),
 ) -> None:
     """The KPI report: activity (emails, asks, CTAs) apart from outcomes (renewals, intent)."""
-    from workers.report import Window
+    from workers.analytics.report import Window
 
     window = Window(
         start=_day(start, "--from") if start else None,
@@ -69,10 +69,10 @@ def report(
 
 
 def _write_html(data: dict[str, Any], target: str) -> None:
-    """Write the page (``workers.report_html``) to ``target``; say where."""
+    """Write the page (``workers.analytics.report_html``) to ``target``; say where."""
     from pathlib import Path
 
-    from workers.report_html import render_html
+    from workers.analytics.report_html import render_html
 
     path = Path(target)
     try:
@@ -89,7 +89,7 @@ async def _build(
     settings: settings_module.Settings, window: Any, playbooks: dict[str, Any], playbook: str | None
 ) -> dict[str, Any]:
     from cli.database import open_pool
-    from workers.report import build_report
+    from workers.analytics.report import build_report
 
     pool = await open_pool(settings, size=2)
     try:
@@ -103,7 +103,7 @@ async def _build(
 
 async def _temporal(settings: settings_module.Settings) -> Any:
     """A client if Temporal answers; the report does without it otherwise."""
-    from workers.journeys import JourneyError, connect
+    from workers.services.journeys import JourneyError, connect
 
     try:
         return await asyncio.wait_for(connect(settings), timeout=5)

@@ -7,7 +7,7 @@
 
 Each schedule (``enrol:<playbook>``, in the Temporal UI's Schedules tab) starts the
 ``EnrolCohort`` workflow, which enrols the playbook's cohort as ``playbook enroll``
-does, from the playbook file as it is at run time (``workers.schedules``).
+does, from the playbook file as it is at run time (``workers.services.schedules``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def apply(
     ),
 ) -> None:
     """Create or update the enrolment schedule of every playbook with `enroll when`."""
-    from workers.schedules import apply_schedules
+    from workers.services.schedules import apply_schedules
 
     settings = settings_module.load()
     result = _run(
@@ -71,7 +71,7 @@ def apply(
 @schedule.command("ls")
 def ls() -> None:
     """List the enrolment schedules with their next run."""
-    from workers.schedules import list_schedules
+    from workers.services.schedules import list_schedules
 
     settings = settings_module.load()
     rows = _run(settings, lambda client: list_schedules(client, settings))
@@ -102,7 +102,7 @@ def trigger(
     ),
 ) -> None:
     """Run a playbook's enrolment now and print what it did."""
-    from workers.schedules import trigger_schedule
+    from workers.services.schedules import trigger_schedule
 
     settings = settings_module.load()
     name = _schedulable_playbook(settings, playbook)
@@ -133,7 +133,7 @@ def delete(
     ),
 ) -> None:
     """Delete a playbook's enrolment schedule (`apply` creates it again)."""
-    from workers.schedules import delete_schedule, schedule_id
+    from workers.services.schedules import delete_schedule, schedule_id
 
     settings = settings_module.load()
     known = _known_playbooks(settings)
@@ -154,7 +154,7 @@ def delete(
 def _resolve(given: str, known: dict[str, Any]) -> str:
     """The playbook a schedule argument names: ``renewal``, ``enrol:renewal`` (the
     schedule id `ls` shows) or the playbook's file name without ``.playbook``."""
-    from workers.schedules import SCHEDULE_PREFIX
+    from workers.services.schedules import SCHEDULE_PREFIX
 
     name = given.strip().removeprefix(SCHEDULE_PREFIX)
     if name in known:
@@ -165,7 +165,7 @@ def _resolve(given: str, known: dict[str, Any]) -> str:
 
 def _known_playbooks(settings: settings_module.Settings) -> dict[str, Any]:
     """Playbook name -> its file in the playbooks directory (``PlaybookFile``)."""
-    from workers.schedules import playbook_files
+    from workers.services.schedules import playbook_files
 
     return {(f.playbook.name if f.playbook else f.name): f for f in playbook_files(settings)}
 
@@ -205,8 +205,8 @@ def _run(settings: settings_module.Settings, make: Callable[[Any], Awaitable[T]]
     """Connect to Temporal and run ``make(client)``; problems become ``UserError``."""
     from temporalio.service import RPCError
 
-    from workers.journeys import JourneyError, connect
-    from workers.schedules import ScheduleError
+    from workers.services.journeys import JourneyError, connect
+    from workers.services.schedules import ScheduleError
 
     async def go() -> T:
         return await make(await connect(settings))

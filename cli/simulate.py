@@ -256,7 +256,7 @@ def _store_facts(account_id: str) -> dict[str, Any]:
     import asyncio
 
     from workers import settings as settings_module
-    from workers.store import Store, UnknownAccount
+    from workers.adapters.store import Store, UnknownAccount
 
     async def load() -> dict[str, Any]:
         store = await Store.connect(settings_module.database_url(settings_module.load()))

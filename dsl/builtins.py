@@ -4,7 +4,7 @@ Each ``Builtin`` says how it is called (name, how many arguments, which types
 they may have, the type of the result) and what it does (the pure Python the
 engine's evaluator runs). The checker reads the signatures, the evaluator
 (``engine.evaluator``) the implementations, and the SQL backend
-(``workers.cohort``) keeps its translation keyed by these names; a test sees that
+(``workers.adapters.cohort``) keeps its translation keyed by these names; a test sees that
 every built-in there is translated or declared not translatable.
 
 ``anchor`` is in the table but not written by name: the compiler turns the

@@ -17,7 +17,7 @@ from pathlib import Path
 from dsl import schema
 from dsl.diagnostics import did_you_mean
 
-# What every template sees (workers.email.template_context), and what only the
+# What every template sees (workers.adapters.email.template_context), and what only the
 # question email of an `ask` sees.
 CONTEXT_NAMES = (
     "account", "subscription", "usage", "nps", "quote", "contacts", "contact", "answers",

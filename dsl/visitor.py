@@ -12,7 +12,7 @@ each tree; a visitor is written for one of them.
 
 The expression printer (``dsl.printer``), the step labels (``dsl.step_labels``),
 the Mermaid drawing (``dsl.graph``), the checker, the compiler and the cohort SQL
-backend (``workers.cohort``) subclass it; ``walk`` yields every node of a tree.
+backend (``workers.adapters.cohort``) subclass it; ``walk`` yields every node of a tree.
 
 Imports only the standard library and pydantic: the evaluator's modules import
 what imports this inside the Temporal workflow sandbox.

@@ -1,6 +1,6 @@
 """The per-contact email cap: when one more email to a contact is one too many.
 
-One rule for the worker that enforces it (``workers.governance``, against the
+One rule for the worker that enforces it (``workers.services.governance``, against the
 touches Postgres holds) and the forecast that predicts it (``engine.forecast``,
 against the touches a simulation makes): an email at ``now`` is blocked when the
 contact already had ``limit`` emails in the window ``(now - period, now]``.

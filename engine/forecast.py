@@ -17,7 +17,7 @@ book, date and world give the same forecast.
 What comes out: every email (template, contact, ISO week), every CTA (owner: the
 account's CSM, renewal rep... from the facts, like the CTA activity) and every email
 the per-contact cap would block, counted across all journeys touching the contact
-with the rule ``workers.governance`` enforces (``engine.email_cap``: a send is blocked
+with the rule ``workers.services.governance`` enforces (``engine.email_cap``: a send is blocked
 when the contact already had ``cap`` emails within the sending playbook's period).
 
 The forecast is of what is still to come. It counts from the as-of morning, and a
@@ -386,7 +386,7 @@ def cap_hits(
     emails: list[EmailTouch], caps: Mapping[str, Any], sent: Iterable[EmailTouch] = ()
 ) -> list[CapHit]:
     """The emails the per-contact cap would block, across all journeys touching each
-    contact: by ``engine.email_cap`` (as ``workers.governance``), a send is blocked when
+    contact: by ``engine.email_cap`` (as ``workers.services.governance``), a send is blocked when
     the address already had ``max_emails`` emails within the sending playbook's period.
     A blocked email is not counted as sent (the worker defers or skips it). ``sent`` are
     emails that went out already: they count against the cap and are never blocked."""

@@ -9,7 +9,7 @@ Nothing here starts unless a test asks for it, so unit tests stay fast:
 - ``postgres_dsn``: an embedded PostgreSQL (unix socket, temp dir, fsync off),
   database ``playbook`` migrated; yields its DSN. Tests sharing it use unique ids;
   ``fresh_dsn`` gives a test its own new migrated database instead.
-- ``store``: a ``workers.store.Store`` on ``postgres_dsn``; ``fresh_store`` one on
+- ``store``: a ``workers.adapters.store.Store`` on ``postgres_dsn``; ``fresh_store`` one on
   ``fresh_dsn``.
 - ``smtp_sink``: an aiosmtpd sink on a free port keeping messages in a temp
   Maildir; ``.messages(to=...)`` reads them back, ``await .wait_for_messages(to, n)``
@@ -156,7 +156,7 @@ def _postgres_server() -> Iterator[object]:
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def postgres_dsn(_postgres_server) -> str:  # noqa: ANN001
     """DSN of the session's embedded Postgres, database ``playbook``, migrated."""
-    from workers.migrate import migrate
+    from workers.adapters.migrate import migrate
 
     dsn = _postgres_server.dsn()
     await migrate(dsn)
@@ -168,7 +168,7 @@ async def fresh_dsn(postgres_dsn: str) -> AsyncIterator[str]:
     """A new, migrated, empty database for one test (dropped afterwards)."""
     import asyncpg
 
-    from workers.migrate import migrate
+    from workers.adapters.migrate import migrate
 
     name = f"t_{uuid.uuid4().hex[:12]}"
     admin = await asyncpg.connect(postgres_dsn)
@@ -187,9 +187,9 @@ async def fresh_dsn(postgres_dsn: str) -> AsyncIterator[str]:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def fresh_store(fresh_dsn: str):  # noqa: ANN201 - workers.store.Store
+async def fresh_store(fresh_dsn: str):  # noqa: ANN201 - workers.adapters.store.Store
     """A ``Store`` on a new, empty database of its own (see ``fresh_dsn``)."""
-    from workers.store import Store
+    from workers.adapters.store import Store
 
     opened = await Store.connect(fresh_dsn, max_size=4)
     yield opened
@@ -197,9 +197,9 @@ async def fresh_store(fresh_dsn: str):  # noqa: ANN201 - workers.store.Store
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def store(postgres_dsn: str):  # noqa: ANN201 - workers.store.Store
+async def store(postgres_dsn: str):  # noqa: ANN201 - workers.adapters.store.Store
     """A ``Store`` on the session database (use unique account ids per test)."""
-    from workers.store import Store
+    from workers.adapters.store import Store
 
     opened = await Store.connect(postgres_dsn)
     yield opened
@@ -218,8 +218,8 @@ class SmtpSink:
     maildir: Path
 
     @property
-    def mailbox(self):  # noqa: ANN201 - workers.mailbox.Mailbox
-        from workers.mailbox import Mailbox
+    def mailbox(self):  # noqa: ANN201 - workers.adapters.mailbox.Mailbox
+        from workers.adapters.mailbox import Mailbox
 
         return Mailbox(self.maildir)
 
@@ -227,7 +227,7 @@ class SmtpSink:
         """Summaries of received messages (``to``: recipients containing this)."""
         return self.mailbox.list(to=to)
 
-    def read(self, ident: str):  # noqa: ANN201 - workers.mailbox.Mail
+    def read(self, ident: str):  # noqa: ANN201 - workers.adapters.mailbox.Mail
         """One message in full: headers, text, html, links."""
         return self.mailbox.get(ident)
 
@@ -245,7 +245,7 @@ class SmtpSink:
 @pytest.fixture(scope="session")
 def smtp_sink() -> Iterator[SmtpSink]:
     """An SMTP sink on a free port for the session (in-process, its own thread)."""
-    from workers.mailbox import Mailbox
+    from workers.adapters.mailbox import Mailbox
     from workers.stack.smtp_sink import in_thread
 
     folder = _scratch("mail")

@@ -7,7 +7,7 @@ mailer, the link signer, an HTTP client, the Temporal client) and exposes one
 ``Worker(..., activities=JourneyActivities(...).all())``.
 
 Every effect is idempotent by ``request.idempotency_key``: emails through the
-email log (see ``workers.email``), CTAs, quotes and journey events through the
+email log (see ``workers.adapters.email``), CTAs, quotes and journey events through the
 store's unique keys, webhooks through a recorded ``notify`` event, other
 journeys through their workflow id.
 
@@ -41,8 +41,8 @@ from temporalio.exceptions import ApplicationError
 from dsl import schema
 from dsl.ir import ContactPolicy
 from engine.contract import PERMANENT_FAILURE, ActionRequest, ActionResult
-from workers import custom_actions, governance
-from workers.email import (
+from workers.adapters import custom_actions
+from workers.adapters.email import (
     EmailTemplates,
     Mailer,
     PermanentEmailFailure,
@@ -53,16 +53,17 @@ from workers.email import (
     deliver,
     template_context,
 )
-from workers.links import (
+from workers.adapters.links import (
     ANSWER_GRACE_SECONDS,
     LinkSigner,
     make_answer_link,
     make_unsubscribe_link,
     signer_for,
 )
-from workers.quote import QuoteError, quote_from_facts
+from workers.adapters.quote import QuoteError, quote_from_facts
+from workers.adapters.store import Store, UnknownAccount, UnknownFact
+from workers.services import governance
 from workers.settings import Settings
-from workers.store import Store, UnknownAccount, UnknownFact
 
 log = logging.getLogger("playbook.activities")
 
@@ -424,7 +425,7 @@ class JourneyActivities:
     @activity.defn(name="start_playbook")
     async def start_playbook(self, request: ActionRequest) -> ActionResult:
         """Start another playbook for the same account (idempotent by its journey id)."""
-        from workers import journeys
+        from workers.services import journeys
 
         if self.temporal is None:
             raise permanent("this worker has no Temporal client to start journeys with")
@@ -455,7 +456,7 @@ class JourneyActivities:
 
     @activity.defn(name="custom")
     async def custom(self, request: ActionRequest) -> ActionResult:
-        """Run a registered custom action (``workers.custom_actions``)."""
+        """Run a registered custom action (``workers.adapters.custom_actions``)."""
         name = str(request.params.get("action", ""))
         args = dict(request.params.get("args") or {})
         context = custom_actions.CustomContext(request=request, store=self.store)

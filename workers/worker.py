@@ -9,7 +9,7 @@ to Postgres (``DATABASE_URL`` or the local stack's), loads the custom actions
 (``PLAYBOOK_ACTIONS``, entry points), and runs until SIGTERM or SIGINT; then it
 stops polling, lets running activities finish (up to the grace period) and
 closes its pools. Activities are all ``async``: nothing blocks the event loop.
-Beside the Temporal worker runs the outbox drainer (``workers.outbox``): answers,
+Beside the Temporal worker runs the outbox drainer (``workers.services.outbox``): answers,
 CTA closes and opt-outs recorded while Temporal did not answer reach their
 journeys from here. Run as many replicas as you like on the same queue (the
 drainers share the outbox safely).
@@ -31,14 +31,15 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from engine.temporal_runtime import JourneyWorkflow
-from workers import custom_actions, outbox, tracing
 from workers.activities import JourneyActivities
-from workers.journeys import STACK_HINT, connect
-from workers.schedules import EnrolCohort, EnrolmentActivities
+from workers.adapters import custom_actions, tracing
+from workers.adapters.store import Store
+from workers.services import outbox
+from workers.services.journeys import STACK_HINT, connect
+from workers.services.schedules import EnrolCohort, EnrolmentActivities
+from workers.services.triggers import ClientSource
 from workers.settings import Settings, database_url
 from workers.settings import load as load_settings
-from workers.store import Store
-from workers.triggers import ClientSource
 
 log = logging.getLogger("playbook.worker")
 GRACEFUL_SHUTDOWN = timedelta(seconds=20)
@@ -55,7 +56,7 @@ def build_worker(
     client: Client, store: Store, settings: Settings, options: WorkerOptions
 ) -> tuple[Worker, JourneyActivities]:
     """A worker serving every playbook's journeys, the scheduled enrolment runs
-    (``workers.schedules``) and all activities on one queue."""
+    (``workers.services.schedules``) and all activities on one queue."""
     activities = JourneyActivities(store, settings, temporal=client)
     enrolment = EnrolmentActivities(store, settings, client)
     worker = Worker(
@@ -142,7 +143,7 @@ def run_blocking(
     """Run the worker in this thread until a signal stops it; errors as messages."""
     import asyncpg
 
-    from workers.journeys import JourneyError
+    from workers.services.journeys import JourneyError
     from workers.settings import NoDatabase
 
     try:

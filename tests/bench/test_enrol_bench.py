@@ -22,9 +22,9 @@ import pytest
 
 from dsl.loader import load_playbook
 from engine.contract import JourneyInput
-from workers.enrolment import enroll_cohort, select_cohort
-from workers.journeys import start_journey
-from workers.store import Store
+from workers.adapters.store import Store
+from workers.services.enrolment import enroll_cohort, select_cohort
+from workers.services.journeys import start_journey
 
 PLAYBOOKS = pathlib.Path(__file__).parents[2] / "playbooks"
 N = int(os.environ.get("BENCH_N", "500"))

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from dsl.loader import load_playbook
-from workers.forecast import forecast_store, load_book
-from workers.seed import generate_book, seed_book
+from workers.analytics.forecast import forecast_store, load_book
+from workers.services.seed import generate_book, seed_book
 
 pytestmark = pytest.mark.integration
 PLAYBOOKS = Path(__file__).parents[2] / "playbooks"

@@ -5,7 +5,7 @@
   /usr/bin/chromedriver, headless, no network chatter of its own, a fresh
   profile; the test is skipped (with the reason) when either binary or selenium
   is missing, so a machine without a browser never fails the suite.
-- ``web_endpoint``: a real ``python -m workers.web`` process on a free port,
+- ``web_endpoint``: a real ``python -m workers.web.app`` process on a free port,
   on a database of the test's own (``fresh_dsn``), with no Temporal (journey
   counts come from the journey events); yields its base URL.
 """
@@ -80,7 +80,7 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def web_endpoint(fresh_dsn: str, tmp_path: Path) -> Iterator[str]:
-    """``python -m workers.web`` on a free port and the test's own database."""
+    """``python -m workers.web.app`` on a free port and the test's own database."""
     from workers.stack.supervisor import free_port
 
     port = free_port()
@@ -95,7 +95,7 @@ def web_endpoint(fresh_dsn: str, tmp_path: Path) -> Iterator[str]:
     }
     log = open(tmp_path / "web.log", "wb")  # noqa: SIM115 - closed at teardown
     process = subprocess.Popen(
-        [sys.executable, "-m", "workers.web", "--host", "127.0.0.1", "--port", str(port)],
+        [sys.executable, "-m", "workers.web.app", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,

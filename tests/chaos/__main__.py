@@ -62,9 +62,9 @@ def say(text: str) -> None:
 
 
 async def run(args: argparse.Namespace, stack: ChaosStack) -> int:
-    from workers.journeys import connect
-    from workers.links import LinkSigner
-    from workers.store import Store
+    from workers.adapters.links import LinkSigner
+    from workers.adapters.store import Store
+    from workers.services.journeys import connect
 
     began = time.monotonic()
     playbooks = book.compile_playbooks()
@@ -237,8 +237,8 @@ async def _result(client: Any, journey_id: str) -> Any:
 
 async def recheck(args: argparse.Namespace) -> int:
     """The checks again on a kept state directory: its Temporal and Postgres only."""
-    from workers.journeys import connect
-    from workers.store import Store
+    from workers.adapters.store import Store
+    from workers.services.journeys import connect
 
     stack = ChaosStack(args.recheck.resolve())
     stack.temporal.start()

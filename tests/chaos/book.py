@@ -24,11 +24,11 @@ from typing import Any
 
 from dsl.ir import Playbook
 from dsl.loader import check_text
-from workers import journeys, seed
+from workers.services import journeys, seed
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = ("renewal", "cloud_migration", "version_currency", "nps_followup")
-BOOK_SEED = 8  # the synthetic book (workers.seed): the same accounts on every run
+BOOK_SEED = 8  # the synthetic book (workers.services.seed): the same accounts on every run
 BOOK_DAY = date(2026, 1, 5)  # the book's "today": renewals fall in the 18 months after it
 CHAOS_RETRY = "every 2 seconds"  # shipped: every 30 seconds (1 minute, 2 minutes)
 CHAOS_TIMEOUT = "10 seconds"  # shipped: 30 seconds to 5 minutes

@@ -21,7 +21,7 @@ from tests.chaos.history import Identity, JourneyHistory, Signal, identity
 
 # Facts only the world writes (a journey never sets them).
 WORLD_FACTS = (("subscription", "status"),)
-# CRM events that write a fact before they are signalled (workers.triggers.STATUS_EVENTS).
+# CRM events that write a fact before they are signalled (workers.services.triggers.STATUS_EVENTS).
 FACT_EVENTS = {"renewed": ("subscription", "status", "renewed")}
 
 

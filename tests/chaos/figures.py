@@ -35,7 +35,7 @@ from tests.chaos.compare import Difference, canonical, compare, show_entry
 from tests.chaos.feed import Delivery, deliveries
 from tests.chaos.history import JourneyHistory, read_history
 from tests.chaos.oracle import RUN_TO_END, simulate
-from workers.email import message_id_for
+from workers.adapters.email import message_id_for
 
 FIGURES = (
     "journeys",

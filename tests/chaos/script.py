@@ -6,7 +6,7 @@ how the run goes:
 - customers answer questions by opening the signed answer links of the emails in
   the SMTP sink (POST, or GET where the endpoint takes only GET), some late, some
   never; a promoter who was invited posts a review (``review_posted``);
-- staff close CTAs (``workers.ctas.close_cta``), most escalations and some others;
+- staff close CTAs (``workers.services.ctas.close_cta``), most escalations and some others;
 - the CRM sends events through the web endpoint's webhook: ``renewed`` (which
   also writes subscription.status), ``decision_maker_found`` after a "not the
   decision maker" answer, migration and upgrade events, risk flags.
@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 from tests.chaos.book import Started, digest, pick
-from workers.mailbox import links as mail_links
+from workers.adapters.mailbox import links as mail_links
 
 ANSWERS: dict[str, tuple[str | None, ...]] = {
     "renewal_intent": ("yes",) * 7 + ("no",) * 4 + ("not_decision_maker",) * 3 + (None,) * 6,
@@ -261,7 +261,7 @@ class World:
             )
 
     def _closer(self, cta_id: str) -> Callable[[], Awaitable[bool]]:
-        from workers.ctas import close_cta
+        from workers.services.ctas import close_cta
 
         async def close() -> bool:
             store = await self.store()
@@ -312,7 +312,7 @@ class World:
     async def _waits_long(self, journey_id: str) -> bool:
         """Whether the journey waits on something at least a day of playbook time
         away: the CRM's fact write and its signal then reach a journey at rest."""
-        from workers.journeys import show_journey
+        from workers.services.journeys import show_journey
 
         view = await show_journey(self.client, journey_id)
         timeline = view.timeline

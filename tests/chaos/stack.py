@@ -148,7 +148,15 @@ class ChaosStack:
         )
         self.web = Part(
             "web",
-            [self.python, "-m", "workers.web", "--host", "127.0.0.1", "--port", str(self.web_port)],
+            [
+                self.python,
+                "-m",
+                "workers.web.app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.web_port),
+            ],
             env,
             logs / "web.log",
         )
@@ -228,7 +236,7 @@ class ChaosStack:
         """Start every part and wait until each answers."""
         self.temporal.start()
         await asyncio.to_thread(self.postgres.start)
-        from workers.migrate import migrate
+        from workers.adapters.migrate import migrate
 
         await migrate(self.dsn)
         self.smtp.start()

@@ -3,7 +3,7 @@ journey's actions, decided by the rules, never copied from the real run.
 
 - An email (``send``/``ask``) goes to the contact holding the role in the facts.
   No contact or no address: ``failed`` (bad data). Otherwise contact governance
-  decides by the rules ``workers.governance`` documents (opt-outs, the cap over
+  decides by the rules ``workers.services.governance`` documents (opt-outs, the cap over
   the emails this journey sent, quiet hours in the contact's time zone, the first
   time a deferred touch is allowed), written here again, over the emails the
   *simulated* journey sent. So a real journey deferred by a cap its own failed
@@ -79,7 +79,7 @@ class World:
         policy: ContactPolicy,
         fallback_timezone: str,
     ) -> Decision:
-        """Contact governance as the docs state it (``workers.governance``), over the
+        """Contact governance as the docs state it (``workers.services.governance``), over the
         touches the simulated journey made (one journey per account in a chaos book):
         an opted-out contact is skipped; ``cap`` emails within ``(now - period, now]``
         block the next, which is deferred to the first time the cap and the quiet hours

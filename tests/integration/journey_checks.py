@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.contract import Timeline
 from engine.experiments import assign_arm
-from workers import journeys
+from workers.services import journeys
 
 
 def touched_account_id(playbook: Any) -> str:

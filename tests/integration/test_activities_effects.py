@@ -15,8 +15,8 @@ import pytest
 from temporalio.exceptions import ApplicationError
 
 from tests.integration.test_activities_email import action, seed_account, settings_for
-from workers import custom_actions
 from workers.activities import JourneyActivities, owner_for, webhook_env
+from workers.adapters import custom_actions
 
 pytestmark = pytest.mark.integration
 

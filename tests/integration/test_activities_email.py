@@ -17,8 +17,8 @@ from temporalio.exceptions import ApplicationError
 
 from engine.contract import ActionRequest, idempotency_key
 from workers.activities import JourneyActivities
-from workers.email import message_id_for
-from workers.links import LinkSigner
+from workers.adapters.email import message_id_for
+from workers.adapters.links import LinkSigner
 from workers.settings import Settings
 
 pytestmark = pytest.mark.integration
@@ -270,7 +270,7 @@ async def test_held_out_journeys_send_nothing(
 async def test_opted_out_contact_is_skipped(
     activities: JourneyActivities, store: Any, smtp_sink: Any
 ) -> None:
-    from workers import governance
+    from workers.services import governance
 
     account_id = await seed_account(store)
     await governance.record_opt_out(store.pool, f"rita.{account_id.lower()}@acme.example")

@@ -29,8 +29,8 @@ from dsl.loader import check_text
 from engine.contract import Timeline, TimelineEntry
 from tests.integration.journey_checks import wait_for
 from tests.integration.test_activities_email import seed_account, settings_for
-from workers import journeys
-from workers.mailbox import Mailbox
+from workers.adapters.mailbox import Mailbox
+from workers.services import journeys
 from workers.stack.smtp_sink import KeepEverything
 from workers.worker import WorkerOptions, build_worker
 

@@ -1,6 +1,6 @@
 """The CRM webhook (and a GA release) reaches a journey started a moment ago.
 
-``workers.triggers.crm_event`` lists the account's running journeys in Temporal
+``workers.services.triggers.crm_event`` lists the account's running journeys in Temporal
 visibility, which is eventually consistent: a journey started just before the
 webhook may not be listed yet. The webhook also signals, by id, the journey each
 shipped playbook would have for the account (the ``journey id`` template over
@@ -41,9 +41,9 @@ from tests.integration.test_web_journeys import (
     stop,
     web_stack,
 )
-from workers import journeys, releases, triggers
+from workers.services import journeys, releases, triggers
 from workers.settings import Settings
-from workers.web import SECRET_HEADER
+from workers.web.app import SECRET_HEADER
 
 pytestmark = pytest.mark.integration
 

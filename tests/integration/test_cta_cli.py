@@ -153,7 +153,7 @@ async def test_cta_close_without_a_journey_and_unknown_ctas(
 async def test_a_close_temporal_did_not_hear_is_delivered_when_closed_again(
     env: dict[str, str], store: Any, temporal_client: Any, task_queue: str
 ) -> None:
-    from workers import journeys
+    from workers.services import journeys
     from workers.stack.supervisor import free_port
 
     account_id = await seed_account(store)

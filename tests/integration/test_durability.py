@@ -49,8 +49,8 @@ from engine.contract import Timeline, TimelineEntry, idempotency_key
 from engine.simulation import run_simulation
 from tests.integration.journey_checks import touched_account_id
 from tests.integration.test_activities_email import SECRET, seed_account
-from workers import journeys
-from workers.email import message_id_for
+from workers.adapters.email import message_id_for
+from workers.services import journeys
 
 pytestmark = pytest.mark.integration
 

@@ -20,8 +20,8 @@ from dsl import schema
 from dsl.ir import Binary, Call, ListExpr, Literal, Path, Unary
 from engine.evaluator import evaluate, truthy
 from tests.integration.enrol_fixtures import enrol_pool_fixture, insert_row  # noqa: F401
-from workers.cohort import compile_cohort
-from workers.store import Store
+from workers.adapters.cohort import compile_cohort
+from workers.adapters.store import Store
 
 pytestmark = pytest.mark.integration
 
@@ -287,8 +287,8 @@ async def test_shipped_playbooks_on_the_seeded_book_two_ways(enrol_pool, where):
     """The real path both ways: the shipped entry conditions, the seeded book, the
     facts as the store loads them for a journey."""
     from dsl.loader import load_playbook
-    from workers.cohort import parse_condition
-    from workers.seed import generate_book, seed_book
+    from workers.adapters.cohort import parse_condition
+    from workers.services.seed import generate_book, seed_book
 
     async with enrol_pool.acquire() as conn:
         await seed_book(conn, generate_book(300, seed=11, today=TODAY))

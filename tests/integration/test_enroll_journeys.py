@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 from dsl.loader import load_playbook
 from engine import search_attributes as attrs
 from tests.integration.enrol_fixtures import insert_row
-from workers.enrolment import Candidate, enroll_cohort, select_cohort
-from workers.journeys import start_journey
-from workers.store import Store
+from workers.adapters.store import Store
+from workers.services.enrolment import Candidate, enroll_cohort, select_cohort
+from workers.services.journeys import start_journey
 
 PLAYBOOKS = pathlib.Path(__file__).parents[2] / "playbooks"
 AS_OF = date(2026, 11, 1)
@@ -105,7 +105,7 @@ async def test_enrolling_twice_starts_nothing_twice(
 async def test_dry_run_reasons_and_the_extra_condition(enrol_store, renewal):
     prefix = f"ENR{uuid.uuid4().hex[:6].upper()}"
     await seed_book(enrol_store, prefix)
-    from workers.cohort import parse_condition
+    from workers.adapters.cohort import parse_condition
 
     only_first = parse_condition(f'account.id == "{prefix}-00"')
     [candidate] = await select_cohort(enrol_store, renewal, as_of=AS_OF, where=only_first)

@@ -20,10 +20,10 @@ import pytest
 from dsl.loader import load_playbook
 from engine.experiments import assign_arm
 from tests.integration.test_activities_email import seed_account, settings_for
-from workers import journeys
-from workers.enrolment import enroll_cohort, select_cohort
-from workers.report import Window, build_report
-from workers.store import Store
+from workers.adapters.store import Store
+from workers.analytics.report import Window, build_report
+from workers.services import journeys
+from workers.services.enrolment import enroll_cohort, select_cohort
 from workers.worker import WorkerOptions, build_worker
 
 pytestmark = pytest.mark.integration

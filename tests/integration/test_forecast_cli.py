@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from workers.seed import generate_book, seed_book
+from workers.services.seed import generate_book, seed_book
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 from dsl.loader import load_playbook
 from tests.integration.journey_checks import touched_account_id
 from tests.integration.test_activities_email import seed_account
-from workers.forecast import forecast_store
+from workers.analytics.forecast import forecast_store
 
 pytestmark = pytest.mark.integration
 RENEWAL = Path(__file__).resolve().parents[2] / "playbooks" / "renewal.playbook"

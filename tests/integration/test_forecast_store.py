@@ -11,9 +11,9 @@ from dsl.loader import load_playbook
 from engine.contract import idempotency_key
 from engine.forecast import iso_week
 from engine.simulation import day_start
-from workers.forecast import forecast_store, load_book
-from workers.journeys import journey_id
-from workers.seed import generate_book, seed_book
+from workers.analytics.forecast import forecast_store, load_book
+from workers.services.journeys import journey_id
+from workers.services.seed import generate_book, seed_book
 
 pytestmark = pytest.mark.integration
 PLAYBOOKS = Path(__file__).parents[2] / "playbooks"

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from workers import governance
-from workers.governance import TouchDecision
+from workers.services import governance
+from workers.services.governance import TouchDecision
 
 pytestmark = pytest.mark.integration
 

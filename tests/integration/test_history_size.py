@@ -28,8 +28,8 @@ from dsl.loader import check_text
 from engine.contract import JourneyInput, JourneyOptions, Timeline, idempotency_key
 from engine.temporal_runtime import ROUNDS_PER_RUN
 from tests.integration.test_activities_email import seed_account, settings_for
-from workers import journeys
-from workers.email import message_id_for
+from workers.adapters.email import message_id_for
+from workers.services import journeys
 from workers.worker import WorkerOptions, build_worker
 
 pytestmark = pytest.mark.integration

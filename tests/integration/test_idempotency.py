@@ -28,8 +28,8 @@ from engine.contract import ActionRequest, ActionResult, Timeline
 from engine.temporal_runtime import DATA_CONVERTER, JourneyWorkflow
 from tests.integration.test_activities_email import seed_account, settings_for
 from tests.integration.test_journey_e2e import wait_for
-from workers import journeys
 from workers.activities import JourneyActivities
+from workers.services import journeys
 
 pytestmark = pytest.mark.integration
 

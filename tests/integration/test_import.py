@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cli import data_import
 from cli.app import UserError
-from workers.importer import ExportFiles, ImportRejected, import_export
+from workers.services.importer import ExportFiles, ImportRejected, import_export
 
 pytestmark = pytest.mark.integration
 

@@ -29,8 +29,8 @@ from dsl.loader import load_playbook
 from engine.contract import Timeline
 from tests.integration.journey_checks import touched_account_id, wait_for, waiting_for
 from tests.integration.test_activities_email import SECRET, seed_account, settings_for
-from workers import journeys
-from workers.links import LinkSigner
+from workers.adapters.links import LinkSigner
+from workers.services import journeys
 from workers.worker import WorkerOptions, build_worker
 
 pytestmark = pytest.mark.integration

@@ -29,7 +29,7 @@ from dsl.loader import load_playbook
 from tests.integration.journey_checks import signal_names, touched_account_id, wait_for, waiting_for
 from tests.integration.test_activities_email import seed_account, settings_for
 from tests.integration.test_journey_e2e import run_cli
-from workers import journeys
+from workers.services import journeys
 from workers.worker import WorkerOptions, build_worker
 
 pytestmark = pytest.mark.integration

@@ -27,11 +27,11 @@ from tests.integration.test_cta_cli import open_cta, playbook
 from tests.integration.test_durability import worker_process
 from tests.integration.test_web_journeys import REPO, Stack, stop
 from tests.integration.test_web_links import answer_url, stack  # noqa: F401 - a fixture
-from workers import journeys, outbox, triggers
-from workers.journeys import TemporalUnreachable
-from workers.links import LinkSigner, make_answer_link
+from workers.adapters.links import LinkSigner, make_answer_link
+from workers.services import journeys, outbox, triggers
+from workers.services.journeys import TemporalUnreachable
 from workers.settings import Settings
-from workers.web import create_app
+from workers.web.app import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -110,7 +110,7 @@ async def test_temporal_takes_a_signal_once_per_request_id(
 async def test_a_deliverer_that_died_between_signal_and_mark_delivers_once(
     temporal_client: Any, fresh_store: Any, task_queue: str
 ) -> None:
-    from workers.answers import Answer, take_answer
+    from workers.services.answers import Answer, take_answer
 
     account_id = await seed_account(fresh_store)
     journey_id = await start_waiting_renewal(temporal_client, fresh_store, account_id, task_queue)
@@ -141,7 +141,7 @@ async def test_a_deliverer_that_died_between_signal_and_mark_delivers_once(
 async def test_a_journey_that_ended_after_an_earlier_try_reached_it_reads_delivered(
     temporal_client: Any, fresh_store: Any, task_queue: str
 ) -> None:
-    from workers.ctas import close_cta
+    from workers.services.ctas import close_cta
 
     account_id = await seed_account(fresh_store)
     journey_id = await start_waiting_renewal(temporal_client, fresh_store, account_id, task_queue)

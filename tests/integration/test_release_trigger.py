@@ -22,8 +22,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.enrol_fixtures import insert_row
-from workers import journeys
-from workers.releases import (
+from workers.adapters.store import Store
+from workers.services import journeys
+from workers.services.releases import (
     ReleaseError,
     record_release,
     release_trigger,
@@ -31,7 +32,6 @@ from workers.releases import (
     versions_behind,
 )
 from workers.settings import Settings
-from workers.store import Store
 
 ROOT = Path(__file__).parents[2]
 DMS = "Device Manager Server"
@@ -49,7 +49,7 @@ def test_versions_compare_numerically() -> None:
 
 
 def test_versions_behind_counts_minor_releases_as_seed_does() -> None:
-    # workers.seed: installed = GA_RELEASES[-1 - behind]
+    # workers.services.seed: installed = GA_RELEASES[-1 - behind]
     ordered = ["10.0", "10.1", "10.2", "10.3", "10.4", "11.0"]
     for behind, installed in enumerate(reversed(ordered)):
         assert versions_behind(installed, "11.0", SEED_RELEASES) == behind
@@ -267,7 +267,7 @@ async def test_release_webhook(
 ) -> None:
     import httpx
 
-    from workers.web import SECRET_HEADER, create_app
+    from workers.web.app import SECRET_HEADER, create_app
 
     store, ids = book
     secret = "release-test-secret"

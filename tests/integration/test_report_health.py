@@ -14,8 +14,8 @@ from dsl.ir import Playbook
 from dsl.loader import check_text
 from engine.contract import Timeline
 from tests.integration.test_activities_email import seed_account, settings_for
-from workers import journeys
-from workers.report import _health_counts
+from workers.analytics.report import _health_counts
+from workers.services import journeys
 from workers.worker import WorkerOptions, build_worker
 
 pytestmark = pytest.mark.integration

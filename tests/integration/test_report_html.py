@@ -1,4 +1,4 @@
-"""The report page (``workers.report_html``) from the seeded book of
+"""The report page (``workers.analytics.report_html``) from the seeded book of
 ``test_report_kpis`` (every number known): the numbers appear as text, each
 chart is an SVG with a title and the right number of bars, text is escaped; the
 same page from ``playbook report --html`` and from the web endpoint's GET /report.
@@ -18,8 +18,8 @@ import pytest
 
 from tests.integration.enrol_fixtures import enrol_pool_fixture, insert_row  # noqa: F401
 from tests.integration.test_report_kpis import PLAYBOOKS, WINDOW, seed, seed_for_the_command
-from workers.report import build_report
-from workers.report_html import render_html
+from workers.analytics.report import build_report
+from workers.analytics.report_html import render_html
 
 pytestmark = pytest.mark.integration
 
@@ -156,7 +156,7 @@ async def test_every_piece_of_text_is_escaped(seeded, playbooks):
 async def test_an_empty_book_renders_without_charts_to_draw(enrol_pool):
     from datetime import date
 
-    from workers.report import Window
+    from workers.analytics.report import Window
 
     page = render_html(
         await build_report(enrol_pool, Window(None, None, date(2027, 1, 1)), playbooks={})
@@ -168,9 +168,9 @@ async def test_an_empty_book_renders_without_charts_to_draw(enrol_pool):
 
 
 async def test_get_report_serves_the_page(seeded, fresh_store, tmp_path):
-    from workers.journeys import TemporalUnreachable
+    from workers.services.journeys import TemporalUnreachable
     from workers.settings import Settings
-    from workers.web import create_app
+    from workers.web.app import create_app
 
     async def no_temporal() -> object:
         raise TemporalUnreachable("no Temporal in this test")

@@ -31,7 +31,7 @@ import pytest
 from dsl.loader import load_playbook
 from engine.experiments import assign_arm
 from tests.integration.enrol_fixtures import enrol_pool_fixture, insert_row  # noqa: F401
-from workers.report import Window, build_report
+from workers.analytics.report import Window, build_report
 
 pytestmark = pytest.mark.integration
 
@@ -508,8 +508,8 @@ async def test_journey_counts_come_from_temporal_visibility(
     seeded, playbooks, fresh_dsn, temporal_client, task_queue
 ):
     """Three journeys of a playbook no other test starts, counted by visibility."""
-    from workers.journeys import start_journey
-    from workers.store import Store
+    from workers.adapters.store import Store
+    from workers.services.journeys import start_journey
 
     name = f"renewal_{uuid.uuid4().hex[:8]}"
     renamed = playbooks["renewal"].model_copy(update={"name": name, "experiments": []})

@@ -22,7 +22,8 @@ import pytest
 from temporalio.worker import Worker
 
 from tests.integration.enrol_fixtures import insert_row
-from workers.schedules import (
+from workers.adapters.store import Store
+from workers.services.schedules import (
     EnrolCohort,
     EnrolmentActivities,
     ScheduleError,
@@ -34,7 +35,6 @@ from workers.schedules import (
     trigger_schedule,
 )
 from workers.settings import Settings
-from workers.store import Store
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).parents[2]

@@ -33,7 +33,7 @@ from engine.contract import Timeline
 from tests.integration.journey_checks import touched_account_id, wait_for, waiting_for
 from tests.integration.test_activities_email import seed_account, settings_for
 from tests.integration.test_journey_e2e import listed, run_cli
-from workers import journeys
+from workers.services import journeys
 from workers.stack.temporal import temporal_binary
 from workers.worker import WorkerOptions, build_worker
 

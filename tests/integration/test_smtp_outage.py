@@ -30,8 +30,8 @@ from engine.contract import Timeline
 from engine.simulation import run_simulation
 from tests.integration.journey_checks import wait_for
 from tests.integration.test_activities_email import seed_account, settings_for
-from workers import journeys
-from workers.mailbox import Mailbox
+from workers.adapters.mailbox import Mailbox
+from workers.services import journeys
 from workers.stack.smtp_sink import in_thread
 from workers.stack.supervisor import free_port
 from workers.worker import WorkerOptions, build_worker

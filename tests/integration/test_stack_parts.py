@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from workers import settings
-from workers.mailbox import Mailbox, MessageNotFound
+from workers.adapters.mailbox import Mailbox, MessageNotFound
 from workers.stack.parts import LocalStack
 from workers.stack.supervisor import Background, RestartPolicy, Supervised
 

@@ -8,7 +8,7 @@ from email.message import EmailMessage
 import aiosmtplib
 import pytest
 
-from workers.mailbox import links
+from workers.adapters.mailbox import links
 
 pytestmark = pytest.mark.integration
 

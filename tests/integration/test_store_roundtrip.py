@@ -9,8 +9,8 @@ import asyncpg
 import pytest
 
 from dsl import schema
-from workers.migrate import migrate
-from workers.store import Store, UnknownAccount, UnknownFact
+from workers.adapters.migrate import migrate
+from workers.adapters.store import Store, UnknownAccount, UnknownFact
 
 pytestmark = pytest.mark.integration
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from workers.seed import generate_book, seed_book
-from workers.store import Store
+from workers.adapters.store import Store
+from workers.services.seed import generate_book, seed_book
 
 pytestmark = pytest.mark.integration
 

@@ -32,9 +32,9 @@ from dsl.loader import load_playbook
 from engine.contract import Timeline
 from tests.integration.journey_checks import touched_account_id, wait_for, waiting_for
 from tests.integration.test_activities_email import seed_account, settings_for
-from workers import journeys
+from workers.services import journeys
 from workers.settings import Settings
-from workers.web import SECRET_HEADER, create_app
+from workers.web.app import SECRET_HEADER, create_app
 from workers.worker import WorkerOptions, build_worker
 
 pytestmark = pytest.mark.integration
@@ -172,7 +172,7 @@ async def stop(client: Any, journey_id: str) -> None:
 
 async def until_listed_running(client: Any, account_id: str, journey_id: str) -> None:
     """Until visibility lists ``journey_id`` among the account's running journeys
-    (what ``workers.triggers.running_journeys`` asks); bounded by attempts."""
+    (what ``workers.services.triggers.running_journeys`` asks); bounded by attempts."""
     query = journeys.visibility_query(account=account_id, status="running")
     listed: list[str] = []
     for _ in range(300):

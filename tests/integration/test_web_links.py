@@ -23,7 +23,7 @@ from tests.integration.test_web_journeys import (
     web_stack,
     with_choice,
 )
-from workers.links import LinkSigner, make_answer_link, make_unsubscribe_link
+from workers.adapters.links import LinkSigner, make_answer_link, make_unsubscribe_link
 
 pytestmark = pytest.mark.integration
 
@@ -265,8 +265,8 @@ async def test_healthz(stack: Stack) -> None:
 async def test_an_answer_temporal_did_not_hear_is_delivered_on_the_next_click(
     stack: Stack, store: Any
 ) -> None:
-    from workers.answers import Answer, take_answer
-    from workers.journeys import TemporalUnreachable
+    from workers.services.answers import Answer, take_answer
+    from workers.services.journeys import TemporalUnreachable
 
     account_id = await seed_account(store)
     journey_id = await stack.start_renewal(account_id)

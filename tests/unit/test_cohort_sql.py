@@ -13,7 +13,7 @@ from decimal import Decimal
 import pytest
 
 from dsl.ir import Binary, Call, Duration, ListExpr, Literal, Path, Unary
-from workers.cohort import (
+from workers.adapters.cohort import (
     CohortError,
     ConditionError,
     compile_cohort,
@@ -398,7 +398,7 @@ def test_shipped_entry_conditions_compile(name):
 
 def test_every_builtin_has_sql_or_is_declared_not_translatable():
     from dsl.builtins import BUILTINS
-    from workers.cohort import NOT_IN_SQL, SQL_FUNCTIONS
+    from workers.adapters.cohort import NOT_IN_SQL, SQL_FUNCTIONS
 
     assert set(SQL_FUNCTIONS) | NOT_IN_SQL == set(BUILTINS)
     assert not set(SQL_FUNCTIONS) & NOT_IN_SQL

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from workers.email import (
+from workers.adapters.email import (
     EmailTemplates,
     TemplateProblem,
     build_message,

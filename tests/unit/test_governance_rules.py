@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from workers import governance
+from workers.services import governance
 
 
 def test_parse_global_cap():

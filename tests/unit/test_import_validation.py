@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.importer import ExportFiles, ImportRejected, check_export
+from workers.services.importer import ExportFiles, ImportRejected, check_export
 
 SAMPLE = Path(__file__).parents[1] / "fixtures" / "crm_export"
 

@@ -8,7 +8,13 @@ import json
 
 import pytest
 
-from workers.links import LinkError, LinkSigner, make_answer_link, make_unsubscribe_link, signer_for
+from workers.adapters.links import (
+    LinkError,
+    LinkSigner,
+    make_answer_link,
+    make_unsubscribe_link,
+    signer_for,
+)
 from workers.settings import Settings
 
 NOW = 1_800_000_000

@@ -9,7 +9,7 @@ import typer
 from typer.testing import CliRunner
 
 from cli import mail
-from workers.mailbox import Mailbox, mail_dir
+from workers.adapters.mailbox import Mailbox, mail_dir
 
 
 def cli() -> typer.Typer:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from workers.quote import QuoteError, compute_quote, organic_growth, quote_from_facts
+from workers.adapters.quote import QuoteError, compute_quote, organic_growth, quote_from_facts
 
 
 def test_devices_above_licences_become_organic_growth() -> None:

@@ -6,7 +6,7 @@ from collections import Counter
 from datetime import date, timedelta
 
 from dsl import schema
-from workers.seed import GA_RELEASES, generate_book, summarise
+from workers.services.seed import GA_RELEASES, generate_book, summarise
 
 TODAY = date(2026, 11, 22)
 

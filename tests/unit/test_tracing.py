@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workers import tracing
+from workers.adapters import tracing
 
 
 def test_off_by_default() -> None:

@@ -11,10 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from workers.answers import fact_for
-from workers.links import LinkSigner, make_answer_link
-from workers.settings import Settings
-from workers.triggers import (
+from workers.adapters.links import LinkSigner, make_answer_link
+from workers.services.answers import fact_for
+from workers.services.triggers import (
     TriggerError,
     parse_crm_event,
     parse_nps,
@@ -22,7 +21,8 @@ from workers.triggers import (
     webhook_secret,
     webhook_secret_file,
 )
-from workers.web import SECRET_HEADER, choice_words, create_app, page
+from workers.settings import Settings
+from workers.web.app import SECRET_HEADER, choice_words, create_app, page
 
 SECRET = "unit-secret"
 

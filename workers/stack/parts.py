@@ -26,8 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from workers import settings as settings_module
-from workers.mailbox import mail_dir
-from workers.migrate import migrate
+from workers.adapters.mailbox import mail_dir
+from workers.adapters.migrate import migrate
 from workers.settings import Settings
 from workers.stack import temporal
 from workers.stack.postgres import LocalPostgres
@@ -79,7 +79,7 @@ class LocalStack:
     @staticmethod
     def available(name: str) -> bool:
         """Whether the part's code exists (the worker and web modules may not, yet)."""
-        module = {"worker": "workers.worker", "web": "workers.web"}.get(name)
+        module = {"worker": "workers.worker", "web": "workers.web.app"}.get(name)
         return module is None or importlib.util.find_spec(module) is not None
 
     def log_file(self, name: str) -> Path:

@@ -1,6 +1,6 @@
 """The SMTP sink: an aiosmtpd server that accepts every message and keeps it.
 
-Nothing is relayed. Messages land in a Maildir (see ``workers.mailbox`` for why).
+Nothing is relayed. Messages land in a Maildir (see ``workers.adapters.mailbox`` for why).
 
     python -m workers.stack.smtp_sink --host 127.0.0.1 --port 8025 --maildir .state/mail
 """
@@ -16,7 +16,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from workers.mailbox import Mailbox
+from workers.adapters.mailbox import Mailbox
 
 
 class KeepEverything:

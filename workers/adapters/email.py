@@ -42,7 +42,7 @@ import aiosmtplib
 from jinja2 import ChainableUndefined, TemplateError, TemplateNotFound, make_logging_undefined
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-from workers.quote import for_display
+from workers.adapters.quote import for_display
 
 log = logging.getLogger("playbook.email")
 
@@ -229,7 +229,7 @@ class EmailLog(Protocol):
 
 
 class PostgresEmailLog:
-    """``EmailLog`` on the ``emails`` table (workers/migrations/001_core.sql)."""
+    """``EmailLog`` on the ``emails`` table (workers/adapters/migrations/001_core.sql)."""
 
     def __init__(self, pool: Any) -> None:
         self.pool = pool

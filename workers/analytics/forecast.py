@@ -19,7 +19,7 @@ from dsl import schema
 from dsl.ir import Playbook
 from engine.forecast import Forecast, World, forecast_book
 from engine.simulation import day_start
-from workers.store import CURRENT_SUBSCRIPTIONS, Store, plain
+from workers.adapters.store import CURRENT_SUBSCRIPTIONS, Store, plain
 
 _LATEST = {
     "subscription": CURRENT_SUBSCRIPTIONS,

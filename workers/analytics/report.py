@@ -86,7 +86,7 @@ from engine.contract import Timeline
 from engine.experiments import assign_arm
 from engine.journey_health import HEALTH_STATES, journey_health
 from workers.activities import plausible_address
-from workers.store import CURRENT_SUBSCRIPTIONS
+from workers.adapters.store import CURRENT_SUBSCRIPTIONS
 
 INTENT_QUESTION = "renewal_intent"
 NPS_PLAYBOOK = "nps_followup"

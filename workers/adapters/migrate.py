@@ -1,11 +1,11 @@
-"""Apply the SQL migrations in ``workers/migrations`` in file-name order.
+"""Apply the SQL migrations in ``workers/adapters/migrations`` in file-name order.
 
 Each file runs once, in its own transaction, and is recorded in
 ``schema_migrations`` with its checksum. A session advisory lock serialises
 concurrent runs (the worker, the web endpoint and ``dev up`` may all migrate at
 start), so applying twice, or from two processes at once, is harmless.
 
-    python -m workers.migrate [DSN]
+    python -m workers.adapters.migrate [DSN]
 """
 
 from __future__ import annotations

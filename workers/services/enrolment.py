@@ -1,14 +1,14 @@
 """Enrolment at scale: select the accounts a playbook's entry condition admits, in
 one SQL query, and start a journey for each with bounded concurrency.
 
-- ``select_cohort`` runs the cohort SQL (``workers.cohort``) "as of" a playbook
+- ``select_cohort`` runs the cohort SQL (``workers.adapters.cohort``) "as of" a playbook
   date and returns each qualifying account with the facts that made the condition
   true (for dry runs: "renewal_date 2027-03-01, days_until 120").
 - ``journeys_of`` says, for a dry run, which candidates' journeys exist already:
   their journey ids from the whole book's facts (one snapshot, as the forecast
   reads it) against the playbook's workflows that Temporal lists.
 - ``enroll_cohort`` starts each account's journey through a ``start`` function
-  (``workers.journeys.start_journey`` in the CLI: it loads the facts, derives the
+  (``workers.services.journeys.start_journey`` in the CLI: it loads the facts, derives the
   workflow id from the playbook's id template and starts). Starting is idempotent
   by workflow id: an account whose journey already exists counts as "already
   enrolled", never as an error, so enrolling the same cohort twice starts nothing
@@ -28,8 +28,8 @@ from typing import Any, Literal
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from dsl.ir import Playbook
-from workers.cohort import compile_cohort
-from workers.store import Store
+from workers.adapters.cohort import compile_cohort
+from workers.adapters.store import Store
 
 Outcome = Literal["started", "already", "failed"]
 
@@ -157,8 +157,8 @@ async def journeys_of(
     """The journey ids of ``candidates`` and which of them exist. ``existing`` lists
     the workflow ids of the playbook (any status); None or an error from it leaves
     that unknown."""
-    from workers.forecast import load_book
-    from workers.journeys import JourneyError, journey_id
+    from workers.analytics.forecast import load_book
+    from workers.services.journeys import JourneyError, journey_id
 
     book = await load_book(store)
     ids: dict[str, str] = {}

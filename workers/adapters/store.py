@@ -109,7 +109,7 @@ class Store:
 
     @classmethod
     async def connect(cls, dsn: str, min_size: int = 1, max_size: int = 10) -> Store:
-        """Open a pool on ``dsn`` (run ``workers.migrate`` first)."""
+        """Open a pool on ``dsn`` (run ``workers.adapters.migrate`` first)."""
         pool = await asyncpg.create_pool(
             dsn, min_size=min_size, max_size=max_size, init=_init_connection
         )

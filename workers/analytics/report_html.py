@@ -1,7 +1,7 @@
 """The KPI report as one self-contained HTML page: ``playbook report --html FILE``
 and the web endpoint's ``GET /report``.
 
-It renders the structure ``workers.report.build_report`` returns (no KPI is
+It renders the structure ``workers.analytics.report.build_report`` returns (no KPI is
 computed here, only laid out). The page fetches nothing when viewed: CSS is
 inline and the charts are inline SVG drawn here, so it can be mailed or opened
 from disk. Every chart carries a ``<title>`` and an ``aria-label``, and its
@@ -45,7 +45,7 @@ class Bar:
 
 
 def render_html(report: dict[str, Any]) -> str:
-    """The whole page for one report structure (see ``workers.report``)."""
+    """The whole page for one report structure (see ``workers.analytics.report``)."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(("html", "j2")),

@@ -10,7 +10,7 @@ contact's own time zone. All times are playbook time, so rehearsals at
 
 How an activity uses it (before sending one email to one contact)::
 
-    from workers import governance
+    from workers.services import governance
 
     decision = await governance.decide_for_action(
         pool, request, contact, playbook.defaults.contact,
@@ -58,13 +58,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dsl.ir import ContactPolicy
 from engine.contract import ActionRequest
 from engine.email_cap import EmailCap
-from workers.store import connection
+from workers.adapters.store import connection
 
 Rule = Literal[
     "ok", "opted_out", "suppressed", "cap", "global_cap", "quiet_hours", "duplicate_touch"
 ]
 Action = Literal["send", "defer", "skip"]
-# An asyncpg Pool, Connection or pooled connection, or a ``workers.store.Store``.
+# An asyncpg Pool, Connection or pooled connection, or a ``workers.adapters.store.Store``.
 ConnOrPool = Any
 
 GLOBAL_CAP_ENV = "PLAYBOOK_GLOBAL_EMAIL_CAP"

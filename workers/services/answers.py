@@ -16,7 +16,7 @@ verified before it gets here) and ``playbook answer`` (taken by phone).
 - **A journey that has ended** still has the answer recorded (it is the
   customer's word, and the CRM field is written); ``delivery == "ended"`` lets
   the page say the survey has closed.
-- **Delivered once** (``workers.outbox``): the answer, its fact and an outbox
+- **Delivered once** (``workers.services.outbox``): the answer, its fact and an outbox
   row are written in one transaction; the answer is signalled at once if
   Temporal answers, else the worker delivers it when it does (and a click or
   ``playbook answer`` meanwhile tries again, with the first answer's choice).
@@ -30,9 +30,9 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from dsl import schema
-from workers import outbox
-from workers.store import Store, UnknownAccount, UnknownFact
-from workers.triggers import ClientSource
+from workers.adapters.store import Store, UnknownAccount, UnknownFact
+from workers.services import outbox
+from workers.services.triggers import ClientSource
 
 Source = Literal["link", "phone"]
 ANSWER_EVENT = "answer"
@@ -188,7 +188,7 @@ class AskedQuestion:
 async def journey_questions(clients: ClientSource, journey_id: str) -> tuple[str, dict[str, Any]]:
     """``(account id, {question: AskedQuestion})`` of a journey, read from the input
     its latest run started with (the pinned IR). Raises ``JourneyError``."""
-    from workers.journeys import journey_input
+    from workers.services.journeys import journey_input
 
     journey = await journey_input(await clients(), journey_id)
     questions: dict[str, AskedQuestion] = {}

@@ -10,7 +10,7 @@ Temporal signal named like the event, with one dict payload
   ``no_journey`` (no journey with that id); ``unreachable`` (Temporal did not
   answer: the caller keeps what it recorded and may deliver again later).
   With a ``request_id`` Temporal takes the signal once however often it is
-  sent; answers, CTA closes and opt-outs go through ``workers.outbox``, which
+  sent; answers, CTA closes and opt-outs go through ``workers.services.outbox``, which
   records, delivers and marks them exactly once.
 - ``crm_event`` handles a CRM webhook: writes what the event means for the facts
   (``renewed``/``churned`` set ``subscription.status``), then signals (through
@@ -52,9 +52,9 @@ from dsl.ir import Playbook
 from engine.contract import JourneyInput, JourneyOptions, Timeline
 from engine.evaluator import evaluate, truthy
 from engine.temporal_runtime import journey_summary
-from workers import journeys
+from workers.adapters.store import Store, UnknownAccount, UnknownFact
+from workers.services import journeys
 from workers.settings import Settings
-from workers.store import Store, UnknownAccount, UnknownFact
 
 log = logging.getLogger("playbook.triggers")
 
@@ -315,7 +315,7 @@ async def _deliver_through_outbox(
 ) -> list[tuple[str, str]]:
     """Enqueue ``event`` for every journey of ``targets`` in one transaction, then
     try each at once; ``(journey id, what came of it)`` in order."""
-    from workers import outbox  # (outbox signals through this module)
+    from workers.services import outbox  # (outbox signals through this module)
 
     call = uuid.uuid4().hex  # every webhook call is its own event, as before the outbox
     async with store.pool.acquire() as conn, conn.transaction():
@@ -379,7 +379,7 @@ def parse_nps(body: Any, today: date | None = None) -> NpsResponse:
     """An ``NpsResponse`` from a webhook body; ``TriggerError`` (400) otherwise.
     Without an ``id`` the response gets one from its content, so a webhook the
     CRM retries is stored once."""
-    from workers.importer import nps_category
+    from workers.services.importer import nps_category
 
     if not isinstance(body, dict):
         raise TriggerError('the body must be a JSON object: {"account_id": ..., "score": ...}')

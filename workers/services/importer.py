@@ -44,7 +44,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dsl import schema
-from workers.store import connection
+from workers.adapters.store import connection
 
 # --------------------------------------------------------------------------- columns
 

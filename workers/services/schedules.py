@@ -3,7 +3,7 @@
 Each schedule (id ``enrol:<playbook>``, in the UI's Schedules tab) fires once a day
 at ``PLAYBOOK_ENROL_HOUR`` (UTC, default 06:00) and starts the small static
 workflow ``EnrolCohort``. Its one activity does what ``playbook enroll`` does
-(``workers.enrolment``: the cohort SQL, then idempotent starts) and returns the
+(``workers.services.enrolment``: the cohort SQL, then idempotent starts) and returns the
 counts: started, already enrolled, failed.
 
 The schedule carries only the playbook's *name*: the activity compiles the
@@ -152,7 +152,7 @@ class EnrolmentActivities:
     @activity.defn(name=ENROL_ACTIVITY)
     async def enrol_cohort(self, request: EnrolRequest) -> EnrolCounts:
         """Compile the playbook's current file and enrol its cohort as of today."""
-        from workers.journeys import JourneyError, find_playbook
+        from workers.services.journeys import JourneyError, find_playbook
 
         try:
             playbook = find_playbook(request.playbook, self.settings)
@@ -190,10 +190,10 @@ async def enrol_playbook(
     concurrency: int = 32,
     on_done: Any = None,
 ) -> EnrolCounts:
-    """``playbook enroll PLAYBOOK`` as of today, as counts (``workers.enrolment``)."""
-    from workers.cohort import CohortError
-    from workers.enrolment import enroll_cohort, select_cohort
-    from workers.journeys import start_journey
+    """``playbook enroll PLAYBOOK`` as of today, as counts (``workers.services.enrolment``)."""
+    from workers.adapters.cohort import CohortError
+    from workers.services.enrolment import enroll_cohort, select_cohort
+    from workers.services.journeys import start_journey
 
     today = datetime.now(UTC).date()
     try:

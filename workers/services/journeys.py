@@ -40,7 +40,7 @@ from engine import search_attributes as attrs
 from engine.contract import JourneyInput, JourneyOptions, Timeline, TimelineEntry, reacts_to
 from engine.evaluator import as_date, lookup, render
 from engine.temporal_runtime import DATA_CONVERTER, journey_summary
-from workers import tracing
+from workers.adapters import tracing
 from workers.settings import Settings
 
 STACK_HINT = "is the stack up? run `playbook dev up`"
@@ -191,7 +191,7 @@ async def start_journey(
     start_at: datetime | None = None,
 ) -> StartedJourney:
     """Start ``playbook`` for ``account_id``; starting an existing journey starts nothing."""
-    from workers.store import UnknownAccount
+    from workers.adapters.store import UnknownAccount
 
     try:
         facts = await store.load_facts(account_id)

@@ -7,7 +7,7 @@
 accounts are upgraded by us, so their ``installed_version`` follows the GA and they
 are never behind.
 
-How far behind, the rule (the one ``workers.seed`` builds its book with):
+How far behind, the rule (the one ``workers.services.seed`` builds its book with):
 versions compare numerically, part by part (``10.10`` is after ``10.9``), and
 ``versions_behind`` is the number of GA *minor* releases (distinct major.minor)
 after the installed version, up to and including the GA. The releases counted are
@@ -20,8 +20,8 @@ not dotted numbers is left with the count it had.
 
 ``release_trigger`` then enrols the ``version_currency`` playbook's own cohort
 (its ``enroll`` condition: ``versions_behind >= 2`` and an active subscription)
-among the accounts the release covers, through ``workers.enrolment``, exactly as
-the playbook's daily enrolment (``workers.schedules``) would: the journey id names
+among the accounts the release covers, through ``workers.services.enrolment``, exactly as
+the playbook's daily enrolment (``workers.services.schedules``) would: the journey id names
 the GA (``version_currency:{account.id}:{account.ga_version}``), so a release
 starts a journey once per account, however often it is recorded. A journey of an
 older GA still running for an account that now has its journey of the new GA gets
@@ -46,9 +46,9 @@ from typing import Any
 from temporalio.client import Client
 
 from dsl.ir import PLACEHOLDER, Playbook
-from workers import journeys
+from workers.adapters.store import Store, UnknownAccount
+from workers.services import journeys
 from workers.settings import Settings
-from workers.store import Store, UnknownAccount
 
 PLAYBOOK = "version_currency"
 # The event that tells a journey of an older GA that the account's journey of the
@@ -303,7 +303,7 @@ async def release_trigger(
     the changed accounts' journeys of an older GA: ``superseded`` where the account
     now has its journey of this GA (when the playbook handles that event), else
     ``facts_changed``."""
-    from workers.enrolment import enroll_cohort, select_cohort
+    from workers.services.enrolment import enroll_cohort, select_cohort
 
     playbook = journeys.find_playbook(PLAYBOOK, settings)
     outcome = ReleaseTrigger()
@@ -346,7 +346,7 @@ async def _tell_older_journeys(
     previous GA is also told by its id; of those, only one that heard it is reported
     (accounts without one, or whose journey has ended, are no news)."""
     from engine.contract import reacts_to
-    from workers.triggers import deliver
+    from workers.services.triggers import deliver
 
     async def source() -> Client:
         return client

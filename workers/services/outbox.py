@@ -40,8 +40,8 @@ from typing import Any, Literal
 
 import asyncpg
 
-from workers.store import Store
-from workers.triggers import ClientSource, Delivery, signal_journey
+from workers.adapters.store import Store
+from workers.services.triggers import ClientSource, Delivery, signal_journey
 
 log = logging.getLogger("playbook.outbox")
 

@@ -5,7 +5,7 @@ The store marks it closed (who, when, the note as its resolution); then the
 journey that opened it gets the event ``cta_closed`` with ``{"cta_id", "note",
 "closed_by"}``: an ``escalate`` waiting on that CTA carries on.
 
-The close and its outbox row are one transaction (``workers.outbox``): the
+The close and its outbox row are one transaction (``workers.services.outbox``): the
 journey hears of it once, at once if Temporal answers, else from the worker when
 it does. Closing twice closes once; closing again a CTA whose journey has not
 heard yet tries to deliver it now.
@@ -16,9 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from workers import outbox
-from workers.store import Store
-from workers.triggers import ClientSource
+from workers.adapters.store import Store
+from workers.services import outbox
+from workers.services.triggers import ClientSource
 
 CLOSED_EVENT = "cta_closed"
 

@@ -1,13 +1,13 @@
 """The web endpoint: answer links, unsubscribe links, CRM and NPS webhooks.
 
-    python -m workers.web [--host H] [--port P] [--speed N]
+    python -m workers.web.app [--host H] [--port P] [--speed N]
 
 Routes (an ASGI app on Starlette, served by uvicorn):
 
 - ``GET /``: a plain page saying what this service is, linking to the report and
   the health check (the address ``playbook dev up`` prints).
-- ``GET /answer/{token}``: verify the signed link (``workers.links``), record the
-  answer and signal the journey (``workers.answers``; through the outbox, so an
+- ``GET /answer/{token}``: verify the signed link (``workers.adapters.links``), record the
+  answer and signal the journey (``workers.services.answers``; through the outbox, so an
   answer taken while Temporal is down reaches the journey once it is back), show
   a thank-you page.
   A link that is not ours or was altered: 400; expired: 410; a question already
@@ -18,18 +18,18 @@ Routes (an ASGI app on Starlette, served by uvicorn):
 - ``GET|POST /unsubscribe/{token}``: verify, record the opt-out
   (``governance.record_opt_out``: every journey stops emailing the address),
   signal ``opted_out`` to the journey whose email carried the link (through the
-  outbox, ``workers.outbox``, once per journey and address), confirm.
+  outbox, ``workers.services.outbox``, once per journey and address), confirm.
 - ``POST /webhooks/crm`` with header ``X-Playbook-Secret``: ``{"event":
   "renewed", "account_id": "ACME-0042", "data": {...}}``; the event reaches
-  every running journey of the account (``workers.triggers.crm_event``: those
+  every running journey of the account (``workers.services.triggers.crm_event``: those
   visibility lists, and each playbook's journey of the account by its id, so
   one started a moment ago too).
 - ``POST /webhooks/nps`` (same secret): ``{"account_id", "score", "comment"?,
   "contact_id"?, "responded_on"?, "id"?}``: stored, then the ``nps_followup``
   journey is signal-with-started.
 - ``GET /report`` (``?from=YYYY-MM-DD&to=...&playbook=NAME&as_of=...``, all
-  optional): the KPI report page (``workers.report`` numbers, laid out by
-  ``workers.report_html``); journey counts from Temporal when it answers within
+  optional): the KPI report page (``workers.analytics.report`` numbers, laid out by
+  ``workers.analytics.report_html``); journey counts from Temporal when it answers within
   a few seconds, else from the recorded journey events. A bad parameter: 400.
   The endpoint faces customers, so the page (internal numbers, owner names) is
   shown only to a local browser (loopback, not forwarded by a proxy) or to one
@@ -37,7 +37,7 @@ Routes (an ASGI app on Starlette, served by uvicorn):
   otherwise.
 - ``POST /webhooks/release`` (same secret): ``{"version": "11.1", "product"?}``:
   a new GA release recorded, version currency journeys started
-  (``workers.releases``); 409 for a version older than the GA.
+  (``workers.services.releases``); 409 for a version older than the GA.
 - ``GET /healthz``.
 
 ``HEAD`` on a link answers without acting: mail scanners probe links that way.
@@ -68,13 +68,13 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from dsl.ir import Playbook
-from workers import governance, outbox, releases, triggers
-from workers.answers import Answer, AnswerOutcome, take_answer
-from workers.journeys import JourneyError, TemporalUnreachable, find_playbook
-from workers.links import LinkError, LinkSigner, UnsubscribeLink, signer_for
+from workers.adapters.links import LinkError, LinkSigner, UnsubscribeLink, signer_for
+from workers.adapters.store import Store
+from workers.services import governance, outbox, releases, triggers
+from workers.services.answers import Answer, AnswerOutcome, take_answer
+from workers.services.journeys import JourneyError, TemporalUnreachable, find_playbook
 from workers.settings import Settings, database_url
 from workers.settings import load as load_settings
-from workers.store import Store
 
 log = logging.getLogger("playbook.web")
 SECRET_HEADER = "X-Playbook-Secret"
@@ -434,8 +434,8 @@ _REPORT_TEMPORAL_WAIT = 5.0
 
 async def report_page(endpoint: Endpoint, request: Request) -> Response:
     """The KPI report as one HTML page (the same page as ``playbook report --html``)."""
-    from workers.report import Window, build_report
-    from workers.report_html import render_html
+    from workers.analytics.report import Window, build_report
+    from workers.analytics.report_html import render_html
 
     if not _may_see_report(endpoint, request):
         response = page(
@@ -555,7 +555,7 @@ h1 {{ font-size: 1.5rem; }}
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m workers.web``: serve until SIGTERM or SIGINT."""
+    """``python -m workers.web.app``: serve until SIGTERM or SIGINT."""
     import uvicorn
 
     settings = load_settings()

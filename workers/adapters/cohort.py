@@ -52,7 +52,7 @@ class FactSource:
 
 
 # The account's current subscription: the active one renewing first, else the one
-# renewing last. Kept identical to the store's fact loader (workers.store).
+# renewing last. Kept identical to the store's fact loader (workers.adapters.store).
 _SUBSCRIPTION_JOIN = (
     "LEFT JOIN LATERAL (SELECT * FROM subscriptions AS s0 WHERE s0.account_id = a.id "
     "ORDER BY (s0.status = 'active') DESC, "

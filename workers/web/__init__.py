@@ -1,0 +1,1 @@
+"""The web endpoint: answer links, unsubscribe, webhooks, the report page."""
