@@ -508,7 +508,10 @@ class Interpreter:
             except ActionInterrupted as interrupted:
                 # The branch ended (a sibling won a `parallel first`) while this ran:
                 # what really happened is recorded, then the branch stops.
-                self._record(step, label, interrupted.result, ctx, summary)
+                result = interrupted.result
+                if _unreached(result, kind):
+                    result = await self._could_not_reach(step, kind, params, result, ctx)
+                self._record(step, label, result, ctx, summary)
                 raise
             if result.status != "deferred" or result.retry_at is None:
                 break
@@ -525,7 +528,7 @@ class Interpreter:
             await self._wait(result.retry_at, lambda: False, waiting)
         else:
             result = ActionResult(status="skipped", detail="blocked too many times")
-        if result.status == "failed" and result.unreachable and kind in ("send", "ask"):
+        if _unreached(result, kind):
             result = await self._could_not_reach(step, kind, params, result, ctx)
         self._record(step, label, result, ctx, summary)
         return result
@@ -1091,6 +1094,11 @@ class Interpreter:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _unreached(result: ActionResult, kind: ActionKind) -> bool:
+    """A customer touch that never got through (see "Could not reach")."""
+    return result.status == "failed" and result.unreachable and kind in ("send", "ask")
 
 
 def _index_of(steps: list[Step], step_id: str) -> int | None:

@@ -191,30 +191,37 @@ class TemporalRuntime:
             return await _outcome(workflow.execute_activity(request.kind, request, **options))
         if self._shared is not None:
             self._shared.action_started()
+        action = _Action(request, options)
         try:
-            result = await self._attempt(request, options)
+            result = await self._attempt(action)
             if result.unreachable and workflow.patched(OUTAGE_PATCH):
-                result = await self._outlast(request, options, result)
-            return result
+                result = await self._outlast(action, result)
         finally:
             if self._shared is not None:
                 self._shared.action_ended()
+        if action.interrupted:
+            raise ActionInterrupted(result)
+        return result
 
-    async def _attempt(self, request: ActionRequest, options: dict[str, Any]) -> ActionResult:
-        """One round of the activity with its retry policy. Cancelled meanwhile (the
-        branch ended), the round finishes and ``ActionInterrupted`` says how."""
-        handle = workflow.start_activity(request.kind, request, **options)
-        try:
-            # Shielded: cancelling the branch must not cancel a send half done.
-            return await _outcome(asyncio.shield(handle), outage_aware=True)
-        except asyncio.CancelledError:
-            raise ActionInterrupted(await _outcome(handle, outage_aware=True)) from None
+    async def _attempt(self, action: _Action) -> ActionResult:
+        """One round of the activity with its retry policy, shielded: cancelling the
+        branch (the end of a ``parallel first``) must not cancel a send half done.
+        The action is finished (through an outage too, see ``_outlast``), then
+        ``act`` raises ``ActionInterrupted``: an outage delays a touch, and a
+        branch that ends meanwhile does not lose it."""
+        handle = workflow.start_activity(action.request.kind, action.request, **action.options)
+        while True:
+            try:
+                return await _outcome(asyncio.shield(handle), outage_aware=True)
+            except asyncio.CancelledError:
+                action.interrupted = True
 
-    async def _outlast(
-        self, request: ActionRequest, options: dict[str, Any], result: ActionResult
-    ) -> ActionResult:
+    async def _outlast(self, action: _Action, result: ActionResult) -> ActionResult:
         """Try again after pauses while the step's patience lasts (see the module
-        docstring); the last result, ``unreachable`` if it never got through."""
+        docstring); the last result, ``unreachable`` if it never got through. A
+        cancel during a pause stops trying once the action was interrupted before
+        (the journey itself is being cancelled)."""
+        request = action.request
         allowed = patience(request) / self.speed
         if self.rehearsing:
             allowed = max(allowed, REHEARSAL_PATIENCE)
@@ -226,8 +233,10 @@ class TemporalRuntime:
             try:
                 await workflow.sleep(pause, summary=f"{request.step_id}: waiting out an outage")
             except asyncio.CancelledError:
-                raise ActionInterrupted(result) from None
-            result = await self._attempt(request, options)
+                if action.interrupted:
+                    return result
+                action.interrupted = True
+            result = await self._attempt(action)
             rounds += 1
             if not result.unreachable:
                 return result
@@ -303,6 +312,16 @@ def _duration_words(length: timedelta) -> str:
     if seconds >= 3600:
         return f"{seconds // 3600} h {seconds % 3600 // 60} min"
     return f"{seconds // 60} min {seconds % 60} s"
+
+
+class _Action:
+    """One ``act``: the request, its activity options, and whether its branch was
+    cancelled while it ran."""
+
+    def __init__(self, request: ActionRequest, options: dict[str, Any]) -> None:
+        self.request = request
+        self.options = options
+        self.interrupted = False
 
 
 def current_details(timeline: Timeline) -> str:

@@ -14,8 +14,19 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
-from dsl.ir import Branch, Duration, Parallel, Playbook, Repeat, Send, Wait, WaitEvent
+from dsl.ir import (
+    Branch,
+    Duration,
+    Parallel,
+    Playbook,
+    Repeat,
+    RetryPolicy,
+    Send,
+    Wait,
+    WaitEvent,
+)
 from engine.contract import ActionRequest, ActionResult
 from tests.integration.test_engine_temporal import CannedWorld
 from tests.unit.engine_playbooks import renewal_playbook
@@ -132,3 +143,38 @@ def sends_until_playbook(rounds: int, days: float) -> Playbook:
     return race.model_copy(
         update={"body": [first.model_copy(update={"branches": branches}), race.body[1]]}
     )
+
+
+class DownThenUp(CannedWorld):
+    """The canned world, but the send of ``HELD_ROUND`` fails (the mail server is
+    down) until ``up`` is set; ``failed`` is set at its first failure."""
+
+    def __init__(self, facts: dict[str, Any]) -> None:
+        super().__init__(facts)
+        self.failed = asyncio.Event()
+        self.up = asyncio.Event()
+        self.finished: list[tuple[str, int]] = []
+
+    def activity(self) -> Callable[..., Any]:
+        canned = super().activity()
+
+        @activity.defn(dynamic=True)
+        async def any_action(args: Sequence[RawValue]) -> ActionResult:
+            request = activity.payload_converter().from_payload(args[0].payload, ActionRequest)
+            if request.kind == "send" and request.iteration == HELD_ROUND and not self.up.is_set():
+                self.failed.set()
+                raise ApplicationError("cannot reach the SMTP server", type="TransientEmailFailure")
+            result: ActionResult = await canned(args)
+            if request.kind == "send":
+                self.finished.append((request.step_id, request.iteration))
+            return result
+
+        return any_action
+
+
+def quick_retries(playbook: Playbook) -> Playbook:
+    """One attempt a round: a failure comes back at once, and the runtime's pauses
+    between rounds start at one second."""
+    retry = RetryPolicy(max_attempts=1, initial_interval=Duration(seconds=1, text="1 second"))
+    defaults = playbook.defaults.model_copy(update={"retry": retry})
+    return playbook.model_copy(update={"defaults": defaults})

@@ -23,9 +23,11 @@ from engine.simulation import Script, run_simulation
 from tests.integration.branch_race import (
     HELD_ROUND,
     STOP_EVENT,
+    DownThenUp,
     HeldWorld,
     SlowSends,
     branch_race_playbook,
+    quick_retries,
     sends_until_playbook,
 )
 from tests.integration.test_engine_temporal import DAY, DAY_BEFORE_T140, env, run_worker, wait_for
@@ -112,3 +114,35 @@ async def test_slow_sends_are_not_overtaken_by_a_sibling_timer(env: WorkflowEnvi
     assert times == [
         (e.step_id, e.iteration, e.at) for e in expected.timeline.done if e.kind == "send"
     ]
+
+
+async def test_a_branch_ended_during_an_outage_still_sends_once_the_server_is_back(
+    env: WorkflowEnvironment,
+) -> None:
+    """The event that ends the branch arrives while round 2's send fails (the mail
+    server is down): the send is not lost with its branch. It is tried again after
+    the runtime's pause, goes out once the server is back, is recorded as done, and
+    only then does the branch stop."""
+    world = DownThenUp(account_facts())
+    queue = f"race-{uuid.uuid4().hex}"
+    journey = JourneyInput(
+        playbook=quick_retries(branch_race_playbook()),
+        account_id="ACME-0042",
+        journey_id=f"branch_race:ACME-0042:{uuid.uuid4().hex[:8]}",
+        options=JourneyOptions(speed=DAY * 4, start_at=DAY_BEFORE_T140),
+    )
+    async with await run_worker(env.client, world, queue):
+        handle = await env.client.start_workflow(
+            "branch_race", journey, id=journey.journey_id, task_queue=queue, result_type=Timeline
+        )
+        await asyncio.wait_for(world.failed.wait(), timeout=120)
+        await handle.signal(STOP_EVENT, {})
+        await wait_for(handle, lambda t: any(e.label == f"event {STOP_EVENT}" for e in t.done))
+        world.up.set()
+        final = await handle.result()
+    assert sends(final) == [
+        ("race.send", 1, "done"),
+        ("race.send", HELD_ROUND, "done"),
+        ("after.send", 0, "done"),
+    ]
+    assert world.finished == [("race.send", 1), ("race.send", HELD_ROUND), ("after.send", 0)]
