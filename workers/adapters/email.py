@@ -11,8 +11,12 @@ Idempotency (a retried activity never sends twice). The ``emails`` table holds
 one row per idempotency key. ``deliver`` first *claims* the key by inserting a
 ``sending`` row, then talks SMTP, then marks the row ``sent`` (or ``bounced``
 on a 5xx). A second attempt that finds ``sent`` or ``bounced`` does nothing.
-The one window left is a crash after the SMTP server accepted the message and
-before the row says ``sent``: the retry finds ``sending`` and sends again. We
+The row says ``sent`` the moment the server has taken the message (its reply
+to DATA, before the goodbye). If Postgres is away then, the mark is tried again,
+and the process remembers the message: its next attempt marks it without
+sending. The one window left is a crash of the worker after the SMTP server
+accepted the message and before the row says ``sent``: the retry finds
+``sending`` and sends again. We
 chose at-least-once over at-most-once there (a renewal notice lost for ever is
 worse than a rare duplicate), and made the duplicate detectable: the
 Message-ID is derived from the idempotency key, so both copies carry the same
@@ -28,9 +32,11 @@ never stays ``sending``), and the activity is retried; a retry claims the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -296,10 +302,18 @@ class Mailer:
         self.port = port
         self.timeout = timeout
 
-    async def send(self, message: EmailMessage) -> None:
-        """Send one message; raises ``PermanentEmailFailure`` or ``TransientEmailFailure``."""
+    async def send(
+        self,
+        message: EmailMessage,
+        accepted: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Send one message; raises ``PermanentEmailFailure`` or ``TransientEmailFailure``.
+        ``accepted`` runs the moment the server has taken the message (its reply to
+        DATA), before the goodbye: the log says ``sent`` as soon as it is true."""
+        smtp = aiosmtplib.SMTP(hostname=self.host, port=self.port, timeout=self.timeout)
         try:
-            await aiosmtplib.send(message, hostname=self.host, port=self.port, timeout=self.timeout)
+            await smtp.connect()
+            await smtp.send_message(message)
         except aiosmtplib.SMTPRecipientsRefused as error:
             codes = [r.code for r in error.recipients]
             words = "; ".join(f"{r.code} {r.message}" for r in error.recipients)
@@ -312,9 +326,42 @@ class Mailer:
                 raise PermanentEmailFailure(f"SMTP server refused the message: {words}") from error
             raise TransientEmailFailure(f"SMTP server said try later: {words}") from error
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            smtp.close()
             raise TransientEmailFailure(
                 f"cannot reach the SMTP server at {self.host}:{self.port}: {error}"
             ) from error
+        try:
+            if accepted is not None:
+                await accepted()
+        finally:
+            try:
+                await smtp.quit()
+            except (aiosmtplib.SMTPException, OSError, TimeoutError):
+                smtp.close()  # the message is taken; a lost goodbye changes nothing
+
+
+# Messages the SMTP server took whose ``sent`` mark could not be written (Postgres
+# went away): the next attempt in this process marks them instead of sending again.
+_ACCEPTED_UNMARKED: dict[str, str] = {}
+MARK_TRIES = 3
+MARK_PAUSE = 0.5  # seconds between tries of the ``sent`` mark
+
+
+class LogUnavailable(EmailFailure):
+    """The email was sent but the log could not say so (the database is away): the
+    activity is retried, and the retry marks it without sending again."""
+
+
+async def _mark_sent(log_: EmailLog, key: str) -> None:
+    for attempt in range(MARK_TRIES):
+        try:
+            await log_.mark(key, "sent")
+            _ACCEPTED_UNMARKED.pop(key, None)
+            return
+        except Exception:  # the store's own errors, whatever the driver: retried
+            if attempt == MARK_TRIES - 1:
+                raise
+            await asyncio.sleep(MARK_PAUSE)
 
 
 async def deliver(
@@ -323,6 +370,12 @@ async def deliver(
     """Send ``message`` once per ``row["idempotency_key"]`` (see the module docstring)."""
     key = row["idempotency_key"]
     message_id = str(message["Message-ID"])
+    if key in _ACCEPTED_UNMARKED:  # sent by an earlier attempt, only the mark was lost
+        try:
+            await _mark_sent(log_, key)
+        except Exception as error:
+            raise LogUnavailable(f"sent, but the email log cannot say so yet: {error}") from error
+        return Outcome("already_sent", message_id)
     existing = await log_.claim(key, {**row, "message_id": message_id})
     if existing == "sent":
         return Outcome("already_sent", message_id)
@@ -332,13 +385,21 @@ async def deliver(
         log.warning(
             "email %s: an earlier attempt may have sent it; sending again as %s", key, message_id
         )
+
+    async def accepted() -> None:
+        _ACCEPTED_UNMARKED[key] = message_id
+        await _mark_sent(log_, key)
+
     try:
-        await mailer.send(message)
+        await mailer.send(message, accepted)
     except PermanentEmailFailure as error:
         await log_.mark(key, "bounced", str(error))
         raise
     except TransientEmailFailure as error:
         await log_.mark(key, "failed", str(error))
         raise
-    await log_.mark(key, "sent")
+    except Exception as error:
+        if key in _ACCEPTED_UNMARKED:
+            raise LogUnavailable(f"sent, but the email log cannot say so yet: {error}") from error
+        raise
     return Outcome("sent", message_id)
