@@ -14,15 +14,29 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 
 from cli.app import UserError
 from workers import settings as settings_module
+from workers.analytics.report_model import (
+    Activity,
+    Arm,
+    Book,
+    Outcomes,
+    PlaybookJourneys,
+    Report,
+)
+
+if TYPE_CHECKING:  # the command imports them when it runs (asyncpg, temporalio)
+    from temporalio.client import Client
+
+    from dsl.ir import Playbook
+    from workers.analytics.report import Window
 
 console = Console()
 err = Console(stderr=True)
@@ -58,17 +72,17 @@ def report(
     if playbook and playbook not in playbooks:
         known = ", ".join(sorted(playbooks)) or "none"
         raise UserError(f"no playbook named {playbook!r}", hint=f"known playbooks: {known}")
-    data = asyncio.run(_build(settings, window, playbooks, playbook or None))
+    built = asyncio.run(_build(settings, window, playbooks, playbook or None))
     if html:
-        _write_html(data, html)
+        _write_html(built, html)
         return
     if as_json:
-        console.print_json(json.dumps(data, default=str))
+        console.print_json(json.dumps(built.to_json()))
         return
-    console.print(render(data))
+    console.print(render(built))
 
 
-def _write_html(data: dict[str, Any], target: str) -> None:
+def _write_html(report: Report, target: str) -> None:
     """Write the page (``workers.analytics.report_html``) to ``target``; say where."""
     from pathlib import Path
 
@@ -76,7 +90,7 @@ def _write_html(data: dict[str, Any], target: str) -> None:
 
     path = Path(target)
     try:
-        path.write_text(render_html(data), encoding="utf-8")
+        path.write_text(render_html(report), encoding="utf-8")
     except OSError as error:
         raise UserError(
             f"cannot write {target}: {error.strerror or error}",
@@ -86,8 +100,11 @@ def _write_html(data: dict[str, Any], target: str) -> None:
 
 
 async def _build(
-    settings: settings_module.Settings, window: Any, playbooks: dict[str, Any], playbook: str | None
-) -> dict[str, Any]:
+    settings: settings_module.Settings,
+    window: Window,
+    playbooks: dict[str, Playbook],
+    playbook: str | None,
+) -> Report:
     from cli.database import open_pool
     from workers.analytics.report import build_report
 
@@ -101,7 +118,7 @@ async def _build(
         await pool.close()
 
 
-async def _temporal(settings: settings_module.Settings) -> Any:
+async def _temporal(settings: settings_module.Settings) -> Client | None:
     """A client if Temporal answers; the report does without it otherwise."""
     from workers.services.journeys import JourneyError, connect
 
@@ -111,11 +128,11 @@ async def _temporal(settings: settings_module.Settings) -> Any:
         return None
 
 
-def _playbooks(settings: settings_module.Settings) -> dict[str, Any]:
+def _playbooks(settings: settings_module.Settings) -> dict[str, Playbook]:
     """The compiled playbooks of the playbooks directory (broken ones left out)."""
     from dsl.loader import check_file
 
-    found = {}
+    found: dict[str, Playbook] = {}
     for path in sorted(settings.playbooks_dir.glob("*.playbook")):
         compiled, _ = check_file(path)
         if compiled is not None:
@@ -133,117 +150,120 @@ def _day(text: str, option: str) -> date:
 # --------------------------------------------------------------------------- rendering
 
 
-def render(data: dict[str, Any]) -> Group:
+def render(report: Report) -> Group:
     """The report as Rich renderables: activity, outcomes, journeys, arms."""
-    window = data["window"]
-    title = f"KPI report - {window['label']} - as of {window['as_of']}"
-    if window["playbook"]:
-        title += f" - playbook {window['playbook']}"
-    parts: list[Any] = [f"[bold]{title}[/]"]
-    parts.append(Panel(_activity(data["activity"]), title="Activity (what the playbooks did)"))
-    parts.append(Panel(_outcomes(data["outcomes"]), title="Outcomes (what came of it)"))
-    parts.append(_journeys(data["journeys"]))
-    if data["arms"]:
-        parts.append(_arms(data["arms"]))
+    window = report.window
+    title = f"KPI report - {window.label} - as of {window.as_of}"
+    if window.playbook:
+        title += f" - playbook {window.playbook}"
+    parts: list[RenderableType] = [f"[bold]{title}[/]"]
+    parts.append(Panel(_activity(report.activity), title="Activity (what the playbooks did)"))
+    parts.append(Panel(_outcomes(report.outcomes), title="Outcomes (what came of it)"))
+    parts.append(_journeys(report.journeys))
+    if report.arms:
+        parts.append(_arms(report.arms))
     return Group(*parts)
 
 
-def _activity(activity: dict[str, Any]) -> Group:
+def _activity(activity: Activity) -> Group:
     emails, asked, ctas, nps = (
-        activity["emails"],
-        activity["renewal_intent_asked"],
-        activity["ctas"],
-        activity["nps_followup"],
+        activity.emails,
+        activity.renewal_intent_asked,
+        activity.ctas,
+        activity.nps_followup,
     )
-    cap = emails["cap"]
+    cap = emails.cap
     table = _kpi_table()
-    table.add_row("emails sent", _n(emails["sent"]), f"to {emails['contacts']} contacts")
-    if emails["failed"]:
+    table.add_row("emails sent", _n(emails.sent), f"to {emails.contacts} contacts")
+    if emails.failed:
         table.add_row(
             "emails not sent",
-            _n(emails["failed"]),
+            _n(emails.failed),
             "could not reach the mail server; each has a CTA (`playbook cta ls`)",
         )
     table.add_row(
         "emails per contact per week",
-        f"max {emails['max_per_contact_week']}, mean {emails['mean_per_contact_week']}",
-        f"cap {cap['max_emails']} per {cap['per_days']:g} days; "
-        f"{emails['contact_weeks_over_cap']} of {emails['contact_weeks']} contact-weeks over",
+        f"max {emails.max_per_contact_week}, mean {emails.mean_per_contact_week}",
+        f"cap {cap.max_emails} per {cap.per_days:g} days; "
+        f"{emails.contact_weeks_over_cap} of {emails.contact_weeks} contact-weeks over",
     )
     table.add_row(
         "renewal intent asked",
-        _pct(asked["rate"]),
-        f"{asked['asked']} of {asked['accounts_due_to_be_asked']} accounts due to be asked",
+        _pct(asked.rate),
+        f"{asked.asked} of {asked.accounts_due_to_be_asked} accounts due to be asked",
     )
     table.add_row(
         "CTAs (escalations)",
-        f"{ctas['opened']} opened, {ctas['closed']} closed",
-        f"{ctas['open_now']} open now",
+        f"{ctas.opened} opened, {ctas.closed} closed",
+        f"{ctas.open_now} open now",
     )
     table.add_row(
         "NPS follow-up closed",
-        _pct(nps["closure_rate"]),
-        f"{nps['ctas_closed']} of {nps['ctas_opened']} follow-up CTAs; {nps['responses']} "
-        f"responses ({_split(nps['by_category'])})",
+        _pct(nps.closure_rate),
+        f"{nps.ctas_closed} of {nps.ctas_opened} follow-up CTAs; {nps.responses} "
+        f"responses ({_split(nps.by_category)})",
     )
     owners = Table(title="open CTAs per owner", title_justify="left", expand=False)
     for column in ("owner", "open", "overdue", "urgent"):
         owners.add_column(column, justify="left" if column == "owner" else "right")
-    for row in ctas["open_by_owner"]:
-        owners.add_row(row["owner"], _n(row["open"]), _n(row["overdue"]), _n(row["urgent"]))
-    return Group(table, owners) if ctas["open_by_owner"] else Group(table)
+    for row in ctas.open_by_owner:
+        owners.add_row(row.owner, _n(row.open), _n(row.overdue), _n(row.urgent))
+    return Group(table, owners) if ctas.open_by_owner else Group(table)
 
 
-def _outcomes(outcomes: dict[str, Any]) -> Group:
+def _outcomes(outcomes: Outcomes) -> Group:
     intent, renewals, quotes, versions = (
-        outcomes["renewal_intent"],
-        outcomes["renewals"],
-        outcomes["quotes"],
-        outcomes["version_currency"],
+        outcomes.renewal_intent,
+        outcomes.renewals,
+        outcomes.quotes,
+        outcomes.version_currency,
     )
     table = _kpi_table()
     table.add_row(
         "renewal intent answered",
-        _pct(intent["answer_rate"]),
-        f"{intent['answered']} of {intent['asked']} asked: {_split(intent['split'])}",
+        _pct(intent.answer_rate),
+        f"{intent.answered} of {intent.asked} asked: {_split(intent.split)}",
     )
     table.add_row(
         "renewed on time",
-        _pct(renewals["on_time_rate"]),
-        f"{renewals['on_time']} of {renewals['due']} due; {renewals['late']} late, "
-        f"{renewals['churned']} churned",
+        _pct(renewals.on_time_rate),
+        f"{renewals.on_time} of {renewals.due} due; {renewals.late} late, "
+        f"{renewals.churned} churned",
     )
-    table.add_row("overdue renewals", _n(renewals["overdue"]), "due and still not renewed")
+    table.add_row("overdue renewals", _n(renewals.overdue), "due and still not renewed")
     table.add_row(
         "quotes with organic growth",
-        f"{quotes['with_organic_growth']} of {quotes['generated']}",
-        f"+{_n(quotes['organic_growth_licences'])} licences worth "
-        f"{_money(quotes['organic_growth_value'])}; those quotes total "
-        f"{_money(quotes['total_with_organic_growth'])}",
+        f"{quotes.with_organic_growth} of {quotes.generated}",
+        f"+{_n(quotes.organic_growth_licences)} licences worth "
+        f"{_money(quotes.organic_growth_value)}; those quotes total "
+        f"{_money(quotes.total_with_organic_growth)}",
     )
     table.add_row(
         "2+ versions behind GA",
-        _pct(versions["share_two_plus_behind"]),
-        f"{versions['two_plus_behind']} of {versions['accounts']} accounts with version data",
+        _pct(versions.share_two_plus_behind),
+        f"{versions.two_plus_behind} of {versions.accounts} accounts with version data",
     )
     migration = Table(title="cloud migration by region and segment", title_justify="left")
     columns = ("region", "segment", "accounts", "not_started", "notified", "planned")
     for column in (*columns, "migrating", "migrated", "migrated %"):
         migration.add_column(column, justify="left" if column in ("region", "segment") else "right")
-    for row in outcomes["cloud_migration"]:
+    for group in outcomes.cloud_migration:
         migration.add_row(
-            row["region"],
-            row["segment"],
-            *(_n(row[c]) for c in columns[2:]),
-            _n(row["migrating"]),
-            _n(row["migrated"]),
-            _pct(row["migrated_share"]),
+            group.region,
+            group.segment,
+            _n(group.accounts),
+            _n(group.not_started),
+            _n(group.notified),
+            _n(group.planned),
+            _n(group.migrating),
+            _n(group.migrated),
+            _pct(group.migrated_share),
         )
-    parts = [table, _book(outcomes["book"])]
-    return Group(*parts, migration) if outcomes["cloud_migration"] else Group(*parts)
+    parts = [table, _book(outcomes.book)]
+    return Group(*parts, migration) if outcomes.cloud_migration else Group(*parts)
 
 
-def _book(book: dict[str, Any]) -> Table:
+def _book(book: Book) -> Table:
     """Onboarding, contact (the active book now) and confirmed intent (the renewals
     of the window)."""
     table = Table(
@@ -257,54 +277,58 @@ def _book(book: dict[str, Any]) -> Table:
     table.add_column("KPI", style="bold")
     table.add_column("value", justify="right")
     table.add_column("detail", style="dim")
-    for key, name, of, what in (
-        ("onboarding_complete", "onboarding complete", "active accounts", ""),
+    for kpi, name, of, what in (
+        (book.onboarding_complete, "onboarding complete", "active accounts", ""),
         (
-            "in_contact",
+            book.in_contact,
             "properly in contact",
             "active accounts",
             ": renewal contact reachable by email",
         ),
-        ("confirmed_intent", "confirmed renewal intent", "renewing", " said yes"),
+        (book.confirmed_intent, "confirmed renewal intent", "renewing", " said yes"),
     ):
-        kpi = book[key]
-        detail = f"{_n(kpi['count'])} of {_n(kpi['accounts'])} {of}{what}"
-        table.add_row(name, _pct(kpi["rate"]), detail)
+        detail = f"{_n(kpi.count)} of {_n(kpi.accounts)} {of}{what}"
+        table.add_row(name, _pct(kpi.rate), detail)
     return table
 
 
-def _journeys(journeys: list[dict[str, Any]]) -> Table:
-    source = journeys[0]["source"] if journeys else "temporal"
+# The columns after "total", by where the counts came from.
+_JOURNEY_COLUMNS = {
+    "temporal": ["running", "on_track", "behind", "stuck", "completed", "failed"]
+    + ["canceled", "terminated"],
+    "journey events": ["running", "ended"],
+}
+
+
+def _journeys(journeys: list[PlaybookJourneys]) -> Table:
+    source = journeys[0].source if journeys else "temporal"
     table = Table(title=f"journeys per playbook (from {source})", title_justify="left")
-    if source == "temporal":
-        columns = ["total", "running", "on_track", "behind", "stuck", "completed", "failed"]
-        columns += ["canceled", "terminated"]
-    else:
-        columns = ["total", "running", "ended"]
+    columns = _JOURNEY_COLUMNS[source]
     table.add_column("playbook")
-    for column in columns:
+    for column in ("total", *columns):
         table.add_column(column.replace("_", " "), justify="right")
     for row in journeys:
-        table.add_row(row["playbook"], *(_n(row.get(c, 0)) for c in columns))
+        counts = row.counts()
+        table.add_row(row.playbook, _n(row.total), *(_n(counts.get(c, 0)) for c in columns))
     return table
 
 
-def _arms(arms: list[dict[str, Any]]) -> Table:
+def _arms(arms: list[Arm]) -> Table:
     table = Table(title="per experiment arm", title_justify="left")
     for column in ("playbook", "experiment", "arm"):
         table.add_column(column)
     for column in ("journeys", "emails", "CTAs", "achieved"):
         table.add_column(column, justify="right")
     for row in arms:
-        arm = row["arm"] + (" (holdout)" if row["holdout"] else "")
+        arm = row.arm + (" (holdout)" if row.holdout else "")
         table.add_row(
-            row["playbook"],
-            row["experiment"],
+            row.playbook,
+            row.experiment,
             arm,
-            _n(row["journeys"]),
-            _n(row["emails"]),
-            _n(row["ctas"]),
-            f"{row['achieved']} ({_pct(row['achieved_rate'])})",
+            _n(row.journeys),
+            _n(row.emails),
+            _n(row.ctas),
+            f"{row.achieved} ({_pct(row.achieved_rate)})",
         )
     return table
 
@@ -321,12 +345,12 @@ def _pct(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.1f}%"
 
 
-def _n(value: Any) -> str:
+def _n(value: int | float) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
-def _money(value: Any) -> str:
-    return f"{value:,.2f}" if isinstance(value, int | float) else str(value)
+def _money(value: int | float) -> str:
+    return f"{value:,.2f}"
 
 
 def _split(counts: dict[str, int]) -> str:

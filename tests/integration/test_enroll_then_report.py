@@ -104,9 +104,10 @@ async def test_enrolled_journeys_show_up_in_the_report(
         await journeys.signal_journey(
             temporal_client, first, "answer", {"question": "renewal_intent", "choice": "yes"}
         )
-        report = await build_report(
+        built = await build_report(
             own_store.pool, Window(None, None, AS_OF), playbooks={"renewal": renewal}
         )
+        report = built.to_json()
         for journey_id in result.started:
             await journeys.cancel_journey(temporal_client, journey_id)
 

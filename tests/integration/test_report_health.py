@@ -82,8 +82,10 @@ async def test_stuck_behind_and_on_track_journeys_are_counted(
         # consistent: wait until it lists all four, or a late one goes uncounted.
         for name, started_ids in ids.items():
             await _until_listed(temporal_client, name, started_ids)
-        escalation = await _health_counts(temporal_client, store.pool, escalates.name)
-        pause = await _health_counts(temporal_client, store.pool, waits.name)
+        escalation = (
+            await _health_counts(temporal_client, store.pool, escalates.name)
+        ).model_dump()
+        pause = (await _health_counts(temporal_client, store.pool, waits.name)).model_dump()
     await activities.http.aclose()
     assert escalation == {"on_track": 1, "behind": 0, "stuck": 1, "health_sampled": 2}
     assert pause == {"on_track": 1, "behind": 1, "stuck": 0, "health_sampled": 2}

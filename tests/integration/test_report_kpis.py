@@ -24,6 +24,7 @@ import json
 import pathlib
 import uuid
 from datetime import UTC, date, datetime
+from typing import Any
 
 import asyncpg
 import pytest
@@ -288,8 +289,13 @@ def playbooks():
     return {"renewal": load_playbook(PLAYBOOKS / "renewal.playbook")}
 
 
+async def report_json(pool: asyncpg.Pool, window: Window, **options: Any) -> dict[str, Any]:
+    """The report as ``playbook report --json`` prints it (the shape users' scripts read)."""
+    return (await build_report(pool, window, **options)).to_json()
+
+
 async def test_activity_is_counted_exactly(seeded, playbooks):
-    report = await build_report(seeded, WINDOW, playbooks=playbooks)
+    report = await report_json(seeded, WINDOW, playbooks=playbooks)
     activity = report["activity"]
     assert activity["emails"] == {
         "sent": 11,
@@ -325,7 +331,7 @@ async def test_activity_is_counted_exactly(seeded, playbooks):
 
 
 async def test_outcomes_are_counted_exactly(seeded, playbooks):
-    report = await build_report(seeded, WINDOW, playbooks=playbooks)
+    report = await report_json(seeded, WINDOW, playbooks=playbooks)
     outcomes = report["outcomes"]
     assert outcomes["renewal_intent"] == {
         "asked": 4,
@@ -381,18 +387,18 @@ async def test_outcomes_are_counted_exactly(seeded, playbooks):
 
 
 async def test_the_book_kpis_are_counted_exactly(seeded, playbooks):
-    report = await build_report(seeded, WINDOW, playbooks=playbooks)
+    report = await report_json(seeded, WINDOW, playbooks=playbooks)
     assert report["outcomes"]["book"] == BOOK
     assert "book" not in report["activity"]
     # Narrowing to a playbook leaves the book alone (outcomes are the book's).
-    narrowed = await build_report(seeded, WINDOW, playbooks=playbooks, playbook="renewal")
+    narrowed = await report_json(seeded, WINDOW, playbooks=playbooks, playbook="renewal")
     assert narrowed["outcomes"]["book"] == BOOK
 
 
 async def test_the_book_follows_the_store_and_the_window(seeded, playbooks):
     # All time as of 03-01: A6 (June) is renewing too, and says yes -> 3 of 7;
     # onboarding and contact are the book as it is now, window or not.
-    report = await build_report(seeded, Window(None, None, WINDOW.as_of), playbooks=playbooks)
+    report = await report_json(seeded, Window(None, None, WINDOW.as_of), playbooks=playbooks)
     book = report["outcomes"]["book"]
     assert book["confirmed_intent"] == {"accounts": 7, "count": 3, "rate": round(3 / 7, 4)}
     assert book["onboarding_complete"] == BOOK["onboarding_complete"]
@@ -406,7 +412,7 @@ async def test_the_book_follows_the_store_and_the_window(seeded, playbooks):
         await insert_row(conn, "opt_outs", {"email": "lee@a7.example"})
         # A6 churns: out of the active book (it was neither onboarded nor reachable).
         await conn.execute("UPDATE subscriptions SET status = 'churned' WHERE account_id = 'A6'")
-    book = (await build_report(seeded, WINDOW, playbooks=playbooks))["outcomes"]["book"]
+    book = (await report_json(seeded, WINDOW, playbooks=playbooks))["outcomes"]["book"]
     assert book["in_contact"] == {"accounts": 5, "count": 3, "rate": 0.6}
     async with seeded.acquire() as conn:
         # A contact of another account with A1's address opted out: governance
@@ -416,7 +422,7 @@ async def test_the_book_follows_the_store_and_the_window(seeded, playbooks):
             "contacts",
             {"id": "K9", "account_id": "A4", "email": "RITA@a1.example", "opted_out": True},
         )
-    book = (await build_report(seeded, WINDOW, playbooks=playbooks))["outcomes"]["book"]
+    book = (await report_json(seeded, WINDOW, playbooks=playbooks))["outcomes"]["book"]
     assert book["in_contact"] == {"accounts": 5, "count": 2, "rate": 0.4}
     assert book["onboarding_complete"] == {"accounts": 5, "count": 3, "rate": 0.6}
 
@@ -424,14 +430,14 @@ async def test_the_book_follows_the_store_and_the_window(seeded, playbooks):
 async def test_all_time_asks_whoever_has_reached_the_asking_point(seeded, playbooks):
     # As of 03-01 the question is due for renewals up to 07-19 (T-140): all seven,
     # A6 (June) included; A6 was asked too.
-    report = await build_report(seeded, Window(None, None, WINDOW.as_of), playbooks=playbooks)
+    report = await report_json(seeded, Window(None, None, WINDOW.as_of), playbooks=playbooks)
     assert report["activity"]["renewal_intent_asked"] == {
         "accounts_due_to_be_asked": 7,
         "asked": 5,
         "rate": round(5 / 7, 4),
     }
     early = Window(None, None, date(2026, 9, 1))  # T-140 of A7 (01-15) and no one else's
-    report = await build_report(seeded, early, playbooks=playbooks)
+    report = await report_json(seeded, early, playbooks=playbooks)
     assert report["activity"]["renewal_intent_asked"]["accounts_due_to_be_asked"] == 1
 
 
@@ -454,19 +460,19 @@ async def test_a_recorded_renewal_counts_before_the_crm_catches_up(seeded, playb
             "VALUES ('renewal:A8', 'A8', 'renewal', 'outcome', 'renewed', $1)",
             at("2027-02-01"),
         )
-    renewals = (await build_report(seeded, WINDOW, playbooks=playbooks))["outcomes"]["renewals"]
+    renewals = (await report_json(seeded, WINDOW, playbooks=playbooks))["outcomes"]["renewals"]
     assert (renewals["due"], renewals["on_time"], renewals["overdue"]) == (6, 3, 1)
 
 
 async def test_playbook_narrows_activity_to_its_journeys(seeded, playbooks):
-    report = await build_report(seeded, WINDOW, playbooks=playbooks, playbook="renewal")
+    report = await report_json(seeded, WINDOW, playbooks=playbooks, playbook="renewal")
     assert report["activity"]["emails"]["sent"] == 9  # the version_currency emails drop out
     assert report["activity"]["ctas"]["opened"] == 2  # c1, c2: the NPS follow-ups drop out
     assert report["outcomes"]["renewals"]["due"] == 5  # outcomes stay the book's
 
 
 async def test_journeys_and_arms_without_temporal(seeded, playbooks):
-    report = await build_report(seeded, WINDOW, playbooks=playbooks)
+    report = await report_json(seeded, WINDOW, playbooks=playbooks)
     assert report["journeys"] == [
         {"playbook": "renewal", "source": "journey events", "total": 4, "running": 2, "ended": 2}
     ]
@@ -490,7 +496,7 @@ async def test_journeys_and_arms_without_temporal(seeded, playbooks):
 
 
 async def test_an_empty_book_reports_zeros_not_errors(enrol_pool, playbooks):
-    report = await build_report(enrol_pool, Window(None, None, date(2027, 1, 1)), playbooks={})
+    report = await report_json(enrol_pool, Window(None, None, date(2027, 1, 1)), playbooks={})
     assert report["activity"]["emails"]["sent"] == 0
     assert report["outcomes"]["renewals"]["on_time_rate"] is None
     assert report["outcomes"]["cloud_migration"] == []
@@ -521,7 +527,7 @@ async def test_journey_counts_come_from_temporal_visibility(
         await store.close()
     rows: list = []
     for _ in range(300):  # visibility is eventually consistent: poll, never time
-        report = await build_report(
+        report = await report_json(
             seeded, WINDOW, playbooks={name: renamed}, playbook=name, temporal=temporal_client
         )
         rows = report["journeys"]
@@ -627,7 +633,7 @@ async def test_arms_count_goals_achieved_not_journeys_that_ran_to_their_end(enro
             await ended(account, "churned", "stopped")
         else:
             await ended(account, "completed", "completed")
-    arms = (await build_report(enrol_pool, WINDOW, playbooks=playbooks))["arms"]
+    arms = (await report_json(enrol_pool, WINDOW, playbooks=playbooks))["arms"]
     assert sum(row["journeys"] for row in arms) == 23
     assert [row["achieved"] for row in arms] == [0] * len(experiment.arms)
     assert {row["achieved_rate"] for row in arms if row["journeys"]} == {0.0}
@@ -635,16 +641,17 @@ async def test_arms_count_goals_achieved_not_journeys_that_ran_to_their_end(enro
     from rich.console import Console
 
     from cli.report import _arms
+    from workers.analytics.report_model import Arm
 
     console = Console(width=200, record=True)
-    console.print(_arms(arms))
+    console.print(_arms([Arm.model_validate(row) for row in arms]))
     assert "0 (0.0%)" in console.export_text()
     assert "100.0%" not in console.export_text()
 
     # One renews (the goal of the renewal playbook): 1 achieved, in its arm.
     await enrol_pool.execute("DELETE FROM journey_events WHERE journey_id = 'renewal:R05'")
     await ended("R05", "renewed", "completed")
-    arms = (await build_report(enrol_pool, WINDOW, playbooks=playbooks))["arms"]
+    arms = (await report_json(enrol_pool, WINDOW, playbooks=playbooks))["arms"]
     assert sum(row["achieved"] for row in arms) == 1
     arm = assign_arm(experiment, "R05").name
     assert [row["achieved"] for row in arms if row["arm"] == arm] == [1]

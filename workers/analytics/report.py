@@ -73,6 +73,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -81,17 +83,45 @@ from typing import Any
 import asyncpg
 from temporalio.client import Client
 
+from dsl import schema
 from dsl.ir import Ask, Block, ContactPolicy, Playbook, walk
 from engine.contract import Timeline
 from engine.experiments import assign_arm
-from engine.journey_health import HEALTH_STATES, journey_health
+from engine.journey_health import JourneyHealth, journey_health
 from workers.activities import plausible_address
 from workers.adapters.store import CURRENT_SUBSCRIPTIONS
+from workers.analytics.report_model import (
+    Activity,
+    Amount,
+    Arm,
+    Book,
+    ContactCap,
+    Ctas,
+    Emails,
+    EmailWeek,
+    HealthCounts,
+    IntentAnswers,
+    IntentAsked,
+    JourneysFromEvents,
+    JourneysFromTemporal,
+    MigrationGroup,
+    NpsFollowup,
+    Outcomes,
+    OwnerCtas,
+    PlaybookJourneys,
+    Quotes,
+    Renewals,
+    Report,
+    ReportWindow,
+    Share,
+    VersionCurrency,
+)
 
 INTENT_QUESTION = "renewal_intent"
 NPS_PLAYBOOK = "nps_followup"
 INTENT_CHOICES = ("yes", "no", "not_decision_maker")
-MIGRATION_STAGES = ("not_started", "notified", "planned", "migrating", "migrated")
+MIGRATION_STAGES = schema.VALUES["account", "migration_stage"]
+NPS_CATEGORIES = schema.VALUES["nps", "category"]
 DEFAULT_INTENT_TEMPLATES = ("renewal_intent_survey",)
 DEFAULT_INTENT_LEAD_DAYS = 140
 DEFAULT_INTENT_ROLE = "renewal_contact"
@@ -129,7 +159,7 @@ _IN_WINDOW = (
 )
 
 
-def _bind(sql: str, values: dict[str, Any]) -> tuple[str, list[Any]]:
+def _bind(sql: str, values: dict[str, object]) -> tuple[str, list[object]]:
     order: list[str] = []
 
     def number(match: re.Match[str]) -> str:
@@ -149,20 +179,36 @@ def _playbook(column: str) -> str:
     return _OF_PLAYBOOK.replace("{col}", column)
 
 
+# An asyncpg row: read by column name (asyncpg ships no types, so its values are Any).
+Row = Mapping[str, Any]
+
+
 class _Query:
     """A connection with the report's named parameters bound once."""
 
-    def __init__(self, conn: Any, values: dict[str, Any]) -> None:
+    def __init__(self, conn: asyncpg.Connection, values: dict[str, object]) -> None:
         self.conn = conn
         self.values = values
 
-    async def fetch(self, sql: str, **extra: Any) -> list[Any]:
+    async def fetch(self, sql: str, **extra: object) -> list[Row]:
         text, args = _bind(sql, {**self.values, **extra})
-        return await self.conn.fetch(text, *args)
+        rows: list[Row] = await self.conn.fetch(text, *args)
+        return rows
 
-    async def fetchrow(self, sql: str, **extra: Any) -> Any:
+    async def fetchrow(self, sql: str, **extra: object) -> Row:
+        """The one row of an aggregate query (every query here returns one)."""
         text, args = _bind(sql, {**self.values, **extra})
-        return await self.conn.fetchrow(text, *args)
+        row: Row = await self.conn.fetchrow(text, *args)
+        return row
+
+
+@dataclass(frozen=True)
+class _Intent:
+    """The renewal-intent numbers, asked (activity) apart from answered (outcomes)."""
+
+    asked: IntentAsked
+    answers: IntentAnswers
+    confirmed: Share
 
 
 async def build_report(
@@ -172,9 +218,14 @@ async def build_report(
     playbooks: dict[str, Playbook],
     playbook: str | None = None,
     temporal: Client | None = None,
-) -> dict[str, Any]:
-    """The whole report as a JSON-friendly dict (see the module docstring)."""
-    values = {"start": window.start, "end": window.end, "as_of": window.as_of, "playbook": playbook}
+) -> Report:
+    """The whole report (see the module docstring); ``Report.to_json`` for JSON."""
+    values: dict[str, object] = {
+        "start": window.start,
+        "end": window.end,
+        "as_of": window.as_of,
+        "playbook": playbook,
+    }
     policy = _contact_policy(playbooks, playbook)
     intent_templates = _intent_templates(playbooks)
     async with pool.acquire() as conn:
@@ -186,45 +237,44 @@ async def build_report(
         nps = await _nps_followup(q)
         renewals = await _renewals(q)
         quotes = await _quotes(q)
-        versions = await _version_currency(conn)
-        migration = await _migration(conn)
-        book = await _book(q, _intent_role(playbooks))
-        book["confirmed_intent"] = intent["confirmed"]
+        versions = await _version_currency(q)
+        migration = await _migration(q)
+        book = await _book(q, _intent_role(playbooks), intent.confirmed)
         arms = await _arms(conn, playbooks, playbook)
         names = await _playbook_names(conn, playbooks, playbook)
     journeys = await _journeys(temporal, pool, names)
-    return {
-        "window": {
-            "from": _iso(window.start),
-            "to": _iso(window.end),
-            "as_of": window.as_of.isoformat(),
-            "label": window.label(),
-            "playbook": playbook,
-        },
-        "activity": {
-            "emails": emails,
-            "emails_by_week": emails_by_week,
-            "renewal_intent_asked": intent["asked"],
-            "ctas": ctas,
-            "nps_followup": nps,
-        },
-        "outcomes": {
-            "renewal_intent": intent["answers"],
-            "renewals": renewals,
-            "quotes": quotes,
-            "version_currency": versions,
-            "cloud_migration": migration,
-            "book": book,
-        },
-        "journeys": journeys,
-        "arms": arms,
-    }
+    return Report(
+        window=ReportWindow(
+            from_=window.start,
+            to=window.end,
+            as_of=window.as_of,
+            label=window.label(),
+            playbook=playbook,
+        ),
+        activity=Activity(
+            emails=emails,
+            emails_by_week=emails_by_week,
+            renewal_intent_asked=intent.asked,
+            ctas=ctas,
+            nps_followup=nps,
+        ),
+        outcomes=Outcomes(
+            renewal_intent=intent.answers,
+            renewals=renewals,
+            quotes=quotes,
+            version_currency=versions,
+            cloud_migration=migration,
+            book=book,
+        ),
+        journeys=journeys,
+        arms=arms,
+    )
 
 
 # --------------------------------------------------------------------------- activity
 
 
-async def _emails(q: _Query, policy: ContactPolicy) -> dict[str, Any]:
+async def _emails(q: _Query, policy: ContactPolicy) -> Emails:
     weekly_cap = policy.max_emails * 7 * 86400 / max(1, policy.per.seconds)
     row = await q.fetchrow(
         "WITH sent AS (SELECT coalesce(nullif(contact_id, ''), lower(to_address)) AS contact, "
@@ -240,25 +290,23 @@ async def _emails(q: _Query, policy: ContactPolicy) -> dict[str, Any]:
         "count(*) FILTER (WHERE n > :weekly_cap::numeric) AS over_cap FROM weeks",
         weekly_cap=weekly_cap,
     )
-    return {
-        "sent": row["sent"],
-        # could not be sent: the mail server unreachable for as long as the step
-        # allowed (each has a CTA; `playbook show` says which step)
-        "failed": row["failed"],
-        "contacts": row["contacts"],
-        "contact_weeks": row["contact_weeks"],
-        "max_per_contact_week": row["max_n"],
-        "mean_per_contact_week": round(float(row["mean_n"]), 2),
-        "cap": {
-            "max_emails": policy.max_emails,
-            "per_days": _number(policy.per.seconds / 86400),
-            "per_week": _number(weekly_cap),
-        },
-        "contact_weeks_over_cap": row["over_cap"],
-    }
+    return Emails(
+        sent=row["sent"],
+        failed=row["failed"],
+        contacts=row["contacts"],
+        contact_weeks=row["contact_weeks"],
+        max_per_contact_week=row["max_n"],
+        mean_per_contact_week=round(float(row["mean_n"]), 2),
+        cap=ContactCap(
+            max_emails=policy.max_emails,
+            per_days=_number(policy.per.seconds / 86400),
+            per_week=_number(weekly_cap),
+        ),
+        contact_weeks_over_cap=row["over_cap"],
+    )
 
 
-async def _emails_by_week(q: _Query) -> list[dict[str, Any]]:
+async def _emails_by_week(q: _Query) -> list[EmailWeek]:
     """Per ISO week (its Monday) with a sent email: emails sent, contacts emailed
     and the most any one contact got (to set against the weekly cap)."""
     rows = await q.fetch(
@@ -271,17 +319,17 @@ async def _emails_by_week(q: _Query) -> list[dict[str, Any]]:
         "FROM per_contact GROUP BY 1 ORDER BY 1"
     )
     return [
-        {
-            "week": row["week"].isoformat(),
-            "sent": row["sent"],
-            "contacts": row["contacts"],
-            "max_per_contact": row["max_per_contact"],
-        }
+        EmailWeek(
+            week=row["week"],
+            sent=row["sent"],
+            contacts=row["contacts"],
+            max_per_contact=row["max_per_contact"],
+        )
         for row in rows
     ]
 
 
-async def _intent(q: _Query, templates: list[str], lead_days: int) -> dict[str, Any]:
+async def _intent(q: _Query, templates: list[str], lead_days: int) -> _Intent:
     # Not narrowed by playbook: the asked rate is about the book's renewals.
     row = await q.fetchrow(
         "WITH renewing AS (SELECT DISTINCT account_id FROM subscriptions "
@@ -308,27 +356,23 @@ async def _intent(q: _Query, templates: list[str], lead_days: int) -> dict[str, 
     )
     counted = json.loads(row["split"])
     split = {choice: counted.pop(choice, 0) for choice in INTENT_CHOICES} | counted
-    return {
-        "asked": {
-            "accounts_due_to_be_asked": row["renewing"],
-            "asked": row["asked"],
-            "rate": _rate(row["asked"], row["renewing"]),
-        },
-        "answers": {
-            "asked": row["asked"],
-            "answered": row["answered"],
-            "answer_rate": _rate(row["answered"], row["asked"]),
-            "split": split,
-        },
-        "confirmed": {
-            "accounts": row["renewing"],
-            "count": row["confirmed"],
-            "rate": _rate(row["confirmed"], row["renewing"]),
-        },
-    }
+    return _Intent(
+        asked=IntentAsked(
+            accounts_due_to_be_asked=row["renewing"],
+            asked=row["asked"],
+            rate=_rate(row["asked"], row["renewing"]),
+        ),
+        answers=IntentAnswers(
+            asked=row["asked"],
+            answered=row["answered"],
+            answer_rate=_rate(row["answered"], row["asked"]),
+            split=split,
+        ),
+        confirmed=_share(row["confirmed"], row["renewing"]),
+    )
 
 
-async def _ctas(q: _Query) -> dict[str, Any]:
+async def _ctas(q: _Query) -> Ctas:
     of_playbook = _playbook("journey_id")
     totals = await q.fetchrow(
         f"SELECT count(*) FILTER (WHERE {_window('opened_at')}) AS opened, "
@@ -342,15 +386,15 @@ async def _ctas(q: _Query) -> dict[str, Any]:
         "count(*) FILTER (WHERE priority = 'urgent') AS urgent FROM ctas "
         f"WHERE status = 'open' AND {of_playbook} GROUP BY 1 ORDER BY 2 DESC, 1"
     )
-    return {
-        "opened": totals["opened"],
-        "closed": totals["closed"],
-        "open_now": totals["open_now"],
-        "open_by_owner": [dict(row) for row in owners],
-    }
+    return Ctas(
+        opened=totals["opened"],
+        closed=totals["closed"],
+        open_now=totals["open_now"],
+        open_by_owner=[OwnerCtas.model_validate(dict(row)) for row in owners],
+    )
 
 
-async def _nps_followup(q: _Query) -> dict[str, Any]:
+async def _nps_followup(q: _Query) -> NpsFollowup:
     responses = await q.fetch(
         "SELECT category, count(*) AS n FROM nps_responses "
         f"WHERE {_window('responded_on')} GROUP BY 1"
@@ -361,20 +405,20 @@ async def _nps_followup(q: _Query) -> dict[str, Any]:
         + _playbook("journey_id").replace(":playbook", ":nps_playbook"),
         nps_playbook=NPS_PLAYBOOK,
     )
-    by_category = {row["category"]: row["n"] for row in responses}
-    return {
-        "responses": sum(by_category.values()),
-        "by_category": {c: by_category.get(c, 0) for c in ("promoter", "passive", "detractor")},
-        "ctas_opened": follow_ups["opened"],
-        "ctas_closed": follow_ups["closed"],
-        "closure_rate": _rate(follow_ups["closed"], follow_ups["opened"]),
-    }
+    by_category: dict[str, int] = {row["category"]: row["n"] for row in responses}
+    return NpsFollowup(
+        responses=sum(by_category.values()),
+        by_category={c: by_category.get(c, 0) for c in NPS_CATEGORIES},
+        ctas_opened=follow_ups["opened"],
+        ctas_closed=follow_ups["closed"],
+        closure_rate=_rate(follow_ups["closed"], follow_ups["opened"]),
+    )
 
 
 # --------------------------------------------------------------------------- outcomes
 
 
-async def _renewals(q: _Query) -> dict[str, Any]:
+async def _renewals(q: _Query) -> Renewals:
     # A renewal is the CRM's status, or a journey's recorded "renewed" outcome in the
     # year before the date (the CRM may lag); its time is the first such record.
     row = await q.fetchrow(
@@ -393,12 +437,10 @@ async def _renewals(q: _Query) -> dict[str, Any]:
         "count(*) FILTER (WHERE NOT renewed AND status = 'active') AS overdue, "
         "count(*) FILTER (WHERE NOT renewed AND status = 'churned') AS churned FROM judged"
     )
-    result = dict(row)
-    result["on_time_rate"] = _rate(row["on_time"], row["due"])
-    return result
+    return Renewals.model_validate(dict(row) | {"on_time_rate": _rate(row["on_time"], row["due"])})
 
 
-async def _quotes(q: _Query) -> dict[str, Any]:
+async def _quotes(q: _Query) -> Quotes:
     row = await q.fetchrow(
         "SELECT count(*) AS generated, "
         "count(*) FILTER (WHERE organic_growth_licences > 0) AS with_organic_growth, "
@@ -409,45 +451,48 @@ async def _quotes(q: _Query) -> dict[str, Any]:
         "AS total_with_organic_growth, coalesce(sum(total), 0) AS total "
         f"FROM quotes WHERE {_window('created_at')} AND {_playbook('journey_id')}"
     )
-    return {key: _number(value) for key, value in row.items()}
+    return Quotes.model_validate({key: _number(value) for key, value in row.items()})
 
 
-async def _version_currency(conn: Any) -> dict[str, Any]:
-    row = await conn.fetchrow(
+async def _version_currency(q: _Query) -> VersionCurrency:
+    row = await q.fetchrow(
         "SELECT count(*) AS accounts, count(*) FILTER (WHERE versions_behind >= 2) AS behind "
         "FROM accounts WHERE ga_version <> '' OR installed_version <> ''"
     )
-    return {
-        "accounts": row["accounts"],
-        "two_plus_behind": row["behind"],
-        "share_two_plus_behind": _rate(row["behind"], row["accounts"]),
-    }
+    return VersionCurrency(
+        accounts=row["accounts"],
+        two_plus_behind=row["behind"],
+        share_two_plus_behind=_rate(row["behind"], row["accounts"]),
+    )
 
 
-async def _migration(conn: Any) -> list[dict[str, Any]]:
-    rows = await conn.fetch(
+async def _migration(q: _Query) -> list[MigrationGroup]:
+    rows = await q.fetch(
         "SELECT region, segment, migration_stage, count(*) AS n FROM accounts "
         "WHERE deployment = 'on_premise' OR migration_stage <> 'not_started' "
         "GROUP BY 1, 2, 3 ORDER BY 1, 2"
     )
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    # Per group: accounts per stage, the five stages first (a stage beyond them, which
+    # the schema allows none of, still counted under its own name).
+    groups: dict[tuple[str, str], dict[str, int]] = {}
     for row in rows:
         key = (row["region"] or "-", row["segment"] or "-")
-        group = groups.setdefault(
-            key,
-            {"region": key[0], "segment": key[1], "accounts": 0}
-            | {stage: 0 for stage in MIGRATION_STAGES},
+        stages = groups.setdefault(key, dict.fromkeys(MIGRATION_STAGES, 0))
+        stages[row["migration_stage"]] = stages.get(row["migration_stage"], 0) + row["n"]
+    return [
+        MigrationGroup.model_validate(
+            {"region": region, "segment": segment, "accounts": sum(stages.values())}
+            | stages
+            | {"migrated_share": _rate(stages["migrated"], sum(stages.values()))}
         )
-        group[row["migration_stage"]] = group.get(row["migration_stage"], 0) + row["n"]
-        group["accounts"] += row["n"]
-    for group in groups.values():
-        group["migrated_share"] = _rate(group["migrated"], group["accounts"])
-    return list(groups.values())
+        for (region, segment), stages in groups.items()
+    ]
 
 
-async def _book(q: _Query, role: str) -> dict[str, Any]:
+async def _book(q: _Query, role: str, confirmed_intent: Share) -> Book:
     """Onboarding complete and properly in contact, over the active accounts as
-    the store holds them now (not narrowed by the window: see the module docstring)."""
+    the store holds them now (not narrowed by the window: see the module docstring);
+    ``confirmed_intent`` comes with the renewal-intent numbers."""
     rows = await q.fetch(
         f"WITH current AS ({CURRENT_SUBSCRIPTIONS}), "
         "book AS (SELECT a.id, a.onboarding_complete FROM accounts a "
@@ -472,25 +517,18 @@ async def _book(q: _Query, role: str) -> dict[str, Any]:
         for row in rows
         if row["email"] is not None and not row["blocked"] and plausible_address(row["email"])
     )
-    return {
-        "onboarding_complete": {
-            "accounts": accounts,
-            "count": onboarded,
-            "rate": _rate(onboarded, accounts),
-        },
-        "in_contact": {
-            "accounts": accounts,
-            "count": reachable,
-            "rate": _rate(reachable, accounts),
-        },
-    }
+    return Book(
+        onboarding_complete=_share(onboarded, accounts),
+        in_contact=_share(reachable, accounts),
+        confirmed_intent=confirmed_intent,
+    )
 
 
 # --------------------------------------------------------------------------- journeys
 
 
 async def _playbook_names(
-    conn: Any, playbooks: dict[str, Playbook], playbook: str | None
+    conn: asyncpg.Connection, playbooks: dict[str, Playbook], playbook: str | None
 ) -> list[str]:
     if playbook is not None:
         return [playbook]
@@ -498,14 +536,13 @@ async def _playbook_names(
     return sorted(set(playbooks) | {row["playbook"] for row in recorded})
 
 
-async def _journeys(temporal: Client | None, pool: Any, names: list[str]) -> list[dict[str, Any]]:
+async def _journeys(
+    temporal: Client | None, pool: asyncpg.Pool, names: list[str]
+) -> list[PlaybookJourneys]:
     if temporal is not None:
         try:
             return [
-                (await _visibility_counts(temporal, name))
-                | (await _health_counts(temporal, pool, name))
-                for name in names
-                if _NAME.match(name)
+                await _from_temporal(temporal, pool, name) for name in names if _NAME.match(name)
             ]
         except Exception:  # visibility down or unsupported: the store still knows a lot
             pass
@@ -515,23 +552,31 @@ async def _journeys(temporal: Client | None, pool: Any, names: list[str]) -> lis
         "GROUP BY 1",
         names,
     )
-    found = {row["playbook"]: row for row in rows}
+    found: dict[str, Row] = {row["playbook"]: row for row in rows}
     return [
-        {
-            "playbook": name,
-            "source": "journey events",
-            "total": found[name]["journeys"] if name in found else 0,
-            "running": (found[name]["journeys"] - found[name]["ended"]) if name in found else 0,
-            "ended": found[name]["ended"] if name in found else 0,
-        }
+        JourneysFromEvents(
+            playbook=name,
+            total=found[name]["journeys"] if name in found else 0,
+            running=(found[name]["journeys"] - found[name]["ended"]) if name in found else 0,
+            ended=found[name]["ended"] if name in found else 0,
+        )
         for name in names
     ]
+
+
+async def _from_temporal(client: Client, pool: asyncpg.Pool, name: str) -> JourneysFromTemporal:
+    """One playbook's journeys by status, and its running ones' health."""
+    total, by_status = await _visibility_counts(client, name)
+    health = await _health_counts(client, pool, name)
+    return JourneysFromTemporal.model_validate(
+        {"playbook": name, "total": total} | by_status | health.model_dump()
+    )
 
 
 HEALTH_SAMPLE = 500  # running journeys asked for their timeline, per playbook
 
 
-async def _health_counts(client: Client, pool: Any, name: str) -> dict[str, Any]:
+async def _health_counts(client: Client, pool: asyncpg.Pool, name: str) -> HealthCounts:
     """Running journeys of one playbook as on track / behind / stuck (the rule is
     ``engine.journey_health``): each journey's timeline by query (at most
     ``HEALTH_SAMPLE``, eight at a time) and its open CTAs from the store."""
@@ -541,26 +586,28 @@ async def _health_counts(client: Client, pool: Any, name: str) -> dict[str, Any]
             f"WorkflowType = '{name}' AND ExecutionStatus = 'Running'", limit=HEALTH_SAMPLE
         )
     ]
-    counts: dict[str, Any] = {state: 0 for state in HEALTH_STATES}
     if not ids:
-        return counts
+        return HealthCounts()
     gate = asyncio.Semaphore(8)
 
     async def timeline(journey_id: str) -> Timeline | None:
         async with gate:
             try:
                 handle = client.get_workflow_handle(journey_id)
-                return await handle.query("timeline", result_type=Timeline)
+                # A query by name is untyped; ``result_type`` makes it a Timeline.
+                view: Timeline = await handle.query("timeline", result_type=Timeline)
+                return view
             except Exception:  # ended meanwhile, or no worker answering: not counted
                 return None
 
     timelines = await asyncio.gather(*(timeline(journey_id) for journey_id in ids))
-    open_ctas = await pool.fetch(
+    open_ctas: list[Row] = await pool.fetch(
         "SELECT journey_id, id, due_at FROM ctas "
         "WHERE status = 'open' AND due_at IS NOT NULL AND journey_id = ANY($1)",
         ids,
     )
     wall = datetime.now(UTC)
+    counts: Counter[JourneyHealth] = Counter()
     for view in timelines:
         if view is None or view.now is None:
             continue
@@ -573,35 +620,40 @@ async def _health_counts(client: Client, pool: Any, name: str) -> dict[str, Any]
             if row["journey_id"] == view.journey_id and row["due_at"] < now
         }
         counts[journey_health(view, overdue, now)] += 1
-    counts["health_sampled"] = sum(counts[state] for state in HEALTH_STATES)
-    return counts
+    return HealthCounts(
+        on_track=counts["on_track"],
+        behind=counts["behind"],
+        stuck=counts["stuck"],
+        health_sampled=counts.total(),
+    )
 
 
-async def _visibility_counts(client: Client, name: str) -> dict[str, Any]:
-    """Journeys of one playbook by execution status, from Temporal visibility."""
+async def _visibility_counts(client: Client, name: str) -> tuple[int, dict[str, int]]:
+    """Journeys of one playbook, in all and by execution status (lower case), from
+    Temporal visibility."""
     # ``name`` matched _NAME above, so it cannot break out of the quoted literal.
     counted = await client.count_workflows(f"WorkflowType = '{name}' GROUP BY ExecutionStatus")
     by_status = {status.lower(): 0 for status in _STATUSES}
     for group in counted.groups:
         status = str(group.group_values[0]) if group.group_values else ""
         by_status[status.lower()] = by_status.get(status.lower(), 0) + group.count
-    return {"playbook": name, "source": "temporal", "total": counted.count, **by_status}
+    return counted.count, by_status
 
 
 async def _arms(
-    conn: Any, playbooks: dict[str, Playbook], playbook: str | None
-) -> list[dict[str, Any]]:
+    conn: asyncpg.Connection, playbooks: dict[str, Playbook], playbook: str | None
+) -> list[Arm]:
     """Per experiment arm: journeys, emails, CTAs and goals achieved. The arm is
     recomputed from the account id (the split is a stable hash, engine.experiments).
     A journey achieved its goal when its recorded outcome is one of the playbook's
     goals (``Playbook.goal_outcomes``), or the outcome event says ``achieved``. A
     journey that ran off its end also records status ``completed``, with outcome
     ``completed``: that is no goal, so it is not counted."""
-    out: list[dict[str, Any]] = []
+    out: list[Arm] = []
     for name, ir in sorted(playbooks.items()):
         if not ir.experiments or (playbook is not None and name != playbook):
             continue
-        rows = await conn.fetch(
+        rows: list[Row] = await conn.fetch(
             "SELECT j.journey_id, max(j.account_id) AS account_id, "
             "coalesce(bool_or(j.kind = 'outcome' AND coalesce((j.data->>'achieved')::boolean, "
             "j.detail = ANY($2::text[]))), false) AS achieved, "
@@ -613,31 +665,42 @@ async def _arms(
             sorted(ir.goal_outcomes()),
         )
         for experiment in ir.experiments:
-            stats = {
-                arm.name: {
-                    "journeys": 0,
-                    "emails": 0,
-                    "ctas": 0,
-                    "achieved": 0,
-                    "holdout": arm.holdout,
-                }
-                for arm in experiment.arms
-            }
+            arms = {arm.name: arm for arm in experiment.arms}
+            stats = {arm_name: _ArmCounts() for arm_name in arms}
             for row in rows:
                 arm = assign_arm(experiment, row["account_id"] or "")
                 if arm is None:
                     continue
-                entry = stats[arm.name]
-                entry["journeys"] += 1
-                entry["emails"] += row["emails"]
-                entry["ctas"] += row["ctas"]
-                entry["achieved"] += 1 if row["achieved"] else 0
-            for arm_name, entry in stats.items():
+                counts = stats[arm.name]
+                counts.journeys += 1
+                counts.emails += row["emails"]
+                counts.ctas += row["ctas"]
+                counts.achieved += 1 if row["achieved"] else 0
+            for arm_name, counts in stats.items():
                 out.append(
-                    {"playbook": name, "experiment": experiment.name, "arm": arm_name, **entry}
-                    | {"achieved_rate": _rate(entry["achieved"], entry["journeys"])}
+                    Arm(
+                        playbook=name,
+                        experiment=experiment.name,
+                        arm=arm_name,
+                        journeys=counts.journeys,
+                        emails=counts.emails,
+                        ctas=counts.ctas,
+                        achieved=counts.achieved,
+                        holdout=arms[arm_name].holdout,
+                        achieved_rate=_rate(counts.achieved, counts.journeys),
+                    )
                 )
     return out
+
+
+@dataclass
+class _ArmCounts:
+    """What one arm's journeys did, counted as the rows go by."""
+
+    journeys: int = 0
+    emails: int = 0
+    ctas: int = 0
+    achieved: int = 0
 
 
 # --------------------------------------------------------------------------- small pieces
@@ -692,13 +755,13 @@ def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _number(value: Any) -> Any:
+def _share(part: int, whole: int) -> Share:
+    return Share(accounts=whole, count=part, rate=_rate(part, whole))
+
+
+def _number(value: Decimal | float | int) -> Amount:
     """Money and counts for JSON: whole numbers as int, others to two decimals."""
     if isinstance(value, Decimal | float):
         number = float(value)
         return int(number) if number.is_integer() else round(number, 2)
     return value
-
-
-def _iso(day: date | None) -> str | None:
-    return day.isoformat() if day else None

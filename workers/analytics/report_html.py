@@ -1,23 +1,24 @@
 """The KPI report as one self-contained HTML page: ``playbook report --html FILE``
 and the web endpoint's ``GET /report``.
 
-It renders the structure ``workers.analytics.report.build_report`` returns (no KPI is
-computed here, only laid out). The page fetches nothing when viewed: CSS is
-inline and the charts are inline SVG drawn here, so it can be mailed or opened
-from disk. Every chart carries a ``<title>`` and an ``aria-label``, and its
-numbers are also printed as text next to it (tables, labels), so neither a
-screen reader nor a printout loses them. The template autoescapes; chart labels
-are escaped as the SVG is built.
+It renders the ``Report`` that ``workers.analytics.report.build_report`` returns
+(``workers.analytics.report_model``; no KPI is computed here, only laid out). The
+page fetches nothing when viewed: CSS is inline and the charts are inline SVG drawn
+here, so it can be mailed or opened from disk. Every chart carries a ``<title>``
+and an ``aria-label``, and its numbers are also printed as text next to it (tables,
+labels), so neither a screen reader nor a printout loses them. The template
+autoescapes; chart labels are escaped as the SVG is built.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
+
+from workers.analytics.report_model import PlaybookJourneys, Report
 
 TEMPLATES = Path(__file__).parent / "templates"
 # Colours chosen to stay apart for the common colour-vision deficiencies.
@@ -44,8 +45,8 @@ class Bar:
     text: str | None = None
 
 
-def render_html(report: dict[str, Any]) -> str:
-    """The whole page for one report structure (see ``workers.analytics.report``)."""
+def render_html(report: Report) -> str:
+    """The whole page for one report (see ``workers.analytics.report``)."""
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(("html", "j2")),
@@ -57,19 +58,19 @@ def render_html(report: dict[str, Any]) -> str:
     env.filters["words"] = words
     return env.get_template("report.html.j2").render(
         report=report,
-        window=report["window"],
+        window=report.window,
         charts=_charts(report),
-        journey_columns=journey_columns(report["journeys"]),
+        journey_columns=journey_columns(report.journeys),
     )
 
 
-def journey_columns(journeys: list[dict[str, Any]]) -> list[str]:
+def journey_columns(journeys: list[PlaybookJourneys]) -> list[str]:
     """The count columns of the journey rows (statuses from Temporal, or running
     and ended from the journey events), in the order they first appear."""
     found: list[str] = []
     for row in journeys:
-        for key in row:
-            if key not in ("playbook", "source", "total") and key not in found:
+        for key in row.counts():
+            if key not in found:
                 found.append(key)
     return found
 
@@ -82,7 +83,7 @@ def percent(rate: float | None) -> str:
     return "-" if rate is None else f"{rate * 100:.1f}%"
 
 
-def number(value: Any) -> str:
+def number(value: object) -> str:
     """Counts with thousands separators, money with two decimals when it has cents."""
     if isinstance(value, bool):
         return str(value)
@@ -101,77 +102,80 @@ def words(name: str) -> str:
 # --------------------------------------------------------------------------- charts
 
 
-def _charts(report: dict[str, Any]) -> dict[str, Markup]:
-    activity, outcomes = report["activity"], report["outcomes"]
-    emails, ctas = activity["emails"], activity["ctas"]
-    weeks = activity.get("emails_by_week", [])
+def _charts(report: Report) -> dict[str, Markup]:
+    activity, outcomes = report.activity, report.outcomes
+    cap, ctas, weeks = activity.emails.cap, activity.ctas, activity.emails_by_week
+    renewals = outcomes.renewals
     charts = {
         "emails_per_week": bar_chart(
             "Emails sent per week",
-            [Bar(row["week"], row["sent"]) for row in weeks],
+            [Bar(week.week.isoformat(), week.sent) for week in weeks],
         ),
         "contact_week_vs_cap": bar_chart(
             "Most emails to one contact per week, against the cap",
             [
                 Bar(
-                    row["week"],
-                    row["max_per_contact"],
-                    PALETTE[3]
-                    if row["max_per_contact"] > emails["cap"]["per_week"]
-                    else PALETTE[1],
+                    week.week.isoformat(),
+                    week.max_per_contact,
+                    PALETTE[3] if week.max_per_contact > cap.per_week else PALETTE[1],
                 )
-                for row in weeks
+                for week in weeks
             ],
-            cap=emails["cap"]["per_week"],
+            cap=cap.per_week,
         ),
         "ctas": bar_chart(
             "CTAs opened, closed and open now",
             [
-                Bar("opened", ctas["opened"], PALETTE[0]),
-                Bar("closed", ctas["closed"], PALETTE[2]),
-                Bar("open now", ctas["open_now"], PALETTE[1]),
+                Bar("opened", ctas.opened, PALETTE[0]),
+                Bar("closed", ctas.closed, PALETTE[2]),
+                Bar("open now", ctas.open_now, PALETTE[1]),
             ],
         ),
         "ctas_by_owner": bar_chart(
             "Open CTAs per owner",
-            [Bar(row["owner"], row["open"], PALETTE[4]) for row in ctas["open_by_owner"]],
+            [Bar(owner.owner, owner.open, PALETTE[4]) for owner in ctas.open_by_owner],
         ),
         "intent_split": stacked_bar(
             "Renewal intent answers: yes, no, not the decision maker",
             [
                 Bar(words(choice), count, INTENT_COLOURS.get(choice, PALETTE[5]))
-                for choice, count in outcomes["renewal_intent"]["split"].items()
+                for choice, count in outcomes.renewal_intent.split.items()
             ],
         ),
         "renewals": stacked_bar(
             "Renewals due: on time, late, overdue, churned",
             [
-                Bar(words(key), outcomes["renewals"][key], colour)
-                for key, colour in RENEWAL_COLOURS.items()
+                Bar(words("on_time"), renewals.on_time, RENEWAL_COLOURS["on_time"]),
+                Bar(words("late"), renewals.late, RENEWAL_COLOURS["late"]),
+                Bar(words("overdue"), renewals.overdue, RENEWAL_COLOURS["overdue"]),
+                Bar(words("churned"), renewals.churned, RENEWAL_COLOURS["churned"]),
             ],
         ),
         "migration": grouped_bar(
             "Cloud migration by region and segment, accounts per stage",
-            [f"{row['region']} / {row['segment']}" for row in outcomes["cloud_migration"]],
+            [f"{group.region} / {group.segment}" for group in outcomes.cloud_migration],
             {
-                words(stage): [row.get(stage, 0) for row in outcomes["cloud_migration"]]
-                for stage in ("not_started", "notified", "planned", "migrating", "migrated")
+                words("not_started"): [g.not_started for g in outcomes.cloud_migration],
+                words("notified"): [g.notified for g in outcomes.cloud_migration],
+                words("planned"): [g.planned for g in outcomes.cloud_migration],
+                words("migrating"): [g.migrating for g in outcomes.cloud_migration],
+                words("migrated"): [g.migrated for g in outcomes.cloud_migration],
             },
         ),
         "journeys": bar_chart(
             "Journeys per playbook",
-            [Bar(row["playbook"], row.get("total", 0)) for row in report["journeys"]],
+            [Bar(row.playbook, row.total) for row in report.journeys],
         ),
         "arms": bar_chart(
             "Outcome achieved per experiment arm (percent of journeys)",
             [
                 Bar(
-                    f"{row['arm']}{' (holdout)' if row['holdout'] else ''}",
-                    round((row["achieved_rate"] or 0) * 100, 1),
-                    PALETTE[3] if row["holdout"] else PALETTE[2],
-                    text=None if row["achieved_rate"] is not None else "no journeys",
+                    f"{arm.arm}{' (holdout)' if arm.holdout else ''}",
+                    round((arm.achieved_rate or 0) * 100, 1),
+                    PALETTE[3] if arm.holdout else PALETTE[2],
+                    text=None if arm.achieved_rate is not None else "no journeys",
                 )
-                for row in report["arms"]
+                for arm in report.arms
             ],
             unit="%",
         ),
