@@ -17,13 +17,13 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from dsl.ir import Playbook
 from engine.forecast import Forecast
 
 console = Console()
@@ -36,14 +36,14 @@ def _user_error(message: str, hint: str = "") -> Exception:
     return UserError(message, hint=hint)
 
 
-def _playbooks(names: list[str]) -> list[Any]:
+def _playbooks(names: list[str]) -> list[Playbook]:
     from dsl.diagnostics import PlaybookError
     from dsl.loader import load_playbook
 
     files = sorted(PLAYBOOKS.glob("*.playbook"))
     known = {f.stem: f for f in files}
     chosen = names or list(known)
-    out = []
+    out: list[Playbook] = []
     for name in chosen:
         path = known.get(name) or Path(name)
         if not path.exists():

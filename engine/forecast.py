@@ -29,15 +29,18 @@ email of them still counts against its contact's cap for the emails after it
 
     forecast = await forecast_book([renewal, nps], book, as_of=date(2026, 11, 1), days=90)
     forecast.emails_by_week()   # {"2026-W45": {"renewal_intent_survey": 12, ...}, ...}
+    forecast.summary()          # ForecastSummary: what `playbook forecast --json` prints
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BaseModel, PlainSerializer
 
 from dsl import schema
 from dsl.ir import Playbook
@@ -178,11 +181,18 @@ class Enrolment:
     start: datetime
 
 
+# A time in the forecast's JSON as ``datetime.isoformat`` writes it ("+00:00", as the
+# JSON always had it; pydantic alone would write "Z").
+IsoTime = Annotated[
+    datetime, PlainSerializer(datetime.isoformat, return_type=str, when_used="json")
+]
+
+
 @dataclass(frozen=True)
 class EmailTouch:
     """One email a journey would send."""
 
-    at: datetime
+    at: IsoTime
     week: str
     playbook: str
     account_id: str
@@ -197,7 +207,7 @@ class EmailTouch:
 class CtaTask:
     """One CTA a journey would open."""
 
-    at: datetime
+    at: IsoTime
     week: str
     playbook: str
     account_id: str
@@ -212,7 +222,7 @@ class CtaTask:
 class CapHit:
     """An email the contact's cap would block: ``recent`` emails already within ``period``."""
 
-    at: datetime
+    at: IsoTime
     week: str
     contact: str
     account_id: str
@@ -221,6 +231,37 @@ class CapHit:
     recent: int
     cap: int
     period_days: float
+
+
+class ForecastTotals(BaseModel):
+    """Emails due (to a known contact), CTAs to open, emails the cap would block."""
+
+    emails: int
+    ctas: int
+    cap_hits: int
+
+
+class AlreadyDone(BaseModel):
+    """Touches of the window made already (this morning's): not forecast again."""
+
+    emails: int
+    ctas: int
+
+
+class ForecastSummary(BaseModel):
+    """The forecast by ISO week, as ``playbook forecast --json`` prints it."""
+
+    as_of: date
+    days: int
+    playbooks: list[str]
+    assumption: str
+    journeys: dict[str, int]  # playbook -> journeys forecast
+    emails_by_week: dict[str, dict[str, int]]  # ISO week -> template -> emails
+    ctas_by_week: dict[str, dict[str, int]]  # ISO week -> owner -> CTAs
+    contacts_over_cap: dict[str, list[CapHit]]  # contact address -> blocked emails
+    missing_contacts: list[EmailTouch]  # due to a role the account has no contact for
+    totals: ForecastTotals
+    already_done: AlreadyDone
 
 
 @dataclass
@@ -258,28 +299,29 @@ class Forecast:
         """Emails due to a role the account has no contact for (a data problem)."""
         return [e for e in self.emails if not e.contact]
 
+    def summary(self) -> ForecastSummary:
+        """The forecast by ISO week, with its totals."""
+        return ForecastSummary(
+            as_of=self.as_of,
+            days=self.days,
+            playbooks=self.playbooks,
+            assumption=self.assumption,
+            journeys=dict(sorted(self.journeys.items())),
+            emails_by_week=self.emails_by_week(),
+            ctas_by_week=self.ctas_by_week(),
+            contacts_over_cap=dict(sorted(self.contacts_over_cap().items())),
+            missing_contacts=self.missing_contacts(),
+            totals=ForecastTotals(
+                emails=sum(1 for e in self.emails if e.contact),
+                ctas=len(self.ctas),
+                cap_hits=len(self.cap_hits),
+            ),
+            already_done=AlreadyDone(emails=len(self.sent_already), ctas=len(self.opened_already)),
+        )
+
     def to_json(self) -> dict[str, Any]:
-        """The forecast as JSON-ready data (dates as ISO strings)."""
-        return {
-            "as_of": self.as_of.isoformat(),
-            "days": self.days,
-            "playbooks": self.playbooks,
-            "assumption": self.assumption,
-            "journeys": dict(sorted(self.journeys.items())),
-            "emails_by_week": self.emails_by_week(),
-            "ctas_by_week": self.ctas_by_week(),
-            "contacts_over_cap": {
-                contact: [_plain(asdict(hit)) for hit in hits]
-                for contact, hits in sorted(self.contacts_over_cap().items())
-            },
-            "missing_contacts": [_plain(asdict(e)) for e in self.missing_contacts()],
-            "totals": {
-                "emails": sum(1 for e in self.emails if e.contact),
-                "ctas": len(self.ctas),
-                "cap_hits": len(self.cap_hits),
-            },
-            "already_done": {"emails": len(self.sent_already), "ctas": len(self.opened_already)},
-        }
+        """The summary as JSON-ready data (dates as ISO strings)."""
+        return self.summary().model_dump(mode="json")
 
 
 def qualifies(playbook: Playbook, facts: Mapping[str, Any], as_of: date) -> bool:
@@ -476,7 +518,3 @@ def _by_week(pairs: Iterable[tuple[str, str]]) -> dict[str, dict[str, int]]:
     for week, key in pairs:
         counts.setdefault(week, Counter())[key] += 1
     return {week: dict(sorted(counts[week].items())) for week in sorted(counts)}
-
-
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v.isoformat() if isinstance(v, date | datetime) else v for k, v in row.items()}

@@ -12,6 +12,7 @@ morning is not forecast again. ``forecast_store`` puts them through
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -41,7 +42,7 @@ _COLUMNS = {
 }
 
 
-def _row(record: Any, columns: Any) -> dict[str, Any]:
+def _row(record: Mapping[str, Any], columns: Iterable[str]) -> dict[str, Any]:
     return {name: plain(record[name]) for name in columns}
 
 
