@@ -37,7 +37,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check dsl engine workers cli tests
 
 typecheck: $(STAMP)
-	$(BIN)/mypy dsl engine
+	$(BIN)/mypy dsl engine workers cli
 
 validate: $(STAMP)
 	$(BIN)/playbook validate playbooks/*.playbook
