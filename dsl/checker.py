@@ -177,6 +177,7 @@ class Checker(NodeVisitor[Any]):
             s.SummaryLine,
             s.AnchorLine,
             s.EnrollLine,
+            s.StartsOnLine,
             s.DefaultsBlock,
         )
         for item in self.playbook.header:
@@ -213,6 +214,8 @@ class Checker(NodeVisitor[Any]):
                 )
         elif isinstance(item, s.EnrollLine | s.ExitLine | s.GoalLine):
             self.condition(item.condition, top)
+        elif isinstance(item, s.StartsOnLine):
+            self.check_trigger(item.trigger)
         elif isinstance(item, s.DefaultsBlock):
             for default in item.items:
                 self.check_default(default)
@@ -220,6 +223,16 @@ class Checker(NodeVisitor[Any]):
             self.check_experiment(item)
         elif isinstance(item, s.OnEvent):
             self.check_on_event(item)
+
+    def check_trigger(self, trigger: s.Name) -> None:
+        """``starts on TRIGGER``: one of the triggers the services know (``dsl.schema``)."""
+        if trigger.text not in schema.TRIGGERS:
+            self.unknown(
+                "trigger",
+                trigger,
+                schema.TRIGGERS,
+                hint="triggers: " + ", ".join(schema.TRIGGERS),
+            )
 
     def check_default(self, item: s.DefaultItem) -> None:
         if isinstance(item, s.DefaultRetry):
@@ -1133,6 +1146,7 @@ def _header_word(item: s.HeaderItem) -> str:
         s.SummaryLine: "summary",
         s.AnchorLine: "anchor",
         s.EnrollLine: "enroll",
+        s.StartsOnLine: "starts on",
         s.EventsLine: "events",
         s.ExitLine: "exit",
         s.GoalLine: "goal",

@@ -96,6 +96,8 @@ class _Compiler(NodeVisitor[Any]):
                 header["anchor"] = self.expr(item.value)
             elif isinstance(item, s.EnrollLine):
                 header["enroll"] = self.expr(item.condition)
+            elif isinstance(item, s.StartsOnLine):
+                header["starts_on"] = item.trigger.text
             elif isinstance(item, s.EventsLine):
                 events += [n.text for n in item.names if n.text not in events]
             elif isinstance(item, s.ExitLine):

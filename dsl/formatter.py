@@ -394,6 +394,8 @@ def _header_line(item: s.HeaderItem) -> str:
         return f"anchor {item.name.text} = {expr(item.value)}"
     if isinstance(item, s.EnrollLine):
         return f"enroll when {expr(item.condition)}"
+    if isinstance(item, s.StartsOnLine):
+        return f"starts on {item.trigger.text}"
     if isinstance(item, s.EventsLine):
         return "events " + ", ".join(n.text for n in item.names)
     if isinstance(item, s.ExitLine):
@@ -417,6 +419,7 @@ _ITEM_ORDER: list[type] = [
     s.SummaryLine,
     s.AnchorLine,
     s.EnrollLine,
+    s.StartsOnLine,
     s.EventsLine,
     s.ExitLine,
     s.GoalLine,

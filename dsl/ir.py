@@ -10,8 +10,9 @@ Shape:
   discriminated by ``kind``. Every step has a stable ``id`` (unique within the
   playbook, derived from labels and positions, not from content) and a source
   ``span``.
-- ``Playbook``: the header (name, title, enrolment, id template, anchor, exits,
-  goals, event handlers, experiments, defaults) and the body (a list of steps).
+- ``Playbook``: the header (name, title, enrolment, the trigger that starts it,
+  id template, anchor, exits, goals, event handlers, experiments, defaults) and
+  the body (a list of steps).
 
 Times are stored as whole seconds (``Duration.seconds``); dates are ISO strings in
 ``Literal`` values of type ``date``. The playbook's version is the SHA-256 of its
@@ -466,6 +467,7 @@ class Playbook(Node):
     anchor: Expr | None = None
     anchor_name: str = ""
     enroll: Expr | None = None
+    starts_on: str = ""  # the trigger that starts it (dsl.schema.TRIGGERS), "" = none
     journey_id: str
     events: list[str] = []
     exits: list[ExitRule] = []
@@ -536,9 +538,19 @@ def _strip_spans(value: Any) -> Any:
     return value
 
 
+# Playbook fields added after IR format 1, with their defaults: left out of the hash
+# while they hold the default, so adding one changes the version of no playbook
+# that does not use it.
+_ADDED_FIELDS: dict[str, Any] = {"starts_on": ""}
+
+
 def content_hash(playbook: Playbook) -> str:
-    """SHA-256 (first 12 hex digits) of the canonical JSON, spans and source path left out."""
+    """SHA-256 (first 12 hex digits) of the canonical JSON, spans and source path left
+    out (and fields added since format 1 while they hold their default)."""
     data = _strip_spans(playbook.model_dump(mode="json"))
+    for name, default in _ADDED_FIELDS.items():
+        if data.get(name) == default:
+            del data[name]
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 

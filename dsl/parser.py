@@ -330,6 +330,10 @@ class _ToSyntax(Transformer):
         return s.EnrollLine(c[0], _span(meta))
 
     @v_args(meta=True)
+    def starts_on(self, meta: Any, c: list[Any]) -> s.StartsOnLine:
+        return s.StartsOnLine(_name(c[0]), _span(meta))
+
+    @v_args(meta=True)
     def events(self, meta: Any, c: list[Any]) -> s.EventsLine:
         return s.EventsLine([_name(t) for t in c], _span(meta))
 

@@ -134,6 +134,18 @@ def owner_of(account: Mapping[str, Any], owner_role: str) -> str:
 # Events every playbook may use without declaring them.
 BUILTIN_EVENTS = ("renewed", "churned", "opted_out", "nps_response", "facts_changed")
 
+# What outside the journeys starts a playbook that says so in its header
+# (`starts on TRIGGER`), and which services act on it.
+NPS_RESPONSE = "nps_response"
+GA_RELEASE = "ga_release"
+TRIGGERS: dict[str, str] = {
+    NPS_RESPONSE: "an NPS response arrives (the NPS webhook, `playbook data nps`, "
+    "`playbook data import --nps`): its journey starts with the response as its first "
+    "`nps_response` event, or a running one hears it",
+    GA_RELEASE: "a new GA release is recorded (the release webhook, `playbook data release`): "
+    "the playbook enrols its cohort among the accounts the release covers",
+}
+
 ROOTS: dict[str, dict[str, FieldType]] = {
     "account": ACCOUNT,
     "subscription": SUBSCRIPTION,
@@ -181,4 +193,5 @@ def reference() -> str:
     lines.append(
         "Events any playbook may use without declaring them: " + ", ".join(BUILTIN_EVENTS) + "."
     )
+    lines.append("Triggers (`starts on`): " + ", ".join(TRIGGERS) + ".")
     return "\n".join(lines) + "\n"

@@ -574,6 +574,14 @@ class EnrollLine:
 
 
 @dataclass
+class StartsOnLine:
+    """``starts on TRIGGER``: what outside the journeys starts this playbook."""
+
+    trigger: Name
+    span: Span = NO_SPAN
+
+
+@dataclass
 class EventsLine:
     """``events NAME, NAME``."""
 
@@ -689,6 +697,7 @@ HeaderItem = (
     | SummaryLine
     | AnchorLine
     | EnrollLine
+    | StartsOnLine
     | EventsLine
     | ExitLine
     | GoalLine
