@@ -34,7 +34,10 @@ Semantics worth knowing (docs/language.md has the syntax):
   ``match answer`` that follows is skipped, not sent down its ``no answer`` path.
 - Journey-wide handlers react to events: ``complete`` ends the journey, ``skip``
   continues at a top-level step, ``interrupt`` runs its body at the next wait
-  point, then the interrupted wait resumes with its deadline unchanged.
+  point, then the interrupted wait resumes with its deadline unchanged. Inside a
+  ``parallel`` the first branch still running (in the order written) takes
+  journey-wide events at its next wait point or step end, whichever runtime runs
+  the journey; every waiting branch re-plans its date when the facts change.
 - Experiments: arm by stable hash; a holdout arm gets no customer touches (send,
   ask) and no CTAs (cta, escalate): those are recorded as skipped "held out".
 - Continue-as-new: at the start of an ``every`` round (outside parallel branches,
@@ -59,6 +62,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -114,6 +118,12 @@ PLANNED_SHOWN = 5
 DONE_KEPT_ON_CONTINUE = 200  # timeline entries carried over a continue-as-new
 # A step whose date is missing waits for the data to be fixed (not skipped, as before).
 MISSING_DATE_PATCH = "fix-data-missing-date"
+# Journey-wide events are taken by the first branch of a `parallel` (was: whichever
+# branch woke first, which differed between runtimes), and waits re-plan on new facts.
+LANES_PATCH = "first-branch-takes-journey-events"
+# The branch a task runs: its index in each enclosing `parallel` (the journey's own
+# flow is ``()``); set inside each branch task, so each task sees its own.
+_LANE: ContextVar[tuple[int, ...]] = ContextVar("playbook_lane", default=())
 FIX_DATA_DUE = timedelta(days=2)
 CUSTOMER_TOUCHES: frozenset[str] = frozenset({"send", "ask", "cta", "escalate"})
 
@@ -197,6 +207,7 @@ class Interpreter:
         self.outcome = ""
         self.achieved = False
         self.waiting: TimelineEntry | None = None
+        self._waitings: list[TimelineEntry] = []  # every wait now, one per branch waiting
         self.arms: dict[str, Arm] = {}
         for experiment in playbook.experiments:
             arm = assign_arm(experiment, account_id)
@@ -217,6 +228,9 @@ class Interpreter:
         self._interrupts: list[tuple[EventHandler, dict[str, Any]]] = []
         self._facts_dirty = False
         self._loads = 0
+        self._facts_version = 0  # facts loaded so far (waits re-plan when it moves)
+        self._ordered_lanes = False  # set in run(), behind LANES_PATCH
+        self._lanes: list[tuple[int, ...]] = [()]  # branches running, leaves only
         self._handler_runs: dict[str, int] = dict(state.handler_runs)
         self._last_report: tuple[str, str, str] = ("", "", "")
 
@@ -233,6 +247,7 @@ class Interpreter:
         Raises ``ContinueAsNew`` when ``safe_point`` asked for a fresh run."""
         if self.started is None:
             self.started = self.runtime.now()
+        self._ordered_lanes = self.patched(LANES_PATCH)
         try:
             await self._load_facts()
             self._check_rules()
@@ -362,7 +377,7 @@ class Interpreter:
 
     async def _after_step(self, ctx: Context) -> None:
         self._check_rules()
-        if self._attention():
+        if self._attention() and self._takes_events(_LANE.get()):
             await self._attend()
 
     # ----------------------------------------------------------------- facts, rules, events
@@ -377,6 +392,7 @@ class Interpreter:
                 # store's facts do not carry quotes.
                 facts["quote"] = self.facts["quote"]
             self.facts = facts
+            self._facts_version += 1
 
     def _check_rules(self) -> None:
         if not (self.playbook.goals or self.playbook.exits):
@@ -392,6 +408,11 @@ class Interpreter:
     def _attention(self) -> bool:
         """Whether something journey-wide needs handling before the flow goes on."""
         return bool(self._ending or self._skip or self._interrupts or self._facts_dirty)
+
+    def _takes_events(self, lane: tuple[int, ...]) -> bool:
+        """Whether the branch ``lane`` is the one that handles journey-wide events:
+        the first still running, in the order the branches are written."""
+        return not self._ordered_lanes or not self._lanes or lane == min(self._lanes)
 
     async def _attend(self) -> None:
         if self._ending is not None:
@@ -428,12 +449,25 @@ class Interpreter:
         """Wait until ``ready()`` (True) or the deadline (False), handling journey-wide
         events meanwhile: interrupts run, facts reload, the deadline is re-planned."""
         self._set_waiting(waiting)
+        self._waitings.append(waiting)
+        lane = _LANE.get()
+        planned_on = self._facts_version
+
+        def attend() -> bool:
+            return self._attention() and self._takes_events(lane)
+
+        def facts_moved() -> bool:
+            # new facts (loaded by this branch or another) may move the date
+            return self._ordered_lanes and replan is not None and self._facts_version != planned_on
+
         try:
             while True:
                 if ready():
                     return True
-                if self._attention():
-                    await self._attend()
+                if attend() or facts_moved():
+                    if attend():
+                        await self._attend()
+                    planned_on = self._facts_version
                     if replan is not None:
                         moved = replan()
                         if moved is not None and moved != deadline:
@@ -441,15 +475,20 @@ class Interpreter:
                                 f"re-planned {waiting.label} to {show(moved.date())}", "replan"
                             )
                             deadline = moved
+                            self._waitings.remove(waiting)
                             waiting = waiting.model_copy(update={"at": deadline})
+                            self._waitings.append(waiting)
                     self._set_waiting(waiting)
                     continue
                 if deadline is not None and self.runtime.now() >= deadline:
                     return False
-                woke = await self.runtime.wait(deadline, lambda: ready() or self._attention())
-                if not woke and not ready() and not self._attention():
+                woke = await self.runtime.wait(
+                    deadline, lambda: ready() or attend() or facts_moved()
+                )
+                if not woke and not ready() and not attend() and not facts_moved():
                     return False
         finally:
+            self._waitings.remove(waiting)
             if self.waiting is waiting or (
                 self.waiting and self.waiting.step_id == waiting.step_id
             ):
@@ -972,11 +1011,24 @@ class Interpreter:
 
     async def _run_parallel(self, step: Parallel, ctx: Context, resume: list[str] | None) -> None:
         inner = replace(self._inside(ctx, step), resumable=False)
+        lane = _LANE.get()
         tasks = [
-            asyncio.ensure_future(self._run_steps(branch.body, inner, None))
-            for branch in step.branches
+            asyncio.ensure_future(self._run_branch((*lane, index), branch.body, inner))
+            for index, branch in enumerate(step.branches)
         ]
-        await join_branches(tasks, first=step.mode == "first")
+        self._lanes.remove(lane)  # while its branches run, they take the events
+        try:
+            await join_branches(tasks, first=step.mode == "first")
+        finally:
+            self._lanes.append(lane)
+
+    async def _run_branch(self, lane: tuple[int, ...], body: list[Step], ctx: Context) -> None:
+        _LANE.set(lane)  # this task's own context: its siblings keep theirs
+        self._lanes.append(lane)
+        try:
+            await self._run_steps(body, ctx, None)
+        finally:
+            self._lanes.remove(lane)
 
     # ----------------------------------------------------------------- timeline
 
@@ -1032,9 +1084,9 @@ class Interpreter:
         return bool(ask) and latest is not None and ask != latest
 
     def _note_event(self, name: str, payload: dict[str, Any]) -> None:
-        # An answer or a closed CTA the journey is waiting for is recorded by its step.
-        awaited = {"answer": "ask", "cta_closed": "escalate"}.get(name)
-        if awaited and self.waiting is not None and self.waiting.kind == awaited:
+        # An answer or a closed CTA a step is waiting for is recorded by that step
+        # (any branch's: several may wait at once in a `parallel`).
+        if any(_takes(entry, name, payload) for entry in self._waitings):
             return
         if name == "answer":
             words = f"{payload.get('question', '')}={payload.get('choice', '')}"
@@ -1094,6 +1146,18 @@ class Interpreter:
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _takes(waiting: TimelineEntry, event: str, payload: dict[str, Any]) -> bool:
+    """Whether the step behind ``waiting`` takes (and records) this event: an ask
+    waiting for this question's answer, an escalation waiting for this CTA."""
+    if event == "answer" and waiting.kind == "ask":
+        label = f"answer to {payload.get('question', '')}"
+        return waiting.label in (label, f"{label} (by phone)")
+    if event == "cta_closed" and waiting.kind == "escalate":
+        cta_id = str(payload.get("cta_id") or "")
+        return not cta_id or f"CTA {cta_id} " in f"{waiting.label} "
+    return False
 
 
 def _unreached(result: ActionResult, kind: ActionKind) -> bool:

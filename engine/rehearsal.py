@@ -52,11 +52,11 @@ class RehearsalClock:
     # ----------------------------------------------------------------- actions
 
     def action_started(self) -> None:
-        self._sync()
+        self.sync()
         self._busy += 1
 
     def action_ended(self) -> None:
-        self._sync()  # busy: the action's real time is not counted
+        self.sync()  # busy: the action's real time is not counted
         self._busy -= 1
 
     # ----------------------------------------------------------------- waits
@@ -68,7 +68,7 @@ class RehearsalClock:
         self._waits.append(mine)
         try:
             while True:
-                self._sync()
+                self.sync()
                 if wake():
                     return True
                 if deadline is not None and self.now >= deadline:
@@ -100,7 +100,7 @@ class RehearsalClock:
                 return False
             except TimeoutError:
                 pass
-        self._sync()
+        self.sync()
         self.now = max(self.now, deadline)
         return True
 
@@ -112,7 +112,7 @@ class RehearsalClock:
         timed = [w for w in self._waits if w.deadline is not None]
         return min(timed, key=lambda w: (w.deadline, w.order)) if timed else None
 
-    def _sync(self) -> None:
+    def sync(self) -> None:
         """Account for the real time since the last sync: counted (times ``speed``)
         only if the journey was idle, and never past the earliest deadline."""
         real = workflow.now()

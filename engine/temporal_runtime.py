@@ -133,6 +133,12 @@ class TemporalRuntime:
         self._attributes: dict[str, Any] = {}
         self._details = ""
 
+    def sync(self) -> None:
+        """Bring the rehearsal clock up to now (an event arrived: its entry in the
+        timeline carries the moment it came, not when the last wait began)."""
+        if self._shared is not None:
+            self._shared.sync()
+
     @property
     def rehearsing(self) -> bool:
         return self.speed != 1.0
@@ -352,6 +358,7 @@ class JourneyWorkflow:
 
     def __init__(self) -> None:
         self._interpreter: Interpreter | None = None
+        self._runtime: TemporalRuntime | None = None
         self._early: list[tuple[str, dict[str, Any]]] = []
         self._input: JourneyInput | None = None
 
@@ -388,6 +395,7 @@ class JourneyWorkflow:
         )
         runtime.facts = lambda: interpreter.facts
         self._interpreter = interpreter
+        self._runtime = runtime
         for name, payload in self._early:
             interpreter.deliver(name, payload)
         self._early.clear()
@@ -410,6 +418,8 @@ class JourneyWorkflow:
         if self._interpreter is None:
             self._early.append((name, payload))
         else:
+            if self._runtime is not None:
+                self._runtime.sync()
             self._interpreter.deliver(name, payload)
 
     @workflow.query

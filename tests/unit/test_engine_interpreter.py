@@ -699,3 +699,20 @@ async def test_a_journey_run_to_its_end_records_its_outcome_as_not_achieved() ->
     result = await run(one_send)
     assert result.timeline.status == "completed" and result.timeline.outcome == "completed"
     assert result.requests("record")[-1].params["achieved"] is False
+
+
+async def test_an_answer_no_step_waits_for_is_noted_while_another_question_waits() -> None:
+    """While the pulse question waits, an answer to another question (nobody asks
+    it now) is noted in the timeline, not swallowed because *a* question waits;
+    the awaited answer is recorded by its step alone."""
+    start = START
+    script = (
+        Script()
+        .event(start + timedelta(days=31), "answer", question="renewal_intent", choice="no")
+        .event(start + timedelta(days=32), "answer", question="pulse", choice="good")
+    )
+    result = await run(pulse_playbook(), script=script)
+    labels = [(e.label, e.result) for e in result.timeline.done if "answer" in e.label]
+    assert ("event answer", "renewal_intent=no") in labels
+    assert ("answer pulse", "good") in labels
+    assert ("event answer", "pulse=good") not in labels
