@@ -81,7 +81,9 @@ class NodeVisitor(Generic[T]):
         """Visit ``node`` with its own method, else ``generic_visit``."""
         method = self.get_visitor(node)
         if method is None:
-            return self.generic_visit(node, *args, **kwargs)
+            # None, unless the subclass's generic_visit gives a fallback of type T.
+            fallback: T = self.generic_visit(node, *args, **kwargs)
+            return fallback
         return method(node, *args, **kwargs)
 
     def generic_visit(self, node: Any, *args: Any, **kwargs: Any) -> Any:

@@ -26,7 +26,8 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from dsl.builtins import BUILTINS, Scope, as_date, contains
+from dsl.builtins import BUILTINS, Scope, contains
+from dsl.builtins import as_date as as_date  # re-exported: the interpreter and runtime use it
 from dsl.ir import PLACEHOLDER, Binary, Call, ListExpr, Literal, Path, Unary
 
 

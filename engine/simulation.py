@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from dsl.builtins import as_date
 from dsl.ir import Playbook
 from engine.contract import ActionRequest, ActionResult, Timeline
-from engine.evaluator import as_date, evaluate
+from engine.evaluator import evaluate
 from engine.interpreter import Interpreter, journey_id_for, point_in_time
 
 

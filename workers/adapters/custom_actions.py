@@ -23,9 +23,12 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from engine.contract import ActionRequest
+
+if TYPE_CHECKING:
+    from workers.adapters.store import Store
 
 log = logging.getLogger("playbook.actions")
 
@@ -33,6 +36,7 @@ ENTRY_POINT_GROUP = "playbook.actions"
 MODULES_ENV = "PLAYBOOK_ACTIONS"
 
 CustomFunction = Callable[..., Awaitable[dict[str, Any] | None] | dict[str, Any] | None]
+Function = TypeVar("Function", bound=CustomFunction)
 
 
 @dataclass(frozen=True)
@@ -40,7 +44,7 @@ class CustomContext:
     """What a custom action may use: the request and the store."""
 
     request: ActionRequest
-    store: Any
+    store: Store
 
 
 class UnknownAction(LookupError):
@@ -50,10 +54,16 @@ class UnknownAction(LookupError):
 _registry: dict[str, CustomFunction] = {}
 
 
-def register(name: str, function: CustomFunction | None = None) -> Any:
+@overload
+def register(name: str) -> Callable[[Function], Function]: ...
+@overload
+def register(name: str, function: Function) -> Function: ...
+def register(
+    name: str, function: Function | None = None
+) -> Function | Callable[[Function], Function]:
     """Register ``function`` as custom action ``name``; usable as a decorator."""
 
-    def add(fn: CustomFunction) -> CustomFunction:
+    def add(fn: Function) -> Function:
         _registry[name] = fn
         return fn
 

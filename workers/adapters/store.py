@@ -346,7 +346,7 @@ class Store:
         """Close an open CTA; False if it does not exist or was already closed. With
         ``conn``, inside that connection's transaction."""
         async with connection(conn or self.pool) as conn, conn.transaction():
-            status = await conn.execute(
+            status: str = await conn.execute(
                 "UPDATE ctas SET status = 'closed', resolution = $2, "
                 "closed_at = coalesce($3, now()), closed_by = CASE WHEN $4 = '' THEN closed_by "
                 "ELSE $4 END WHERE id = $1 AND status = 'open'",
@@ -449,7 +449,7 @@ class Store:
     ) -> int:
         """Keep one answer (history is kept; the latest per question wins)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            return await conn.fetchval(
+            answer_id: int = await conn.fetchval(
                 "INSERT INTO answers (journey_id, account_id, question, choice, contact_id, "
                 "answered_at) VALUES ($1, $2, $3, $4, $5, coalesce($6, now())) RETURNING id",
                 journey_id,
@@ -459,6 +459,7 @@ class Store:
                 contact_id,
                 answered_at,
             )
+            return answer_id
 
     async def answers(self, journey_id: str) -> dict[str, str]:
         """The latest answer to each question of one journey."""
@@ -529,7 +530,8 @@ class Store:
         return [_row(row, _ACCOUNT_COLUMNS) for row in rows]
 
     async def count_accounts(self) -> int:
-        return await self.pool.fetchval("SELECT count(*) FROM accounts")
+        count: int = await self.pool.fetchval("SELECT count(*) FROM accounts")
+        return count
 
 
 def _short_hash(text: str) -> str:

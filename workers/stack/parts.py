@@ -153,7 +153,8 @@ class LocalStack:
                 dsn = settings_module.database_url(self._resolved())
                 conn = await asyncpg.connect(dsn, timeout=5)
                 try:
-                    return await conn.fetchval("SELECT 1") == 1
+                    one: int = await conn.fetchval("SELECT 1")
+                    return one == 1
                 finally:
                     await conn.close()
             except Exception:  # unreachable, refused, bad DSN: all mean "not healthy"
