@@ -25,6 +25,7 @@ step labels use it inside the Temporal workflow sandbox.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from dsl import ir
@@ -36,8 +37,11 @@ _UNITS = (("day", 86400), ("hour", 3600), ("minute", 60))
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
 _ATOM = 99  # literals, paths, calls and lists never need parentheses
 
+# An expression of either tree: the operators' layout is shared.
+Operand = ir.Expr | s.Expr
 
-def expression(expr: Any) -> str:
+
+def expression(expr: ir.Expr) -> str:
     """An IR expression in the language's notation."""
     return ExpressionPrinter().visit(expr)
 
@@ -104,20 +108,20 @@ class ExpressionPrinter(NodeVisitor[str]):
 
     # -- the layout of operators, calls and lists (both trees)
 
-    def call(self, fn: str, args: list[Any]) -> str:
+    def call(self, fn: str, args: Sequence[Operand]) -> str:
         return f"{fn}(" + ", ".join(self.visit(arg) for arg in args) + ")"
 
-    def items(self, items: list[Any]) -> str:
+    def items(self, items: Sequence[Operand]) -> str:
         return "[" + ", ".join(self.visit(item) for item in items) + "]"
 
-    def unary(self, op: str, operand: Any) -> str:
+    def unary(self, op: str, operand: Operand) -> str:
         if op == "not":
             # `not` binds looser than comparisons: `not a == b` is `not (a == b)`.
             return "not " + self.wrap(operand, _precedence(operand) < PRECEDENCE["not"])
         negated = _precedence(operand) == PRECEDENCE["neg"]
         return "-" + self.wrap(operand, _precedence(operand) < PRECEDENCE["neg"] or negated)
 
-    def binary(self, op: str, left: Any, right: Any) -> str:
+    def binary(self, op: str, left: Operand, right: Operand) -> str:
         level = PRECEDENCE[op]
         comparison = level == PRECEDENCE["=="]
         # Left-associative; comparisons do not chain, so a comparison operand needs parens.
@@ -125,7 +129,7 @@ class ExpressionPrinter(NodeVisitor[str]):
         left_text = self.wrap(left, left_level < level or (comparison and left_level == level))
         return f"{left_text} {op} {self.wrap(right, right_level <= level)}"
 
-    def wrap(self, node: Any, parens: bool) -> str:
+    def wrap(self, node: Operand, parens: bool) -> str:
         text = self.visit(node)
         return f"({text})" if parens else text
 
@@ -170,7 +174,7 @@ class WrittenPrinter(ExpressionPrinter):
         return self.binary(node.op, node.left, node.right)
 
 
-def _precedence(node: Any) -> int:
+def _precedence(node: Operand) -> int:
     """How tightly ``node`` binds, in either tree (``_ATOM`` for all but operators)."""
     if isinstance(node, ir.Binary | s.BinaryOp):
         return PRECEDENCE[node.op]

@@ -24,17 +24,17 @@ from dsl.printer import duration, duration_text, expression
 from dsl.visitor import NodeVisitor
 
 
-def describe(step: Any) -> str:
+def describe(step: ir.Step) -> str:
     """A short human label for a step, as timelines show it."""
     return StepWords().visit(step)
 
 
-def diagram_label(step: Any, playbook: ir.Playbook) -> str:
+def diagram_label(step: ir.Step, playbook: ir.Playbook) -> str:
     """A fuller label for one step, as the Mermaid drawing shows it."""
     return DiagramLabels(playbook).visit(step)
 
 
-def date_words(expr: Any) -> str:
+def date_words(expr: ir.Expr) -> str:
     """A short reading of a date expression: a fact path, ``the anchor date``, a literal."""
     if isinstance(expr, ir.Call):
         return "the anchor date" if expr.fn == "anchor" else f"{expr.fn}()"
@@ -66,7 +66,7 @@ def anchor_time(when: ir.WaitUntil, playbook: ir.Playbook) -> str:
     return f"{duration_text(abs(offset))} {'before' if offset < 0 else 'after'} {target}"
 
 
-def _is_anchor(expr: Any, playbook: ir.Playbook) -> bool:
+def _is_anchor(expr: ir.Expr, playbook: ir.Playbook) -> bool:
     if isinstance(expr, ir.Call) and expr.fn == "anchor":
         return True
     return playbook.anchor is not None and expr == playbook.anchor

@@ -28,10 +28,10 @@ from typing import Any
 
 from dsl.builtins import BUILTINS, Scope, contains
 from dsl.builtins import as_date as as_date  # re-exported: the interpreter and runtime use it
-from dsl.ir import PLACEHOLDER, Binary, Call, ListExpr, Literal, Path, Unary
+from dsl.ir import PLACEHOLDER, Binary, Call, Expr, ListExpr, Literal, Path, Unary
 
 
-def evaluate(expr: Any, scope: Scope) -> Any:
+def evaluate(expr: Expr, scope: Scope) -> Any:
     """The value of ``expr`` in ``scope`` (see the module docstring for the rules)."""
     if isinstance(expr, Literal):
         return _literal(expr)

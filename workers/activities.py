@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 from temporalio import activity
+from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
 
 from dsl import schema
@@ -88,7 +89,7 @@ class JourneyActivities:
         templates: EmailTemplates | None = None,
         signer: LinkSigner | None = None,
         http: httpx.AsyncClient | None = None,
-        temporal: Any = None,
+        temporal: Client | None = None,
     ) -> None:
         self.store = store
         self.settings = settings

@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any
 
 from dsl import printer, schema
-from dsl.ir import Binary, Call, ListExpr, Literal, Path, Unary
+from dsl.ir import Binary, Call, Expr, ListExpr, Literal, Path, Unary
 from dsl.visitor import NodeVisitor
 
 
@@ -141,7 +141,7 @@ class ConditionError(ValueError):
         return "\n".join(lines)
 
 
-def parse_condition(text: str) -> Any:
+def parse_condition(text: str) -> Expr:
     """The IR ``Expr`` of a condition written as in an ``enroll when`` line.
 
     Raises ``ConditionError`` with the checker's diagnostics (columns relative to
@@ -185,11 +185,11 @@ class CohortQuery:
 
 
 def compile_cohort(
-    condition: Any | None,
+    condition: Expr | None,
     *,
     today: date,
-    extra: Any | None = None,
-    anchor: Any | None = None,
+    extra: Expr | None = None,
+    anchor: Expr | None = None,
     limit: int | None = None,
 ) -> CohortQuery:
     """The SQL selecting the accounts for which ``condition`` (and ``extra``) hold.
@@ -228,7 +228,7 @@ _SECONDS_PER_DAY = 86400
 
 
 class _Compiler(NodeVisitor[_Sql]):
-    def __init__(self, today: date, anchor: Any | None) -> None:
+    def __init__(self, today: date, anchor: Expr | None) -> None:
         self.params: list[Any] = []
         self.roots: set[str] = set()
         self.reasons: dict[str, str] = {}  # label -> SQL, in the order first read
@@ -242,7 +242,7 @@ class _Compiler(NodeVisitor[_Sql]):
 
     # ---------------------------------------------------------- conditions (never NULL)
 
-    def condition(self, expr: Any) -> str:
+    def condition(self, expr: Expr) -> str:
         if isinstance(expr, Binary) and expr.op in ("and", "or"):
             joiner = " AND " if expr.op == "and" else " OR "
             return f"({self.condition(expr.left)}{joiner}{self.condition(expr.right)})"
@@ -305,7 +305,7 @@ class _Compiler(NodeVisitor[_Sql]):
 
     # ---------------------------------------------------------- values (may be NULL)
 
-    def value(self, expr: Any) -> _Sql:
+    def value(self, expr: Expr) -> _Sql:
         return self.visit(expr)
 
     def generic_visit(self, node: Any, *args: Any, **kwargs: Any) -> _Sql:
@@ -473,7 +473,7 @@ def _param_value(expr: Literal) -> Any:
     raise CohortError(f"{describe(expr)}: a {expr.type} literal is not supported here")
 
 
-def _cast(kind: str, expr: Any) -> str:
+def _cast(kind: str, expr: Expr) -> str:
     if kind == "duration":
         return "numeric"
     if kind not in _CASTS:
@@ -491,6 +491,6 @@ def _check_comparable_types(what: str, left: str, right: str) -> None:
     raise CohortError(f"{what}: compares a {left} with a {right}")
 
 
-def describe(expr: Any) -> str:
+def describe(expr: Expr) -> str:
     """An expression written back as in the playbook, for messages and reasons."""
     return printer.expression(expr)

@@ -539,7 +539,9 @@ def _short_hash(text: str) -> str:
 
 
 @asynccontextmanager
-async def connection(conn_or_pool: Any) -> AsyncIterator[Any]:
+async def connection(
+    conn_or_pool: Store | asyncpg.Pool | asyncpg.Connection,
+) -> AsyncIterator[asyncpg.Connection]:
     """One connection from a ``Store``, an asyncpg pool or a connection itself, for
     code that accepts any of them (governance, the CRM import)."""
     conn_or_pool = getattr(conn_or_pool, "pool", conn_or_pool)  # a Store hands over its pool
