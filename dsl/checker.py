@@ -792,7 +792,8 @@ class Checker(NodeVisitor[Any]):
 
     def expr(self, expr: s.Expr, scope: _Scope) -> str:
         """The type of ``expr``, reporting every problem in it ("any" when unknown)."""
-        return self.visit(expr, scope)
+        kind: str = self.visit(expr, scope)  # the expression methods return a type name
+        return kind
 
     def visit_NumberLit(self, expr: s.NumberLit, scope: _Scope) -> str:
         return "number"

@@ -228,7 +228,8 @@ class _Compiler(NodeVisitor[Any]):
     def statement(self, stmt: s.Stmt, parent: str, siblings: dict[str, int]) -> ir.Step:
         """The IR step of one statement (``visit_<Stmt>``); its id is taken before
         any nested block is compiled, so ids follow source order."""
-        return self.visit(stmt, parent, siblings)
+        step: ir.Step = self.visit(stmt, parent, siblings)  # the statement methods make steps
+        return step
 
     def visit_SendStmt(self, stmt: s.SendStmt, parent: str, siblings: dict[str, int]) -> ir.Step:
         return ir.Send(

@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Iterator
 from typing import Annotated, Any
 from typing import Literal as L
 
@@ -555,7 +556,7 @@ def content_hash(playbook: Playbook) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def walk(steps: list[Step]):
+def walk(steps: list[Step]) -> Iterator[Step]:
     """Yield every step in ``steps`` and below, depth first, in source order."""
     for step in steps:
         yield step

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedInput, VisitError
 from lark.indenter import Indenter
+from lark.tree import Meta
 
 from dsl import syntax as s
 from dsl.diagnostics import Diagnostic, error
@@ -75,7 +76,7 @@ class _Indentation(Indenter):
 
     # NAME in every lexer state makes keywords whole words: `journey_id` is one
     # (unexpected) name, not the keyword `journey` followed by `_id`.
-    always_accept = ("_NL", "NAME")  # type: ignore[assignment]
+    always_accept = ("_NL", "NAME")
 
     def handle_NL(self, token: Token) -> Iterator[Token]:
         if self.paren_level > 0:
@@ -161,7 +162,7 @@ _lark: Lark | None = None
 _parse_lock = threading.RLock()
 
 
-def _parse(text: str) -> Any:
+def _parse(text: str) -> Tree[Token]:
     with _parse_lock:
         return lark_parser().parse(text)
 
@@ -177,7 +178,7 @@ def lark_parser() -> Lark:
 # --------------------------------------------------------------------------- spans
 
 
-def _span(meta: Any) -> s.Span:
+def _span(meta: Meta) -> s.Span:
     if getattr(meta, "empty", True):
         return s.NO_SPAN
     end_line, end_col = _trim_end(meta.line, meta.end_line, meta.end_column)
@@ -246,7 +247,7 @@ class _Option:
     span: s.Span
 
 
-class _ToSyntax(Transformer):
+class _ToSyntax(Transformer[Token, s.PlaybookFile]):
     """Parse tree -> ``dsl.syntax`` nodes. Problems that the grammar lets through
     (an option an action does not take, a repeated clause) are collected in
     ``diagnostics`` rather than raised, so that one run reports them all."""
@@ -295,110 +296,110 @@ class _ToSyntax(Transformer):
     # ------------------------------------------------------------------ file
 
     @v_args(meta=True)
-    def start(self, meta: Any, children: list[Any]) -> s.PlaybookFile:
+    def start(self, meta: Meta, children: list[Any]) -> s.PlaybookFile:
         return next(c for c in children if isinstance(c, s.PlaybookFile))
 
     @v_args(meta=True)
-    def playbook(self, meta: Any, children: list[Any]) -> s.PlaybookFile:
+    def playbook(self, meta: Meta, children: list[Any]) -> s.PlaybookFile:
         name, *items = children
         return s.PlaybookFile(_name(name), list(items), path=self.source_path, span=_span(meta))
 
     # ------------------------------------------------------------------ header
 
     @v_args(meta=True)
-    def title(self, meta: Any, c: list[Any]) -> s.TitleLine:
+    def title(self, meta: Meta, c: list[Any]) -> s.TitleLine:
         return s.TitleLine(_string(c[0]), _span(meta))
 
     @v_args(meta=True)
-    def description(self, meta: Any, c: list[Any]) -> s.DescriptionLine:
+    def description(self, meta: Meta, c: list[Any]) -> s.DescriptionLine:
         return s.DescriptionLine(_string(c[0]), _span(meta))
 
     @v_args(meta=True)
-    def journey_id(self, meta: Any, c: list[Any]) -> s.JourneyIdLine:
+    def journey_id(self, meta: Meta, c: list[Any]) -> s.JourneyIdLine:
         return s.JourneyIdLine(_string(c[0]), _span(meta))
 
     @v_args(meta=True)
-    def summary(self, meta: Any, c: list[Any]) -> s.SummaryLine:
+    def summary(self, meta: Meta, c: list[Any]) -> s.SummaryLine:
         return s.SummaryLine(_string(c[0]), _span(meta))
 
     @v_args(meta=True)
-    def anchor(self, meta: Any, c: list[Any]) -> s.AnchorLine:
+    def anchor(self, meta: Meta, c: list[Any]) -> s.AnchorLine:
         return s.AnchorLine(_name(c[0]), c[1], _span(meta))
 
     @v_args(meta=True)
-    def enroll(self, meta: Any, c: list[Any]) -> s.EnrollLine:
+    def enroll(self, meta: Meta, c: list[Any]) -> s.EnrollLine:
         return s.EnrollLine(c[0], _span(meta))
 
     @v_args(meta=True)
-    def starts_on(self, meta: Any, c: list[Any]) -> s.StartsOnLine:
+    def starts_on(self, meta: Meta, c: list[Any]) -> s.StartsOnLine:
         return s.StartsOnLine(_name(c[0]), _span(meta))
 
     @v_args(meta=True)
-    def events(self, meta: Any, c: list[Any]) -> s.EventsLine:
+    def events(self, meta: Meta, c: list[Any]) -> s.EventsLine:
         return s.EventsLine([_name(t) for t in c], _span(meta))
 
     @v_args(meta=True)
-    def exit_rule(self, meta: Any, c: list[Any]) -> s.ExitLine:
+    def exit_rule(self, meta: Meta, c: list[Any]) -> s.ExitLine:
         return s.ExitLine(_name(c[0]), c[1], _span(meta))
 
     @v_args(meta=True)
-    def goal_rule(self, meta: Any, c: list[Any]) -> s.GoalLine:
+    def goal_rule(self, meta: Meta, c: list[Any]) -> s.GoalLine:
         return s.GoalLine(_name(c[0]), c[1], _span(meta))
 
     @v_args(meta=True)
-    def defaults(self, meta: Any, c: list[Any]) -> s.DefaultsBlock:
+    def defaults(self, meta: Meta, c: list[Any]) -> s.DefaultsBlock:
         return s.DefaultsBlock(list(c), _span(meta))
 
     @v_args(meta=True)
-    def default_retry(self, meta: Any, c: list[Any]) -> s.DefaultRetry:
+    def default_retry(self, meta: Meta, c: list[Any]) -> s.DefaultRetry:
         return s.DefaultRetry(s.RetrySpec(_number(c[0]), c[1], _span(meta)), _span(meta))
 
     @v_args(meta=True)
-    def default_timeout(self, meta: Any, c: list[Any]) -> s.DefaultTimeout:
+    def default_timeout(self, meta: Meta, c: list[Any]) -> s.DefaultTimeout:
         return s.DefaultTimeout(c[0], _span(meta))
 
     @v_args(meta=True)
-    def default_email_cap(self, meta: Any, c: list[Any]) -> s.DefaultEmailCap:
+    def default_email_cap(self, meta: Meta, c: list[Any]) -> s.DefaultEmailCap:
         blocked = _name(c[2]) if c[2] is not None else None
         return s.DefaultEmailCap(_number(c[0]), c[1], blocked, _span(meta))
 
     @v_args(meta=True)
-    def default_quiet_hours(self, meta: Any, c: list[Any]) -> s.DefaultQuietHours:
+    def default_quiet_hours(self, meta: Meta, c: list[Any]) -> s.DefaultQuietHours:
         return s.DefaultQuietHours(_number(c[0]), _number(c[1]), _span(meta))
 
     @v_args(meta=True)
-    def experiment(self, meta: Any, c: list[Any]) -> s.ExperimentBlock:
+    def experiment(self, meta: Meta, c: list[Any]) -> s.ExperimentBlock:
         return s.ExperimentBlock(_name(c[0]), list(c[1:]), _span(meta))
 
     @v_args(meta=True)
-    def arm(self, meta: Any, c: list[Any]) -> s.ArmLine:
+    def arm(self, meta: Meta, c: list[Any]) -> s.ArmLine:
         return s.ArmLine(_name(c[0]), _number(c[1]), False, _span(meta))
 
     @v_args(meta=True)
-    def holdout(self, meta: Any, c: list[Any]) -> s.ArmLine:
+    def holdout(self, meta: Meta, c: list[Any]) -> s.ArmLine:
         return s.ArmLine(_name(c[0]), _number(c[1]), True, _span(meta))
 
     @v_args(meta=True)
-    def on_achieve(self, meta: Any, c: list[Any]) -> s.OnEvent:
+    def on_achieve(self, meta: Meta, c: list[Any]) -> s.OnEvent:
         return s.OnEvent(_name(c[0]), "achieve", _name(c[1]), None, _span(meta))
 
     @v_args(meta=True)
-    def on_stop(self, meta: Any, c: list[Any]) -> s.OnEvent:
+    def on_stop(self, meta: Meta, c: list[Any]) -> s.OnEvent:
         outcome = _name(c[1]) if c[1] is not None else None
         return s.OnEvent(_name(c[0]), "stop", outcome, None, _span(meta))
 
     @v_args(meta=True)
-    def on_skip(self, meta: Any, c: list[Any]) -> s.OnEvent:
+    def on_skip(self, meta: Meta, c: list[Any]) -> s.OnEvent:
         return s.OnEvent(_name(c[0]), "skip", _name(c[1]), None, _span(meta))
 
     @v_args(meta=True)
-    def on_interrupt(self, meta: Any, c: list[Any]) -> s.OnEvent:
+    def on_interrupt(self, meta: Meta, c: list[Any]) -> s.OnEvent:
         return s.OnEvent(_name(c[0]), "interrupt", None, c[1], _span(meta))
 
     # ------------------------------------------------------------------ steps
 
     @v_args(meta=True)
-    def step(self, meta: Any, c: list[Any]) -> s.StepDecl:
+    def step(self, meta: Meta, c: list[Any]) -> s.StepDecl:
         label, title, at, if_past, body = c
         return s.StepDecl(
             label=_name(label),
@@ -410,15 +411,15 @@ class _ToSyntax(Transformer):
         )
 
     @v_args(meta=True)
-    def time_before(self, meta: Any, c: list[Any]) -> s.TimeSpec:
+    def time_before(self, meta: Meta, c: list[Any]) -> s.TimeSpec:
         return s.TimeSpec(c[1], c[0], "before", _span(meta))
 
     @v_args(meta=True)
-    def time_after(self, meta: Any, c: list[Any]) -> s.TimeSpec:
+    def time_after(self, meta: Meta, c: list[Any]) -> s.TimeSpec:
         return s.TimeSpec(c[1], c[0], "after", _span(meta))
 
     @v_args(meta=True)
-    def time_at(self, meta: Any, c: list[Any]) -> s.TimeSpec:
+    def time_at(self, meta: Meta, c: list[Any]) -> s.TimeSpec:
         return s.TimeSpec(c[0], None, None, _span(meta))
 
     def block(self, c: list[Any]) -> list[s.Stmt]:
@@ -427,7 +428,7 @@ class _ToSyntax(Transformer):
     # ------------------------------------------------------------------ statements
 
     @v_args(meta=True)
-    def send(self, meta: Any, c: list[Any]) -> s.SendStmt:
+    def send(self, meta: Meta, c: list[Any]) -> s.SendStmt:
         found = self._options("send", c[2:])
         blocked = found.get("when blocked")
         return s.SendStmt(
@@ -440,7 +441,7 @@ class _ToSyntax(Transformer):
         )
 
     @v_args(meta=True)
-    def ask(self, meta: Any, c: list[Any]) -> s.AskStmt:
+    def ask(self, meta: Meta, c: list[Any]) -> s.AskStmt:
         options = [x for x in c[2:] if isinstance(x, _Option)]
         lines = [x for x in c[2:] if not isinstance(x, _Option)]
         found = self._options("ask", options)
@@ -466,11 +467,11 @@ class _ToSyntax(Transformer):
         return _string(c[0])
 
     @v_args(meta=True)
-    def choice(self, meta: Any, c: list[Any]) -> s.ChoiceLine:
+    def choice(self, meta: Meta, c: list[Any]) -> s.ChoiceLine:
         return s.ChoiceLine(_name(c[0]), _string(c[1]), _span(meta))
 
     @v_args(meta=True)
-    def cta(self, meta: Any, c: list[Any]) -> s.CtaStmt:
+    def cta(self, meta: Meta, c: list[Any]) -> s.CtaStmt:
         found = self._options("create cta", c[1:])
         return s.CtaStmt(
             owner=_name(c[0]),
@@ -482,7 +483,7 @@ class _ToSyntax(Transformer):
         )
 
     @v_args(meta=True)
-    def escalate(self, meta: Any, c: list[Any]) -> s.EscalateStmt:
+    def escalate(self, meta: Meta, c: list[Any]) -> s.EscalateStmt:
         otherwise = c[-1]
         found = self._options("escalate", c[1:-1])
         return s.EscalateStmt(
@@ -498,15 +499,15 @@ class _ToSyntax(Transformer):
         )
 
     @v_args(meta=True)
-    def otherwise_clause(self, meta: Any, c: list[Any]) -> tuple[list[s.Stmt], s.Span]:
+    def otherwise_clause(self, meta: Meta, c: list[Any]) -> tuple[list[s.Stmt], s.Span]:
         return c[0], _span(meta)
 
     @v_args(meta=True)
-    def set(self, meta: Any, c: list[Any]) -> s.SetStmt:
+    def set(self, meta: Meta, c: list[Any]) -> s.SetStmt:
         return s.SetStmt(c[0], c[1], _span(meta))
 
     @v_args(meta=True)
-    def quote(self, meta: Any, c: list[Any]) -> s.QuoteStmt:
+    def quote(self, meta: Meta, c: list[Any]) -> s.QuoteStmt:
         found = self._options("generate quote", c[1:])
         return s.QuoteStmt(c[0], self._get(found, "uplift"), self._policy(found), _span(meta))
 
@@ -517,43 +518,43 @@ class _ToSyntax(Transformer):
         return False
 
     @v_args(meta=True)
-    def notify(self, meta: Any, c: list[Any]) -> s.NotifyStmt:
+    def notify(self, meta: Meta, c: list[Any]) -> s.NotifyStmt:
         found = self._options("notify", c[2:])
         return s.NotifyStmt(_name(c[0]), _string(c[1]), self._policy(found), _span(meta))
 
     @v_args(meta=True)
-    def start_playbook(self, meta: Any, c: list[Any]) -> s.StartPlaybookStmt:
+    def start_playbook(self, meta: Meta, c: list[Any]) -> s.StartPlaybookStmt:
         return s.StartPlaybookStmt(_name(c[0]), _span(meta))
 
     @v_args(meta=True)
-    def call(self, meta: Any, c: list[Any]) -> s.CallStmt:
+    def call(self, meta: Meta, c: list[Any]) -> s.CallStmt:
         args = [x for x in c[1:] if isinstance(x, s.CallArg)]
         found = self._options("call", c[1:])
         return s.CallStmt(_name(c[0]), args, self._policy(found), _span(meta))
 
     @v_args(meta=True)
-    def call_arg(self, meta: Any, c: list[Any]) -> s.CallArg:
+    def call_arg(self, meta: Meta, c: list[Any]) -> s.CallArg:
         return s.CallArg(_name(c[0]), c[1], _span(meta))
 
     @v_args(meta=True)
-    def stop(self, meta: Any, c: list[Any]) -> s.StopStmt:
+    def stop(self, meta: Meta, c: list[Any]) -> s.StopStmt:
         return s.StopStmt(_name(c[0]) if c[0] is not None else None, _span(meta))
 
     @v_args(meta=True)
-    def achieve(self, meta: Any, c: list[Any]) -> s.AchieveStmt:
+    def achieve(self, meta: Meta, c: list[Any]) -> s.AchieveStmt:
         return s.AchieveStmt(_name(c[0]), _span(meta))
 
     @v_args(meta=True)
-    def wait(self, meta: Any, c: list[Any]) -> s.WaitStmt:
+    def wait(self, meta: Meta, c: list[Any]) -> s.WaitStmt:
         return s.WaitStmt(c[0], _span(meta))
 
     @v_args(meta=True)
-    def wait_until(self, meta: Any, c: list[Any]) -> s.WaitUntilStmt:
+    def wait_until(self, meta: Meta, c: list[Any]) -> s.WaitUntilStmt:
         if_past = _name(c[1]) if c[1] is not None else None
         return s.WaitUntilStmt(c[0], if_past, _span(meta))
 
     @v_args(meta=True)
-    def wait_event(self, meta: Any, c: list[Any]) -> s.WaitEventStmt:
+    def wait_event(self, meta: Meta, c: list[Any]) -> s.WaitEventStmt:
         event, up_to, otherwise = c
         return s.WaitEventStmt(
             event=_name(event),
@@ -565,7 +566,7 @@ class _ToSyntax(Transformer):
         )
 
     @v_args(meta=True)
-    def wait_event_block(self, meta: Any, c: list[Any]) -> s.WaitEventStmt:
+    def wait_event_block(self, meta: Meta, c: list[Any]) -> s.WaitEventStmt:
         event, up_to, then, otherwise = c
         return s.WaitEventStmt(
             event=_name(event),
@@ -577,7 +578,7 @@ class _ToSyntax(Transformer):
         )
 
     @v_args(meta=True)
-    def every(self, meta: Any, c: list[Any]) -> s.EveryStmt:
+    def every(self, meta: Meta, c: list[Any]) -> s.EveryStmt:
         every, until, at_most, body = c
         return s.EveryStmt(
             every=every,
@@ -588,7 +589,7 @@ class _ToSyntax(Transformer):
         )
 
     @v_args(meta=True)
-    def if_stmt(self, meta: Any, c: list[Any]) -> s.IfStmt:
+    def if_stmt(self, meta: Meta, c: list[Any]) -> s.IfStmt:
         condition, body, *rest = c
         span = _span(meta)
         last = body[-1].span if body else span
@@ -601,14 +602,14 @@ class _ToSyntax(Transformer):
         return s.IfStmt(branches, else_body, else_span, span)
 
     @v_args(meta=True)
-    def elif_clause(self, meta: Any, c: list[Any]) -> s.CondBranch:
+    def elif_clause(self, meta: Meta, c: list[Any]) -> s.CondBranch:
         return s.CondBranch(c[0], c[1], _span(meta))
 
     @v_args(meta=True)
-    def else_clause(self, meta: Any, c: list[Any]) -> tuple[list[s.Stmt], s.Span]:
+    def else_clause(self, meta: Meta, c: list[Any]) -> tuple[list[s.Stmt], s.Span]:
         return c[0], _span(meta)
 
-    def _match(self, kind: Any, subject: s.PathExpr, items: list[Any], meta: Any) -> s.MatchStmt:
+    def _match(self, kind: Any, subject: s.PathExpr, items: list[Any], meta: Meta) -> s.MatchStmt:
         stmt = s.MatchStmt(kind, subject, span=_span(meta))
         for item in items:
             if isinstance(item, s.MatchCase):
@@ -624,32 +625,32 @@ class _ToSyntax(Transformer):
         return stmt
 
     @v_args(meta=True)
-    def match_answer(self, meta: Any, c: list[Any]) -> s.MatchStmt:
+    def match_answer(self, meta: Meta, c: list[Any]) -> s.MatchStmt:
         subject = s.PathExpr([_name(c[0])], _tspan(c[0]))
         return self._match("answer", subject, c[1], meta)
 
     @v_args(meta=True)
-    def match_arm(self, meta: Any, c: list[Any]) -> s.MatchStmt:
+    def match_arm(self, meta: Meta, c: list[Any]) -> s.MatchStmt:
         subject = s.PathExpr([_name(c[0])], _tspan(c[0]))
         return self._match("arm", subject, c[1], meta)
 
     @v_args(meta=True)
-    def match_fact(self, meta: Any, c: list[Any]) -> s.MatchStmt:
+    def match_fact(self, meta: Meta, c: list[Any]) -> s.MatchStmt:
         return self._match("fact", c[0], c[1], meta)
 
     def match_body(self, c: list[Any]) -> list[Any]:
         return list(c)
 
     @v_args(meta=True)
-    def match_when(self, meta: Any, c: list[Any]) -> s.MatchCase:
+    def match_when(self, meta: Meta, c: list[Any]) -> s.MatchCase:
         return s.MatchCase(list(c[:-1]), c[-1], _span(meta))
 
     @v_args(meta=True)
-    def match_no_answer(self, meta: Any, c: list[Any]) -> tuple[str, s.MatchClause]:
+    def match_no_answer(self, meta: Meta, c: list[Any]) -> tuple[str, s.MatchClause]:
         return "no answer", s.MatchClause(c[0], _span(meta))
 
     @v_args(meta=True)
-    def match_otherwise(self, meta: Any, c: list[Any]) -> tuple[str, s.MatchClause]:
+    def match_otherwise(self, meta: Meta, c: list[Any]) -> tuple[str, s.MatchClause]:
         return "otherwise", s.MatchClause(c[0], _span(meta))
 
     def value_name(self, c: list[Any]) -> s.Name:
@@ -662,122 +663,122 @@ class _ToSyntax(Transformer):
         return _number(c[0])
 
     @v_args(meta=True)
-    def parallel(self, meta: Any, c: list[Any]) -> s.ParallelStmt:
+    def parallel(self, meta: Meta, c: list[Any]) -> s.ParallelStmt:
         mode = _name(c[0]) if c[0] is not None else None
         return s.ParallelStmt(mode, list(c[1:]), _span(meta))
 
     @v_args(meta=True)
-    def branch(self, meta: Any, c: list[Any]) -> s.BranchDecl:
+    def branch(self, meta: Meta, c: list[Any]) -> s.BranchDecl:
         return s.BranchDecl(_name(c[0]), c[1], _span(meta))
 
     # ------------------------------------------------------------------ options
 
-    def _opt(self, key: str, meta: Any, value: Any) -> _Option:
+    def _opt(self, key: str, meta: Meta, value: Any) -> _Option:
         return _Option(key, value, _span(meta))
 
     @v_args(meta=True)
-    def opt_reason(self, meta: Any, c: list[Any]) -> _Option:
+    def opt_reason(self, meta: Meta, c: list[Any]) -> _Option:
         return self._opt("reason", meta, _string(c[0]))
 
     @v_args(meta=True)
-    def opt_when_blocked(self, meta: Any, c: list[Any]) -> _Option:
+    def opt_when_blocked(self, meta: Meta, c: list[Any]) -> _Option:
         return self._opt("when blocked", meta, _name(c[0]))
 
     @v_args(meta=True)
-    def opt_retry(self, meta: Any, c: list[Any]) -> _Option:
+    def opt_retry(self, meta: Meta, c: list[Any]) -> _Option:
         return self._opt("retry", meta, s.RetrySpec(_number(c[0]), c[1], _span(meta)))
 
     @v_args(meta=True)
-    def opt_timeout(self, meta: Any, c: list[Any]) -> _Option:
+    def opt_timeout(self, meta: Meta, c: list[Any]) -> _Option:
         return self._opt("timeout", meta, c[0])
 
     @v_args(meta=True)
-    def opt_using(self, meta: Any, c: list[Any]) -> _Option:
+    def opt_using(self, meta: Meta, c: list[Any]) -> _Option:
         return self._opt("using", meta, _name(c[0]))
 
     @v_args(meta=True)
-    def opt_wait(self, meta: Any, c: list[Any]) -> _Option:
+    def opt_wait(self, meta: Meta, c: list[Any]) -> _Option:
         return self._opt("wait up to", meta, c[0])
 
     @v_args(meta=True)
-    def opt_priority(self, meta: Any, c: list[Any]) -> _Option:
+    def opt_priority(self, meta: Meta, c: list[Any]) -> _Option:
         return self._opt("priority", meta, _name(c[0]))
 
     @v_args(meta=True)
-    def opt_due(self, meta: Any, c: list[Any]) -> _Option:
+    def opt_due(self, meta: Meta, c: list[Any]) -> _Option:
         return self._opt("due in", meta, c[0])
 
     @v_args(meta=True)
-    def opt_uplift(self, meta: Any, c: list[Any]) -> _Option:
+    def opt_uplift(self, meta: Meta, c: list[Any]) -> _Option:
         return self._opt("uplift", meta, _number(c[0]))
 
     # ------------------------------------------------------------------ expressions
 
-    def _binary(self, op: Any, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def _binary(self, op: Any, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return s.BinaryOp(op, c[0], c[1], _span(meta))
 
     @v_args(meta=True)
-    def or_op(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def or_op(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary("or", meta, c)
 
     @v_args(meta=True)
-    def and_op(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def and_op(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary("and", meta, c)
 
     @v_args(meta=True)
-    def not_op(self, meta: Any, c: list[Any]) -> s.UnaryOp:
+    def not_op(self, meta: Meta, c: list[Any]) -> s.UnaryOp:
         return s.UnaryOp("not", c[0], _span(meta))
 
     @v_args(meta=True)
-    def neg(self, meta: Any, c: list[Any]) -> s.UnaryOp:
+    def neg(self, meta: Meta, c: list[Any]) -> s.UnaryOp:
         return s.UnaryOp("-", c[0], _span(meta))
 
     @v_args(meta=True)
-    def eq(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def eq(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary("==", meta, c)
 
     @v_args(meta=True)
-    def ne(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def ne(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary("!=", meta, c)
 
     @v_args(meta=True)
-    def lt(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def lt(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary("<", meta, c)
 
     @v_args(meta=True)
-    def le(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def le(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary("<=", meta, c)
 
     @v_args(meta=True)
-    def gt(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def gt(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary(">", meta, c)
 
     @v_args(meta=True)
-    def ge(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def ge(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary(">=", meta, c)
 
     @v_args(meta=True)
-    def in_op(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def in_op(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary("in", meta, c)
 
     @v_args(meta=True)
-    def not_in_op(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def not_in_op(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary("not in", meta, c)
 
     @v_args(meta=True)
-    def add(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def add(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary("+", meta, c)
 
     @v_args(meta=True)
-    def sub(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def sub(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary("-", meta, c)
 
     @v_args(meta=True)
-    def mul(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def mul(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary("*", meta, c)
 
     @v_args(meta=True)
-    def div(self, meta: Any, c: list[Any]) -> s.BinaryOp:
+    def div(self, meta: Meta, c: list[Any]) -> s.BinaryOp:
         return self._binary("/", meta, c)
 
     def number(self, c: list[Any]) -> s.NumberLit:
@@ -790,28 +791,28 @@ class _ToSyntax(Transformer):
         return s.DateLit(str(c[0]), _tspan(c[0]))
 
     @v_args(meta=True)
-    def true(self, meta: Any, c: list[Any]) -> s.BoolLit:
+    def true(self, meta: Meta, c: list[Any]) -> s.BoolLit:
         return s.BoolLit(True, _span(meta))
 
     @v_args(meta=True)
-    def false(self, meta: Any, c: list[Any]) -> s.BoolLit:
+    def false(self, meta: Meta, c: list[Any]) -> s.BoolLit:
         return s.BoolLit(False, _span(meta))
 
     @v_args(meta=True)
-    def null(self, meta: Any, c: list[Any]) -> s.NullLit:
+    def null(self, meta: Meta, c: list[Any]) -> s.NullLit:
         return s.NullLit(_span(meta))
 
     @v_args(meta=True)
-    def path(self, meta: Any, c: list[Any]) -> s.PathExpr:
+    def path(self, meta: Meta, c: list[Any]) -> s.PathExpr:
         return s.PathExpr([_name(t) for t in c], _span(meta))
 
     @v_args(meta=True)
-    def call_expr(self, meta: Any, c: list[Any]) -> s.CallExpr:
+    def call_expr(self, meta: Meta, c: list[Any]) -> s.CallExpr:
         args = [x for x in c[1:] if not isinstance(x, Token) and x is not None]
         return s.CallExpr(_name(c[0]), args, _span(meta))
 
     @v_args(meta=True)
-    def list_expr(self, meta: Any, c: list[Any]) -> s.ListLit:
+    def list_expr(self, meta: Meta, c: list[Any]) -> s.ListLit:
         items = [x for x in c if not isinstance(x, Token) and x is not None]
         return s.ListLit(items, _span(meta))
 
@@ -819,7 +820,7 @@ class _ToSyntax(Transformer):
         return c[1]
 
     @v_args(meta=True)
-    def duration(self, meta: Any, c: list[Any]) -> s.Duration:
+    def duration(self, meta: Meta, c: list[Any]) -> s.Duration:
         return s.Duration(str(c[0]), c[1], _span(meta))
 
     def unit(self, c: list[Any]) -> str:
@@ -861,7 +862,7 @@ def decode_source(data: bytes, path: str) -> tuple[str | None, list[Diagnostic]]
     return text, []
 
 
-def _parse_example(text: str) -> Any:
+def _parse_example(text: str) -> Tree[Token]:
     """Parse a catalogued mistake (see dsl.syntax_errors) without touching the caller's state."""
     comments = _comments.set([])
     lines = _source_lines.set(text.split("\n"))
