@@ -121,6 +121,10 @@ MISSING_DATE_PATCH = "fix-data-missing-date"
 # Journey-wide events are taken by the first branch of a `parallel` (was: whichever
 # branch woke first, which differed between runtimes), and waits re-plan on new facts.
 LANES_PATCH = "first-branch-takes-journey-events"
+# An event that came by a deadline is handled before the deadline passes: a branch
+# whose wait times out while another branch has events to handle lets it handle them
+# first (an event that ends the journey then ends it before a timeout is recorded).
+EVENTS_FIRST_PATCH = "events-before-deadlines"
 # The branch a task runs: its index in each enclosing `parallel` (the journey's own
 # flow is ``()``); set inside each branch task, so each task sees its own.
 _LANE: ContextVar[tuple[int, ...]] = ContextVar("playbook_lane", default=())
@@ -428,10 +432,9 @@ class Interpreter:
             handler, payload = self._interrupts.pop(0)
             runs = self._handler_runs.get(handler.id, 0) + 1
             self._handler_runs[handler.id] = runs
-            waiting = self.waiting
             ctx = Context(iteration=runs, event=payload, path=(handler.id,), resumable=False)
             await self._run_steps(handler.body, ctx, None)
-            self._set_waiting(waiting)
+            self._show_waiting()
 
     def _find_event(self, name: str, since: int, match: Callable[[dict[str, Any]], bool]) -> Any:
         for event_name, payload in self._events[since:]:
@@ -448,8 +451,8 @@ class Interpreter:
     ) -> bool:
         """Wait until ``ready()`` (True) or the deadline (False), handling journey-wide
         events meanwhile: interrupts run, facts reload, the deadline is re-planned."""
-        self._set_waiting(waiting)
         self._waitings.append(waiting)
+        self._show_waiting()
         lane = _LANE.get()
         planned_on = self._facts_version
 
@@ -478,21 +481,26 @@ class Interpreter:
                             self._waitings.remove(waiting)
                             waiting = waiting.model_copy(update={"at": deadline})
                             self._waitings.append(waiting)
-                    self._set_waiting(waiting)
+                    self._show_waiting()
                     continue
                 if deadline is not None and self.runtime.now() >= deadline:
                     return False
                 woke = await self.runtime.wait(
                     deadline, lambda: ready() or attend() or facts_moved()
                 )
-                if not woke and not ready() and not attend() and not facts_moved():
-                    return False
+                if woke or ready() or attend() or facts_moved():
+                    continue
+                if self._attention() and self.patched(EVENTS_FIRST_PATCH):
+                    # another branch has events to handle: they came first
+                    await self.runtime.wait(
+                        None,
+                        lambda: not self._attention() or self._takes_events(lane) or ready(),
+                    )
+                    continue
+                return False
         finally:
             self._waitings.remove(waiting)
-            if self.waiting is waiting or (
-                self.waiting and self.waiting.step_id == waiting.step_id
-            ):
-                self._set_waiting(None)
+            self._show_waiting()
 
     # ----------------------------------------------------------------- actions
 
@@ -1048,10 +1056,20 @@ class Interpreter:
             iteration=ctx.iteration,
         )
 
-    def _set_waiting(self, entry: TimelineEntry | None) -> None:
-        self.waiting = entry
-        if entry is not None:
-            self._report()
+    def _show_waiting(self) -> None:
+        """The journey shows what it waits for next: the earliest of its waits (several
+        in a ``parallel``; which branch registered last depends on how the runtime
+        schedules them, the earliest does not). Undated waits come last, ties go by
+        step id."""
+        if not self._waitings:
+            self.waiting = None
+            return
+        far = datetime.max.replace(tzinfo=UTC)
+        self.waiting = min(
+            self._waitings,
+            key=lambda entry: (entry.at or far, entry.step_id, entry.iteration),
+        )
+        self._report()
 
     def _entry_event(
         self,

@@ -716,3 +716,66 @@ async def test_an_answer_no_step_waits_for_is_noted_while_another_question_waits
     assert ("event answer", "renewal_intent=no") in labels
     assert ("answer pulse", "good") in labels
     assert ("event answer", "pulse=good") not in labels
+
+
+# ----------------------------------------------------------------- runtimes wake in any order
+
+
+class _WakesLastFirst(SimulationRuntime):
+    """The simulation runtime waking its waiters last registered first: Temporal
+    does not promise the order in which branches resume, so a journey must not
+    depend on it."""
+
+    def _resolve(self) -> bool:
+        self._waiters.reverse()
+        try:
+            return super()._resolve()
+        finally:
+            self._waiters.reverse()
+
+
+async def _run_both_orders(playbook: Playbook, script: Script) -> list[SimulationResult]:
+    results = [await run(playbook, script=script)]
+    runtime = _WakesLastFirst(account_facts(), START, script)
+    interpreter = Interpreter(playbook, runtime, "ACC-1", "journey-1")
+    results.append(await runtime.drive(interpreter, START + timedelta(days=100)))
+    return results
+
+
+def _two_waits(first: int, second: int) -> list[Any]:
+    return [
+        Parallel(
+            id="both",
+            branches=[
+                Branch(name="a", body=[Wait(id="a.wait", duration=days(first)), send("a.send")]),
+                Branch(name="b", body=[Wait(id="b.wait", duration=days(second)), send("b.send")]),
+            ],
+        )
+    ]
+
+
+async def test_an_event_ending_the_journey_at_a_deadline_comes_before_the_deadline() -> None:
+    """Both branches wait 21 days; the event that ends the journey comes exactly
+    then. Whichever branch the runtime wakes first, the event wins: nothing is sent
+    and no wait is recorded as run out (the real stack recorded a timeout first)."""
+    ending = EventHandler(
+        id="on.migrated", event="migrated", mode="complete", outcome="migrated", achieved=True
+    )
+    playbook = tiny(_two_waits(21, 21), handlers=[ending])
+    script = Script().event(START + timedelta(days=21), "migrated")
+    for result in await _run_both_orders(playbook, script):
+        assert (result.timeline.status, result.timeline.outcome) == ("completed", "migrated")
+        assert step_ids(result) == []
+
+
+async def test_a_journey_shows_the_earliest_of_its_waits_whichever_branch_waited_last() -> None:
+    playbook = tiny(_two_waits(30, 9))
+    for until in (5, 12):
+        shown = []
+        for runtime_type in (SimulationRuntime, _WakesLastFirst):
+            runtime = runtime_type(account_facts(), START, Script())
+            interpreter = Interpreter(playbook, runtime, "ACC-1", "journey-1")
+            result = await runtime.drive(interpreter, START + timedelta(days=until))
+            assert result.timeline.waiting is not None
+            shown.append(result.timeline.waiting.step_id)
+        assert shown == (["b.wait", "b.wait"] if until == 5 else ["a.wait", "a.wait"])
