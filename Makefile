@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m cli.demo
+	$(BIN)/python playbooks/demo.py
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
@@ -33,8 +33,8 @@ chaos: $(STAMP)
 	$(BIN)/python -m tests.chaos $(CHAOS_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check dsl engine workers cli tests
-	$(BIN)/ruff format --check dsl engine workers cli tests
+	$(BIN)/ruff check dsl engine workers cli tests playbooks
+	$(BIN)/ruff format --check dsl engine workers cli tests playbooks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy dsl engine workers cli

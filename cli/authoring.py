@@ -10,6 +10,12 @@ from pathlib import Path
 
 import typer
 
+from cli.errors import UserError
+from dsl.diagnostics import PlaybookError
+from dsl.formatter import format_playbook
+from dsl.graph import to_mermaid
+from dsl.loader import load_playbook, read_source, render_diagnostics
+
 
 def register(app: typer.Typer) -> None:
     """Add ``fmt`` and ``graph`` to the ``playbook`` command."""
@@ -17,19 +23,13 @@ def register(app: typer.Typer) -> None:
     app.command("graph")(graph)
 
 
-def _user_error(message: str, hint: str = "") -> Exception:
-    from cli.app import UserError
-
-    return UserError(message, hint=hint)
-
-
 def _read(file: Path) -> str:
     if not file.exists():
-        raise _user_error(f"no such playbook file: {file}")
+        raise UserError(f"no such playbook file: {file}")
     try:
         return file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise _user_error(f"cannot read {file}: {exc}") from None
+        raise UserError(f"cannot read {file}: {exc}") from None
 
 
 def _playbook_files(paths: list[Path]) -> list[Path]:
@@ -47,9 +47,6 @@ def fmt(
     ),
 ) -> None:
     """Rewrite playbooks in the one canonical layout (comments kept, meaning unchanged)."""
-    from dsl.formatter import format_playbook
-    from dsl.loader import read_source, render_diagnostics
-
     failed = False
     would_change: list[Path] = []
     for file in _playbook_files(files):
@@ -81,12 +78,8 @@ def graph(
     output: Path | None = typer.Option(None, "--output", "-o", help="Write to a file."),
 ) -> None:
     """Draw a playbook as a Mermaid flowchart (steps, decisions, loops, event handlers)."""
-    from dsl.diagnostics import PlaybookError
-    from dsl.graph import to_mermaid
-    from dsl.loader import load_playbook
-
     if format != "mermaid":
-        raise _user_error(f"unknown graph format {format!r}", hint="the format is mermaid")
+        raise UserError(f"unknown graph format {format!r}", hint="the format is mermaid")
     _read(file)
     try:
         playbook = load_playbook(file)

@@ -3,21 +3,22 @@
     playbook data seed --accounts 1000 [--seed 7] [--today 2026-11-22]
 
 Deterministic for a seed (and a "today"): the same command gives the same
-accounts. Re-seeding upserts by id, so it never duplicates. ``data import``
-(real CRM exports) lives in ``cli.data_import`` and joins the same group.
+accounts (``workers.services.seed``). Re-seeding upserts by id, so it never
+duplicates. The ``data`` group's other verbs live in ``cli.data_import``,
+``cli.release`` and ``cli.nps``; ``data_group`` gives each the group to join.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import date
 
 import typer
 from rich.console import Console
 
-from cli.app import UserError
-from workers.services.seed import SeedSummary, generate_book, seed_book, summarise
+from cli.errors import UserError
+from cli.services import call
+from workers.services.seed import SeedRequest, SeedSummary, seed
 
 console = Console()
 DATA_HELP = "Load customer data: sample data (seed) or a CRM export (import)."
@@ -25,11 +26,11 @@ DATA_HELP = "Load customer data: sample data (seed) or a CRM export (import)."
 
 def register(app: typer.Typer) -> None:
     """Add ``data seed`` to the app's ``data`` group (created if not there yet)."""
-    data_group(app).command("seed")(seed)
+    data_group(app).command("seed")(seed_command)
 
 
 def data_group(app: typer.Typer) -> typer.Typer:
-    """The app's ``data`` group (seed, import, release), created on first use."""
+    """The app's ``data`` group (seed, import, release, nps), created on first use."""
     for info in app.registered_groups:
         if info.name == "data" and info.typer_instance is not None:
             return info.typer_instance
@@ -38,7 +39,7 @@ def data_group(app: typer.Typer) -> typer.Typer:
     return group
 
 
-def seed(
+def seed_command(
     accounts: int = typer.Option(100, "--accounts", min=1, help="how many accounts"),
     seed_value: int = typer.Option(42, "--seed", help="random seed: same seed, same book"),
     today: str = typer.Option(
@@ -53,19 +54,9 @@ def seed(
             f"--today {today!r} is not a date", hint="e.g. --today 2026-11-22"
         ) from None
     started = time.perf_counter()
-    book = generate_book(accounts, seed_value, base)
-    asyncio.run(_write(book))
-    _report(summarise(book), time.perf_counter() - started)
-
-
-async def _write(book) -> None:  # noqa: ANN001 - a workers.services.seed.Book
-    from cli.database import open_migrated_connection
-
-    conn = await open_migrated_connection()
-    try:
-        await seed_book(conn, book)
-    finally:
-        await conn.close()
+    request = SeedRequest(accounts=accounts, seed=seed_value, today=base)
+    summary = call(lambda connections: seed(connections, request))
+    _report(summary, time.perf_counter() - started)
 
 
 def _report(summary: SeedSummary, seconds: float) -> None:

@@ -6,9 +6,9 @@
 Every row is checked first; each problem prints as ``file.csv:ROW: column:
 message`` with a hint, and nothing is written unless the whole export is valid.
 Upserts by id, so importing the same export twice changes nothing. New NPS
-responses are then followed up at once (``cli.nps``): each starts or tells its
-account's ``nps_followup`` journey, unless ``--no-follow-up``. The file
-formats are described in ``workers.services.importer``.
+responses are then followed up at once (``cli.nps``): each starts or tells the
+journeys of the playbooks that start on ``nps_response``, unless
+``--no-follow-up``. The file formats are described in ``workers.services.importer``.
 
 The command joins the ``data`` verb group (``data seed`` lives in ``cli.data``):
 ``register`` adds ``import`` to the group already on the app, or creates it.
@@ -17,17 +17,16 @@ Another module can also add it to its own group with ``add_import_command(group)
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import typer
 from rich.console import Console
 
-from cli.app import UserError
 from cli.data import data_group
-from workers import settings
-from workers.services import importer
-from workers.services.importer import ExportFiles, ImportRejected, ImportReport
+from cli.errors import UserError
+from cli.nps import follow_up_import
+from cli.services import call
+from workers.services.importer import ExportFiles, ImportRejected, ImportReport, run_import
 
 console = Console()
 err = Console(stderr=True)
@@ -55,7 +54,8 @@ def import_command(
     follow_up: bool = typer.Option(
         True,
         "--follow-up/--no-follow-up",
-        help="start or tell the nps_followup journey of every new NPS response (needs Temporal)",
+        help="start or tell the journey of every new NPS response (playbooks that start on "
+        "nps_response; needs Temporal)",
     ),
     speed: float = typer.Option(
         1.0, "--speed", min=0.001, help="Rehearse the follow-ups N times faster (86400)."
@@ -69,7 +69,7 @@ def import_command(
             hint="e.g. playbook data import --accounts accounts.csv --contacts contacts.csv",
         )
     try:
-        report = asyncio.run(_run(files, dry_run))
+        report = call(lambda connections: run_import(connections, files, dry_run=dry_run))
     except ImportRejected as rejected:
         for error in rejected.errors:
             err.print(str(error), highlight=False, markup=False, soft_wrap=True)
@@ -82,34 +82,12 @@ def import_command(
         ) from None
     _print_report(report)
     if follow_up and not report.dry_run:
-        from cli.nps import follow_up_import
-
         follow_up_import(report.new_ids("nps"), speed=speed)
 
 
-def _has_database() -> bool:
-    try:
-        settings.database_url(settings.load())
-    except settings.NoDatabase:
-        return False
-    return True
-
-
-async def _run(files: ExportFiles, dry_run: bool) -> ImportReport:
-    from cli.database import open_migrated_connection
-
-    # A dry run needs no database: references are then checked against the files only.
-    if dry_run and not _has_database():
-        err.print("no database: references checked against the files only", highlight=False)
-        return importer.check_export(files)
-    conn = await open_migrated_connection()
-    try:
-        return await importer.import_export(conn, files, dry_run=dry_run)
-    finally:
-        await conn.close()
-
-
 def _print_report(report: ImportReport) -> None:
+    if report.offline:
+        err.print("no database: references checked against the files only", highlight=False)
     verb = "would import" if report.dry_run else "imported"
     for count in report.counts:
         console.print(

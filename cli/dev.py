@@ -22,8 +22,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from cli.app import UserError
+from cli.errors import UserError
+from cli.services import call
 from workers import settings
+from workers.services import schedules
 from workers.stack.parts import PART_NAMES, LocalStack, PartStatus
 
 console = Console()
@@ -35,6 +37,7 @@ _STATE_STYLE = {"running": "green", "external": "cyan", "stopped": "dim", "faile
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``dev`` group to the command."""
     app.add_typer(dev, name="dev")
 
 
@@ -91,20 +94,12 @@ def up(
 def _apply_schedules(stack_settings: settings.Settings) -> None:
     """Daily enrolment schedules for the playbooks (``workers.services.schedules``); a
     failure is a warning: the stack is up, `playbook schedule apply` can retry."""
-    from temporalio.service import RPCError
-
-    from workers.services.journeys import JourneyError, connect
-    from workers.services.schedules import ScheduleError, apply_schedules
-
-    async def go() -> list[str]:
-        result = await apply_schedules(await connect(stack_settings), stack_settings)
-        return result.created + result.updated
-
     try:
-        applied = asyncio.run(go())
-    except (JourneyError, ScheduleError, RPCError, OSError) as error:
+        result = call(lambda connections: schedules.apply(connections), settings=stack_settings)
+    except (UserError, OSError) as error:
         console.print(f"[yellow]enrolment schedules not applied:[/] {error}", highlight=False)
         return
+    applied = result.created + result.updated
     if applied:
         _say(f"daily enrolment scheduled: {', '.join(applied)} (`playbook schedule ls`)")
 

@@ -15,45 +15,36 @@ and the contacts the email cap would block.
 from __future__ import annotations
 
 import json
-from datetime import date
-from pathlib import Path
+from datetime import date, timedelta
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from cli.errors import UserError
+from cli.services import call
 from dsl.ir import Playbook
-from engine.forecast import Forecast
+from engine.forecast import Forecast, World, WorldError, parse_answer_mix
+from workers import settings as settings_module
+from workers.analytics.forecast import forecast_store
+from workers.services.connections import Connections
+from workers.services.errors import JourneyError
+from workers.services.playbooks import compiled_playbooks, find_playbook
+from workers.settings import Settings
 
 console = Console()
-PLAYBOOKS = Path(__file__).resolve().parents[1] / "playbooks"
 
 
-def _user_error(message: str, hint: str = "") -> Exception:
-    from cli.app import UserError
-
-    return UserError(message, hint=hint)
-
-
-def _playbooks(names: list[str]) -> list[Playbook]:
-    from dsl.diagnostics import PlaybookError
-    from dsl.loader import load_playbook
-
-    files = sorted(PLAYBOOKS.glob("*.playbook"))
-    known = {f.stem: f for f in files}
-    chosen = names or list(known)
-    out: list[Playbook] = []
-    for name in chosen:
-        path = known.get(name) or Path(name)
-        if not path.exists():
-            raise _user_error(f"no playbook {name!r}", hint=f"known: {', '.join(known)}")
-        try:
-            out.append(load_playbook(path))
-        except PlaybookError as error:
-            typer.echo(error.render(), err=True)
-            raise typer.Exit(1) from None
-    return out
+def _playbooks(names: list[str], settings: Settings) -> list[Playbook]:
+    """The playbooks named (by name in the playbooks directory, or a file); all
+    that compile when none is named."""
+    if not names:
+        return [found for _, found in sorted(compiled_playbooks(settings).items())]
+    try:
+        return [find_playbook(name, settings) for name in names]
+    except JourneyError as error:
+        raise UserError(str(error), hint=error.hint) from None
 
 
 def _week_table(title: str, column: str, rows: dict[str, dict[str, int]]) -> Table:
@@ -118,43 +109,27 @@ def forecast_command(
     ),
 ) -> None:
     """Forecast emails, CTAs and cap hits the playbooks will cause over the book."""
-    import asyncio
-    from datetime import timedelta
-
-    from engine.forecast import World, WorldError, parse_answer_mix
-    from workers import settings as settings_module
-    from workers.adapters.store import Store
-    from workers.analytics.forecast import forecast_store
-
     try:
         start = date.fromisoformat(as_of) if as_of else date.today()
     except ValueError:
-        raise _user_error(f"--as-of: not a date: {as_of!r}", hint="use YYYY-MM-DD") from None
-    playbooks = _playbooks(playbook)
+        raise UserError(f"--as-of: not a date: {as_of!r}", hint="use YYYY-MM-DD") from None
+    settings = settings_module.load()
+    playbooks = _playbooks(playbook, settings)
     try:
         mixes = [parse_answer_mix(text, playbooks) for text in answers]
     except WorldError as error:
-        raise _user_error(
+        raise UserError(
             f"--answers: {error}", hint="e.g. --answers renewal_intent=yes:60,no:10"
         ) from None
     if len({mix.question for mix in mixes}) < len(mixes):
-        raise _user_error("--answers: one question given twice", hint="one --answers per question")
+        raise UserError("--answers: one question given twice", hint="one --answers per question")
     closing = timedelta(days=close_ctas_after) if close_ctas_after is not None else None
     world = World(tuple(mixes), closing)
 
-    async def run() -> Forecast:
-        store = await Store.connect(settings_module.database_url(settings_module.load()))
-        try:
-            return await forecast_store(store, playbooks, start, days, world)
-        finally:
-            await store.close()
+    async def run(connections: Connections) -> Forecast:
+        return await forecast_store(await connections.store(), playbooks, start, days, world)
 
-    try:
-        forecast = asyncio.run(run())
-    except settings_module.NoDatabase as error:
-        raise _user_error(str(error), hint="start the stack: playbook dev up") from None
-    except OSError as error:
-        raise _user_error(f"cannot reach the database: {error}") from None
+    forecast = call(run, settings=settings, pool_size=2)
     if as_json:
         typer.echo(json.dumps(forecast.to_json(), indent=2))
         return

@@ -1,6 +1,5 @@
-"""Journeys from the command line: run a worker, start, list, show, signal, cancel.
+"""Journeys from the command line: start, list, show, signal, cancel.
 
-    playbook worker [--concurrency N] [--task-queue Q]
     playbook start renewal --account ACME-0042 [--speed 86400] [--start-at 2026-11-11]
     playbook ps [--playbook renewal] [--stage quote] [--account A] [--risk high] [--status all]
             [--limit N]
@@ -8,18 +7,16 @@
     playbook signal 'renewal:ACME-0042:2027-04-01' renewed --data '{"by": "crm"}' [--force]
     playbook cancel 'renewal:ACME-0042:2027-04-01'
 
-A thin layer over ``workers.services.journeys``: parse, call, print. Errors reach the user
-as ``UserError`` (one line and a hint), never as a traceback.
+A thin layer over ``workers.services.journeys``: parse, call, print. Errors reach
+the user as ``UserError`` (one line and a hint), never as a traceback.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -27,13 +24,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from cli.app import UserError
-from cli.simulate import STATUS_STYLE, planned_rows
-from workers import settings as settings_module
+from cli.errors import UserError
+from cli.services import call
+from cli.timeline import STATUS_STYLE, planned_rows
+from workers.services import journeys
+from workers.services.journeys import JourneyQuery, StartRequest
 
 console = Console()
 err = Console(stderr=True)
-T = TypeVar("T")
 
 # Timeline entries as `simulate` colours them, plus the states of a whole journey.
 _STATUS_STYLE = STATUS_STYLE | {
@@ -46,54 +44,12 @@ _STATUS_STYLE = STATUS_STYLE | {
 
 
 def register(app: typer.Typer) -> None:
-    app.command("worker")(worker)
+    """Add ``start``, ``ps``, ``show``, ``signal`` and ``cancel`` to the command."""
     app.command("start")(start)
     app.command("ps")(ps)
     app.command("show")(show)
     app.command("signal")(signal)
     app.command("cancel")(cancel)
-
-
-def _run(make: Callable[[], Awaitable[T]]) -> T:
-    """Run one coroutine; ``JourneyError`` and friends become ``UserError``."""
-    from workers.services.journeys import JourneyError
-    from workers.settings import NoDatabase
-
-    try:
-        return asyncio.run(make())  # type: ignore[arg-type]
-    except JourneyError as error:
-        raise UserError(str(error), hint=error.hint) from None
-    except NoDatabase as error:
-        raise UserError(str(error), hint="is the stack up? run `playbook dev up`") from None
-
-
-async def _with_client(settings: settings_module.Settings, use: Callable[[Any], Awaitable[T]]) -> T:
-    from workers.services.journeys import connect
-
-    client = await connect(settings)
-    return await use(client)
-
-
-# --------------------------------------------------------------------------- worker
-
-
-def worker(
-    concurrency: int = typer.Option(20, "--concurrency", min=1, help="Activities at once."),
-    task_queue: str = typer.Option("", "--task-queue", help="Task queue (PLAYBOOK_TASK_QUEUE)."),
-) -> None:
-    """Run a worker: journeys and their side effects, until Ctrl-C or SIGTERM."""
-    from workers.worker import WorkerOptions, run_blocking
-
-    settings = settings_module.load()
-    options = WorkerOptions(task_queue=task_queue or settings.task_queue, concurrency=concurrency)
-
-    def say(words: str) -> None:
-        target = err if words.startswith("error:") else console
-        target.print(words, highlight=False, markup=False)
-
-    code = run_blocking(settings, options, say)
-    if code:
-        raise typer.Exit(code)
 
 
 # --------------------------------------------------------------------------- start
@@ -111,37 +67,15 @@ def start(
     task_queue: str = typer.Option("", "--task-queue", help="Task queue (PLAYBOOK_TASK_QUEUE)."),
 ) -> None:
     """Start a journey of PLAYBOOK for one account (starting it twice starts it once)."""
-    from cli.database import open_store
-    from workers.services.journeys import find_playbook, start_journey, status_word
-
-    settings = settings_module.load()
-    begin = _parse_start(start_at) if start_at else None
-    compiled = _run_sync(lambda: find_playbook(playbook, settings))
-
-    async def go() -> tuple[Any, str]:
-        store = await open_store(settings)
-
-        async def start(client: Any) -> tuple[Any, str]:
-            started = await start_journey(
-                client,
-                store,
-                compiled,
-                account,
-                task_queue=task_queue or settings.task_queue,
-                speed=speed,
-                start_at=begin,
-            )
-            if started.started:
-                return started, "running"
-            description = await client.get_workflow_handle(started.journey_id).describe()
-            return started, status_word(description.status)
-
-        try:
-            return await _with_client(settings, start)
-        finally:
-            await store.close()
-
-    started, status = _run(go)
+    request = StartRequest(
+        playbook=playbook,
+        account_id=account,
+        speed=speed,
+        start_at=_parse_start(start_at) if start_at else None,
+        task_queue=task_queue,
+    )
+    outcome = call(lambda connections: journeys.start(connections, request))
+    started, status = outcome.journey, outcome.status
     if started.started:
         console.print(f"started [bold]{started.journey_id}[/]", highlight=False)
     else:
@@ -170,15 +104,6 @@ def _parse_start(text: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _run_sync(make: Callable[[], T]) -> T:
-    from workers.services.journeys import JourneyError
-
-    try:
-        return make()
-    except JourneyError as error:
-        raise UserError(str(error), hint=error.hint) from None
-
-
 # --------------------------------------------------------------------------- ps
 
 
@@ -191,20 +116,18 @@ def ps(
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many."),
 ) -> None:
     """List journeys (filter by playbook, stage, account, risk: high, medium or low)."""
-    from workers.services.journeys import count_journeys, list_journeys, visibility_query
-
-    settings = settings_module.load()
-    query = _run_sync(lambda: visibility_query(playbook, stage, account, risk, status or "running"))
-
-    async def look(client: Any) -> tuple[list[Any], int | None]:
-        rows = await list_journeys(client, query, limit)
-        # Fewer than the limit is all of them; at the limit, ask visibility for the total.
-        total = await count_journeys(client, query) if len(rows) >= limit else len(rows)
-        return rows, total
-
-    rows, total = _run(lambda: _with_client(settings, look))
+    request = JourneyQuery(
+        playbook=playbook,
+        stage=stage,
+        account=account,
+        risk=risk,
+        status=status or "running",
+        limit=limit,
+    )
+    found = call(lambda connections: journeys.find_journeys(connections, request))
+    rows, total = found.rows, found.total
     if not rows:
-        console.print(f"no journeys match ({query or 'all'})", highlight=False, markup=False)
+        console.print(f"no journeys match ({found.query or 'all'})", highlight=False, markup=False)
         if not status:
             console.print(
                 "  hint: finished journeys are listed with --status all",
@@ -257,15 +180,8 @@ def _given(journey_id: str) -> str:
 
 def show(journey_id: str = typer.Argument(..., help="The journey (workflow) id.")) -> None:
     """Show one journey: what it did, what it waits for, what comes next."""
-    from workers.services.journeys import show_journey
-
     journey_id = _given(journey_id)
-    settings = settings_module.load()
-    view = _run(
-        lambda: _with_client(
-            settings, lambda c: show_journey(c, journey_id, lambda: _maybe_store(settings))
-        )
-    )
+    view = call(lambda connections: journeys.show(connections, journey_id))
     console.print(f"[bold]{view.journey_id}[/]  ({view.playbook})", highlight=False)
     if view.summary:
         console.print(f"  {view.summary}", highlight=False, markup=False)
@@ -337,17 +253,6 @@ def _steps_table() -> Table:
     return table
 
 
-async def _maybe_store(settings: settings_module.Settings) -> Any:
-    """The store if the database answers (a fallback for ended journeys), else None."""
-    from cli.database import open_store
-    from workers.settings import NoDatabase
-
-    try:
-        return await open_store(settings)
-    except (UserError, NoDatabase, OSError):
-        return None
-
-
 _UNCHANGED = re.compile(r"^(?P<fact>\S+) = (?P<new>.*) \(was (?P=new)\)$")
 
 
@@ -392,8 +297,6 @@ def signal(
     ),
 ) -> None:
     """Send an event to a running journey (one its playbook reacts to)."""
-    from workers.services.journeys import check_event, signal_journey
-
     journey_id = _given(journey_id)
     try:
         payload = json.loads(data)
@@ -404,22 +307,16 @@ def signal(
         ) from None
     if not isinstance(payload, dict):
         raise UserError("--data must be a JSON object", hint='for example --data \'{"by": "crm"}\'')
-    settings = settings_module.load()
-
-    async def send(client: Any) -> None:
-        if not force:
-            await check_event(client, journey_id, event)
-        await signal_journey(client, journey_id, event, payload)
-
-    _run(lambda: _with_client(settings, send))
+    call(
+        lambda connections: journeys.send_event(
+            connections, journey_id, event, payload, force=force
+        )
+    )
     console.print(f"sent {event} to {journey_id}", highlight=False, markup=False)
 
 
 def cancel(journey_id: str = typer.Argument(..., help="The journey (workflow) id.")) -> None:
     """Cancel a running journey."""
-    from workers.services.journeys import cancel_journey
-
     journey_id = _given(journey_id)
-    settings = settings_module.load()
-    _run(lambda: _with_client(settings, lambda c: cancel_journey(c, journey_id)))
+    call(lambda connections: journeys.cancel(connections, journey_id))
     console.print(f"asked {journey_id} to cancel", highlight=False, markup=False)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from cli.app import UserError
+from cli.errors import UserError
 from dsl.diagnostics import Diagnostic
 from dsl.loader import check_file, read_source, render_diagnostics
 

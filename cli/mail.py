@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from cli.app import UserError
+from cli.errors import UserError
 from workers import settings
 from workers.adapters.mailbox import Mailbox, MessageNotFound, mail_dir
 
@@ -22,6 +22,7 @@ _SHOWN_HEADERS = ("From", "To", "Cc", "Reply-To", "Subject", "Date", "Message-ID
 
 
 def register(app: typer.Typer) -> None:
+    """Add the ``mail`` group to the command."""
     app.add_typer(mail, name="mail")
 
 

@@ -4,34 +4,30 @@
     playbook data import --nps nps.csv            # follows up every new response
 
 ``data nps`` records one response taken outside the survey tool (a call, a
-meeting) and signal-with-starts the account's ``nps_followup`` journey, as the
-NPS webhook does. ``follow_up_import`` is what ``data import`` runs after an
-export with new NPS responses is committed. Either way the response is stored
-first: if Temporal cannot be reached, it is kept, the command says so and exits
-1, and ``playbook enroll nps_followup`` (or the daily schedule) starts the
-follow-ups later; nothing starts twice.
+meeting) and signal-with-starts the account's journey of every playbook that
+starts on ``nps_response``, as the NPS webhook does
+(``workers.services.triggers.record_nps``). ``follow_up_import`` is what ``data
+import`` runs after an export with new NPS responses is committed. Either way
+the response is stored first: if Temporal cannot be reached, it is kept, the
+command says so and exits 1, and ``playbook enroll PLAYBOOK`` (or the daily
+schedule) starts the follow-ups later; nothing starts twice.
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import date
-from typing import Any
 
 import typer
 from rich.console import Console
 
-from cli.app import UserError
 from cli.data import data_group
-from workers import settings as settings_module
+from cli.errors import UserError
+from cli.services import call
+from workers.services import triggers
 
 console = Console()
 err = Console(stderr=True)
 
-RETRY_HINT = (
-    "the responses are stored: `playbook enroll nps_followup` starts their follow-ups "
-    "once Temporal is back (nothing starts twice)"
-)
 JOURNEY_WORDS = {
     "started": "follow-up started",
     "signalled": "running follow-up told",
@@ -56,80 +52,35 @@ def nps_command(
     ),
     task_queue: str = typer.Option("", "--task-queue", help="Task queue (PLAYBOOK_TASK_QUEUE)."),
 ) -> None:
-    """Record an NPS response; start or tell the account's NPS follow-up journey."""
-    from workers.services import triggers
-
-    if on:
-        try:
-            date.fromisoformat(on)
-        except ValueError:
-            raise UserError(f"--on {on!r} is not a date", hint="use YYYY-MM-DD") from None
-    body: dict[str, Any] = {"account_id": account, "score": score}
-    body |= {"comment": comment, "contact_id": contact, "responded_on": on}
+    """Record an NPS response; start or tell the journeys of the playbooks that start on
+    nps_response."""
     try:
-        response = triggers.parse_nps(body)
-    except triggers.TriggerError as error:
-        raise UserError(str(error)) from None
-    settings = settings_module.load()
-    outcome = asyncio.run(_record(settings, response, task_queue or settings.task_queue, speed))
-    word = JOURNEY_WORDS.get(outcome.journey, outcome.journey)
-    stored = "stored" if outcome.stored else "already stored"
-    console.print(
-        f"NPS {response.score} ({response.category}) of {response.account_id} on "
-        f"{response.responded_on}: {stored} as {response.id}; {word}",
-        highlight=False,
+        day = date.fromisoformat(on) if on else None
+    except ValueError:
+        raise UserError(f"--on {on!r} is not a date", hint="use YYYY-MM-DD") from None
+    request = triggers.NpsRequest(
+        account_id=account,
+        score=score,
+        comment=comment,
+        contact_id=contact,
+        responded_on=day,
+        speed=speed,
+        task_queue=task_queue,
     )
-    if outcome.journey_id and outcome.journey in ("started", "signalled"):
-        console.print(f"  playbook show {outcome.journey_id}", highlight=False)
-
-
-async def _record(
-    settings: settings_module.Settings, response: Any, task_queue: str, speed: float
-) -> Any:
-    from cli.database import open_store
-    from workers.adapters.store import UnknownAccount
-    from workers.services import journeys, triggers
-
-    store = await open_store(settings, pool_size=2)
-    try:
-        try:
-            stored = await triggers.store_nps(store, response)
-        except triggers.TriggerError as error:
-            raise UserError(
-                str(error), hint="`playbook data import` loads accounts from a CRM export"
-            ) from None
-        playbook = _playbook(settings)
-        try:
-            return await triggers.follow_up_nps(
-                store,
-                triggers.LazyClient(settings),
-                playbook,
-                response,
-                stored=stored,
-                task_queue=task_queue,
-                speed=speed,
-                source="cli",
-            )
-        except (journeys.JourneyError, UnknownAccount) as error:
-            hint = getattr(error, "hint", "")
-            raise UserError(
-                f"the response is stored, its follow-up is not started: {error}",
-                hint=(hint + "; " if hint else "") + RETRY_HINT,
-            ) from None
-    finally:
-        await store.close()
-
-
-def _playbook(settings: settings_module.Settings) -> Any:
-    from workers.services import journeys, triggers
-
-    try:
-        return journeys.find_playbook(triggers.NPS_PLAYBOOK, settings)
-    except journeys.JourneyError as error:
-        raise UserError(
-            f"the response is stored, its follow-up is not started: {error}",
-            hint=(error.hint + "; " if error.hint else "") + RETRY_HINT,
-        ) from None
+    recorded = call(lambda connections: triggers.record_nps(connections, request), pool_size=2)
+    response = recorded.response
+    stored = "stored" if recorded.outcomes and recorded.outcomes[0].stored else "already stored"
+    for outcome in recorded.outcomes:
+        word = JOURNEY_WORDS.get(outcome.journey, outcome.journey)
+        if len(recorded.outcomes) > 1:
+            word = f"{outcome.playbook}: {word}"
+        console.print(
+            f"NPS {response.score} ({response.category}) of {response.account_id} on "
+            f"{response.responded_on}: {stored} as {response.id}; {word}",
+            highlight=False,
+        )
+        if outcome.journey_id and outcome.journey in ("started", "signalled"):
+            console.print(f"  playbook show {outcome.journey_id}", highlight=False)
 
 
 def follow_up_import(ids: list[str], *, task_queue: str = "", speed: float = 1.0) -> None:
@@ -137,10 +88,14 @@ def follow_up_import(ids: list[str], *, task_queue: str = "", speed: float = 1.0
     Exits 1 (the import stays) when some could not be followed up."""
     if not ids:
         return
-    settings = settings_module.load()
-    done = asyncio.run(_follow_up(settings, ids, task_queue or settings.task_queue, speed))
+    done = call(
+        lambda connections: triggers.follow_up_import(
+            connections, ids, speed=speed, task_queue=task_queue
+        ),
+        pool_size=2,
+    )
     console.print(
-        f"nps_followup: [green]{done.count('started')} started[/], "
+        f"{', '.join(done.playbooks)}: [green]{done.count('started')} started[/], "
         f"{done.count('signalled')} running told, {done.count('ended')} already ran, "
         f"{done.count('not_enrolled')} not enrolled (e.g. older than the playbook's window), "
         f"{len(done.failed)} failed",
@@ -152,23 +107,6 @@ def follow_up_import(ids: list[str], *, task_queue: str = "", speed: float = 1.0
     if done.failed:
         raise UserError(
             f"{len(done.failed)} NPS response(s) imported but not followed up",
-            hint=RETRY_HINT + "; --no-follow-up imports without following up",
+            hint=triggers.retry_hint(done.playbooks)
+            + "; --no-follow-up imports without following up",
         )
-
-
-async def _follow_up(
-    settings: settings_module.Settings, ids: list[str], task_queue: str, speed: float
-) -> Any:
-    from cli.database import open_store
-    from workers.services import triggers
-
-    playbook = _playbook(settings)
-    store = await open_store(settings, pool_size=2)
-    try:
-        # Connects on first need: an import of old responses (which the playbook
-        # does not enrol) needs no Temporal.
-        return await triggers.follow_up_stored_nps(
-            store, triggers.LazyClient(settings), playbook, ids, task_queue=task_queue, speed=speed
-        )
-    finally:
-        await store.close()

@@ -21,7 +21,8 @@ from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 
-from cli.app import UserError
+from cli.errors import UserError
+from cli.services import call
 from workers import settings as settings_module
 from workers.analytics.report_model import (
     Activity,
@@ -31,10 +32,10 @@ from workers.analytics.report_model import (
     PlaybookJourneys,
     Report,
 )
+from workers.services.connections import Connections
+from workers.services.errors import ServiceError
 
-if TYPE_CHECKING:  # the command imports them when it runs (asyncpg, temporalio)
-    from temporalio.client import Client
-
+if TYPE_CHECKING:
     from dsl.ir import Playbook
     from workers.analytics.report import Window
 
@@ -72,7 +73,11 @@ def report(
     if playbook and playbook not in playbooks:
         known = ", ".join(sorted(playbooks)) or "none"
         raise UserError(f"no playbook named {playbook!r}", hint=f"known playbooks: {known}")
-    built = asyncio.run(_build(settings, window, playbooks, playbook or None))
+    built = call(
+        lambda connections: _build(connections, window, playbooks, playbook or None),
+        settings=settings,
+        pool_size=2,
+    )
     if html:
         _write_html(built, html)
         return
@@ -100,32 +105,21 @@ def _write_html(report: Report, target: str) -> None:
 
 
 async def _build(
-    settings: settings_module.Settings,
+    connections: Connections,
     window: Window,
     playbooks: dict[str, Playbook],
     playbook: str | None,
 ) -> Report:
-    from cli.database import open_pool
     from workers.analytics.report import build_report
 
-    pool = await open_pool(settings, size=2)
-    try:
-        client = await _temporal(settings)
-        return await build_report(
-            pool, window, playbooks=playbooks, playbook=playbook, temporal=client
-        )
-    finally:
-        await pool.close()
-
-
-async def _temporal(settings: settings_module.Settings) -> Client | None:
-    """A client if Temporal answers; the report does without it otherwise."""
-    from workers.services.journeys import JourneyError, connect
-
-    try:
-        return await asyncio.wait_for(connect(settings), timeout=5)
-    except (JourneyError, TimeoutError):
-        return None
+    store = await connections.store()
+    try:  # the report does without Temporal if it does not answer soon
+        client = await asyncio.wait_for(connections.temporal(), timeout=5)
+    except (ServiceError, TimeoutError):
+        client = None
+    return await build_report(
+        store.pool, window, playbooks=playbooks, playbook=playbook, temporal=client
+    )
 
 
 def _playbooks(settings: settings_module.Settings) -> dict[str, Playbook]:

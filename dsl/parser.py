@@ -151,6 +151,10 @@ def _build() -> Lark:
         # strict: fail on any grammar conflict or terminal collision (needs interegular).
         strict=_HAVE_INTEREGULAR,
         lexer_callbacks={"COMMENT": _on_comment, "_NL": _on_newline},
+        # The analysis (and strict mode's collision check) takes most of a cold
+        # `playbook validate`; Lark keeps its result in a file in the temp dir,
+        # keyed by the grammar, these options and Lark's version.
+        cache=True,
     )
 
 

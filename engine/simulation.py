@@ -13,6 +13,9 @@ A ``Script`` says what the world does meanwhile:
 - ``FactsChange``: facts that change at a time (delivered as ``facts_changed``);
 - ``Reaction``: an event some time after an action ("answer renewal_intent=no two
   days after the question is asked", "the CTA is closed 3 days after it opened").
+
+``sample_facts`` is the account a simulation runs with when it is given none.
+``engine.scenario`` reads a script (and facts) from a person's words.
 """
 
 from __future__ import annotations
@@ -326,6 +329,80 @@ def quote_from_facts(facts: dict[str, Any], params: dict[str, Any]) -> dict[str,
         "uplift_percent": uplift,
         "total": total,
         "currency": subscription.get("currency", "USD"),
+    }
+
+
+def sample_facts(start: date) -> dict[str, Any]:
+    """ACME Corp: renews 150 days after ``start``, 100 licences, 110 devices in use;
+    on premise two versions behind GA, NPS 6 just now: every shipped playbook has
+    something to do for it."""
+    renewal = start + timedelta(days=150)
+    contact = {"timezone": "Europe/Berlin", "opted_out": False}
+    return {
+        "account": {
+            "id": "ACME-0042",
+            "name": "ACME Corp",
+            "segment": "enterprise",
+            "region": "emea",
+            "acv": 60000,
+            "csm_owner": "dana.csm@example.com",
+            "renewal_rep": "ren.rep@example.com",
+            "sales_owner": "sam.sales@example.com",
+            "risk_level": "low",
+            "health_score": 72,
+            "deployment": "on_premise",
+            "installed_version": "9.4",
+            "ga_version": "11.0",
+            "versions_behind": 2,
+            "onboarding_complete": True,
+            "timezone": "Europe/Berlin",
+            "migration_stage": "not_started",
+        },
+        "subscription": {
+            "id": "SUB-0042",
+            "status": "active",
+            "product": "Device Management",
+            "start_date": (renewal - timedelta(days=365)).isoformat(),
+            "renewal_date": renewal.isoformat(),
+            "licences": 100,
+            "unit_price": 50.0,
+            "currency": "USD",
+            "weekly_notice_opt_out": False,
+        },
+        "usage": {"devices_in_use": 110, "active_users": 95, "adoption_percent": 87},
+        "nps": {
+            "score": 6,
+            "category": "detractor",
+            "comment": "Support is slow",
+            "responded_on": start.isoformat(),
+        },
+        "contacts": {
+            "decision_maker": {
+                "id": "C-1",
+                "name": "Dora Decider",
+                "email": "dora@acme.example",
+                **contact,
+            },
+            "renewal_contact": {
+                "id": "C-2",
+                "name": "Rita Renewals",
+                "email": "rita@acme.example",
+                **contact,
+            },
+            "admin": {"id": "C-3", "name": "Adam Admin", "email": "adam@acme.example", **contact},
+            "champion": {
+                "id": "C-4",
+                "name": "Cher Champion",
+                "email": "cher@acme.example",
+                **contact,
+            },
+            "billing": {
+                "id": "C-5",
+                "name": "Bill Billing",
+                "email": "bill@acme.example",
+                **contact,
+            },
+        },
     }
 
 

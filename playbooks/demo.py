@@ -1,5 +1,9 @@
 """`make demo`: the main job, end to end, as a user would type it.
 
+It lives with the shipped playbooks because it is about them: it enrols the
+renewal playbook, answers its question, and leaves version currency journeys
+running.
+
 Every step is a real `playbook` command run in a subprocess and echoed first, so
 what the demo shows is exactly what an ops engineer can do by hand:
 check the playbooks, bring the local stack up, seed a book of business, enrol
@@ -187,20 +191,17 @@ def _page_title(html: str) -> str:
 def _open_cta_of(journey_id: str) -> str:
     import asyncio
 
-    from workers.adapters.store import Store
-    from workers.settings import database_url, load
+    from workers.services.connections import Connections
 
     async def find() -> str:
-        store = await Store.connect(database_url(load()))
-        try:
+        async with Connections() as connections:
+            store = await connections.store()
             for _ in range(10):
                 ctas = await store.list_ctas(status="open", journey_id=journey_id)
                 if ctas:
                     return str(ctas[0]["id"])
                 await asyncio.sleep(1)
             return ""
-        finally:
-            await store.close()
 
     return asyncio.run(find())
 

@@ -63,7 +63,9 @@ from workers.adapters.links import (
 )
 from workers.adapters.quote import QuoteError, quote_from_facts
 from workers.adapters.store import Store, UnknownAccount, UnknownFact
-from workers.services import governance
+from workers.services import governance, journeys
+from workers.services.errors import JourneyError
+from workers.services.playbooks import find_playbook
 from workers.settings import Settings
 
 log = logging.getLogger("playbook.activities")
@@ -426,14 +428,12 @@ class JourneyActivities:
     @activity.defn(name="start_playbook")
     async def start_playbook(self, request: ActionRequest) -> ActionResult:
         """Start another playbook for the same account (idempotent by its journey id)."""
-        from workers.services import journeys
-
         if self.temporal is None:
             raise permanent("this worker has no Temporal client to start journeys with")
         name = str(request.params.get("playbook", ""))
         try:
-            playbook = journeys.find_playbook(name, self.settings)
-        except journeys.JourneyError as error:
+            playbook = find_playbook(name, self.settings)
+        except JourneyError as error:
             raise permanent(str(error)) from error
         speed = await journeys.speed_of(self.temporal, request.journey_id)
         try:
@@ -446,7 +446,7 @@ class JourneyActivities:
                 speed=speed,
                 start_at=request.playbook_time,
             )
-        except journeys.JourneyError as error:
+        except JourneyError as error:
             raise permanent(str(error)) from error
         words = "started" if started.started else "already running"
         return ActionResult(

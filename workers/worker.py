@@ -27,6 +27,7 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
 
+import asyncpg
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -35,10 +36,10 @@ from workers.activities import JourneyActivities
 from workers.adapters import custom_actions, tracing
 from workers.adapters.store import Store
 from workers.services import outbox
-from workers.services.journeys import STACK_HINT, connect
+from workers.services.connections import Connections, postgres_unreachable
+from workers.services.errors import STACK_HINT, ServiceError
 from workers.services.schedules import EnrolCohort, EnrolmentActivities
-from workers.services.triggers import ClientSource
-from workers.settings import Settings, database_url
+from workers.settings import Settings
 from workers.settings import load as load_settings
 
 log = logging.getLogger("playbook.worker")
@@ -80,15 +81,15 @@ async def run(
     """Run the worker until ``stop`` is set or SIGTERM/SIGINT arrives."""
     stop = stop or asyncio.Event()
     loaded = custom_actions.load_plugins()
-    client = await connect(settings)
     async with AsyncExitStack() as exits:
-        store = await Store.connect(database_url(settings))
-        exits.push_async_callback(store.close)
+        connections = await exits.enter_async_context(Connections(settings, pool_size=10))
+        client = await connections.temporal()
+        store = await connections.store()
         worker, activities = build_worker(client, store, settings, options)
         exits.push_async_callback(activities.http.aclose)
         exits.callback(tracing.shutdown)
         _on_signals(stop)
-        drainer = asyncio.create_task(outbox.drain_forever(store, _fixed(client), stop))
+        drainer = asyncio.create_task(outbox.drain_forever(store, connections, stop))
         exits.push_async_callback(_finish, drainer, stop)
         async with worker:
             if ready is not None:
@@ -100,13 +101,6 @@ async def run(
                 )
             await stop.wait()
             log.info("stopping: finishing running activities")
-
-
-def _fixed(client: Client) -> ClientSource:
-    async def clients() -> Client:
-        return client
-
-    return clients
 
 
 async def _finish(task: asyncio.Task[None], stop: asyncio.Event) -> None:
@@ -141,21 +135,16 @@ def run_blocking(
     settings: Settings, options: WorkerOptions, announce: Callable[[str], None] = print
 ) -> int:
     """Run the worker in this thread until a signal stops it; errors as messages."""
-    import asyncpg
-
-    from workers.services.journeys import JourneyError
-    from workers.settings import NoDatabase
-
     try:
         asyncio.run(run(settings, options, announce))
-    except JourneyError as error:
+    except ServiceError as error:  # no database, Postgres or Temporal not answering
         announce(f"error: {error}" + (f"\nhint: {error.hint}" if error.hint else ""))
         return 1
-    except (NoDatabase, ImportError) as error:
+    except ImportError as error:  # a custom action that does not load
         announce(f"error: {error}")
         return 1
-    except (OSError, asyncpg.PostgresError) as error:
-        announce(f"error: cannot reach Postgres: {error}\nhint: {STACK_HINT}")
+    except (OSError, asyncpg.PostgresError) as error:  # Postgres went away while starting
+        announce(f"error: {postgres_unreachable(error)}\nhint: {STACK_HINT}")
         return 1
     return 0
 

@@ -64,7 +64,7 @@ def say(text: str) -> None:
 async def run(args: argparse.Namespace, stack: ChaosStack) -> int:
     from workers.adapters.links import LinkSigner
     from workers.adapters.store import Store
-    from workers.services.journeys import connect
+    from workers.services.connections import connect_temporal as connect
 
     began = time.monotonic()
     playbooks = book.compile_playbooks()
@@ -238,7 +238,7 @@ async def _result(client: Any, journey_id: str) -> Any:
 async def recheck(args: argparse.Namespace) -> int:
     """The checks again on a kept state directory: its Temporal and Postgres only."""
     from workers.adapters.store import Store
-    from workers.services.journeys import connect
+    from workers.services.connections import connect_temporal as connect
 
     stack = ChaosStack(args.recheck.resolve())
     stack.temporal.start()

@@ -20,7 +20,7 @@ from tests.chaos.stack import ChaosStack
 
 
 async def explain(state_dir: Path, journey_id: str) -> None:
-    from workers.services.journeys import connect
+    from workers.services.connections import connect_temporal as connect
 
     stack = ChaosStack(state_dir.resolve())
     stack.temporal.start()

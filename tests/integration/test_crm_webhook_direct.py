@@ -41,7 +41,7 @@ from tests.integration.test_web_journeys import (
     stop,
     web_stack,
 )
-from workers.services import journeys, releases, triggers
+from workers.services import journeys, playbooks, releases, triggers
 from workers.settings import Settings
 from workers.web.app import SECRET_HEADER
 
@@ -172,7 +172,7 @@ async def test_release_right_after_the_start_supersedes_the_journey(
 
         monkeypatch.setattr(releases, "_running_journeys", none_running)
     store, ids = book
-    playbook = journeys.find_playbook("version_currency", settings)
+    playbook = playbooks.find_playbook("version_currency", settings)
     running = await journeys.start_journey(
         temporal_client, store, playbook, ids["two"], task_queue=task_queue
     )

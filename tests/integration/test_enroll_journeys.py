@@ -157,14 +157,13 @@ async def test_concurrency_is_bounded_and_failures_are_counted_not_raised():
 def test_enroll_command_dry_run_then_twice(
     monkeypatch, fresh_dsn, temporal_server, task_queue, enrol_store_sync
 ):
-    from cli.app import _register_all, app
+    from cli.app import app
 
     prefix = enrol_store_sync
     monkeypatch.setenv("DATABASE_URL", fresh_dsn)
     monkeypatch.setenv("TEMPORAL_ADDRESS", temporal_server)
     monkeypatch.setenv("PLAYBOOK_DIR", str(PLAYBOOKS))
     monkeypatch.setenv("COLUMNS", "200")
-    _register_all()
     runner = CliRunner()
     base = ["enroll", "renewal", "--as-of", AS_OF.isoformat(), "--task-queue", task_queue]
 

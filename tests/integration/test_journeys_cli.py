@@ -222,8 +222,9 @@ def test_a_set_that_wrote_the_value_the_fact_had_says_unchanged() -> None:
 def test_show_words_a_completed_journey_and_a_wait_plainly(monkeypatch: Any) -> None:
     from typer.testing import CliRunner
 
-    from cli.app import _register_all, app
+    from cli.app import app
     from engine.contract import Timeline, TimelineEntry
+    from workers.services import connections
 
     at = datetime(2027, 2, 15, 9, 0, tzinfo=UTC)
     views = {
@@ -252,9 +253,8 @@ def test_show_words_a_completed_journey_and_a_wait_plainly(monkeypatch: Any) -> 
     async def show_journey(client: Any, journey_id: str, open_store: Any = None) -> Any:
         return views[journey_id]
 
-    monkeypatch.setattr(journeys, "connect", connect)
+    monkeypatch.setattr(connections, "connect_temporal", connect)
     monkeypatch.setattr(journeys, "show_journey", show_journey)
-    _register_all()
     runner = CliRunner()
     result = runner.invoke(app, ["show", "done"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output

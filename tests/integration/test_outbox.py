@@ -28,7 +28,7 @@ from tests.integration.test_durability import worker_process
 from tests.integration.test_web_journeys import REPO, Stack, stop
 from tests.integration.test_web_links import answer_url, stack  # noqa: F401 - a fixture
 from workers.adapters.links import LinkSigner, make_answer_link
-from workers.services import journeys, outbox, triggers
+from workers.services import journeys, outbox, signals, triggers
 from workers.services.journeys import TemporalUnreachable
 from workers.settings import Settings
 from workers.web.app import create_app
@@ -88,10 +88,10 @@ async def test_temporal_takes_a_signal_once_per_request_id(
     payload = {"question": "renewal_intent", "choice": "no", "contact_id": "C-1", "source": "link"}
 
     for _ in range(3):
-        sent = await triggers.deliver(source, journey_id, "answer", payload, request_id="outbox-a")
+        sent = await signals.deliver(source, journey_id, "answer", payload, request_id="outbox-a")
         assert sent == "delivered"
     assert await signal_names(temporal_client, journey_id) == ["answer"]
-    another = await triggers.deliver(source, journey_id, "answer", payload, request_id="outbox-b")
+    another = await signals.deliver(source, journey_id, "answer", payload, request_id="outbox-b")
     assert another == "delivered"
     assert await signal_names(temporal_client, journey_id) == ["answer", "answer"]
 
@@ -120,7 +120,7 @@ async def test_a_deliverer_that_died_between_signal_and_mark_delivers_once(
     [row] = await outbox_rows(fresh_store)
     # A deliverer signals the row, then dies before its transaction marks it.
     source = _fixed(temporal_client)
-    sent = await triggers.deliver(
+    sent = await signals.deliver(
         source, journey_id, row["event"], row["payload"], request_id=row["request_id"]
     )
     assert sent == "delivered"
@@ -153,7 +153,7 @@ async def test_a_journey_that_ended_after_an_earlier_try_reached_it_reads_delive
     [row] = await outbox_rows(fresh_store)
     # A deliverer signals the row and dies before the mark; then the journey ends.
     source = _fixed(temporal_client)
-    sent = await triggers.deliver(
+    sent = await signals.deliver(
         source, journey_id, row["event"], row["payload"], request_id=row["request_id"]
     )
     assert sent == "delivered"
@@ -355,7 +355,7 @@ async def test_forty_clicks_at_once_signal_the_journey_once_and_the_row_says_del
     await stop(stack.client, journey_id)
 
 
-def _fixed(client: Any) -> triggers.ClientSource:
+def _fixed(client: Any) -> signals.ClientSource:
     async def clients() -> Any:
         return client
 

@@ -23,7 +23,7 @@ import pytest
 
 from tests.integration.enrol_fixtures import insert_row
 from workers.adapters.store import Store
-from workers.services import journeys
+from workers.services import journeys, playbooks
 from workers.services.releases import (
     ReleaseError,
     record_release,
@@ -170,7 +170,7 @@ async def test_release_starts_version_currency_journeys_once(
     temporal_client, book, settings: Settings, task_queue: str
 ) -> None:
     store, ids = book
-    playbook = journeys.find_playbook("version_currency", settings)
+    playbook = playbooks.find_playbook("version_currency", settings)
     # "two" is still in its version currency journey of GA 11.0.
     running = await journeys.start_journey(
         temporal_client, store, playbook, ids["two"], task_queue=task_queue

@@ -213,8 +213,8 @@ async def _record_branch_race(client: Client, name: str = "branch_cancelled_mid_
 def _shipped_input(
     name: str, start: datetime, speed: float, **facts: Any
 ) -> tuple[JourneyInput, CannedWorld]:
-    from cli.simulate import sample_facts
     from dsl.loader import load_playbook
+    from engine.simulation import sample_facts
 
     playbook = load_playbook(ROOT / "playbooks" / f"{name}.playbook")
     world_facts = sample_facts(start.date() - timedelta(days=10))

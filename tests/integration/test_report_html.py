@@ -50,6 +50,11 @@ async def seeded(enrol_pool):
     return enrol_pool
 
 
+# Of the shipped playbooks the fixture gives only renewal's IR: the report is told
+# which playbook's CTAs are NPS follow-ups (it finds it by `starts on nps_response`).
+NPS = "nps_followup"
+
+
 @pytest.fixture(scope="module")
 def playbooks():
     from dsl.loader import load_playbook
@@ -123,7 +128,7 @@ def assert_is_the_seeded_report(page: str) -> None:
 
 
 async def test_the_page_shows_the_seeded_numbers_and_charts(seeded, playbooks):
-    report = await build_report(seeded, WINDOW, playbooks=playbooks)
+    report = await build_report(seeded, WINDOW, playbooks=playbooks, nps_playbook=NPS)
     page = render_html(report)
     assert_is_the_seeded_report(page)
     assert bars(chart(page, "Journeys per playbook")) == ["renewal: 4"]
@@ -147,7 +152,7 @@ async def test_every_piece_of_text_is_escaped(seeded, playbooks):
                 "status": "open",
             },
         )
-    page = render_html(await build_report(seeded, WINDOW, playbooks=playbooks))
+    page = render_html(await build_report(seeded, WINDOW, playbooks=playbooks, nps_playbook=NPS))
     assert "<script" not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page
     assert len(bars(chart(page, "Open CTAs per owner"))) == 3

@@ -291,6 +291,9 @@ def playbooks():
 
 async def report_json(pool: asyncpg.Pool, window: Window, **options: Any) -> dict[str, Any]:
     """The report as ``playbook report --json`` prints it (the shape users' scripts read)."""
+    # Of the shipped playbooks only renewal's IR is given: name the NPS follow-up one
+    # (the report finds it by its trigger, `starts on nps_response`, in the IR).
+    options.setdefault("nps_playbook", "nps_followup")
     return (await build_report(pool, window, **options)).to_json()
 
 
@@ -543,8 +546,6 @@ def seed_for_the_command(monkeypatch, dsn: str) -> None:  # noqa: ANN001 - pytes
     Temporal unreachable (journey counts then come from the journey events)."""
     import threading
 
-    from cli.app import _register_all
-
     async def seed_it() -> None:
         conn = await asyncpg.connect(dsn)
         try:
@@ -559,7 +560,6 @@ def seed_for_the_command(monkeypatch, dsn: str) -> None:  # noqa: ANN001 - pytes
     monkeypatch.setenv("DATABASE_URL", dsn)
     monkeypatch.setenv("TEMPORAL_ADDRESS", "127.0.0.1:1")  # nobody there: journey events instead
     monkeypatch.setenv("PLAYBOOK_DIR", str(PLAYBOOKS))
-    _register_all()
 
 
 def test_report_command_prints_tables_and_json(monkeypatch, fresh_dsn):

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from cli.simulate import sample_facts
 from dsl.loader import load_playbook
-from engine.simulation import simulate
+from engine.simulation import sample_facts, simulate
 
 RENEWAL = Path(__file__).resolve().parents[2] / "playbooks" / "renewal.playbook"
 
@@ -31,7 +30,7 @@ def test_planned_steps_print_in_the_order_they_will_run() -> None:
     note: the dates shown never go backwards."""
     from rich.console import Console
 
-    from cli.simulate import planned_rows, timeline_table
+    from cli.timeline import planned_rows, timeline_table
 
     start = datetime(2026, 11, 22, tzinfo=UTC)
     facts = sample_facts(start.date())

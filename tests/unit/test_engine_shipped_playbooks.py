@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 
-from cli.simulate import sample_facts
 from dsl.ir import Ask, Escalate, Playbook, walk
 from engine.contract import ActionKind
-from engine.simulation import Script, SimulationResult, run_simulation
+from engine.simulation import Script, SimulationResult, run_simulation, sample_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 SHIPPED = sorted((ROOT / "playbooks").glob("*.playbook"))

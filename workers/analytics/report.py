@@ -17,13 +17,16 @@ Activity
   over it; per week (``emails_by_week``), emails sent, contacts emailed and
   the most one contact got.
 - renewal-intent asked rate: accounts due to be asked (a subscription renewing in
-  the window whose asking point has come: at most the ask's lead, 140 days in
-  the renewal playbook, after ``as_of``) that were emailed the renewal-intent
-  question (a ``renewal_intent`` ask), over those accounts.
+  the window whose asking point has come: at most the ask's lead, e.g. 140 days,
+  after ``as_of``) that were emailed the renewal-intent question (an ask of the
+  question named like the ``account.renewal_intent`` fact, which its answers
+  write), over those accounts. The playbooks' IR says which templates asked it,
+  how early, and to whom.
 - CTAs (escalations): opened in the window, closed in the window, open now; open
   CTAs per owner with how many are overdue at ``as_of``.
-- NPS follow-up: responses in the window by category; follow-up CTAs (of
-  ``nps_followup`` journeys) opened in the window and how many are closed.
+- NPS follow-up: responses in the window by category; follow-up CTAs (of the
+  journeys of the playbook that ``starts on nps_response``) opened in the
+  window and how many are closed.
 
 Outcomes
 - renewal intent: of the accounts asked, those that answered (answer rate) and
@@ -44,8 +47,8 @@ Outcomes
     ``account.onboarding_complete`` (a quarter of churn traces back to an
     onboarding that never got on track);
   - properly in contact: of the active accounts, those whose renewal contact
-    (the role the ``renewal_intent`` ask writes to, ``renewal_contact`` in the
-    shipped playbook; its first holder by rank, the one the ask goes to) has a
+    (the role the renewal-intent ask goes to, ``renewal_contact`` unless the
+    playbooks ask someone else; its first holder by rank) has a
     plausible address (``workers.activities.plausible_address``) that governance
     would not block: the contact not marked opted out, no opted-out contact with
     that address, the address not in ``opt_outs``, neither the address nor its
@@ -65,7 +68,9 @@ goal: their recorded outcome is one of its goals (a goal rule, an ``achieve``
 step, a handler that achieves), never ``completed`` (ran off the end) nor a stop.
 
 ``playbook`` narrows the activity (emails, CTAs, quotes), the journeys and the
-arms to one playbook's journeys; the outcomes are the book's.
+arms to one playbook's journeys; the outcomes are the book's. The email cap is
+that playbook's, else the cap of the playbook that asks the renewal-intent
+question.
 """
 
 from __future__ import annotations
@@ -85,6 +90,7 @@ from temporalio.client import Client
 
 from dsl import schema
 from dsl.ir import Ask, Block, ContactPolicy, Playbook, walk
+from dsl.schema import NPS_RESPONSE
 from engine.contract import Timeline
 from engine.experiments import assign_arm
 from engine.journey_health import JourneyHealth, journey_health
@@ -117,12 +123,12 @@ from workers.analytics.report_model import (
     VersionCurrency,
 )
 
+# The renewal-intent question is the one named like the account's intent fact: its
+# answers write ``account.renewal_intent`` (``workers.services.answers.fact_for``).
 INTENT_QUESTION = "renewal_intent"
-NPS_PLAYBOOK = "nps_followup"
-INTENT_CHOICES = ("yes", "no", "not_decision_maker")
+INTENT_CHOICES = schema.VALUES["account", INTENT_QUESTION]
 MIGRATION_STAGES = schema.VALUES["account", "migration_stage"]
 NPS_CATEGORIES = schema.VALUES["nps", "category"]
-DEFAULT_INTENT_TEMPLATES = ("renewal_intent_survey",)
 DEFAULT_INTENT_LEAD_DAYS = 140
 DEFAULT_INTENT_ROLE = "renewal_contact"
 _STATUSES = ("Running", "Completed", "Failed", "Canceled", "Terminated", "TimedOut")
@@ -218,8 +224,11 @@ async def build_report(
     playbooks: dict[str, Playbook],
     playbook: str | None = None,
     temporal: Client | None = None,
+    nps_playbook: str | None = None,
 ) -> Report:
-    """The whole report (see the module docstring); ``Report.to_json`` for JSON."""
+    """The whole report (see the module docstring); ``Report.to_json`` for JSON.
+    ``nps_playbook`` is the playbook whose CTAs are NPS follow-ups: by default the
+    one of ``playbooks`` that starts on ``nps_response``."""
     values: dict[str, object] = {
         "start": window.start,
         "end": window.end,
@@ -234,7 +243,7 @@ async def build_report(
         emails_by_week = await _emails_by_week(q)
         intent = await _intent(q, intent_templates, _intent_lead_days(playbooks))
         ctas = await _ctas(q)
-        nps = await _nps_followup(q)
+        nps = await _nps_followup(q, nps_playbook or _nps_playbook(playbooks))
         renewals = await _renewals(q)
         quotes = await _quotes(q)
         versions = await _version_currency(q)
@@ -394,7 +403,7 @@ async def _ctas(q: _Query) -> Ctas:
     )
 
 
-async def _nps_followup(q: _Query) -> NpsFollowup:
+async def _nps_followup(q: _Query, nps_playbook: str) -> NpsFollowup:
     responses = await q.fetch(
         "SELECT category, count(*) AS n FROM nps_responses "
         f"WHERE {_window('responded_on')} GROUP BY 1"
@@ -403,7 +412,7 @@ async def _nps_followup(q: _Query) -> NpsFollowup:
         "SELECT count(*) AS opened, count(*) FILTER (WHERE status = 'closed') AS closed "
         f"FROM ctas WHERE {_window('opened_at')} AND "
         + _playbook("journey_id").replace(":playbook", ":nps_playbook"),
-        nps_playbook=NPS_PLAYBOOK,
+        nps_playbook=nps_playbook,
     )
     by_category: dict[str, int] = {row["category"]: row["n"] for row in responses}
     return NpsFollowup(
@@ -707,27 +716,43 @@ class _ArmCounts:
 
 
 def _contact_policy(playbooks: dict[str, Playbook], playbook: str | None) -> ContactPolicy:
-    chosen = playbooks.get(playbook or "renewal")
+    """The email cap of ``playbook``, else of the playbook asking the intent question."""
+    chosen = playbooks.get(playbook or "") or next(iter(_intent_playbooks(playbooks)), None)
     return chosen.defaults.contact if chosen is not None else ContactPolicy()
 
 
+def _intent_playbooks(playbooks: dict[str, Playbook]) -> list[Playbook]:
+    """The playbooks that ask the renewal-intent question, by name."""
+    return [
+        ir
+        for _, ir in sorted(playbooks.items())
+        if any(isinstance(s, Ask) and s.question == INTENT_QUESTION for s in ir.all_steps())
+    ]
+
+
+def _nps_playbook(playbooks: dict[str, Playbook]) -> str:
+    """The playbook an NPS response starts (``starts on nps_response``; the first by
+    name if several), or "" (no journey's CTAs count as follow-ups)."""
+    started = sorted(name for name, ir in playbooks.items() if ir.starts_on == NPS_RESPONSE)
+    return started[0] if started else ""
+
+
 def _intent_templates(playbooks: dict[str, Playbook]) -> list[str]:
-    """The templates of every ``ask renewal_intent`` in the playbooks (the emails
-    that asked the question)."""
+    """The templates of every ask of the intent question in the playbooks (the
+    emails that asked it)."""
     found = {
         step.template
         for ir in playbooks.values()
         for step in walk(ir.body)
         if isinstance(step, Ask) and step.question == INTENT_QUESTION
     }
-    return sorted(found or DEFAULT_INTENT_TEMPLATES)
+    return sorted(found)
 
 
 def _intent_role(playbooks: dict[str, Playbook]) -> str:
     """The contact role the renewal-intent question goes to (``renewal_contact``
-    unless the playbooks ask someone else; the renewal playbook's ask first)."""
-    ordered = sorted(playbooks.items(), key=lambda item: (item[0] != "renewal", item[0]))
-    for _, ir in ordered:
+    unless the playbooks ask someone else; the first asking playbook by name)."""
+    for ir in _intent_playbooks(playbooks):
         for step in ir.all_steps():
             if isinstance(step, Ask) and step.question == INTENT_QUESTION:
                 return step.to_role

@@ -22,6 +22,9 @@ verified before it gets here) and ``playbook answer`` (taken by phone).
   ``playbook answer`` meanwhile tries again, with the first answer's choice).
   Forty clicks at once signal the journey once; ``delivery``/``signalled_at``
   say what that one delivery found.
+
+``answer_by_phone`` is ``playbook answer``: the question and the choice are
+checked against the playbook the journey runs (its pinned IR) first.
 """
 
 from __future__ import annotations
@@ -29,10 +32,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from dsl import schema
+from dsl.ir import Ask, Playbook
 from workers.adapters.store import Store, UnknownAccount, UnknownFact
 from workers.services import outbox
-from workers.services.triggers import ClientSource
+from workers.services.connections import Connections
+from workers.services.errors import ServiceError
+from workers.services.journeys import journey_input
+from workers.services.signals import ClientSource
 
 Source = Literal["link", "phone"]
 ANSWER_EVENT = "answer"
@@ -188,8 +197,6 @@ class AskedQuestion:
 async def journey_questions(clients: ClientSource, journey_id: str) -> tuple[str, dict[str, Any]]:
     """``(account id, {question: AskedQuestion})`` of a journey, read from the input
     its latest run started with (the pinned IR). Raises ``JourneyError``."""
-    from workers.services.journeys import journey_input
-
     journey = await journey_input(await clients(), journey_id)
     questions: dict[str, AskedQuestion] = {}
     for step in _asks(journey.playbook):
@@ -214,8 +221,49 @@ async def latest_ask(store: Store, journey_id: str, asked: AskedQuestion) -> str
     return str(key or "")
 
 
-def _asks(playbook: Any) -> list[Any]:
+def _asks(playbook: Playbook) -> list[Ask]:
     """Every ``ask`` step of a playbook, nested ones and handler bodies included."""
-    from dsl.ir import Ask
-
     return [step for step in playbook.all_steps() if isinstance(step, Ask)]
+
+
+class PhoneAnswer(BaseModel):
+    """``playbook answer``: an answer taken by phone."""
+
+    journey_id: str
+    question: str
+    choice: str
+    contact_id: str = ""
+
+
+class AnswerRefused(ServiceError):
+    """The journey's playbook asks no such question, or it has no such choice."""
+
+
+async def answer_by_phone(connections: Connections, given: PhoneAnswer) -> AnswerOutcome:
+    """Check the question and choice against the journey's pinned playbook, then
+    ``take_answer`` it as the latest ask of that question (first answer wins)."""
+    account_id, questions = await journey_questions(connections, given.journey_id)
+    asked = questions.get(given.question)
+    if asked is None:
+        known = ", ".join(sorted(questions)) or "none"
+        raise AnswerRefused(
+            f"journey {given.journey_id} asks no question {given.question!r}",
+            hint=f"its questions: {known}",
+        )
+    if given.choice not in asked.choices:
+        raise AnswerRefused(
+            f"{given.question} has no choice {given.choice!r}",
+            hint=f"choices: {', '.join(asked.choices)}",
+        )
+    store = await connections.store()
+    ask = await latest_ask(store, given.journey_id, asked)
+    answer = Answer(
+        given.journey_id,
+        given.question,
+        given.choice,
+        given.contact_id,
+        account_id,
+        source="phone",
+        ask=ask,
+    )
+    return await take_answer(store, connections, answer)

@@ -9,22 +9,31 @@ The close and its outbox row are one transaction (``workers.services.outbox``): 
 journey hears of it once, at once if Temporal answers, else from the worker when
 it does. Closing twice closes once; closing again a CTA whose journey has not
 heard yet tries to deliver it now.
+
+``list_ctas`` is ``playbook cta ls``: the CTAs as typed rows, how the journeys
+that opened them ended, and what the outbox still has to deliver.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from workers.adapters.store import Store
 from workers.services import outbox
-from workers.services.triggers import ClientSource
+from workers.services.connections import Connections
+from workers.services.errors import ServiceError
+from workers.services.signals import ClientSource
 
 CLOSED_EVENT = "cta_closed"
+STATUSES = ("open", "closed", "all")
 
 
-class CtaError(LookupError):
-    """No CTA with this id."""
+class CtaError(ServiceError, LookupError):
+    """No CTA with this id (or a listing that cannot be asked for)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +56,7 @@ async def close_cta(
         closed = await store.close_cta(cta_id, resolution=note, closed_by=closed_by, conn=conn)
         row = await conn.fetchrow("SELECT * FROM ctas WHERE id = $1", cta_id)
         if row is None:
-            raise CtaError(cta_id)
+            raise CtaError(f"no CTA {cta_id!r}", hint="list them with `playbook cta ls`")
         cta = dict(row)
         journey_id = str(cta.get("journey_id") or "")
         # A close the journey has not heard of (this one, or an earlier one while
@@ -76,3 +85,92 @@ def _event(cta: dict[str, Any]) -> outbox.Event:
         },
         cta_id=cta_id,
     )
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+class CtaRow(BaseModel):
+    """One CTA as ``playbook cta ls`` shows it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: str
+    account_id: str = ""
+    owner: str = ""
+    owner_role: str = ""
+    priority: str = ""
+    reason: str = ""
+    due_at: datetime | None = None
+    status: str = ""
+    journey_id: str = ""
+
+    @property
+    def assignee(self) -> str:
+        """The person it is for, else its owner role's queue."""
+        return self.owner or self.owner_role
+
+
+class CtaQuery(BaseModel):
+    """Which CTAs to list: by status (open, closed, all), owner, account."""
+
+    status: str = "open"
+    owner: str = ""
+    account: str = ""
+    limit: int = 200
+
+
+class CtaListing(BaseModel):
+    """``playbook cta ls``: the CTAs, most urgent first; how the journeys that
+    opened them ended (journey id -> outcome, for those that did); the events
+    waiting in the outbox."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    ctas: list[CtaRow]
+    ended: dict[str, str]
+    waiting: outbox.Waiting
+
+    def outcome_of(self, row: CtaRow) -> str:
+        """How the journey that opened ``row`` ended ("" while it runs, or none)."""
+        return self.ended.get(row.journey_id, "")
+
+
+async def list_ctas(connections: Connections, query: CtaQuery) -> CtaListing:
+    """The CTAs ``query`` asks for (``CtaError`` for an unknown status)."""
+    if query.status not in STATUSES:
+        raise CtaError(f"unknown status {query.status!r}", hint="use --status open, closed or all")
+    store = await connections.store()
+    rows = await store.list_ctas(
+        status=None if query.status == "all" else query.status,
+        owner=query.owner or None,
+        account_id=query.account or None,
+        limit=query.limit,
+    )
+    ctas = [_row(row) for row in rows]
+    ended = await store.journey_outcomes([row.journey_id for row in ctas])
+    return CtaListing(ctas=ctas, ended=ended, waiting=await outbox.waiting(store))
+
+
+async def close(
+    connections: Connections, cta_id: str, *, note: str = "", closed_by: str = ""
+) -> CloseOutcome:
+    """``close_cta`` with the connections' store and Temporal client."""
+    return await close_cta(
+        await connections.store(), connections, cta_id, note=note, closed_by=closed_by
+    )
+
+
+def _row(row: dict[str, Any]) -> CtaRow:
+    texts = {name: str(row.get(name) or "") for name in CtaRow.model_fields if name != "due_at"}
+    return CtaRow(**texts, due_at=row.get("due_at"))
+
+
+def cta_id(text: str) -> str:
+    """``cta-7``, `` CTA-7 `` and ``7`` all name CTA-7 (ids are written ``CTA-N``)."""
+    text = text.strip()
+    if text.isdigit():
+        return f"CTA-{text}"
+    if text[:4].upper() == "CTA-":
+        return "CTA-" + text[4:]
+    return text

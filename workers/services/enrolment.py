@@ -1,19 +1,29 @@
-"""Enrolment at scale: select the accounts a playbook's entry condition admits, in
-one SQL query, and start a journey for each with bounded concurrency.
+"""Enrolment: the one path by which journeys are started for a cohort.
 
-- ``select_cohort`` runs the cohort SQL (``workers.adapters.cohort``) "as of" a playbook
-  date and returns each qualifying account with the facts that made the condition
-  true (for dry runs: "renewal_date 2027-03-01, days_until 120").
-- ``journeys_of`` says, for a dry run, which candidates' journeys exist already:
-  their journey ids from the whole book's facts (one snapshot, as the forecast
-  reads it) against the playbook's workflows that Temporal lists.
-- ``enroll_cohort`` starts each account's journey through a ``start`` function
-  (``workers.services.journeys.start_journey`` in the CLI: it loads the facts, derives the
-  workflow id from the playbook's id template and starts). Starting is idempotent
-  by workflow id: an account whose journey already exists counts as "already
-  enrolled", never as an error, so enrolling the same cohort twice starts nothing
-  twice. At most ``concurrency`` starts are in flight at once (a semaphore), which
-  keeps the Temporal frontend and Postgres pool from being flooded.
+``playbook enroll``, a playbook's daily Schedule (``workers.services.schedules``)
+and a GA release (``workers.services.releases``) all call ``enrol`` with an
+``EnrolRequest`` (playbook, extra condition, "as of" date, speed, limit,
+concurrency, dry run, the accounts to choose from) and get an ``EnrolResult``:
+
+1. the playbook is compiled from its file (``workers.services.playbooks``), unless
+   the caller has it compiled already;
+2. ``select_cohort`` runs the cohort SQL (``workers.adapters.cohort``) "as of" a
+   playbook date and returns each qualifying account with the facts that made
+   the condition true (for dry runs: "renewal_date 2027-03-01, days_until 120");
+3. a dry run stops there and says, with ``journeys_of``, which candidates'
+   journeys exist already: their journey ids from the whole book's facts (one
+   snapshot, as the forecast reads it) against the playbook's workflows that
+   Temporal lists (unknown when Temporal does not answer);
+4. otherwise ``enroll_cohort`` starts each account's journey
+   (``workers.services.journeys.start_journey``: it loads the facts, derives the
+   workflow id from the playbook's id template and starts). Starting is
+   idempotent by workflow id: an account whose journey already exists counts as
+   "already enrolled", never as an error, so enrolling the same cohort twice
+   starts nothing twice. At most ``concurrency`` starts are in flight at once (a
+   semaphore), which keeps the Temporal frontend and Postgres pool from being
+   flooded.
+
+The connections come from a ``workers.services.connections.Connections``.
 """
 
 from __future__ import annotations
@@ -23,13 +33,18 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
+from pydantic import BaseModel, ConfigDict
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from dsl.ir import Playbook
-from workers.adapters.cohort import compile_cohort
+from workers.adapters.cohort import CohortError, compile_cohort, describe, parse_condition
 from workers.adapters.store import Store
+from workers.analytics.forecast import load_book
+from workers.services import journeys, playbooks
+from workers.services.connections import Connections
+from workers.services.errors import JourneyError, ServiceError
 
 Outcome = Literal["started", "already", "failed"]
 
@@ -157,15 +172,14 @@ async def journeys_of(
     """The journey ids of ``candidates`` and which of them exist. ``existing`` lists
     the workflow ids of the playbook (any status); None or an error from it leaves
     that unknown."""
-    from workers.analytics.forecast import load_book
-    from workers.services.journeys import JourneyError, journey_id
-
     book = await load_book(store)
     ids: dict[str, str] = {}
     problems: dict[str, str] = {}
     for candidate in candidates:
         try:
-            ids[candidate.account_id] = journey_id(playbook, book.get(candidate.account_id, {}))
+            ids[candidate.account_id] = journeys.journey_id(
+                playbook, book.get(candidate.account_id, {})
+            )
         except JourneyError as error:
             ids[candidate.account_id] = ""
             problems[candidate.account_id] = str(error)
@@ -187,3 +201,178 @@ async def playbook_workflow_ids(client: Any, playbook: Playbook) -> set[str]:
 def start_of_day(day: date) -> datetime:
     """Playbook time at which an "as of" enrolment starts its journeys."""
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- the one path
+
+
+class CohortRefused(ServiceError):
+    """The entry condition (or ``where``) asks what the database cannot answer."""
+
+
+class EnrolRequest(BaseModel):
+    """What to enrol. ``playbook enroll``, a daily Schedule's run (this is its
+    workflow input) and a GA release all ask with one of these."""
+
+    playbook: str  # a name in the playbooks directory, or a .playbook file
+    where: str = ""  # an extra condition in the playbook language
+    as_of: date | None = None  # the playbook date to judge on (None: today, journeys start now)
+    speed: float = 1.0  # rehearsal: playbook time runs N times faster
+    limit: int | None = None  # at most this many accounts
+    concurrency: int = 32  # starts in flight at once
+    dry_run: bool = False  # say who would enrol; start nothing
+    task_queue: str = ""  # where the journeys run ('' = PLAYBOOK_TASK_QUEUE)
+    accounts: list[str] | None = None  # choose only among these (a release: those it covers)
+
+
+class EnrolCounts(BaseModel):
+    """What one enrolment did, as counts (a daily Schedule's run returns this)."""
+
+    playbook: str
+    playbook_version: str = ""
+    as_of: str = ""
+    selected: int = 0
+    started: int = 0
+    already: int = 0
+    failed: int = 0
+    failures: list[str] = []  # "ACCOUNT: why", the first few
+
+
+class EnrolResult(BaseModel):
+    """What ``enrol`` did, or for a dry run would do."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    playbook: str
+    playbook_version: str
+    as_of: date
+    condition: str  # the entry condition in words (and the extra one)
+    dry_run: bool = False
+    selected: int = 0
+    started: list[str] = []  # journey ids
+    already: list[str] = []  # journey ids that existed
+    failed: list[tuple[str, str]] = []  # (account id, why)
+    seconds: float = 0.0
+    journeys: dict[str, str] = {}  # account id -> its journey id (started or found)
+    # A dry run: who qualifies, the facts that made them qualify, their journeys.
+    candidates: list[Candidate] = []
+    reasons: list[str] = []
+    check: JourneyCheck | None = None
+
+    @property
+    def starts_per_second(self) -> float:
+        """Journeys started per wall-clock second (0 when none started)."""
+        return len(self.started) / self.seconds if self.started and self.seconds > 0 else 0.0
+
+    def counts(self, failures_kept: int = 20) -> EnrolCounts:
+        """The counts, with the first ``failures_kept`` failures by name."""
+        return EnrolCounts(
+            playbook=self.playbook,
+            playbook_version=self.playbook_version,
+            as_of=self.as_of.isoformat(),
+            selected=self.selected,
+            started=len(self.started),
+            already=len(self.already),
+            failed=len(self.failed),
+            failures=[f"{account}: {why}" for account, why in self.failed[:failures_kept]],
+        )
+
+
+class EnrolProgress(Protocol):
+    """Told as an enrolment goes (a progress bar, an activity's heartbeat)."""
+
+    def selected(self, playbook: Playbook, count: int, as_of: date) -> None:
+        """The cohort is chosen: ``count`` journeys are about to start."""
+
+    def done(self, outcome: Outcome) -> None:
+        """One account's start is over."""
+
+
+async def enrol(
+    connections: Connections,
+    request: EnrolRequest,
+    *,
+    playbook: Playbook | None = None,
+    progress: EnrolProgress | None = None,
+) -> EnrolResult:
+    """Enrol ``request.playbook``'s cohort (see the module docstring); ``playbook``
+    is the playbook compiled already, if the caller has it.
+
+    Raises ``JourneyError`` (no such playbook, or it does not compile),
+    ``workers.adapters.cohort.ConditionError`` (a ``where`` that does not parse or
+    check), ``CohortRefused`` (a condition SQL cannot express) and
+    ``Unavailable`` (no database; no Temporal, unless it is a dry run)."""
+    compiled = playbook or playbooks.find_playbook(request.playbook, connections.settings)
+    extra = parse_condition(request.where) if request.where else None
+    day = request.as_of or datetime.now(UTC).date()
+    condition = describe(compiled.enroll) if compiled.enroll else "every account"
+    if request.where:
+        condition += f"  and  {request.where}"
+    result = EnrolResult(
+        playbook=compiled.name,
+        playbook_version=compiled.version(),
+        as_of=day,
+        condition=condition,
+        dry_run=request.dry_run,
+    )
+    store = await connections.store()
+    try:
+        candidates = await select_cohort(
+            store, compiled, as_of=day, where=extra, limit=request.limit
+        )
+    except CohortError as error:
+        raise CohortRefused(
+            f"cannot enrol {compiled.name} from the database: {error}",
+            hint="contacts, answers and journey facts exist only inside a journey: "
+            "test them in a step (`if ...:`) instead",
+        ) from None
+    if request.accounts is not None:
+        among = set(request.accounts)
+        candidates = [c for c in candidates if c.account_id in among]
+    result.selected = len(candidates)
+    if request.dry_run:
+        return await _dry_run(connections, store, compiled, candidates, result)
+    client = await connections.temporal()
+    start_at = start_of_day(request.as_of) if request.as_of else None
+    task_queue = request.task_queue or connections.settings.task_queue
+
+    async def start(account_id: str) -> tuple[str, bool]:
+        started = await journeys.start_journey(
+            client,
+            store,
+            compiled,
+            account_id,
+            task_queue=task_queue,
+            speed=request.speed,
+            start_at=start_at,
+        )
+        result.journeys[account_id] = started.journey_id
+        return started.journey_id, started.started
+
+    if progress is not None:
+        progress.selected(compiled, len(candidates), day)
+    done = await enroll_cohort(
+        candidates,
+        start,
+        concurrency=request.concurrency,
+        on_done=progress.done if progress is not None else None,
+    )
+    result.started, result.already, result.failed = done.started, done.already, done.failed
+    result.seconds = done.seconds
+    return result
+
+
+async def _dry_run(
+    connections: Connections,
+    store: Store,
+    playbook: Playbook,
+    candidates: list[Candidate],
+    result: EnrolResult,
+) -> EnrolResult:
+    async def existing() -> set[str]:
+        return await playbook_workflow_ids(await connections.temporal(), playbook)
+
+    result.candidates = candidates
+    result.reasons = list(candidates[0].reasons) if candidates else []
+    result.check = await journeys_of(store, playbook, candidates, existing)
+    return result

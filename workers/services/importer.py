@@ -1,6 +1,7 @@
 """Import a CRM export (CSV files) into the store, all or nothing.
 
     report = await import_export(pool, ExportFiles(accounts=Path("accounts.csv"), ...))
+    report = await run_import(connections, files)   # playbook data import
 
 Every row of every file is checked against the fact schema (``dsl.schema``):
 ids present, numbers that are numbers (whole where the column is), ISO dates,
@@ -45,6 +46,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dsl import schema
 from workers.adapters.store import connection
+from workers.services.connections import Connections
+from workers.services.errors import DatabaseUnavailable
 
 # --------------------------------------------------------------------------- columns
 
@@ -249,8 +252,11 @@ class TableCount:
 
 @dataclass
 class ImportReport:
+    """What an import did (or, for a dry run, would do), table by table."""
+
     counts: list[TableCount] = field(default_factory=list)
     dry_run: bool = False
+    offline: bool = False  # a dry run without a database: references checked in the files only
 
     def new_ids(self, kind: str) -> list[str]:
         """The ids of the rows of ``kind`` the import created (e.g. new NPS responses)."""
@@ -740,3 +746,23 @@ async def _write_roles(conn: Any, export_file: _File) -> None:
         "account_id = EXCLUDED.account_id",
         records,
     )
+
+
+# --------------------------------------------------------------------------- the command
+
+
+async def run_import(
+    connections: Connections, files: ExportFiles, *, dry_run: bool = False
+) -> ImportReport:
+    """``playbook data import``: the export upserted into an up-to-date database (a
+    dry run writes nothing). A dry run without a database checks references
+    against the files only (``check_export``; the report's ``offline`` says so)."""
+    if dry_run:
+        try:
+            connections.database_url()
+        except DatabaseUnavailable:
+            report = check_export(files)
+            report.offline = True
+            return report
+    async with connections.migrated_connection() as conn:
+        return await import_export(conn, files, dry_run=dry_run)

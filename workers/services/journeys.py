@@ -21,9 +21,9 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
@@ -35,81 +35,20 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from dsl import schema
+from dsl.diagnostics import did_you_mean
 from dsl.ir import PLACEHOLDER, Playbook
 from engine import search_attributes as attrs
 from engine.contract import JourneyInput, JourneyOptions, Timeline, TimelineEntry, reacts_to
 from engine.evaluator import as_date, lookup, render
-from engine.temporal_runtime import DATA_CONVERTER, journey_summary
-from workers.adapters import tracing
-from workers.settings import Settings
+from engine.temporal_runtime import journey_summary
+from workers.adapters.store import UnknownAccount
+from workers.services import playbooks
+from workers.services.connections import Connections
+from workers.services.errors import STACK_HINT, JourneyError, TemporalUnreachable
 
-STACK_HINT = "is the stack up? run `playbook dev up`"
 QUERY_TIMEOUT = timedelta(seconds=5)
 _SAFE_VALUE = re.compile(r"^[\w.:@+\-/ ]+$")
 RISK_LEVELS = schema.VALUES["account", "risk_level"]  # as the store keeps them
-
-
-class JourneyError(Exception):
-    """Something the user can fix; ``hint`` says how."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
-
-
-class TemporalUnreachable(JourneyError):
-    """No Temporal server answers at the configured address."""
-
-
-# --------------------------------------------------------------------------- connecting
-
-
-async def connect(settings: Settings) -> Client:
-    """A Temporal client with the journey data converter (and tracing if asked for)."""
-    try:
-        return await Client.connect(
-            settings.temporal_address,
-            namespace=settings.temporal_namespace,
-            data_converter=DATA_CONVERTER,
-            interceptors=tracing.interceptors(),
-        )
-    except Exception as error:  # the SDK raises RuntimeError for refused connections
-        raise TemporalUnreachable(
-            f"cannot reach Temporal at {settings.temporal_address}: {_connect_problem(error)}",
-            hint=STACK_HINT,
-        ) from error
-
-
-# --------------------------------------------------------------------------- playbooks
-
-
-def playbook_path(name_or_path: str, settings: Settings) -> Path:
-    """A playbook file from a path or a name in the playbooks directory."""
-    given = Path(name_or_path)
-    if given.suffix == ".playbook" or given.exists():
-        if not given.is_file():
-            raise JourneyError(f"no such playbook file: {given}")
-        return given
-    candidate = settings.playbooks_dir / f"{name_or_path}.playbook"
-    if candidate.is_file():
-        return candidate
-    known = sorted(p.stem for p in settings.playbooks_dir.glob("*.playbook"))
-    raise JourneyError(
-        f"no playbook named {name_or_path!r} in {settings.playbooks_dir}",
-        hint=f"known playbooks: {', '.join(known)}" if known else "",
-    )
-
-
-def find_playbook(name_or_path: str, settings: Settings) -> Playbook:
-    """Compile a playbook given by name or path; diagnostics become ``JourneyError``."""
-    from dsl.diagnostics import PlaybookError
-    from dsl.loader import load_playbook
-
-    path = playbook_path(name_or_path, settings)
-    try:
-        return load_playbook(path)
-    except PlaybookError as error:
-        raise JourneyError(error.render()) from error
 
 
 def journey_id(playbook: Playbook, facts: dict[str, Any]) -> str:
@@ -191,8 +130,6 @@ async def start_journey(
     start_at: datetime | None = None,
 ) -> StartedJourney:
     """Start ``playbook`` for ``account_id``; starting an existing journey starts nothing."""
-    from workers.adapters.store import UnknownAccount
-
     try:
         facts = await store.load_facts(account_id)
     except UnknownAccount:
@@ -363,13 +300,13 @@ class JourneyView:
 async def show_journey(
     client: Client,
     workflow_id: str,
-    open_store: Callable[[], Awaitable[Any]] | None = None,
+    store: Callable[[], Awaitable[Any]] | None = None,
 ) -> JourneyView:
     """The journey's timeline (query while it runs, its result once completed),
     falling back to Temporal's description. A journey that ended otherwise
     (canceled, terminated, failed) is queried too (a worker replays it); if no
-    worker answers, the store (``open_store()``, called only then; None if there
-    is none; closed after) says what the journey recorded."""
+    worker answers, the store (``store()``, called only then; None if there is
+    none) says what the journey recorded."""
     handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id, result_type=Timeline)
     try:
         description = await handle.describe()
@@ -405,14 +342,11 @@ async def show_journey(
             view.source = "its timeline, replayed by a worker"
         except Exception as error:
             problem = _first_line(error)
-            store = await open_store() if open_store is not None else None
-            if store is None:
+            kept = await store() if store is not None else None
+            if kept is None:
                 view.note = f"the journey is {view.status}; no worker replayed it ({problem})"
                 return view
-            try:
-                view.recorded = await recorded_steps(store, workflow_id)
-            finally:
-                await store.close()
+            view.recorded = await recorded_steps(kept, workflow_id)
             view.source = f"what the store recorded (no worker replayed the journey: {problem})"
     return view
 
@@ -472,8 +406,6 @@ def known_events(playbook: Playbook) -> list[str]:
 async def check_event(client: Client, workflow_id: str, event: str) -> None:
     """Refuse an event the journey's (pinned) playbook does not react to: the
     journey would take the signal and ignore it."""
-    from dsl.diagnostics import did_you_mean
-
     playbook = (await journey_input(client, workflow_id)).playbook
     known = known_events(playbook)
     if event in known:
@@ -529,15 +461,120 @@ def _rpc_problem(error: RPCError, workflow_id: str) -> JourneyError:
     return JourneyError(f"Temporal refused: {error.message}")
 
 
-def _connect_problem(error: BaseException) -> str:
-    # The SDK's message is a Rust debug dump; say the part a person can act on.
-    text = str(error)
-    for words in ("Connection refused", "timed out", "dns error", "No route to host"):
-        if words.lower() in text.lower():
-            return words.lower()
-    return _first_line(error)[:160]
-
-
 def _first_line(error: BaseException) -> str:
     text = str(error).strip() or type(error).__name__
     return text.splitlines()[0]
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+class StartRequest(BaseModel):
+    """``playbook start``: one journey of a playbook for one account."""
+
+    playbook: str  # a name in the playbooks directory, or a .playbook file
+    account_id: str
+    speed: float = 1.0
+    start_at: datetime | None = None  # playbook time to start at (None: now)
+    task_queue: str = ""  # '' = PLAYBOOK_TASK_QUEUE
+
+
+class StartOutcome(BaseModel):
+    """What ``start`` did; ``status`` is the journey's (``running`` when started now)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    journey: StartedJourney
+    status: str
+
+
+async def start(connections: Connections, request: StartRequest) -> StartOutcome:
+    """Start one journey (a journey that exists, even ended, is not started again)."""
+    playbook = playbooks.find_playbook(request.playbook, connections.settings)
+    store = await connections.store()
+    client = await connections.temporal()
+    started = await start_journey(
+        client,
+        store,
+        playbook,
+        request.account_id,
+        task_queue=request.task_queue or connections.settings.task_queue,
+        speed=request.speed,
+        start_at=request.start_at,
+    )
+    if started.started:
+        return StartOutcome(journey=started, status="running")
+    description = await client.get_workflow_handle(started.journey_id).describe()
+    return StartOutcome(journey=started, status=status_word(description.status))
+
+
+class JourneyQuery(BaseModel):
+    """``playbook ps``: which journeys to list."""
+
+    playbook: str = ""
+    stage: str = ""
+    account: str = ""
+    risk: str = ""
+    status: str = "running"  # running or all
+    limit: int = 200
+
+
+class JourneyList(BaseModel):
+    """The journeys a query found, newest first, and how many match in all (None:
+    visibility could not count them)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    query: str
+    rows: list[JourneyRow]
+    total: int | None
+
+
+async def find_journeys(connections: Connections, request: JourneyQuery) -> JourneyList:
+    """The journeys matching ``request`` (``JourneyError`` for a filter no query can hold)."""
+    query = visibility_query(
+        request.playbook, request.stage, request.account, request.risk, request.status
+    )
+    client = await connections.temporal()
+    rows = await list_journeys(client, query, request.limit)
+    # Fewer than the limit is all of them; at the limit, ask visibility for the total.
+    total = await count_journeys(client, query) if len(rows) >= request.limit else len(rows)
+    return JourneyList(query=query, rows=rows, total=total)
+
+
+async def show(connections: Connections, journey_id: str) -> JourneyView:
+    """One journey (``show_journey``), with the store as the fallback for one no
+    worker can replay."""
+    return await show_journey(await connections.temporal(), journey_id, connections.maybe_store)
+
+
+async def send_event(
+    connections: Connections,
+    journey_id: str,
+    event: str,
+    payload: dict[str, Any],
+    *,
+    force: bool = False,
+) -> None:
+    """Signal ``event`` to a journey; unless ``force``, only one its playbook reacts to."""
+    client = await connections.temporal()
+    if not force:
+        await check_event(client, journey_id, event)
+    await signal_journey(client, journey_id, event, payload)
+
+
+async def cancel(connections: Connections, journey_id: str) -> None:
+    """Ask a running journey to stop (``cancel_journey``)."""
+    await cancel_journey(await connections.temporal(), journey_id)
+
+
+async def account_facts(connections: Connections, account_id: str) -> dict[str, Any]:
+    """One account's facts as a journey of it would see them (``playbook simulate
+    --account``); ``JourneyError`` for an account the store does not have."""
+    store = await connections.store()
+    try:
+        return await store.load_facts(account_id)
+    except UnknownAccount:
+        raise JourneyError(
+            f"no account {account_id!r} in the store", hint="see `playbook data seed`"
+        ) from None

@@ -41,7 +41,7 @@ from typing import Any, Literal
 import asyncpg
 
 from workers.adapters.store import Store
-from workers.services.triggers import ClientSource, Delivery, signal_journey
+from workers.services.signals import ClientSource, Delivery, signal_journey
 
 log = logging.getLogger("playbook.outbox")
 

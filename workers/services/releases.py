@@ -18,16 +18,19 @@ the account's old count plus the releases after its old GA. Patch releases
 (``10.4.1``) do not count as releases of their own. An installed version that is
 not dotted numbers is left with the count it had.
 
-``release_trigger`` then enrols the ``version_currency`` playbook's own cohort
-(its ``enroll`` condition: ``versions_behind >= 2`` and an active subscription)
-among the accounts the release covers, through ``workers.services.enrolment``, exactly as
-the playbook's daily enrolment (``workers.services.schedules``) would: the journey id names
-the GA (``version_currency:{account.id}:{account.ga_version}``), so a release
-starts a journey once per account, however often it is recorded. A journey of an
-older GA still running for an account that now has its journey of the new GA gets
-``superseded`` (the playbook stops it: one journey per account, no double CTAs);
-other journeys of changed accounts get ``facts_changed``: they reload the facts
-(new GA, new count) before their next step, and end if the account is current.
+``release_trigger`` then enrols, for every playbook whose header says ``starts
+on ga_release`` (``workers.services.playbooks.started_by``), the playbook's own
+cohort (its ``enroll`` condition, e.g. ``versions_behind >= 2`` and an active
+subscription) among the accounts the release covers, by the one enrolment path
+(``workers.services.enrolment.enrol``), exactly as the playbook's daily
+enrolment (``workers.services.schedules``) would. A journey id that names the GA
+(``{account.id}:{account.ga_version}``) makes a release start a journey once per
+account, however often it is recorded. A journey of an older GA still running
+for an account that now has its journey of the new GA gets ``superseded`` when
+the playbook handles that event (it stops: one journey per account, no double
+CTAs); other journeys of changed accounts get ``facts_changed``: they reload the
+facts (new GA, new count) before their next step, and end if the account is
+current.
 Visibility lists running journeys eventually, so a journey started a moment
 before the release may not be listed yet: each changed account's journey of its
 previous GA (the journey id over the facts as they were) is also told by its id,
@@ -40,17 +43,21 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import BaseModel
 from temporalio.client import Client
 
 from dsl.ir import PLACEHOLDER, Playbook
+from dsl.schema import GA_RELEASE
+from engine.contract import reacts_to
 from workers.adapters.store import Store, UnknownAccount
-from workers.services import journeys
+from workers.services import enrolment, journeys, playbooks
+from workers.services.connections import Connections
+from workers.services.errors import JourneyError, ServiceError
+from workers.services.signals import deliver
 from workers.settings import Settings
 
-PLAYBOOK = "version_currency"
 # The event that tells a journey of an older GA that the account's journey of the
 # new GA has started (the playbook ends it with `on event superseded stop as ...`).
 SUPERSEDED = "superseded"
@@ -58,7 +65,7 @@ _VERSION = re.compile(r"^\d+(\.\d+)*$")
 Minor = tuple[int, int]
 
 
-class ReleaseError(ValueError):
+class ReleaseError(ServiceError, ValueError):
     """A release that cannot be recorded; the message says why, ``status`` is the
     HTTP status the release webhook answers with."""
 
@@ -67,9 +74,23 @@ class ReleaseError(ValueError):
         self.status = status
 
 
-def parse_release(body: Any) -> tuple[str, str]:
-    """``(version, product)`` from a release webhook body ``{"version": "11.1",
-    "product": "..."}`` (product optional: every line); ``ReleaseError`` otherwise."""
+class ReleaseNotStarted(JourneyError):
+    """The release is recorded, but its journeys could not be started (yet)."""
+
+
+class ReleaseRequest(BaseModel):
+    """A new GA release: ``playbook data release`` and the release webhook."""
+
+    version: str
+    product: str = ""  # '' = every product line
+    speed: float = 1.0  # rehearsal speed of the journeys it starts
+    task_queue: str = ""  # '' = PLAYBOOK_TASK_QUEUE
+    concurrency: int = 32
+
+
+def parse_release(body: Any) -> ReleaseRequest:
+    """The release a webhook body ``{"version": "11.1", "product": "..."}`` announces
+    (product optional: every line); ``ReleaseError`` otherwise."""
     if not isinstance(body, dict):
         raise ReleaseError('the body must be a JSON object: {"version": "11.1", "product": ...}')
     version, product = body.get("version"), body.get("product") or ""
@@ -78,7 +99,7 @@ def parse_release(body: Any) -> tuple[str, str]:
     if not isinstance(product, str):
         raise ReleaseError("'product' must be a product line name")
     version_key(version)
-    return version.strip(), product.strip()
+    return ReleaseRequest(version=version.strip(), product=product.strip())
 
 
 def version_key(text: str) -> tuple[int, ...]:
@@ -279,14 +300,42 @@ async def _write(
 
 
 @dataclass
-class ReleaseTrigger:
-    """What the release set going: journeys started, found, told."""
+class PlaybookTrigger:
+    """What the release set going for one playbook: journeys started, found, told."""
 
+    playbook: str
     started: list[str] = field(default_factory=list)  # journey ids
     already: list[str] = field(default_factory=list)  # journey ids that existed
     failed: list[tuple[str, str]] = field(default_factory=list)  # (account id, why)
     signalled: dict[str, str] = field(default_factory=dict)  # journey id -> delivery
     superseded: list[str] = field(default_factory=list)  # told to step aside for the new GA
+
+
+@dataclass
+class ReleaseTrigger:
+    """What the release set going, playbook by playbook, and all together."""
+
+    playbooks: list[PlaybookTrigger] = field(default_factory=list)
+
+    @property
+    def started(self) -> list[str]:
+        return [journey for p in self.playbooks for journey in p.started]
+
+    @property
+    def already(self) -> list[str]:
+        return [journey for p in self.playbooks for journey in p.already]
+
+    @property
+    def failed(self) -> list[tuple[str, str]]:
+        return [failure for p in self.playbooks for failure in p.failed]
+
+    @property
+    def signalled(self) -> dict[str, str]:
+        return {journey: how for p in self.playbooks for journey, how in p.signalled.items()}
+
+    @property
+    def superseded(self) -> list[str]:
+        return [journey for p in self.playbooks for journey in p.superseded]
 
 
 async def release_trigger(
@@ -299,36 +348,29 @@ async def release_trigger(
     speed: float = 1.0,
     concurrency: int = 32,
 ) -> ReleaseTrigger:
-    """Enrol the playbook's cohort among the accounts the release covers, then tell
-    the changed accounts' journeys of an older GA: ``superseded`` where the account
-    now has its journey of this GA (when the playbook handles that event), else
-    ``facts_changed``."""
-    from workers.services.enrolment import enroll_cohort, select_cohort
-
-    playbook = journeys.find_playbook(PLAYBOOK, settings)
-    outcome = ReleaseTrigger()
-    running = await _running_journeys(client, playbook.name) if release.changed else {}
-
-    covered = set(release.accounts)
-    today = datetime.now(UTC).date()
-    candidates = [
-        c for c in await select_cohort(store, playbook, as_of=today) if c.account_id in covered
-    ]
-    enrolled: dict[str, str] = {}  # account -> its journey of this GA
-
-    async def start(account_id: str) -> tuple[str, bool]:
-        started = await journeys.start_journey(
-            client, store, playbook, account_id, task_queue=task_queue, speed=speed
+    """For every playbook that starts on ``ga_release``: enrol its cohort among the
+    accounts the release covers, then tell the changed accounts' journeys of an
+    older GA: ``superseded`` where the account now has its journey of this GA
+    (when the playbook handles that event), else ``facts_changed``. Raises
+    ``NoTriggeredPlaybook`` when no playbook starts on ``ga_release``."""
+    connections = Connections(settings, store=store, temporal=client)
+    fired = ReleaseTrigger()
+    for playbook in playbooks.started_by(GA_RELEASE, settings):
+        request = enrolment.EnrolRequest(
+            playbook=playbook.name,
+            speed=speed,
+            concurrency=concurrency,
+            task_queue=task_queue,
+            accounts=release.accounts,
         )
-        enrolled[account_id] = started.journey_id
-        return started.journey_id, started.started
-
-    result = await enroll_cohort(candidates, start, concurrency=concurrency)
-    outcome.started, outcome.already, outcome.failed = result.started, result.already, result.failed
-    await _tell_older_journeys(
-        store, client, playbook, release, running, enrolled, outcome, concurrency
-    )
-    return outcome
+        running = await _running_journeys(client, playbook.name) if release.changed else {}
+        result = await enrolment.enrol(connections, request, playbook=playbook)
+        outcome = PlaybookTrigger(playbook.name, result.started, result.already, result.failed)
+        await _tell_older_journeys(
+            store, client, playbook, release, running, result.journeys, outcome, concurrency
+        )
+        fired.playbooks.append(outcome)
+    return fired
 
 
 async def _tell_older_journeys(
@@ -338,15 +380,13 @@ async def _tell_older_journeys(
     release: Release,
     running: dict[str, list[str]],
     enrolled: dict[str, str],
-    outcome: ReleaseTrigger,
+    outcome: PlaybookTrigger,
     concurrency: int,
 ) -> None:
     """Tell each changed account's running journeys what the release means for them.
     Visibility lists running journeys eventually, so each account's journey of its
     previous GA is also told by its id; of those, only one that heard it is reported
     (accounts without one, or whose journey has ended, are no news)."""
-    from engine.contract import reacts_to
-    from workers.services.triggers import deliver
 
     async def source() -> Client:
         return client
@@ -428,3 +468,40 @@ async def _running_journeys(client: Client, playbook: str) -> dict[str, list[str
     for row in await journeys.list_journeys(client, query, limit=1_000_000):
         found.setdefault(row.account_id, []).append(row.journey_id)
     return found
+
+
+# --------------------------------------------------------------------------- the command
+
+
+@dataclass
+class ReleaseOutcome:
+    """``playbook data release``: the recorded release and what it set going."""
+
+    release: Release
+    fired: ReleaseTrigger
+
+
+async def release(connections: Connections, request: ReleaseRequest) -> ReleaseOutcome:
+    """Record the release (the schema brought up to date first), then start and tell
+    the journeys (``release_trigger``). Once recorded, a failure to start leaves the
+    release recorded: asking again starts nothing twice."""
+    store = await connections.store()
+    await connections.migrate()
+    recorded = await record_release(store, request.version, request.product)
+    try:
+        fired = await release_trigger(
+            await connections.temporal(),
+            store,
+            connections.settings,
+            recorded,
+            task_queue=request.task_queue or connections.settings.task_queue,
+            speed=request.speed,
+            concurrency=request.concurrency,
+        )
+    except JourneyError as error:
+        raise ReleaseNotStarted(
+            str(error),
+            hint=(error.hint + "; " if error.hint else "")
+            + "the release is recorded: run this again once it is fixed (nothing starts twice)",
+        ) from error
+    return ReleaseOutcome(recorded, fired)

@@ -2,9 +2,10 @@
 
 Each schedule (id ``enrol:<playbook>``, in the UI's Schedules tab) fires once a day
 at ``PLAYBOOK_ENROL_HOUR`` (UTC, default 06:00) and starts the small static
-workflow ``EnrolCohort``. Its one activity does what ``playbook enroll`` does
-(``workers.services.enrolment``: the cohort SQL, then idempotent starts) and returns the
-counts: started, already enrolled, failed.
+workflow ``EnrolCohort``. Its one activity enrols the playbook's cohort as of
+today by the one enrolment path (``workers.services.enrolment.enrol``, as
+``playbook enroll`` and a GA release do) and returns the counts: started,
+already enrolled, failed.
 
 The schedule carries only the playbook's *name*: the activity compiles the
 current playbook file at run time. That is the point of a daily enrolment: an
@@ -20,18 +21,23 @@ twice, it counts those journeys as already enrolled.
 ``apply_schedules`` creates or updates the schedules of all playbooks (keeping a
 schedule's paused state and note, which operators set in the UI), and removes
 ``enrol:`` schedules whose playbook is gone or has lost its ``enroll`` condition.
+Temporal refusing a request reaches the caller as ``ScheduleError``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
 from temporalio import activity, workflow
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import (
     Client,
     Schedule,
@@ -46,12 +52,18 @@ from temporalio.client import (
     ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
+    WorkflowFailureError,
 )
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from dsl.ir import Playbook
+from workers.services import enrolment
+from workers.services.connections import Connections
+from workers.services.enrolment import EnrolCounts, EnrolRequest
+from workers.services.errors import ServiceError
+from workers.services.playbooks import PlaybookFile, find_playbook, playbook_files
 from workers.settings import Settings
 
 SCHEDULE_PREFIX = "enrol:"
@@ -65,12 +77,17 @@ _TRIGGER_PAUSE = 0.1
 _WORKER_ATTEMPTS = 30
 
 
-class ScheduleError(Exception):
-    """Something the user can fix; ``hint`` says how."""
+class ScheduleError(ServiceError):
+    """A schedule that cannot be made, run or found; ``hint`` says what to do."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(message)
-        self.hint = hint
+
+@asynccontextmanager
+async def _refusals() -> AsyncIterator[None]:
+    """Temporal refusing a schedule request becomes a ``ScheduleError``."""
+    try:
+        yield
+    except RPCError as error:
+        raise ScheduleError(f"Temporal refused: {error.message}") from None
 
 
 def schedule_id(playbook: str) -> str:
@@ -89,30 +106,6 @@ def enrol_hour(settings_hour: int | None = None) -> int:
 
 
 # --------------------------------------------------------------------------- the workflow
-
-
-class EnrolRequest(BaseModel):
-    """What a scheduled run enrols: a playbook by name, read from its file at run time.
-
-    ``task_queue`` is where the journeys run ('' = the worker's PLAYBOOK_TASK_QUEUE)."""
-
-    playbook: str
-    task_queue: str = ""
-    speed: float = 1.0
-    concurrency: int = 32
-
-
-class EnrolCounts(BaseModel):
-    """What one enrolment run did."""
-
-    playbook: str
-    playbook_version: str = ""
-    as_of: str = ""
-    selected: int = 0
-    started: int = 0
-    already: int = 0
-    failed: int = 0
-    failures: list[str] = []  # "ACCOUNT: why", the first few
 
 
 # Not sandboxed: the workflow only runs one activity and returns its result, so
@@ -152,102 +145,39 @@ class EnrolmentActivities:
     @activity.defn(name=ENROL_ACTIVITY)
     async def enrol_cohort(self, request: EnrolRequest) -> EnrolCounts:
         """Compile the playbook's current file and enrol its cohort as of today."""
-        from workers.services.journeys import JourneyError, find_playbook
-
         try:
             playbook = find_playbook(request.playbook, self.settings)
-        except JourneyError as error:
+        except ServiceError as error:
             raise ApplicationError(str(error), type="NoCohort", non_retryable=True) from None
         if playbook.enroll is None:
             raise ApplicationError(
                 f"playbook {playbook.name} has no enroll condition", type="NoCohort"
             )
-        done = 0
-
-        def beat(_: str) -> None:
-            nonlocal done
-            done += 1
-            activity.heartbeat(done)
-
-        return await enrol_playbook(
-            self.temporal,
-            self.store,
-            playbook,
-            task_queue=request.task_queue or self.settings.task_queue,
-            speed=request.speed,
-            concurrency=request.concurrency,
-            on_done=beat,
-        )
+        connections = Connections(self.settings, store=self.store, temporal=self.temporal)
+        try:
+            result = await enrolment.enrol(
+                connections, request, playbook=playbook, progress=_Heartbeat()
+            )
+        except enrolment.CohortRefused as error:
+            raise ApplicationError(str(error), type="NoCohort", non_retryable=True) from None
+        return result.counts(_FAILURES_KEPT)
 
 
-async def enrol_playbook(
-    client: Client,
-    store: Any,
-    playbook: Playbook,
-    *,
-    task_queue: str,
-    speed: float = 1.0,
-    concurrency: int = 32,
-    on_done: Any = None,
-) -> EnrolCounts:
-    """``playbook enroll PLAYBOOK`` as of today, as counts (``workers.services.enrolment``)."""
-    from workers.adapters.cohort import CohortError
-    from workers.services.enrolment import enroll_cohort, select_cohort
-    from workers.services.journeys import start_journey
+class _Heartbeat:
+    """Heartbeats the activity with how many accounts are done."""
 
-    today = datetime.now(UTC).date()
-    try:
-        candidates = await select_cohort(store, playbook, as_of=today)
-    except CohortError as error:
-        raise ApplicationError(str(error), type="NoCohort", non_retryable=True) from None
+    def __init__(self) -> None:
+        self.count = 0
 
-    async def start(account_id: str) -> tuple[str, bool]:
-        started = await start_journey(
-            client, store, playbook, account_id, task_queue=task_queue, speed=speed
-        )
-        return started.journey_id, started.started
+    def selected(self, playbook: Playbook, count: int, as_of: object) -> None:
+        """Nothing to tell Temporal yet."""
 
-    result = await enroll_cohort(candidates, start, concurrency=concurrency, on_done=on_done)
-    return EnrolCounts(
-        playbook=playbook.name,
-        playbook_version=playbook.version(),
-        as_of=today.isoformat(),
-        selected=result.selected,
-        started=len(result.started),
-        already=len(result.already),
-        failed=len(result.failed),
-        failures=[f"{account}: {why}" for account, why in result.failed[:_FAILURES_KEPT]],
-    )
+    def done(self, outcome: str) -> None:
+        self.count += 1
+        activity.heartbeat(self.count)
 
 
 # --------------------------------------------------------------------------- the schedules
-
-
-@dataclass(frozen=True)
-class PlaybookFile:
-    """A playbook in the playbooks directory, compiled (or why not)."""
-
-    name: str  # the file name without .playbook
-    playbook: Playbook | None
-    problem: str = ""
-
-    @property
-    def schedulable(self) -> bool:
-        return self.playbook is not None and self.playbook.enroll is not None
-
-
-def playbook_files(settings: Settings) -> list[PlaybookFile]:
-    """Every ``*.playbook`` in the playbooks directory, by name."""
-    from dsl.diagnostics import PlaybookError
-    from dsl.loader import load_playbook
-
-    found: list[PlaybookFile] = []
-    for path in sorted(settings.playbooks_dir.glob("*.playbook")):
-        try:
-            found.append(PlaybookFile(path.stem, load_playbook(path)))
-        except PlaybookError as error:
-            found.append(PlaybookFile(path.stem, None, error.render().splitlines()[0]))
-    return found
 
 
 def enrol_schedule(
@@ -425,8 +355,6 @@ def _row(ident: str, description: ScheduleDescription | None) -> ScheduleRow:
 
 async def trigger_schedule(client: Client, playbook: str) -> EnrolCounts:
     """Run ``enrol:<playbook>`` now (even if a run is going) and wait for its counts."""
-    from temporalio.client import WorkflowFailureError
-
     ident = schedule_id(playbook)
     handle = client.get_schedule_handle(ident)
     before = await _describe(client, ident)
@@ -470,10 +398,6 @@ async def _has_worker(client: Client, task_queue: str) -> bool:
 
 async def task_queue_pollers(client: Client, task_queue: str) -> int:
     """How many workers poll ``task_queue`` for workflow tasks, as the server saw lately."""
-    from temporalio.api.enums.v1 import TaskQueueType
-    from temporalio.api.taskqueue.v1 import TaskQueue
-    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
-
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
@@ -489,3 +413,101 @@ async def delete_schedule(client: Client, playbook: str) -> None:
     ident = schedule_id(playbook)
     if not await _delete(client, ident):
         raise ScheduleError(f"no schedule {ident}", hint="`playbook schedule ls` lists them")
+
+
+# --------------------------------------------------------------------------- the commands
+# ``playbook schedule apply|ls|trigger|delete`` and ``playbook dev up``: the same,
+# with the connections of a ``Connections`` and the playbook named as a person
+# names it (``renewal``, ``enrol:renewal`` or the file name).
+
+
+async def apply(
+    connections: Connections,
+    *,
+    hour: int | None = None,
+    task_queue: str | None = None,
+    prune: bool = True,
+) -> ApplyResult:
+    """``apply_schedules`` over the connections' Temporal client."""
+    async with _refusals():
+        return await apply_schedules(
+            await connections.temporal(),
+            connections.settings,
+            hour=hour,
+            task_queue=task_queue,
+            prune=prune,
+        )
+
+
+async def schedules(connections: Connections) -> list[ScheduleRow]:
+    """``list_schedules`` over the connections' Temporal client."""
+    async with _refusals():
+        return await list_schedules(await connections.temporal(), connections.settings)
+
+
+async def run_now(connections: Connections, given: str) -> EnrolCounts:
+    """Run the enrolment of the playbook ``given`` names now; ``ScheduleError`` when
+    it can have no schedule (no such playbook, it does not compile, no `enroll when`)."""
+    name = schedulable_playbook(given, connections.settings)
+    async with _refusals():
+        return await trigger_schedule(await connections.temporal(), name)
+
+
+async def remove(connections: Connections, given: str) -> str:
+    """Delete the schedule of the playbook ``given`` names; its schedule id. A
+    schedule whose playbook is gone can still be deleted."""
+    known = _known_playbooks(connections.settings)
+    name = _resolve(given, known)
+    try:
+        async with _refusals():
+            await delete_schedule(await connections.temporal(), name)
+    except ScheduleError as error:
+        if name in known or not str(error).startswith("no schedule"):
+            raise
+        raise ScheduleError(
+            f"no playbook named {name} (and no schedule {schedule_id(name)})",
+            hint=_known_hint(known),
+        ) from error
+    return schedule_id(name)
+
+
+def schedulable_playbook(given: str, settings: Settings) -> str:
+    """The playbook a schedule argument names, if it can have a schedule; else
+    ``ScheduleError`` saying why (no such playbook, it does not compile, no `enroll when`)."""
+    known = _known_playbooks(settings)
+    name = _resolve(given, known)
+    file = known.get(name)
+    if file is None:
+        raise ScheduleError(f"no playbook named {name}", hint=_known_hint(known))
+    if file.playbook is None:
+        raise ScheduleError(
+            f"playbook {name} does not compile: {file.problem}",
+            hint="`playbook validate` shows every error; fix it, then `playbook schedule apply`",
+        )
+    if not file.schedulable:
+        raise ScheduleError(
+            f"playbook {name} has no `enroll when`, so it has no enrolment schedule",
+            hint=f"start its journeys by hand: `playbook start {name} --account ID`",
+        )
+    return name
+
+
+def _resolve(given: str, known: dict[str, PlaybookFile]) -> str:
+    """The playbook a schedule argument names: ``renewal``, ``enrol:renewal`` (the
+    schedule id `ls` shows) or the playbook's file name without ``.playbook``."""
+    name = given.strip().removeprefix(SCHEDULE_PREFIX)
+    if name in known:
+        return name
+    by_file = {f.name: playbook for playbook, f in known.items()}
+    return by_file.get(name, name)
+
+
+def _known_playbooks(settings: Settings) -> dict[str, PlaybookFile]:
+    """Playbook name -> its file in the playbooks directory."""
+    return {(f.playbook.name if f.playbook else f.name): f for f in playbook_files(settings)}
+
+
+def _known_hint(known: dict[str, PlaybookFile]) -> str:
+    if not known:
+        return "there are no playbooks in the playbooks directory (PLAYBOOK_DIR)"
+    return f"known playbooks: {', '.join(sorted(known))}"

@@ -10,7 +10,8 @@ holding one or more roles (a few accounts lost their champion), NPS answers.
 
 ``seed_book(conn, book)`` upserts it in one transaction through COPY into
 temporary tables, so 1,000 accounts take about a second and re-seeding changes
-rows in place instead of duplicating them.
+rows in place instead of duplicating them. ``seed`` is ``playbook data seed``:
+both, into a database brought up to date first.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from datetime import date, timedelta
 from typing import Any
 
 import asyncpg
+from pydantic import BaseModel
+
+from workers.services.connections import Connections
 
 GA_RELEASES = ("10.0", "10.1", "10.2", "10.3", "10.4", "11.0")
 REGIONS = {  # region: (share, account time zones, currency)
@@ -465,3 +469,20 @@ def summarise(book: Book) -> SeedSummary:
         ),
         two_plus_behind=sum(1 for a in book.accounts if a["versions_behind"] >= 2),
     )
+
+
+class SeedRequest(BaseModel):
+    """``playbook data seed``: how many accounts, the random seed, the day renewals
+    are spread from."""
+
+    accounts: int = 100
+    seed: int = 42
+    today: date
+
+
+async def seed(connections: Connections, request: SeedRequest) -> SeedSummary:
+    """Generate the book and write it to an up-to-date database; what it holds."""
+    book = generate_book(request.accounts, request.seed, request.today)
+    async with connections.migrated_connection() as conn:
+        await seed_book(conn, book)
+    return summarise(book)

@@ -1,171 +1,74 @@
-"""How things that happen outside reach journeys: signals, and signal-with-start.
+"""How things that happen outside reach journeys: CRM events, NPS responses,
+and the secret their webhooks carry.
 
-Everything outside a journey that it may wait for (a customer's answer, a closed
-CTA, an opt-out, the CRM saying "renewed", a fresh NPS response) arrives as a
-Temporal signal named like the event, with one dict payload
-(``engine.temporal_runtime.JourneyWorkflow.event``).
-
-- ``deliver`` signals one journey and says what came of it, as a ``Delivery``:
-  ``delivered``; ``ended`` (the journey has finished: nothing waits any more);
-  ``no_journey`` (no journey with that id); ``unreachable`` (Temporal did not
-  answer: the caller keeps what it recorded and may deliver again later).
-  With a ``request_id`` Temporal takes the signal once however often it is
-  sent; answers, CTA closes and opt-outs go through ``workers.services.outbox``, which
-  records, delivers and marks them exactly once.
 - ``crm_event`` handles a CRM webhook: writes what the event means for the facts
   (``renewed``/``churned`` set ``subscription.status``), then signals (through
-  the outbox, so the worker delivers what Temporal lost on the way) every
-  running journey of the account: those a visibility query on ``AccountId``
-  lists, and, since visibility is eventually consistent and may not list a
-  journey started a moment ago, the journey each given playbook would have for
-  the account (its ``journey id`` over the account's facts), signalled by id.
-- ``nps_response`` stores an NPS response and signal-with-starts the NPS
-  follow-up journey of the account (started if none runs, signalled if it does).
+  the outbox, ``workers.services.outbox``, so the worker delivers what Temporal
+  lost on the way) every running journey of the account: those a visibility
+  query on ``AccountId`` lists, and, since visibility is eventually consistent
+  and may not list a journey started a moment ago, the journey each given
+  playbook would have for the account (its ``journey id`` over the account's
+  facts), signalled by id.
+- ``nps_response`` stores an NPS response and signal-with-starts, for every
+  playbook whose header says ``starts on nps_response``
+  (``workers.services.playbooks.started_by``), the account's journey of that
+  day (started if none runs, signalled if it does). ``record_nps`` is the same
+  for ``playbook data nps``; ``follow_up_import`` follows up what an import
+  stored.
 
-The Temporal client comes from a ``ClientSource``: the web endpoint starts even
-when Temporal is down and connects on first need.
+Signals go out through ``workers.services.signals`` (one journey at a time,
+saying what came of it); the Temporal client comes from a ``ClientSource``
+(``workers.services.connections``): the web endpoint starts even when Temporal
+is down and connects on first need.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
+import os
 import re
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import SignalWorkflowExecutionRequest
+from pydantic import BaseModel
 from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
-from temporalio.converter import WorkflowSerializationContext
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from dsl.ir import Playbook
+from dsl.schema import NPS_RESPONSE
 from engine.contract import JourneyInput, JourneyOptions, Timeline
 from engine.evaluator import evaluate, truthy
 from engine.temporal_runtime import journey_summary
 from workers.adapters.store import Store, UnknownAccount, UnknownFact
-from workers.services import journeys
+from workers.services import journeys, outbox, playbooks
+from workers.services.connections import Connections
+from workers.services.errors import JourneyError, ServiceError, TemporalUnreachable
+from workers.services.importer import nps_category
+from workers.services.signals import ClientSource
 from workers.settings import Settings
 
-log = logging.getLogger("playbook.triggers")
-
-Delivery = Literal["delivered", "ended", "no_journey", "unreachable"]
-ClientSource = Callable[[], Awaitable[Client]]
 EVENT_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # CRM events that change a fact before the journeys hear of them.
 STATUS_EVENTS = {"renewed": "renewed", "churned": "churned"}
-NPS_PLAYBOOK = "nps_followup"
-NPS_EVENT = "nps_response"
+# The first event of a journey an NPS response starts (a built-in event, named
+# like the trigger).
+NPS_EVENT = NPS_RESPONSE
 
 
-class TriggerError(ValueError):
+class TriggerError(ServiceError, ValueError):
     """A webhook the endpoint cannot act on; ``status`` is the HTTP status to answer."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, status: int = 400, hint: str = "") -> None:
+        super().__init__(message, hint)
         self.status = status
-
-
-# --------------------------------------------------------------------------- clients
-
-
-class LazyClient:
-    """A ``ClientSource`` that connects on first use and keeps the client; a failed
-    connection is retried on the next call (raises ``TemporalUnreachable``)."""
-
-    def __init__(self, settings: Settings, client: Client | None = None) -> None:
-        self.settings = settings
-        self._client = client
-
-    async def __call__(self) -> Client:
-        if self._client is None:
-            self._client = await journeys.connect(self.settings)
-        return self._client
-
-
-# --------------------------------------------------------------------------- signals
-
-
-async def deliver(
-    clients: ClientSource,
-    journey_id: str,
-    event: str,
-    payload: dict[str, Any],
-    *,
-    request_id: str = "",
-) -> Delivery:
-    """Signal ``event`` with ``payload`` to journey ``journey_id``; never raises for
-    a journey that is gone or a Temporal that is down: the result says so.
-
-    With ``request_id``, Temporal drops a repeat of this signal to the same run
-    (it dedups signals by request id): what the outbox relies on to deliver once."""
-    delivery, _ = await signal_journey(clients, journey_id, event, payload, request_id=request_id)
-    return delivery
-
-
-async def signal_journey(
-    clients: ClientSource,
-    journey_id: str,
-    event: str,
-    payload: dict[str, Any],
-    *,
-    request_id: str = "",
-) -> tuple[Delivery, str]:
-    """``deliver``, with why it was ``unreachable`` ("" otherwise)."""
-    try:
-        client = await clients()
-        if request_id:
-            await _signal_with_request_id(client, journey_id, event, payload, request_id)
-        else:
-            await client.get_workflow_handle(journey_id).signal(event, payload)
-    except journeys.TemporalUnreachable as error:
-        log.warning("cannot signal %s to %s: %s", event, journey_id, error)
-        return "unreachable", str(error)
-    except RPCError as error:
-        delivery = _delivery_problem(error, journey_id, event)
-        return delivery, error.message if delivery == "unreachable" else ""
-    return "delivered", ""
-
-
-async def _signal_with_request_id(
-    client: Client, journey_id: str, event: str, payload: dict[str, Any], request_id: str
-) -> None:
-    # ``WorkflowHandle.signal`` makes a random request id of its own, so this is the
-    # request it sends, with ours: the same payload encoding (the client's data
-    # converter, codec included), the same namespace and identity. Client
-    # interceptors (tracing) do not see this signal.
-    converter = client.data_converter.with_context(
-        WorkflowSerializationContext(namespace=client.namespace, workflow_id=journey_id)
-    )
-    request = SignalWorkflowExecutionRequest(
-        namespace=client.namespace,
-        workflow_execution=WorkflowExecution(workflow_id=journey_id),
-        signal_name=event,
-        identity=client.identity,
-        request_id=request_id,
-    )
-    request.input.payloads.extend(await converter.encode([payload]))
-    await client.workflow_service.signal_workflow_execution(request, retry=True)
-
-
-def _delivery_problem(error: RPCError, journey_id: str, event: str) -> Delivery:
-    if error.status == RPCStatusCode.NOT_FOUND:
-        # A finished journey answers "already completed"; an unknown id "not found".
-        message = error.message.lower()
-        return "ended" if "complete" in message or "closed" in message else "no_journey"
-    if error.status == RPCStatusCode.FAILED_PRECONDITION:
-        return "ended"
-    log.warning("cannot signal %s to %s: %s", event, journey_id, error.message)
-    return "unreachable"
 
 
 async def running_journeys(clients: ClientSource, account_id: str) -> list[str]:
@@ -207,8 +110,6 @@ def webhook_secret(settings: Settings) -> str:
 
 
 def _private(path: str, flags: int) -> int:
-    import os
-
     return os.open(path, flags, 0o600)
 
 
@@ -240,7 +141,15 @@ class CrmOutcome:
         }
 
 
-def parse_crm_event(body: Any) -> tuple[str, str, dict[str, Any]]:
+class CrmEvent(NamedTuple):
+    """A CRM webhook's event, the account it is about, and its data."""
+
+    event: str
+    account_id: str
+    data: dict[str, Any]
+
+
+def parse_crm_event(body: Any) -> CrmEvent:
     """``(event, account_id, data)`` from a CRM webhook body; ``TriggerError`` (400)
     for anything else."""
     if not isinstance(body, dict):
@@ -254,7 +163,7 @@ def parse_crm_event(body: Any) -> tuple[str, str, dict[str, Any]]:
         data = {}
     if not isinstance(data, dict):
         raise TriggerError("'data' must be a JSON object")
-    return event, account_id.strip(), data
+    return CrmEvent(event, account_id.strip(), data)
 
 
 async def crm_event(
@@ -292,12 +201,12 @@ async def crm_event(
         outcome.facts["subscription.status"] = status
     try:
         found = await running_journeys(clients, account_id)
-    except journeys.TemporalUnreachable:
+    except TemporalUnreachable:
         raise
-    except journeys.JourneyError as error:  # an account id no query can hold
+    except JourneyError as error:  # an account id no query can hold
         raise TriggerError(str(error)) from None
     except RPCError as error:  # Temporal went away since the client connected
-        raise journeys.TemporalUnreachable(f"cannot list journeys: {error.message}") from None
+        raise TemporalUnreachable(f"cannot list journeys: {error.message}") from None
     # Listed by visibility, then named (a journey in both is signalled once). Each
     # signal goes through the outbox: one Temporal loses on the way is delivered
     # by the worker once it answers again.
@@ -315,8 +224,6 @@ async def _deliver_through_outbox(
 ) -> list[tuple[str, str]]:
     """Enqueue ``event`` for every journey of ``targets`` in one transaction, then
     try each at once; ``(journey id, what came of it)`` in order."""
-    from workers.services import outbox  # (outbox signals through this module)
-
     call = uuid.uuid4().hex  # every webhook call is its own event, as before the outbox
     async with store.pool.acquire() as conn, conn.transaction():
         rows = [
@@ -352,7 +259,7 @@ async def _named_journeys(
     for playbook in playbooks:
         try:
             journey_id = journeys.journey_id(playbook, facts)
-        except journeys.JourneyError:
+        except JourneyError:
             continue
         if journey_id not in named:
             named.append(journey_id)
@@ -379,8 +286,6 @@ def parse_nps(body: Any, today: date | None = None) -> NpsResponse:
     """An ``NpsResponse`` from a webhook body; ``TriggerError`` (400) otherwise.
     Without an ``id`` the response gets one from its content, so a webhook the
     CRM retries is stored once."""
-    from workers.services.importer import nps_category
-
     if not isinstance(body, dict):
         raise TriggerError('the body must be a JSON object: {"account_id": ..., "score": ...}')
     account_id, score = body.get("account_id"), body.get("score")
@@ -417,10 +322,11 @@ def parse_nps(body: Any, today: date | None = None) -> NpsResponse:
 
 @dataclass
 class NpsOutcome:
-    """What an NPS webhook did."""
+    """What an NPS response did to the journey of one playbook that starts on it."""
 
     response_id: str
     stored: bool  # False: this response was stored before (a retried webhook)
+    playbook: str = ""
     journey_id: str = ""
     journey: Literal["started", "signalled", "ended", "not_enrolled", ""] = ""
     detail: str = ""
@@ -441,7 +347,11 @@ async def store_nps(store: Store, response: NpsResponse) -> bool:
     async with store.pool.acquire() as conn:
         known = await conn.fetchval("SELECT 1 FROM accounts WHERE id = $1", response.account_id)
         if known is None:
-            raise TriggerError(f"no account {response.account_id!r}", status=404)
+            raise TriggerError(
+                f"no account {response.account_id!r}",
+                status=404,
+                hint="`playbook data import` loads accounts from a CRM export",
+            )
         inserted = await conn.fetchval(
             "INSERT INTO nps_responses (id, account_id, contact_id, score, category, comment, "
             "responded_on) VALUES ($1, $2, $3, $4, $5, $6, $7) "
@@ -460,28 +370,42 @@ async def store_nps(store: Store, response: NpsResponse) -> bool:
 async def nps_response(
     store: Store,
     clients: ClientSource,
-    playbook: Playbook,
+    started_by_it: list[Playbook],
     response: NpsResponse,
     *,
     task_queue: str,
     speed: float = 1.0,
     source: str = "nps_webhook",
-) -> NpsOutcome:
-    """Store the response, then signal-with-start the follow-up journey: a journey
-    for this account and response day that runs already gets the event; otherwise
-    one starts with the event as its first signal, if the playbook's ``enroll``
-    condition admits the account."""
+) -> list[NpsOutcome]:
+    """Store the response, then signal-with-start the journey of each playbook that
+    starts on it: a journey for this account and response day that runs already
+    gets the event; otherwise one starts with the event as its first signal, if the
+    playbook's ``enroll`` condition admits the account."""
     stored = await store_nps(store, response)
-    return await follow_up_nps(
-        store,
-        clients,
-        playbook,
-        response,
-        stored=stored,
-        task_queue=task_queue,
-        speed=speed,
-        source=source,
-    )
+    return [
+        await follow_up_nps(
+            store,
+            clients,
+            playbook,
+            response,
+            stored=stored,
+            task_queue=task_queue,
+            speed=speed,
+            source=source,
+        )
+        for playbook in started_by_it
+    ]
+
+
+def outcomes_json(outcomes: list[NpsOutcome]) -> dict[str, Any]:
+    """What the NPS webhook answers: the first playbook's follow-up (and, when
+    several playbooks start on a response, each one's under ``follow_ups``)."""
+    found = outcomes[0].as_json()
+    if len(outcomes) > 1:
+        found["follow_ups"] = [
+            {"playbook": outcome.playbook, **outcome.as_json()} for outcome in outcomes
+        ]
+    return found
 
 
 async def follow_up_nps(
@@ -497,7 +421,7 @@ async def follow_up_nps(
 ) -> NpsOutcome:
     """Signal-with-start the follow-up journey of a response already stored;
     ``source`` says where it came from (nps_webhook, cli, import)."""
-    outcome = NpsOutcome(response.id, stored)
+    outcome = NpsOutcome(response.id, stored, playbook.name)
     facts = await store.load_facts(response.account_id)
     workflow_id = journeys.journey_id(playbook, facts)
     outcome.journey_id = workflow_id
@@ -543,8 +467,10 @@ async def stored_nps(store: Store, ids: list[str]) -> list[NpsResponse]:
 
 @dataclass
 class NpsFollowUps:
-    """What following up a batch of stored responses did, response by response."""
+    """What following up a batch of stored responses did, response by response
+    (and playbook by playbook, for the playbooks that start on a response)."""
 
+    playbooks: list[str] = field(default_factory=list)
     outcomes: list[NpsOutcome] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (response id, why)
 
@@ -555,7 +481,7 @@ class NpsFollowUps:
 async def follow_up_stored_nps(
     store: Store,
     clients: ClientSource,
-    playbook: Playbook,
+    started_by_it: list[Playbook],
     ids: list[str],
     *,
     task_queue: str,
@@ -566,33 +492,36 @@ async def follow_up_stored_nps(
     reach one journey in the order they were given. A response that cannot be
     followed up (no journey id) is listed in ``failed`` and the others go on; once
     Temporal cannot be reached, the rest are listed as failed without trying each."""
-    done = NpsFollowUps()
+    done = NpsFollowUps([playbook.name for playbook in started_by_it])
     unreachable = ""
     for response in await stored_nps(store, ids):
-        if unreachable:
-            done.failed.append((response.id, unreachable))
-            continue
-        try:
-            done.outcomes.append(
-                await follow_up_nps(
-                    store,
-                    clients,
-                    playbook,
-                    response,
-                    task_queue=task_queue,
-                    speed=speed,
-                    source="import",
+        for playbook in started_by_it:
+            if unreachable:
+                done.failed.append((response.id, unreachable))
+                continue
+            try:
+                done.outcomes.append(
+                    await follow_up_nps(
+                        store,
+                        clients,
+                        playbook,
+                        response,
+                        task_queue=task_queue,
+                        speed=speed,
+                        source="import",
+                    )
                 )
-            )
-        except journeys.TemporalUnreachable as error:
-            unreachable = str(error)
-            done.failed.append((response.id, unreachable))
-        except (journeys.JourneyError, RPCError, RuntimeError, OSError) as error:
-            done.failed.append((response.id, str(error) or type(error).__name__))
+            except TemporalUnreachable as error:
+                unreachable = str(error)
+                done.failed.append((response.id, unreachable))
+            except (JourneyError, RPCError, RuntimeError, OSError) as error:
+                done.failed.append((response.id, str(error) or type(error).__name__))
     return done
 
 
 def _admits(playbook: Playbook, facts: dict[str, Any]) -> bool:
+    if playbook.enroll is None:
+        return True
     scope: dict[str, Any] = {root: {} for root in ("account", "subscription", "usage", "nps")}
     scope.update(facts)
     scope["today"] = datetime.now(UTC).date()
@@ -641,3 +570,104 @@ async def _signal_with_start(
     except WorkflowAlreadyStartedError:
         return "ended"  # it ran for this response day and finished: nothing starts twice
     return "signalled" if running else "started"
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+class FollowUpNotStarted(ServiceError):
+    """The NPS response is stored, but its follow-up did not start."""
+
+
+def retry_hint(names: list[str]) -> str:
+    """How to start the follow-ups of stored responses later."""
+    enrol = " / ".join(f"`playbook enroll {name}`" for name in names) or (
+        "`playbook enroll PLAYBOOK` (the playbook that starts on nps_response)"
+    )
+    return (
+        f"the responses are stored: {enrol} starts their follow-ups "
+        "once Temporal is back (nothing starts twice)"
+    )
+
+
+class NpsRequest(BaseModel):
+    """``playbook data nps``: a response taken outside the survey tool."""
+
+    account_id: str
+    score: int
+    comment: str = ""
+    contact_id: str = ""
+    responded_on: date | None = None  # None: today
+    speed: float = 1.0
+    task_queue: str = ""  # '' = PLAYBOOK_TASK_QUEUE
+
+
+@dataclass
+class NpsRecorded:
+    """A response recorded by hand, and what it did to each journey it starts or tells."""
+
+    response: NpsResponse
+    outcomes: list[NpsOutcome]
+
+
+async def record_nps(connections: Connections, request: NpsRequest) -> NpsRecorded:
+    """Store the response and follow it up, as the NPS webhook does (source ``cli``).
+    Raises ``TriggerError`` (a bad response, an unknown account) and, once it is
+    stored, ``FollowUpNotStarted`` saying how to start the follow-ups later."""
+    body: dict[str, Any] = {"account_id": request.account_id, "score": request.score}
+    body |= {"comment": request.comment, "contact_id": request.contact_id}
+    body["responded_on"] = request.responded_on.isoformat() if request.responded_on else ""
+    response = parse_nps(body)
+    store = await connections.store()
+    stored = await store_nps(store, response)
+    started_by_it = _started_by_nps(connections.settings)
+    outcomes: list[NpsOutcome] = []
+    for playbook in started_by_it:
+        try:
+            outcomes.append(
+                await follow_up_nps(
+                    store,
+                    connections,
+                    playbook,
+                    response,
+                    stored=stored,
+                    task_queue=request.task_queue or connections.settings.task_queue,
+                    speed=request.speed,
+                    source="cli",
+                )
+            )
+        except (JourneyError, UnknownAccount) as error:
+            raise _not_started(error, [p.name for p in started_by_it]) from None
+    return NpsRecorded(response, outcomes)
+
+
+async def follow_up_import(
+    connections: Connections, ids: list[str], *, speed: float = 1.0, task_queue: str = ""
+) -> NpsFollowUps:
+    """Follow up the NPS responses an import stored (``follow_up_stored_nps``).
+    Temporal is connected on first need: an import of old responses (which the
+    playbooks do not enrol) needs none."""
+    started_by_it = _started_by_nps(connections.settings)
+    return await follow_up_stored_nps(
+        await connections.store(),
+        connections,
+        started_by_it,
+        ids,
+        task_queue=task_queue or connections.settings.task_queue,
+        speed=speed,
+    )
+
+
+def _started_by_nps(settings: Settings) -> list[Playbook]:
+    try:
+        return playbooks.started_by(NPS_RESPONSE, settings)
+    except JourneyError as error:
+        raise _not_started(error, []) from None
+
+
+def _not_started(error: Exception, names: list[str]) -> FollowUpNotStarted:
+    hint = getattr(error, "hint", "")
+    return FollowUpNotStarted(
+        f"the response is stored, its follow-up is not started: {error}",
+        hint=(hint + "; " if hint else "") + retry_hint(names),
+    )

@@ -25,8 +25,8 @@ Routes (an ASGI app on Starlette, served by uvicorn):
   visibility lists, and each playbook's journey of the account by its id, so
   one started a moment ago too).
 - ``POST /webhooks/nps`` (same secret): ``{"account_id", "score", "comment"?,
-  "contact_id"?, "responded_on"?, "id"?}``: stored, then the ``nps_followup``
-  journey is signal-with-started.
+  "contact_id"?, "responded_on"?, "id"?}``: stored, then the journey of each
+  playbook that ``starts on nps_response`` is signal-with-started.
 - ``GET /report`` (``?from=YYYY-MM-DD&to=...&playbook=NAME&as_of=...``, all
   optional): the KPI report page (``workers.analytics.report`` numbers, laid out by
   ``workers.analytics.report_html``); journey counts from Temporal when it answers within
@@ -36,15 +36,18 @@ Routes (an ASGI app on Starlette, served by uvicorn):
   giving the webhook secret (HTTP Basic password, or the secret header): 401
   otherwise.
 - ``POST /webhooks/release`` (same secret): ``{"version": "11.1", "product"?}``:
-  a new GA release recorded, version currency journeys started
-  (``workers.services.releases``); 409 for a version older than the GA.
+  a new GA release recorded, the journeys of the playbooks that ``starts on
+  ga_release`` started (``workers.services.releases``); 409 for a version older
+  than the GA.
 - ``GET /healthz``.
 
 ``HEAD`` on a link answers without acting: mail scanners probe links that way.
 Webhook errors are JSON ``{"error": ...}``: 401 without the right secret, 400
 for a body we cannot read, 404 for an unknown account, 503 when Temporal does
 not answer (so the CRM retries). The webhook secret is PLAYBOOK_WEBHOOK_SECRET,
-else ``<state dir>/webhook_secret`` (generated on first start).
+else ``<state dir>/webhook_secret`` (generated on first start). The store and
+the Temporal client come from ``workers.services.connections``: the store is
+opened when the app starts, Temporal connected on first need.
 """
 
 from __future__ import annotations
@@ -68,12 +71,15 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from dsl.ir import Playbook
+from dsl.schema import NPS_RESPONSE
 from workers.adapters.links import LinkError, LinkSigner, UnsubscribeLink, signer_for
 from workers.adapters.store import Store
-from workers.services import governance, outbox, releases, triggers
+from workers.services import governance, outbox, playbooks, releases, triggers
 from workers.services.answers import Answer, AnswerOutcome, take_answer
-from workers.services.journeys import JourneyError, TemporalUnreachable, find_playbook
-from workers.settings import Settings, database_url
+from workers.services.connections import Connections
+from workers.services.errors import JourneyError, TemporalUnreachable
+from workers.services.signals import ClientSource
+from workers.settings import Settings
 from workers.settings import load as load_settings
 
 log = logging.getLogger("playbook.web")
@@ -87,11 +93,11 @@ class Endpoint:
 
     settings: Settings
     store: Store | None
-    clients: triggers.ClientSource
+    clients: ClientSource
     signer: LinkSigner
     webhook_secret: str
     speed: float = 1.0
-    _nps_playbook: Playbook | None = None
+    _nps_playbooks: list[Playbook] | None = None
     _report_playbooks: dict[str, Playbook] | None = None
 
     @property
@@ -100,25 +106,19 @@ class Endpoint:
             raise RuntimeError("the web endpoint has no store (lifespan not run)")
         return self.store
 
-    def nps_playbook(self) -> Playbook:
-        """The NPS follow-up playbook, compiled once (the IR is pinned per journey)."""
-        if self._nps_playbook is None:
-            self._nps_playbook = find_playbook(triggers.NPS_PLAYBOOK, self.settings)
-        return self._nps_playbook
+    def nps_playbooks(self) -> list[Playbook]:
+        """The playbooks that start on an NPS response, compiled once (the IR is
+        pinned per journey); ``NoTriggeredPlaybook`` when there is none."""
+        if self._nps_playbooks is None:
+            self._nps_playbooks = playbooks.started_by(NPS_RESPONSE, self.settings)
+        return self._nps_playbooks
 
     def report_playbooks(self) -> dict[str, Playbook]:
         """The playbooks directory compiled once, by name (broken files left out:
         the report still has the store's numbers, a CRM event still reaches the
         journeys of the others)."""
         if self._report_playbooks is None:
-            from dsl.loader import check_file
-
-            found: dict[str, Playbook] = {}
-            for path in sorted(self.settings.playbooks_dir.glob("*.playbook")):
-                compiled, _ = check_file(path)
-                if compiled is not None:
-                    found[compiled.name] = compiled
-            self._report_playbooks = found
+            self._report_playbooks = playbooks.compiled_playbooks(self.settings)
         return self._report_playbooks
 
 
@@ -126,16 +126,17 @@ def create_app(
     settings: Settings | None = None,
     *,
     store: Store | None = None,
-    clients: triggers.ClientSource | None = None,
+    clients: ClientSource | None = None,
     speed: float = 1.0,
 ) -> Starlette:
-    """The ASGI app. Without ``store`` it opens one on start (``database_url``);
-    without ``clients`` it connects to Temporal on first need."""
+    """The ASGI app. Without ``store`` it opens one on start; without ``clients``
+    it connects to Temporal on first need (``workers.services.connections``)."""
     settings = settings or load_settings()
+    connections = Connections(settings, pool_size=10, store=store, clients=clients)
     endpoint = Endpoint(
         settings=settings,
         store=store,
-        clients=clients or triggers.LazyClient(settings),
+        clients=connections,
         signer=signer_for(settings),
         webhook_secret=triggers.webhook_secret(settings),
         speed=speed,
@@ -143,15 +144,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        owned = endpoint.store is None
-        if owned:
-            endpoint.store = await Store.connect(database_url(settings))
+        endpoint.store = await connections.store()
         try:
             yield
         finally:
-            if owned and endpoint.store is not None:
-                await endpoint.store.close()
-                endpoint.store = None
+            await connections.close()
+            endpoint.store = store
 
     def bound(handler: Any) -> Any:
         async def route(request: Request) -> Response:
@@ -335,10 +333,10 @@ async def nps_webhook(endpoint: Endpoint, request: Request) -> Response:
         return refused
     try:
         response = triggers.parse_nps(await _json(request))
-        outcome = await triggers.nps_response(
+        outcomes = await triggers.nps_response(
             endpoint.db,
             endpoint.clients,
-            endpoint.nps_playbook(),
+            endpoint.nps_playbooks(),
             response,
             task_queue=endpoint.settings.task_queue,
             speed=endpoint.speed,
@@ -349,8 +347,13 @@ async def nps_webhook(endpoint: Endpoint, request: Request) -> Response:
         return JSONResponse({"error": str(error)}, status_code=503)
     except JourneyError as error:  # the playbook is missing or its journey cannot be named
         return JSONResponse({"error": str(error)}, status_code=422)
-    log.info("nps %s for %s: %s", response.id, response.account_id, outcome.journey)
-    return JSONResponse(outcome.as_json())
+    log.info(
+        "nps %s for %s: %s",
+        response.id,
+        response.account_id,
+        ", ".join(f"{outcome.playbook} {outcome.journey}" for outcome in outcomes),
+    )
+    return JSONResponse(triggers.outcomes_json(outcomes))
 
 
 async def release_webhook(endpoint: Endpoint, request: Request) -> Response:
@@ -359,8 +362,8 @@ async def release_webhook(endpoint: Endpoint, request: Request) -> Response:
     if refused is not None:
         return refused
     try:
-        version, product = releases.parse_release(await _json(request))
-        recorded = await releases.record_release(endpoint.db, version, product)
+        given = releases.parse_release(await _json(request))
+        recorded = await releases.record_release(endpoint.db, given.version, given.product)
         fired = await releases.release_trigger(
             await endpoint.clients(),
             endpoint.db,
@@ -375,7 +378,7 @@ async def release_webhook(endpoint: Endpoint, request: Request) -> Response:
         return JSONResponse({"error": str(error)}, status_code=503)
     except JourneyError as error:
         return JSONResponse({"error": str(error)}, status_code=422)
-    log.info("release %s: %d journeys started", version, len(fired.started))
+    log.info("release %s: %d journeys started", given.version, len(fired.started))
     return JSONResponse(releases.outcome_json(recorded, fired))
 
 
