@@ -8,7 +8,10 @@ message`` with a hint, and nothing is written unless the whole export is valid.
 Upserts by id, so importing the same export twice changes nothing. New NPS
 responses are then followed up at once (``cli.nps``): each starts or tells the
 journeys of the playbooks that start on ``nps_response``, unless
-``--no-follow-up``. The file formats are described in ``workers.services.importer``.
+``--no-follow-up``. An existing account whose facts the import changed has its
+running journeys told (``facts_changed`` with the changed paths) when their
+playbook reads one of them. The file formats are described in
+``workers.services.importer``.
 
 The command joins the ``data`` verb group (``data seed`` lives in ``cli.data``):
 ``register`` adds ``import`` to the group already on the app, or creates it.
@@ -97,3 +100,28 @@ def _print_report(report: ImportReport) -> None:
         )
     if report.dry_run:
         console.print("dry run: nothing was written", highlight=False)
+        return
+    if report.changed:
+        facts = sum(len(paths) for paths in report.changed.values())
+        console.print(
+            f"changed {facts} fact{'' if facts == 1 else 's'} of "
+            f"{len(report.changed)} account{'' if len(report.changed) == 1 else 's'}",
+            highlight=False,
+        )
+    told = report.told
+    if told is None:
+        return
+    for journey_id, delivery in sorted(told.journeys.items()):
+        console.print(f"  facts_changed -> {journey_id}: {delivery}", highlight=False)
+    if told.unaffected:
+        console.print(
+            f"  {len(told.unaffected)} running journeys read none of the changed facts",
+            highlight=False,
+        )
+    if told.waiting:
+        err.print(
+            f"Temporal did not answer ({told.error}): the journeys of {told.waiting} "
+            "changed accounts are told by the worker once it does",
+            highlight=False,
+            markup=False,
+        )

@@ -35,7 +35,7 @@ from dsl.ir import Playbook
 from engine.evaluator import show
 from workers.adapters.cohort import ConditionError
 from workers.services import enrolment
-from workers.services.enrolment import EnrolRequest, EnrolResult, Outcome
+from workers.services.enrolment import EnrolRequest, EnrolResult, JourneyCheck, Outcome
 
 console = Console()
 err = Console(stderr=True)
@@ -151,7 +151,7 @@ def _print_dry_run(result: EnrolResult) -> None:
     else:
         title = (
             f"would enrol {counts.get('new', 0)} of {qualifying} qualifying accounts "
-            f"(dry run; {counts.get('enrolled', 0)} enrolled already"
+            f"(dry run; {counts.get('enrolled', 0) + counts.get('running', 0)} enrolled already"
         )
         title += f", {counts['cannot start']} cannot start)" if counts.get("cannot start") else ")"
     table = Table(title=title, title_justify="left")
@@ -162,7 +162,7 @@ def _print_dry_run(result: EnrolResult) -> None:
     for candidate in result.candidates[:_DRY_RUN_ROWS]:
         table.add_row(
             candidate.account_id,
-            status[candidate.account_id],
+            _journey_cell(check, candidate.account_id, status[candidate.account_id]),
             *(show(candidate.reasons[r]) for r in result.reasons),
         )
     console.print(table)
@@ -170,6 +170,13 @@ def _print_dry_run(result: EnrolResult) -> None:
         console.print(f"... and {qualifying - _DRY_RUN_ROWS} more", highlight=False)
     for account_id, why in list(check.problems.items())[:10]:
         err.print(f"  {account_id}: {why}", highlight=False, markup=False)
+
+
+def _journey_cell(check: JourneyCheck, account_id: str, status: str) -> str:
+    """What the dry run says of one account's journey."""
+    if status == "running":  # the id moved with the facts; the journey re-planned
+        return f"already running as {check.running[account_id]}"
+    return status
 
 
 def _print_result(result: EnrolResult, speed: float) -> None:

@@ -11,8 +11,9 @@ stops polling, lets running activities finish (up to the grace period) and
 closes its pools. Activities are all ``async``: nothing blocks the event loop.
 Beside the Temporal worker runs the outbox drainer (``workers.services.outbox``): answers,
 CTA closes and opt-outs recorded while Temporal did not answer reach their
-journeys from here. Run as many replicas as you like on the same queue (the
-drainers share the outbox safely).
+journeys from here; and the data changes an import could not tell journeys of
+(``workers.services.fact_notices``) are told from here too. Run as many replicas
+as you like on the same queue (the drainers share the outbox safely).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from engine.temporal_runtime import JourneyWorkflow
 from workers.activities import JourneyActivities
 from workers.adapters import custom_actions, tracing
 from workers.adapters.store import Store
-from workers.services import outbox
+from workers.services import fact_notices, outbox
 from workers.services.connections import Connections, postgres_unreachable
 from workers.services.errors import STACK_HINT, ServiceError
 from workers.services.schedules import EnrolCohort, EnrolmentActivities
@@ -91,6 +92,9 @@ async def run(
         _on_signals(stop)
         drainer = asyncio.create_task(outbox.drain_forever(store, connections, stop))
         exits.push_async_callback(_finish, drainer, stop)
+        # Data changes an import could not tell journeys of (Temporal was down).
+        teller = asyncio.create_task(fact_notices.tell_forever(store, connections, settings, stop))
+        exits.push_async_callback(_finish, teller, stop)
         async with worker:
             if ready is not None:
                 ready(

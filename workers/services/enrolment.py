@@ -13,7 +13,9 @@ concurrency, dry run, the accounts to choose from) and get an ``EnrolResult``:
 3. a dry run stops there and says, with ``journeys_of``, which candidates'
    journeys exist already: their journey ids from the whole book's facts (one
    snapshot, as the forecast reads it) against the playbook's workflows that
-   Temporal lists (unknown when Temporal does not answer);
+   Temporal lists (unknown when Temporal does not answer), and which accounts
+   have a journey of the playbook running under another id ("already running
+   as ...");
 4. otherwise ``enroll_cohort`` starts each account's journey
    (``workers.services.journeys.start_journey``: it loads the facts, derives the
    workflow id from the playbook's id template and starts). Starting is
@@ -22,6 +24,15 @@ concurrency, dry run, the accounts to choose from) and get an ``EnrolResult``:
    starts nothing twice. At most ``concurrency`` starts are in flight at once (a
    semaphore), which keeps the Temporal frontend and Postgres pool from being
    flooded.
+
+One running journey per account and playbook: a journey id made of facts that
+move (``renewal:{account.id}:{subscription.renewal_date}``) names a new journey
+once the date moves, but the running one has re-planned on the new date
+(``facts_changed``). So an account with a running journey of the playbook, under
+whatever id (a visibility query on PlaybookName, AccountId and ExecutionStatus),
+is not started again: it counts as "already enrolled" (``EnrolResult.running``
+says under which id). A GA release asks for the opposite (``beside_running``):
+its new journey starts beside the one of the older GA, which it then supersedes.
 
 The connections come from a ``workers.services.connections.Connections``.
 """
@@ -152,15 +163,21 @@ class JourneyCheck:
     ids: dict[str, str]
     problems: dict[str, str]  # account -> why its journey cannot be named
     existing: set[str] | None
+    # account -> the id of its running journey of the playbook (whatever the id)
+    running: dict[str, str] = field(default_factory=dict)
 
     def status(self, account_id: str) -> str:
-        """``new``, ``enrolled`` (its journey exists), ``cannot start`` or ``?``."""
+        """``new``, ``enrolled`` (its journey exists), ``running`` (a journey of the
+        playbook runs for it under another id: ``running[account_id]``; nothing
+        starts), ``cannot start`` or ``?``."""
         journey = self.ids.get(account_id, "")
         if not journey:
             return "cannot start"
         if self.existing is None:
             return "?"
-        return "enrolled" if journey in self.existing else "new"
+        if journey in self.existing:
+            return "enrolled"
+        return "running" if account_id in self.running else "new"
 
 
 async def journeys_of(
@@ -168,10 +185,12 @@ async def journeys_of(
     playbook: Playbook,
     candidates: list[Candidate],
     existing: Callable[[], Awaitable[set[str]]] | None,
+    running: Callable[[], Awaitable[dict[str, str]]] | None = None,
 ) -> JourneyCheck:
     """The journey ids of ``candidates`` and which of them exist. ``existing`` lists
     the workflow ids of the playbook (any status); None or an error from it leaves
-    that unknown."""
+    that unknown. ``running`` gives each account's running journey of the playbook
+    (``running_journeys``)."""
     book = await load_book(store)
     ids: dict[str, str] = {}
     problems: dict[str, str] = {}
@@ -184,12 +203,21 @@ async def journeys_of(
             ids[candidate.account_id] = ""
             problems[candidate.account_id] = str(error)
     found: set[str] | None = None
+    running_now: dict[str, str] = {}
     if existing is not None:
         try:
             found = await existing()
+            running_now = await running() if running is not None else {}
         except Exception:  # Temporal down or refusing: the dry run still answers
             found = None
-    return JourneyCheck(ids, problems, found)
+    return JourneyCheck(ids, problems, found, running_now)
+
+
+async def running_journeys(client: Any, playbook: Playbook) -> dict[str, str]:
+    """Each account's running journey of ``playbook`` (the newest, if several), by
+    account id, whatever its id."""
+    found = await journeys.running_by_account(client, playbook.name)
+    return {account: rows[0].journey_id for account, rows in found.items() if rows}
 
 
 async def playbook_workflow_ids(client: Any, playbook: Playbook) -> set[str]:
@@ -223,6 +251,9 @@ class EnrolRequest(BaseModel):
     dry_run: bool = False  # say who would enrol; start nothing
     task_queue: str = ""  # where the journeys run ('' = PLAYBOOK_TASK_QUEUE)
     accounts: list[str] | None = None  # choose only among these (a release: those it covers)
+    # Start an account's journey even while another of the playbook runs for it
+    # under another id (a release: the older GA's journey is then superseded).
+    beside_running: bool = False
 
 
 class EnrolCounts(BaseModel):
@@ -254,6 +285,7 @@ class EnrolResult(BaseModel):
     failed: list[tuple[str, str]] = []  # (account id, why)
     seconds: float = 0.0
     journeys: dict[str, str] = {}  # account id -> its journey id (started or found)
+    running: dict[str, str] = {}  # account id -> its running journey, not started again
     # A dry run: who qualifies, the facts that made them qualify, their journeys.
     candidates: list[Candidate] = []
     reasons: list[str] = []
@@ -331,12 +363,18 @@ async def enrol(
         candidates = [c for c in candidates if c.account_id in among]
     result.selected = len(candidates)
     if request.dry_run:
-        return await _dry_run(connections, store, compiled, candidates, result)
+        return await _dry_run(
+            connections, store, compiled, candidates, result, request.beside_running
+        )
     client = await connections.temporal()
     start_at = start_of_day(request.as_of) if request.as_of else None
     task_queue = request.task_queue or connections.settings.task_queue
+    running = {} if request.beside_running else await running_journeys(client, compiled)
 
     async def start(account_id: str) -> tuple[str, bool]:
+        if account_id in running:  # one running journey per account, whatever its id
+            result.journeys[account_id] = result.running[account_id] = running[account_id]
+            return running[account_id], False
         started = await journeys.start_journey(
             client,
             store,
@@ -368,11 +406,17 @@ async def _dry_run(
     playbook: Playbook,
     candidates: list[Candidate],
     result: EnrolResult,
+    beside_running: bool,
 ) -> EnrolResult:
     async def existing() -> set[str]:
         return await playbook_workflow_ids(await connections.temporal(), playbook)
 
+    async def running() -> dict[str, str]:
+        if beside_running:
+            return {}
+        return await running_journeys(await connections.temporal(), playbook)
+
     result.candidates = candidates
     result.reasons = list(candidates[0].reasons) if candidates else []
-    result.check = await journeys_of(store, playbook, candidates, existing)
+    result.check = await journeys_of(store, playbook, candidates, existing, running)
     return result

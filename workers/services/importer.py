@@ -13,6 +13,16 @@ hint, and ``ImportRejected`` carries them. Nothing is written unless the whole
 export is valid; then everything is upserted by id in one transaction, so
 importing the same export again changes nothing.
 
+Data changes reach journeys. In the same transaction, the facts a journey sees of
+each account the export touches (the account, its current subscription, its
+latest usage: ``Store.load_facts``'s rules) are compared before and after the
+upsert; every changed fact is audited in ``fact_changes`` (step ``import``) and
+each changed account gets a notice with its changed paths
+(``workers.services.fact_notices``). ``run_import`` then sends ``facts_changed``
+with those paths to the running journeys of the changed accounts whose playbook
+reads one of them (through the outbox; the worker tells them later if Temporal is
+down). An account whose facts did not change is not told anything.
+
 Row numbers are the file's line numbers (the header is line 1), as an editor
 shows them. A column missing from a file is left as it is in the database (or
 takes its default for new rows); an empty cell takes the column's default.
@@ -35,6 +45,7 @@ import csv
 import difflib
 import functools
 import io
+import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -45,7 +56,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dsl import schema
-from workers.adapters.store import connection
+from workers.adapters.store import CURRENT_SUBSCRIPTIONS, connection, plain
+from workers.services import fact_notices
 from workers.services.connections import Connections
 from workers.services.errors import DatabaseUnavailable
 
@@ -257,6 +269,10 @@ class ImportReport:
     counts: list[TableCount] = field(default_factory=list)
     dry_run: bool = False
     offline: bool = False  # a dry run without a database: references checked in the files only
+    # account id -> the fact paths the import changed (existing accounts only)
+    changed: dict[str, list[str]] = field(default_factory=dict)
+    notices: list[int] = field(default_factory=list)  # fact_notices recorded for them
+    told: fact_notices.Told | None = None  # what telling their journeys came to
 
     def new_ids(self, kind: str) -> list[str]:
         """The ids of the rows of ``kind`` the import created (e.g. new NPS responses)."""
@@ -647,8 +663,15 @@ async def import_export(
             raise ImportRejected(sorted(errors, key=_error_order(parsed)))
         _fill_derived(parsed, known)
         report = ImportReport(dry_run=dry_run)
+        touched = [] if dry_run else await _touched_accounts(conn, parsed)
+        before = await _facts_of(conn, touched)
         for export_file in parsed:
             report.counts.append(await _upsert(conn, export_file, dry_run))
+        if touched:
+            after = await _facts_of(conn, touched)
+            report.changed = _changes(before, after)
+            await _audit(conn, before, after, report.changed)
+            report.notices = await fact_notices.record(conn, report.changed, "import")
     return report
 
 
@@ -729,6 +752,104 @@ async def _existing(conn: Any, table: Table, keys: list[tuple[Any, ...]]) -> set
     return {(r["account_id"], r["as_of"]) for r in rows}
 
 
+# --------------------------------------------------------------------------- changes
+
+# The facts of an account a journey sees, table by table (``Store.load_facts``):
+# the account, its current subscription, its latest usage.
+_FACT_QUERIES = (
+    ("account", "id", schema.ACCOUNT, "SELECT * FROM accounts WHERE id = ANY($1::text[])"),
+    (
+        "subscription",
+        "account_id",
+        schema.SUBSCRIPTION,
+        f"SELECT * FROM ({CURRENT_SUBSCRIPTIONS}) AS s WHERE account_id = ANY($1::text[])",
+    ),
+    (
+        "usage",
+        "account_id",
+        schema.USAGE,
+        "SELECT DISTINCT ON (account_id) * FROM usage WHERE account_id = ANY($1::text[]) "
+        "ORDER BY account_id, as_of DESC",
+    ),
+)
+Facts = dict[str, dict[str, Any]]  # account id -> fact path -> value
+
+
+async def _touched_accounts(conn: Any, files: list[_File]) -> list[str]:
+    """The accounts in the database whose facts the export may change: those it
+    names, and those whose subscriptions it moves to another account."""
+    named: set[str] = set()
+    subscriptions: list[str] = []
+    for export_file in files:
+        for row in export_file.rows:
+            if export_file.table is ACCOUNTS:
+                named.add(str(row.values.get("id") or ""))
+            else:
+                named.add(str(row.values.get("account_id") or ""))
+            if export_file.table is SUBSCRIPTIONS and row.values.get("id"):
+                subscriptions.append(row.values["id"])
+    if subscriptions:
+        for record in await conn.fetch(
+            "SELECT account_id FROM subscriptions WHERE id = ANY($1::text[])", subscriptions
+        ):
+            named.add(record["account_id"])
+    found = await conn.fetch(
+        "SELECT id FROM accounts WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+        sorted(named - {""}),
+    )
+    return [record["id"] for record in found]
+
+
+async def _facts_of(conn: Any, accounts: list[str]) -> Facts:
+    """The facts of ``accounts`` a journey would see, by path."""
+    facts: Facts = {account: {} for account in accounts}
+    if not accounts:
+        return facts
+    for root, key, fields, query in _FACT_QUERIES:
+        for record in await conn.fetch(query, accounts):
+            values = facts.setdefault(record[key], {})
+            for name in fields:
+                values[f"{root}.{name}"] = plain(record[name])
+    return facts
+
+
+def _changes(before: Facts, after: Facts) -> dict[str, list[str]]:
+    """Account id -> the paths whose value differs (only accounts with a change)."""
+    changed: dict[str, list[str]] = {}
+    for account, old in before.items():
+        new = after.get(account, {})
+        paths = sorted(p for p in old.keys() | new.keys() if old.get(p) != new.get(p))
+        if paths:
+            changed[account] = paths
+    return changed
+
+
+def _audit_value(value: Any) -> str:
+    """A fact value as the ``fact_changes`` audit keeps it (JSON text)."""
+    value = plain(value)
+    if isinstance(value, date):
+        value = value.isoformat()
+    return json.dumps(value)
+
+
+async def _audit(conn: Any, before: Facts, after: Facts, changed: dict[str, list[str]]) -> None:
+    """Every changed fact in ``fact_changes``, as a ``set`` is audited (step ``import``)."""
+    await conn.executemany(
+        "INSERT INTO fact_changes (account_id, path, old_value, new_value, step_id) "
+        "VALUES ($1, $2, $3::text::jsonb, $4::text::jsonb, 'import')",
+        [
+            (
+                account,
+                path,
+                _audit_value(before[account].get(path)),
+                _audit_value(after[account].get(path)),
+            )
+            for account, paths in sorted(changed.items())
+            for path in paths
+        ],
+    )
+
+
 async def _write_roles(conn: Any, export_file: _File) -> None:
     """Replace the roles of the imported contacts; file order ranks a role's holders."""
     ids = [row.values["id"] for row in export_file.rows]
@@ -765,4 +886,9 @@ async def run_import(
             report.offline = True
             return report
     async with connections.migrated_connection() as conn:
-        return await import_export(conn, files, dry_run=dry_run)
+        report = await import_export(conn, files, dry_run=dry_run)
+    if report.notices:
+        report.told = await fact_notices.tell(
+            await connections.store(), connections, connections.settings, report.notices
+        )
+    return report

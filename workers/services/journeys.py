@@ -48,6 +48,7 @@ from workers.services.errors import STACK_HINT, JourneyError, TemporalUnreachabl
 
 QUERY_TIMEOUT = timedelta(seconds=5)
 _SAFE_VALUE = re.compile(r"^[\w.:@+\-/ ]+$")
+_ACCOUNTS_PER_QUERY = 100  # account ids in one visibility query's IN (...)
 RISK_LEVELS = schema.VALUES["account", "risk_level"]  # as the store keeps them
 
 
@@ -194,6 +195,7 @@ class JourneyRow:
     renewal_date: date | None
     csm_owner: str
     started: datetime | None
+    playbook_version: str = ""
 
 
 def visibility_query(
@@ -249,11 +251,37 @@ async def list_journeys(client: Client, query: str, limit: int = 500) -> list[Jo
                     renewal_date=renewal.date() if renewal else None,
                     csm_owner=found.get(attrs.CSM_OWNER) or "",
                     started=execution.start_time,
+                    playbook_version=found.get(attrs.PLAYBOOK_VERSION) or "",
                 )
             )
     except RPCError as error:
         raise _rpc_problem(error, "") from error
     return rows
+
+
+async def running_by_account(
+    client: Client, playbook: str = "", accounts: list[str] | None = None
+) -> dict[str, list[JourneyRow]]:
+    """The running journeys (of ``playbook``, or of every playbook if '') by account
+    id, newest first; with ``accounts``, only theirs (asked in batches). Visibility
+    lists a journey eventually, so one started a moment ago may be missing."""
+    queries: list[str] = []
+    base = visibility_query(playbook=playbook or None, status="running")
+    if accounts is None:
+        queries.append(base)
+    else:
+        wanted = sorted(set(accounts))
+        for account in wanted:
+            if not _SAFE_VALUE.match(account):
+                raise JourneyError(f"{account!r} is not a value to filter AccountId by")
+        for start in range(0, len(wanted), _ACCOUNTS_PER_QUERY):
+            batch = ", ".join(f"'{a}'" for a in wanted[start : start + _ACCOUNTS_PER_QUERY])
+            queries.append(f"{base} AND {attrs.ACCOUNT_ID.name} IN ({batch})")
+    found: dict[str, list[JourneyRow]] = {}
+    for query in queries:
+        for row in await list_journeys(client, query, limit=1_000_000):
+            found.setdefault(row.account_id, []).append(row)
+    return found
 
 
 async def count_journeys(client: Client, query: str) -> int | None:

@@ -362,6 +362,7 @@ async def release_trigger(
             concurrency=concurrency,
             task_queue=task_queue,
             accounts=release.accounts,
+            beside_running=True,  # the older GA's journey is superseded below
         )
         running = await _running_journeys(client, playbook.name) if release.changed else {}
         result = await enrolment.enrol(connections, request, playbook=playbook)
@@ -463,11 +464,8 @@ async def _journey_before(store: Store, playbook: Playbook, change: AccountChang
 
 async def _running_journeys(client: Client, playbook: str) -> dict[str, list[str]]:
     """Running journeys of ``playbook`` by account id."""
-    query = journeys.visibility_query(playbook=playbook, status="running")
-    found: dict[str, list[str]] = {}
-    for row in await journeys.list_journeys(client, query, limit=1_000_000):
-        found.setdefault(row.account_id, []).append(row.journey_id)
-    return found
+    found = await journeys.running_by_account(client, playbook)
+    return {account: [row.journey_id for row in rows] for account, rows in found.items()}
 
 
 # --------------------------------------------------------------------------- the command
