@@ -27,6 +27,14 @@ Row numbers are the file's line numbers (the header is line 1), as an editor
 shows them. A column missing from a file is left as it is in the database (or
 takes its default for new rows); an empty cell takes the column's default.
 
+Partial rows: a file needs only its key columns (``id``; usage: ``account_id``
+and ``as_of``). A row the database already holds is updated in the file's
+columns only, so ``subscriptions.csv`` with ``id,renewal_date`` moves renewal
+dates and nothing else; a new row needs every required column, and each it lacks
+is an error naming the file, line and column. A subscription row that moves one
+of its dates is checked against the other as the database holds it. (Without a
+database, ``check_export`` cannot tell new rows from old, and checks neither.)
+
 File formats (header names are the schema's field names, any order):
 
 - accounts.csv: id, name, segment, region, acv, csm_owner, ... (``dsl.schema.ACCOUNT``)
@@ -355,12 +363,10 @@ def _check_header(export_file: _File, header: list[str]) -> list[RowError]:
             )
         elif column in header[:index]:
             errors.append(RowError(name, 1, column, "column appears twice"))
-    for required in table.columns:
-        if required.required and required.name not in header:
+    for key in table.key:  # the other required columns only a new row needs
+        if key not in header:
             errors.append(
-                RowError(
-                    name, 1, required.name, "required column is missing", "add it to the header"
-                )
+                RowError(name, 1, key, "required column is missing", "add it to the header")
             )
     export_file.header = header
     return errors
@@ -378,8 +384,8 @@ def _read_row(export_file: _File, line: int, cells: list[str]) -> list[RowError]
         assert column is not None  # the header was checked
         raw = cells[index].strip() if index < len(cells) else ""
         try:
-            values[column_name] = _value(column, raw)
-        except _BadValue as bad:
+            values[column_name] = cell_value(column, raw)
+        except BadValue as bad:
             errors.append(RowError(name, line, column_name, bad.message, bad.hint))
     if not errors:
         errors.extend(_check_row(export_file, line, values))
@@ -408,7 +414,10 @@ def nps_category(score: int) -> str:
     return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
 
 
-class _BadValue(Exception):
+class BadValue(ValueError):
+    """A cell (or a fact value) that is not what its column takes: ``message`` says
+    what is wrong, ``hint`` what is expected."""
+
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
         self.message = message
@@ -422,22 +431,23 @@ _TRUE = {"true", "yes", "y", "1", "t"}
 _FALSE = {"false", "no", "n", "0", "f"}
 
 
-def _value(column: Column, raw: str) -> Any:
-    """The typed value of one cell (or ``_BadValue`` saying what is wrong)."""
+def cell_value(column: Column, raw: str) -> Any:
+    """The typed value of one cell (or ``BadValue`` saying what is wrong): the one
+    reading of a fact's text, for an import and for a fact update alike."""
     if raw == "":
         if column.required:
-            raise _BadValue("missing value", "this column is required")
+            raise BadValue("missing value", "this column is required")
         return column.default
     reader = _READERS.get(column.kind, _string)
     value = reader(raw)
     if column.choices and value not in column.choices:
         close = difflib.get_close_matches(str(value), column.choices, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"one of: {', '.join(column.choices)}"
-        raise _BadValue(f"unknown value {raw!r}", hint)
+        raise BadValue(f"unknown value {raw!r}", hint)
     if column.low is not None and value < column.low:
-        raise _BadValue(f"{raw} is below the minimum {column.low}")
+        raise BadValue(f"{raw} is below the minimum {column.low}")
     if column.high is not None and value > column.high:
-        raise _BadValue(f"{raw} is above the maximum {column.high}")
+        raise BadValue(f"{raw} is above the maximum {column.high}")
     return value
 
 
@@ -451,14 +461,14 @@ def _number(raw: str) -> Decimal:
     except InvalidOperation:
         value = None
     if value is None or not value.is_finite():
-        raise _BadValue(f"{raw!r} is not a number", "write plain numbers: 1234.5 (no separators)")
+        raise BadValue(f"{raw!r} is not a number", "write plain numbers: 1234.5 (no separators)")
     return value
 
 
 def _integer(raw: str) -> int:
     value = _number(raw)
     if value != value.to_integral_value():
-        raise _BadValue(f"{raw!r} is not a whole number")
+        raise BadValue(f"{raw!r} is not a whole number")
     return int(value)
 
 
@@ -468,21 +478,21 @@ def _bool(raw: str) -> bool:
         return True
     if word in _FALSE:
         return False
-    raise _BadValue(f"{raw!r} is not a yes/no value", "write true or false (or yes/no, 1/0)")
+    raise BadValue(f"{raw!r} is not a yes/no value", "write true or false (or yes/no, 1/0)")
 
 
 def _date(raw: str) -> date:
     if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", raw):
-        raise _BadValue(f"{raw!r} is not an ISO date", "write dates as YYYY-MM-DD: 2027-04-01")
+        raise BadValue(f"{raw!r} is not an ISO date", "write dates as YYYY-MM-DD: 2027-04-01")
     try:
         return date.fromisoformat(raw)
     except ValueError as exc:
-        raise _BadValue(f"{raw!r} is not a valid date ({exc})") from None
+        raise BadValue(f"{raw!r} is not a valid date ({exc})") from None
 
 
 def _email(raw: str) -> str:
     if not _EMAIL.fullmatch(raw):
-        raise _BadValue(f"{raw!r} is not a valid email address", "e.g. jane.doe@acme.com")
+        raise BadValue(f"{raw!r} is not a valid email address", "e.g. jane.doe@acme.com")
     return raw
 
 
@@ -497,13 +507,13 @@ def _timezone(raw: str) -> str:
     except (ZoneInfoNotFoundError, ValueError):
         close = difflib.get_close_matches(raw, _zone_names(), n=1)
         hint = f"did you mean {close[0]!r}?" if close else "an IANA name, e.g. Europe/Berlin"
-        raise _BadValue(f"unknown time zone {raw!r}", hint) from None
+        raise BadValue(f"unknown time zone {raw!r}", hint) from None
     return raw
 
 
 def _currency(raw: str) -> str:
     if not re.fullmatch(r"[A-Za-z]{3}", raw):
-        raise _BadValue(f"{raw!r} is not a currency code", "a three-letter ISO code: USD, EUR, JPY")
+        raise BadValue(f"{raw!r} is not a currency code", "a three-letter ISO code: USD, EUR, JPY")
     return raw.upper()
 
 
@@ -514,7 +524,7 @@ def _roles(raw: str) -> tuple[str, ...]:
             close = difflib.get_close_matches(role, schema.CONTACT_ROLES, n=1)
             known = ", ".join(schema.CONTACT_ROLES)
             hint = f"did you mean {close[0]!r}?" if close else f"known roles: {known}"
-            raise _BadValue(f"unknown contact role {role!r}", hint)
+            raise BadValue(f"unknown contact role {role!r}", hint)
     return roles
 
 
@@ -659,17 +669,20 @@ async def import_export(
         errors.extend(_duplicates(parsed))
         known = await _known_ids(conn, parsed)
         errors.extend(_references(parsed, known))
+        existing = [await _existing(conn, export_file) for export_file in parsed]
+        errors.extend(_new_rows_complete(parsed, existing))
+        errors.extend(await _dates_in_order(conn, parsed))
         if errors:
             raise ImportRejected(sorted(errors, key=_error_order(parsed)))
         _fill_derived(parsed, known)
         report = ImportReport(dry_run=dry_run)
         touched = [] if dry_run else await _touched_accounts(conn, parsed)
-        before = await _facts_of(conn, touched)
-        for export_file in parsed:
-            report.counts.append(await _upsert(conn, export_file, dry_run))
+        before = await facts_of(conn, touched)
+        for export_file, found in zip(parsed, existing, strict=True):
+            report.counts.append(await _upsert(conn, export_file, found, dry_run))
         if touched:
-            after = await _facts_of(conn, touched)
-            report.changed = _changes(before, after)
+            after = await facts_of(conn, touched)
+            report.changed = changed_paths(before, after)
             await _audit(conn, before, after, report.changed)
             report.notices = await fact_notices.record(conn, report.changed, "import")
     return report
@@ -698,23 +711,114 @@ def _error_order(files: list[_File]) -> Callable[[RowError], tuple[int, int]]:
     return lambda e: (position.get(e.file, len(files)), e.row)
 
 
-async def _upsert(conn: Any, export_file: _File, dry_run: bool) -> TableCount:
+_NOUNS = {
+    "accounts": "account",
+    "contacts": "contact",
+    "subscriptions": "subscription",
+    "usage": "usage row",
+    "nps": "NPS response",
+}
+
+
+def _key(table: Table, row: _Row) -> tuple[Any, ...] | None:
+    """The row's key (its id, or account and day), None when a key cell is bad."""
+    if any(row.values.get(k) in (None, "") for k in table.key):
+        return None
+    return tuple(row.values[k] for k in table.key)
+
+
+def _new_rows_complete(files: list[_File], existing: list[set[tuple[Any, ...]]]) -> list[RowError]:
+    """A row already in the database needs only its key and the columns it changes;
+    a new one needs every required column: an error for each it lacks."""
+    errors = []
+    for export_file, found in zip(files, existing, strict=True):
+        table = export_file.table
+        needed = [c.name for c in table.columns if c.required]
+        missing = [name for name in needed if name not in export_file.header]
+        if not missing:
+            continue
+        noun = _NOUNS[table.kind]
+        hint = (
+            f"add the column: a new {noun} needs {', '.join(needed)}; one already in the "
+            f"database needs only {' and '.join(table.key)} and the columns that change"
+        )
+        for row in export_file.rows:
+            key = _key(table, row)
+            if key is None or key in found:
+                continue
+            what = "/".join(str(v) for v in key)
+            for name in missing:
+                message = f"missing: {what!r} is a new {noun} (not in the database)"
+                errors.append(RowError(export_file.name, row.line, name, message, hint))
+    return errors
+
+
+async def _dates_in_order(conn: Any, files: list[_File]) -> list[RowError]:
+    """A subscription row that moves one of its dates (the other as the database
+    holds it) must still renew after it starts. A row with both is checked as read."""
+    errors = []
+    dates = {"start_date", "renewal_date"}
+    for export_file in files:
+        given = dates & set(export_file.header)
+        if export_file.table is not SUBSCRIPTIONS or len(given) != 1:
+            continue
+        ids = [row.values["id"] for row in export_file.rows if row.values.get("id")]
+        held = {
+            record["id"]: record
+            for record in await conn.fetch(
+                "SELECT id, start_date, renewal_date FROM subscriptions WHERE id = ANY($1::text[])",
+                ids,
+            )
+        }
+        (column,) = given
+        for row in export_file.rows:
+            record = held.get(row.values.get("id"))
+            value = row.values.get(column)
+            if record is None or value is None:
+                continue
+            start = value if column == "start_date" else record["start_date"]
+            end = value if column == "renewal_date" else record["renewal_date"]
+            if end < start:
+                other = "start_date" if column == "renewal_date" else "renewal_date"
+                message = (
+                    f"{value.isoformat()} is {'before' if column == 'renewal_date' else 'after'} "
+                    f"{other} {record[other].isoformat()} (as the database holds it)"
+                )
+                errors.append(RowError(export_file.name, row.line, column, message))
+    return errors
+
+
+async def _upsert(
+    conn: Any, export_file: _File, existing: set[tuple[Any, ...]], dry_run: bool
+) -> TableCount:
+    """Insert the new rows (every column of the file), update the existing ones
+    (only the columns of the file: the others keep their values)."""
     table = export_file.table
     count = TableCount(table.kind, rows=len(export_file.rows))
     if not export_file.rows:
         return count
-    keys = [tuple(row.values[k] for k in table.key) for row in export_file.rows]
-    existing = await _existing(conn, table, keys)
-    count.updated = len(existing)
-    count.new = count.rows - count.updated
+    new = [row for row in export_file.rows if _key(table, row) not in existing]
+    old = [row for row in export_file.rows if _key(table, row) in existing]
+    count.new, count.updated = len(new), len(old)
     if table.key == ("id",):
-        count.new_ids = [k[0] for k in keys if k not in existing]
+        count.new_ids = [row.values["id"] for row in new]
     if dry_run:
         return count
+    await _insert(conn, export_file, new)
+    await _update(conn, export_file, old)
+    if table is CONTACTS and "role" in export_file.header:
+        await _write_roles(conn, export_file)
+    return count
 
-    # Every row of a file has the same columns (the header's, plus derived ones).
+
+async def _insert(conn: Any, export_file: _File, rows: list[_Row]) -> None:
+    if not rows:
+        return
+    table = export_file.table
+    # Every new row of a file has the same columns (the header's, plus derived ones).
     columns = [c for c in _written_columns(export_file) if c != "role"]
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    # Another import may have inserted the row since it was looked up.
     updates = [f"{c} = EXCLUDED.{c}" for c in columns if c not in table.key]
     if table.has_updated_at:
         updates.append("updated_at = now()")
@@ -722,14 +826,28 @@ async def _upsert(conn: Any, export_file: _File, dry_run: bool) -> TableCount:
     await conn.executemany(
         f"INSERT INTO {table.table} ({', '.join(columns)}) VALUES ({placeholders}) "
         f"ON CONFLICT ({', '.join(table.key)}) {conflict}",
-        [[row.values[c] for c in columns] for row in export_file.rows],
+        [[row.values[c] for c in columns] for row in rows],
     )
-    if table is CONTACTS and "role" in export_file.header:
-        await _write_roles(conn, export_file)
-    return count
+
+
+async def _update(conn: Any, export_file: _File, rows: list[_Row]) -> None:
+    table = export_file.table
+    columns = [c for c in _updated_columns(export_file) if c != "role" and c not in table.key]
+    if not rows or not columns:
+        return
+    first = len(table.key) + 1
+    sets = [f"{c} = ${i}" for i, c in enumerate(columns, start=first)]
+    if table.has_updated_at:
+        sets.append("updated_at = now()")
+    where = " AND ".join(f"{k} = ${i}" for i, k in enumerate(table.key, start=1))
+    await conn.executemany(
+        f"UPDATE {table.table} SET {', '.join(sets)} WHERE {where}",
+        [[row.values[k] for k in table.key] + [row.values[c] for c in columns] for row in rows],
+    )
 
 
 def _written_columns(export_file: _File) -> list[str]:
+    """The columns a new row is inserted with: the header's, and those derived."""
     columns = list(export_file.header)
     derived = {CONTACTS.kind: "timezone", NPS.kind: "category"}.get(export_file.table.kind)
     if derived and derived not in columns:
@@ -737,7 +855,21 @@ def _written_columns(export_file: _File) -> list[str]:
     return columns
 
 
-async def _existing(conn: Any, table: Table, keys: list[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
+def _updated_columns(export_file: _File) -> list[str]:
+    """The columns an existing row is updated in: the header's (and an NPS
+    category, which follows a new score)."""
+    columns = list(export_file.header)
+    if export_file.table is NPS and "score" in columns and "category" not in columns:
+        columns.append("category")
+    return columns
+
+
+async def _existing(conn: Any, export_file: _File) -> set[tuple[Any, ...]]:
+    """The keys of the file's rows that the database holds."""
+    table = export_file.table
+    keys = [key for row in export_file.rows if (key := _key(table, row)) is not None]
+    if not keys:
+        return set()
     if table.key == ("id",):
         rows = await conn.fetch(
             f"SELECT id FROM {table.table} WHERE id = ANY($1::text[])", [k[0] for k in keys]
@@ -800,7 +932,7 @@ async def _touched_accounts(conn: Any, files: list[_File]) -> list[str]:
     return [record["id"] for record in found]
 
 
-async def _facts_of(conn: Any, accounts: list[str]) -> Facts:
+async def facts_of(conn: Any, accounts: list[str]) -> Facts:
     """The facts of ``accounts`` a journey would see, by path."""
     facts: Facts = {account: {} for account in accounts}
     if not accounts:
@@ -813,7 +945,7 @@ async def _facts_of(conn: Any, accounts: list[str]) -> Facts:
     return facts
 
 
-def _changes(before: Facts, after: Facts) -> dict[str, list[str]]:
+def changed_paths(before: Facts, after: Facts) -> dict[str, list[str]]:
     """Account id -> the paths whose value differs (only accounts with a change)."""
     changed: dict[str, list[str]] = {}
     for account, old in before.items():
@@ -854,12 +986,20 @@ async def _write_roles(conn: Any, export_file: _File) -> None:
     """Replace the roles of the imported contacts; file order ranks a role's holders."""
     ids = [row.values["id"] for row in export_file.rows]
     await conn.execute("DELETE FROM contact_roles WHERE contact_id = ANY($1::text[])", ids)
+    # A row that leaves out account_id keeps the contact's account.
+    account_of = {
+        record["id"]: record["account_id"]
+        for record in await conn.fetch(
+            "SELECT id, account_id FROM contacts WHERE id = ANY($1::text[])", ids
+        )
+    }
     rank: dict[tuple[str, str], int] = {}
     records = []
     for row in export_file.rows:
+        account_id = account_of[row.values["id"]]
         for role in row.values.get("role") or ():
-            slot = (row.values["account_id"], role)
-            records.append((row.values["id"], row.values["account_id"], role, rank.get(slot, 0)))
+            slot = (account_id, role)
+            records.append((row.values["id"], account_id, role, rank.get(slot, 0)))
             rank[slot] = rank.get(slot, 0) + 1
     await conn.executemany(
         "INSERT INTO contact_roles (contact_id, account_id, role, rank) VALUES ($1, $2, $3, $4) "
