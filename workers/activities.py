@@ -44,6 +44,7 @@ from dsl.ir import ContactPolicy
 from engine.contract import PERMANENT_FAILURE, ActionRequest, ActionResult
 from workers.adapters import custom_actions
 from workers.adapters.email import (
+    AcceptedJournal,
     EmailTemplates,
     Mailer,
     PermanentEmailFailure,
@@ -72,6 +73,8 @@ log = logging.getLogger("playbook.activities")
 
 WEBHOOK_ENV_PREFIX = "PLAYBOOK_WEBHOOK_"
 CHANNELS_ENV = "PLAYBOOK_CHANNELS"
+# Emails the SMTP server took whose ``sent`` mark failed (see AcceptedJournal).
+ACCEPTED_JOURNAL = "email-accepted.journal"
 
 
 def permanent(message: str) -> ApplicationError:
@@ -99,6 +102,7 @@ class JourneyActivities:
         self.templates = templates or EmailTemplates(settings.templates_dir)
         self.signer = signer or signer_for(settings)
         self.email_log = PostgresEmailLog(store.pool)
+        self.accepted = AcceptedJournal(settings.state_dir / ACCEPTED_JOURNAL)
         self.http = http or httpx.AsyncClient(timeout=10.0)
         self.temporal = temporal
 
@@ -222,7 +226,7 @@ class JourneyActivities:
             "playbook_time": request.playbook_time,
         }
         try:
-            outcome = await deliver(self.mailer, self.email_log, message, row)
+            outcome = await deliver(self.mailer, self.email_log, message, row, self.accepted)
         except PermanentEmailFailure as error:
             _, fixing = await self._fix_the_data(
                 request, facts, f"email to {contact['email']} bounced ({error})"

@@ -15,6 +15,7 @@ import pytest
 
 from workers.adapters import email as email_module
 from workers.adapters.email import (
+    AcceptedJournal,
     LogUnavailable,
     Mailer,
     RenderedEmail,
@@ -97,3 +98,39 @@ async def test_a_mark_that_fails_once_is_tried_again_at_once(
     outcome = await deliver(mailer, log, message(row["idempotency_key"]), row)
     assert outcome.status == "sent"
     assert log.marks == ["sent"] and len(mailbox.list()) == 1
+
+
+async def test_a_worker_killed_while_the_mark_fails_leaves_it_to_the_next_worker(
+    sink: tuple[Mailer, Mailbox], tmp_path: Path
+) -> None:
+    """The mark fails (Postgres away) and the worker dies: the worker that replaces
+    it reads the journal in the state folder and marks the message, not a second
+    copy. Chaos found this: a worker SIGKILL 2 s into a Postgres outage."""
+    mailer, mailbox = sink
+    path = tmp_path / "state" / "email-accepted.journal"
+    log = FlakyLog(fail_marks=email_module.MARK_TRIES)
+    row = {"idempotency_key": "version_currency:A1/outreach.send/0"}
+    with pytest.raises(LogUnavailable):
+        await deliver(mailer, log, message(row["idempotency_key"]), row, AcceptedJournal(path))
+    assert len(mailbox.list()) == 1 and log.rows[row["idempotency_key"]] == "sending"
+
+    replacement = AcceptedJournal(path)  # a new process: nothing in memory but the file
+    outcome = await deliver(mailer, log, message(row["idempotency_key"]), row, replacement)
+    assert outcome.status == "already_sent"
+    assert len(mailbox.list()) == 1
+    assert log.rows[row["idempotency_key"]] == "sent"
+    assert row["idempotency_key"] not in AcceptedJournal(path)  # marked: gone for good
+
+
+async def test_a_mark_that_works_at_once_writes_nothing_to_disk(
+    sink: tuple[Mailer, Mailbox], tmp_path: Path
+) -> None:
+    mailer, mailbox = sink
+    path = tmp_path / "email-accepted.journal"
+    log = FlakyLog()
+    row = {"idempotency_key": "renewal:A1/statement.send/2"}
+    outcome = await deliver(
+        mailer, log, message(row["idempotency_key"]), row, AcceptedJournal(path)
+    )
+    assert outcome.status == "sent" and len(mailbox.list()) == 1
+    assert not path.exists()

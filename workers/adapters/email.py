@@ -13,12 +13,15 @@ one row per idempotency key. ``deliver`` first *claims* the key by inserting a
 on a 5xx). A second attempt that finds ``sent`` or ``bounced`` does nothing.
 The row says ``sent`` the moment the server has taken the message (its reply
 to DATA, before the goodbye). If Postgres is away then, the mark is tried again,
-and the process remembers the message: its next attempt marks it without
-sending. The one window left is a crash of the worker after the SMTP server
-accepted the message and before the row says ``sent``: the retry finds
-``sending`` and sends again. We
-chose at-least-once over at-most-once there (a renewal notice lost for ever is
-worse than a rare duplicate), and made the duplicate detectable: the
+and the worker remembers the message in its journal of accepted messages
+(``AcceptedJournal``: in memory, and on disk in its state folder as soon as a
+mark fails): its next attempt, in this process or in the worker that replaces
+it after a crash, marks it without sending. The windows left: a crash of the
+worker between the server's acceptance and the row (or the journal line) saying
+so, a few milliseconds; a retry on another machine while Postgres is away. Then
+the retry finds ``sending`` and sends again. We chose at-least-once over
+at-most-once there (a renewal notice lost for ever is worse than a rare
+duplicate), and made the duplicate detectable: the
 Message-ID is derived from the idempotency key, so both copies carry the same
 ``<sha256(key)[:32]@playbook.local>`` and mail clients, the SMTP sink and
 reports can collapse them.
@@ -35,6 +38,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import os
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -340,9 +344,75 @@ class Mailer:
                 smtp.close()  # the message is taken; a lost goodbye changes nothing
 
 
-# Messages the SMTP server took whose ``sent`` mark could not be written (Postgres
-# went away): the next attempt in this process marks them instead of sending again.
-_ACCEPTED_UNMARKED: dict[str, str] = {}
+class AcceptedJournal:
+    """Messages the SMTP server took whose ``sent`` mark may not be written yet.
+
+    A key goes in (in memory) the moment the server accepts its message and
+    comes out once the mark is written. When a mark fails, the key is also kept
+    on disk, with a ``path`` (in the worker's state folder): a line appended to
+    that file and flushed, so a worker killed while Postgres is away leaves the
+    key for the worker that replaces it, which marks the message instead of
+    sending it again. A mark that works at once costs no disk write. Without a
+    path the journal lives in this process only.
+    """
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._keys: dict[str, str] = {}
+        self._on_disk: set[str] = set()
+        if path is not None and path.exists():
+            self._keys = self._read(path)
+            self._on_disk = set(self._keys)
+            self._rewrite()
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, str]:
+        keys: dict[str, str] = {}
+        for line in path.read_text(errors="replace").splitlines():
+            mark, _, rest = line.partition("\t")
+            key, _, message_id = rest.partition("\t")
+            if mark == "+" and key:
+                keys[key] = message_id
+            elif mark == "-":
+                keys.pop(key, None)
+        return keys
+
+    def _rewrite(self) -> None:
+        """Keep only the keys still unmarked (the file does not grow for ever)."""
+        assert self.path is not None
+        spare = self.path.with_suffix(".tmp")
+        spare.write_text("".join(f"+\t{k}\t{m}\n" for k, m in self._keys.items()))
+        spare.replace(self.path)
+
+    def _append(self, line: str) -> None:
+        assert self.path is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as journal:
+            journal.write(line)
+            journal.flush()
+            os.fsync(journal.fileno())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._keys
+
+    def remember(self, key: str, message_id: str) -> None:
+        self._keys[key] = message_id
+
+    async def keep(self, key: str) -> None:
+        """Put ``key`` on disk too: its mark failed, the worker may die before the next."""
+        if self.path is not None and key in self._keys and key not in self._on_disk:
+            await asyncio.to_thread(self._append, f"+\t{key}\t{self._keys[key]}\n")
+            self._on_disk.add(key)
+
+    async def forget(self, key: str) -> None:
+        self._keys.pop(key, None)
+        if key in self._on_disk and self.path is not None:
+            await asyncio.to_thread(self._append, f"-\t{key}\t\n")
+            self._on_disk.discard(key)
+
+
+# Where ``deliver`` keeps accepted messages when its caller names no journal.
+_IN_PROCESS = AcceptedJournal()
 MARK_TRIES = 3
 MARK_PAUSE = 0.5  # seconds between tries of the ``sent`` mark
 
@@ -352,27 +422,33 @@ class LogUnavailable(EmailFailure):
     activity is retried, and the retry marks it without sending again."""
 
 
-async def _mark_sent(log_: EmailLog, key: str) -> None:
+async def _mark_sent(log_: EmailLog, key: str, journal: AcceptedJournal) -> None:
     for attempt in range(MARK_TRIES):
         try:
             await log_.mark(key, "sent")
-            _ACCEPTED_UNMARKED.pop(key, None)
+            await journal.forget(key)
             return
         except Exception:  # the store's own errors, whatever the driver: retried
+            await journal.keep(key)
             if attempt == MARK_TRIES - 1:
                 raise
             await asyncio.sleep(MARK_PAUSE)
 
 
 async def deliver(
-    mailer: Mailer, log_: EmailLog, message: EmailMessage, row: dict[str, Any]
+    mailer: Mailer,
+    log_: EmailLog,
+    message: EmailMessage,
+    row: dict[str, Any],
+    journal: AcceptedJournal | None = None,
 ) -> Outcome:
     """Send ``message`` once per ``row["idempotency_key"]`` (see the module docstring)."""
+    journal = journal if journal is not None else _IN_PROCESS
     key = row["idempotency_key"]
     message_id = str(message["Message-ID"])
-    if key in _ACCEPTED_UNMARKED:  # sent by an earlier attempt, only the mark was lost
+    if key in journal:  # sent by an earlier attempt, only the mark was lost
         try:
-            await _mark_sent(log_, key)
+            await _mark_sent(log_, key, journal)
         except Exception as error:
             raise LogUnavailable(f"sent, but the email log cannot say so yet: {error}") from error
         return Outcome("already_sent", message_id)
@@ -387,8 +463,8 @@ async def deliver(
         )
 
     async def accepted() -> None:
-        _ACCEPTED_UNMARKED[key] = message_id
-        await _mark_sent(log_, key)
+        journal.remember(key, message_id)
+        await _mark_sent(log_, key, journal)
 
     try:
         await mailer.send(message, accepted)
@@ -399,7 +475,7 @@ async def deliver(
         await log_.mark(key, "failed", str(error))
         raise
     except Exception as error:
-        if key in _ACCEPTED_UNMARKED:
+        if key in journal:
             raise LogUnavailable(f"sent, but the email log cannot say so yet: {error}") from error
         raise
     return Outcome("sent", message_id)
