@@ -123,6 +123,9 @@ class Timeline(BaseModel):
     planned: list[TimelineEntry] = Field(default_factory=list)
     answers: dict[str, str | None] = Field(default_factory=dict)
     risk_level: str = ""
+    # The summary from the facts as the journey holds them now ("Renewal - ACME Corp -
+    # renews 2027-05-01" after the date moved); the UI's static summary keeps the first.
+    summary: str = ""
 
 
 class JourneyOptions(BaseModel):

@@ -178,6 +178,17 @@ def journey_id_for(playbook: Playbook, facts: dict[str, Any]) -> str:
     return render(playbook.journey_id, facts)
 
 
+def journey_summary(playbook: Playbook, facts: dict[str, Any]) -> str:
+    """The journey's summary: "Renewal - ACME Corp - renews 2027-04-01" when the
+    playbook has a ``summary`` template, else "<title> - <account name>". The UI's
+    static summary is the one at the start; the timeline's follows the facts."""
+    template = str(getattr(playbook, "summary", "") or "")
+    if template:
+        return render(template, facts)
+    name = (facts.get("account") or {}).get("name") or ""
+    return f"{playbook.title} - {name}" if name else playbook.title
+
+
 class Interpreter:
     """Runs one journey: ``await run()``; events arrive through ``deliver``."""
 
@@ -306,6 +317,7 @@ class Interpreter:
             planned=self._planned() if self.status == "running" else [],
             answers=dict(self.answers),
             risk_level=str(account.get("risk_level") or ""),
+            summary=journey_summary(self.playbook, self.facts),
         )
 
     def state_at(self, resume: ResumePoint) -> JourneyState:

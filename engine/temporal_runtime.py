@@ -51,7 +51,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from temporalio.contrib.pydantic import pydantic_data_converter
 
-    from dsl.ir import Playbook
     from engine import search_attributes as attrs
     from engine.contract import (
         PERMANENT_FAILURE,
@@ -62,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
         Timeline,
         TimelineEntry,
     )
-    from engine.evaluator import as_date, render, show
+    from engine.evaluator import as_date, show
     from engine.interpreter import ContinueAsNew, Interpreter
     from engine.rehearsal import RehearsalClock
 
@@ -99,16 +98,6 @@ def patience(request: ActionRequest) -> timedelta:
             window = OUTAGE_PATIENCE
         return max(window, timedelta(0))
     return OUTAGE_PATIENCE
-
-
-def journey_summary(playbook: Playbook, facts: dict[str, Any]) -> str:
-    """The UI's static summary: "Renewal - ACME Corp - renews 2027-04-01" when the
-    playbook has a ``summary`` template, else "<title> - <account name>"."""
-    template = str(getattr(playbook, "summary", "") or "")
-    if template:
-        return render(template, facts)
-    name = (facts.get("account") or {}).get("name") or ""
-    return f"{playbook.title} - {name}" if name else playbook.title
 
 
 class TemporalRuntime:
@@ -331,8 +320,11 @@ class _Action:
 
 
 def current_details(timeline: Timeline) -> str:
-    """The UI's current details: stage, last action, next step and when."""
-    lines = [f"**Stage:** {timeline.stage or '-'}"]
+    """The UI's current details: the summary as the facts read now (the static
+    summary keeps the one at the start: a moved renewal date shows here), stage,
+    last action, next step and when."""
+    lines = [f"**Summary:** {timeline.summary}"] if timeline.summary else []
+    lines.append(f"**Stage:** {timeline.stage or '-'}")
     last = next((e for e in reversed(timeline.done) if e.kind not in ("event",)), None)
     if last is not None:
         lines.append(f"**Last:** {_entry_words(last)}")

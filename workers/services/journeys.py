@@ -40,7 +40,7 @@ from dsl.ir import PLACEHOLDER, Playbook
 from engine import search_attributes as attrs
 from engine.contract import JourneyInput, JourneyOptions, Timeline, TimelineEntry, reacts_to
 from engine.evaluator import as_date, lookup, render
-from engine.temporal_runtime import journey_summary
+from engine.interpreter import journey_summary
 from workers.adapters.store import UnknownAccount
 from workers.services import playbooks
 from workers.services.connections import Connections
@@ -315,6 +315,8 @@ class JourneyView:
     status: str
     started: datetime | None
     closed: datetime | None
+    # The journey's summary from its facts now (the timeline's), else the UI's
+    # static summary, from its facts at the start.
     summary: str = ""
     timeline: Timeline | None = None
     note: str = ""
@@ -376,6 +378,8 @@ async def show_journey(
                 return view
             view.recorded = await recorded_steps(kept, workflow_id)
             view.source = f"what the store recorded (no worker replayed the journey: {problem})"
+    if view.timeline is not None and view.timeline.summary:
+        view.summary = view.timeline.summary  # as the facts read now: a moved date shows
     return view
 
 

@@ -46,7 +46,7 @@ from dsl.ir import Playbook
 from dsl.schema import NPS_RESPONSE
 from engine.contract import JourneyInput, JourneyOptions, Timeline
 from engine.evaluator import evaluate, truthy
-from engine.temporal_runtime import journey_summary
+from engine.interpreter import journey_summary
 from workers.adapters.store import Store, UnknownAccount, UnknownFact
 from workers.services import journeys, outbox, playbooks
 from workers.services.connections import Connections
