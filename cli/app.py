@@ -112,6 +112,9 @@ DATA_COMMANDS: dict[str, Verb] = {
     "seed": Verb(
         "cli.data", "Seed N synthetic accounts with subscriptions, contacts, usage and NPS."
     ),
+    "set": Verb(
+        "cli.data_set", "Update facts of one account; tell its running journeys that read them."
+    ),
     "release": Verb(
         "cli.release",
         "Record a GA release; start the journeys of the playbooks that start on ga_release.",

@@ -23,7 +23,12 @@ Routes (an ASGI app on Starlette, served by uvicorn):
   "renewed", "account_id": "ACME-0042", "data": {...}}``; the event reaches
   every running journey of the account (``workers.services.triggers.crm_event``: those
   visibility lists, and each playbook's journey of the account by its id, so
-  one started a moment ago too).
+  one started a moment ago too). Or ``{"account_id": "ACME-0042", "facts":
+  {"subscription.renewal_date": "2027-05-01"}}``: each fact checked as an import
+  checks its column (400, with what is expected, writes nothing), written and
+  audited in one transaction, and ``facts_changed`` told to the account's running
+  journeys that read a changed path (``workers.services.fact_updates``); the
+  answer lists the changed paths and the journeys told.
 - ``POST /webhooks/nps`` (same secret): ``{"account_id", "score", "comment"?,
   "contact_id"?, "responded_on"?, "id"?}``: stored, then the journey of each
   playbook that ``starts on nps_response`` is signal-with-started.
@@ -74,7 +79,7 @@ from dsl.ir import Playbook
 from dsl.schema import NPS_RESPONSE
 from workers.adapters.links import LinkError, LinkSigner, UnsubscribeLink, signer_for
 from workers.adapters.store import Store
-from workers.services import governance, outbox, playbooks, releases, triggers
+from workers.services import fact_updates, governance, outbox, playbooks, releases, triggers
 from workers.services.answers import Answer, AnswerOutcome, take_answer
 from workers.services.connections import Connections
 from workers.services.errors import JourneyError, TemporalUnreachable
@@ -304,12 +309,16 @@ def _link_problem(error: LinkError) -> HTMLResponse:
 
 
 async def crm_webhook(endpoint: Endpoint, request: Request) -> Response:
-    """The CRM reports an event of an account (renewed, churned...)."""
+    """The CRM reports an event of an account (renewed, churned...), or new values
+    of its facts (``{"account_id": ..., "facts": {...}}``)."""
     refused = _refuse(endpoint, request)
     if refused is not None:
         return refused
     try:
-        event, account_id, data = triggers.parse_crm_event(await _json(request))
+        body = await _json(request)
+        if isinstance(body, dict) and "facts" in body:
+            return await _crm_facts(endpoint, body)
+        event, account_id, data = triggers.parse_crm_event(body)
         outcome = await triggers.crm_event(
             endpoint.db,
             endpoint.clients,
@@ -324,6 +333,24 @@ async def crm_webhook(endpoint: Endpoint, request: Request) -> Response:
         return JSONResponse({"error": str(error)}, status_code=503)
     log.info("crm %s for %s: %s", event, account_id, outcome.journeys)
     return JSONResponse(outcome.as_json())
+
+
+async def _crm_facts(endpoint: Endpoint, body: dict[str, Any]) -> Response:
+    """Fact updates from the CRM: validated, written, audited, and told to the
+    running journeys that read them (``workers.services.fact_updates``)."""
+    if "event" in body:
+        return JSONResponse(
+            {"error": "send an event and fact updates in two calls", "hint": ""}, status_code=400
+        )
+    try:
+        update = fact_updates.parse_update(body)
+        updated = await fact_updates.update_facts(
+            endpoint.db, endpoint.clients, endpoint.settings, update
+        )
+    except fact_updates.FactRefused as error:
+        return JSONResponse({"error": str(error), "hint": error.hint}, status_code=error.status)
+    log.info("crm facts for %s: %s", updated.account_id, updated.as_json())
+    return JSONResponse(updated.as_json())
 
 
 async def nps_webhook(endpoint: Endpoint, request: Request) -> Response:
