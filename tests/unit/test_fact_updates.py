@@ -4,9 +4,12 @@ reads its column, the first problem refused with what is expected."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -19,6 +22,8 @@ from workers.services.fact_updates import (
     parse_fact,
     parse_update,
 )
+from workers.settings import Settings
+from workers.web.app import SECRET_HEADER, create_app
 
 
 @pytest.mark.parametrize(
@@ -180,3 +185,56 @@ def test_data_set_refuses_a_bad_fact_before_connecting_anywhere() -> None:
     result = runner.invoke(app, ["data", "set", "ACC-1", "subscription.renewal_date"], env=env)
     assert isinstance(result.exception, UserError)
     assert str(result.exception) == "'subscription.renewal_date' is not PATH=VALUE"
+
+
+@pytest.fixture
+async def web(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """The web endpoint without a store or Temporal: a request that got as far as
+    writing anything would fail."""
+
+    async def no_temporal() -> object:
+        raise AssertionError("nothing here may reach Temporal")
+
+    settings = Settings(state_dir=tmp_path, link_secret="links", webhook_secret="hook")
+    transport = httpx.ASGITransport(app=create_app(settings, clients=no_temporal))
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers={SECRET_HEADER: "hook"}
+    ) as opened:
+        yield opened
+
+
+@pytest.mark.parametrize(
+    ("body", "answer"),
+    [
+        (
+            {"account_id": "A-1", "facts": {"subscription.renewal_dte": "2027-05-01"}},
+            {
+                "error": "unknown fact 'subscription.renewal_dte'",
+                "hint": "did you mean 'subscription.renewal_date'?",
+            },
+        ),
+        (
+            {"account_id": "A-1", "facts": {"account.risk_level": "severe"}},
+            {
+                "error": "account.risk_level: unknown value 'severe'",
+                "hint": "one of: low, medium, high",
+            },
+        ),
+        (
+            {"event": "renewed", "account_id": "A-1", "facts": {"account.risk_level": "high"}},
+            {"error": "send an event and fact updates in two calls", "hint": ""},
+        ),
+    ],
+)
+async def test_the_crm_webhook_refuses_a_bad_fact_update_before_the_store(
+    web: httpx.AsyncClient, body: dict[str, object], answer: dict[str, str]
+) -> None:
+    response = await web.post("/webhooks/crm", json=body)
+    assert response.status_code == 400
+    assert response.json() == answer
+
+
+async def test_the_crm_webhook_still_reads_the_event_form(web: httpx.AsyncClient) -> None:
+    response = await web.post("/webhooks/crm", json={"event": "Renewed!", "account_id": "A-1"})
+    assert response.status_code == 400
+    assert "'event' must be an event name" in response.json()["error"]
