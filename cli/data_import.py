@@ -90,7 +90,11 @@ def import_command(
 
 def _print_report(report: ImportReport) -> None:
     if report.offline:
-        err.print("no database: references checked against the files only", highlight=False)
+        err.print(
+            "no database: references checked against the files only, and no row told "
+            "apart as new (a new row needs every required column)",
+            highlight=False,
+        )
     verb = "would import" if report.dry_run else "imported"
     for count in report.counts:
         console.print(
