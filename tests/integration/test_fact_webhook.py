@@ -185,20 +185,20 @@ async def test_crm_fact_update_moves_one_journey_and_a_bad_one_writes_nothing(
             answer = await http.post("/webhooks/crm", json={"account_id": moved, "facts": facts})
             assert answer.status_code == 400, answer.text
             assert answer.json() == {"error": error, "hint": hint}
+        nobody = await http.post(
+            "/webhooks/crm", json={"account_id": "NOPE-1", "facts": {"account.risk_level": "high"}}
+        )
+        assert nobody.status_code == 404
+        assert nobody.json() == {"error": "no account 'NOPE-1'", "hint": ""}
         assert await written(data_store, moved) == untouched
         assert "facts_changed" not in await signal_names(temporal_client, ids[moved])
 
         # The CRM moves the renewal date by 30 days and raises the risk.
-        answer = await http.post(
-            "/webhooks/crm",
-            json={
-                "account_id": moved,
-                "facts": {
-                    "subscription.renewal_date": MOVED.isoformat(),
-                    "account.risk_level": "high",
-                },
-            },
-        )
+        update = {
+            "account_id": moved,
+            "facts": {"subscription.renewal_date": MOVED.isoformat(), "account.risk_level": "high"},
+        }
+        answer = await http.post("/webhooks/crm", json=update)
         assert answer.status_code == 200, answer.text
         assert answer.json() == {
             "account_id": moved,
@@ -215,6 +215,12 @@ async def test_crm_fact_update_moves_one_journey_and_a_bad_one_writes_nothing(
             lambda t: waiting_at(t) == t140 + timedelta(days=30),
             "the T-140 question re-planned 30 days later",
         )
+        # The CRM sending the same again changes nothing and tells nobody.
+        again = await http.post("/webhooks/crm", json=update)
+        assert again.status_code == 200, again.text
+        assert again.json()["changed"] == []
+        assert sorted(again.json()["unchanged"]) == sorted(update["facts"])
+        assert again.json()["journeys"] == {}
         shift = timedelta(days=30)
         assert planned_dates(after) == [at + shift for at in planned_dates(before[moved])]
         assert after.summary.endswith(f"renews {MOVED.isoformat()}")
