@@ -12,6 +12,7 @@ import typer
 
 from cli.errors import UserError
 from dsl.diagnostics import PlaybookError
+from dsl.folder import is_model_file, playbook_files
 from dsl.formatter import format_playbook
 from dsl.graph import to_mermaid
 from dsl.loader import load_playbook, read_source, render_diagnostics
@@ -33,11 +34,12 @@ def _read(file: Path) -> str:
 
 
 def _playbook_files(paths: list[Path]) -> list[Path]:
-    """The files named, with a folder standing for the ``*.playbook`` files in it."""
+    """The files named, with a folder standing for the ``*.playbook`` files in it;
+    a model file (``model.playbook``) is no playbook and is left as it is."""
     files: list[Path] = []
     for path in paths:
-        files += sorted(path.glob("*.playbook")) if path.is_dir() else [path]
-    return files
+        files += playbook_files(path) if path.is_dir() else [path]
+    return [path for path in files if not is_model_file(path)]
 
 
 def fmt(

@@ -2,6 +2,10 @@
 
 Diagnostics go to stderr as ``path:line:col: error: message`` with the source
 line, a caret and a hint; the exit status is 1 if any file has an error.
+
+A team model file (``model.playbook``) is checked as a model; then every
+playbook beside it that was not named too is checked against it, so a model
+change that breaks a playbook is reported with the playbook's file and line.
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ import typer
 
 from cli.errors import UserError
 from dsl.diagnostics import Diagnostic
-from dsl.loader import check_file, read_source, render_diagnostics
+from dsl.folder import is_model_file, playbook_files
+from dsl.loader import check_file, check_model_file, read_source, render_diagnostics
 
 
 def _file_problems(path: Path, diagnostics: list[Diagnostic]) -> str:
@@ -49,6 +54,8 @@ def _report(path: Path, templates: Path | None = None) -> tuple[bool, int]:
     if text is None:
         typer.echo(_file_problems(path, problems), err=True)
         return False, sum(1 for d in problems if d.is_error)
+    if is_model_file(path):
+        return _report_model(path, text)
     playbook, diagnostics = check_file(path, templates)
     if diagnostics:
         typer.echo(render_diagnostics(diagnostics, text), err=True)
@@ -59,6 +66,33 @@ def _report(path: Path, templates: Path | None = None) -> tuple[bool, int]:
     return playbook is not None, errors
 
 
+def _report_model(path: Path, text: str) -> tuple[bool, int]:
+    """Check a model file, print its diagnostics (or the ok line); (ok, error count)."""
+    model, diagnostics = check_model_file(path)
+    if diagnostics:
+        typer.echo(render_diagnostics(diagnostics, text), err=True)
+    if model is None:
+        return False, sum(1 for d in diagnostics if d.is_error)
+    own = len(model.custom_facts())
+    typer.echo(
+        f"ok: {path} (data model: {len(model.facts())} facts, {own} of them declared here; "
+        f"{len(model.owners)} owners, {len(model.channels)} channels)"
+    )
+    return True, 0
+
+
+def _beside_models(files: list[Path]) -> list[Path]:
+    """The playbooks beside each model file named that were not named themselves."""
+    named = {path.resolve() for path in files}
+    folders = {path.resolve().parent: path.parent for path in files if is_model_file(path)}
+    return [
+        shown / playbook.name
+        for folder, shown in folders.items()
+        for playbook in playbook_files(folder)
+        if playbook.resolve() not in named
+    ]
+
+
 def validate(
     files: list[Path] = typer.Argument(..., help="Playbook files to check.", show_default=False),
     templates: Path | None = _templates_option(),
@@ -67,7 +101,7 @@ def validate(
     _check_templates_dir(templates)
     failed = 0
     total_errors = 0
-    for path in files:
+    for path in [*files, *_beside_models(files)]:
         ok, errors = _report(path, templates)
         failed += 0 if ok else 1
         total_errors += errors

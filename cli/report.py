@@ -124,10 +124,11 @@ async def _build(
 
 def _playbooks(settings: settings_module.Settings) -> dict[str, Playbook]:
     """The compiled playbooks of the playbooks directory (broken ones left out)."""
+    from dsl.folder import playbook_files
     from dsl.loader import check_file
 
     found: dict[str, Playbook] = {}
-    for path in sorted(settings.playbooks_dir.glob("*.playbook")):
+    for path in playbook_files(settings.playbooks_dir):
         compiled, _ = check_file(path)
         if compiled is not None:
             found[compiled.name] = compiled

@@ -34,6 +34,8 @@ from cli.timeline import STATUS_STYLE, planned_rows, timeline_table
 from dsl.diagnostics import PlaybookError
 from dsl.ir import Playbook
 from dsl.loader import load_playbook
+from dsl.model import Model
+from dsl.model_file import load_model
 from engine import scenario
 from engine.evaluator import show
 from engine.scenario import ScenarioError
@@ -71,11 +73,14 @@ def build_script(
     close_ctas_after: int | None,
     anchor: date | None,
     playbook: Playbook | None = None,
+    model: Model | None = None,
 ) -> Script:
     """The simulated world from the command line's options (``engine.scenario``);
     what it refuses is a ``UserError``."""
     try:
-        return scenario.build_script(answers, events, facts, close_ctas_after, anchor, playbook)
+        return scenario.build_script(
+            answers, events, facts, close_ctas_after, anchor, playbook, model
+        )
     except ScenarioError as error:
         raise UserError(str(error), hint=error.hint) from None
 
@@ -101,14 +106,14 @@ def _load_playbook(file: Path) -> Playbook:
         raise typer.Exit(1) from None
 
 
-def _file_facts(path: Path, playbook: Playbook) -> dict[str, Any]:
+def _file_facts(path: Path, playbook: Playbook, model: Model) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as error:
         raise UserError(f"cannot read {path}: {error.strerror}") from None
     try:
-        facts = scenario.facts_from_json(text, str(path))
-        scenario.check_journey_id_facts(playbook, facts, str(path))
+        facts = scenario.facts_from_json(text, str(path), model)
+        scenario.check_journey_id_facts(playbook, facts, str(path), model)
     except ScenarioError as error:
         raise UserError(str(error), hint=error.hint) from None
     return facts
@@ -172,6 +177,7 @@ def simulate_command(
 ) -> None:
     """Simulate one journey in virtual time and print its timeline (no server needed)."""
     playbook = _load_playbook(file)
+    model = load_model(file.resolve().parent)  # it loads: the playbook compiled with it
     try:
         start_day = date.fromisoformat(start) if start else date.today()
     except ValueError:
@@ -181,11 +187,11 @@ def simulate_command(
     if account:
         facts = _store_facts(account)
     elif account_facts is not None:
-        facts = _file_facts(account_facts, playbook)
+        facts = _file_facts(account_facts, playbook, model)
     else:
-        facts = sample_facts(start_day)
+        facts = scenario.with_sample_facts(sample_facts(start_day), model, start_day)
     anchor = anchor_date(playbook, facts, start_day)
-    script = build_script(answer, event, fact, close_ctas_after, anchor, playbook)
+    script = build_script(answer, event, fact, close_ctas_after, anchor, playbook, model)
     begin = day_start(start_day)
     until = begin + timedelta(days=days)
     result = asyncio.run(run_simulation(playbook, facts, script, start=begin, until=until))

@@ -9,8 +9,10 @@ What is checked (docs/language.md):
 - the header: required lines (title, journey id), lines given twice, header
   lines after the first step, the anchor is a date, conditions are true/false,
   defaults are in range, experiments sum to 100% with at most one holdout;
-- names: fact paths against ``dsl.schema`` ("did you mean"), ``{placeholders}``
-  in strings, contact roles, owner roles, priorities, events, goals, steps,
+- names: fact paths against the data model (``dsl.model``: the default model and
+  the team's ``model.playbook`` beside the playbook; "did you mean"),
+  ``{placeholders}`` in strings, contact roles, owner roles, notify channels,
+  priorities, events, goals, steps,
   experiments, questions, templates (``<templates_dir>/NAME.txt.j2``),
   functions, their arity and argument types (``dsl.builtins``);
 - types of every expression (a date compared with a number, ``and`` over a
@@ -39,7 +41,10 @@ from dsl import printer, schema
 from dsl import syntax as s
 from dsl.builtins import CALLABLE
 from dsl.diagnostics import Diagnostic, closest, did_you_mean, error
+from dsl.folder import playbook_files
 from dsl.ir import PLACEHOLDER
+from dsl.model import CONTACT_GROUP, OPEN_ROOTS, Model
+from dsl.model_file import default_model
 from dsl.template_check import check_template
 from dsl.visitor import NodeVisitor, walk
 
@@ -99,8 +104,10 @@ class Checker(NodeVisitor[Any]):
         playbook: s.PlaybookFile,
         templates_dir: Path | None = None,
         playbooks_dir: Path | None = None,
+        model: Model | None = None,
     ) -> None:
         self.playbook = playbook
+        self.model = model or default_model()
         self.path = playbook.path
         self.templates_dir = templates_dir
         self.playbooks_dir = playbooks_dir
@@ -429,8 +436,8 @@ class Checker(NodeVisitor[Any]):
     def visit_SetStmt(self, stmt: s.SetStmt, scope: _Scope) -> None:
         target_type = self.fact_path(stmt.target, scope)
         parts = tuple(p.text for p in stmt.target.parts)
-        if target_type is not None and parts not in schema.WRITABLE:
-            writable = ", ".join(sorted(".".join(w) for w in schema.WRITABLE))
+        if target_type is not None and parts not in self.model.writable:
+            writable = ", ".join(sorted(".".join(w) for w in self.model.writable))
             self.report(
                 f"{stmt.target.dotted} cannot be set",
                 stmt.target.span,
@@ -451,13 +458,21 @@ class Checker(NodeVisitor[Any]):
         self.policy(stmt.policy)
 
     def visit_NotifyStmt(self, stmt: s.NotifyStmt, scope: _Scope) -> None:
+        channels = self.model.channel_names
+        if stmt.channel.text not in channels:
+            self.unknown(
+                "channel",
+                stmt.channel,
+                channels,
+                "channels are " + ", ".join(channels) + "; declare yours in model.playbook",
+            )
         self.check_text(stmt.message, scope)
         self.policy(stmt.policy)
 
     def visit_StartPlaybookStmt(self, stmt: s.StartPlaybookStmt, scope: _Scope) -> None:
         if self.playbooks_dir is None or not self.playbooks_dir.is_dir():
             return
-        known = [p.stem for p in self.playbooks_dir.glob("*.playbook")]
+        known = [p.stem for p in playbook_files(self.playbooks_dir)]
         if stmt.playbook.text not in known:
             self.unknown(
                 "playbook",
@@ -631,7 +646,7 @@ class Checker(NodeVisitor[Any]):
             # Each template's own problems once, at its first use.
             if (name.text, for_ask) not in self.templates_checked:
                 self.templates_checked.add((name.text, for_ask))
-                for problem in check_template(self.templates_dir, name.text, for_ask):
+                for problem in check_template(self.templates_dir, name.text, for_ask, self.model):
                     self.report(problem.text(), name.span, problem.hint)
             return
         known = sorted(p.name.removesuffix(".txt.j2") for p in self.templates_dir.glob("*.txt.j2"))
@@ -652,22 +667,14 @@ class Checker(NodeVisitor[Any]):
         self.unknown("template", name, known, hint)
 
     def contact_role(self, name: s.Name) -> None:
-        if name.text not in schema.CONTACT_ROLES:
-            self.unknown(
-                "contact role",
-                name,
-                schema.CONTACT_ROLES,
-                "contact roles are " + ", ".join(schema.CONTACT_ROLES),
-            )
+        roles = self.model.contact_roles
+        if name.text not in roles:
+            self.unknown("contact role", name, roles, "contact roles are " + ", ".join(roles))
 
     def owner_role(self, name: s.Name) -> None:
-        if name.text not in schema.OWNER_ROLES:
-            self.unknown(
-                "owner role",
-                name,
-                schema.OWNER_ROLES,
-                "owner roles are " + ", ".join(schema.OWNER_ROLES),
-            )
+        owners = self.model.owner_roles
+        if name.text not in owners:
+            self.unknown("owner role", name, owners, "owner roles are " + ", ".join(owners))
 
     def event_name(self, name: s.Name) -> None:
         known = set(schema.BUILTIN_EVENTS) | self.facts.events
@@ -942,9 +949,11 @@ class Checker(NodeVisitor[Any]):
 
     def known_word(self, path: s.PathExpr, value: s.Expr | s.MatchValue) -> None:
         """A word compared with, set into or matched against a fact that holds one of
-        a few words (``schema.VALUES``) must be one of them (or "", not known)."""
-        words = schema.VALUES.get(tuple(part.text for part in path.parts))  # type: ignore[arg-type]
-        if words is None:
+        a few words (``Fact.words``) must be one of them (or "", not known)."""
+        parts = path.parts
+        fact = self.model.fact(parts[0].text, parts[1].text) if len(parts) == 2 else None
+        words = fact.words if fact is not None else ()
+        if not words:
             return
         if isinstance(value, s.StringLit):
             word, span = value.value, value.span
@@ -966,8 +975,9 @@ class Checker(NodeVisitor[Any]):
         """The schema type of a fact path, or ``None`` (reported) if it names no fact."""
         parts = path.parts
         root = parts[0]
-        if root.text in schema.ROOTS:
-            fields = schema.ROOTS[root.text]
+        roots = self.model.roots
+        if root.text in roots:
+            fields = roots[root.text]
             if len(parts) == 1:
                 self.report(
                     f"{root.text} is not a value; name one of its fields",
@@ -1014,16 +1024,14 @@ class Checker(NodeVisitor[Any]):
                 self.report("name a field of the event, e.g. event.reason", path.span)
                 return None
             return "any"
-        known = [*schema.ROOTS, *schema.OPEN_ROOTS] + (
-            [self.facts.anchor] if self.facts.anchor else []
-        )
+        known = [*roots, *OPEN_ROOTS] + ([self.facts.anchor] if self.facts.anchor else [])
         # A field written without its root (`risk_level`) is the likely slip.
-        homes = [f"{r}.{f}" for r, fs in schema.ROOTS.items() for f in fs if f == root.text]
+        homes = [f"{r}.{f}" for r, fs in roots.items() for f in fs if f == root.text]
         hint = (
             f"did you mean {homes[0]}?"
             if homes
             else did_you_mean(root.text, known)
-            or "fact paths start with " + ", ".join([*schema.ROOTS, *schema.OPEN_ROOTS])
+            or "fact paths start with " + ", ".join([*roots, *OPEN_ROOTS])
         )
         self.report(f"unknown name {root.text}", root.span, hint)
         return None
@@ -1038,18 +1046,18 @@ class Checker(NodeVisitor[Any]):
             )
             return None
         role, name = parts[1], parts[2]
-        if role.text not in schema.CONTACT_ROLES:
-            self.unknown("contact role", role, schema.CONTACT_ROLES)
+        if role.text not in self.model.contact_roles:
+            self.unknown("contact role", role, self.model.contact_roles)
             return None
-        if name.text not in schema.CONTACT:
+        fields = self.model.fields(CONTACT_GROUP)
+        if name.text not in fields:
             self.report(
                 f"unknown field contacts.{role.text}.{name.text}",
                 name.span,
-                did_you_mean(name.text, schema.CONTACT)
-                or "contacts have " + ", ".join(schema.CONTACT),
+                did_you_mean(name.text, fields) or "contacts have " + ", ".join(fields),
             )
             return None
-        return schema.CONTACT[name.text]
+        return fields[name.text]
 
 
 _ARITHMETIC: dict[tuple[str, str, str], str] = {
@@ -1192,9 +1200,11 @@ def check(
     playbook: s.PlaybookFile,
     templates_dir: Path | None = None,
     playbooks_dir: Path | None = None,
+    model: Model | None = None,
 ) -> list[Diagnostic]:
     """Every problem in ``playbook``, in source order (empty: it compiles).
 
     ``templates_dir`` is where email templates live (``None``: templates are not
-    checked); ``playbooks_dir`` is where ``start playbook NAME`` looks."""
-    return Checker(playbook, templates_dir, playbooks_dir).run()
+    checked); ``playbooks_dir`` is where ``start playbook NAME`` looks; ``model``
+    the data model (``None``: the default model)."""
+    return Checker(playbook, templates_dir, playbooks_dir, model).run()

@@ -22,9 +22,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dsl import ir, schema
+from dsl import ir
 from dsl import syntax as s
-from dsl.visitor import NodeVisitor
+from dsl.model import CONTACT_GROUP, Model
+from dsl.model_file import default_model
+from dsl.visitor import NodeVisitor, walk
 
 
 def _span(span: s.Span) -> ir.Span | None:
@@ -44,8 +46,9 @@ def _number(number: s.NumberLit) -> int | float:
 class _Compiler(NodeVisitor[Any]):
     """One ``visit_<Class>`` per statement and expression form of the AST."""
 
-    def __init__(self, playbook: s.PlaybookFile) -> None:
+    def __init__(self, playbook: s.PlaybookFile, model: Model) -> None:
         self.playbook = playbook
+        self.model = model
         anchor = playbook.first(s.AnchorLine)
         self.anchor = anchor.name.text if isinstance(anchor, s.AnchorLine) else ""
         self.used_ids: set[str] = set()
@@ -132,7 +135,26 @@ class _Compiler(NodeVisitor[Any]):
             handlers=handlers,
             experiments=experiments,
             body=body,
+            owners=self.owner_routes(),
+            channels=self.channel_routes(),
         )
+
+    def owner_routes(self) -> list[ir.OwnerRoute]:
+        """Where the CTAs of this playbook go, as the model says now (pinned in the IR)."""
+        roles = {
+            n.owner.text for n in walk(self.playbook) if isinstance(n, s.CtaStmt | s.EscalateStmt)
+        }
+        routes = []
+        for role in sorted(roles):
+            field, queue = self.model.route(role)
+            routes.append(ir.OwnerRoute(role=role, field=field, queue=queue))
+        return routes
+
+    def channel_routes(self) -> list[ir.ChannelRoute]:
+        """The webhook variable of each channel this playbook notifies."""
+        names = sorted({n.channel.text for n in walk(self.playbook) if isinstance(n, s.NotifyStmt)})
+        channels = (self.model.channel(name) for name in names)
+        return [ir.ChannelRoute(name=c.name, env=c.env) for c in channels if c is not None]
 
     def defaults(self, block: s.DefaultsBlock) -> ir.Defaults:
         defaults = ir.Defaults()
@@ -488,7 +510,7 @@ class _Compiler(NodeVisitor[Any]):
         parts = [p.text for p in expr.parts]
         if len(parts) == 1 and parts[0] == self.anchor:
             return ir.Call(fn="anchor", args=[], span=_span(expr.span))
-        return ir.Path(parts=parts, type=_path_type(parts), span=_span(expr.span))
+        return ir.Path(parts=parts, type=_path_type(parts, self.model), span=_span(expr.span))
 
     def visit_CallExpr(self, expr: s.CallExpr) -> ir.Call:
         args = [self.expr(a) for a in expr.args]
@@ -506,11 +528,12 @@ class _Compiler(NodeVisitor[Any]):
         return ir.Binary(op=expr.op, left=left, right=right, span=_span(expr.span))
 
 
-def _path_type(parts: list[str]) -> Any:
-    if parts[0] in schema.ROOTS and len(parts) == 2:
-        return schema.ROOTS[parts[0]].get(parts[1], "any")
+def _path_type(parts: list[str], model: Model) -> Any:
+    roots = model.roots
+    if parts[0] in roots and len(parts) == 2:
+        return roots[parts[0]].get(parts[1], "any")
     if parts[0] == "contacts" and len(parts) == 3:
-        return schema.CONTACT.get(parts[2], "any")
+        return model.fields(CONTACT_GROUP).get(parts[2], "any")
     if parts[0] == "answers":
         return "string"
     return "any"
@@ -532,6 +555,7 @@ def _match_value(value: s.MatchValue) -> str:
     return value.text
 
 
-def compile_playbook(playbook: s.PlaybookFile) -> ir.Playbook:
-    """The IR of a checked playbook (``Playbook.source`` is the file's path)."""
-    return _Compiler(playbook).compile()
+def compile_playbook(playbook: s.PlaybookFile, model: Model | None = None) -> ir.Playbook:
+    """The IR of a checked playbook (``Playbook.source`` is the file's path), its
+    fact types, CTA owners and channels from ``model`` (``None``: the default model)."""
+    return _Compiler(playbook, model or default_model()).compile()

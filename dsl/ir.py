@@ -459,6 +459,23 @@ class Experiment(Node):
     span: Span | None = None
 
 
+class OwnerRoute(Node):
+    """Where a CTA for ``role`` goes, as the data model said when the playbook was
+    compiled (so a running journey never depends on a model file changed later):
+    the person the account field ``field`` names, else the queue ``queue``."""
+
+    role: str
+    field: str = ""
+    queue: str
+
+
+class ChannelRoute(Node):
+    """Where ``notify channel NAME`` posts: the webhook in environment variable ``env``."""
+
+    name: str
+    env: str
+
+
 class Playbook(Node):
     ir_format: int = IR_FORMAT
     name: str
@@ -477,7 +494,17 @@ class Playbook(Node):
     experiments: list[Experiment] = []
     defaults: Defaults = Defaults()
     body: list[Step]
+    owners: list[OwnerRoute] = []  # every owner its CTAs name (from the data model)
+    channels: list[ChannelRoute] = []  # every channel it notifies (from the data model)
     source: str = ""
+
+    def owner_route(self, role: str) -> OwnerRoute | None:
+        """Where a CTA for ``role`` goes (``None``: IR compiled before routes were kept)."""
+        return next((route for route in self.owners if route.role == role), None)
+
+    def channel_env(self, name: str) -> str:
+        """The environment variable of the channel's webhook ("" if not recorded)."""
+        return next((c.env for c in self.channels if c.name == name), "")
 
     def version(self) -> str:
         """Content hash of the playbook: same meaning, same version."""
@@ -542,7 +569,7 @@ def _strip_spans(value: Any) -> Any:
 # Playbook fields added after IR format 1, with their defaults: left out of the hash
 # while they hold the default, so adding one changes the version of no playbook
 # that does not use it.
-_ADDED_FIELDS: dict[str, Any] = {"starts_on": ""}
+_ADDED_FIELDS: dict[str, Any] = {"starts_on": "", "owners": [], "channels": []}
 
 
 def content_hash(playbook: Playbook) -> str:

@@ -2,6 +2,7 @@
 
     load_playbook(path) -> Playbook            raises PlaybookError(diagnostics)
     check_file(path) -> (Playbook | None, [Diagnostic])
+    check_model_file(path) -> (Model | None, [Diagnostic])   a team's model.playbook
     check_text(text, path="<text>", templates_dir=None) -> (Playbook | None, [Diagnostic])
     parse_file(path) / parse_text(text) -> (PlaybookFile | None, [Diagnostic])   (for fmt)
     render_diagnostics(diagnostics, source) -> str
@@ -19,13 +20,17 @@ from pathlib import Path
 from dsl.checker import check
 from dsl.compiler import compile_playbook
 from dsl.diagnostics import Diagnostic, PlaybookError, render_diagnostics
+from dsl.folder import model_file
 from dsl.ir import Playbook
+from dsl.model import Model
+from dsl.model_file import ModelError, check_model_text, load_model
 from dsl.parser import decode_source, parse_file, parse_text
 
 __all__ = [
     "Diagnostic",
     "PlaybookError",
     "check_file",
+    "check_model_file",
     "check_text",
     "load_playbook",
     "parse_file",
@@ -77,22 +82,31 @@ def check_text(
     path: str = "<text>",
     templates_dir: str | Path | None = None,
     playbooks_dir: str | Path | None = None,
+    model: Model | None = None,
 ) -> tuple[Playbook | None, list[Diagnostic]]:
     """Parse, check and compile ``text``. ``templates_dir=None`` leaves templates
-    unchecked; ``playbooks_dir`` (for ``start playbook``) likewise."""
+    unchecked; ``playbooks_dir`` (for ``start playbook``) likewise. The data model
+    is ``model`` if given, else the one of ``playbooks_dir`` (its ``model.playbook``
+    added to the default model), else the default model."""
     tree, diagnostics = parse_text(text, path)
     if tree is None:
         return None, diagnostics
+    folder = Path(playbooks_dir) if playbooks_dir is not None else None
+    if model is None:
+        model, problem = _model_of(folder, path)
+        if model is None:
+            return None, diagnostics + problem
     try:
         diagnostics = diagnostics + check(
             tree,
             Path(templates_dir) if templates_dir is not None else None,
-            Path(playbooks_dir) if playbooks_dir is not None else None,
+            folder,
+            model,
         )
         diagnostics.sort(key=lambda d: (d.line, d.col, d.message))
         if any(d.is_error for d in diagnostics):
             return None, diagnostics
-        return compile_playbook(tree), diagnostics
+        return compile_playbook(tree, model), diagnostics
     except RecursionError:  # thousands of nested operators: a diagnostic, not a crash
         return None, [
             Diagnostic(
@@ -100,6 +114,25 @@ def check_text(
                 "this playbook nests too deeply to compile",
                 path,
                 hint="split long expressions and deep blocks into smaller ones",
+            )
+        ]
+
+
+def _model_of(folder: Path | None, path: str) -> tuple[Model | None, list[Diagnostic]]:
+    """The model of the playbooks in ``folder``, or one diagnostic on the playbook
+    saying that its folder's model file does not load (and where)."""
+    try:
+        return load_model(folder), []
+    except ModelError as exc:
+        first = exc.diagnostics[0] if exc.diagnostics else None
+        where = first.headline() if first else str(exc)
+        model_path = model_file(folder) if folder is not None else "model.playbook"
+        return None, [
+            Diagnostic(
+                "error",
+                f"the data model does not load: {where}",
+                path,
+                hint=f"fix it first: playbook validate {model_path}",
             )
         ]
 
@@ -113,6 +146,14 @@ def check_file(
         return None, problems
     folder = Path(path).resolve().parent
     return check_text(text, str(path), templates_dir_for(path, templates_dir), folder)
+
+
+def check_model_file(path: str | Path) -> tuple[Model | None, list[Diagnostic]]:
+    """Check a team model file (``model.playbook``): the default model with it added."""
+    text, problems = read_source(path)
+    if text is None:
+        return None, problems
+    return check_model_text(text, str(path))
 
 
 def load_playbook(path: str | Path, templates_dir: str | Path | None = None) -> Playbook:

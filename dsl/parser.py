@@ -969,3 +969,9 @@ def parse_file(path: str | Path) -> tuple[s.PlaybookFile | None, list[Diagnostic
     if text is None:
         return None, problems
     return parse_text(text, name)
+
+
+# The model language (dsl.model_file) lexes as this one does: its blocks by the same
+# postlexer, which reads the source lines for its hints.
+Indentation = _Indentation
+source_lines = _source_lines

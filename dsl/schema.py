@@ -1,10 +1,12 @@
-"""The declared fact schema: every fact a playbook may read or write.
+"""The built-in facts under the names the code has always used, and what the
+services know beside the data model (built-in events, triggers).
 
-The checker rejects unknown fields against this schema (with a "did you mean"),
-the compiler types fact paths with it, the store's SQL migrations hold the same
-fields, and enrolment compiles entry conditions to SQL over these fields only.
+The facts, owners, contact roles and channels themselves live in one place, the
+default model ``dsl/default.model`` (read by ``dsl.model_file``); the constants
+here are derived from it. Code that should also see a team's own facts asks the
+``Model`` of its playbooks folder (``dsl.model_file.load_model``).
 
-Facts reach a journey as one dict of this shape (see ``engine.facts``):
+Facts reach a journey as one dict of this shape (see ``dsl.model``):
 
     {"account": {...}, "subscription": {...}, "usage": {...}, "nps": {...},
      "contacts": {"decision_maker": {...}, ...}, "quote": {...}}
@@ -13,122 +15,42 @@ Facts reach a journey as one dict of this shape (see ``engine.facts``):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-FieldType = Literal["number", "string", "bool", "date"]
+from dsl.model import OPEN_ROOTS, FieldType, Model
+from dsl.model_file import default_model
 
-ACCOUNT: dict[str, FieldType] = {
-    "id": "string",
-    "name": "string",
-    "segment": "string",  # enterprise | mid_market | smb
-    "region": "string",  # amer | emea | apac | japan
-    "acv": "number",
-    "csm_owner": "string",
-    "renewal_rep": "string",
-    "sales_owner": "string",
-    "tam_owner": "string",
-    "risk_level": "string",  # low | medium | high
-    "renewal_intent": "string",  # yes | no | not_decision_maker | "" (as the CRM holds it)
-    "health_score": "number",  # 0-100
-    "deployment": "string",  # cloud | on_premise
-    "product_line": "string",
-    "installed_version": "string",
-    "ga_version": "string",
-    "versions_behind": "number",
-    "fiscal_year_start_month": "number",
-    "onboarding_complete": "bool",
-    "timezone": "string",
-    "migration_stage": "string",  # not_started | notified | planned | migrating | migrated
-}
+__all__ = ["OPEN_ROOTS", "FieldType", "Model", "default_model"]
 
-SUBSCRIPTION: dict[str, FieldType] = {
-    "id": "string",
-    "status": "string",  # active | renewed | churned
-    "product": "string",
-    "start_date": "date",
-    "renewal_date": "date",
-    "licences": "number",
-    "unit_price": "number",
-    "currency": "string",
-    "weekly_notice_opt_out": "bool",
-}
+DEFAULT: Model = default_model()
 
-USAGE: dict[str, FieldType] = {
-    "devices_in_use": "number",
-    "active_users": "number",
-    "last_login": "date",
-    "adoption_percent": "number",
-}
-
-NPS: dict[str, FieldType] = {
-    "score": "number",
-    "category": "string",  # promoter | passive | detractor
-    "comment": "string",
-    "responded_on": "date",
-}
+ACCOUNT: dict[str, FieldType] = DEFAULT.fields("account")
+SUBSCRIPTION: dict[str, FieldType] = DEFAULT.fields("subscription")
+USAGE: dict[str, FieldType] = DEFAULT.fields("usage")
+NPS: dict[str, FieldType] = DEFAULT.fields("nps")
+CONTACT: dict[str, FieldType] = DEFAULT.fields("contact")
+QUOTE: dict[str, FieldType] = DEFAULT.fields("quote")
+JOURNEY: dict[str, FieldType] = DEFAULT.fields("journey")
 
 # Text facts that hold one of a few words. The checker refuses other words where a
 # playbook compares or sets them (`account.risk_level == "hgh"`); the importer
 # refuses them in a CRM export. An empty value means "not known" and is allowed.
-VALUES: dict[tuple[str, str], tuple[str, ...]] = {
-    ("account", "segment"): ("enterprise", "mid_market", "smb"),
-    ("account", "region"): ("amer", "emea", "apac", "japan"),
-    ("account", "risk_level"): ("low", "medium", "high"),
-    ("account", "renewal_intent"): ("yes", "no", "not_decision_maker"),
-    ("account", "deployment"): ("cloud", "on_premise"),
-    ("account", "migration_stage"): ("not_started", "notified", "planned", "migrating", "migrated"),
-    ("subscription", "status"): ("active", "renewed", "churned"),
-    ("nps", "category"): ("promoter", "passive", "detractor"),
-}
-
-CONTACT: dict[str, FieldType] = {
-    "id": "string",
-    "name": "string",
-    "email": "string",
-    "title": "string",
-    "timezone": "string",
-    "opted_out": "bool",
-}
-
-QUOTE: dict[str, FieldType] = {
-    "id": "string",
-    "licences": "number",
-    "organic_growth_licences": "number",
-    "unit_price": "number",
-    "uplift_percent": "number",
-    "total": "number",
-    "currency": "string",
-}
-
-JOURNEY: dict[str, FieldType] = {
-    "id": "string",
-    "arm": "string",
-    "iteration": "number",
-    "started": "date",
-    "playbook": "string",
-}
+VALUES: dict[tuple[str, str], tuple[str, ...]] = DEFAULT.values
 
 # Contact roles (people at the customer) and owner roles (our own staff, for CTAs).
-CONTACT_ROLES = ("decision_maker", "renewal_contact", "admin", "champion", "billing")
-OWNER_ROLES = ("csm", "renewal_rep", "sales", "tam", "support", "ops")
+CONTACT_ROLES = DEFAULT.contact_roles
+OWNER_ROLES = DEFAULT.owner_roles
 # Which account field names the owner of each owner role; FALLBACK_OWNER is the queue
 # a CTA goes to when the account names nobody for its role.
-OWNER_FIELDS = {
-    "csm": "csm_owner",
-    "renewal_rep": "renewal_rep",
-    "sales": "sales_owner",
-    "tam": "tam_owner",
-    "support": "tam_owner",
-}
-FALLBACK_OWNER = "ops"
+OWNER_FIELDS = {o.role: o.field for o in DEFAULT.owners if o.field}
+FALLBACK_OWNER = DEFAULT.fallback_owner
 
 
 def owner_of(account: Mapping[str, Any], owner_role: str) -> str:
-    """The person a CTA for ``owner_role`` goes to: the account's field for the role
-    (``csm`` -> ``csm_owner``), else the ``FALLBACK_OWNER`` queue."""
-    field_name = OWNER_FIELDS.get(owner_role)
-    owner = str(account.get(field_name) or "") if field_name else ""
-    return owner or FALLBACK_OWNER
+    """The person a CTA for ``owner_role`` goes to under the default model: the
+    account's field for the role (``csm`` -> ``csm_owner``), else the
+    ``FALLBACK_OWNER`` queue."""
+    return DEFAULT.owner_of(account, owner_role)
 
 
 # Events every playbook may use without declaring them.
@@ -146,50 +68,32 @@ TRIGGERS: dict[str, str] = {
     "the playbook enrols its cohort among the accounts the release covers",
 }
 
-ROOTS: dict[str, dict[str, FieldType]] = {
-    "account": ACCOUNT,
-    "subscription": SUBSCRIPTION,
-    "usage": USAGE,
-    "nps": NPS,
-    "quote": QUOTE,
-    "journey": JOURNEY,
-}
-# Roots whose fields are not declared: answers.<question>, event.<payload field>,
-# contacts.<role>.<contact field>.
-OPEN_ROOTS = ("answers", "event", "contacts")
+ROOTS: dict[str, dict[str, FieldType]] = DEFAULT.roots
 
 # Facts a playbook may write with `set`.
-WRITABLE = {
-    ("account", "risk_level"),
-    ("account", "renewal_intent"),
-    ("account", "health_score"),
-    ("account", "migration_stage"),
-    ("account", "onboarding_complete"),  # an onboarding playbook marks it done
-    ("subscription", "weekly_notice_opt_out"),
-    ("subscription", "status"),
-}
+WRITABLE = DEFAULT.writable
 
 
-def reference() -> str:
-    """The fact schema as Markdown, for docs/language.md (kept in step by a test)."""
-    lines = [
-        "| fact | type | notes |",
-        "|---|---|---|",
-    ]
-    for root, fields in ROOTS.items():
-        for name, kind in fields.items():
-            notes = []
-            words = VALUES.get((root, name))
-            if words:
-                notes.append("one of " + ", ".join(words))
-            if (root, name) in WRITABLE:
-                notes.append("a playbook may `set` it")
-            lines.append(f"| {root}.{name} | {kind} | {'; '.join(notes)} |")
-    for name, kind in CONTACT.items():
-        lines.append(f"| contacts.ROLE.{name} | {kind} | |")
+def reference(model: Model | None = None) -> str:
+    """The model as Markdown, for docs/language.md (kept in step by a test)."""
+    model = model or DEFAULT
+    lines = ["| fact | type | notes |", "|---|---|---|"]
+    for fact in model.facts():
+        notes = [fact.description] if fact.description else []
+        if fact.words:
+            notes.append("one of " + ", ".join(fact.words))
+        if fact.settable:
+            notes.append("a playbook may `set` it")
+        kind = "string" if fact.words else fact.type
+        lines.append(f"| {fact.path} | {kind} | {'; '.join(notes)} |")
     lines.append("")
-    lines.append("ROLEs (contacts): " + ", ".join(CONTACT_ROLES) + ".")
-    lines.append("Owners (CTAs): " + ", ".join(OWNER_ROLES) + ".")
+    lines.append("ROLEs (contacts): " + ", ".join(model.contact_roles) + ".")
+    owners = [
+        f"{o.role} (account.{o.field})" if o.field else f"{o.role} (a queue)" for o in model.owners
+    ]
+    lines.append("Owners (CTAs): " + ", ".join(owners) + f"; nobody named: {model.fallback_owner}.")
+    channels = [f"{c.name} ({c.env})" for c in model.channels]
+    lines.append("Channels (`notify channel`): " + ", ".join(channels) + ".")
     lines.append(
         "Events any playbook may use without declaring them: " + ", ".join(BUILTIN_EVENTS) + "."
     )

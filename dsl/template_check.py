@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from dsl import schema
 from dsl.diagnostics import did_you_mean
+from dsl.model import FieldType, Model
+from dsl.model_file import default_model
 
 # What every template sees (workers.adapters.email.template_context), and what only the
 # question email of an `ask` sees.
@@ -25,15 +26,9 @@ CONTEXT_NAMES = (
 )  # fmt: skip
 ASK_NAMES = ("question", "links")
 
-# Roots whose fields are declared; quote gains display fields when rendered, so
-# its fields are left to the renderer.
-_FIELDS: dict[str, dict[str, schema.FieldType]] = {
-    "account": schema.ACCOUNT,
-    "subscription": schema.SUBSCRIPTION,
-    "usage": schema.USAGE,
-    "nps": schema.NPS,
-    "contact": schema.CONTACT,
-}
+# Roots whose fields the data model declares; quote gains display fields when
+# rendered, so its fields are left to the renderer.
+_CHECKED_ROOTS = ("account", "subscription", "usage", "nps", "contact")
 
 
 @dataclass(frozen=True)
@@ -50,17 +45,24 @@ class TemplateProblem:
         return f"template {where}: {self.message}"
 
 
-def check_template(directory: Path, name: str, for_ask: bool) -> list[TemplateProblem]:
-    """Problems in the parts of template ``name`` (the caller checks it exists)."""
+def check_template(
+    directory: Path, name: str, for_ask: bool, model: Model | None = None
+) -> list[TemplateProblem]:
+    """Problems in the parts of template ``name`` (the caller checks it exists);
+    fields against ``model`` (``None``: the default model)."""
+    model = model or default_model()
+    fields = {root: model.fields(root) for root in _CHECKED_ROOTS}
     problems: list[TemplateProblem] = []
     for suffix in (".txt.j2", ".html.j2"):
         path = directory / f"{name}{suffix}"
         if path.is_file():
-            problems += _check_part(path, suffix == ".txt.j2", for_ask)
+            problems += _check_part(path, suffix == ".txt.j2", for_ask, fields)
     return problems
 
 
-def _check_part(path: Path, is_text: bool, for_ask: bool) -> list[TemplateProblem]:
+def _check_part(
+    path: Path, is_text: bool, for_ask: bool, declared: dict[str, dict[str, FieldType]]
+) -> list[TemplateProblem]:
     from jinja2 import TemplateSyntaxError, meta, nodes
     from jinja2.sandbox import SandboxedEnvironment
 
@@ -95,10 +97,10 @@ def _check_part(path: Path, is_text: bool, for_ask: bool) -> list[TemplateProble
         problems.append(TemplateProblem(file, line, f"unknown name {unknown}", hint))
     reported: set[tuple[str, str]] = set()
     for node in tree.find_all(nodes.Getattr):
-        if not isinstance(node.node, nodes.Name) or node.node.name not in _FIELDS:
+        if not isinstance(node.node, nodes.Name) or node.node.name not in declared:
             continue
         root, attr = node.node.name, node.attr
-        fields = _FIELDS[root]
+        fields = declared[root]
         if attr in fields or (root, attr) in reported:
             continue
         reported.add((root, attr))

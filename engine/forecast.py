@@ -44,6 +44,7 @@ from pydantic import BaseModel, PlainSerializer
 
 from dsl import schema
 from dsl.ir import Playbook
+from dsl.model import cta_owner
 from engine.contract import ActionRequest
 from engine.email_cap import EmailCap
 from engine.evaluator import evaluate, truthy
@@ -497,7 +498,7 @@ def _collect(
             )
         )
     elif request.kind in CTA_KINDS:
-        role = str(params.get("owner_role") or "")
+        owner_role, owner = cta_owner(journey.facts.get("account") or {}, params, schema.DEFAULT)
         (forecast.opened_already if already else forecast.ctas).append(
             CtaTask(
                 at=request.playbook_time,
@@ -505,8 +506,8 @@ def _collect(
                 playbook=request.playbook,
                 account_id=request.account_id,
                 journey_id=request.journey_id,
-                owner_role=role or schema.FALLBACK_OWNER,
-                owner=schema.owner_of(journey.facts.get("account") or {}, role),
+                owner_role=owner_role,
+                owner=owner,
                 priority=str(params.get("priority") or ""),
                 reason=str(params.get("reason") or ""),
             )

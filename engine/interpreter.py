@@ -707,12 +707,16 @@ class Interpreter:
 
     def _cta_params(self, step: Cta | Escalate, ctx: Context) -> dict[str, Any]:
         due = self.runtime.now() + timedelta(seconds=step.due.seconds)
-        return {
+        params: dict[str, Any] = {
             "owner_role": step.owner_role,
             "priority": step.priority,
             "due": due.isoformat(),
             "reason": render(step.reason, self.scope(ctx)),
         }
+        route = self.playbook.owner_route(step.owner_role)
+        if route is not None:  # where the data model sent it when the playbook compiled
+            params["owner_field"], params["owner_queue"] = route.field, route.queue
+        return params
 
     async def _run_cta(self, step: Cta, ctx: Context, resume: list[str] | None) -> None:
         params = self._cta_params(step, ctx)
@@ -785,6 +789,9 @@ class Interpreter:
 
     async def _run_notify(self, step: Notify, ctx: Context, resume: list[str] | None) -> None:
         params = {"channel": step.channel, "message": render(step.message, self.scope(ctx))}
+        env = self.playbook.channel_env(step.channel)
+        if env:  # the channel's webhook variable, as the data model said at compile time
+            params["webhook_env"] = env
         await self._perform(step, "notify", params, ctx, step.policy, summary=params["message"])
 
     async def _run_start_playbook(

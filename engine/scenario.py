@@ -4,9 +4,11 @@
 world of one journey in a few words; this module reads them into a
 ``engine.simulation.Script`` and refuses what the simulation could not honour:
 
-- facts (``facts_from_json``): a JSON object shaped like ``dsl.schema``'s
-  roots, each declared field of its declared type; facts that leave part of the
-  playbook's journey id blank (``check_journey_id_facts``);
+- facts (``facts_from_json``): a JSON object shaped like the data model's
+  roots (``dsl.model``: the default model and a team's own facts), each declared
+  field of its declared type; facts that leave part of the playbook's journey id
+  blank (``check_journey_id_facts``); ``with_sample_facts`` gives the sample
+  account a value of its type for each fact a team declared;
 - answers (``QUESTION=CHOICE[@WHEN|@+Nd]``): a question the playbook asks, a
   choice it offers;
 - events (``NAME@WHEN[,key=value...]``): one the playbook reacts to, or one the
@@ -30,6 +32,7 @@ from dsl import schema
 from dsl.builtins import as_date
 from dsl.diagnostics import did_you_mean
 from dsl.ir import PLACEHOLDER, Playbook
+from dsl.model import FieldType, Model
 from engine.contract import reacts_to
 from engine.evaluator import lookup
 from engine.simulation import Script, ScriptedEvent, parse_when
@@ -43,7 +46,7 @@ class ScenarioError(ValueError):
         self.hint = hint
 
 
-def facts_from_json(text: str, source: str) -> dict[str, Any]:
+def facts_from_json(text: str, source: str, model: Model | None = None) -> dict[str, Any]:
     """The facts of one account from a JSON text (``source`` names it in errors),
     each declared field checked against its type."""
     try:
@@ -57,12 +60,17 @@ def facts_from_json(text: str, source: str) -> dict[str, Any]:
             f"{source}: facts must be an object like "
             '{"account": {...}, "subscription": {...}, "usage": {...}, "contacts": {...}}'
         )
-    check_fact_types(facts, source)
+    check_fact_types(facts, source, model)
     return facts
 
 
-# The roots a facts file or --fact may hold (``journey.*`` is the journey's own state).
-FACT_ROOTS = {root: fields for root, fields in schema.ROOTS.items() if root != "journey"}
+def fact_roots(model: Model | None = None) -> dict[str, dict[str, FieldType]]:
+    """The roots a facts file or --fact may hold, with their fields (``journey.*`` is
+    the journey's own state); ``model`` ``None``: the default model."""
+    return {root: f for root, f in (model or schema.DEFAULT).roots.items() if root != "journey"}
+
+
+FACT_ROOTS = fact_roots()  # under the default model
 TYPE_WORDS = {
     "number": "a number",
     "string": "a string",
@@ -90,11 +98,12 @@ def _has_type(value: Any, kind: schema.FieldType) -> bool:
     return isinstance(value, str)
 
 
-def check_fact_types(facts: dict[str, Any], source: str) -> None:
-    """Refuse declared fields whose values have the wrong type (``dsl.schema``);
-    fields the schema does not declare are left alone (the store adds some)."""
+def check_fact_types(facts: dict[str, Any], source: str, model: Model | None = None) -> None:
+    """Refuse declared fields whose values have the wrong type (the data model);
+    fields the model does not declare are left alone (the store adds some)."""
+    model = model or schema.DEFAULT
     checks: list[tuple[str, Any, dict[str, schema.FieldType]]] = [
-        (root, facts.get(root), fields) for root, fields in FACT_ROOTS.items()
+        (root, facts.get(root), fields) for root, fields in fact_roots(model).items()
     ]
     contacts = facts.get("contacts")
     if contacts is not None and not isinstance(contacts, dict):
@@ -103,7 +112,7 @@ def check_fact_types(facts: dict[str, Any], source: str) -> None:
             hint='e.g. "contacts": {"decision_maker": {"email": "dora@acme.example"}}',
         )
     for role, contact in (contacts or {}).items():
-        checks.append((f"contacts.{role}", contact, schema.CONTACT))
+        checks.append((f"contacts.{role}", contact, model.fields("contact")))
     for where, values, fields in checks:
         if values is None:
             continue
@@ -118,11 +127,14 @@ def check_fact_types(facts: dict[str, Any], source: str) -> None:
                 )
 
 
-def check_journey_id_facts(playbook: Playbook, facts: dict[str, Any], source: str) -> None:
+def check_journey_id_facts(
+    playbook: Playbook, facts: dict[str, Any], source: str, model: Model | None = None
+) -> None:
     """Refuse facts that leave a part of the playbook's journey id blank."""
+    roots = fact_roots(model)
     for dotted in PLACEHOLDER.findall(playbook.journey_id):
         parts = dotted.split(".")
-        if parts[0] not in FACT_ROOTS and parts[0] != "contacts":
+        if parts[0] not in roots and parts[0] != "contacts":
             continue  # journey.* and the like: the runtime fills them
         if lookup(parts, facts) in (None, ""):
             raise ScenarioError(
@@ -220,27 +232,28 @@ def _check_event(playbook: Playbook | None, name: str, payload: dict[str, Any]) 
         _check_answer(playbook, str(question), str(choice), "--event answer")
 
 
-def fact_value(dotted: str, text: str) -> tuple[str, Any]:
-    """``root.field`` and ``text`` as the field's declared type (``dsl.schema``);
+def fact_value(dotted: str, text: str, model: Model | None = None) -> tuple[str, Any]:
+    """``root.field`` and ``text`` as the field's declared type (the data model);
     ``null`` makes the fact missing. Raises ``ScenarioError``."""
+    model = model or schema.DEFAULT
+    roots = fact_roots(model)
     root, _, name = dotted.partition(".")
     if root == "contacts":
         raise ScenarioError(
             f"--fact: {dotted}: contact facts cannot change in a simulation",
-            hint="--fact changes fields of " + ", ".join(FACT_ROOTS),
+            hint="--fact changes fields of " + ", ".join(roots),
         )
     if root == "journey":
         raise ScenarioError(
             f"--fact: {dotted} is the journey's own state, not a fact",
-            hint="--fact changes fields of " + ", ".join(FACT_ROOTS),
+            hint="--fact changes fields of " + ", ".join(roots),
         )
-    if root not in FACT_ROOTS:
+    if root not in roots:
         raise ScenarioError(
             f"--fact: unknown fact root {root!r} in {dotted}",
-            hint=did_you_mean(root, FACT_ROOTS)
-            or "--fact changes fields of " + ", ".join(FACT_ROOTS),
+            hint=did_you_mean(root, roots) or "--fact changes fields of " + ", ".join(roots),
         )
-    fields = FACT_ROOTS[root]
+    fields = roots[root]
     if name not in fields:
         raise ScenarioError(
             f"--fact: unknown field {dotted}",
@@ -265,7 +278,7 @@ def fact_value(dotted: str, text: str) -> tuple[str, Any]:
             f"--fact: {dotted} is {TYPE_WORDS[kind]}, got {text!r}",
             hint=f"for example --fact {dotted}={_EXAMPLES[kind]}@2027-01-01",
         )
-    words = schema.VALUES.get((root, name))
+    words = model.values.get((root, name))
     if words and value not in (*words, ""):
         listed = f"values: {', '.join(words)}"
         close = did_you_mean(str(value), words)
@@ -286,9 +299,11 @@ def build_script(
     close_ctas_after: int | None,
     anchor: date | None,
     playbook: Playbook | None = None,
+    model: Model | None = None,
 ) -> Script:
     """The simulated world from the command line's options. With ``playbook``,
-    questions, choices and events are checked against it."""
+    questions, choices and events are checked against it; fact changes against
+    ``model`` (``None``: the default model)."""
     script = Script()
     if close_ctas_after is not None and close_ctas_after < 0:
         raise ScenarioError(
@@ -332,7 +347,7 @@ def build_script(
                 f"--fact: expected root.field=VALUE@WHEN, got {option!r}",
                 hint="for example --fact subscription.renewal_date=2027-05-01@2026-12-01",
             )
-        key, value = fact_value(dotted.strip(), text.strip())
+        key, value = fact_value(dotted.strip(), text.strip(), model)
         script.change_facts(_time_option(when, anchor, "--fact", playbook), **{key: value})
     if close_ctas_after is not None:
         script.close_ctas(after=timedelta(days=close_ctas_after))
@@ -344,3 +359,33 @@ def _days(text: str, what: str) -> int:
     if not digits.isdigit():
         raise ScenarioError(f"{what}: expected +N days like +3d, got +{text}")
     return int(digits)
+
+
+def with_sample_facts(facts: dict[str, Any], model: Model, start: date) -> dict[str, Any]:
+    """``facts`` with a sample value for each fact a team model declared that they
+    lack: the first of its words, a date 200 days after ``start``, 1, false, or a
+    text (an address for an owner's field), so the sample account reads every fact."""
+    out = {root: dict(values) for root, values in facts.items() if isinstance(values, dict)}
+    owner_fields = {owner.field: owner.role for owner in model.owners if owner.field}
+    for fact in model.custom_facts():
+        if fact.group == "contact":
+            for contact in (out.get("contacts") or {}).values():
+                contact.setdefault(fact.name, _sample(fact.type, fact.words, fact.name, start))
+            continue
+        values = out.setdefault(fact.group, {})
+        if fact.group == "account" and fact.name in owner_fields:
+            values.setdefault(fact.name, f"{owner_fields[fact.name]}.owner@example.com")
+        values.setdefault(fact.name, _sample(fact.type, fact.words, fact.name, start))
+    return {**facts, **out}
+
+
+def _sample(kind: FieldType, words: tuple[str, ...], name: str, start: date) -> Any:
+    if words:
+        return words[0]
+    if kind == "date":
+        return (start + timedelta(days=200)).isoformat()
+    if kind == "number":
+        return 1
+    if kind == "bool":
+        return False
+    return f"sample {name}"

@@ -41,6 +41,7 @@ from temporalio.exceptions import ApplicationError
 
 from dsl import schema
 from dsl.ir import ContactPolicy
+from dsl.model import cta_owner
 from engine.contract import PERMANENT_FAILURE, ActionRequest, ActionResult
 from workers.adapters import custom_actions
 from workers.adapters.email import (
@@ -327,7 +328,7 @@ class JourneyActivities:
             return ActionResult(status="skipped", detail="held out (experiment holdout arm)")
         params = request.params
         facts = await self._facts(request)
-        owner_role, owner = owner_for(facts.get("account") or {}, str(params.get("owner_role")))
+        owner_role, owner = cta_owner(facts.get("account") or {}, params, schema.DEFAULT)
         cta_id = await self.store.open_cta(
             request.idempotency_key,
             account_id=request.account_id,
@@ -403,12 +404,12 @@ class JourneyActivities:
         message = str(request.params.get("message", ""))
         if await self._event_recorded(request.idempotency_key):
             return ActionResult(detail=f"already posted to #{channel}")
-        url = webhook_url(channel, self.settings)
+        env = str(request.params.get("webhook_env") or "") or webhook_env(channel)
+        url = webhook_url(channel, self.settings, env)
         if not url:
             return ActionResult(
                 status="skipped",
-                detail=f"no webhook for channel {channel!r} "
-                f"(set {webhook_env(channel)} or add it to channels.json)",
+                detail=f"no webhook for channel {channel!r} (set {env} or add it to channels.json)",
             )
         try:
             response = await self.http.post(
@@ -523,14 +524,16 @@ def plausible_address(address: str) -> bool:
 
 
 def webhook_env(channel: str) -> str:
-    """The environment variable holding a channel's webhook URL."""
+    """The environment variable holding the webhook URL of a channel its IR does not
+    name one for (IR compiled before the data model named them)."""
     return WEBHOOK_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", channel).upper()
 
 
-def webhook_url(channel: str, settings: Settings) -> str:
-    """The channel's webhook: ``PLAYBOOK_WEBHOOK_<CHANNEL>``, else the channels file
+def webhook_url(channel: str, settings: Settings, env: str = "") -> str:
+    """The channel's webhook: the environment variable ``env`` (the data model's,
+    pinned in the IR; default ``PLAYBOOK_WEBHOOK_<CHANNEL>``), else the channels file
     (``PLAYBOOK_CHANNELS`` or ``<state dir>/channels.json``: ``{"renewals": "https://..."}``)."""
-    url = os.environ.get(webhook_env(channel), "").strip()
+    url = os.environ.get(env or webhook_env(channel), "").strip()
     if url:
         return url
     path = Path(os.environ.get(CHANNELS_ENV) or settings.state_dir / "channels.json")

@@ -26,6 +26,7 @@ from aiosmtpd.controller import Controller
 
 from dsl.ir import Playbook
 from dsl.loader import check_text
+from dsl.model_file import check_model_text
 from engine.contract import Timeline, TimelineEntry
 from tests.integration.journey_checks import wait_for
 from tests.integration.test_activities_email import seed_account, settings_for
@@ -57,9 +58,21 @@ playbook bad_data:
         notify channel bad_data_ops "after the notice at {account.name}"
 """
 
+BAD_DATA_MODEL = """\
+model:
+    channels:
+        bad_data_ops: env PLAYBOOK_WEBHOOK_BAD_DATA_OPS "Where this test's follow-up goes"
+"""
+
+
 
 def bad_data_playbook() -> Playbook:
-    playbook, diagnostics = check_text(PLAYBOOK, templates_dir=REPO / "playbooks" / "templates")
+    # The channel is this test's own: declared in a team model, as a team would.
+    model, problems = check_model_text(BAD_DATA_MODEL, "model.playbook")
+    assert model is not None, [d.headline() for d in problems]
+    playbook, diagnostics = check_text(
+        PLAYBOOK, templates_dir=REPO / "playbooks" / "templates", model=model
+    )
     assert playbook is not None, [str(d) for d in diagnostics]
     return playbook
 

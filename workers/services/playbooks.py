@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dsl.diagnostics import PlaybookError
+from dsl.folder import playbook_files as files_in
 from dsl.ir import Playbook
 from dsl.loader import load_playbook
 from workers.services.errors import JourneyError
@@ -35,7 +36,7 @@ def playbook_path(name_or_path: str, settings: Settings) -> Path:
     candidate = settings.playbooks_dir / f"{name_or_path}.playbook"
     if candidate.is_file():
         return candidate
-    known = sorted(p.stem for p in settings.playbooks_dir.glob("*.playbook"))
+    known = [p.stem for p in files_in(settings.playbooks_dir)]
     raise JourneyError(
         f"no playbook named {name_or_path!r} in {settings.playbooks_dir}",
         hint=f"known playbooks: {', '.join(known)}" if known else "",
@@ -66,9 +67,10 @@ class PlaybookFile:
 
 
 def playbook_files(settings: Settings) -> list[PlaybookFile]:
-    """Every ``*.playbook`` in the playbooks directory, by file name, compiled."""
+    """Every ``*.playbook`` in the playbooks directory (its model file left out), by
+    file name, compiled."""
     found: list[PlaybookFile] = []
-    for path in sorted(settings.playbooks_dir.glob("*.playbook")):
+    for path in files_in(settings.playbooks_dir):
         try:
             found.append(PlaybookFile(path.stem, load_playbook(path)))
         except PlaybookError as error:
