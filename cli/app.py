@@ -63,6 +63,9 @@ COMMANDS: dict[str, Verb] = {
         "cli.authoring",
         "Draw a playbook as a Mermaid flowchart (steps, decisions, loops, event handlers).",
     ),
+    "model": Verb(
+        "cli.model", "Print the data model: facts, CTA owners, contact roles, notify channels."
+    ),
     "worker": Verb(
         "cli.worker", "Run a worker: journeys and their side effects, until Ctrl-C or SIGTERM."
     ),

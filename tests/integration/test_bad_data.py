@@ -65,7 +65,6 @@ model:
 """
 
 
-
 def bad_data_playbook() -> Playbook:
     # The channel is this test's own: declared in a team model, as a team would.
     model, problems = check_model_text(BAD_DATA_MODEL, "model.playbook")
