@@ -25,6 +25,12 @@ PERMANENT_FAILURE = "PermanentFailure"
 """``ApplicationError`` type an activity raises for failures a retry cannot fix; the
 Temporal runtime never retries it and records the action as failed."""
 
+DELIVERY_KEY = "_delivery"
+"""Payload key of an outbox signal: its delivery id (the outbox row's request id).
+Temporal drops a repeated request id within one run only; the journey keeps the
+ids it took (``JourneyState.deliveries``) across a continue-as-new, so a repeat
+that reaches the next run is dropped too. Never part of the event's payload."""
+
 # Events the interpreter reacts to whatever the playbook says: an ask takes
 # ``answer``, an escalation ``cta_closed``, and ``facts_changed`` re-reads the facts.
 ENGINE_EVENTS = ("answer", "cta_closed", "facts_changed")
@@ -155,6 +161,8 @@ class JourneyState(BaseModel):
     resume: ResumePoint | None = None
     # How often each journey-wide handler ran: its runs number its idempotency keys.
     handler_runs: dict[str, int] = Field(default_factory=dict)
+    # Delivery ids of the outbox signals taken lately (see DELIVERY_KEY), newest last.
+    deliveries: list[str] = Field(default_factory=list)
     playbook_epoch: datetime | None = None  # playbook time at the first start
     real_epoch: datetime | None = None  # workflow time at the first start
     continued: int = 0

@@ -98,6 +98,7 @@ from dsl.ir import (
 from dsl.step_labels import describe
 from engine.branches import join_branches
 from engine.contract import (
+    DELIVERY_KEY,
     ActionInterrupted,
     ActionKind,
     ActionRequest,
@@ -125,6 +126,10 @@ LANES_PATCH = "first-branch-takes-journey-events"
 # whose wait times out while another branch has events to handle lets it handle them
 # first (an event that ends the journey then ends it before a timeout is recorded).
 EVENTS_FIRST_PATCH = "events-before-deadlines"
+# An outbox signal's delivery id is remembered across a continue-as-new, and a
+# repeat of one is dropped (Temporal drops a repeated request id within a run only).
+DELIVERY_IDS_PATCH = "delivery-ids-across-runs"
+DELIVERIES_KEPT = 1000  # delivery ids carried over a continue-as-new, newest kept
 # The branch a task runs: its index in each enclosing `parallel` (the journey's own
 # flow is ``()``); set inside each branch task, so each task sees its own.
 _LANE: ContextVar[tuple[int, ...]] = ContextVar("playbook_lane", default=())
@@ -216,6 +221,7 @@ class Interpreter:
         self.continued = state.continued
         self.answers: dict[str, str | None] = dict(state.answers)
         self.done: list[TimelineEntry] = list(state.done)
+        self._deliveries: list[str] = list(state.deliveries)
         self.facts: dict[str, Any] = {}
         self.stage = ""
         self.status: str = "running"
@@ -279,6 +285,11 @@ class Interpreter:
         if self.status != "running":
             return
         payload = dict(payload or {})
+        delivery = payload.pop(DELIVERY_KEY, None)
+        if delivery and self.patched(DELIVERY_IDS_PATCH):
+            if delivery in self._deliveries:  # an earlier run took it (see DELIVERY_KEY)
+                return
+            self._deliveries = [*self._deliveries, str(delivery)][-DELIVERIES_KEPT:]
         self._events.append((name, payload))
         if name == "answer" and self._earlier_ask(payload):
             words = f"{payload.get('question', '')}={payload.get('choice', '')}"
@@ -327,6 +338,7 @@ class Interpreter:
             done=self.done[-DONE_KEPT_ON_CONTINUE:],
             resume=resume,
             handler_runs=dict(self._handler_runs),
+            deliveries=list(self._deliveries),
             playbook_epoch=self.started,
             continued=self.continued + 1,
         )

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from dsl.loader import load_playbook
+from engine.contract import DELIVERY_KEY
 from tests.integration.test_activities_email import seed_account
 from tests.integration.test_web_journeys import PLAYBOOK_COMMAND, REPO
 
@@ -189,6 +190,7 @@ async def test_a_close_temporal_did_not_hear_is_delivered_when_closed_again(
     [signal] = await signals()
     assert signal.signal_name == "cta_closed"
     [payload] = await temporal_client.data_converter.decode(signal.input.payloads, [dict])
+    assert payload.pop(DELIVERY_KEY).startswith("outbox-")  # the outbox row's request id
     assert payload == {"cta_id": cta_id, "note": "called", "closed_by": payload["closed_by"]}
 
     code, out = await playbook(env, "cta", "close", cta_id)

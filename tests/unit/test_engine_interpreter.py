@@ -28,7 +28,7 @@ from dsl.ir import (
     Wait,
     WaitEvent,
 )
-from engine.contract import ActionRequest, ActionResult, JourneyState, ResumePoint
+from engine.contract import DELIVERY_KEY, ActionRequest, ActionResult, JourneyState, ResumePoint
 from engine.interpreter import ContinueAsNew, Interpreter
 from engine.simulation import Script, SimulationResult, SimulationRuntime, run_simulation
 from tests.unit.engine_playbooks import (
@@ -779,3 +779,34 @@ async def test_a_journey_shows_the_earliest_of_its_waits_whichever_branch_waited
             assert result.timeline.waiting is not None
             shown.append(result.timeline.waiting.step_id)
         assert shown == (["b.wait", "b.wait"] if until == 5 else ["a.wait", "a.wait"])
+
+
+async def test_an_outbox_delivery_taken_before_a_continue_as_new_is_dropped_after_it() -> None:
+    """Temporal drops a repeated signal request id within one run only: a deliverer
+    that died between its signal and its mark, the journey continuing as new, and
+    the row tried again would reach the new run twice. The delivery id rides in the
+    payload (never part of the event's) and the journey carries the ids it took."""
+    runtime = SimulationRuntime(account_facts(), START)
+    first = Interpreter(renewal_playbook(), runtime, "ACME-0042", "renewal:ACME-0042:2027-04-01")
+    first.deliver("ping", {"note": "hi", DELIVERY_KEY: "outbox-7"})
+    assert first._events == [("ping", {"note": "hi"})]
+    carried = first.state_at(ResumePoint(path=["weekly", "weekly.match", "weekly.every"]))
+    assert carried.deliveries == ["outbox-7"]
+
+    async def resumed(delivery: str) -> SimulationResult:
+        resume_at = at("2027-03-22")
+        script = Script().event(at("2027-03-25"), "renewed", **{DELIVERY_KEY: delivery})
+        runtime = SimulationRuntime(account_facts(), resume_at, script=script)
+        interpreter = Interpreter(
+            renewal_playbook(),
+            runtime,
+            "ACME-0042",
+            "renewal:ACME-0042:2027-04-01",
+            state=carried.model_copy(update={"playbook_epoch": START}),
+        )
+        return await runtime.drive(interpreter, resume_at + timedelta(days=200))
+
+    repeat = await resumed("outbox-7")  # the first run took it: dropped
+    assert repeat.timeline.outcome != "renewed"
+    fresh = await resumed("outbox-8")  # a new delivery: taken
+    assert (fresh.timeline.status, fresh.timeline.outcome) == ("completed", "renewed")

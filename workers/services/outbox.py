@@ -25,9 +25,11 @@ Temporal answers a repeated request id with success even once the run has
 closed, so a journey that took an earlier try and ended before this one still
 reads ``delivered`` (at the time of the mark), never ``ended``.
 
-Limit: Temporal remembers request ids per run. A deliverer dying between a signal
+Temporal remembers request ids per run only. A deliverer dying between a signal
 and its mark, *and* the journey continuing as new before the row is tried again,
-would deliver the event to the new run as well.
+would reach the new run as well: so the request id rides in the payload too
+(``engine.contract.DELIVERY_KEY``) and the journey carries the ids it took across
+a continue-as-new, dropping a repeat.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from temporalio.client import Client
 from temporalio.converter import WorkflowSerializationContext
 from temporalio.service import RPCError, RPCStatusCode
 
+from engine.contract import DELIVERY_KEY
 from workers.services.errors import TemporalUnreachable
 
 log = logging.getLogger("playbook.signals")
@@ -96,7 +97,9 @@ async def _signal_with_request_id(
         identity=client.identity,
         request_id=request_id,
     )
-    request.input.payloads.extend(await converter.encode([payload]))
+    # The request id rides in the payload too: the journey drops a repeat that reaches
+    # a later run of it (Temporal drops repeats within one run only).
+    request.input.payloads.extend(await converter.encode([{**payload, DELIVERY_KEY: request_id}]))
     await client.workflow_service.signal_workflow_execution(request, retry=True)
 
 
