@@ -1,7 +1,8 @@
 """`playbook data import`: load a CRM export (CSV files) into the store, all or nothing.
 
     playbook data import --accounts accounts.csv --contacts contacts.csv \\
-        --subscriptions subscriptions.csv --usage usage.csv [--nps nps.csv] [--dry-run]
+        --subscriptions subscriptions.csv --usage usage.csv [--nps nps.csv] \\
+        [--group support.csv] [--dry-run]
 
 Every row is checked first; each problem prints as ``file.csv:ROW: column:
 message`` with a hint, and nothing is written unless the whole export is valid.
@@ -11,7 +12,9 @@ journeys of the playbooks that start on ``nps_response``, unless
 ``--no-follow-up``. An existing account whose facts the import changed has its
 running journeys told (``facts_changed`` with the changed paths) when their
 playbook reads one of them. The file formats are described in
-``workers.services.importer``.
+``workers.services.importer``: the columns are those of the data model of the
+playbooks folder (a team's own facts too), and ``--group`` gives the file of a
+fact group the team declares (``support.csv``: account_id and its facts).
 
 The command joins the ``data`` verb group (``data seed`` lives in ``cli.data``):
 ``register`` adds ``import`` to the group already on the app, or creates it.
@@ -51,6 +54,12 @@ def import_command(
     subscriptions: Path | None = typer.Option(None, "--subscriptions", help="subscriptions.csv"),
     usage: Path | None = typer.Option(None, "--usage", help="usage.csv"),
     nps: Path | None = typer.Option(None, "--nps", help="nps.csv (NPS responses)"),
+    group: list[str] = typer.Option(
+        [],
+        "--group",
+        help="a fact group of the data model: support.csv (the group is the file's name) "
+        "or support=FILE; columns account_id and the group's facts; repeatable",
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="check everything and say what would change; write nothing"
     ),
@@ -65,7 +74,9 @@ def import_command(
     ),
 ) -> None:
     """Import a CRM export: check every row, then upsert all files in one transaction."""
-    files = ExportFiles(accounts, contacts, subscriptions, usage, nps)
+    files = ExportFiles(
+        accounts, contacts, subscriptions, usage, nps, tuple(_group_file(g) for g in group)
+    )
     if not files.given():
         raise UserError(
             "no files to import",
@@ -86,6 +97,14 @@ def import_command(
     _print_report(report)
     if follow_up and not report.dry_run:
         follow_up_import(report.new_ids("nps"), speed=speed)
+
+
+def _group_file(option: str) -> tuple[str, Path]:
+    """``--group support.csv`` or ``--group support=exports/p1.csv``: (group, file)."""
+    name, equals, file = option.partition("=")
+    if equals:
+        return name.strip(), Path(file.strip())
+    return Path(option).stem, Path(option)
 
 
 def _print_report(report: ImportReport) -> None:

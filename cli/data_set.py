@@ -2,7 +2,8 @@
 
     playbook data set ACME-0042 subscription.renewal_date=2027-05-01 account.risk_level=high
 
-Each ``PATH=VALUE`` is read as an import reads that column (a date as
+Each ``PATH=VALUE`` (a team's own fact too: ``support.open_p1_tickets=2``) is read
+as an import reads that column (a date as
 YYYY-MM-DD, a number, true/false, one of the known words), an unknown path is
 refused with a suggestion, and nothing is written unless all of them read. Then
 the facts are written and audited in one transaction and the account's running
@@ -18,6 +19,7 @@ from rich.console import Console
 from cli.data import data_group
 from cli.errors import UserError
 from cli.services import call
+from dsl.model import Model
 from workers.services import fact_updates
 
 console = Console()
@@ -36,9 +38,10 @@ def set_command(
     ),
 ) -> None:
     """Update facts of one account; tell its running journeys that read them."""
+    model = fact_updates.data_model()
     update = fact_updates.FactsUpdate(
         account.strip(),
-        tuple(_fact(assignment) for assignment in facts),
+        tuple(_fact(assignment, model) for assignment in facts),
         source="cli",
         step_id=fact_updates.CLI_STEP,
     )
@@ -67,13 +70,13 @@ def set_command(
         )
 
 
-def _fact(assignment: str) -> fact_updates.FactValue:
+def _fact(assignment: str, model: Model) -> fact_updates.FactValue:
     path, equals, value = assignment.partition("=")
     if not equals:
         raise UserError(
             f"{assignment!r} is not PATH=VALUE", hint="e.g. subscription.renewal_date=2027-05-01"
         )
     try:
-        return fact_updates.parse_fact(path, value)
+        return fact_updates.parse_fact(path, value, model)
     except fact_updates.FactRefused as refused:
         raise UserError(str(refused), hint=refused.hint) from None

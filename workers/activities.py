@@ -350,10 +350,11 @@ class JourneyActivities:
 
     @activity.defn(name="set")
     async def set(self, request: ActionRequest) -> ActionResult:
-        """Write one writable fact (``dsl.schema.WRITABLE``), audited. Idempotent by
-        nature: a retry writes the same value again (and audits it again)."""
+        """Write one fact the data model lets a playbook set (``Model.writable``: the
+        built-in ones and a team's ``settable`` facts), audited. Idempotent by nature:
+        a retry writes the same value again (and audits it again)."""
         path = [str(p) for p in request.params.get("path") or []]
-        if tuple(path) not in schema.WRITABLE:
+        if tuple(path) not in self.store.model().writable:
             raise permanent(f"{'.'.join(path)} is not a fact a playbook may set")
         value = request.params.get("value")
         try:

@@ -63,7 +63,8 @@ def test_values_are_read_as_an_import_reads_their_column(path, value, expected) 
         (
             "usage.active_users",
             "unknown fact 'usage.active_users'",
-            "facts of account.* and subscription.* can be updated (their ids cannot)",
+            "facts of account.*, subscription.* and the data model's own groups can be "
+            "updated (the ids cannot)",
         ),
     ],
 )

@@ -17,21 +17,28 @@ by whole days as Python's ``date + timedelta`` does.
 
 Facts read by the SQL: ``account.*`` (table ``accounts``), ``subscription.*`` (the
 account's current subscription, chosen as the store's fact loader chooses it),
-``usage.*`` (the latest usage row) and ``nps.*`` (the latest NPS response).
+``usage.*`` (the latest usage row) and ``nps.*`` (the latest NPS response). Given
+the data model, a team's own facts too: ``account.support_tier`` is
+``(a.custom ->> 'support_tier')`` cast to its type (numeric, boolean, date), a
+group's ``support.open_p1_tickets`` the same of its ``fact_groups`` row (a fact
+not given, or an account without the row, is ``NULL``: a hole, as in a journey).
+Fact names in the SQL text come from the model and are checked to be identifiers.
 ``today()`` is a parameter, so a dry run can ask "who qualifies as of" any date.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from dsl import printer, schema
 from dsl.ir import Binary, Call, Expr, ListExpr, Literal, Path, Unary
+from dsl.model import Model
 from dsl.visitor import NodeVisitor
+from workers.adapters import custom_facts
 
 
 class CohortError(ValueError):
@@ -43,12 +50,15 @@ class CohortError(ValueError):
 
 @dataclass(frozen=True)
 class FactSource:
-    """Where the facts of one root live: the SQL alias, and how the row is joined."""
+    """Where the facts of one root live: the SQL alias, and how the row is joined.
+    ``custom``: facts kept in the row's jsonb ``document`` column (a team's own)."""
 
     root: str
     alias: str
     fields: dict[str, schema.FieldType]
     join: str  # "" for the driving table
+    custom: dict[str, schema.FieldType] = field(default_factory=dict)
+    document: str = "custom"
 
 
 # The account's current subscription: the active one renewing first, else the one
@@ -77,18 +87,49 @@ SOURCES: dict[str, FactSource] = {
 _JOIN_ORDER = ("subscription", "usage", "nps")
 
 
-def column_for(parts: list[str]) -> tuple[str, schema.FieldType]:
-    """``alias."column"`` and the declared type of a fact path, or a ``CohortError``."""
+def sources_for(model: Model | None) -> dict[str, FactSource]:
+    """The fact sources under a data model: the built-in ones with the team's own
+    account and subscription facts (in ``custom``), and each group it declares
+    (its row of ``fact_groups``, joined by account and group name)."""
+    if model is None:
+        return SOURCES
+    sources = dict(SOURCES)
+    for root in custom_facts.EXTENDED_TABLES:
+        extra = {f.name: f.type for f in custom_facts.custom_facts(model, root)}
+        sources[root] = replace(SOURCES[root], custom=extra)
+    for number, group in enumerate(custom_facts.new_groups(model)):
+        name = custom_facts.safe_name(group.name)
+        alias = f"g{number}"
+        join = (
+            f"LEFT JOIN {custom_facts.GROUP_TABLE} AS {alias} ON {alias}.account_id = a.id "
+            f"AND {alias}.group_name = '{name}'"
+        )
+        fields = {f.name: f.type for f in group.facts}
+        sources[name] = FactSource(name, alias, {}, join, custom=fields, document="facts")
+    return sources
+
+
+def column_for(
+    parts: list[str], sources: dict[str, FactSource] | None = None
+) -> tuple[str, schema.FieldType]:
+    """``alias."column"`` (or a jsonb fact cast to its type) and the declared type
+    of a fact path, or a ``CohortError``."""
+    sources = sources or SOURCES
     dotted = ".".join(parts)
-    if not parts or parts[0] not in SOURCES:
-        roots = ", ".join(SOURCES)
+    if not parts or parts[0] not in sources:
+        roots = ", ".join(sources)
         raise CohortError(
             f"{dotted}: an entry condition can read only {roots} facts "
             f"(enrolment selects accounts in the database before any journey exists)"
         )
-    source = SOURCES[parts[0]]
+    source = sources[parts[0]]
+    if len(parts) == 2 and parts[1] in source.custom:
+        kind = source.custom[parts[1]]
+        name = custom_facts.safe_name(parts[1])
+        text = f"({source.alias}.{source.document} ->> '{name}')"
+        return (text if kind == "string" else f"{text}::{_CASTS[kind]}"), kind
     if len(parts) != 2 or parts[1] not in source.fields:
-        known = ", ".join(sorted(source.fields))
+        known = ", ".join(sorted({*source.fields, *source.custom}))
         raise CohortError(f"{dotted}: not a declared {source.root} field (known: {known})")
     return f'{source.alias}."{parts[1]}"', source.fields[parts[1]]
 
@@ -141,8 +182,9 @@ class ConditionError(ValueError):
         return "\n".join(lines)
 
 
-def parse_condition(text: str) -> Expr:
-    """The IR ``Expr`` of a condition written as in an ``enroll when`` line.
+def parse_condition(text: str, model: Model | None = None) -> Expr:
+    """The IR ``Expr`` of a condition written as in an ``enroll when`` line, checked
+    against ``model`` (default: the built-in model).
 
     Raises ``ConditionError`` with the checker's diagnostics (columns relative to
     ``text``) when it does not parse or check."""
@@ -152,7 +194,7 @@ def parse_condition(text: str) -> Expr:
     if not expr_text or "\n" in expr_text or "\r" in expr_text:
         raise ConditionError(expr_text, [ConditionProblem("write the condition on one line")])
     source = _WHERE_PLAYBOOK.format(prefix=_WHERE_PREFIX, expr=expr_text)
-    playbook, diagnostics = check_text(source, "--where")
+    playbook, diagnostics = check_text(source, "--where", model=model)
     errors = [d for d in diagnostics if d.is_error]
     if playbook is None or playbook.enroll is None or errors:
         problems = [
@@ -191,19 +233,23 @@ def compile_cohort(
     extra: Expr | None = None,
     anchor: Expr | None = None,
     limit: int | None = None,
+    model: Model | None = None,
 ) -> CohortQuery:
     """The SQL selecting the accounts for which ``condition`` (and ``extra``) hold.
 
     ``today`` is the playbook's date the condition is judged at; ``anchor`` is the
-    playbook's anchor expression (for ``anchor()``); ``limit`` caps the rows. No
-    condition at all selects every account.
+    playbook's anchor expression (for ``anchor()``); ``limit`` caps the rows;
+    ``model`` the data model whose own facts the condition may read. No condition
+    at all selects every account.
     """
-    compiler = _Compiler(today, anchor)
+    sources = sources_for(model)
+    compiler = _Compiler(today, anchor, sources)
     clauses = [compiler.condition(expr) for expr in (condition, extra) if expr is not None]
     where = " AND ".join(clauses) if clauses else "true"
     reasons = list(compiler.reasons.items())
     select = ["a.id AS account_id"] + [f"{sql} AS why_{i}" for i, (_, sql) in enumerate(reasons)]
-    joins = [SOURCES[root].join for root in _JOIN_ORDER if root in compiler.roots]
+    order = [*_JOIN_ORDER, *(root for root in sources if root not in SOURCES)]
+    joins = [sources[root].join for root in order if root in compiler.roots]
     sql = f"SELECT {', '.join(select)} FROM accounts AS a"
     if joins:
         sql += " " + " ".join(joins)
@@ -228,7 +274,10 @@ _SECONDS_PER_DAY = 86400
 
 
 class _Compiler(NodeVisitor[_Sql]):
-    def __init__(self, today: date, anchor: Expr | None) -> None:
+    def __init__(
+        self, today: date, anchor: Expr | None, sources: dict[str, FactSource] | None = None
+    ) -> None:
+        self.sources = sources or SOURCES
         self.params: list[Any] = []
         self.roots: set[str] = set()
         self.reasons: dict[str, str] = {}  # label -> SQL, in the order first read
@@ -321,7 +370,7 @@ class _Compiler(NodeVisitor[_Sql]):
         return _Sql(self.param(_param_value(expr), _CASTS[expr.type]), expr.type)
 
     def visit_Path(self, expr: Path) -> _Sql:
-        column, kind = column_for(list(expr.parts))
+        column, kind = column_for(list(expr.parts), self.sources)
         self.roots.add(expr.parts[0])
         self.reasons.setdefault(".".join(expr.parts), column)
         return _Sql(column, kind)

@@ -144,6 +144,10 @@ class _StrictSandbox(SandboxedEnvironment):
         )
 
 
+# Keys of the facts that are no fact group of their own.
+_NOT_GROUPS = frozenset({"contacts", "contacts_by_role", "answers", "event", "journey"})
+
+
 def template_context(
     facts: dict[str, Any],
     contact: dict[str, Any],
@@ -153,13 +157,16 @@ def template_context(
     question: dict[str, Any] | None = None,
     links: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The names a template sees: the fact roots, the recipient as ``contact``,
-    earlier ``answers``, and for questions ``question`` (prompt, choices) and
-    ``links`` (choice name -> signed URL)."""
+    """The names a template sees: the fact roots (a team's own groups, ``support``,
+    too), the recipient as ``contact``, earlier ``answers``, and for questions
+    ``question`` (prompt, choices) and ``links`` (choice name -> signed URL)."""
     context: dict[str, Any] = {
         root: dict(facts.get(root) or {})
         for root in ("account", "subscription", "usage", "nps", "quote")
     }
+    for root, values in facts.items():  # the groups a team's data model declares
+        if root not in context and root not in _NOT_GROUPS and isinstance(values, dict):
+            context[root] = dict(values)
     if context["quote"]:
         context["quote"] = for_display(context["quote"])
     context["contacts"] = dict(facts.get("contacts") or {})
@@ -214,7 +221,10 @@ def build_message(
     if date is not None:
         message["Date"] = format_datetime(date)
     if unsubscribe_url:
+        # RFC 8058 one-click: the mail client POSTs "List-Unsubscribe=One-Click" to
+        # the URL (a GET of it only shows a button: scanners fetch links).
         message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     message.set_content(rendered.text)
     if rendered.html:
         message.add_alternative(rendered.html, subtype="html")

@@ -18,11 +18,14 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from dsl import schema
+from dsl.model import Model
+from workers.adapters import custom_facts
 
 # The facts each table holds, by fact root; column names are the schema's field names.
 _ACCOUNT_COLUMNS = tuple(schema.ACCOUNT)
@@ -70,6 +73,48 @@ def _row(record: asyncpg.Record | None, columns: Iterable[str]) -> dict[str, Any
     return {name: plain(record[name]) for name in columns}
 
 
+def _extended(
+    model: Model, root: str, record: asyncpg.Record | None, columns: Iterable[str]
+) -> dict[str, Any]:
+    """A row's built-in columns and the custom facts of its ``custom`` jsonb."""
+    if record is None:
+        return {}
+    return {**_row(record, columns), **custom_facts.typed(model, root, record["custom"])}
+
+
+async def _row_id(conn: asyncpg.Connection, root: str, account_id: str, text: str) -> str:
+    """The row an account or subscription fact of the account is written in."""
+    if root == "account":
+        return account_id
+    current = await conn.fetchrow(_CURRENT_SUBSCRIPTION, account_id)
+    if current is None:
+        if await conn.fetchval("SELECT 1 FROM accounts WHERE id = $1", account_id) is None:
+            raise UnknownAccount(account_id)
+        raise UnknownFact(f"{text}: account {account_id} has no subscription")
+    row_id: str = current["id"]
+    return row_id
+
+
+async def _write_row(
+    conn: asyncpg.Connection, table: str, row_id: str, name: str, new: Any, custom: bool
+) -> Any:
+    """Set one fact of an account or subscription row (its column, or its key of
+    ``custom``); the value it had."""
+    if custom:
+        try:
+            return await custom_facts.write_custom(conn, table, row_id, name, new)
+        except LookupError:
+            raise UnknownAccount(row_id) from None
+    # `name` is a field of the model's built-in group, so it is safe to splice in.
+    old = await conn.fetchval(f"SELECT {name} FROM {table} WHERE id = $1 FOR UPDATE", row_id)
+    updated = await conn.execute(
+        f"UPDATE {table} SET {name} = $2, updated_at = now() WHERE id = $1", row_id, new
+    )
+    if updated == "UPDATE 0":
+        raise UnknownAccount(row_id)
+    return old
+
+
 def _json_value(value: Any) -> Any:
     """A fact value as it is kept in the jsonb audit log."""
     value = plain(value)
@@ -104,16 +149,25 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 class Store:
     """Typed async access to the playbook database."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, playbooks_dir: Path | None = None) -> None:
         self.pool = pool
+        self.playbooks_dir = playbooks_dir  # whose data model types the custom facts
 
     @classmethod
-    async def connect(cls, dsn: str, min_size: int = 1, max_size: int = 10) -> Store:
-        """Open a pool on ``dsn`` (run ``workers.adapters.migrate`` first)."""
+    async def connect(
+        cls, dsn: str, min_size: int = 1, max_size: int = 10, playbooks_dir: Path | None = None
+    ) -> Store:
+        """Open a pool on ``dsn`` (run ``workers.adapters.migrate`` first). The custom
+        facts are those of the data model of ``playbooks_dir`` (none without it)."""
         pool = await asyncpg.create_pool(
             dsn, min_size=min_size, max_size=max_size, init=_init_connection
         )
-        return cls(pool)
+        return cls(pool, playbooks_dir)
+
+    def model(self) -> Model:
+        """The data model the facts are read and written by (read on each call, so
+        a team's new fact reaches the store without a restart)."""
+        return custom_facts.model_of(self.playbooks_dir)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -127,11 +181,14 @@ class Store:
     # ------------------------------------------------------------------ facts
 
     async def load_facts(self, account_id: str) -> dict[str, Any]:
-        """The facts of one account, in the shape documented in ``dsl.schema``.
+        """The facts of one account, in the shape documented in ``dsl.model``: the
+        built-in facts and those the data model adds (``account.support_tier``, a
+        group ``support``), typed by the model (``workers.adapters.custom_facts``).
 
         ``contacts`` maps each role to its first holder; ``contacts_by_role`` lists
         every holder. Roots without data (no usage yet, no NPS, no quote) are ``{}``.
         Raises ``UnknownAccount``."""
+        model = self.model()
         # One snapshot for all the reads, so a concurrent import never shows half an update.
         async with (
             self.pool.acquire() as conn,
@@ -160,17 +217,19 @@ class Store:
                 "LIMIT 1",
                 account_id,
             )
+            groups = await custom_facts.load_groups(conn, model, [account_id])
         by_role: dict[str, list[dict[str, Any]]] = {}
         for record in contacts:
             by_role.setdefault(record["role"], []).append(_row(record, _CONTACT_COLUMNS))
         return {
-            "account": _row(account, _ACCOUNT_COLUMNS),
-            "subscription": _row(subscription, _SUBSCRIPTION_COLUMNS),
+            "account": _extended(model, "account", account, _ACCOUNT_COLUMNS),
+            "subscription": _extended(model, "subscription", subscription, _SUBSCRIPTION_COLUMNS),
             "usage": _row(usage, _USAGE_COLUMNS),
             "nps": _row(nps, _NPS_COLUMNS),
             "contacts": {role: holders[0] for role, holders in by_role.items()},
             "contacts_by_role": by_role,
             "quote": _row(quote, _QUOTE_COLUMNS),
+            **groups[account_id],
         }
 
     async def set_fact(
@@ -181,39 +240,46 @@ class Store:
         journey_id: str = "",
         step_id: str = "",
         conn: asyncpg.Connection | None = None,
+        model: Model | None = None,
     ) -> Any:
-        """Write one account or subscription fact (``"account.risk_level"`` or
-        ``["account", "risk_level"]``), audit it in ``fact_changes``, and return the
+        """Write one fact (``"account.risk_level"`` or ``["account", "risk_level"]``;
+        a custom one of the data model too: ``account.support_tier``,
+        ``support.open_p1_tickets``), audit it in ``fact_changes``, and return the
         previous value. The subscription written is the current one (as in facts).
         With ``conn``, inside that connection's transaction (an answer and its fact
-        are one write)."""
+        are one write). ``model``: the data model (default: the store's)."""
         parts = path.split(".") if isinstance(path, str) else list(path)
         text = ".".join(parts)
-        if len(parts) != 2 or parts[0] not in _SETTABLE_TABLES:
-            raise UnknownFact(f"{text}: only account.<field> and subscription.<field> are set")
+        model = model or self.model()
+        fact = model.fact(parts[0], parts[1]) if len(parts) == 2 else None
+        custom = fact is not None and not fact.built_in
+        if len(parts) != 2 or not (parts[0] in _SETTABLE_TABLES or custom):
+            raise UnknownFact(
+                f"{text}: only account.<field>, subscription.<field> and the facts of "
+                "a group the data model declares are set"
+            )
         root, name = parts
-        fields = schema.ROOTS[root]
-        if name not in fields or name == "id":
+        if fact is None or name == "id" or (root not in _SETTABLE_TABLES and not custom):
             raise UnknownFact(f"{text}: {root} has no writable field {name!r}")
-        new = _coerce(fields[name], value, text)
-        table = _SETTABLE_TABLES[root]
+        new = None if custom and value is None else _coerce(fact.type, value, text)
         async with connection(conn or self.pool) as conn, conn.transaction():
-            if root == "account":
-                row_id = account_id
+            if root in _SETTABLE_TABLES:
+                row_id = await _row_id(conn, root, account_id, text)
+                old = await _write_row(conn, _SETTABLE_TABLES[root], row_id, name, new, custom)
+                if custom:
+                    old = custom_facts.from_json(fact.type, old)
             else:
-                current = await conn.fetchrow(_CURRENT_SUBSCRIPTION, account_id)
-                if current is None:
-                    raise UnknownFact(f"{text}: account {account_id} has no subscription")
-                row_id = current["id"]
-            # `name` is checked against the schema above, so it is safe to splice in.
-            old = await conn.fetchval(
-                f"SELECT {name} FROM {table} WHERE id = $1 FOR UPDATE", row_id
-            )
-            updated = await conn.execute(
-                f"UPDATE {table} SET {name} = $2, updated_at = now() WHERE id = $1", row_id, new
-            )
-            if updated == "UPDATE 0":
-                raise UnknownAccount(account_id)
+                if (
+                    await conn.fetchval(
+                        "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", account_id
+                    )
+                    is None
+                ):
+                    raise UnknownAccount(account_id)
+                old = custom_facts.from_json(
+                    fact.type, await custom_facts.group_fact(conn, account_id, root, name)
+                )
+                await custom_facts.write_group(conn, account_id, root, {name: new})
             await conn.execute(
                 "INSERT INTO fact_changes (account_id, path, old_value, new_value, journey_id, "
                 "step_id) VALUES ($1, $2, $3, $4, $5, $6)",

@@ -18,8 +18,10 @@ from typing import Any
 
 from dsl import schema
 from dsl.ir import Playbook
+from dsl.model import Model
 from engine.forecast import Forecast, World, forecast_book
 from engine.simulation import day_start
+from workers.adapters import custom_facts
 from workers.adapters.store import CURRENT_SUBSCRIPTIONS, Store, plain
 
 _LATEST = {
@@ -46,8 +48,10 @@ def _row(record: Mapping[str, Any], columns: Iterable[str]) -> dict[str, Any]:
     return {name: plain(record[name]) for name in columns}
 
 
-async def load_book(store: Store) -> dict[str, dict[str, Any]]:
-    """Every account's facts, as ``Store.load_facts`` gives them, in one snapshot."""
+async def load_book(store: Store, model: Model | None = None) -> dict[str, dict[str, Any]]:
+    """Every account's facts, as ``Store.load_facts`` gives them, in one snapshot: the
+    team's own facts and groups of ``model`` (default: the store's) too."""
+    model = model or store.model()
     async with (
         store.pool.acquire() as conn,
         conn.transaction(isolation="repeatable_read", readonly=True),
@@ -58,10 +62,14 @@ async def load_book(store: Store) -> dict[str, dict[str, Any]]:
             "SELECT r.account_id AS holder_account, r.role, c.* FROM contact_roles r "
             "JOIN contacts c ON c.id = r.contact_id ORDER BY r.account_id, r.role, r.rank, c.id"
         )
+        groups = await custom_facts.load_groups(conn, model, [r["id"] for r in accounts])
     book: dict[str, dict[str, Any]] = {}
     for record in accounts:
         book[record["id"]] = {
-            "account": _row(record, schema.ACCOUNT),
+            "account": {
+                **_row(record, schema.ACCOUNT),
+                **custom_facts.typed(model, "account", record["custom"]),
+            },
             **{root: {} for root in _LATEST},
             "contacts": {},
             "contacts_by_role": {},
@@ -69,7 +77,10 @@ async def load_book(store: Store) -> dict[str, dict[str, Any]]:
     for root, records in latest.items():
         for record in records:
             if record["account_id"] in book:
-                book[record["account_id"]][root] = _row(record, _COLUMNS[root])
+                row = _row(record, _COLUMNS[root])
+                if root in custom_facts.EXTENDED_TABLES:
+                    row.update(custom_facts.typed(model, root, record["custom"]))
+                book[record["account_id"]][root] = row
     for record in contacts:
         facts = book.get(record["holder_account"])
         if facts is None:
@@ -77,7 +88,10 @@ async def load_book(store: Store) -> dict[str, dict[str, Any]]:
         holders = facts["contacts_by_role"].setdefault(record["role"], [])
         holders.append(_row(record, schema.CONTACT))
         facts["contacts"].setdefault(record["role"], holders[0])
-    return {ident: {key: facts[key] for key in _ORDER} for ident, facts in book.items()}
+    return {
+        ident: {**{key: facts[key] for key in _ORDER}, **groups[ident]}
+        for ident, facts in book.items()
+    }
 
 
 _ORDER = ("account", "subscription", "usage", "nps", "contacts", "contacts_by_role", "quote")

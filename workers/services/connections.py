@@ -119,7 +119,10 @@ class Connections:
                 dsn = self.database_url()
                 try:
                     self._store = await Store.connect(
-                        dsn, min_size=1, max_size=max(2, self.pool_size)
+                        dsn,
+                        min_size=1,
+                        max_size=max(2, self.pool_size),
+                        playbooks_dir=self.settings.playbooks_dir,
                     )
                 except _POSTGRES_ERRORS as error:
                     raise postgres_unreachable(error) from None

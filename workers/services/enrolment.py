@@ -50,6 +50,8 @@ from pydantic import BaseModel, ConfigDict
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from dsl.ir import Playbook
+from dsl.model import Model
+from workers.adapters import custom_facts
 from workers.adapters.cohort import CohortError, compile_cohort, describe, parse_condition
 from workers.adapters.store import Store
 from workers.analytics.forecast import load_book
@@ -92,12 +94,19 @@ async def select_cohort(
     as_of: date,
     where: Any | None = None,
     limit: int | None = None,
+    model: Model | None = None,
 ) -> list[Candidate]:
     """The accounts for which the playbook's ``enroll`` condition (and ``where``) hold
-    on playbook date ``as_of``, by account id. Raises ``CohortError`` for conditions
-    SQL cannot express."""
+    on playbook date ``as_of``, by account id; the team's own facts are those of
+    ``model`` (default: the store's). Raises ``CohortError`` for conditions SQL
+    cannot express."""
     query = compile_cohort(
-        playbook.enroll, today=as_of, extra=where, anchor=playbook.anchor, limit=limit
+        playbook.enroll,
+        today=as_of,
+        extra=where,
+        anchor=playbook.anchor,
+        limit=limit,
+        model=model or store.model(),
     )
     rows = await store.pool.fetch(query.sql, *query.params)
     return [
@@ -335,7 +344,8 @@ async def enrol(
     check), ``CohortRefused`` (a condition SQL cannot express) and
     ``Unavailable`` (no database; no Temporal, unless it is a dry run)."""
     compiled = playbook or playbooks.find_playbook(request.playbook, connections.settings)
-    extra = parse_condition(request.where) if request.where else None
+    model = custom_facts.model_of(connections.settings.playbooks_dir)
+    extra = parse_condition(request.where, model) if request.where else None
     day = request.as_of or datetime.now(UTC).date()
     condition = describe(compiled.enroll) if compiled.enroll else "every account"
     if request.where:
@@ -350,7 +360,7 @@ async def enrol(
     store = await connections.store()
     try:
         candidates = await select_cohort(
-            store, compiled, as_of=day, where=extra, limit=request.limit
+            store, compiled, as_of=day, where=extra, limit=request.limit, model=model
         )
     except CohortError as error:
         raise CohortRefused(

@@ -5,7 +5,8 @@
     updated = await update_facts(store, clients, settings, update)
 
 Every path and value is read by ``parse_fact``, the one reading of a fact a
-caller names: the path must be an account or subscription fact the schema
+caller names: the path must be an account or subscription fact, or a fact of a
+group the team's data model declares (``support.open_p1_tickets``), that the model
 declares (an unknown one is refused with a "did you mean"), and the value is
 read as an import reads that column (``workers.services.importer.cell_value``:
 types, known words, bounds, time zones), so a fact takes the same values whether
@@ -29,25 +30,45 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from dsl import schema
+from dsl.model import Model
+from workers.adapters import custom_facts
 from workers.adapters.store import CURRENT_SUBSCRIPTIONS, Store, UnknownFact, plain
 from workers.services import fact_notices, importer
 from workers.services.connections import Connections
 from workers.services.errors import ServiceError
 from workers.services.signals import ClientSource
 from workers.settings import Settings
+from workers.settings import load as load_settings
 
 WEBHOOK_STEP = "webhook:crm:facts"
 CLI_STEP = "cli:data:set"
 
-# The facts a caller may update: every account and subscription column but the ids.
-_TABLES = {"account": importer.ACCOUNTS, "subscription": importer.SUBSCRIPTIONS}
 _NOT_FACTS = {"id", "account_id"}
-UPDATABLE: dict[str, importer.Column] = {
-    f"{root}.{column.name}": column
-    for root, table in _TABLES.items()
-    for column in table.columns
-    if column.name not in _NOT_FACTS
-}
+_ROOTS = {"accounts": "account", "subscriptions": "subscription"}
+
+
+def updatable(model: Model) -> dict[str, importer.Column]:
+    """The facts a caller may update under ``model``, by path: every account and
+    subscription column but the ids (the team's own too), and every fact of a group
+    the team declares (``support.open_p1_tickets``)."""
+    paths: dict[str, importer.Column] = {}
+    for table in importer.tables_for(model):
+        root = table.group or _ROOTS.get(table.kind, "")
+        if root:
+            for column in table.columns:
+                if column.name not in _NOT_FACTS:
+                    paths[f"{root}.{column.name}"] = column
+    return paths
+
+
+def data_model(settings: Settings | None = None) -> Model:
+    """The data model of the settings' playbooks folder (``Settings.playbooks_dir``)."""
+    return custom_facts.model_of((settings or load_settings()).playbooks_dir)
+
+
+# The facts a caller may update under the built-in model.
+UPDATABLE: dict[str, importer.Column] = updatable(schema.DEFAULT)
 
 
 class FactRefused(ServiceError, ValueError):
@@ -103,15 +124,16 @@ class FactsUpdated:
 # --------------------------------------------------------------------------- reading
 
 
-def parse_fact(path: str, value: Any) -> FactValue:
+def parse_fact(path: str, value: Any, model: Model | None = None) -> FactValue:
     """The fact ``path`` (``subscription.renewal_date``) with ``value`` read as its
     column takes it: text as written in a CSV cell, or a JSON scalar (a number, a
-    bool; null: the column's default). ``FactRefused`` says what is wrong and
-    what is expected."""
+    bool; null: the column's default). The paths are those of ``model`` (default:
+    the built-in model). ``FactRefused`` says what is wrong and what is expected."""
     path = path.strip()
-    column = UPDATABLE.get(path)
+    paths = updatable(model) if model is not None else UPDATABLE
+    column = paths.get(path)
     if column is None:
-        raise FactRefused(f"unknown fact {path!r}", _path_hint(path))
+        raise FactRefused(f"unknown fact {path!r}", _path_hint(path, paths))
     try:
         return FactValue(path, importer.cell_value(column, _text(value)))
     except importer.BadValue as bad:
@@ -119,9 +141,12 @@ def parse_fact(path: str, value: Any) -> FactValue:
         raise FactRefused(f"{path}: {bad.message}", hint) from None
 
 
-def parse_update(body: Any, *, source: str = "crm", step_id: str = WEBHOOK_STEP) -> FactsUpdate:
+def parse_update(
+    body: Any, *, source: str = "crm", step_id: str = WEBHOOK_STEP, model: Model | None = None
+) -> FactsUpdate:
     """A ``FactsUpdate`` from a JSON body ``{"account_id": ..., "facts": {path:
-    value, ...}}``; ``FactRefused`` (400) for the first thing wrong in it."""
+    value, ...}}`` (paths of ``model``); ``FactRefused`` (400) for the first thing
+    wrong in it."""
     if not isinstance(body, dict):
         raise FactRefused('the body must be a JSON object: {"account_id": ..., "facts": {...}}')
     account_id, facts = body.get("account_id"), body.get("facts")
@@ -132,7 +157,7 @@ def parse_update(body: Any, *, source: str = "crm", step_id: str = WEBHOOK_STEP)
             "'facts' must be a JSON object of fact paths and values",
             'e.g. {"subscription.renewal_date": "2027-05-01"}',
         )
-    parsed = tuple(parse_fact(str(path), value) for path, value in facts.items())
+    parsed = tuple(parse_fact(str(path), value, model) for path, value in facts.items())
     return FactsUpdate(account_id.strip(), parsed, source=source, step_id=step_id)
 
 
@@ -149,14 +174,18 @@ def _text(value: Any) -> str:
     raise importer.BadValue(f"{type(value).__name__} is not a fact value", "")
 
 
-def _path_hint(path: str) -> str:
-    close = difflib.get_close_matches(path, list(UPDATABLE), n=1, cutoff=0.6)
+def _path_hint(path: str, paths: dict[str, importer.Column]) -> str:
+    close = difflib.get_close_matches(path, list(paths), n=1, cutoff=0.6)
     if close:
         return f"did you mean {close[0]!r}?"
     root = path.split(".", 1)[0]
-    if root in _TABLES:
-        return f"{root} facts: {', '.join(p for p in UPDATABLE if p.startswith(root + '.'))}"
-    return "facts of account.* and subscription.* can be updated (their ids cannot)"
+    known = [p for p in paths if p.startswith(root + ".")]
+    if known:
+        return f"{root} facts: {', '.join(known)}"
+    return (
+        "facts of account.*, subscription.* and the data model's own groups can be "
+        "updated (the ids cannot)"
+    )
 
 
 def _expected(column: importer.Column) -> str:
@@ -177,15 +206,17 @@ async def update_facts(
     store: Store, clients: ClientSource, settings: Settings, update: FactsUpdate
 ) -> FactsUpdated:
     """Write ``update`` in one transaction (audited, with a fact notice for what
-    changed), then tell the running journeys that read a changed path."""
+    changed), then tell the running journeys that read a changed path. The facts
+    are those of the data model of the settings' playbooks folder."""
     updated = FactsUpdated(update.account_id)
+    model = data_model(settings)
     async with store.pool.acquire() as conn, conn.transaction():
         found = await conn.fetchval(
             "SELECT id FROM accounts WHERE id = $1 FOR UPDATE", update.account_id
         )
         if found is None:
             raise FactRefused(f"no account {update.account_id!r}", status=404)
-        before = await importer.facts_of(conn, [update.account_id])
+        before = await importer.facts_of(conn, [update.account_id], model)
         held = before[update.account_id]
         for fact in update.facts:
             if fact.path not in held:  # no current subscription
@@ -199,12 +230,17 @@ async def update_facts(
                 continue
             try:
                 await store.set_fact(
-                    update.account_id, fact.path, fact.value, step_id=update.step_id, conn=conn
+                    update.account_id,
+                    fact.path,
+                    fact.value,
+                    step_id=update.step_id,
+                    conn=conn,
+                    model=model,
                 )
             except UnknownFact as error:
                 raise FactRefused(str(error), status=422) from None
         await _dates_in_order(conn, update.account_id)
-        after = await importer.facts_of(conn, [update.account_id])
+        after = await importer.facts_of(conn, [update.account_id], model)
         changes = importer.changed_paths(before, after)
         updated.changed = changes.get(update.account_id, [])
         notices = await fact_notices.record(conn, changes, update.source)

@@ -56,7 +56,7 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -64,6 +64,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from dsl import schema
+from dsl.folder import model_file
+from dsl.model import Fact, Model
+from dsl.model_file import ModelError, load_model
+from workers.adapters import custom_facts
 from workers.adapters.store import CURRENT_SUBSCRIPTIONS, connection, plain
 from workers.services import fact_notices
 from workers.services.connections import Connections
@@ -84,17 +88,21 @@ class Column:
     choices: tuple[str, ...] = ()
     low: Decimal | None = None
     high: Decimal | None = None
+    custom: bool = False  # a fact of the team's model: kept in the row's jsonb
 
 
 @dataclass(frozen=True)
 class Table:
-    """One file of the export and the table it fills."""
+    """One file of the export and the table it fills. A fact group the team's
+    model declares (``support``) fills ``fact_groups`` (``group`` names it)."""
 
-    kind: str  # accounts | contacts | subscriptions | usage | nps
+    kind: str  # accounts | contacts | subscriptions | usage | nps | a group's name
     table: str
     key: tuple[str, ...]
     columns: tuple[Column, ...]
     has_updated_at: bool = True
+    group: str = ""
+    declared_in: str = ""  # where a new column is declared: the model file, its section
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -217,21 +225,56 @@ NPS = Table(
 TABLES = (ACCOUNTS, CONTACTS, SUBSCRIPTIONS, USAGE, NPS)
 
 
+def custom_column(fact: Fact) -> Column:
+    """How a cell of a fact the team's model declares is read: its type, its words;
+    an empty cell is None (not known)."""
+    return Column(fact.name, fact.type, default=None, choices=fact.words, custom=True)
+
+
+def tables_for(model: Model, model_path: str = "") -> tuple[Table, ...]:
+    """The files of an export under ``model``: accounts and subscriptions with the
+    team's own columns, and a file per fact group it declares (key ``account_id``).
+    ``model_path`` (the team's model file) is named where a column is unknown."""
+    where = model_path or "playbooks/model.playbook"
+    extended = []
+    for table, root in ((ACCOUNTS, "account"), (SUBSCRIPTIONS, "subscription")):
+        extra = tuple(custom_column(f) for f in custom_facts.custom_facts(model, root))
+        declared = f"{where}, under `facts {root}:`"
+        extended.append(replace(table, columns=table.columns + extra, declared_in=declared))
+    groups = tuple(
+        Table(
+            group.name,
+            custom_facts.GROUP_TABLE,
+            ("account_id",),
+            (_ACCOUNT_REF, *(custom_column(f) for f in group.facts)),
+            group=group.name,
+            declared_in=f"{where}, under `facts {group.name}:`",
+        )
+        for group in custom_facts.new_groups(model)
+    )
+    accounts, subscriptions = extended
+    return (accounts, CONTACTS, subscriptions, USAGE, NPS, *groups)
+
+
 # --------------------------------------------------------------------------- results
 
 
 @dataclass(frozen=True)
 class ExportFiles:
-    """The files of one CRM export; any may be left out."""
+    """The files of one CRM export; any may be left out. ``groups``: a file per fact
+    group the team's model declares, ``(("support", Path("support.csv")),)``."""
 
     accounts: Path | None = None
     contacts: Path | None = None
     subscriptions: Path | None = None
     usage: Path | None = None
     nps: Path | None = None
+    groups: tuple[tuple[str, Path], ...] = ()
 
-    def given(self) -> list[tuple[Table, Path]]:
-        return [(t, getattr(self, t.kind)) for t in TABLES if getattr(self, t.kind) is not None]
+    def given(self) -> list[tuple[str, Path]]:
+        """(kind, file) of every file given: the tables' in import order, then groups."""
+        files = [(t.kind, getattr(self, t.kind)) for t in TABLES]
+        return [(kind, path) for kind, path in files if path is not None] + list(self.groups)
 
 
 @dataclass(frozen=True)
@@ -305,11 +348,19 @@ class _File:
     rows: list[_Row] = field(default_factory=list)
 
 
-def read_export(files: ExportFiles) -> tuple[list[_File], list[RowError]]:
-    """Read and type-check every file (references to the database aside)."""
+def read_export(
+    files: ExportFiles, tables: tuple[Table, ...] = TABLES
+) -> tuple[list[_File], list[RowError]]:
+    """Read and type-check every file (references to the database aside) by
+    ``tables`` (``tables_for`` the data model)."""
     parsed: list[_File] = []
     errors: list[RowError] = []
-    for table, path in files.given():
+    by_kind = {t.kind: t for t in tables}
+    for kind, path in files.given():
+        table = by_kind.get(kind)
+        if table is None:
+            errors.append(_unknown_group(kind, path, tables))
+            continue
         export_file = _File(table, path, str(path))
         errors.extend(_read_file(export_file))
         parsed.append(export_file)
@@ -350,6 +401,18 @@ def _read_file(export_file: _File) -> list[RowError]:
     return errors
 
 
+def _unknown_group(kind: str, path: Path, tables: tuple[Table, ...]) -> RowError:
+    groups = [t.kind for t in tables if t.group]
+    close = difflib.get_close_matches(kind, groups, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    hint += (
+        f"groups of the data model: {', '.join(groups)}"
+        if groups
+        else "declare the group in the playbooks' model.playbook (`facts GROUP:`)"
+    )
+    return RowError(str(path), 0, "", f"unknown fact group {kind!r}", hint)
+
+
 def _check_header(export_file: _File, header: list[str]) -> list[RowError]:
     name, table = export_file.name, export_file.table
     known = [c.name for c in table.columns]
@@ -358,6 +421,8 @@ def _check_header(export_file: _File, header: list[str]) -> list[RowError]:
         if column not in known:
             close = difflib.get_close_matches(column, known, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"known columns: {', '.join(known)}"
+            if table.declared_in:
+                hint += f" (a new column is declared in {table.declared_in})"
             errors.append(
                 RowError(name, 1, column or f"column {index + 1}", "unknown column", hint)
             )
@@ -400,7 +465,7 @@ def _check_row(export_file: _File, line: int, values: dict[str, Any]) -> list[Ro
         message = f"{end.isoformat()} is before start_date {start.isoformat()}"
         return [RowError(export_file.name, line, "renewal_date", message)]
     category, score = values.get("category"), values.get("score")
-    if export_file.table is NPS and category and score is not None:
+    if export_file.table.kind == NPS.kind and category and score is not None:
         expected = nps_category(score)
         if category != expected:
             message = f"{category!r} does not match score {score} (a {expected})"
@@ -591,7 +656,7 @@ def _references(files: list[_File], known: _Known) -> list[RowError]:
                     )
                 )
             contact = row.values.get("contact_id")
-            if export_file.table is NPS and contact and contact not in known.contacts:
+            if export_file.table.kind == NPS.kind and contact and contact not in known.contacts:
                 errors.append(
                     RowError(
                         export_file.name,
@@ -608,9 +673,9 @@ def _file_ids(files: list[_File]) -> _Known:
     known = _Known()
     for export_file in files:
         for row in export_file.rows:
-            if export_file.table is ACCOUNTS and row.values.get("id"):
+            if export_file.table.kind == ACCOUNTS.kind and row.values.get("id"):
                 known.accounts[row.values["id"]] = row.values.get("timezone") or "UTC"
-            if export_file.table is CONTACTS and row.values.get("id"):
+            if export_file.table.kind == CONTACTS.kind and row.values.get("id"):
                 known.contacts.add(row.values["id"])
     return known
 
@@ -620,7 +685,10 @@ async def _known_ids(conn: Any, files: list[_File]) -> _Known:
     known = _file_ids(files)
     wanted_accounts = {str(r.values.get("account_id") or "") for f in files for r in f.rows}
     wanted_contacts = {
-        str(r.values.get("contact_id") or "") for f in files if f.table is NPS for r in f.rows
+        str(r.values.get("contact_id") or "")
+        for f in files
+        if f.table.kind == NPS.kind
+        for r in f.rows
     }
     missing = sorted(wanted_accounts - known.accounts.keys() - {""})
     if missing:
@@ -643,9 +711,13 @@ def _fill_derived(files: list[_File], known: _Known) -> None:
     for export_file in files:
         for row in export_file.rows:
             values = row.values
-            if export_file.table is CONTACTS and not values.get("timezone"):
+            if export_file.table.kind == CONTACTS.kind and not values.get("timezone"):
                 values["timezone"] = known.accounts.get(values.get("account_id", ""), "UTC")
-            if export_file.table is NPS and not values.get("category") and "score" in values:
+            if (
+                export_file.table.kind == NPS.kind
+                and not values.get("category")
+                and "score" in values
+            ):
                 values["category"] = nps_category(values["score"])
 
 
@@ -653,18 +725,24 @@ def _fill_derived(files: list[_File], known: _Known) -> None:
 
 
 async def import_export(
-    conn_or_pool: Any, files: ExportFiles, *, dry_run: bool = False
+    conn_or_pool: Any,
+    files: ExportFiles,
+    *,
+    dry_run: bool = False,
+    model: Model | None = None,
+    model_path: str = "",
 ) -> ImportReport:
     """Validate the whole export, then upsert it in one transaction.
 
     ``conn_or_pool`` is an asyncpg pool or connection, or a ``Store``; with
-    ``dry_run`` nothing is written and the report says what would be. Raises
+    ``dry_run`` nothing is written and the report says what would be. The files'
+    columns are those of ``model`` (default: the built-in model; ``model_path``, the
+    team's model file, is named in the hint for an unknown column). Raises
     ``ImportRejected`` (listing every error) when any row is invalid: then the
     database is unchanged.
     """
-    parsed, errors = read_export(files)
-    if not parsed:
-        raise ImportRejected([RowError("(no files)", 0, "", "give at least one CSV file")])
+    model = model or schema.DEFAULT
+    parsed, errors = _read_all(files, model, model_path)
     async with connection(conn_or_pool) as conn, conn.transaction():
         errors.extend(_duplicates(parsed))
         known = await _known_ids(conn, parsed)
@@ -677,23 +755,23 @@ async def import_export(
         _fill_derived(parsed, known)
         report = ImportReport(dry_run=dry_run)
         touched = [] if dry_run else await _touched_accounts(conn, parsed)
-        before = await facts_of(conn, touched)
+        before = await facts_of(conn, touched, model)
         for export_file, found in zip(parsed, existing, strict=True):
             report.counts.append(await _upsert(conn, export_file, found, dry_run))
         if touched:
-            after = await facts_of(conn, touched)
+            after = await facts_of(conn, touched, model)
             report.changed = changed_paths(before, after)
             await _audit(conn, before, after, report.changed)
             report.notices = await fact_notices.record(conn, report.changed, "import")
     return report
 
 
-def check_export(files: ExportFiles) -> ImportReport:
+def check_export(
+    files: ExportFiles, model: Model | None = None, model_path: str = ""
+) -> ImportReport:
     """Validate an export without a database: references are checked against the
     files only, and every row counts as new. Raises ``ImportRejected``."""
-    parsed, errors = read_export(files)
-    if not parsed:
-        raise ImportRejected([RowError("(no files)", 0, "", "give at least one CSV file")])
+    parsed, errors = _read_all(files, model or schema.DEFAULT, model_path)
     errors.extend(_duplicates(parsed))
     known = _file_ids(parsed)
     errors.extend(_references(parsed, known))
@@ -704,6 +782,18 @@ def check_export(files: ExportFiles) -> ImportReport:
         rows = len(export_file.rows)
         report.counts.append(TableCount(export_file.table.kind, rows=rows, new=rows))
     return report
+
+
+def _read_all(
+    files: ExportFiles, model: Model, model_path: str
+) -> tuple[list[_File], list[RowError]]:
+    """Every file read by the tables of ``model``; ``ImportRejected`` when none is
+    given, or none names a table or group."""
+    parsed, errors = read_export(files, tables_for(model, model_path))
+    if not parsed:
+        none = RowError("(no files)", 0, "", "give at least one CSV file")
+        raise ImportRejected(errors or [none])
+    return parsed, errors
 
 
 def _error_order(files: list[_File]) -> Callable[[RowError], tuple[int, int]]:
@@ -737,7 +827,7 @@ def _new_rows_complete(files: list[_File], existing: list[set[tuple[Any, ...]]])
         missing = [name for name in needed if name not in export_file.header]
         if not missing:
             continue
-        noun = _NOUNS[table.kind]
+        noun = _NOUNS.get(table.kind, f"{table.kind} row")
         hint = (
             f"add the column: a new {noun} needs {', '.join(needed)}; one already in the "
             f"database needs only {' and '.join(table.key)} and the columns that change"
@@ -760,7 +850,7 @@ async def _dates_in_order(conn: Any, files: list[_File]) -> list[RowError]:
     dates = {"start_date", "renewal_date"}
     for export_file in files:
         given = dates & set(export_file.header)
-        if export_file.table is not SUBSCRIPTIONS or len(given) != 1:
+        if export_file.table.kind != SUBSCRIPTIONS.kind or len(given) != 1:
             continue
         ids = [row.values["id"] for row in export_file.rows if row.values.get("id")]
         held = {
@@ -804,9 +894,12 @@ async def _upsert(
         count.new_ids = [row.values["id"] for row in new]
     if dry_run:
         return count
+    if table.group:
+        await _write_group_rows(conn, export_file)
+        return count
     await _insert(conn, export_file, new)
     await _update(conn, export_file, old)
-    if table is CONTACTS and "role" in export_file.header:
+    if table.kind == CONTACTS.kind and "role" in export_file.header:
         await _write_roles(conn, export_file)
     return count
 
@@ -817,33 +910,67 @@ async def _insert(conn: Any, export_file: _File, rows: list[_Row]) -> None:
     table = export_file.table
     # Every new row of a file has the same columns (the header's, plus derived ones).
     columns = [c for c in _written_columns(export_file) if c != "role"]
-    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    columns, custom = _split_custom(table, columns)
+    placeholders = [f"${i}" for i in range(1, len(columns) + 1)]
     # Another import may have inserted the row since it was looked up.
     updates = [f"{c} = EXCLUDED.{c}" for c in columns if c not in table.key]
+    if custom:
+        placeholders.append(f"${len(columns) + 1}::text::jsonb")
+        updates.append(f"custom = {table.table}.custom || EXCLUDED.custom")
     if table.has_updated_at:
         updates.append("updated_at = now()")
     conflict = f"DO UPDATE SET {', '.join(updates)}" if updates else "DO NOTHING"
+    names = columns + (["custom"] if custom else [])
     await conn.executemany(
-        f"INSERT INTO {table.table} ({', '.join(columns)}) VALUES ({placeholders}) "
+        f"INSERT INTO {table.table} ({', '.join(names)}) VALUES ({', '.join(placeholders)}) "
         f"ON CONFLICT ({', '.join(table.key)}) {conflict}",
-        [[row.values[c] for c in columns] for row in rows],
+        [[row.values[c] for c in columns] + _custom_values(row, custom) for row in rows],
     )
 
 
 async def _update(conn: Any, export_file: _File, rows: list[_Row]) -> None:
     table = export_file.table
     columns = [c for c in _updated_columns(export_file) if c != "role" and c not in table.key]
-    if not rows or not columns:
+    columns, custom = _split_custom(table, columns)
+    if not rows or not (columns or custom):
         return
     first = len(table.key) + 1
     sets = [f"{c} = ${i}" for i, c in enumerate(columns, start=first)]
+    if custom:  # the file's custom facts over those held, the others kept
+        sets.append(f"custom = custom || ${first + len(columns)}::text::jsonb")
     if table.has_updated_at:
         sets.append("updated_at = now()")
     where = " AND ".join(f"{k} = ${i}" for i, k in enumerate(table.key, start=1))
     await conn.executemany(
         f"UPDATE {table.table} SET {', '.join(sets)} WHERE {where}",
-        [[row.values[k] for k in table.key] + [row.values[c] for c in columns] for row in rows],
+        [
+            [row.values[k] for k in table.key]
+            + [row.values[c] for c in columns]
+            + _custom_values(row, custom)
+            for row in rows
+        ],
     )
+
+
+def _split_custom(table: Table, columns: list[str]) -> tuple[list[str], list[str]]:
+    """The file's columns that are table columns, and those kept in ``custom``."""
+    custom = {c.name for c in table.columns if c.custom}
+    return [c for c in columns if c not in custom], [c for c in columns if c in custom]
+
+
+def _custom_values(row: _Row, custom: list[str]) -> list[str]:
+    """The row's custom facts as one jsonb parameter (none without custom columns)."""
+    return [custom_facts.encode({c: row.values[c] for c in custom})] if custom else []
+
+
+async def _write_group_rows(conn: Any, export_file: _File) -> None:
+    """A fact group's rows: the file's facts over those the account's row holds."""
+    facts = [c for c in export_file.header if c != "account_id"]
+    for row in export_file.rows:
+        values = {name: row.values[name] for name in facts}
+        await custom_facts.write_group(
+            conn, row.values["account_id"], export_file.table.group, values
+        )
 
 
 def _written_columns(export_file: _File) -> list[str]:
@@ -859,7 +986,7 @@ def _updated_columns(export_file: _File) -> list[str]:
     """The columns an existing row is updated in: the header's (and an NPS
     category, which follows a new score)."""
     columns = list(export_file.header)
-    if export_file.table is NPS and "score" in columns and "category" not in columns:
+    if export_file.table.kind == NPS.kind and "score" in columns and "category" not in columns:
         columns.append("category")
     return columns
 
@@ -875,6 +1002,14 @@ async def _existing(conn: Any, export_file: _File) -> set[tuple[Any, ...]]:
             f"SELECT id FROM {table.table} WHERE id = ANY($1::text[])", [k[0] for k in keys]
         )
         return {(r["id"],) for r in rows}
+    if table.group:
+        rows = await conn.fetch(
+            f"SELECT account_id FROM {table.table} WHERE group_name = $2 "
+            "AND account_id = ANY($1::text[])",
+            [k[0] for k in keys],
+            table.group,
+        )
+        return {(r["account_id"],) for r in rows}
     rows = await conn.fetch(
         f"SELECT account_id, as_of FROM {table.table} "
         "WHERE (account_id, as_of) IN (SELECT * FROM unnest($1::text[], $2::date[]))",
@@ -914,11 +1049,11 @@ async def _touched_accounts(conn: Any, files: list[_File]) -> list[str]:
     subscriptions: list[str] = []
     for export_file in files:
         for row in export_file.rows:
-            if export_file.table is ACCOUNTS:
+            if export_file.table.kind == ACCOUNTS.kind:
                 named.add(str(row.values.get("id") or ""))
             else:
                 named.add(str(row.values.get("account_id") or ""))
-            if export_file.table is SUBSCRIPTIONS and row.values.get("id"):
+            if export_file.table.kind == SUBSCRIPTIONS.kind and row.values.get("id"):
                 subscriptions.append(row.values["id"])
     if subscriptions:
         for record in await conn.fetch(
@@ -932,8 +1067,10 @@ async def _touched_accounts(conn: Any, files: list[_File]) -> list[str]:
     return [record["id"] for record in found]
 
 
-async def facts_of(conn: Any, accounts: list[str]) -> Facts:
-    """The facts of ``accounts`` a journey would see, by path."""
+async def facts_of(conn: Any, accounts: list[str], model: Model | None = None) -> Facts:
+    """The facts of ``accounts`` a journey would see, by path: the built-in ones and
+    those ``model`` adds (typed; a group's facts None where not given)."""
+    model = model or schema.DEFAULT
     facts: Facts = {account: {} for account in accounts}
     if not accounts:
         return facts
@@ -942,6 +1079,13 @@ async def facts_of(conn: Any, accounts: list[str]) -> Facts:
             values = facts.setdefault(record[key], {})
             for name in fields:
                 values[f"{root}.{name}"] = plain(record[name])
+            if root in custom_facts.EXTENDED_TABLES:
+                for name, value in custom_facts.typed(model, root, record["custom"]).items():
+                    values[f"{root}.{name}"] = value
+    groups = await custom_facts.load_groups(conn, model, accounts)
+    for account, by_group in groups.items():
+        for group, values in by_group.items():
+            facts[account].update({f"{group}.{name}": v for name, v in values.items()})
     return facts
 
 
@@ -1012,21 +1156,39 @@ async def _write_roles(conn: Any, export_file: _File) -> None:
 # --------------------------------------------------------------------------- the command
 
 
+def import_model(playbooks_dir: Path) -> tuple[Model, str]:
+    """The data model an import reads its columns by (that of the settings'
+    playbooks folder) and the team's model file; ``ImportRejected`` when the file
+    does not load."""
+    path = model_file(Path(playbooks_dir))
+    try:
+        return load_model(playbooks_dir), str(path)
+    except ModelError as problem:
+        first = problem.diagnostics[0] if problem.diagnostics else None
+        message = f"the data model does not load: {first.message if first else problem}"
+        hint = "run `playbook validate` on it"
+        where = first.line if first else 0
+        raise ImportRejected([RowError(str(path), where, "", message, hint)]) from None
+
+
 async def run_import(
     connections: Connections, files: ExportFiles, *, dry_run: bool = False
 ) -> ImportReport:
     """``playbook data import``: the export upserted into an up-to-date database (a
     dry run writes nothing). A dry run without a database checks references
     against the files only (``check_export``; the report's ``offline`` says so)."""
+    model, model_path = import_model(connections.settings.playbooks_dir)
     if dry_run:
         try:
             connections.database_url()
         except DatabaseUnavailable:
-            report = check_export(files)
+            report = check_export(files, model, model_path)
             report.offline = True
             return report
     async with connections.migrated_connection() as conn:
-        report = await import_export(conn, files, dry_run=dry_run)
+        report = await import_export(
+            conn, files, dry_run=dry_run, model=model, model_path=model_path
+        )
     if report.notices:
         report.told = await fact_notices.tell(
             await connections.store(), connections, connections.settings, report.notices

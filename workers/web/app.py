@@ -6,19 +6,26 @@ Routes (an ASGI app on Starlette, served by uvicorn):
 
 - ``GET /``: a plain page saying what this service is, linking to the report and
   the health check (the address ``playbook dev up`` prints).
-- ``GET /answer/{token}``: verify the signed link (``workers.adapters.links``), record the
-  answer and signal the journey (``workers.services.answers``; through the outbox, so an
-  answer taken while Temporal is down reaches the journey once it is back), show
-  a thank-you page.
+- ``GET /answer/{token}``: verify the signed link (``workers.adapters.links``) and
+  show a page with the choice and one button; nothing is recorded. Mail scanners
+  (Microsoft Safe Links and others) fetch every link of an email, so a GET must
+  not answer a survey for the customer (first answer wins).
+- ``POST /answer/{token}`` (the button): record the answer and signal the journey
+  (``workers.services.answers``; through the outbox, so an answer taken while
+  Temporal is down reaches the journey once it is back), show a thank-you page.
   A link that is not ours or was altered: 400; expired: 410; a question already
   answered: 409 naming the answer that counts (first answer wins). None of these
   records anything or signals anyone. A journey that has ended still gets the
   answer recorded (the customer's word, and the CRM field); the page says the
   survey has closed.
-- ``GET|POST /unsubscribe/{token}``: verify, record the opt-out
-  (``governance.record_opt_out``: every journey stops emailing the address),
-  signal ``opted_out`` to the journey whose email carried the link (through the
-  outbox, ``workers.services.outbox``, once per journey and address), confirm.
+- ``GET /unsubscribe/{token}``: a page with one button; nothing is recorded.
+  ``POST /unsubscribe/{token}`` (the button, or a mail client's RFC 8058
+  one-click POST: journey emails carry ``List-Unsubscribe`` and
+  ``List-Unsubscribe-Post: List-Unsubscribe=One-Click``): verify, record the
+  opt-out (``governance.record_opt_out``: every journey stops emailing the
+  address), signal ``opted_out`` to the journey whose email carried the link
+  (through the outbox, ``workers.services.outbox``, once per journey and
+  address), confirm.
 - ``POST /webhooks/crm`` with header ``X-Playbook-Secret``: ``{"event":
   "renewed", "account_id": "ACME-0042", "data": {...}}``; the event reaches
   every running journey of the account (``workers.services.triggers.crm_event``: those
@@ -37,9 +44,9 @@ Routes (an ASGI app on Starlette, served by uvicorn):
   ``workers.analytics.report_html``); journey counts from Temporal when it answers within
   a few seconds, else from the recorded journey events. A bad parameter: 400.
   The endpoint faces customers, so the page (internal numbers, owner names) is
-  shown only to a local browser (loopback, not forwarded by a proxy) or to one
-  giving the webhook secret (HTTP Basic password, or the secret header): 401
-  otherwise.
+  an operator page: shown only to a caller giving the credential
+  (``workers.web.operators``), whatever address or proxy headers it comes with;
+  401 otherwise.
 - ``POST /webhooks/release`` (same secret): ``{"version": "11.1", "product"?}``:
   a new GA release recorded, the journeys of the playbooks that ``starts on
   ga_release`` started (``workers.services.releases``); 409 for a version older
@@ -59,8 +66,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import html
 import json
 import logging
@@ -86,9 +91,10 @@ from workers.services.errors import JourneyError, TemporalUnreachable
 from workers.services.signals import ClientSource
 from workers.settings import Settings
 from workers.settings import load as load_settings
+from workers.web import operators
 
 log = logging.getLogger("playbook.web")
-SECRET_HEADER = "X-Playbook-Secret"
+SECRET_HEADER = operators.SECRET_HEADER
 _LINK_STATUS = {"malformed": 400, "forged": 400, "expired": 410}
 
 
@@ -164,7 +170,7 @@ def create_app(
 
     routes = [
         Route("/", index, methods=["GET"]),
-        Route("/answer/{token}", bound(answer), methods=["GET"]),
+        Route("/answer/{token}", bound(answer), methods=["GET", "POST"]),
         Route("/unsubscribe/{token}", bound(unsubscribe), methods=["GET", "POST"]),
         Route("/webhooks/crm", bound(crm_webhook), methods=["POST"]),
         Route("/webhooks/nps", bound(nps_webhook), methods=["POST"]),
@@ -196,13 +202,19 @@ async def index(request: Request) -> Response:
 
 
 async def answer(endpoint: Endpoint, request: Request) -> Response:
-    """A customer clicked one choice of a question."""
+    """A customer opened (GET: a page with one button) or sent (POST: the button)
+    one choice of a question; only the POST records it."""
     try:
         link = endpoint.signer.verify_answer(request.path_params["token"])
     except LinkError as error:
         return _link_problem(error)
-    if request.method == "HEAD":
-        return page("Your answer", "Open this link in a browser to answer.")
+    if request.method != "POST":
+        said = choice_words(link.choice)
+        return page(
+            "Your answer",
+            f"You are answering \u201c{said}\u201d. Send it with the button below.",
+            button=f"Send my answer: {said}",
+        )
     given = Answer(
         journey_id=link.journey_id,
         question=link.question,
@@ -253,13 +265,18 @@ def _answer_page(outcome: AnswerOutcome) -> HTMLResponse:
 
 
 async def unsubscribe(endpoint: Endpoint, request: Request) -> Response:
-    """A contact asked not to be emailed any more."""
+    """A contact asked not to be emailed any more: GET shows one button, a POST (the
+    button, or RFC 8058 one-click from the mail client) records it."""
     try:
         link = endpoint.signer.verify_unsubscribe(request.path_params["token"])
     except LinkError as error:
         return _link_problem(error)
-    if request.method == "HEAD":
-        return page("Unsubscribe", "Open this link in a browser to unsubscribe.")
+    if request.method != "POST":
+        return page(
+            "Unsubscribe",
+            "Press the button below and we will send you no more of these emails.",
+            button="Unsubscribe",
+        )
     source = f"unsubscribe link ({link.contact_id or 'contact'})"
     row_id = None
     async with endpoint.db.pool.acquire() as conn, conn.transaction():
@@ -343,7 +360,7 @@ async def _crm_facts(endpoint: Endpoint, body: dict[str, Any]) -> Response:
             {"error": "send an event and fact updates in two calls", "hint": ""}, status_code=400
         )
     try:
-        update = fact_updates.parse_update(body)
+        update = fact_updates.parse_update(body, model=fact_updates.data_model(endpoint.settings))
         updated = await fact_updates.update_facts(
             endpoint.db, endpoint.clients, endpoint.settings, update
         )
@@ -501,25 +518,10 @@ async def report_page(endpoint: Endpoint, request: Request) -> Response:
     return HTMLResponse(render_html(data), headers={"Cache-Control": "no-store"})
 
 
-_LOOPBACK = {"127.0.0.1", "::1", "localhost"}
-
-
 def _may_see_report(endpoint: Endpoint, request: Request) -> bool:
-    """A local browser (not relayed by a proxy: those add X-Forwarded-For), or the
-    webhook secret as a header or as the HTTP Basic password (any user name)."""
-    client = request.client.host if request.client else ""
-    if client in _LOOPBACK and "x-forwarded-for" not in request.headers:
-        return True
-    if triggers.secret_matches(request.headers.get(SECRET_HEADER), endpoint.webhook_secret):
-        return True
-    scheme, _, encoded = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "basic":
-        return False
-    try:
-        _, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    return triggers.secret_matches(password, endpoint.webhook_secret)
+    """Only a caller with the operator credential (``workers.web.operators``): no
+    address or proxy header vouches for a browser."""
+    return operators.authorised(request, endpoint.webhook_secret)
 
 
 def _query_day(text: str | None, name: str) -> date | None:
@@ -549,16 +551,26 @@ def choice_words(choice: str) -> str:
 
 
 def page(
-    title: str, message: str, status: int = 200, links: Sequence[tuple[str, str]] = ()
+    title: str,
+    message: str,
+    status: int = 200,
+    links: Sequence[tuple[str, str]] = (),
+    button: str = "",
 ) -> HTMLResponse:
-    """A plain page, with ``links`` (address, words) listed under the message;
-    every piece of text is escaped."""
+    """A plain page, with ``links`` (address, words) listed under the message and a
+    ``button`` that POSTs to the page's own address; every piece of text is escaped."""
     items = "".join(
         f'<li><a href="{html.escape(href)}">{html.escape(words)}</a> '
         f"<code>{html.escape(href)}</code></li>\n"
         for href, words in links
     )
     listed = f"<ul>\n{items}</ul>\n" if items else ""
+    if button:
+        listed += (
+            '<form method="post">\n'
+            f'<button type="submit" id="confirm">{html.escape(button)}</button>\n'
+            "</form>\n"
+        )
     body = f"""<!doctype html>
 <html lang="en">
 <head>
