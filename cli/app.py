@@ -84,6 +84,10 @@ COMMANDS: dict[str, Verb] = {
         "cli.journeys", "Send an event to a running journey (one its playbook reacts to)."
     ),
     "cancel": Verb("cli.journeys", "Cancel a running journey."),
+    "versions": Verb(
+        "cli.versions",
+        "Running journeys per version of each playbook (the current version marked).",
+    ),
     "enroll": Verb(
         "cli.enroll", "Enrol every account whose facts meet PLAYBOOK's entry condition."
     ),

@@ -113,6 +113,7 @@ def ps(
     account: str = typer.Option("", "--account", help="Only journeys of this account."),
     risk: str = typer.Option("", "--risk", help="Only journeys at this risk level."),
     status: str = typer.Option("", "--status", help="running (the default) or all."),
+    version: str = typer.Option("", "--version", help="Only journeys on this playbook version."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many."),
 ) -> None:
     """List journeys (filter by playbook, stage, account, risk: high, medium or low)."""
@@ -122,6 +123,7 @@ def ps(
         account=account,
         risk=risk,
         status=status or "running",
+        version=version,
         limit=limit,
     )
     found = call(lambda connections: journeys.find_journeys(connections, request))
@@ -146,7 +148,7 @@ def ps(
     # Under 120 columns the playbook and account (both in the id) and the CSM are
     # left out, so that what is left stays readable.
     wide = console.width >= 120
-    columns = ["stage", "status", "risk", "renews"]
+    columns = ["version", "stage", "status", "risk", "renews"]
     if wide:
         columns = ["playbook", "account", *columns, "CSM"]
     table.add_column("journey", no_wrap=True)
@@ -157,6 +159,7 @@ def ps(
         risk_style = "bold red" if row.risk_level == "high" else ""
         cells = {
             "playbook": row.playbook,
+            "version": row.playbook_version or "-",
             "account": row.account_id,
             "stage": row.stage or "-",
             "status": f"[{style}]{row.status}[/]" if style else row.status,
@@ -200,6 +203,10 @@ def show(journey_id: str = typer.Argument(..., help="The journey (workflow) id."
         if timeline.now:
             line += f"   playbook time: {_when(timeline.now)}"
     console.print(line, highlight=False, markup=False)
+    if view.version:
+        compiled = f"   compiled: {view.compiled_at}" if view.compiled_at else ""
+        commit = f"   commit: {view.commit}" if view.commit else ""
+        console.print(f"  version: {view.version}{compiled}{commit}", highlight=False, markup=False)
     if view.note:
         console.print(f"  {view.note}", style="yellow", highlight=False, markup=False)
     if view.source:

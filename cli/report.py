@@ -302,9 +302,16 @@ def _journeys(journeys: list[PlaybookJourneys]) -> Table:
     table.add_column("playbook")
     for column in ("total", *columns):
         table.add_column(column.replace("_", " "), justify="right")
+    versioned = source == "temporal"
+    if versioned:
+        table.add_column("running per version")
     for row in journeys:
         counts = row.counts()
-        table.add_row(row.playbook, _n(row.total), *(_n(counts.get(c, 0)) for c in columns))
+        cells = [row.playbook, _n(row.total), *(_n(counts.get(c, 0)) for c in columns)]
+        if versioned:
+            versions = getattr(row, "versions", {})
+            cells.append(", ".join(f"{v}: {n}" for v, n in versions.items()) or "-")
+        table.add_row(*cells)
     return table
 
 

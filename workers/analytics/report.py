@@ -91,6 +91,7 @@ from temporalio.client import Client
 from dsl import schema
 from dsl.ir import Ask, Block, ContactPolicy, Playbook, walk
 from dsl.schema import NPS_RESPONSE
+from engine import search_attributes as attrs
 from engine.contract import Timeline
 from engine.experiments import assign_arm
 from engine.journey_health import JourneyHealth, journey_health
@@ -577,9 +578,21 @@ async def _from_temporal(client: Client, pool: asyncpg.Pool, name: str) -> Journ
     """One playbook's journeys by status, and its running ones' health."""
     total, by_status = await _visibility_counts(client, name)
     health = await _health_counts(client, pool, name)
+    versions = await _running_versions(client, name)
     return JourneysFromTemporal.model_validate(
-        {"playbook": name, "total": total} | by_status | health.model_dump()
+        {"playbook": name, "total": total, "versions": versions} | by_status | health.model_dump()
     )
+
+
+async def _running_versions(client: Client, name: str) -> dict[str, int]:
+    """Running journeys of one playbook per version, the most run first."""
+    counted: Counter[str] = Counter()
+    async for execution in client.list_workflows(
+        f"WorkflowType = '{name}' AND ExecutionStatus = 'Running'"
+    ):
+        found = execution.typed_search_attributes.get(attrs.PLAYBOOK_VERSION)
+        counted[found or "?"] += 1
+    return dict(counted.most_common())
 
 
 HEALTH_SAMPLE = 500  # running journeys asked for their timeline, per playbook

@@ -214,7 +214,7 @@ class _Journeys(BaseModel):
 
     def counts(self) -> dict[str, int]:
         """The count columns after ``total``, by name, in field order."""
-        data = self.model_dump(exclude={"playbook", "source", "total"})
+        data = self.model_dump(exclude={"playbook", "source", "total", "versions"})
         return {name: int(value) for name, value in data.items()}
 
 
@@ -259,6 +259,8 @@ class JourneysFromTemporal(_Journeys):
     behind: int = 0
     stuck: int = 0
     health_sampled: int = 0
+    # Running journeys per playbook version (a journey keeps the version it started on).
+    versions: dict[str, int] = Field(default_factory=dict)
 
 
 PlaybookJourneys = Annotated[

@@ -41,6 +41,7 @@ from engine import search_attributes as attrs
 from engine.contract import JourneyInput, JourneyOptions, Timeline, TimelineEntry, reacts_to
 from engine.evaluator import as_date, lookup, render
 from engine.interpreter import journey_summary
+from workers.adapters.git_source import file_commit
 from workers.adapters.store import UnknownAccount
 from workers.services import playbooks
 from workers.services.connections import Connections
@@ -109,6 +110,18 @@ def static_details(playbook: Playbook, account_id: str, facts: dict[str, Any]) -
     return "\n\n".join(lines)
 
 
+def provenance_memo(playbook: Playbook) -> dict[str, str]:
+    """Where a journey's IR came from, for its memo (``playbook show``): its version,
+    when it was compiled (now: services compile a playbook right before they start
+    its journeys) and the git commit of its file, when there is one. A move to
+    another version (``playbook migrate``) writes the new version's."""
+    return {
+        "version": playbook.version(),
+        "compiled_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": file_commit(playbook.source) if playbook.source else "",
+    }
+
+
 # --------------------------------------------------------------------------- starting
 
 
@@ -156,7 +169,11 @@ async def start_journey(
             search_attributes=search_attributes(playbook, account_id, facts),
             static_summary=summary,
             static_details=static_details(playbook, account_id, facts),
-            memo={"speed": speed, "start_at": start_at.isoformat() if start_at else ""},
+            memo={
+                "speed": speed,
+                "start_at": start_at.isoformat() if start_at else "",
+                **provenance_memo(playbook),
+            },
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         )
@@ -204,6 +221,7 @@ def visibility_query(
     account: str | None = None,
     risk: str | None = None,
     status: str = "running",
+    version: str | None = None,
 ) -> str:
     """A Temporal visibility query over the journey search attributes."""
     if status not in ("running", "all"):
@@ -220,6 +238,7 @@ def visibility_query(
         (attrs.STAGE, stage),
         (attrs.ACCOUNT_ID, account),
         (attrs.RISK_LEVEL, risk),
+        (attrs.PLAYBOOK_VERSION, version),
     ):
         if value:
             if not _SAFE_VALUE.match(value):
@@ -325,6 +344,10 @@ class JourneyView:
     # steps come from, and, if no worker could replay it, what the store recorded.
     source: str = ""
     recorded: list[TimelineEntry] = field(default_factory=list)
+    # Where its playbook came from (its memo): version, when compiled, git commit.
+    version: str = ""
+    compiled_at: str = ""
+    commit: str = ""
 
 
 async def show_journey(
@@ -351,7 +374,15 @@ async def show_journey(
         closed=description.close_time,
         summary=await description.static_summary() or "",
         attributes={key.name: found.get(key) for key in attrs.ALL if found.get(key) is not None},
+        version=found.get(attrs.PLAYBOOK_VERSION) or "",
     )
+    for name in ("version", "compiled_at", "commit"):
+        try:
+            value = await description.memo_value(name, "")
+        except (KeyError, TypeError, ValueError):
+            value = ""
+        if value:
+            setattr(view, name, str(value))
     if description.status == WorkflowExecutionStatus.RUNNING:
         try:
             view.timeline = await handle.query(
@@ -548,6 +579,7 @@ class JourneyQuery(BaseModel):
     account: str = ""
     risk: str = ""
     status: str = "running"  # running or all
+    version: str = ""  # a playbook version (the hash `ps` shows)
     limit: int = 200
 
 
@@ -565,7 +597,12 @@ class JourneyList(BaseModel):
 async def find_journeys(connections: Connections, request: JourneyQuery) -> JourneyList:
     """The journeys matching ``request`` (``JourneyError`` for a filter no query can hold)."""
     query = visibility_query(
-        request.playbook, request.stage, request.account, request.risk, request.status
+        request.playbook,
+        request.stage,
+        request.account,
+        request.risk,
+        request.status,
+        request.version,
     )
     client = await connections.temporal()
     rows = await list_journeys(client, query, request.limit)

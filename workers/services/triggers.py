@@ -562,7 +562,7 @@ async def _signal_with_start(
             search_attributes=journeys.search_attributes(playbook, account_id, facts),
             static_summary=journey_summary(playbook, facts),
             static_details=journeys.static_details(playbook, account_id, facts),
-            memo={"speed": speed, "start_at": ""},
+            memo={"speed": speed, "start_at": "", **journeys.provenance_memo(playbook)},
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             start_signal=NPS_EVENT,
             start_signal_args=[payload],
