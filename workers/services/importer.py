@@ -45,6 +45,15 @@ File formats (header names are the schema's field names, any order):
 - usage.csv: account_id, as_of, devices_in_use, active_users, last_login, adoption_percent
 - nps.csv: id, account_id, contact_id, score, category, comment, responded_on
   (an empty category follows from the score: 9-10 promoter, 7-8 passive, 0-6 detractor)
+
+The data model of the playbooks folder (``Settings.playbooks_dir``: the default
+model with the team's ``model.playbook``) adds columns: a fact the team declares on
+account or subscription is a column of that file (typed, its words checked; an
+empty cell is None, not known), and each fact group it declares is a file of its
+own (``ExportFiles.groups``: ``support.csv`` with account_id and the group's facts,
+one row per account; a row updates the facts it has and keeps the others). An
+undeclared column is refused with a did-you-mean naming the model file. The team's
+facts are diffed, audited and told to journeys as the built-in ones are.
 """
 
 from __future__ import annotations
