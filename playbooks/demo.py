@@ -139,8 +139,9 @@ def _answer_links(since: datetime) -> dict[str, dict[str, str]]:
 
 
 def _customer_says_no(since: datetime) -> str:
-    """Click "no" in a renewal question email sent since ``since`` (an HTTP GET of its
-    signed link, as the customer's mail client would); let other customers answer too."""
+    """Click "no" in a renewal question email sent since ``since`` (the signed link
+    opens a page with one button, whose POST records the answer: a GET, as a mail
+    scanner sends, takes nothing); let other customers answer too."""
     import httpx
 
     console.print(Rule('6. A customer clicks "No" in the renewal question email', style="cyan"))
@@ -159,8 +160,11 @@ def _customer_says_no(since: datetime) -> str:
         return ""
     journey_id, choices = next(iter(links.items()))
     console.print(f"  {journey_id}: GET {choices['no'][:64]}...")
-    response = httpx.get(choices["no"], timeout=10)
-    console.print(f"  -> HTTP {response.status_code}: {_page_title(response.text)}")
+    shown = httpx.get(choices["no"], timeout=10)
+    console.print(f"  -> HTTP {shown.status_code}: {_page_title(shown.text)} (one button)")
+    response = httpx.post(choices["no"], timeout=10)
+    said = _page_title(response.text)
+    console.print(f"  POST (the button) -> HTTP {response.status_code}: {said}")
     _others_answer({j: c for j, c in links.items() if j != journey_id})
     time.sleep(2)
     return journey_id
@@ -177,7 +181,7 @@ def _others_answer(links: dict[str, dict[str, str]]) -> None:
         choice = pattern[index % len(pattern)]
         if choice is None or choice not in choices:
             continue
-        if httpx.get(choices[choice], timeout=10).status_code == 200:
+        if httpx.post(choices[choice], timeout=10).status_code == 200:
             counts[choice] = counts.get(choice, 0) + 1
     said = ", ".join(f"{n} {choice}" for choice, n in sorted(counts.items())) or "nobody"
     console.print(f"  other customers answered too: {said}")
@@ -240,7 +244,8 @@ def _where_to_look() -> None:
         "  Next quarter's load   .venv/bin/playbook forecast --days 90\n"
         "  The mailbox           .venv/bin/playbook mail ls / mail show <id>\n"
         "  The report            .venv/bin/playbook report, .state/report.html, or\n"
-        "                        http://127.0.0.1:8088/report (charts)\n"
+        "                        http://127.0.0.1:8088/report (charts; any user name,\n"
+        "                        the password in .state/webhook_secret)\n"
         "  CTAs for humans       .venv/bin/playbook cta ls\n"
         "  Stop the stack        .venv/bin/playbook dev down"
     )

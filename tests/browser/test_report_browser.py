@@ -106,7 +106,8 @@ def assert_screenshot(driver: Any, path: Path) -> None:
 
 def test_the_served_report_renders_in_chromium(fresh_dsn, web_endpoint, browser, tmp_path):
     seed_database(fresh_dsn)
-    browser.get(f"{web_endpoint}/report?{QUERY}")
+    # The report is an operator page: the credential as the Basic password.
+    browser.get(f"{web_endpoint.replace('://', '://ops:browser-test@')}/report?{QUERY}")
     assert browser.title == "Playbook KPI report: 2027-01-01 to 2027-03-31"
     assert_charts_render(browser)
     assert_kpis_visible(browser)

@@ -246,10 +246,24 @@ async def test_no_link_escalates_and_closing_the_cta_carries_the_journey_on(
         assert all(u.startswith(stack.url + "/answer/") for u in links.values())
 
         # A tampered link first: turned away, nothing recorded, the journey unmoved.
-        refused = await stack.http.get(with_choice(links["yes"], "no"))
+        refused = await stack.http.post(with_choice(links["yes"], "no"))
         assert refused.status_code == 400
 
-        response = await stack.http.get(links["no"])
+        # A mail scanner fetches every link: each shows its button, nothing is taken.
+        for url in links.values():
+            shown = await stack.http.get(url)
+            assert shown.status_code == 200 and '<form method="post">' in shown.text
+        # The email offers RFC 8058 one-click unsubscribe to the mail client.
+        [survey] = [
+            m
+            for m in smtp_sink.messages(to=f"rita.{account_id.lower()}")
+            if "question" in m.subject.lower()
+        ]
+        headers = dict(smtp_sink.read(survey.id).headers)
+        assert headers["List-Unsubscribe"].startswith(f"<{stack.url}/unsubscribe/")
+        assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+        response = await stack.http.post(links["no"])  # the customer's button
         assert response.status_code == 200
         assert "Thank you" in response.text
         assert "\u201cNo\u201d is recorded" in response.text
@@ -305,9 +319,9 @@ async def test_no_link_escalates_and_closing_the_cta_carries_the_journey_on(
         assert code == 0, out
         assert "was already closed" in out
         # The same "no" link again: already answered, nothing new recorded.
-        again = await stack.http.get(links["no"])
+        again = await stack.http.post(links["no"])
         assert again.status_code == 409
-        later = await stack.http.get(links["yes"])
+        later = await stack.http.post(links["yes"])
         assert later.status_code == 409
         assert "\u201cNo\u201d" in later.text
         count = await store.pool.fetchval(

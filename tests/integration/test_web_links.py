@@ -94,15 +94,16 @@ async def test_forged_altered_expired_links_record_nothing_and_signal_nothing(
         ),
     }
     for name, (url, status) in cases.items():
-        response = await stack.http.get(url)
-        assert response.status_code == status, name
-        assert "Nothing was recorded" in response.text, name
+        for method in ("GET", "POST"):
+            response = await stack.http.request(method, url)
+            assert response.status_code == status, (name, method)
+            assert "Nothing was recorded" in response.text, (name, method)
     expired = await stack.http.get(cases["expired"][0])
     assert "This link has expired" in expired.text
     # An unsubscribe token is not an answer.
     unsubscribe = make_unsubscribe_link(stack.url, LinkSigner(SECRET), "C-1", "a@b.example")
     token = unsubscribe.rsplit("/", 1)[1]
-    assert (await stack.http.get(f"/answer/{token}")).status_code == 400
+    assert (await stack.http.post(f"/answer/{token}")).status_code == 400
 
     assert await answers_of(store, journey_id) == []
     facts = await store.load_facts(account_id)
@@ -111,7 +112,7 @@ async def test_forged_altered_expired_links_record_nothing_and_signal_nothing(
     await stop(stack.client, journey_id)
 
 
-async def test_first_answer_wins_and_a_head_request_records_nothing(
+async def test_first_answer_wins_and_a_get_or_head_request_records_nothing(
     stack: Stack, store: Any
 ) -> None:
     account_id = await seed_account(store)
@@ -121,13 +122,18 @@ async def test_first_answer_wins_and_a_head_request_records_nothing(
 
     probe = await stack.http.head(no)  # a mail scanner looking at the link
     assert probe.status_code == 200
+    for url in (yes, no):  # a mail scanner fetching the links (Safe Links and others)
+        shown = await stack.http.get(url)
+        assert shown.status_code == 200
+        assert '<form method="post">' in shown.text
     assert await answers_of(store, journey_id) == []
+    assert await signals_of(stack, journey_id) == []
 
-    first = await stack.http.get(yes)
+    first = await stack.http.post(yes)  # the button
     assert first.status_code == 200
     assert "\u201cYes\u201d is recorded" in first.text
     for url in (yes, no):
-        again = await stack.http.get(url)
+        again = await stack.http.post(url)
         assert again.status_code == 409
         assert "You have already answered" in again.text
         assert "\u201cYes\u201d" in again.text
@@ -151,11 +157,11 @@ async def test_a_question_asked_again_takes_a_new_answer_first_wins_per_ask(
     first_ask, second_ask = f"{journey_id}/pulse.ask/1", f"{journey_id}/pulse.ask/2"
 
     assert (
-        await stack.http.get(answer_url(stack, journey_id, "yes", account_id, ask=first_ask))
+        await stack.http.post(answer_url(stack, journey_id, "yes", account_id, ask=first_ask))
     ).status_code == 200
-    again = await stack.http.get(answer_url(stack, journey_id, "no", account_id, ask=first_ask))
+    again = await stack.http.post(answer_url(stack, journey_id, "no", account_id, ask=first_ask))
     assert again.status_code == 409 and "You have already answered" in again.text
-    second = await stack.http.get(answer_url(stack, journey_id, "no", account_id, ask=second_ask))
+    second = await stack.http.post(answer_url(stack, journey_id, "no", account_id, ask=second_ask))
     assert second.status_code == 200, second.text
 
     rows = await store.pool.fetch(
@@ -185,7 +191,7 @@ async def test_an_answer_to_a_journey_that_has_ended_is_recorded_and_said_so(
     journey_id = await stack.start_renewal(account_id)
     await stack.client.get_workflow_handle(journey_id).terminate("ended for the test")
 
-    response = await stack.http.get(answer_url(stack, journey_id, "no", account_id))
+    response = await stack.http.post(answer_url(stack, journey_id, "no", account_id))
     assert response.status_code == 200
     assert "This survey has closed" in response.text
     rows = await store.pool.fetch(
@@ -208,10 +214,17 @@ async def test_unsubscribe_records_the_opt_out_and_tells_the_journey(
     forged = make_unsubscribe_link(
         stack.url, LinkSigner("other"), f"C-{account_id}", email, account_id, journey_id
     )
-    assert (await stack.http.get(forged)).status_code == 400
+    assert (await stack.http.post(forged)).status_code == 400
     assert await store.pool.fetchval("SELECT 1 FROM opt_outs WHERE email = $1", email) is None
+    assert email.encode() not in url.encode()  # the token carries an opaque reference
 
-    response = await stack.http.get(url)
+    shown = await stack.http.get(url)  # a mail scanner, or the customer before the button
+    assert shown.status_code == 200 and '<form method="post">' in shown.text
+    assert await store.pool.fetchval("SELECT 1 FROM opt_outs WHERE email = $1", email) is None
+    assert await signals_of(stack, journey_id) == []
+
+    # RFC 8058 one-click: the mail client POSTs this body to the List-Unsubscribe URL.
+    response = await stack.http.post(url, data={"List-Unsubscribe": "One-Click"})
     assert response.status_code == 200
     assert "You are unsubscribed" in response.text
     assert email in response.text
@@ -288,12 +301,12 @@ async def test_an_answer_temporal_did_not_hear_is_delivered_on_the_next_click(
     assert await signals_of(stack, journey_id) == []
 
     # The customer clicks "yes" later: the first answer ("no") is what reaches the journey.
-    response = await stack.http.get(answer_url(stack, journey_id, "yes", account_id))
+    response = await stack.http.post(answer_url(stack, journey_id, "yes", account_id))
     assert response.status_code == 409
     assert "\u201cNo\u201d" in response.text
     assert await signals_of(stack, journey_id) == ["answer"]
     assert await answers_of(store, journey_id) == [("no", "link")]
-    again = await stack.http.get(answer_url(stack, journey_id, "no", account_id))
+    again = await stack.http.post(answer_url(stack, journey_id, "no", account_id))
     assert again.status_code == 409
     assert await signals_of(stack, journey_id) == ["answer"]  # delivered once
     await stop(stack.client, journey_id)
@@ -305,7 +318,7 @@ async def test_two_clicks_at_once_record_one_answer(stack: Stack, store: Any) ->
     account_id = await seed_account(store)
     journey_id = f"renewal:{account_id}:race"  # no journey: the race is in the store
     urls = [answer_url(stack, journey_id, c, account_id) for c in ("yes", "no") * 3]
-    responses = await asyncio.gather(*(stack.http.get(url) for url in urls))
+    responses = await asyncio.gather(*(stack.http.post(url) for url in urls))
     assert sorted(r.status_code for r in responses) == [200, 409, 409, 409, 409, 409]
     [(choice, source)] = await answers_of(store, journey_id)
     winner = next(r for r in responses if r.status_code == 200)

@@ -164,6 +164,7 @@ def test_message_has_both_parts_and_the_journey_headers() -> None:
     assert message["X-Playbook-Journey"] == "renewal:ACME-0042:2027-04-01"
     assert message["Message-ID"] == message_id_for("renewal:ACME-0042:2027-04-01/statement-send/0")
     assert message["List-Unsubscribe"] == "<http://web/unsubscribe/tok-u>"
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert message["To"] == "Rita Renewal <rita@acme.example>"
 
 

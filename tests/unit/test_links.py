@@ -121,3 +121,54 @@ def test_the_ask_is_signed_into_the_link() -> None:
     with pytest.raises(LinkError) as caught:
         signer.verify(f"{edited.decode()}.{signature}", now=NOW)
     assert caught.value.reason == "forged"
+
+
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+
+
+def _same_bytes_last_characters(text: str) -> list[str]:
+    """Other last characters a lenient decoder reads as the same bytes."""
+
+    def lenient(t: str) -> bytes:
+        return base64.urlsafe_b64decode(t + "=" * (-len(t) % 4))
+
+    return [c for c in _ALPHABET if c != text[-1] and lenient(text[:-1] + c) == lenient(text)]
+
+
+def test_a_changed_last_signature_character_does_not_verify() -> None:
+    """A 32-byte MAC's last base64 character carries two spare bits: three other
+    characters decode to the same bytes. Only the canonical one verifies."""
+    body, signature = answer_token().split(".")
+    others = _same_bytes_last_characters(signature)
+    assert len(others) == 3
+    for other in others:
+        with pytest.raises(LinkError) as caught:
+            signer.verify(f"{body}.{signature[:-1]}{other}", now=NOW)
+        assert caught.value.reason == "malformed"
+
+
+def test_characters_outside_base64url_do_not_verify() -> None:
+    body, signature = answer_token().split(".")
+    for edited in (f"{body}.{signature[:5]}!{signature[5:]}", f"{body}.{signature}=="):
+        with pytest.raises(LinkError):
+            signer.verify(edited, now=NOW)
+
+
+def test_the_unsubscribe_token_carries_no_readable_address() -> None:
+    email = "rita@acme.example"
+    token = signer.unsubscribe_token("C-1", email, "ACME", "j", expires=NOW + 60)
+    body = token.split(".")[0]
+    decoded = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    assert b"rita" not in decoded and b"acme.example" not in decoded
+    assert "e" not in json.loads(decoded)
+    assert signer.verify_unsubscribe(token, now=NOW).email == email
+    # Another secret cannot open the reference, even with a valid signature of its own.
+    other = LinkSigner("other-secret")
+    payload = json.loads(decoded)
+    with pytest.raises(LinkError):
+        other.verify_unsubscribe(other.sign(payload), now=NOW)
+
+
+def test_an_unsubscribe_link_signed_before_the_reference_still_verifies() -> None:
+    payload = {"t": "u", "p": "C-1", "e": "old@acme.example", "acc": "", "j": "", "exp": NOW + 60}
+    assert signer.verify_unsubscribe(signer.sign(payload), now=NOW).email == "old@acme.example"

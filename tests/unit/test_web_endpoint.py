@@ -3,6 +3,7 @@ Temporal call, the pages, the webhook bodies and the webhook secret."""
 
 from __future__ import annotations
 
+import base64
 import time
 from collections.abc import AsyncIterator
 from datetime import date
@@ -11,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from workers.adapters.links import LinkSigner, make_answer_link
+from workers.adapters.links import LinkSigner, make_answer_link, make_unsubscribe_link
 from workers.services.answers import fact_for
 from workers.services.triggers import (
     TriggerError,
@@ -70,6 +71,49 @@ async def test_links_we_did_not_sign_are_400_and_expired_ones_410(
 
 async def test_a_head_request_acts_on_nothing(client: httpx.AsyncClient) -> None:
     assert (await client.head(link())).status_code == 200
+
+
+async def test_a_get_on_an_answer_link_shows_one_button_and_records_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    """Mail scanners fetch links: a GET only shows the choice and a button that
+    POSTs (this app has no store: had the GET tried to record, it would fail)."""
+    shown = await client.get(link("not_decision_maker"))
+    assert shown.status_code == 200, shown.text
+    assert "Not decision maker" in shown.text
+    assert '<form method="post">' in shown.text
+    assert shown.text.count("<button") == 1
+
+
+async def test_a_get_on_an_unsubscribe_link_shows_one_button_and_records_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    url = make_unsubscribe_link("http://testserver", LinkSigner(SECRET), "C-1", "r@a.example")
+    shown = await client.get(url)
+    assert shown.status_code == 200, shown.text
+    assert '<form method="post">' in shown.text and shown.text.count("<button") == 1
+    assert "r@a.example" not in shown.text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Forwarded": "for=203.0.113.5"},
+        {"X-Real-IP": "203.0.113.5"},
+        {"X-Forwarded-For": "203.0.113.5"},
+        {"Authorization": "Basic " + base64.b64encode(b"ops:guess").decode()},
+        {"Authorization": "Bearer guess"},
+        {SECRET_HEADER: "guess"},
+    ],
+)
+async def test_the_report_needs_the_credential_whatever_the_headers_say(
+    client: httpx.AsyncClient, headers: dict[str, str]
+) -> None:
+    """From a loopback address too: a proxy on the same host relays everyone."""
+    refused = await client.get("/report", headers=headers)
+    assert refused.status_code == 401
+    assert refused.headers["www-authenticate"].startswith("Basic")
 
 
 async def test_a_webhook_body_too_large_is_refused_unread(client: httpx.AsyncClient) -> None:

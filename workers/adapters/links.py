@@ -11,8 +11,15 @@ else by editing the URL:
   ask ``k`` (the idempotency key of the ask that sent it: a question asked again,
   in a loop, is a new ask with its own answer; links signed before ``k``
   existed have none);
-- unsubscribe links: ``t="u"``, contact id ``p``, email ``e``, account ``acc``,
-  optional journey ``j``, expiry ``exp``.
+- unsubscribe links: ``t="u"``, contact id ``p``, the address as an opaque
+  reference ``r`` (AES-GCM of the address under a key derived from the link
+  secret: whoever reads the link, a mail scanner's log or a forwarded email,
+  learns no address; links signed before ``r`` carry the address as ``e`` and
+  still verify), account ``acc``, optional journey ``j``, expiry ``exp``.
+
+Only the canonical base64url of a signature or payload is read: the last
+character of an encoding carries spare bits that decoders ignore, so an edited
+one would otherwise still verify.
 
 The expiry of an answer link is the ask's deadline in *wall-clock* time plus a
 grace period: a customer reads email in real time even when a rehearsal runs
@@ -28,6 +35,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -35,11 +43,17 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import quote
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
 from workers.settings import Settings, link_secret, link_secret_file
 
 Reason = Literal["malformed", "forged", "expired"]
 ANSWER_GRACE_SECONDS = 7 * 86400  # a late click still counts for a week
 UNSUBSCRIBE_TTL_SECONDS = 365 * 86400
+_REFERENCE_KEY_LABEL = b"playbook unsubscribe reference v1"
+_REFERENCE_AAD = b"unsubscribe"
+_NONCE_BYTES = 12
 
 
 class LinkError(ValueError):
@@ -81,6 +95,8 @@ class LinkSigner:
         if not secret:
             raise ValueError("a link secret is needed to sign links")
         self._key = secret.encode() if isinstance(secret, str) else secret
+        # The address key is derived from the secret, never the secret itself.
+        self._sealer = AESGCM(hmac.new(self._key, _REFERENCE_KEY_LABEL, hashlib.sha256).digest())
 
     # ------------------------------------------------------------------ signing
 
@@ -121,16 +137,31 @@ class LinkSigner:
         journey_id: str = "",
         expires: int | None = None,
     ) -> str:
-        """A token that opts one contact out of journey email."""
+        """A token that opts one contact out of journey email; the address rides
+        in it sealed (``r``), never readable."""
         payload = {
             "t": "u",
             "p": contact_id,
-            "e": email,
+            "r": self.seal(email),
             "acc": account_id,
             "j": journey_id,
             "exp": int(expires if expires is not None else time.time() + UNSUBSCRIBE_TTL_SECONDS),
         }
         return self.sign(payload)
+
+    def seal(self, text: str) -> str:
+        """``text`` as an opaque reference only this secret opens (random nonce)."""
+        nonce = os.urandom(_NONCE_BYTES)
+        return _b64(nonce + self._sealer.encrypt(nonce, text.encode(), _REFERENCE_AAD))
+
+    def unseal(self, reference: str) -> str:
+        """The text of a reference ``seal`` made; ``LinkError`` otherwise."""
+        try:
+            sealed = _unb64(reference)
+            nonce, box = sealed[:_NONCE_BYTES], sealed[_NONCE_BYTES:]
+            return self._sealer.decrypt(nonce, box, _REFERENCE_AAD).decode()
+        except (binascii.Error, ValueError, InvalidTag, UnicodeDecodeError) as error:
+            raise LinkError("malformed", "this link is damaged") from error
 
     # ------------------------------------------------------------------ verifying
 
@@ -176,9 +207,11 @@ class LinkSigner:
         payload = self.verify(token, now)
         if payload.get("t") != "u":
             raise LinkError("malformed", "this is not an unsubscribe link")
+        reference = payload.get("r")
+        email = self.unseal(reference) if isinstance(reference, str) else payload.get("e", "")
         return UnsubscribeLink(
             contact_id=str(payload.get("p", "")),
-            email=str(payload.get("e", "")),
+            email=str(email),
             account_id=str(payload.get("acc", "")),
             journey_id=str(payload.get("j", "")),
             expires=payload["exp"],
@@ -239,8 +272,6 @@ def _generate_secret(path: Path) -> str:
 
 
 def _private(path: str, flags: int) -> int:
-    import os
-
     return os.open(path, flags, 0o600)
 
 
@@ -249,4 +280,9 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes of a canonical unpadded base64url text; ``ValueError`` for any other
+    (a character outside the alphabet, or spare bits set in the last one)."""
+    data = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    if _b64(data) != text:
+        raise ValueError("not the canonical encoding")
+    return data
