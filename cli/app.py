@@ -84,6 +84,10 @@ COMMANDS: dict[str, Verb] = {
         "cli.journeys", "Send an event to a running journey (one its playbook reacts to)."
     ),
     "cancel": Verb("cli.journeys", "Cancel a running journey."),
+    "diff": Verb(
+        "cli.diff",
+        "What changed between two versions of a playbook (files, git revisions, running).",
+    ),
     "versions": Verb(
         "cli.versions",
         "Running journeys per version of each playbook (the current version marked).",
