@@ -32,12 +32,16 @@ def edited_renewal(text: str) -> str:
     text = text.replace(
         "            no answer:\n                # Silence",
         "            when maybe:\n"
-        '                create cta for csm, priority low, due in 7 days, reason "Ask {account.name} again"\n'
+        "                create cta for csm, priority low, due in 7 days,"
+        ' reason "Ask {account.name} again"\n'
         "            no answer:\n                # Silence",
     )
     start = text.index("    # T-45: every customer")
     end = text.index("    # Then weekly until renewed")
-    added = "    step check_in at 60 days before renewal:\n        send renewal_statement to renewal_contact\n\n"
+    added = (
+        "    step check_in at 60 days before renewal:\n"
+        "        send renewal_statement to renewal_contact\n\n"
+    )
     return text[:start] + added + text[end:]
 
 
