@@ -45,7 +45,7 @@ from dsl.folder import playbook_files
 from dsl.ir import PLACEHOLDER
 from dsl.model import CONTACT_GROUP, OPEN_ROOTS, Model
 from dsl.model_file import default_model
-from dsl.template_check import check_template
+from dsl.template_check import check_template, name_problem
 from dsl.visitor import NodeVisitor, walk
 
 PRIORITIES = ("low", "medium", "high", "urgent")
@@ -53,6 +53,8 @@ BLOCKED_MODES = ("defer", "skip")
 IF_PAST = ("run", "skip")
 PARALLEL_MODES = ("all", "first")
 DEFAULT_ASK_TEMPLATE = "ask"
+# Temporal refuses a workflow id longer than this (its limit.maxIDLength, in bytes).
+TEMPORAL_ID_LIMIT = 1000
 MAX_DURATION_SECONDS = 100 * 365 * 86400
 
 # Words for types in messages: "a date", "a number"...
@@ -211,6 +213,8 @@ class Checker(NodeVisitor[Any]):
         top = _Scope()
         if isinstance(item, s.TitleLine | s.DescriptionLine | s.SummaryLine | s.JourneyIdLine):
             self.check_text(item.text, top)
+        if isinstance(item, s.JourneyIdLine):
+            self.journey_id_length(item.text)
         elif isinstance(item, s.AnchorLine):
             kind = self.expr(item.value, top)
             if kind not in ("date", "any"):
@@ -642,6 +646,10 @@ class Checker(NodeVisitor[Any]):
     def template(self, name: s.Name, default: bool = False, for_ask: bool = False) -> None:
         if self.templates_dir is None:
             return
+        unusable = name_problem(name.text)
+        if unusable is not None:  # looked up as a file, the name would fail (or escape)
+            self.report(unusable.message, name.span, unusable.hint)
+            return
         if (self.templates_dir / f"{name.text}.txt.j2").is_file():
             # Each template's own problems once, at its first use.
             if (name.text, for_ask) not in self.templates_checked:
@@ -750,6 +758,18 @@ class Checker(NodeVisitor[Any]):
             if len(parts) == 1 and parts[0].text == self.facts.anchor:
                 continue
             self.fact_path(path, scope)
+
+    def journey_id_length(self, text: s.StringLit) -> None:
+        """A journey id Temporal refuses whatever the facts: its text alone (every
+        placeholder rendered empty) is longer than a workflow id may be."""
+        shortest = len(PLACEHOLDER.sub("", text.value).encode("utf-8"))
+        if shortest > TEMPORAL_ID_LIMIT:
+            self.report(
+                f"the journey id is at least {shortest:,} bytes long; Temporal takes "
+                f"workflow ids of up to {TEMPORAL_ID_LIMIT:,}",
+                text.span,
+                "keep its text short: the placeholders make each journey's id unique",
+            )
 
     # ------------------------------------------------------------------ expressions
 

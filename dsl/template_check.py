@@ -7,6 +7,14 @@ names the template context does not hold, and fields of the fact roots
 (``account.nam``) or of the recipient (``contact.emial``) that the schema does
 not declare. The checker reports each problem once, at the first statement that
 uses the template.
+
+It also refuses what fails every time the template renders: a name the sandbox
+refuses (``account.__class__``, ``x["_secret"]``: the sandbox turns away every
+name starting with ``_``), and an include, import or extends of a template
+outside the templates folder (``../secrets.txt``, ``/etc/passwd``) or missing
+from it. ``name_problem`` says why a template name cannot be a file name at all
+(longer than a file system allows, or with a path in it), before any file is
+looked up with it.
 """
 
 from __future__ import annotations
@@ -25,6 +33,10 @@ CONTEXT_NAMES = (
     "unsubscribe_url",
 )  # fmt: skip
 ASK_NAMES = ("question", "links")
+
+# The longest file name a template part gets is NAME.html.j2; file systems allow 255 bytes.
+_PART_SUFFIXES = (".txt.j2", ".html.j2")
+MAX_NAME_BYTES = 255 - max(len(suffix) for suffix in _PART_SUFFIXES)
 
 # Roots whose fields the data model declares; quote gains display fields when
 # rendered, so its fields are left to the renderer.
@@ -45,6 +57,22 @@ class TemplateProblem:
         return f"template {where}: {self.message}"
 
 
+def name_problem(name: str) -> TemplateProblem | None:
+    """Why ``name`` cannot name a template file (``None``: it can)."""
+    size = len(name.encode("utf-8"))
+    if size > MAX_NAME_BYTES:
+        return TemplateProblem(
+            f"{name[:40]}...",
+            0,
+            f"the template name is {size} bytes long; a file name allows {MAX_NAME_BYTES} "
+            "with its .html.j2 ending",
+            "give the template a shorter name",
+        )
+    if "/" in name or "\\" in name or name in (".", "..") or "\0" in name:
+        return TemplateProblem(name, 0, "a template name is a file name, not a path")
+    return None
+
+
 def check_template(
     directory: Path, name: str, for_ask: bool, model: Model | None = None
 ) -> list[TemplateProblem]:
@@ -53,11 +81,72 @@ def check_template(
     model = model or default_model()
     fields = {root: model.fields(root) for root in _CHECKED_ROOTS}
     problems: list[TemplateProblem] = []
-    for suffix in (".txt.j2", ".html.j2"):
+    for suffix in _PART_SUFFIXES:
         path = directory / f"{name}{suffix}"
         if path.is_file():
             problems += _check_part(path, suffix == ".txt.j2", for_ask, fields)
     return problems
+
+
+def _always_fails(tree: object, file: str, directory: Path) -> list[TemplateProblem]:
+    """What fails each render: a name the sandbox refuses, a template loaded from
+    outside the templates folder or missing from it."""
+    from jinja2 import nodes
+
+    assert isinstance(tree, nodes.Template)
+    problems: list[TemplateProblem] = []
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        attr: object = None
+        if isinstance(node, nodes.Getattr):
+            attr = node.attr
+        elif isinstance(node, nodes.Getitem):
+            key = getattr(node, "arg", None)
+            attr = key.value if isinstance(key, nodes.Const) else None
+        if isinstance(attr, str) and attr.startswith("_"):
+            problems.append(
+                TemplateProblem(
+                    file,
+                    node.lineno,
+                    f"the sandbox refuses `{attr}`: this template fails every time it renders",
+                    "templates read facts; names starting with `_` are never one",
+                )
+            )
+    loads = (nodes.Include, nodes.Import, nodes.FromImport, nodes.Extends)
+    for load in tree.find_all(loads):
+        target = getattr(load, "template", None)
+        if not isinstance(target, nodes.Const) or not isinstance(target.value, str):
+            continue
+        loaded = target.value
+        segments = loaded.replace("\\", "/").split("/")
+        if loaded.startswith("/") or ".." in segments:
+            problems.append(
+                TemplateProblem(
+                    file,
+                    load.lineno,
+                    f"`{loaded}` is outside the templates folder: this template fails "
+                    "every time it renders",
+                    "templates load only templates of their own folder, by name",
+                )
+            )
+            continue
+        ignore_missing = isinstance(load, nodes.Include) and load.ignore_missing
+        if not ignore_missing and not _exists(directory, loaded):
+            problems.append(
+                TemplateProblem(
+                    file,
+                    load.lineno,
+                    f"`{loaded}` is not in the templates folder: this template fails "
+                    "every time it renders",
+                )
+            )
+    return problems
+
+
+def _exists(directory: Path, name: str) -> bool:
+    try:
+        return (directory / name).is_file()
+    except (OSError, ValueError):  # a name too long, or with a NUL, names no file
+        return False
 
 
 def _check_part(
@@ -75,7 +164,7 @@ def _check_part(
         tree = SandboxedEnvironment().parse(source)
     except TemplateSyntaxError as exc:
         return [TemplateProblem(file, exc.lineno or 0, f"Jinja syntax error: {exc.message}")]
-    problems: list[TemplateProblem] = []
+    problems = _always_fails(tree, file, path.parent)
     if is_text and not source.lstrip("\n").startswith("Subject:"):
         problems.append(
             TemplateProblem(

@@ -218,7 +218,6 @@ async def test_get_report_serves_the_page(seeded, fresh_store, tmp_path):
         assert unknown.status_code == 400
         assert "&lt;b&gt;nope&lt;/b&gt;" in unknown.text
 
-
     # From elsewhere: only with the webhook secret ("h"), as Basic password or header.
     outside = httpx.ASGITransport(app=app, client=("203.0.113.5", 40000))
     async with httpx.AsyncClient(transport=outside, base_url="http://testserver") as client:
