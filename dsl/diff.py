@@ -241,7 +241,7 @@ def _step_changes(old: ir.Step, new: ir.Step, words: _Words) -> list[Change]:
         if name in _NESTED:
             out += _structure_changes(old, new, name, ref, words)
             continue
-        if _plain(was) == _plain(now):
+        if plain(was) == plain(now):
             continue
         if isinstance(new, ir.Ask) and name == "choices":
             out.append(Change("choices changed", new.id, f"{ref}: {_choice_words(was, now)}"))
@@ -342,14 +342,14 @@ _FIELD_WORDS = {
 }
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """A value without source positions, comparable across versions."""
     if isinstance(value, BaseModel):
-        return _plain(value.model_dump(mode="json"))
+        return plain(value.model_dump(mode="json"))
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items() if k not in ("span", "source")}
+        return {k: plain(v) for k, v in value.items() if k not in ("span", "source")}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value
 
 
@@ -365,7 +365,7 @@ def _header_changes(old: ir.Playbook, new: ir.Playbook, words: _Words) -> list[C
             out.append(Change("header changed", name, f"{what} changed from {was!r} to {now!r}"))
     for name, what in (("anchor", "anchor"), ("enroll", "entry condition")):
         was, now = getattr(old, name), getattr(new, name)
-        if _plain(was) != _plain(now):
+        if plain(was) != plain(now):
             out.append(
                 Change(
                     "header changed",
@@ -382,13 +382,13 @@ def _header_changes(old: ir.Playbook, new: ir.Playbook, words: _Words) -> list[C
     out += _rules("goal", old.goals, new.goals, words)
     out += _rules("exit", old.exits, new.exits, words)
     out += _handlers(old, new)
-    was_arms = {e.name: _plain(e.arms) for e in old.experiments}
-    now_arms = {e.name: _plain(e.arms) for e in new.experiments}
+    was_arms = {e.name: plain(e.arms) for e in old.experiments}
+    now_arms = {e.name: plain(e.arms) for e in new.experiments}
     if was_arms != now_arms:
         out.append(
             Change("header changed", "experiments", f"experiments changed: {list(now_arms)}")
         )
-    if _plain(old.defaults) != _plain(new.defaults):
+    if plain(old.defaults) != plain(new.defaults):
         out.append(
             Change(
                 "header changed",
@@ -424,7 +424,7 @@ def _rules(
             f"{what} {n}: condition changed from {words.value(old[n])} to {words.value(c)}",
         )
         for n, c in new.items()
-        if n in old and _plain(old[n]) != _plain(c)
+        if n in old and plain(old[n]) != plain(c)
     ]
     return out
 
@@ -459,6 +459,18 @@ def _handlers(old: ir.Playbook, new: ir.Playbook) -> list[Change]:
 
 
 # --------------------------------------------------------------------------- words
+
+
+def point_text(when: ir.WaitUntil, playbook: ir.Playbook) -> str:
+    """``90 days before renewal``: a time point, the anchor by its name."""
+    target = date_words(when.at)
+    if isinstance(when.at, ir.Call) and when.at.fn == "anchor" and playbook.anchor_name:
+        target = playbook.anchor_name
+    offset = when.offset.seconds
+    if not offset:
+        return target
+    side = "before" if offset < 0 else "after"
+    return f"{duration(ir.Duration(seconds=abs(offset)))} {side} {target}"
 
 
 class _Words:
@@ -522,14 +534,7 @@ class _Words:
         if value is None:
             return "nothing"
         if isinstance(value, ir.WaitUntil):
-            target = date_words(value.at)
-            if isinstance(value.at, ir.Call) and value.at.fn == "anchor" and self.new.anchor_name:
-                target = self.new.anchor_name
-            offset = value.offset.seconds
-            if not offset:
-                return target
-            side = "before" if offset < 0 else "after"
-            return f"{duration(ir.Duration(seconds=abs(offset)))} {side} {target}"
+            return point_text(value, self.new)
         if isinstance(value, ir.Duration):
             return (
                 duration(value)
@@ -541,7 +546,7 @@ class _Words:
         if isinstance(value, str):
             return string_literal(value)
         if isinstance(value, BaseModel):
-            return _compact(_plain(value))
+            return _compact(plain(value))
         if isinstance(value, list):
             return "[" + ", ".join(self.value(v) for v in value) + "]"
         return str(value)

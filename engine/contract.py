@@ -147,10 +147,46 @@ class JourneyOptions(BaseModel):
 
 class ResumePoint(BaseModel):
     """Where a journey continued-as-new picks up: the path of step ids from the
-    top of the body to the step to resume at, and the repeat iteration."""
+    top of the body to the step to resume at, and the repeat iteration.
+
+    ``entry`` says how the step at the end of ``path`` picks up: ``inside`` (a loop
+    continued as new: the next round now), or, after a move to another version
+    (``engine.migration``), ``start`` (the step from its start: its time point
+    planned anew by the new version) or ``wait`` (its wait taken up again until
+    ``deadline``, its action not done again: the question already asked, the CTA
+    ``cta_id`` already open)."""
 
     path: list[str] = Field(default_factory=list)
     iteration: int = 0
+    entry: Literal["inside", "start", "wait"] = "inside"
+    deadline: datetime | None = None
+    cta_id: str = ""
+
+
+MIGRATE_EVENT = "migrate"
+"""The signal that moves a journey to another version of its playbook: payload
+``{"playbook": <IR>, "memo": {...}}`` (``engine.migration``). Taken at the
+journey's next wait; never an event of the playbook's."""
+
+
+class Spot(BaseModel):
+    """One place a journey waits now: where it would pick up from (``point``), its
+    label as the timeline shows it, and why it cannot pick up there when it
+    cannot (``why_not``: a send held by governance, an event being handled)."""
+
+    point: ResumePoint
+    label: str
+    kind: str
+    at: datetime | None = None
+    why_not: str = ""
+
+
+class Standing(BaseModel):
+    """Where a running journey stands (the ``standing`` query): its version and
+    every place it waits (several inside a ``parallel`` or a handler)."""
+
+    version: str
+    spots: list[Spot] = Field(default_factory=list)
 
 
 class JourneyState(BaseModel):

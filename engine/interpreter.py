@@ -99,6 +99,7 @@ from dsl.step_labels import describe
 from engine.branches import join_branches
 from engine.contract import (
     DELIVERY_KEY,
+    MIGRATE_EVENT,
     ActionInterrupted,
     ActionKind,
     ActionRequest,
@@ -106,12 +107,15 @@ from engine.contract import (
     JourneyState,
     ResumePoint,
     Runtime,
+    Spot,
+    Standing,
     Timeline,
     TimelineEntry,
     idempotency_key,
 )
 from engine.evaluator import as_date, evaluate, lookup, render, show, to_json_value, truthy
 from engine.experiments import assign_arm
+from engine.migration import plan_move
 
 BUSINESS_HOUR = time(9, 0, tzinfo=UTC)
 MAX_DEFERRALS = 30  # a send blocked this many times in a row is given up (recorded)
@@ -130,6 +134,9 @@ EVENTS_FIRST_PATCH = "events-before-deadlines"
 # repeat of one is dropped (Temporal drops a repeated request id within a run only).
 DELIVERY_IDS_PATCH = "delivery-ids-across-runs"
 DELIVERIES_KEPT = 1000  # delivery ids carried over a continue-as-new, newest kept
+# A `migrate` signal moves the journey to another version at its next wait
+# (engine.migration): continue-as-new with the new IR from the mapped point.
+MIGRATE_PATCH = "move-to-another-version-at-a-wait"
 # The branch a task runs: its index in each enclosing `parallel` (the journey's own
 # flow is ``()``); set inside each branch task, so each task sees its own.
 _LANE: ContextVar[tuple[int, ...]] = ContextVar("playbook_lane", default=())
@@ -155,11 +162,19 @@ class SkipTo(Exception):
 
 
 class ContinueAsNew(Exception):
-    """The journey should continue as a new run from ``state``."""
+    """The journey should continue as a new run from ``state``; with ``playbook``,
+    on that version (a move, ``engine.migration``), its memo updated by ``memo``."""
 
-    def __init__(self, state: JourneyState) -> None:
+    def __init__(
+        self,
+        state: JourneyState,
+        playbook: Playbook | None = None,
+        memo: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__("continue as new")
         self.state = state
+        self.playbook = playbook
+        self.memo = memo or {}
 
 
 @dataclass(frozen=True)
@@ -254,6 +269,10 @@ class Interpreter:
         self._lanes: list[tuple[int, ...]] = [()]  # branches running, leaves only
         self._handler_runs: dict[str, int] = dict(state.handler_runs)
         self._last_report: tuple[str, str, str] = ("", "", "")
+        # Where each wait now would pick up after a move (one per wait in _waitings).
+        self._spots: list[tuple[object, Spot]] = []
+        self._move_to: dict[str, Any] | None = None  # a `migrate` request not taken yet
+        self._moved_in = False  # the resume point of a move was picked up
 
     # ----------------------------------------------------------------- public
 
@@ -285,6 +304,9 @@ class Interpreter:
         if self.status != "running":
             return
         payload = dict(payload or {})
+        if name == MIGRATE_EVENT:  # taken at the next wait (see _consider_move)
+            self._move_to = payload
+            return
         delivery = payload.pop(DELIVERY_KEY, None)
         if delivery and self.patched(DELIVERY_IDS_PATCH):
             if delivery in self._deliveries:  # an earlier run took it (see DELIVERY_KEY)
@@ -330,6 +352,10 @@ class Interpreter:
             risk_level=str(account.get("risk_level") or ""),
             summary=journey_summary(self.playbook, self.facts),
         )
+
+    def standing(self) -> Standing:
+        """Where the journey waits now, each place as a move would pick it up."""
+        return Standing(version=self.version, spots=[spot for _, spot in self._spots])
 
     def state_at(self, resume: ResumePoint) -> JourneyState:
         """What a continue-as-new carries (the runtime adds its clock epochs)."""
@@ -400,8 +426,91 @@ class Interpreter:
             await self._after_step(ctx)
 
     async def _step(self, step: Step, ctx: Context, resume: list[str] | None) -> None:
+        point = self._resume
+        if resume == [] and point is not None and point.entry != "inside" and not self._moved_in:
+            # the step a move landed on (engine.migration)
+            self._moved_in = True
+            if point.entry == "wait":
+                await self._resume_wait(step, ctx, point)
+                return
+            resume = None  # "start": the step from its start, time point planned anew
         run = getattr(self, f"_run_{step.kind}")
         await run(step, ctx, resume)
+
+    async def _resume_wait(self, step: Step, ctx: Context, point: ResumePoint) -> None:
+        """Take up a wait a move carried over: its action is not done again."""
+        if isinstance(step, Repeat):
+            await self._run_repeat(step, ctx, [])
+        elif isinstance(step, Ask):
+            self._asking[step.question] = idempotency_key(self.journey_id, step.id, ctx.iteration)
+            deadline = point.deadline or self.runtime.now()
+            await self._await_answer(step, ctx, deadline, asked=True, unreached=False)
+        elif isinstance(step, Escalate):
+            deadline = point.deadline or self.runtime.now()
+            await self._await_close(step, ctx, deadline, point.cta_id or None, 0)
+        elif isinstance(step, WaitEvent):
+            await self._await_event(step, ctx, point.deadline)
+        elif isinstance(step, Wait):
+            waiting = self._waiting_entry(step, point.deadline, ctx)
+            await self._wait(point.deadline, lambda: False, waiting, spot=self._spot(waiting, ctx))
+        else:
+            await getattr(self, f"_run_{step.kind}")(step, ctx, None)
+
+    def _spot(
+        self,
+        waiting: TimelineEntry,
+        ctx: Context,
+        entry: str = "wait",
+        owner: str = "",
+        iteration: int | None = None,
+        cta_id: str = "",
+        why_not: str = "",
+    ) -> Spot:
+        """Where a wait would pick up after a move (see engine.migration)."""
+        point = ResumePoint(
+            path=[*ctx.path, owner or waiting.step_id],
+            iteration=ctx.iteration if iteration is None else iteration,
+            entry=entry,  # type: ignore[arg-type]
+            deadline=waiting.at if entry == "wait" else None,
+            cta_id=cta_id,
+        )
+        return Spot(point=point, label=waiting.label, kind=waiting.kind, at=waiting.at,
+                    why_not=why_not)  # fmt: skip
+
+    def _consider_move(self) -> None:
+        """A ``migrate`` request at a wait: move (continue as new on the new version
+        from the mapped point) if ``engine.migration`` says the journey can, else
+        note why not in the timeline and stay."""
+        request, self._move_to = self._move_to or {}, None
+        if not self.patched(MIGRATE_PATCH):
+            return
+        try:
+            new = Playbook.model_validate(request.get("playbook"))
+        except ValueError:
+            self._entry_event("not moved", "migrate", "the new version did not load", "skipped")
+            return
+        if new.version() == self.version:
+            return  # already on it: a repeated request changes nothing
+        spots = [spot for _, spot in self._spots]
+        if len(spots) < len(self._waitings):
+            spots.append(Spot(point=ResumePoint(), label="", kind="", why_not="it waits where "
+                              "it cannot be moved: try again later"))  # fmt: skip
+        plan = plan_move(self.playbook, new, spots)
+        if not plan.movable or plan.point is None:
+            self._entry_event(f"not moved to {plan.new_version}", "migrate", plan.reason, "skipped")
+            self._report()
+            return
+        self._entry_event(
+            f"moved from {self.version} to {plan.new_version}",
+            "migrate",
+            f"at {plan.lands}" + "".join(f"; {note}" for note in plan.notes),
+            status="done",
+            iteration=plan.point.iteration,
+            step_id=plan.point.path[-1],
+        )
+        memo = request.get("memo")
+        state = self.state_at(plan.point)
+        raise ContinueAsNew(state, new, dict(memo) if isinstance(memo, dict) else None)
 
     async def _after_step(self, ctx: Context) -> None:
         self._check_rules()
@@ -472,13 +581,21 @@ class Interpreter:
         ready: Callable[[], bool],
         waiting: TimelineEntry,
         replan: Callable[[], datetime | None] | None = None,
+        spot: Spot | None = None,
     ) -> bool:
         """Wait until ``ready()`` (True) or the deadline (False), handling journey-wide
-        events meanwhile: interrupts run, facts reload, the deadline is re-planned."""
+        events meanwhile: interrupts run, facts reload, the deadline is re-planned, a
+        move to another version is taken (``spot``: where it would pick up)."""
         self._waitings.append(waiting)
+        token = object()
+        if spot is not None:
+            self._spots.append((token, spot))
         self._show_waiting()
         lane = _LANE.get()
         planned_on = self._facts_version
+
+        def moving() -> bool:
+            return self._move_to is not None and self._takes_events(lane)
 
         def attend() -> bool:
             return self._attention() and self._takes_events(lane)
@@ -507,12 +624,15 @@ class Interpreter:
                             self._waitings.append(waiting)
                     self._show_waiting()
                     continue
+                if moving():
+                    self._consider_move()  # moves (raises ContinueAsNew) or stays
+                    continue
                 if deadline is not None and self.runtime.now() >= deadline:
                     return False
                 woke = await self.runtime.wait(
-                    deadline, lambda: ready() or attend() or facts_moved()
+                    deadline, lambda: ready() or attend() or facts_moved() or moving()
                 )
-                if woke or ready() or attend() or facts_moved():
+                if woke or ready() or attend() or facts_moved() or moving():
                     continue
                 if self._attention() and self.patched(EVENTS_FIRST_PATCH):
                     # another branch has events to handle: they came first
@@ -524,6 +644,7 @@ class Interpreter:
                 return False
         finally:
             self._waitings.remove(waiting)
+            self._spots = [(t, s) for t, s in self._spots if t is not token]
             self._show_waiting()
 
     # ----------------------------------------------------------------- actions
@@ -596,7 +717,9 @@ class Interpreter:
                 result="deferred",
                 iteration=ctx.iteration,
             )
-            await self._wait(result.retry_at, lambda: False, waiting)
+            held = f"it holds {label} back until {show(result.retry_at)} (contact rules)"
+            spot = self._spot(waiting, ctx, why_not=f"{held}: move it after that")
+            await self._wait(result.retry_at, lambda: False, waiting, spot=spot)
         else:
             result = ActionResult(status="skipped", detail="blocked too many times")
         if _unreached(result, kind):
@@ -689,9 +812,15 @@ class Interpreter:
         self._asking[step.question] = idempotency_key(self.journey_id, step.id, ctx.iteration)
         self._unreached.discard(step.question)
         result = await self._perform(step, "ask", params, ctx, step.policy)
-        answer: str | None = None
         unreached = result.status == "failed" and result.unreachable
-        if result.status == "done" or unreached:
+        await self._await_answer(step, ctx, deadline, result.status == "done", unreached)
+
+    async def _await_answer(
+        self, step: Ask, ctx: Context, deadline: datetime, asked: bool, unreached: bool
+    ) -> None:
+        """Wait for the answer to a question asked (or not reached), until ``deadline``."""
+        answer: str | None = None
+        if asked or unreached:
             valid = {choice.name for choice in step.choices}
             waiting = TimelineEntry(
                 step_id=step.id,
@@ -701,7 +830,10 @@ class Interpreter:
                 at=deadline,
                 iteration=ctx.iteration,
             )
-            if await self._wait(deadline, lambda: step.question in self._answers_in, waiting):
+            spot = self._spot(waiting, ctx)
+            if await self._wait(
+                deadline, lambda: step.question in self._answers_in, waiting, spot=spot
+            ):
                 choice = self._answers_in[step.question]
                 answer = choice if choice in valid else None
         self.answers[step.question] = answer
@@ -745,7 +877,12 @@ class Interpreter:
         result = await self._perform(step, "escalate", params, ctx, step.policy, params["reason"])
         if result.status != "done":
             return
-        cta_id = result.data.get("cta_id")
+        await self._await_close(step, ctx, deadline, result.data.get("cta_id"), since)
+
+    async def _await_close(
+        self, step: Escalate, ctx: Context, deadline: datetime, cta_id: Any, since: int
+    ) -> None:
+        """Wait for the escalation's CTA to close until ``deadline``, else run on_timeout."""
 
         def closed() -> bool:
             match = self._find_event(
@@ -761,7 +898,8 @@ class Interpreter:
             at=deadline,
             iteration=ctx.iteration,
         )
-        if await self._wait(deadline, closed, waiting):
+        spot = self._spot(waiting, ctx, cta_id=str(cta_id or ""))
+        if await self._wait(deadline, closed, waiting, spot=spot):
             self._entry_event(
                 "CTA closed",
                 "escalate",
@@ -827,7 +965,7 @@ class Interpreter:
     async def _run_wait(self, step: Wait, ctx: Context, resume: list[str] | None) -> None:
         deadline = self.runtime.now() + timedelta(seconds=step.duration.seconds)
         waiting = self._waiting_entry(step, deadline, ctx)
-        await self._wait(deadline, lambda: False, waiting)
+        await self._wait(deadline, lambda: False, waiting, spot=self._spot(waiting, ctx))
 
     async def _run_wait_until(
         self, step: WaitUntil, ctx: Context, resume: list[str] | None
@@ -873,7 +1011,9 @@ class Interpreter:
             at=deadline,
             iteration=ctx.iteration,
         )
-        await self._wait(deadline, lambda: False, waiting, replan=lambda: self._deadline(when, ctx))
+        spot = self._spot(waiting, ctx, entry="start", owner=owner_id)
+        replan = lambda: self._deadline(when, ctx)  # noqa: E731
+        await self._wait(deadline, lambda: False, waiting, replan=replan, spot=spot)
         return True
 
     async def _wait_for_date(
@@ -906,7 +1046,8 @@ class Interpreter:
             result="waiting for the date (facts_changed)",
             iteration=ctx.iteration,
         )
-        await self._wait(None, lambda: self._deadline(when, ctx) is not None, waiting)
+        spot = self._spot(waiting, ctx, entry="start", owner=owner_id)
+        await self._wait(None, lambda: self._deadline(when, ctx) is not None, waiting, spot=spot)
         deadline = self._deadline(when, ctx)
         assert deadline is not None  # _wait returned because it is there
         self._entry_event(
@@ -953,13 +1094,23 @@ class Interpreter:
         rounds = self._resume.iteration if resumed and self._resume else 0
         inner = self._inside(ctx, step)
         resumable = ctx.resumable and ctx.iteration == 0 and ctx.event is None
+        planned: datetime | None = None  # the next round's time, as a move carried it
+        if resumed and self._resume is not None and self._resume.entry != "inside":
+            resumed = False  # a move (engine.migration) landed here
+            if resume:  # inside a round: finish it
+                await self._run_steps(step.body, replace(inner, iteration=rounds), resume)
+            else:  # between rounds: the next round at the time it was planned for
+                planned = self._resume.deadline
         while step.max_times is None or rounds < step.max_times:
             if resumed:
                 resumed = False  # the wait before this round happened in the previous run
             else:
-                deadline = self.runtime.now() + timedelta(seconds=max(1, step.every.seconds))
+                every = timedelta(seconds=max(1, step.every.seconds))
+                deadline = planned or self.runtime.now() + every
+                planned = None
                 waiting = self._waiting_entry(step, deadline, ctx, f"round {rounds + 1}")
-                await self._wait(deadline, lambda: False, waiting)
+                spot = self._spot(waiting, ctx, owner=step.id, iteration=rounds)
+                await self._wait(deadline, lambda: False, waiting, spot=spot)
                 if resumable and self.safe_point is not None and self.safe_point(rounds):
                     path = [*inner.path]
                     raise ContinueAsNew(self.state_at(ResumePoint(path=path, iteration=rounds)))
@@ -1024,17 +1175,21 @@ class Interpreter:
             body = step.otherwise if _index_of(step.otherwise, resume[0]) is not None else step.then
             await self._run_steps(body, self._inside(ctx, step), resume)
             return
-        since = len(self._events)
         deadline = (
             self.runtime.now() + timedelta(seconds=step.timeout.seconds) if step.timeout else None
         )
+        await self._await_event(step, ctx, deadline)
+
+    async def _await_event(self, step: WaitEvent, ctx: Context, deadline: datetime | None) -> None:
+        """Wait for the event until ``deadline``: ``then`` if it came, else ``otherwise``."""
+        since = len(self._events)
         waiting = self._waiting_entry(step, deadline, ctx)
 
         def arrived() -> bool:
             return self._find_event(step.event, since, lambda p: True) is not None
 
         inner = self._inside(ctx, step)
-        if await self._wait(deadline, arrived, waiting):
+        if await self._wait(deadline, arrived, waiting, spot=self._spot(waiting, ctx)):
             payload = self._find_event(step.event, since, lambda p: True)
             await self._run_steps(step.then, replace(inner, event=payload, resumable=False), None)
         else:

@@ -30,9 +30,9 @@ from typing import Any
 
 from dsl.builtins import as_date
 from dsl.ir import Playbook
-from engine.contract import ActionRequest, ActionResult, Timeline
+from engine.contract import MIGRATE_EVENT, ActionRequest, ActionResult, Standing, Timeline
 from engine.evaluator import evaluate
-from engine.interpreter import Interpreter, journey_id_for, point_in_time
+from engine.interpreter import ContinueAsNew, Interpreter, journey_id_for, point_in_time
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,12 @@ class Script:
         self.events.append(ScriptedEvent(at=at, name=name, payload=payload))
         return self
 
+    def move(self, at: datetime, playbook: Playbook) -> Script:
+        """``playbook migrate`` to ``playbook`` at ``at`` (taken at the next wait)."""
+        payload = {"playbook": playbook.model_dump(mode="json")}
+        self.events.append(ScriptedEvent(at=at, name=MIGRATE_EVENT, payload=payload))
+        return self
+
     def change_facts(self, at: datetime, **changes: Any) -> Script:
         """``change_facts(at, **{"subscription.status": "renewed"})``."""
         self.facts_changes.append(FactsChange(at=at, changes=changes))
@@ -111,6 +117,10 @@ class SimulationResult:
     timeline: Timeline
     actions: list[tuple[ActionRequest, ActionResult]]
     finished: bool
+    # The runs a move to another version began (each continued as new), in order.
+    runs: list[Interpreter] = field(default_factory=list)
+    # Where the journey waited when the simulation stopped short of its end.
+    standing: Standing | None = None
 
     def kinds(self, *, executed_only: bool = True) -> list[str]:
         """The kinds of customer-facing actions run, in order (no facts, no records)."""
@@ -273,9 +283,23 @@ class SimulationRuntime:
     async def drive(self, interpreter: Interpreter, until: datetime) -> SimulationResult:
         """Run ``interpreter`` to its end or to playbook time ``until``."""
         self.interpreter = interpreter
+        runs = [interpreter]
         task = asyncio.ensure_future(interpreter.run())
         while True:
             await _settle()
+            carried = _carried(task)
+            if carried is not None:  # a move: the next run, on the new version
+                interpreter = Interpreter(
+                    carried.playbook or interpreter.playbook,
+                    self,
+                    interpreter.account_id,
+                    interpreter.journey_id,
+                    state=carried.state,
+                )
+                self.interpreter = interpreter
+                runs.append(interpreter)
+                task = asyncio.ensure_future(interpreter.run())
+                continue
             if task.done():
                 break
             if self._fire_due() | self._resolve():
@@ -287,13 +311,30 @@ class SimulationRuntime:
             self._now = max(self._now, upcoming)
         finished = task.done()
         timeline = task.result() if finished else interpreter.timeline()
+        standing = None if finished else interpreter.standing()
         if not finished:
             task.cancel()
             try:
                 await task
             except asyncio.CancelledError:
                 pass
-        return SimulationResult(timeline=timeline, actions=list(self.actions), finished=finished)
+        return SimulationResult(
+            timeline=timeline,
+            actions=list(self.actions),
+            finished=finished,
+            runs=runs,
+            standing=standing,
+        )
+
+
+def _carried(task: asyncio.Future[Timeline]) -> ContinueAsNew | None:
+    """The continue-as-new a run ended with to move to another version, if it did
+    (any other continue-as-new ends the simulation, raised to its caller)."""
+    if task.done() and not task.cancelled():
+        error = task.exception()
+        if isinstance(error, ContinueAsNew) and error.playbook is not None:
+            return error
+    return None
 
 
 async def _settle() -> None:

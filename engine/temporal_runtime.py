@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         ActionRequest,
         ActionResult,
         JourneyInput,
+        Standing,
         Timeline,
         TimelineEntry,
     )
@@ -398,7 +399,12 @@ class JourneyWorkflow:
             carried = carry.state.model_copy(
                 update={"playbook_epoch": runtime.now(), "real_epoch": workflow.now()}
             )
-            workflow.continue_as_new(journey.model_copy(update={"state": carried}))
+            if carry.playbook is None:
+                workflow.continue_as_new(journey.model_copy(update={"state": carried}))
+            # A move to another version (engine.migration): the new IR, its memo.
+            moved = journey.model_copy(update={"state": carried, "playbook": carry.playbook})
+            memo = {**workflow.memo(), **carry.memo, "version": carry.playbook.version()}
+            workflow.continue_as_new(moved, memo=memo)
 
     @workflow.signal(dynamic=True)
     def event(self, name: str, args: Sequence[RawValue]) -> None:
@@ -413,6 +419,15 @@ class JourneyWorkflow:
             if self._runtime is not None:
                 self._runtime.sync()
             self._interpreter.deliver(name, payload)
+
+    @workflow.query
+    def standing(self) -> Standing:
+        """Where the journey waits now, each place as a move would pick it up
+        (``playbook migrate``)."""
+        if self._interpreter is not None:
+            return self._interpreter.standing()
+        journey = self._input
+        return Standing(version=journey.playbook.version() if journey else "")
 
     @workflow.query
     def timeline(self) -> Timeline:
