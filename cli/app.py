@@ -88,6 +88,10 @@ COMMANDS: dict[str, Verb] = {
         "cli.diff",
         "What changed between two versions of a playbook (files, git revisions, running).",
     ),
+    "migrate": Verb(
+        "cli.migrate",
+        "Move running journeys to another version of their playbook, where safe.",
+    ),
     "versions": Verb(
         "cli.versions",
         "Running journeys per version of each playbook (the current version marked).",

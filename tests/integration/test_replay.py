@@ -62,6 +62,20 @@ async def test_recorded_history_replays(path: Path) -> None:
     assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
 
 
+@pytest.mark.parametrize("path", histories(), ids=lambda p: p.stem)
+async def test_recorded_history_replays_through_the_payload_codec(path: Path) -> None:
+    """Workers decode with the codec now: a history recorded before it (payloads
+    not encrypted) replays the same through it."""
+    from workers.services.connections import data_converter
+    from workers.settings import Settings
+
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    converter = data_converter(Settings(codec_keys=os.environ["PLAYBOOK_CODEC_KEYS"]))
+    replayer = Replayer(workflows=[JourneyWorkflow], data_converter=converter)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+    assert result.replay_failure is None, f"{path.name}: {result.replay_failure}"
+
+
 def test_there_are_histories_to_replay() -> None:
     names = {path.stem for path in histories()}
     assert {
@@ -69,6 +83,9 @@ def test_there_are_histories_to_replay() -> None:
         "daily_loop_continued_as_new",
         "branch_cancelled_mid_send",
         "branch_cancelled_mid_send_old_engine",
+        # a journey moved to another version at its wait (issue 12): recorded by
+        # tests/integration/test_migrate_journeys.py with PLAYBOOK_RECORD_REPLAY=1
+        "migrated_at_answer",
     } <= names
     for playbook in (ROOT / "playbooks").glob("*.playbook"):
         assert any(name.startswith(f"shipped_{playbook.stem}_") for name in names), playbook
