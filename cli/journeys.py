@@ -65,6 +65,12 @@ def start(
         "", "--start-at", help="Playbook time to start at: 2026-11-11 or 2026-11-11T09:00."
     ),
     task_queue: str = typer.Option("", "--task-queue", help="Task queue (PLAYBOOK_TASK_QUEUE)."),
+    restart: bool = typer.Option(
+        False,
+        "--restart",
+        help="Start an ended or cancelled journey again under its id (a new run; the "
+        "earlier runs stay in its history). A running journey is not started twice.",
+    ),
 ) -> None:
     """Start a journey of PLAYBOOK for one account (starting it twice starts it once)."""
     request = StartRequest(
@@ -73,11 +79,30 @@ def start(
         speed=speed,
         start_at=_parse_start(start_at) if start_at else None,
         task_queue=task_queue,
+        restart=restart,
     )
     outcome = call(lambda connections: journeys.start(connections, request))
     started, status = outcome.journey, outcome.status
-    if started.started:
+    if started.started and outcome.previous:
+        console.print(f"restarted [bold]{started.journey_id}[/]", highlight=False)
+        console.print(
+            f"  its earlier run ended ({outcome.previous}) and stays in its history; this is "
+            "a new run from the first step, on the playbook's current version",
+            highlight=False,
+            markup=False,
+        )
+    elif started.started:
         console.print(f"started [bold]{started.journey_id}[/]", highlight=False)
+    elif status == "running" and restart:
+        console.print(
+            f"not restarted: [bold]{started.journey_id}[/] is running",
+            highlight=False,
+        )
+        console.print(
+            "  cancel it first (playbook cancel), or move it to the new version (playbook migrate)",
+            highlight=False,
+            markup=False,
+        )
     else:
         # The journey id names the account's journey: it exists, so nothing starts
         # (whatever --speed says), even when it has ended.
@@ -85,6 +110,8 @@ def start(
             f"not started: [bold]{started.journey_id}[/] exists already ({status})",
             highlight=False,
         )
+        if status != "running":
+            console.print("  start it again with --restart", highlight=False, markup=False)
     console.print(f"  {started.summary}", highlight=False, markup=False)
     if speed != 1.0 and started.started:
         console.print(f"  rehearsal: playbook time runs {speed:g}x", highlight=False)

@@ -296,3 +296,55 @@ async def test_migrate_moves_what_can_move_and_says_why_not(
         data = await decoded(json.loads(history.to_json()), temporal_client.data_converter)
         target = REPO / "tests" / "replay" / "migrated_at_answer.json"
         target.write_text(json.dumps(data, indent=1) + "\n")
+
+
+async def test_start_restart_starts_a_cancelled_journey_again(
+    temporal_client: Any,
+    data_store: Store,
+    fresh_dsn: str,
+    smtp_sink: Any,
+    stack_env: dict[str, str],
+    task_queue: str,
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "playbooks"
+    folder.mkdir()
+    shutil.copytree(REPO / "playbooks" / "templates", folder / "templates")
+    (folder / "moving.playbook").write_text(V1_FILE.read_text())
+    account = await seed_account(data_store)
+    env = {
+        **os.environ, **stack_env, "DATABASE_URL": fresh_dsn, "COLUMNS": "250",
+        "PLAYBOOK_DIR": str(folder), "PLAYBOOK_TASK_QUEUE": task_queue,
+    }  # fmt: skip
+    start = ("start", "moving", "--account", account, "--start-at", "2026-11-01")
+    worker, _ = build_worker(
+        temporal_client,
+        data_store,
+        settings_for(smtp_sink.host, smtp_sink.port, tmp_path),
+        WorkerOptions(task_queue=task_queue),
+    )
+    async with worker:
+        await _restart(temporal_client, env, start, account)
+
+
+async def _restart(
+    temporal_client: Any, env: dict[str, str], start: tuple[str, ...], account: str
+) -> None:
+    code, out = await run_cli(env, *start)
+    assert code == 0 and "started moving:" in out, out
+    journey_id = f"moving:{account}"
+    code, out = await run_cli(env, *start, "--restart")
+    assert "not restarted" in out and "is running" in out, out
+    await journeys.cancel_journey(temporal_client, journey_id)
+    handle = temporal_client.get_workflow_handle(journey_id)
+    for _ in range(600):
+        if journeys.status_word((await handle.describe()).status) == "canceled":
+            break
+        await asyncio.sleep(0.05)
+    code, out = await run_cli(env, *start)
+    assert "not started" in out and "(canceled)" in out and "--restart" in out, out
+    code, out = await run_cli(env, *start, "--restart")
+    assert code == 0, out
+    assert f"restarted {journey_id}" in out and "earlier run ended (canceled)" in out, out
+    assert journeys.status_word((await handle.describe()).status) == "running"
+    await journeys.cancel_journey(temporal_client, journey_id)

@@ -142,8 +142,12 @@ async def start_journey(
     task_queue: str,
     speed: float = 1.0,
     start_at: datetime | None = None,
+    restart: bool = False,
 ) -> StartedJourney:
-    """Start ``playbook`` for ``account_id``; starting an existing journey starts nothing."""
+    """Start ``playbook`` for ``account_id``; starting an existing journey starts nothing.
+    With ``restart``, a journey that ended (completed, canceled, terminated...) is
+    started again under its id (Temporal's ALLOW_DUPLICATE id reuse policy: the
+    earlier runs stay in its history); a running one is still not started twice."""
     try:
         facts = await store.load_facts(account_id)
     except UnknownAccount:
@@ -174,7 +178,11 @@ async def start_journey(
                 "start_at": start_at.isoformat() if start_at else "",
                 **provenance_memo(playbook),
             },
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=(
+                WorkflowIDReusePolicy.ALLOW_DUPLICATE
+                if restart
+                else WorkflowIDReusePolicy.REJECT_DUPLICATE
+            ),
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         )
     except WorkflowAlreadyStartedError:
@@ -540,6 +548,7 @@ class StartRequest(BaseModel):
     speed: float = 1.0
     start_at: datetime | None = None  # playbook time to start at (None: now)
     task_queue: str = ""  # '' = PLAYBOOK_TASK_QUEUE
+    restart: bool = False  # start an ended journey again under its id
 
 
 class StartOutcome(BaseModel):
@@ -549,6 +558,8 @@ class StartOutcome(BaseModel):
 
     journey: StartedJourney
     status: str
+    # With restart: how the earlier run ended ("canceled"...), "" if there was none.
+    previous: str = ""
 
 
 async def start(connections: Connections, request: StartRequest) -> StartOutcome:
@@ -556,6 +567,14 @@ async def start(connections: Connections, request: StartRequest) -> StartOutcome
     playbook = playbooks.find_playbook(request.playbook, connections.settings)
     store = await connections.store()
     client = await connections.temporal()
+    previous = ""
+    if request.restart:
+        try:
+            facts = await store.load_facts(request.account_id)
+            described = await client.get_workflow_handle(journey_id(playbook, facts)).describe()
+            previous = status_word(described.status)
+        except (RPCError, UnknownAccount):
+            previous = ""  # none yet (or no account: start_journey says so)
     started = await start_journey(
         client,
         store,
@@ -564,9 +583,10 @@ async def start(connections: Connections, request: StartRequest) -> StartOutcome
         task_queue=request.task_queue or connections.settings.task_queue,
         speed=request.speed,
         start_at=request.start_at,
+        restart=request.restart,
     )
     if started.started:
-        return StartOutcome(journey=started, status="running")
+        return StartOutcome(journey=started, status="running", previous=previous)
     description = await client.get_workflow_handle(started.journey_id).describe()
     return StartOutcome(journey=started, status=status_word(description.status))
 
