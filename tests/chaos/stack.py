@@ -225,6 +225,7 @@ class ChaosStack:
             web_port=self.web_port,
             link_secret=self.link_secret,
             webhook_secret=self.webhook_secret,
+            codec_keys="",  # the stack's own key file (children see no PLAYBOOK_CODEC_KEYS)
             task_queue=TASK_QUEUE,
             playbooks_dir=REPO / "playbooks",
             templates_dir=REPO / "playbooks" / "templates",

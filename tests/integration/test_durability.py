@@ -172,7 +172,9 @@ async def retried_steps(client: Any, journey_id: str) -> list[str]:
         if event.HasField("activity_task_started_event_attributes")
         and event.activity_task_started_event_attributes.attempt > 1
     ]
-    return [json.loads(task.input.payloads[0].data)["step_id"] for task in retried]
+    codec = client.data_converter.payload_codec  # payloads are encrypted at rest
+    inputs = [(await codec.decode([task.input.payloads[0]]))[0] for task in retried]
+    return [json.loads(payload.data)["step_id"] for payload in inputs]
 
 
 def email_statuses(entries: list[TimelineEntry]) -> list[tuple[str, int, str]]:

@@ -25,7 +25,7 @@ from temporalio.worker import Replayer, Worker
 
 from dsl.loader import check_text
 from engine.contract import ActionRequest, ActionResult, Timeline
-from engine.temporal_runtime import DATA_CONVERTER, JourneyWorkflow
+from engine.temporal_runtime import JourneyWorkflow
 from tests.integration.test_activities_email import seed_account, settings_for
 from tests.integration.test_journey_e2e import wait_for
 from workers.activities import JourneyActivities
@@ -158,7 +158,7 @@ async def test_retries_a_restart_and_a_replay_leave_one_of_each_effect(
 
     # Replaying the whole history runs the workflow code again and no activity.
     history = await handle.fetch_history()
-    replayer = Replayer(workflows=[JourneyWorkflow], data_converter=DATA_CONVERTER)
+    replayer = Replayer(workflows=[JourneyWorkflow], data_converter=temporal_client.data_converter)
     replayed = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert replayed.replay_failure is None
     assert await effects(store, smtp_sink, account_id, journey_id) == after_run

@@ -30,7 +30,14 @@ from workers.stack.supervisor import free_port
 pytestmark = pytest.mark.integration
 
 PLAYBOOK = str(Path(sys.executable).with_name("playbook"))
-EXTERNAL_VARS = ("TEMPORAL_ADDRESS", "DATABASE_URL", "SMTP_HOST", "SMTP_PORT")
+# The session's codec key is dropped too: `dev up` creates the stack's own key file.
+EXTERNAL_VARS = (
+    "TEMPORAL_ADDRESS",
+    "DATABASE_URL",
+    "SMTP_HOST",
+    "SMTP_PORT",
+    "PLAYBOOK_CODEC_KEYS",
+)
 
 
 class DevStack:
@@ -128,6 +135,27 @@ def test_the_sink_keeps_mail_and_mail_ls_shows_it(dev_stack: DevStack) -> None:
     assert "[1] http://127.0.0.1:8088/answer/abc?choice=yes" in shown.stdout
     missing = dev_stack.run("mail", "show", "0000000000")
     assert missing.returncode == 1 and "no single message" in missing.stderr
+
+
+def test_the_state_folder_is_private(dev_stack: DevStack) -> None:
+    """After up and a mail kept: the folder 0700 (0711 when Postgres runs as another
+    user, who must reach its data folder: search, never list), every file 0600,
+    no folder readable or writable by others; the secrets are there, private."""
+    import stat
+
+    root = dev_stack.state_dir
+    assert (root / "link_secret").exists() and (root / "codec_keys").exists()
+    assert list((root / "mail").rglob("*.playbook")), "the mail test kept a message"
+    mode = stat.S_IMODE(root.stat().st_mode)
+    assert mode in (0o700, 0o711), oct(mode)
+    wide = []
+    for path in [root, *root.rglob("*")]:
+        info = path.lstat()
+        if stat.S_ISREG(info.st_mode) and info.st_mode & 0o077:
+            wide.append((str(path.relative_to(root)), oct(stat.S_IMODE(info.st_mode))))
+        if stat.S_ISDIR(info.st_mode) and info.st_mode & 0o066:
+            wide.append((str(path.relative_to(root)), oct(stat.S_IMODE(info.st_mode))))
+    assert wide == []
 
 
 def test_logs_prints_the_end_of_a_part_log(dev_stack: DevStack) -> None:

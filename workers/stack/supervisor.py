@@ -90,9 +90,9 @@ class Background:
         self, command: Sequence[str], env: Mapping[str, str] | None = None, cwd: Path | None = None
     ) -> int:
         """Start ``command`` detached; its output appends to the log file."""
-        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_file, "ab") as log:
+        self.pid_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with open(self.log_file, "ab", opener=private_opener) as log:
             log.write(f"\n--- {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
             log.flush()
             process = subprocess.Popen(
@@ -104,6 +104,7 @@ class Background:
                 env=dict(env) if env is not None else None,
                 cwd=str(cwd) if cwd else None,
                 close_fds=True,
+                umask=PRIVATE_UMASK,  # what it writes in the state folder is its user's alone
             )
         self.remember(process.pid)
         return process.pid
@@ -163,8 +164,19 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
 def _write_atomically(path: Path, text: str) -> None:
     """Write ``text`` so a reader sees the old content or the new, never half of it."""
     scratch = path.with_name(f".{path.name}.{os.getpid()}")
-    scratch.write_text(text)
+    with open(scratch, "w", opener=private_opener) as handle:
+        handle.write(text)
     os.replace(scratch, path)
+
+
+# Children of the stack create files 0600 and folders 0700.
+PRIVATE_UMASK = 0o077
+
+
+def private_opener(path: str, flags: int) -> int:
+    """``open(..., opener=private_opener)``: a file created mode 0600 (an existing
+    one keeps its mode: the state folder's own mode guards those)."""
+    return os.open(path, flags, 0o600)
 
 
 # --------------------------------------------------------------------------- supervision

@@ -37,10 +37,13 @@ def dev_server_command(
     ui_port: int | None = None,
     ip: str = "127.0.0.1",
     log_level: str = "warn",
+    codec_endpoint: str = "",
 ) -> list[str]:
     """The command line starting a dev server on ``ip:port``.
 
-    ``ui_port=None`` runs it headless; ``db_file=None`` keeps state in memory."""
+    ``ui_port=None`` runs it headless; ``db_file=None`` keeps state in memory;
+    ``codec_endpoint`` is where the UI asks for payloads decoded (the web
+    endpoint's ``/codec``, ``workers.web.codec``)."""
     command = [
         str(temporal_binary()),
         "server",
@@ -59,6 +62,8 @@ def dev_server_command(
     else:
         # No internet here: the UI must not try to fetch its news feed.
         command += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
+        if codec_endpoint:
+            command += ["--ui-codec-endpoint", codec_endpoint]
     for name, kind in CLI_TYPES.items():
         command += ["--search-attribute", f"{name}={kind}"]
     return command

@@ -51,6 +51,8 @@ Routes (an ASGI app on Starlette, served by uvicorn):
   a new GA release recorded, the journeys of the playbooks that ``starts on
   ga_release`` started (``workers.services.releases``); 409 for a version older
   than the GA.
+- ``POST /codec/decode``, ``POST /codec/encode``: the payload codec for the
+  Temporal UI (``workers.web.codec``): an operator endpoint, CORS for the UI.
 - ``GET /healthz``.
 
 ``HEAD`` on a link answers without acting: mail scanners probe links that way.
@@ -82,7 +84,9 @@ from starlette.routing import Route
 
 from dsl.ir import Playbook
 from dsl.schema import NPS_RESPONSE
+from workers.adapters import payload_codec
 from workers.adapters.links import LinkError, LinkSigner, UnsubscribeLink, signer_for
+from workers.adapters.payload_codec import EncryptionCodec
 from workers.adapters.store import Store
 from workers.services import fact_updates, governance, outbox, playbooks, releases, triggers
 from workers.services.answers import Answer, AnswerOutcome, take_answer
@@ -92,6 +96,7 @@ from workers.services.signals import ClientSource
 from workers.settings import Settings
 from workers.settings import load as load_settings
 from workers.web import operators
+from workers.web.codec import codec_route
 
 log = logging.getLogger("playbook.web")
 SECRET_HEADER = operators.SECRET_HEADER
@@ -110,6 +115,7 @@ class Endpoint:
     speed: float = 1.0
     _nps_playbooks: list[Playbook] | None = None
     _report_playbooks: dict[str, Playbook] | None = None
+    _codec: EncryptionCodec | None = None
 
     @property
     def db(self) -> Store:
@@ -123,6 +129,12 @@ class Endpoint:
         if self._nps_playbooks is None:
             self._nps_playbooks = playbooks.started_by(NPS_RESPONSE, self.settings)
         return self._nps_playbooks
+
+    def codec(self) -> EncryptionCodec:
+        """The payload codec of this installation's keys, read once."""
+        if self._codec is None:
+            self._codec = EncryptionCodec(payload_codec.key_ring(self.settings))
+        return self._codec
 
     def report_playbooks(self) -> dict[str, Playbook]:
         """The playbooks directory compiled once, by name (broken files left out:
@@ -177,6 +189,11 @@ def create_app(
         Route("/webhooks/release", bound(release_webhook), methods=["POST"]),
         Route("/report", bound(report_page), methods=["GET"]),
         Route("/healthz", bound(healthz), methods=["GET"]),
+        Route(
+            "/codec/{direction}",
+            codec_route(endpoint.codec, lambda: endpoint.webhook_secret, settings),
+            methods=["POST", "OPTIONS"],
+        ),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.endpoint = endpoint
