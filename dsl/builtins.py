@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
+from dsl.calendar_dates import Months, add_months, day_in, next_date
+
 Scope = Mapping[str, Any]
 Implementation = Callable[[Scope, list[Any]], Any]
 
@@ -48,6 +50,7 @@ class Builtin:
     result: str
     implementation: Implementation
     written: bool = True
+    positions: tuple[tuple[str, ...], ...] = ()  # the types of each argument, if they differ
 
 
 # --------------------------------------------------------------------------- values
@@ -142,6 +145,48 @@ def _contains(scope: Scope, args: list[Any]) -> Any:
     return contains(args[0], args[1])
 
 
+def _whole(value: Any) -> int | None:
+    """A whole number, or ``None`` (a hole, a fraction, a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return int(value) if float(value).is_integer() else None
+
+
+def _month(scope: Scope, args: list[Any]) -> Any:
+    day = as_date(args[0])
+    return day.month if isinstance(day, date) else None
+
+
+def _year(scope: Scope, args: list[Any]) -> Any:
+    day = as_date(args[0])
+    return day.year if isinstance(day, date) else None
+
+
+def _date(scope: Scope, args: list[Any]) -> Any:
+    year, month, day = (_whole(arg) for arg in args)
+    if year is None or month is None or day is None or not 1 <= month <= 12 or day < 1:
+        return None
+    return day_in(year, month, day)
+
+
+def _add_months(scope: Scope, args: list[Any]) -> Any:
+    day, months = as_date(args[0]), _whole(args[1])
+    return add_months(day, months) if isinstance(day, date) and months is not None else None
+
+
+def _next_date(scope: Scope, args: list[Any]) -> Any:
+    month, day = _whole(args[0]), _whole(args[1])
+    after = as_date(args[2]) if len(args) > 2 else scope.get("today")
+    if month is None or day is None or not 1 <= month <= 12 or day < 1:
+        return None
+    return next_date(month, day, after) if isinstance(after, date) else None
+
+
+def _months(scope: Scope, args: list[Any]) -> Any:
+    count = _whole(args[0])
+    return Months(count) if count is not None else None
+
+
 # --------------------------------------------------------------------------- the table
 
 _ORDERED = ("number", "date", "duration", "list")
@@ -158,6 +203,20 @@ BUILTINS: dict[str, Builtin] = {
         Builtin("count", 1, 1, ("list",), "number", _count),
         Builtin("lower", 1, 1, ("string",), "string", _lower),
         Builtin("contains", 2, 2, (), "bool", _contains),
+        Builtin("month", 1, 1, ("date",), "number", _month),
+        Builtin("year", 1, 1, ("date",), "number", _year),
+        Builtin("date", 3, 3, ("number",), "date", _date),
+        Builtin("add_months", 2, 2, (), "date", _add_months, positions=(("date",), ("number",))),
+        Builtin(
+            "next_date",
+            2,
+            3,
+            (),
+            "date",
+            _next_date,
+            positions=(("number",), ("number",), ("date",)),
+        ),  # fmt: skip
+        Builtin("months", 1, 1, ("number",), "duration", _months, written=False),
         Builtin("anchor", 0, 0, (), "date", _anchor, written=False),
     )
 }

@@ -249,10 +249,10 @@ class Checker(NodeVisitor[Any]):
         if isinstance(item, s.DefaultRetry):
             self.retry(item.retry)
         elif isinstance(item, s.DefaultTimeout):
-            self.positive_duration(item.timeout)
+            self.fixed_duration(item.timeout)
         elif isinstance(item, s.DefaultEmailCap):
             self.whole(item.count, "the email cap", minimum=1)
-            self.positive_duration(item.per)
+            self.fixed_duration(item.per)
             if item.when_blocked:
                 self.choose(item.when_blocked, BLOCKED_MODES, "`when blocked`")
         elif isinstance(item, s.DefaultQuietHours):
@@ -724,7 +724,26 @@ class Checker(NodeVisitor[Any]):
             )
         self.sane_duration(duration)
 
+    def fixed_duration(self, duration: s.Duration) -> None:
+        """A length the runtime counts in seconds (retries, timeouts, the email cap's
+        period): calendar months have no fixed length."""
+        if duration.calendar:
+            days = duration.months * 30
+            self.report(
+                f"{duration.unit} have no fixed length here",
+                duration.span,
+                f"write days or weeks (e.g. `{days} days`)",
+            )
+            return
+        self.positive_duration(duration)
+
     def sane_duration(self, duration: s.Duration) -> None:
+        if duration.calendar and "." in duration.amount:
+            self.report(
+                f"{duration.text}: calendar {duration.unit.removesuffix('s')}s are whole",
+                duration.span,
+                "write a whole number of months, or days",
+            )
         # Beyond this, dates overflow at run time; no journey waits a century.
         if duration.seconds > MAX_DURATION_SECONDS:
             self.report(
@@ -735,13 +754,13 @@ class Checker(NodeVisitor[Any]):
 
     def retry(self, retry: s.RetrySpec) -> None:
         self.whole(retry.times, "`retry` times", minimum=1)
-        self.positive_duration(retry.every)
+        self.fixed_duration(retry.every)
 
     def policy(self, policy: s.Policy) -> None:
         if policy.retry is not None:
             self.retry(policy.retry)
         if policy.timeout is not None:
-            self.positive_duration(policy.timeout)
+            self.fixed_duration(policy.timeout)
 
     # ------------------------------------------------------------------ strings
 
@@ -949,8 +968,8 @@ class Checker(NodeVisitor[Any]):
                 expr.span,
             )
             return result if result != "same" else "any"
-        wants = builtin.arguments
-        for arg, kind in zip(expr.args, kinds, strict=True):
+        for index, (arg, kind) in enumerate(zip(expr.args, kinds, strict=True)):
+            wants = builtin.positions[index] if builtin.positions else builtin.arguments
             if wants and kind not in (*wants, "any", "null"):
                 self.report(
                     f"{name}() needs {' or '.join(_A[w] for w in wants)}, not {_A[kind]}",

@@ -36,6 +36,8 @@ def _span(span: s.Span) -> ir.Span | None:
 
 
 def _duration(duration: s.Duration) -> ir.Duration:
+    if duration.calendar:
+        return ir.Duration(seconds=0, months=duration.months, text=duration.text)
     return ir.Duration(seconds=duration.seconds, text=duration.text)
 
 
@@ -231,15 +233,16 @@ class _Compiler(NodeVisitor[Any]):
     def wait_until(
         self, time: s.TimeSpec, if_past: s.Name | None, sid: str, span: s.Span
     ) -> ir.WaitUntil:
-        seconds = time.offset.seconds if time.offset else 0
-        if time.direction == "before":
-            seconds = -seconds
-        text = f"{'-' if seconds < 0 else ''}{time.offset.text}" if time.offset else ""
+        offset = _duration(time.offset) if time.offset else ir.Duration(seconds=0)
+        sign = -1 if time.direction == "before" else 1
+        text = f"{'-' if sign < 0 else ''}{time.offset.text}" if time.offset else ""
         return ir.WaitUntil(
             id=sid,
             span=_span(span),
             at=self.expr(time.at),
-            offset=ir.Duration(seconds=seconds, text=text),
+            offset=ir.Duration(
+                seconds=sign * offset.seconds, months=sign * offset.months, text=text
+            ),
             if_past="skip" if if_past is not None and if_past.text == "skip" else "run",
         )
 
@@ -503,7 +506,10 @@ class _Compiler(NodeVisitor[Any]):
     def visit_NullLit(self, expr: s.NullLit) -> ir.Literal:
         return ir.Literal(type="null", value=None, span=_span(expr.span))
 
-    def visit_Duration(self, expr: s.Duration) -> ir.Literal:
+    def visit_Duration(self, expr: s.Duration) -> ir.Literal | ir.Call:
+        if expr.calendar:  # calendar months: a value of their own (dsl.calendar_dates.Months)
+            count = ir.Literal(type="number", value=expr.months)
+            return ir.Call(fn="months", args=[count], span=_span(expr.span))
         return ir.Literal(type="duration", value=expr.seconds, span=_span(expr.span))
 
     def visit_PathExpr(self, expr: s.PathExpr) -> ir.Path | ir.Call:

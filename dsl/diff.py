@@ -467,6 +467,9 @@ def point_text(when: ir.WaitUntil, playbook: ir.Playbook) -> str:
     if isinstance(when.at, ir.Call) and when.at.fn == "anchor" and playbook.anchor_name:
         target = playbook.anchor_name
     offset = when.offset.seconds
+    if when.offset.months:  # calendar months (dsl.calendar_dates)
+        side = "before" if when.offset.months < 0 else "after"
+        return f"{duration(ir.Duration(seconds=0, months=abs(when.offset.months)))} {side} {target}"
     if not offset:
         return target
     side = "before" if offset < 0 else "after"

@@ -52,10 +52,14 @@ class Span(Node):
 
 
 class Duration(Node):
-    """A length of playbook time, in seconds. ``text`` keeps how it was written."""
+    """A length of playbook time, in seconds. ``text`` keeps how it was written.
+
+    ``months``: calendar months (``3 months``, ``1 year`` = 12), added by the calendar
+    before the seconds (Jan 31 + 1 month = Feb 28); negative before a date."""
 
     seconds: int
     text: str = ""
+    months: int = 0
 
 
 # --------------------------------------------------------------------------- expressions
@@ -558,9 +562,19 @@ class Playbook(Node):
         return cls.model_validate_json(text)
 
 
+# Node fields added after IR format 1, with their defaults: left out of the hash while
+# they hold the default (the names are used by no other node).
+_ADDED_NODE_FIELDS: dict[str, Any] = {"months": 0}
+
+
 def _strip_spans(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _strip_spans(v) for k, v in value.items() if k not in ("span", "source")}
+        return {
+            k: _strip_spans(v)
+            for k, v in value.items()
+            if k not in ("span", "source")
+            and not (k in _ADDED_NODE_FIELDS and v == _ADDED_NODE_FIELDS[k])
+        }
     if isinstance(value, list):
         return [_strip_spans(v) for v in value]
     return value

@@ -30,6 +30,7 @@ from typing import Any
 
 from dsl import ir
 from dsl import syntax as s
+from dsl.calendar_dates import Months
 from dsl.syntax import PRECEDENCE
 from dsl.visitor import NodeVisitor
 
@@ -62,9 +63,18 @@ def duration_text(seconds: int) -> str:
     return f"{seconds} second{'' if seconds == 1 else 's'}"
 
 
+def months_text(months: int) -> str:
+    """Calendar months in the largest whole unit: ``1 year``, ``3 months``."""
+    return str(Months(months))
+
+
 def duration(value: ir.Duration) -> str:
     """An IR duration as written in the playbook, else in its largest whole unit."""
-    return value.text or duration_text(value.seconds)
+    if value.text:
+        return value.text
+    if value.months and not value.seconds:
+        return months_text(value.months)
+    return duration_text(value.seconds)
 
 
 def string_literal(text: str) -> str:
@@ -95,6 +105,9 @@ class ExpressionPrinter(NodeVisitor[str]):
         return ".".join(node.parts)
 
     def visit_Call(self, node: ir.Call) -> str:
+        count = node.args[0] if node.fn == "months" and len(node.args) == 1 else None
+        if isinstance(count, ir.Literal) and isinstance(count.value, int):
+            return months_text(count.value)  # how the compiler keeps `3 months`
         return self.call(node.fn, node.args)
 
     def visit_ListExpr(self, node: ir.ListExpr) -> str:

@@ -140,6 +140,8 @@ class NullLit:
 
 
 UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
+# Calendar units: a month has no fixed length, it is added by the calendar.
+UNIT_MONTHS = {"month": 1, "year": 12}
 
 
 @dataclass
@@ -155,7 +157,22 @@ class Duration:
         return f"{self.amount} {self.unit}"
 
     @property
+    def calendar(self) -> bool:
+        """Months or years: added by the calendar, not a number of seconds."""
+        return self.unit.removesuffix("s") in UNIT_MONTHS
+
+    @property
+    def months(self) -> int:
+        """The calendar months of ``3 months`` or ``1 year`` (0 for other units)."""
+        per = UNIT_MONTHS.get(self.unit.removesuffix("s"), 0)
+        return round(float(self.amount) * per)
+
+    @property
     def seconds(self) -> int:
+        """The length in seconds; a calendar unit counts its months as 31 days (the
+        longest), for the checks of a duration's bounds."""
+        if self.calendar:
+            return self.months * 31 * 86400
         per = UNIT_SECONDS[self.unit.removesuffix("s")]
         return round(float(self.amount) * per)
 

@@ -21,7 +21,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from dsl.diagnostics import Diagnostic, did_you_mean, error
 
 _NEEDS_UNIT = "a duration needs a unit"
-_UNIT_WORDS = ("second", "minute", "hour", "day", "week")
+_UNIT_WORDS = ("second", "minute", "hour", "day", "week", "month", "year")
 
 # Common mistakes, each with examples that fail in the same parser state.
 _HEAD = 'playbook p:\n    title "t"\n    journey id "j"\n    step s:\n'
@@ -75,7 +75,7 @@ _OPERATORS = {
 _UNITS = {
     f"`{unit}`"
     for unit in ("second", "seconds", "minute", "minutes", "hour", "hours", "day", "days", "week",
-                 "weeks")
+                 "weeks", "month", "months", "year", "years")
 }  # fmt: skip
 
 

@@ -67,6 +67,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from dsl.calendar_dates import add_months
 from dsl.ir import (
     ActionPolicy,
     Arm,
@@ -75,6 +76,7 @@ from dsl.ir import (
     Call,
     Cta,
     CustomAction,
+    Duration,
     Escalate,
     EventHandler,
     GenerateQuote,
@@ -191,6 +193,11 @@ class Context:
 def point_in_time(day: date, offset_seconds: int) -> datetime:
     """The playbook datetime of ``day`` at the business hour, shifted by ``offset``."""
     return datetime.combine(day, BUSINESS_HOUR) + timedelta(seconds=offset_seconds)
+
+
+def later(moment: datetime, length: Duration) -> datetime:
+    """``moment`` plus a length of playbook time: calendar months first, then seconds."""
+    return add_months(moment, length.months) + timedelta(seconds=length.seconds)
 
 
 def journey_id_for(playbook: Playbook, facts: dict[str, Any]) -> str:
@@ -798,7 +805,7 @@ class Interpreter:
     async def _run_ask(self, step: Ask, ctx: Context, resume: list[str] | None) -> None:
         scope = self.scope(ctx)
         now = self.runtime.now()
-        deadline = now + timedelta(seconds=step.timeout.seconds)
+        deadline = later(now, step.timeout)
         params = {
             "question": step.question,
             "prompt": render(step.prompt, scope),
@@ -850,7 +857,7 @@ class Interpreter:
         )
 
     def _cta_params(self, step: Cta | Escalate, ctx: Context) -> dict[str, Any]:
-        due = self.runtime.now() + timedelta(seconds=step.due.seconds)
+        due = later(self.runtime.now(), step.due)
         params: dict[str, Any] = {
             "owner_role": step.owner_role,
             "priority": step.priority,
@@ -871,7 +878,7 @@ class Interpreter:
             await self._run_steps(step.on_timeout, self._inside(ctx, step), resume)
             return
         params = self._cta_params(step, ctx)
-        deadline = self.runtime.now() + timedelta(seconds=step.wait.seconds)
+        deadline = later(self.runtime.now(), step.wait)
         params["wait_until"] = deadline.isoformat()
         since = len(self._events)
         result = await self._perform(step, "escalate", params, ctx, step.policy, params["reason"])
@@ -963,7 +970,7 @@ class Interpreter:
     # ----------------------------------------------------------------- time
 
     async def _run_wait(self, step: Wait, ctx: Context, resume: list[str] | None) -> None:
-        deadline = self.runtime.now() + timedelta(seconds=step.duration.seconds)
+        deadline = later(self.runtime.now(), step.duration)
         waiting = self._waiting_entry(step, deadline, ctx)
         await self._wait(deadline, lambda: False, waiting, spot=self._spot(waiting, ctx))
 
@@ -975,10 +982,10 @@ class Interpreter:
     def _deadline(self, when: WaitUntil, ctx: Context) -> datetime | None:
         day = as_date(evaluate(when.at, self.scope(ctx)))
         if isinstance(day, datetime):
-            return day + timedelta(seconds=when.offset.seconds)
+            return later(day, when.offset)
         if not isinstance(day, date):
             return None
-        return point_in_time(day, when.offset.seconds)
+        return point_in_time(add_months(day, when.offset.months), when.offset.seconds)
 
     async def _reach_point(self, when: WaitUntil, label: str, ctx: Context, owner_id: str) -> bool:
         """Wait for a time point; False when the step (``owner_id``) is to be skipped."""
@@ -1105,8 +1112,12 @@ class Interpreter:
             if resumed:
                 resumed = False  # the wait before this round happened in the previous run
             else:
-                every = timedelta(seconds=max(1, step.every.seconds))
-                deadline = planned or self.runtime.now() + every
+                every = (
+                    step.every
+                    if step.every.months
+                    else Duration(seconds=max(1, step.every.seconds))
+                )
+                deadline = planned or later(self.runtime.now(), every)
                 planned = None
                 waiting = self._waiting_entry(step, deadline, ctx, f"round {rounds + 1}")
                 spot = self._spot(waiting, ctx, owner=step.id, iteration=rounds)
@@ -1175,9 +1186,7 @@ class Interpreter:
             body = step.otherwise if _index_of(step.otherwise, resume[0]) is not None else step.then
             await self._run_steps(body, self._inside(ctx, step), resume)
             return
-        deadline = (
-            self.runtime.now() + timedelta(seconds=step.timeout.seconds) if step.timeout else None
-        )
+        deadline = later(self.runtime.now(), step.timeout) if step.timeout else None
         await self._await_event(step, ctx, deadline)
 
     async def _await_event(self, step: WaitEvent, ctx: Context, deadline: datetime | None) -> None:

@@ -398,6 +398,7 @@ def sample_facts(start: date) -> dict[str, Any]:
             "onboarding_complete": True,
             "timezone": "Europe/Berlin",
             "migration_stage": "not_started",
+            "fiscal_year_start_month": 4,
         },
         "subscription": {
             "id": "SUB-0042",

@@ -471,7 +471,8 @@ def actions(draw: st.DrawFn) -> list[str]:
     if choice == 4:
         return [_clauses('notify channel ops "hello {account.name}"', policy, draw)]
     if choice == 5:
-        return [f"wait {draw(st.integers(1, 9))} days"]
+        unit = draw(st.sampled_from(["days", "months", "years"]))
+        return [f"wait {draw(st.integers(1, 9))} {unit}"]
     if choice == 6:
         return [_clauses(f"call sync_crm(score: {draw(numbers())}, flag: true)", policy, draw)]
     clauses = ["uplift 5%", *policy]

@@ -491,7 +491,9 @@ SQL_FUNCTIONS: dict[str, Callable[[_Compiler, Call], _Sql | None]] = {
     "max": _Compiler.sql_extreme,
     "anchor": _Compiler.sql_anchor,
 }
-NOT_IN_SQL = frozenset({"round", "count", "contains"})
+NOT_IN_SQL = frozenset(
+    {"round", "count", "contains", "month", "year", "date", "add_months", "next_date", "months"}
+)
 _SUPPORTED = (
     "(supported: today(), days_until(date), days_since(date), lower(text), "
     "min(a, b...), max(a, b...), min([list]), max([list]), anchor())"
