@@ -49,7 +49,8 @@ Action params (what ``workers`` activities receive in ``ActionRequest.params``):
 
 - ``send``: template, to_role, reason, when_blocked, contact_policy
 - ``ask``: question, prompt, to_role, template, choices [{name, label}],
-  expires_at (ISO playbook time), when_blocked, contact_policy
+  expires_at (ISO playbook time: the answer window from this try of the email),
+  when_blocked, contact_policy
 - ``cta`` / ``escalate``: owner_role, priority, due (ISO playbook time), reason
   (+ ``wait_until`` for escalate); escalate returns ``data.cta_id``
 - ``set``: path (list), value; ``quote``: organic_growth, uplift_percent (returns
@@ -139,6 +140,9 @@ DELIVERIES_KEPT = 1000  # delivery ids carried over a continue-as-new, newest ke
 # A `migrate` signal moves the journey to another version at its next wait
 # (engine.migration): continue-as-new with the new IR from the mapped point.
 MIGRATE_PATCH = "move-to-another-version-at-a-wait"
+# A question's answer window counts from when its email left, not from when the ask
+# was reached (an email held back by the cap or quiet hours used up the window).
+ANSWER_WINDOW_PATCH = "answer-window-from-the-send"
 # The branch a task runs: its index in each enclosing `parallel` (the journey's own
 # flow is ``()``); set inside each branch task, so each task sees its own.
 _LANE: ContextVar[tuple[int, ...]] = ContextVar("playbook_lane", default=())
@@ -694,14 +698,18 @@ class Interpreter:
         ctx: Context,
         policy: ActionPolicy,
         summary: str = "",
+        refresh: Callable[[], dict[str, Any]] | None = None,
     ) -> ActionResult:
-        """Run one action of a step, deferring as told, and record what came of it."""
+        """Run one action of a step, deferring as told, and record what came of it.
+        ``refresh`` gives the params anew for each try (a deferred one is later)."""
         label = describe(step)
         if self.held_out and kind in CUSTOMER_TOUCHES:
             result = ActionResult(status="skipped", detail="held out (experiment holdout arm)")
             self._record(step, label, result, ctx)
             return result
         for _ in range(MAX_DEFERRALS):
+            if refresh is not None:
+                params = refresh()
             try:
                 result = await self._request(kind, step.id, ctx.iteration, params, policy)
             except ActionInterrupted as interrupted:
@@ -818,7 +826,17 @@ class Interpreter:
         self._answers_in.pop(step.question, None)  # a question asked again needs a new answer
         self._asking[step.question] = idempotency_key(self.journey_id, step.id, ctx.iteration)
         self._unreached.discard(step.question)
-        result = await self._perform(step, "ask", params, ctx, step.policy)
+        from_send = self.patched(ANSWER_WINDOW_PATCH)
+
+        def window_from_now() -> dict[str, Any]:
+            # each try of a held-back email carries the window from that try on
+            params["expires_at"] = later(self.runtime.now(), step.timeout).isoformat()
+            return params
+
+        refresh = window_from_now if from_send else None
+        result = await self._perform(step, "ask", params, ctx, step.policy, refresh=refresh)
+        if from_send and result.status == "done":
+            deadline = later(self.runtime.now(), step.timeout)  # when the email left
         unreached = result.status == "failed" and result.unreachable
         await self._await_answer(step, ctx, deadline, result.status == "done", unreached)
 
