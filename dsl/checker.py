@@ -392,6 +392,8 @@ class Checker(NodeVisitor[Any]):
                 self.report(f"choice {choice.name.text} given twice", choice.name.span)
             names.add(choice.name.text)
             self.check_text(choice.label, scope)
+        if stmt.remind is not None:
+            self.remind(stmt, stmt.remind)
         if not stmt.choices:
             self.report(
                 f"ask {stmt.question.text} has no choices",
@@ -723,6 +725,20 @@ class Checker(NodeVisitor[Any]):
                 "durations are longer than 0 seconds",
             )
         self.sane_duration(duration)
+
+    def remind(self, stmt: s.AskStmt, remind: s.RemindLine) -> None:
+        """``remind after D using T``: T is a question's template, D inside the wait."""
+        self.template(remind.template, for_ask=True)
+        self.positive_duration(remind.after)
+        wait = stmt.wait
+        if wait is not None and not (remind.after.calendar or wait.calendar):
+            if remind.after.seconds >= wait.seconds:
+                self.report(
+                    f"the reminder after {remind.after.text} comes when the wait of "
+                    f"{wait.text} is over",
+                    remind.after.span,
+                    f"remind before {wait.text} are up",
+                )
 
     def fixed_duration(self, duration: s.Duration) -> None:
         """A length the runtime counts in seconds (retries, timeouts, the email cap's

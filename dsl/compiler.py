@@ -279,6 +279,8 @@ class _Compiler(NodeVisitor[Any]):
             timeout=_duration(stmt.wait) if stmt.wait else ir.Duration(seconds=0),
             when_blocked=_blocked(stmt.when_blocked),
             policy=self.policy(stmt.policy),
+            remind_after=_duration(stmt.remind.after) if stmt.remind else None,
+            remind_template=stmt.remind.template.text if stmt.remind else "",
         )
 
     def visit_CtaStmt(self, stmt: s.CtaStmt, parent: str, siblings: dict[str, int]) -> ir.Step:

@@ -240,6 +240,9 @@ class _Printer(NodeVisitor[None]):
             self.emit(depth + 1, f"prompt {string(st.prompt)}", st.prompt.span)
         for choice in st.choices:
             self.emit(depth + 1, f"choice {choice.name.text} {string(choice.label)}", choice.span)
+        if st.remind is not None:
+            remind = f"remind after {duration(st.remind.after)} using {st.remind.template.text}"
+            self.emit(depth + 1, remind, st.remind.span)
 
     def visit_CtaStmt(self, st: s.CtaStmt, depth: int) -> None:
         clauses = [

@@ -199,6 +199,10 @@ class Ask(StepBase):
     timeout: Duration
     when_blocked: L["defer", "skip"] | None = None
     policy: ActionPolicy = ActionPolicy()
+    # ``remind after D using T``: with no answer ``remind_after`` into the wait, the
+    # question again in template ``remind_template`` (its links answer it too).
+    remind_after: Duration | None = None
+    remind_template: str = ""
 
 
 class Cta(StepBase):
@@ -564,7 +568,7 @@ class Playbook(Node):
 
 # Node fields added after IR format 1, with their defaults: left out of the hash while
 # they hold the default (the names are used by no other node).
-_ADDED_NODE_FIELDS: dict[str, Any] = {"months": 0}
+_ADDED_NODE_FIELDS: dict[str, Any] = {"months": 0, "remind_after": None, "remind_template": ""}
 
 
 def _strip_spans(value: Any) -> Any:

@@ -461,6 +461,10 @@ class _ToSyntax(Transformer[Token, s.PlaybookFile]):
         for line in lines:
             if isinstance(line, s.ChoiceLine):
                 stmt.choices.append(line)
+            elif isinstance(line, s.RemindLine):
+                if stmt.remind is not None:
+                    self._problem("`remind` given twice", line.span)
+                stmt.remind = line
             elif stmt.prompt is not None:
                 self._problem("`prompt` given twice", line.span)
             else:
@@ -469,6 +473,10 @@ class _ToSyntax(Transformer[Token, s.PlaybookFile]):
 
     def prompt(self, c: list[Any]) -> s.StringLit:
         return _string(c[0])
+
+    @v_args(meta=True)
+    def remind(self, meta: Meta, c: list[Any]) -> s.RemindLine:
+        return s.RemindLine(c[0], _name(c[1]), _span(meta))
 
     @v_args(meta=True)
     def choice(self, meta: Meta, c: list[Any]) -> s.ChoiceLine:

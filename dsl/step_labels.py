@@ -157,7 +157,10 @@ class DiagramLabels(StepWords):
         self.playbook = playbook
 
     def visit_Ask(self, step: ir.Ask) -> str:
-        return f"{super().visit_Ask(step)}, wait up to {duration(step.timeout)}"
+        words = f"{super().visit_Ask(step)}, wait up to {duration(step.timeout)}"
+        if step.remind_after is not None:
+            words += f", remind after {duration(step.remind_after)}"
+        return words
 
     def visit_Cta(self, step: ir.Cta) -> str:
         return f"{super().visit_Cta(step)}: {step.reason}"

@@ -296,6 +296,16 @@ class ChoiceLine:
 
 
 @dataclass
+class RemindLine:
+    """``remind after DURATION using TEMPLATE`` inside an ``ask``: a reminder email of
+    the same question (its links answer it) when no answer came by then."""
+
+    after: Duration
+    template: Name
+    span: Span = NO_SPAN
+
+
+@dataclass
 class AskStmt:
     """``ask QUESTION to ROLE[, using TEMPLATE], wait up to DURATION[, ...]:`` + prompt/choices."""
 
@@ -307,6 +317,7 @@ class AskStmt:
     policy: Policy = field(default_factory=Policy)
     prompt: StringLit | None = None
     choices: list[ChoiceLine] = field(default_factory=list)
+    remind: RemindLine | None = None
     span: Span = NO_SPAN
 
 

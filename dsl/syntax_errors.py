@@ -376,7 +376,7 @@ _LINE_WORDS = _STATEMENT_WORDS | {
     "title", "description", "journey", "summary", "anchor", "enroll", "starts", "events", "exit",
     "goal",
     "defaults", "experiment", "on", "step", "elif", "else", "otherwise", "when", "branch",
-    "prompt", "choice", "arm", "holdout",
+    "prompt", "choice", "remind", "arm", "holdout",
 }  # fmt: skip
 
 

@@ -268,6 +268,8 @@ class Interpreter:
         # question -> idempotency key of its latest ask: an answer naming another
         # ask (a late click on an earlier round's link) does not answer this one.
         self._asking: dict[str, str] = {}
+        # question -> idempotency key of the reminder of its latest ask (its links count)
+        self._reminders: dict[str, str] = {}
         # questions whose latest ask never reached the customer (see "Could not reach")
         self._unreached: set[str] = set()
         self._ending: JourneyEnded | None = None
@@ -699,10 +701,11 @@ class Interpreter:
         policy: ActionPolicy,
         summary: str = "",
         refresh: Callable[[], dict[str, Any]] | None = None,
+        label: str = "",
     ) -> ActionResult:
         """Run one action of a step, deferring as told, and record what came of it.
         ``refresh`` gives the params anew for each try (a deferred one is later)."""
-        label = describe(step)
+        label = label or describe(step)
         if self.held_out and kind in CUSTOMER_TOUCHES:
             result = ActionResult(status="skipped", detail="held out (experiment holdout arm)")
             self._record(step, label, result, ctx)
@@ -810,21 +813,25 @@ class Interpreter:
         }
         await self._perform(step, "send", params, ctx, step.policy)
 
-    async def _run_ask(self, step: Ask, ctx: Context, resume: list[str] | None) -> None:
-        scope = self.scope(ctx)
-        now = self.runtime.now()
-        deadline = later(now, step.timeout)
-        params = {
+    def _ask_params(
+        self, step: Ask, ctx: Context, template: str, deadline: datetime
+    ) -> dict[str, Any]:
+        return {
             "question": step.question,
-            "prompt": render(step.prompt, scope),
+            "prompt": render(step.prompt, self.scope(ctx)),
             "to_role": step.to_role,
-            "template": step.template,
+            "template": template,
             "choices": [choice.model_dump() for choice in step.choices],
             "expires_at": deadline.isoformat(),
             **self._contact_params(step.when_blocked),
         }
+
+    async def _run_ask(self, step: Ask, ctx: Context, resume: list[str] | None) -> None:
+        deadline = later(self.runtime.now(), step.timeout)
+        params = self._ask_params(step, ctx, step.template, deadline)
         self._answers_in.pop(step.question, None)  # a question asked again needs a new answer
         self._asking[step.question] = idempotency_key(self.journey_id, step.id, ctx.iteration)
+        self._reminders.pop(step.question, None)
         self._unreached.discard(step.question)
         from_send = self.patched(ANSWER_WINDOW_PATCH)
 
@@ -838,12 +845,20 @@ class Interpreter:
         if from_send and result.status == "done":
             deadline = later(self.runtime.now(), step.timeout)  # when the email left
         unreached = result.status == "failed" and result.unreachable
-        await self._await_answer(step, ctx, deadline, result.status == "done", unreached)
+        done = result.status == "done"
+        await self._await_answer(step, ctx, deadline, done, unreached, remind=done)
 
     async def _await_answer(
-        self, step: Ask, ctx: Context, deadline: datetime, asked: bool, unreached: bool
+        self,
+        step: Ask,
+        ctx: Context,
+        deadline: datetime,
+        asked: bool,
+        unreached: bool,
+        remind: bool = False,
     ) -> None:
-        """Wait for the answer to a question asked (or not reached), until ``deadline``."""
+        """Wait for the answer to a question asked (or not reached), until ``deadline``;
+        with ``remind``, send its reminder (``remind after``) if no answer came by then."""
         answer: str | None = None
         if asked or unreached:
             valid = {choice.name for choice in step.choices}
@@ -855,10 +870,14 @@ class Interpreter:
                 at=deadline,
                 iteration=ctx.iteration,
             )
+
+            def answered() -> bool:
+                return step.question in self._answers_in
+
+            if remind and step.remind_after is not None:
+                await self._remind_unless_answered(step, ctx, waiting, answered)
             spot = self._spot(waiting, ctx)
-            if await self._wait(
-                deadline, lambda: step.question in self._answers_in, waiting, spot=spot
-            ):
+            if answered() or await self._wait(deadline, answered, waiting, spot=spot):
                 choice = self._answers_in[step.question]
                 answer = choice if choice in valid else None
         self.answers[step.question] = answer
@@ -873,6 +892,29 @@ class Interpreter:
             iteration=ctx.iteration,
             step_id=step.id,
         )
+
+    async def _remind_unless_answered(
+        self, step: Ask, ctx: Context, waiting: TimelineEntry, answered: Callable[[], bool]
+    ) -> None:
+        """``remind after D using T``: no answer D after the email left, the question
+        again in T, its links as good as the first email's (until the same deadline)."""
+        assert step.remind_after is not None and waiting.at is not None
+        remind_at = later(self.runtime.now(), step.remind_after)
+        if remind_at >= waiting.at:
+            return
+        early = waiting.model_copy(update={"at": remind_at})
+        why_not = f"its reminder of {step.question} is still to go: move it after that"
+        spot = self._spot(early, ctx, why_not=why_not)
+        if await self._wait(remind_at, answered, early, spot=spot):
+            return
+        reminder = step.model_copy(
+            update={"id": f"{step.id}:remind", "template": step.remind_template}
+        )
+        params = self._ask_params(step, ctx, step.remind_template, waiting.at)
+        key = idempotency_key(self.journey_id, reminder.id, ctx.iteration)
+        self._reminders[step.question] = key
+        label = f"remind {step.question} to {step.to_role} ({step.remind_template})"
+        await self._perform(reminder, "ask", params, ctx, step.policy, label=label)
 
     def _cta_params(self, step: Cta | Escalate, ctx: Context) -> dict[str, Any]:
         due = later(self.runtime.now(), step.due)
@@ -1311,7 +1353,10 @@ class Interpreter:
         """Whether an answer names an ask other than its question's latest one.
         Answers that name no ask (by phone, an old link, a test) answer the latest."""
         ask = str(payload.get("ask") or "")
-        latest = self._asking.get(str(payload.get("question", "")))
+        question = str(payload.get("question", ""))
+        latest = self._asking.get(question)
+        if ask and ask == self._reminders.get(question):
+            return False  # the reminder of the latest ask: the same question
         return bool(ask) and latest is not None and ask != latest
 
     def _note_event(self, name: str, payload: dict[str, Any]) -> None:
