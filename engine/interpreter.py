@@ -1364,11 +1364,27 @@ class Interpreter:
         # (any branch's: several may wait at once in a `parallel`).
         if any(_takes(entry, name, payload) for entry in self._waitings):
             return
+        question = str(payload.get("question", ""))
+        if name == "answer" and question in self.answers and self.answers[question] is None:
+            # asked, and its window closed without an answer: a late answer, recorded
+            # (the journey went its no-answer way; answers.Q stays null)
+            words = f"{question}={payload.get('choice', '')} (after the answer window closed)"
+            self._entry_event(
+                f"late answer {question}", "ask", words, step_id=self._ask_id(question)
+            )
+            return
         if name == "answer":
             words = f"{payload.get('question', '')}={payload.get('choice', '')}"
         else:
             words = ", ".join(f"{k}={show(v)}" for k, v in payload.items())
         self._entry_event(f"event {name}", "event", words)
+
+    def _ask_id(self, question: str) -> str:
+        """The step id of the (last) ask of ``question`` ("" if none)."""
+        ids = [
+            s.id for s in self.playbook.all_steps() if isinstance(s, Ask) and s.question == question
+        ]
+        return ids[-1] if ids else ""
 
     def _planned(self) -> list[TimelineEntry]:
         body = self.playbook.body

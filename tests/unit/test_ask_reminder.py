@@ -35,6 +35,9 @@ playbook billing_survey:
                 wait 1 day
             no answer:
                 create cta for csm, due in 1 day, reason "No answer"
+
+    step wrap_up:
+        wait 30 days
 """
 
 
@@ -147,3 +150,33 @@ def test_graph_and_fmt_keep_the_reminder(templates: Path) -> None:
     assert "remind after 7 days" in to_mermaid(survey(templates))
     formatted, found = format_text(SURVEY.replace("remind after 7 days", "remind  after 7 days"))
     assert formatted == SURVEY, found
+
+
+# --------------------------------------------------------------------------- late answers
+
+
+def test_a_click_after_the_window_closed_is_a_late_answer(templates: Path) -> None:
+    result = run(survey(templates), click(25, "survey.ask.billing_ok", "no"))
+    assert result.timeline.answers == {"billing_ok": None}  # the no-answer way was taken
+    late = [entry for entry in result.timeline.done if entry.label.startswith("late answer")]
+    assert [(e.label, e.step_id, e.at, e.result) for e in late] == [
+        (
+            "late answer billing_ok",
+            "survey.ask.billing_ok",
+            START + timedelta(days=25),
+            "billing_ok=no (after the answer window closed)",
+        )
+    ]
+
+
+def test_simulate_scripts_a_late_answer(templates: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tests.unit.test_simulate_cli import cli
+
+    path = tmp_path / "billing_survey.playbook"
+    path.write_text(SURVEY)
+    args = ["simulate", str(path), "--start", "2026-12-07", "--answer", "billing_ok=yes@2026-12-30"]
+    output = CliRunner().invoke(cli(), args, env={"COLUMNS": "200"}).output
+    assert "late answer billing_ok" in output, output
+    assert "billing_ok=yes (after the answer window closed)" in output
