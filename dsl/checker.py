@@ -93,6 +93,7 @@ class _Facts:
     skip_targets: set[str] = field(default_factory=set)
     experiments: dict[str, list[s.ArmLine]] = field(default_factory=dict)
     questions: set[str] = field(default_factory=set)
+    conditions: dict[str, s.ConditionLine] = field(default_factory=dict)
 
 
 class Checker(NodeVisitor[Any]):
@@ -114,6 +115,7 @@ class Checker(NodeVisitor[Any]):
         self.templates_dir = templates_dir
         self.playbooks_dir = playbooks_dir
         self.diagnostics: list[Diagnostic] = []
+        self._defining: s.ConditionLine | None = None  # the condition line being checked
         self.facts = _Facts()
         # Questions asked so far, in source order (for `match answer`).
         self.asked: dict[str, s.AskStmt] = {}
@@ -147,6 +149,8 @@ class Checker(NodeVisitor[Any]):
         for item in self.playbook.items:
             if isinstance(item, s.AnchorLine):
                 facts.anchor = item.name.text
+            elif isinstance(item, s.ConditionLine):
+                self.declare_condition(item)
             elif isinstance(item, s.EventsLine):
                 for name in item.names:
                     if name.text in facts.events:
@@ -209,6 +213,19 @@ class Checker(NodeVisitor[Any]):
                     f'add `{word} "..."` to the header',
                 )
 
+    def declare_condition(self, item: s.ConditionLine) -> None:
+        name, facts = item.name, self.facts
+        if name.text in facts.conditions:
+            self.report(f"condition {name.text} declared twice", name.span)
+        elif name.text == facts.anchor or name.text in (*self.model.roots, *OPEN_ROOTS):
+            self.report(
+                f"condition {name.text} has the name of the anchor or of facts",
+                name.span,
+                "name it for what it tests, e.g. `condition at_risk = ...`",
+            )
+        else:
+            facts.conditions[name.text] = item
+
     def check_header_item(self, item: s.HeaderItem) -> None:
         top = _Scope()
         if isinstance(item, s.TitleLine | s.DescriptionLine | s.SummaryLine | s.JourneyIdLine):
@@ -225,6 +242,12 @@ class Checker(NodeVisitor[Any]):
                 )
         elif isinstance(item, s.EnrollLine | s.ExitLine | s.GoalLine):
             self.condition(item.condition, top)
+        elif isinstance(item, s.ConditionLine):
+            self._defining = item
+            try:
+                self.condition(item.value, top)
+            finally:
+                self._defining = None
         elif isinstance(item, s.StartsOnLine):
             self.check_trigger(item.trigger)
         elif isinstance(item, s.DefaultsBlock):
@@ -881,6 +904,16 @@ class Checker(NodeVisitor[Any]):
     def visit_PathExpr(self, expr: s.PathExpr, scope: _Scope) -> str:
         if len(expr.parts) == 1 and expr.parts[0].text == self.facts.anchor:
             return "date"
+        named = self.facts.conditions.get(expr.parts[0].text) if len(expr.parts) == 1 else None
+        if named is not None:
+            defining = self._defining
+            if defining is not None and named.span.line >= defining.span.line:
+                self.report(
+                    f"condition {named.name.text} is used before it is declared",
+                    expr.span,
+                    "a condition may use the conditions declared above it",
+                )
+            return "bool"
         return self.fact_path(expr, scope) or "any"
 
     def visit_DateLit(self, expr: s.DateLit, scope: _Scope) -> str:
@@ -1080,6 +1113,7 @@ class Checker(NodeVisitor[Any]):
                 return None
             return "any"
         known = [*roots, *OPEN_ROOTS] + ([self.facts.anchor] if self.facts.anchor else [])
+        known += list(self.facts.conditions)
         # A field written without its root (`risk_level`) is the likely slip.
         homes = [f"{r}.{f}" for r, fs in roots.items() for f in fs if f == root.text]
         hint = (
@@ -1209,6 +1243,7 @@ def _header_word(item: s.HeaderItem) -> str:
         s.JourneyIdLine: "journey id",
         s.SummaryLine: "summary",
         s.AnchorLine: "anchor",
+        s.ConditionLine: "condition",
         s.EnrollLine: "enroll",
         s.StartsOnLine: "starts on",
         s.EventsLine: "events",

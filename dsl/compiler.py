@@ -54,6 +54,11 @@ class _Compiler(NodeVisitor[Any]):
         anchor = playbook.first(s.AnchorLine)
         self.anchor = anchor.name.text if isinstance(anchor, s.AnchorLine) else ""
         self.used_ids: set[str] = set()
+        # named conditions, each compiled once and put where its name is used
+        self.conditions: dict[str, ir.Expr] = {}
+        for item in playbook.items:
+            if isinstance(item, s.ConditionLine):
+                self.conditions[item.name.text] = self.expr(item.value)
 
     # ------------------------------------------------------------------ ids
 
@@ -514,10 +519,12 @@ class _Compiler(NodeVisitor[Any]):
             return ir.Call(fn="months", args=[count], span=_span(expr.span))
         return ir.Literal(type="duration", value=expr.seconds, span=_span(expr.span))
 
-    def visit_PathExpr(self, expr: s.PathExpr) -> ir.Path | ir.Call:
+    def visit_PathExpr(self, expr: s.PathExpr) -> ir.Expr:
         parts = [p.text for p in expr.parts]
         if len(parts) == 1 and parts[0] == self.anchor:
             return ir.Call(fn="anchor", args=[], span=_span(expr.span))
+        if len(parts) == 1 and parts[0] in self.conditions:
+            return self.conditions[parts[0]]
         return ir.Path(parts=parts, type=_path_type(parts, self.model), span=_span(expr.span))
 
     def visit_CallExpr(self, expr: s.CallExpr) -> ir.Call:

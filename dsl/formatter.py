@@ -395,6 +395,8 @@ def _header_line(item: s.HeaderItem) -> str:
         return f"summary {string(item.text)}"
     if isinstance(item, s.AnchorLine):
         return f"anchor {item.name.text} = {expr(item.value)}"
+    if isinstance(item, s.ConditionLine):
+        return f"condition {item.name.text} = {expr(item.value)}"
     if isinstance(item, s.EnrollLine):
         return f"enroll when {expr(item.condition)}"
     if isinstance(item, s.StartsOnLine):
@@ -421,6 +423,7 @@ _ITEM_ORDER: list[type] = [
     s.JourneyIdLine,
     s.SummaryLine,
     s.AnchorLine,
+    s.ConditionLine,
     s.EnrollLine,
     s.StartsOnLine,
     s.EventsLine,

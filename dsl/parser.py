@@ -331,6 +331,10 @@ class _ToSyntax(Transformer[Token, s.PlaybookFile]):
         return s.AnchorLine(_name(c[0]), c[1], _span(meta))
 
     @v_args(meta=True)
+    def condition_def(self, meta: Meta, c: list[Any]) -> s.ConditionLine:
+        return s.ConditionLine(_name(c[0]), c[1], _span(meta))
+
+    @v_args(meta=True)
     def enroll(self, meta: Meta, c: list[Any]) -> s.EnrollLine:
         return s.EnrollLine(c[0], _span(meta))
 

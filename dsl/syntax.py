@@ -594,6 +594,16 @@ class AnchorLine:
 
 
 @dataclass
+class ConditionLine:
+    """``condition NAME = EXPR``: a named true/false test, usable by its name wherever
+    an expression is (the compiler puts the expression in its place)."""
+
+    name: Name
+    value: Expr
+    span: Span = NO_SPAN
+
+
+@dataclass
 class EnrollLine:
     """``enroll when EXPR``."""
 
@@ -724,6 +734,7 @@ HeaderItem = (
     | JourneyIdLine
     | SummaryLine
     | AnchorLine
+    | ConditionLine
     | EnrollLine
     | StartsOnLine
     | EventsLine

@@ -373,7 +373,8 @@ _NEUTRAL_OPENER = {
 
 
 _LINE_WORDS = _STATEMENT_WORDS | {
-    "title", "description", "journey", "summary", "anchor", "enroll", "starts", "events", "exit",
+    "title", "description", "journey", "summary", "anchor", "condition", "enroll", "starts",
+    "events", "exit",
     "goal",
     "defaults", "experiment", "on", "step", "elif", "else", "otherwise", "when", "branch",
     "prompt", "choice", "remind", "arm", "holdout",
