@@ -116,6 +116,7 @@ COMMANDS: dict[str, Verb] = {
     "mail": Verb("cli.mail", "Read the local SMTP sink: ls, show."),
     "cta": Verb("cli.cta", "CTAs (tasks for people): list, close."),
     "schedule": Verb("cli.schedule", "Daily enrolment: one Temporal Schedule per playbook."),
+    "webhook": Verb("cli.webhook", "Sign webhook requests (Standard Webhooks headers)."),
 }
 
 # `playbook data ...`: each verb in a module of its own.

@@ -40,6 +40,13 @@ class Settings:
     # Signs answer and unsubscribe links; the local stack generates one into state_dir.
     link_secret: str = field(default_factory=lambda: _env("PLAYBOOK_LINK_SECRET", ""))
     webhook_secret: str = field(default_factory=lambda: _env("PLAYBOOK_WEBHOOK_SECRET", ""))
+    # Webhooks are signed (Standard Webhooks headers); the bare secret in the
+    # X-Playbook-Secret header is taken only where a deployment opts in (=1).
+    webhook_legacy_secret: bool = field(
+        default_factory=lambda: (
+            _env("PLAYBOOK_WEBHOOK_LEGACY_SECRET", "0").lower() in ("1", "true", "yes")
+        )
+    )
     # Payload codec keys (id:base64url,... newest first); else <state_dir>/codec_keys.
     codec_keys: str = field(default_factory=lambda: _env("PLAYBOOK_CODEC_KEYS", ""))
     templates_dir: Path = field(

@@ -32,6 +32,7 @@ import httpx
 
 from tests.chaos.book import Started, digest, pick
 from workers.adapters.mailbox import links as mail_links
+from workers.web.webhook_client import SignedWebhook
 
 ANSWERS: dict[str, tuple[str | None, ...]] = {
     "renewal_intent": ("yes",) * 7 + ("no",) * 4 + ("not_decision_maker",) * 3 + (None,) * 6,
@@ -295,7 +296,7 @@ class World:
             response = await self.http.post(
                 f"{self.base_url}/webhooks/crm",
                 json={"event": event, "account_id": account, "data": data},
-                headers={"X-Playbook-Secret": self.secret},
+                auth=SignedWebhook(self.secret),
             )
             if response.status_code >= 500:
                 return False

@@ -43,7 +43,7 @@ from tests.integration.test_web_journeys import (
 )
 from workers.services import journeys, playbooks, releases, triggers
 from workers.settings import Settings
-from workers.web.app import SECRET_HEADER
+from workers.web.webhook_client import SignedWebhook
 
 pytestmark = pytest.mark.integration
 
@@ -92,7 +92,7 @@ async def test_renewed_webhook_right_after_the_start_reaches_the_journey(
             # At once: no wait for the journey's first step nor for visibility.
             body = {"event": "renewed", "account_id": account_id, "data": {"by": "crm"}}
             response = await stack.http.post(
-                "/webhooks/crm", json=body, headers={SECRET_HEADER: WEBHOOK_SECRET}
+                "/webhooks/crm", json=body, auth=SignedWebhook(WEBHOOK_SECRET)
             )
             assert response.status_code == 200, response.text
             # Only the renewal journey: the other shipped playbooks have no journey

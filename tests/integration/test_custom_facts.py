@@ -132,10 +132,10 @@ async def test_team_facts_import_enrol_route_and_reach_only_their_readers(
     # The export with the team's columns and its support file.
     accounts = csv(
         tmp_path / "accounts.csv",
-        "id,name,timezone,support_tier,fiscal_year_end,finance_owner",
-        f"ACC-GOLD,Gold Corp,UTC,gold,{soon},fin.gold@example.com",
-        f"ACC-LATER,Later Corp,UTC,gold,{later},fin.later@example.com",
-        f"ACC-SILVER,Silver Corp,UTC,silver,{soon},fin.silver@example.com",
+        "id,name,segment,region,timezone,support_tier,fiscal_year_end,finance_owner",
+        f"ACC-GOLD,Gold Corp,smb,emea,UTC,gold,{soon},fin.gold@example.com",
+        f"ACC-LATER,Later Corp,smb,emea,UTC,gold,{later},fin.later@example.com",
+        f"ACC-SILVER,Silver Corp,smb,emea,UTC,silver,{soon},fin.silver@example.com",
     )
     support = tmp_path / "support.csv"
     csv(support, "account_id,open_p1_tickets", "ACC-GOLD,2", "ACC-LATER,1", "ACC-SILVER,5")

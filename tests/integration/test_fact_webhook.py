@@ -51,7 +51,8 @@ from tests.integration.test_journey_e2e import run_cli
 from workers.adapters.store import Store
 from workers.services import journeys
 from workers.settings import Settings
-from workers.web.app import SECRET_HEADER, create_app
+from workers.web.app import create_app
+from workers.web.webhook_client import SignedWebhook
 from workers.worker import WorkerOptions, build_worker
 
 pytestmark = pytest.mark.integration
@@ -124,7 +125,7 @@ async def test_crm_fact_update_moves_one_journey_and_a_bad_one_writes_nothing(
     http = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://testserver",
-        headers={SECRET_HEADER: SECRET},
+        auth=SignedWebhook(SECRET),
     )
     worker, _ = build_worker(
         temporal_client,

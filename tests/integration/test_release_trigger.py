@@ -267,7 +267,8 @@ async def test_release_webhook(
 ) -> None:
     import httpx
 
-    from workers.web.app import SECRET_HEADER, create_app
+    from workers.web.app import create_app
+    from workers.web.webhook_client import SignedWebhook
 
     store, ids = book
     secret = "release-test-secret"
@@ -284,16 +285,16 @@ async def test_release_webhook(
         body = {"version": "11.1", "product": "Classic Endpoint Suite"}
         refused = await http.post("/webhooks/release", json=body)
         assert refused.status_code == 401
-        first = await http.post("/webhooks/release", json=body, headers={SECRET_HEADER: secret})
+        first = await http.post("/webhooks/release", json=body, auth=SignedWebhook(secret))
         assert first.status_code == 200, first.text
         assert first.json()["started"] == [f"version_currency:{ids['other_line']}:11.1"]
-        again = await http.post("/webhooks/release", json=body, headers={SECRET_HEADER: secret})
+        again = await http.post("/webhooks/release", json=body, auth=SignedWebhook(secret))
         assert (again.json()["started"], again.json()["changed"]) == ([], 0)
         older = await http.post(
-            "/webhooks/release", json={"version": "10.9"}, headers={SECRET_HEADER: secret}
+            "/webhooks/release", json={"version": "10.9"}, auth=SignedWebhook(secret)
         )
         assert older.status_code == 409 and "older than the GA" in older.json()["error"]
         bad = await http.post(
-            "/webhooks/release", json={"version": "v12"}, headers={SECRET_HEADER: secret}
+            "/webhooks/release", json={"version": "v12"}, auth=SignedWebhook(secret)
         )
         assert bad.status_code == 400 and "not a version" in bad.json()["error"]

@@ -34,7 +34,8 @@ from tests.integration.journey_checks import touched_account_id, wait_for, waiti
 from tests.integration.test_activities_email import seed_account, settings_for
 from workers.services import journeys
 from workers.settings import Settings
-from workers.web.app import SECRET_HEADER, create_app
+from workers.web.app import create_app
+from workers.web.webhook_client import SignedWebhook
 from workers.worker import WorkerOptions, build_worker
 
 pytestmark = pytest.mark.integration
@@ -349,14 +350,14 @@ async def test_renewed_webhook_completes_the_renewal_journey(
 
         assert (await stack.http.post("/webhooks/crm", json=body)).status_code == 401
         wrong = await stack.http.post(
-            "/webhooks/crm", json=body, headers={SECRET_HEADER: "not-the-secret"}
+            "/webhooks/crm", json=body, auth=SignedWebhook("not-the-secret")
         )
         assert wrong.status_code == 401
         facts = await store.load_facts(account_id)
         assert facts["subscription"]["status"] == "active"  # a refused webhook did nothing
 
         response = await stack.http.post(
-            "/webhooks/crm", json=body, headers={SECRET_HEADER: WEBHOOK_SECRET}
+            "/webhooks/crm", json=body, auth=SignedWebhook(WEBHOOK_SECRET)
         )
         assert response.status_code == 200, response.text
         assert response.json() == {
@@ -433,8 +434,8 @@ async def test_nps_webhook_stores_the_response_and_signal_with_starts_the_follow
     # No worker: the journey only has to exist, started with the event as its first signal.
     async with web_stack(**stack_args, with_worker=False) as stack:
         body = {"account_id": account_id, "score": 3, "comment": "Support is slow"}
-        headers = {SECRET_HEADER: WEBHOOK_SECRET}
-        first = await stack.http.post("/webhooks/nps", json=body, headers=headers)
+        signed = SignedWebhook(WEBHOOK_SECRET)
+        first = await stack.http.post("/webhooks/nps", json=body, auth=signed)
         assert first.status_code == 200, first.text
         result = first.json()
         today = datetime.now(UTC).date().isoformat()
@@ -442,7 +443,7 @@ async def test_nps_webhook_stores_the_response_and_signal_with_starts_the_follow
         assert result["journey"] == "started"
         assert result["journey_id"] == f"nps_followup:{account_id}:{today}"
 
-        again = await stack.http.post("/webhooks/nps", json=body, headers=headers)
+        again = await stack.http.post("/webhooks/nps", json=body, auth=signed)
         assert again.status_code == 200, again.text
         assert again.json()["stored"] is False  # a retried webhook is stored once
         assert again.json()["journey"] == "signalled"
@@ -463,12 +464,12 @@ async def test_nps_webhook_stores_the_response_and_signal_with_starts_the_follow
         assert [tuple(r) for r in rows] == [(3, "detractor", "Support is slow")]
 
         bad = await stack.http.post(
-            "/webhooks/nps", json={"account_id": account_id, "score": 11}, headers=headers
+            "/webhooks/nps", json={"account_id": account_id, "score": 11}, auth=signed
         )
         assert bad.status_code == 400
         assert bad.json() == {"error": "'score' must be a whole number from 0 to 10"}
         unknown = await stack.http.post(
-            "/webhooks/nps", json={"account_id": "NO-SUCH", "score": 9}, headers=headers
+            "/webhooks/nps", json={"account_id": "NO-SUCH", "score": 9}, auth=signed
         )
         assert unknown.status_code == 404
         await stop(stack.client, result["journey_id"])

@@ -16,7 +16,6 @@ import pytest
 from tests.integration.journey_checks import signal_names
 from tests.integration.test_activities_email import SECRET, seed_account
 from tests.integration.test_web_journeys import (
-    SECRET_HEADER,
     WEBHOOK_SECRET,
     Stack,
     stop,
@@ -24,6 +23,8 @@ from tests.integration.test_web_journeys import (
     with_choice,
 )
 from workers.adapters.links import LinkSigner, make_answer_link, make_unsubscribe_link
+from workers.web.app import SECRET_HEADER
+from workers.web.webhook_client import SignedWebhook
 
 pytestmark = pytest.mark.integration
 
@@ -243,27 +244,31 @@ async def test_webhooks_refuse_without_the_secret_and_explain_bad_bodies(
     stack: Stack, store: Any
 ) -> None:
     account_id = await seed_account(store)
-    good = {SECRET_HEADER: WEBHOOK_SECRET}
+    good = SignedWebhook(WEBHOOK_SECRET)
     body = {"event": "churned", "account_id": account_id}
     for path in ("/webhooks/crm", "/webhooks/nps"):
         assert (await stack.http.post(path, json=body)).status_code == 401
-        wrong = await stack.http.post(path, json=body, headers={SECRET_HEADER: "guess"})
+        wrong = await stack.http.post(path, json=body, auth=SignedWebhook("guess"))
         assert wrong.status_code == 401
-        assert wrong.json() == {"error": f"missing or wrong {SECRET_HEADER} header"}
+        assert wrong.json() == {
+            "error": "webhook-signature does not match the body under our secret"
+        }
+        bare = await stack.http.post(path, json=body, headers={SECRET_HEADER: WEBHOOK_SECRET})
+        assert bare.status_code == 401  # the deployment has not opted in
     facts = await store.load_facts(account_id)
     assert facts["subscription"]["status"] == "active"
 
-    bad = await stack.http.post("/webhooks/crm", content=b"{not json", headers=good)
+    bad = await stack.http.post("/webhooks/crm", content=b"{not json", auth=good)
     assert (bad.status_code, bad.json()) == (400, {"error": "the body is not JSON"})
-    bad = await stack.http.post("/webhooks/crm", json={"event": "Renewed!"}, headers=good)
+    bad = await stack.http.post("/webhooks/crm", json={"event": "Renewed!"}, auth=good)
     assert bad.status_code == 400
     unknown = await stack.http.post(
-        "/webhooks/crm", json={"event": "renewed", "account_id": "NO-SUCH"}, headers=good
+        "/webhooks/crm", json={"event": "renewed", "account_id": "NO-SUCH"}, auth=good
     )
     assert (unknown.status_code, unknown.json()) == (404, {"error": "no account 'NO-SUCH'"})
 
     # An account with no running journey: the fact is written, nobody to tell.
-    churned = await stack.http.post("/webhooks/crm", json=body, headers=good)
+    churned = await stack.http.post("/webhooks/crm", json=body, auth=good)
     assert churned.status_code == 200, churned.text
     assert churned.json()["journeys"] == {}
     facts = await store.load_facts(account_id)

@@ -23,7 +23,8 @@ from workers.services.fact_updates import (
     parse_update,
 )
 from workers.settings import Settings
-from workers.web.app import SECRET_HEADER, create_app
+from workers.web.app import create_app
+from workers.web.webhook_client import SignedWebhook
 
 
 @pytest.mark.parametrize(
@@ -199,7 +200,7 @@ async def web(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
     settings = Settings(state_dir=tmp_path, link_secret="links", webhook_secret="hook")
     transport = httpx.ASGITransport(app=create_app(settings, clients=no_temporal))
     async with httpx.AsyncClient(
-        transport=transport, base_url="http://testserver", headers={SECRET_HEADER: "hook"}
+        transport=transport, base_url="http://testserver", auth=SignedWebhook("hook")
     ) as opened:
         yield opened
 

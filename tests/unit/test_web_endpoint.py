@@ -1,9 +1,11 @@
 """The web endpoint without servers: refusals that happen before any database or
-Temporal call, the pages, the webhook bodies and the webhook secret."""
+Temporal call, the pages, the webhook bodies, signatures and the webhook secret."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import time
 from collections.abc import AsyncIterator
 from datetime import date
@@ -22,8 +24,10 @@ from workers.services.triggers import (
     webhook_secret,
     webhook_secret_file,
 )
+from workers.services.webhook_signatures import SignatureRefused, signed_headers, verify
 from workers.settings import Settings
 from workers.web.app import SECRET_HEADER, choice_words, create_app, page
+from workers.web.webhook_client import SignedWebhook
 
 SECRET = "unit-secret"
 
@@ -133,7 +137,7 @@ async def test_the_codec_endpoint_needs_the_credential(client: httpx.AsyncClient
 
 
 async def test_a_webhook_body_too_large_is_refused_unread(client: httpx.AsyncClient) -> None:
-    headers = {SECRET_HEADER: "hook", "content-type": "application/json"}
+    headers = {**signed_headers("hook", b""), "content-type": "application/json"}
     big = b'{"event": "renewed", "account_id": "' + b"A" * 70_000 + b'"}'
     response = await client.post("/webhooks/crm", content=big, headers=headers)
     assert response.status_code == 413
@@ -150,9 +154,52 @@ async def test_a_webhook_body_too_large_is_refused_unread(client: httpx.AsyncCli
 async def test_webhooks_need_the_secret(client: httpx.AsyncClient) -> None:
     body = {"event": "renewed", "account_id": "A-1"}
     assert (await client.post("/webhooks/crm", json=body)).status_code == 401
-    wrong = await client.post("/webhooks/nps", json=body, headers={SECRET_HEADER: "x"})
+    wrong = await client.post("/webhooks/nps", json=body, auth=SignedWebhook("x"))
     assert wrong.status_code == 401
+    assert wrong.json() == {"error": "webhook-signature does not match the body under our secret"}
     assert (await client.get("/webhooks/crm")).status_code == 405
+
+
+async def test_the_bare_secret_header_is_taken_only_where_the_deployment_opts_in(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    body = {"event": "Renewed!", "account_id": "A-1"}  # refused after the secret: a 400
+    refused = await client.post("/webhooks/crm", json=body, headers={SECRET_HEADER: "hook"})
+    assert refused.status_code == 401
+    assert "PLAYBOOK_WEBHOOK_LEGACY_SECRET=1" in refused.json()["error"]
+    settings = Settings(
+        state_dir=tmp_path, link_secret=SECRET, webhook_secret="hook", webhook_legacy_secret=True
+    )
+    app = create_app(settings, clients=no_temporal)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as legacy:
+        taken = await legacy.post("/webhooks/crm", json=body, headers={SECRET_HEADER: "hook"})
+        assert taken.status_code == 400, taken.text
+        wrong = await legacy.post("/webhooks/crm", json=body, headers={SECRET_HEADER: "x"})
+        assert wrong.status_code == 401
+
+
+def test_signatures_stale_altered_and_rotated() -> None:
+    body = b'{"event": "renewed"}'
+    headers = signed_headers("hook", body, webhook_id="msg_1", timestamp=1_000_000)
+    assert verify("hook", headers, body, now=1_000_000 + 299) == "msg_1"
+    for now in (1_000_000 + 301, 1_000_000 - 301):
+        with pytest.raises(SignatureRefused, match="more than 5 minutes"):
+            verify("hook", headers, body, now=now)
+    with pytest.raises(SignatureRefused, match="does not match"):
+        verify("hook", headers, body + b" ", now=1_000_000)
+    with pytest.raises(SignatureRefused, match="does not match"):
+        verify("hook", {**headers, "webhook-id": "msg_2"}, body, now=1_000_000)
+    with pytest.raises(SignatureRefused, match="unsigned"):
+        verify("hook", {}, body, now=1_000_000)
+    both = {**headers, "webhook-signature": "v1,AAAA " + headers["webhook-signature"]}
+    assert verify("hook", both, body, now=1_000_000) == "msg_1"
+    # A Standard Webhooks secret (whsec_ + base64 key): the key is the decoded bytes.
+    key = base64.b64encode(b"0123456789abcdef").decode()
+    made = signed_headers("whsec_" + key, body, webhook_id="msg_3", timestamp=5)
+    digest = hmac.new(b"0123456789abcdef", b"msg_3.5." + body, hashlib.sha256).digest()
+    assert made["webhook-signature"] == "v1," + base64.b64encode(digest).decode()
 
 
 async def test_the_index_says_what_this_is_and_links_report_and_health(
@@ -166,7 +213,7 @@ async def test_the_index_says_what_this_is_and_links_report_and_health(
     assert '<a href="/report">The KPI report</a>' in text
     assert '<a href="/healthz">Health check</a>' in text
     assert "Answer and unsubscribe links reach customers in the journeys&#x27; emails" in text
-    assert f"are POST requests with the secret in the {SECRET_HEADER} header" in text
+    assert "are POST requests signed the Standard Webhooks way" in text
     assert (await client.head("/")).status_code == 200
     assert (await client.post("/")).status_code == 405
 

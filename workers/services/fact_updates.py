@@ -37,6 +37,7 @@ from workers.adapters.store import CURRENT_SUBSCRIPTIONS, Store, UnknownFact, pl
 from workers.services import fact_notices, importer
 from workers.services.connections import Connections
 from workers.services.errors import ServiceError
+from workers.services.given_text import ID, BadText, checked_text
 from workers.services.signals import ClientSource
 from workers.settings import Settings
 from workers.settings import load as load_settings
@@ -149,16 +150,18 @@ def parse_update(
     wrong in it."""
     if not isinstance(body, dict):
         raise FactRefused('the body must be a JSON object: {"account_id": ..., "facts": {...}}')
-    account_id, facts = body.get("account_id"), body.get("facts")
-    if not isinstance(account_id, str) or not account_id.strip():
-        raise FactRefused("'account_id' must be a non-empty string")
+    facts = body.get("facts")
+    try:
+        account_id = checked_text(body.get("account_id"), "account_id", kind=ID)
+    except BadText as bad:
+        raise FactRefused(str(bad)) from None
     if not isinstance(facts, dict) or not facts:
         raise FactRefused(
             "'facts' must be a JSON object of fact paths and values",
             'e.g. {"subscription.renewal_date": "2027-05-01"}',
         )
     parsed = tuple(parse_fact(str(path), value, model) for path, value in facts.items())
-    return FactsUpdate(account_id.strip(), parsed, source=source, step_id=step_id)
+    return FactsUpdate(account_id, parsed, source=source, step_id=step_id)
 
 
 def _text(value: Any) -> str:

@@ -66,7 +66,7 @@ import json
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -81,6 +81,7 @@ from workers.adapters.store import CURRENT_SUBSCRIPTIONS, connection, plain
 from workers.services import fact_notices
 from workers.services.connections import Connections
 from workers.services.errors import DatabaseUnavailable
+from workers.services.given_text import ID, LINE, PROSE, TextKind, text_problem
 
 # --------------------------------------------------------------------------- columns
 
@@ -130,8 +131,8 @@ _INTEGERS = {
 _REFINE: dict[str, dict[str, Any]] = {
     "account.id": {"required": True},
     "account.name": {"required": True},
-    "account.segment": {"choices": schema.VALUES["account", "segment"]},
-    "account.region": {"choices": schema.VALUES["account", "region"]},
+    "account.segment": {"required": True, "choices": schema.VALUES["account", "segment"]},
+    "account.region": {"required": True, "choices": schema.VALUES["account", "region"]},
     "account.acv": {"low": 0, "default": Decimal(0)},
     "account.risk_level": {"choices": schema.VALUES["account", "risk_level"], "default": "low"},
     "account.renewal_intent": {"choices": schema.VALUES["account", "renewal_intent"]},
@@ -473,6 +474,10 @@ def _check_row(export_file: _File, line: int, values: dict[str, Any]) -> list[Ro
     if start and end and end < start:
         message = f"{end.isoformat()} is before start_date {start.isoformat()}"
         return [RowError(export_file.name, line, "renewal_date", message)]
+    day, tomorrow = values.get("responded_on"), datetime.now(UTC).date() + timedelta(days=1)
+    if export_file.table.kind == NPS.kind and day and day > tomorrow:
+        message = f"{day.isoformat()} is in the future"
+        return [RowError(export_file.name, line, "responded_on", message, "the day it was given")]
     category, score = values.get("category"), values.get("score")
     if export_file.table.kind == NPS.kind and category and score is not None:
         expected = nps_category(score)
@@ -512,6 +517,9 @@ def cell_value(column: Column, raw: str) -> Any:
         if column.required:
             raise BadValue("missing value", "this column is required")
         return column.default
+    problem = text_problem(raw, _text_kind(column))
+    if problem:
+        raise BadValue(f"the value {problem}")
     reader = _READERS.get(column.kind, _string)
     value = reader(raw)
     if column.choices and value not in column.choices:
@@ -523,6 +531,14 @@ def cell_value(column: Column, raw: str) -> Any:
     if column.high is not None and value > column.high:
         raise BadValue(f"{raw} is above the maximum {column.high}")
     return value
+
+
+def _text_kind(column: Column) -> TextKind:
+    """How much text a cell of ``column`` may hold (``workers.services.given_text``):
+    an id (a key, a reference, part of a journey id), a comment, or a line."""
+    if column.name == "id" or column.name.endswith("_id"):
+        return ID
+    return PROSE if column.name == "comment" else LINE
 
 
 def _string(raw: str) -> str:

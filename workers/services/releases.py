@@ -55,13 +55,14 @@ from workers.adapters.store import Store, UnknownAccount
 from workers.services import enrolment, journeys, playbooks
 from workers.services.connections import Connections
 from workers.services.errors import JourneyError, ServiceError
+from workers.services.given_text import ID, LINE, BadText, checked_text
 from workers.services.signals import deliver
 from workers.settings import Settings
 
 # The event that tells a journey of an older GA that the account's journey of the
 # new GA has started (the playbook ends it with `on event superseded stop as ...`).
 SUPERSEDED = "superseded"
-_VERSION = re.compile(r"^\d+(\.\d+)*$")
+_VERSION = re.compile(r"[0-9]{1,9}(\.[0-9]{1,9}){0,7}")
 Minor = tuple[int, int]
 
 
@@ -90,23 +91,28 @@ class ReleaseRequest(BaseModel):
 
 def parse_release(body: Any) -> ReleaseRequest:
     """The release a webhook body ``{"version": "11.1", "product": "..."}`` announces
-    (product optional: every line); ``ReleaseError`` otherwise."""
+    (product optional: every line); ``ReleaseError`` (400) naming the field otherwise."""
     if not isinstance(body, dict):
         raise ReleaseError('the body must be a JSON object: {"version": "11.1", "product": ...}')
-    version, product = body.get("version"), body.get("product") or ""
-    if not isinstance(version, str) or not version.strip():
-        raise ReleaseError("'version' must be a version string such as \"11.1\"")
-    if not isinstance(product, str):
-        raise ReleaseError("'product' must be a product line name")
+    try:
+        version = checked_text(body.get("version"), "version", kind=ID)
+        product = checked_text(body.get("product"), "product", kind=LINE, required=False)
+    except BadText as bad:
+        raise ReleaseError(str(bad)) from None
     version_key(version)
-    return ReleaseRequest(version=version.strip(), product=product.strip())
+    return ReleaseRequest(version=version, product=product)
 
 
 def version_key(text: str) -> tuple[int, ...]:
-    """``"10.4.1"`` -> ``(10, 4, 1)``; ``ReleaseError`` for anything but dotted numbers."""
+    """``"10.4.1"`` -> ``(10, 4, 1)``; ``ReleaseError`` for anything but dotted
+    numbers of ASCII digits (``"\uff11\uff11.1"``, full-width, is no version), at
+    most 9 digits a part and 8 parts."""
     text = text.strip()
-    if not _VERSION.match(text):
-        raise ReleaseError(f"{text!r} is not a version (dotted numbers, e.g. 11.1)")
+    if not _VERSION.fullmatch(text):
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise ReleaseError(
+            f"'version' {shown!r} is not a version (dotted numbers of digits 0-9, e.g. 11.1)"
+        )
     return tuple(int(part) for part in text.split("."))
 
 

@@ -1,5 +1,5 @@
-"""How things that happen outside reach journeys: CRM events, NPS responses,
-and the secret their webhooks carry.
+"""How things that happen outside reach journeys: CRM events, NPS responses
+(their webhooks are signed: ``workers.services.webhook_signatures``).
 
 - ``crm_event`` handles a CRM webhook: writes what the event means for the facts
   (``renewed``/``churned`` set ``subscription.status``), then signals (through
@@ -25,15 +25,11 @@ is down and connects on first need.
 from __future__ import annotations
 
 import hashlib
-import hmac
-import os
 import re
-import secrets
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from pathlib import Path
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel
@@ -44,20 +40,31 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from dsl.ir import Playbook
 from dsl.schema import NPS_RESPONSE
-from engine.contract import JourneyInput, JourneyOptions, Timeline
+from engine.contract import ENGINE_EVENTS, JourneyInput, JourneyOptions, Timeline
 from engine.evaluator import evaluate, truthy
 from engine.interpreter import journey_summary
 from workers.adapters.store import Store, UnknownAccount, UnknownFact
 from workers.services import journeys, outbox, playbooks
 from workers.services.connections import Connections
 from workers.services.errors import JourneyError, ServiceError, TemporalUnreachable
+from workers.services.given_text import ID, PROSE, BadText, checked_data, checked_text
 from workers.services.importer import nps_category
 from workers.services.signals import ClientSource
+from workers.services.webhook_signatures import (  # noqa: F401 (here before)
+    secret_matches,
+    webhook_secret,
+    webhook_secret_file,
+)
 from workers.settings import Settings
 
 EVENT_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # CRM events that change a fact before the journeys hear of them.
 STATUS_EVENTS = {"renewed": "renewed", "churned": "churned"}
+# Events only the engine and this service send: an answer (through its link or
+# `playbook answer`, recorded first), a closed CTA, an opt-out, new facts (written
+# and audited first), an NPS response (stored first), an older GA's journey
+# stepping aside. A webhook never sends them.
+INTERNAL_EVENTS = (*ENGINE_EVENTS, "opted_out", NPS_RESPONSE, "superseded")
 # The first event of a journey an NPS response starts (a built-in event, named
 # like the trigger).
 NPS_EVENT = NPS_RESPONSE
@@ -77,47 +84,6 @@ async def running_journeys(clients: ClientSource, account_id: str) -> list[str]:
     query = journeys.visibility_query(account=account_id, status="running")
     rows = await journeys.list_journeys(client, query)
     return [row.journey_id for row in rows]
-
-
-# --------------------------------------------------------------------------- webhook secret
-
-
-def webhook_secret_file(settings: Settings) -> Path:
-    """Where the local stack keeps the generated webhook secret."""
-    return settings.state_dir / "webhook_secret"
-
-
-def webhook_secret(settings: Settings) -> str:
-    """PLAYBOOK_WEBHOOK_SECRET, else the secret in the state dir, generated there
-    (mode 0600) on first use: the endpoint never accepts webhooks without one."""
-    if settings.webhook_secret:
-        return settings.webhook_secret
-    path = webhook_secret_file(settings)
-    try:
-        existing = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        existing = ""
-    if existing:
-        return existing
-    path.parent.mkdir(parents=True, exist_ok=True)
-    secret = secrets.token_urlsafe(32)
-    try:
-        with open(path, "x", encoding="utf-8", opener=_private) as handle:
-            handle.write(secret + "\n")
-        return secret
-    except FileExistsError:  # another process generated it first: use theirs
-        return path.read_text(encoding="utf-8").strip()
-
-
-def _private(path: str, flags: int) -> int:
-    return os.open(path, flags, 0o600)
-
-
-def secret_matches(given: str | None, expected: str) -> bool:
-    """Constant-time comparison of a webhook's secret header with ours."""
-    if not given or not expected:
-        return False
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
 
 
 # --------------------------------------------------------------------------- CRM events
@@ -149,21 +115,42 @@ class CrmEvent(NamedTuple):
     data: dict[str, Any]
 
 
-def parse_crm_event(body: Any) -> CrmEvent:
+def parse_crm_event(body: Any, senders_may: Collection[str] | None = None) -> CrmEvent:
     """``(event, account_id, data)`` from a CRM webhook body; ``TriggerError`` (400)
-    for anything else."""
+    for anything else, naming the field. With ``senders_may`` (``external_events``)
+    an event outside it is refused (403): a sender outside cannot answer for a
+    customer, close a CTA or opt a contact out."""
     if not isinstance(body, dict):
         raise TriggerError('the body must be a JSON object: {"event": ..., "account_id": ...}')
-    event, account_id, data = body.get("event"), body.get("account_id"), body.get("data", {})
-    if not isinstance(event, str) or not EVENT_NAME.match(event):
+    event, data = body.get("event"), body.get("data", {})
+    if not isinstance(event, str) or not EVENT_NAME.fullmatch(event):
         raise TriggerError('\'event\' must be an event name such as "renewed" or "churned"')
-    if not isinstance(account_id, str) or not account_id.strip():
-        raise TriggerError("'account_id' must be a non-empty string")
+    if senders_may is not None and event not in senders_may:
+        raise TriggerError(
+            f"'event' {event!r} is not an event the CRM may send",
+            status=403,
+            hint="the CRM may send: "
+            + (", ".join(sorted(senders_may)) or "no event")
+            + ' (new fact values go as {"account_id": ..., "facts": {...}})',
+        )
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise TriggerError("'data' must be a JSON object")
-    return CrmEvent(event, account_id.strip(), data)
+    try:
+        account_id = checked_text(body.get("account_id"), "account_id", kind=ID)
+        checked_data(data, "data")
+    except BadText as bad:
+        raise TriggerError(str(bad)) from None
+    return CrmEvent(event, account_id, data)
+
+
+def external_events(playbooks: Iterable[Playbook]) -> set[str]:
+    """The events a sender outside may send: the CRM's own (renewed, churned) and
+    those the playbooks declare (``events upgrade_blocked, ...``), never one the
+    engine or this service sends (``INTERNAL_EVENTS``)."""
+    declared = {event for playbook in playbooks for event in playbook.events}
+    return (set(STATUS_EVENTS) | declared) - set(INTERNAL_EVENTS)
 
 
 async def crm_event(
@@ -283,41 +270,57 @@ class NpsResponse:
 
 
 def parse_nps(body: Any, today: date | None = None) -> NpsResponse:
-    """An ``NpsResponse`` from a webhook body; ``TriggerError`` (400) otherwise.
-    Without an ``id`` the response gets one from its content, so a webhook the
-    CRM retries is stored once."""
+    """An ``NpsResponse`` from a webhook body; ``TriggerError`` (400) naming the
+    field otherwise: ids and text as ``workers.services.given_text`` takes them, a
+    response day no later than tomorrow (a response comes after it was given; a
+    day of clock skew). Without an ``id`` the response gets one from its content,
+    so a webhook the CRM retries is stored once."""
     if not isinstance(body, dict):
         raise TriggerError('the body must be a JSON object: {"account_id": ..., "score": ...}')
-    account_id, score = body.get("account_id"), body.get("score")
-    if not isinstance(account_id, str) or not account_id.strip():
-        raise TriggerError("'account_id' must be a non-empty string")
+    score = body.get("score")
+    try:
+        account_id = checked_text(body.get("account_id"), "account_id", kind=ID)
+        contact_id = checked_text(body.get("contact_id"), "contact_id", kind=ID, required=False)
+        comment = checked_text(body.get("comment"), "comment", kind=PROSE, required=False)
+        ident = checked_text(body.get("id"), "id", kind=ID, required=False)
+    except BadText as bad:
+        raise TriggerError(str(bad)) from None
     if isinstance(score, bool) or not isinstance(score, int) or not 0 <= score <= 10:
         raise TriggerError("'score' must be a whole number from 0 to 10")
-    contact_id, comment = body.get("contact_id", ""), body.get("comment", "")
-    if not isinstance(contact_id, str) or not isinstance(comment, str):
-        raise TriggerError("'contact_id' and 'comment' must be strings")
-    day = today or datetime.now(UTC).date()
-    given = body.get("responded_on")
-    if given not in (None, ""):
-        try:
-            day = date.fromisoformat(str(given))
-        except ValueError:
-            raise TriggerError("'responded_on' must be a date like 2026-11-22") from None
-    ident = body.get("id")
-    if ident in (None, ""):
+    day = response_day(body.get("responded_on"), today or datetime.now(UTC).date())
+    if not ident:
         content = f"{account_id}|{contact_id}|{score}|{day.isoformat()}|{comment}"
         ident = "NPS-" + hashlib.sha256(content.encode()).hexdigest()[:16].upper()
-    if not isinstance(ident, str):
-        raise TriggerError("'id' must be a string")
     return NpsResponse(
         id=ident,
-        account_id=account_id.strip(),
+        account_id=account_id,
         score=score,
         category=nps_category(score),
         contact_id=contact_id,
         comment=comment,
         responded_on=day,
     )
+
+
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def response_day(given: Any, today: date) -> date:
+    """The day a response was given (``today`` when not said); ``TriggerError``
+    for anything but an ISO date no later than tomorrow."""
+    if given in (None, ""):
+        return today
+    if not isinstance(given, str) or not _ISO_DAY.fullmatch(given):
+        raise TriggerError("'responded_on' must be a date like 2026-11-22")
+    try:
+        day = date.fromisoformat(given)
+    except ValueError:
+        raise TriggerError("'responded_on' must be a date like 2026-11-22") from None
+    if day > today + timedelta(days=1):
+        raise TriggerError(
+            f"'responded_on' {given} is in the future (today is {today.isoformat()})"
+        )
+    return day
 
 
 @dataclass

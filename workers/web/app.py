@@ -69,7 +69,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
-import json
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -88,14 +87,14 @@ from workers.adapters import payload_codec
 from workers.adapters.links import LinkError, LinkSigner, UnsubscribeLink, signer_for
 from workers.adapters.payload_codec import EncryptionCodec
 from workers.adapters.store import Store
-from workers.services import fact_updates, governance, outbox, playbooks, releases, triggers
+from workers.services import governance, outbox, playbooks, triggers
 from workers.services.answers import Answer, AnswerOutcome, take_answer
 from workers.services.connections import Connections
-from workers.services.errors import JourneyError, TemporalUnreachable
+from workers.services.errors import TemporalUnreachable
 from workers.services.signals import ClientSource
 from workers.settings import Settings
 from workers.settings import load as load_settings
-from workers.web import operators
+from workers.web import operators, webhooks
 from workers.web.codec import codec_route
 
 log = logging.getLogger("playbook.web")
@@ -184,9 +183,9 @@ def create_app(
         Route("/", index, methods=["GET"]),
         Route("/answer/{token}", bound(answer), methods=["GET", "POST"]),
         Route("/unsubscribe/{token}", bound(unsubscribe), methods=["GET", "POST"]),
-        Route("/webhooks/crm", bound(crm_webhook), methods=["POST"]),
-        Route("/webhooks/nps", bound(nps_webhook), methods=["POST"]),
-        Route("/webhooks/release", bound(release_webhook), methods=["POST"]),
+        Route("/webhooks/crm", bound(webhooks.crm_route), methods=["POST"]),
+        Route("/webhooks/nps", bound(webhooks.nps_route), methods=["POST"]),
+        Route("/webhooks/release", bound(webhooks.release_route), methods=["POST"]),
         Route("/report", bound(report_page), methods=["GET"]),
         Route("/healthz", bound(healthz), methods=["GET"]),
         Route(
@@ -209,8 +208,8 @@ async def index(request: Request) -> Response:
         "Playbook web endpoint",
         "This service takes what customers and other systems send to running journeys. "
         "Answer and unsubscribe links reach customers in the journeys' emails; webhooks "
-        "(/webhooks/crm, /webhooks/nps, /webhooks/release) are POST requests with the "
-        f"secret in the {SECRET_HEADER} header.",
+        "(/webhooks/crm, /webhooks/nps, /webhooks/release) are POST requests signed "
+        "the Standard Webhooks way (webhook-id, webhook-timestamp, webhook-signature).",
         links=[("/report", "The KPI report"), ("/healthz", "Health check")],
     )
 
@@ -336,145 +335,6 @@ def _link_problem(error: LinkError) -> HTMLResponse:
         "It may have been changed or copied only in part. Nothing was recorded. "
         "Please use the link exactly as it is in your email.",
         status=status,
-    )
-
-
-# --------------------------------------------------------------------------- webhooks
-
-
-async def crm_webhook(endpoint: Endpoint, request: Request) -> Response:
-    """The CRM reports an event of an account (renewed, churned...), or new values
-    of its facts (``{"account_id": ..., "facts": {...}}``)."""
-    refused = _refuse(endpoint, request)
-    if refused is not None:
-        return refused
-    try:
-        body = await _json(request)
-        if isinstance(body, dict) and "facts" in body:
-            return await _crm_facts(endpoint, body)
-        event, account_id, data = triggers.parse_crm_event(body)
-        outcome = await triggers.crm_event(
-            endpoint.db,
-            endpoint.clients,
-            event,
-            account_id,
-            data,
-            playbooks=endpoint.report_playbooks().values(),
-        )
-    except triggers.TriggerError as error:
-        return JSONResponse({"error": str(error)}, status_code=error.status)
-    except TemporalUnreachable as error:
-        return JSONResponse({"error": str(error)}, status_code=503)
-    log.info("crm %s for %s: %s", event, account_id, outcome.journeys)
-    return JSONResponse(outcome.as_json())
-
-
-async def _crm_facts(endpoint: Endpoint, body: dict[str, Any]) -> Response:
-    """Fact updates from the CRM: validated, written, audited, and told to the
-    running journeys that read them (``workers.services.fact_updates``)."""
-    if "event" in body:
-        return JSONResponse(
-            {"error": "send an event and fact updates in two calls", "hint": ""}, status_code=400
-        )
-    try:
-        update = fact_updates.parse_update(body, model=fact_updates.data_model(endpoint.settings))
-        updated = await fact_updates.update_facts(
-            endpoint.db, endpoint.clients, endpoint.settings, update
-        )
-    except fact_updates.FactRefused as error:
-        return JSONResponse({"error": str(error), "hint": error.hint}, status_code=error.status)
-    log.info("crm facts for %s: %s", updated.account_id, updated.as_json())
-    return JSONResponse(updated.as_json())
-
-
-async def nps_webhook(endpoint: Endpoint, request: Request) -> Response:
-    """A new NPS response: store it and follow it up."""
-    refused = _refuse(endpoint, request)
-    if refused is not None:
-        return refused
-    try:
-        response = triggers.parse_nps(await _json(request))
-        outcomes = await triggers.nps_response(
-            endpoint.db,
-            endpoint.clients,
-            endpoint.nps_playbooks(),
-            response,
-            task_queue=endpoint.settings.task_queue,
-            speed=endpoint.speed,
-        )
-    except triggers.TriggerError as error:
-        return JSONResponse({"error": str(error)}, status_code=error.status)
-    except TemporalUnreachable as error:
-        return JSONResponse({"error": str(error)}, status_code=503)
-    except JourneyError as error:  # the playbook is missing or its journey cannot be named
-        return JSONResponse({"error": str(error)}, status_code=422)
-    log.info(
-        "nps %s for %s: %s",
-        response.id,
-        response.account_id,
-        ", ".join(f"{outcome.playbook} {outcome.journey}" for outcome in outcomes),
-    )
-    return JSONResponse(triggers.outcomes_json(outcomes))
-
-
-async def release_webhook(endpoint: Endpoint, request: Request) -> Response:
-    """A new GA release (from the release pipeline): recount, start journeys."""
-    refused = _refuse(endpoint, request)
-    if refused is not None:
-        return refused
-    try:
-        given = releases.parse_release(await _json(request))
-        recorded = await releases.record_release(endpoint.db, given.version, given.product)
-        fired = await releases.release_trigger(
-            await endpoint.clients(),
-            endpoint.db,
-            endpoint.settings,
-            recorded,
-            task_queue=endpoint.settings.task_queue,
-            speed=endpoint.speed,
-        )
-    except (triggers.TriggerError, releases.ReleaseError) as error:
-        return JSONResponse({"error": str(error)}, status_code=error.status)
-    except TemporalUnreachable as error:  # recorded: the retry starts the journeys
-        return JSONResponse({"error": str(error)}, status_code=503)
-    except JourneyError as error:
-        return JSONResponse({"error": str(error)}, status_code=422)
-    log.info("release %s: %d journeys started", given.version, len(fired.started))
-    return JSONResponse(releases.outcome_json(recorded, fired))
-
-
-def _refuse(endpoint: Endpoint, request: Request) -> JSONResponse | None:
-    if triggers.secret_matches(request.headers.get(SECRET_HEADER), endpoint.webhook_secret):
-        return None
-    return JSONResponse(
-        {"error": f"missing or wrong {SECRET_HEADER} header"},
-        status_code=401,
-    )
-
-
-MAX_WEBHOOK_BODY = 64 * 1024  # one event is a few hundred bytes
-
-
-async def _json(request: Request) -> Any:
-    """The body as JSON, read no further than ``MAX_WEBHOOK_BODY`` bytes (413 beyond)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_WEBHOOK_BODY:
-        raise _too_large()
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_WEBHOOK_BODY:
-            raise _too_large()
-    try:
-        return json.loads(bytes(body))
-    except (ValueError, UnicodeDecodeError):
-        raise triggers.TriggerError("the body is not JSON") from None
-
-
-def _too_large() -> triggers.TriggerError:
-    return triggers.TriggerError(
-        f"the body is larger than {MAX_WEBHOOK_BODY // 1024} KB: send one event per request",
-        status=413,
     )
 
 
