@@ -16,7 +16,8 @@ from pathlib import Path
 import typer
 
 from cli.errors import UserError
-from dsl.diagnostics import Diagnostic
+from dsl.diagnostics import Diagnostic, error
+from dsl.fact_reads import nearest_line
 from dsl.folder import is_model_file, playbook_files
 from dsl.loader import check_file, check_model_file, read_source, render_diagnostics
 
@@ -93,9 +94,49 @@ def _beside_models(files: list[Path]) -> list[Path]:
     ]
 
 
+def _report_running(path: Path) -> tuple[bool, int]:
+    """Check a model file against the journeys running now (their pinned IR): each
+    playbook version that reads what the model lacks is an error at the model."""
+    from cli.services import call  # the one check here that needs Temporal
+    from workers.services import model_check
+
+    text, _ = read_source(path)
+    model, _ = check_model_file(path)
+    if text is None or model is None:
+        return True, 0  # its own errors are reported by _report
+    breaks = call(lambda connections: model_check.running_breaks(connections, model))
+    diagnostics = [
+        error(
+            f"{', '.join(found.missing)} "
+            f"{'is' if len(found.missing) == 1 else 'are'} not declared, but "
+            f"{found.running} running journey{'s' if found.running != 1 else ''} of "
+            f"{found.playbook} (version {found.version[:12]}) read "
+            f"{'it' if len(found.missing) == 1 else 'them'}",
+            nearest_line(text, found.missing[0]),
+            1,
+            hint=f"keep it until they end, or move them first (`playbook migrate "
+            f"{found.playbook} --dry-run`); one of them: `playbook show {found.example}`",
+            path=str(path),
+        )
+        for found in breaks
+    ]
+    if diagnostics:
+        typer.echo(render_diagnostics(diagnostics, text), err=True)
+        return False, len(diagnostics)
+    typer.echo(f"ok: {path} (no running journey reads what it lacks)")
+    return True, 0
+
+
 def validate(
     files: list[Path] = typer.Argument(..., help="Playbook files to check.", show_default=False),
     templates: Path | None = _templates_option(),
+    running: bool = typer.Option(
+        False,
+        "--running",
+        help="Also check each model file named against the journeys running now (needs "
+        "Temporal): a fact, fact group or contact role their pinned playbooks read must "
+        "stay declared.",
+    ),
 ) -> None:
     """Check playbooks: syntax, names, fact fields, types, templates. Reports every error."""
     _check_templates_dir(templates)
@@ -105,6 +146,11 @@ def validate(
         ok, errors = _report(path, templates)
         failed += 0 if ok else 1
         total_errors += errors
+    for path in files if running else []:
+        if is_model_file(path) and path.is_file():
+            ok, errors = _report_running(path)
+            failed += 0 if ok else 1
+            total_errors += errors
     if failed:
         plural = "s" if total_errors != 1 else ""
         files_word = "file" if failed == 1 else "files"

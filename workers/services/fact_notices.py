@@ -40,8 +40,8 @@ import asyncpg
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from dsl.ir import PLACEHOLDER, Path, Playbook
-from dsl.visitor import walk
+from dsl.fact_reads import reads
+from dsl.ir import Playbook
 from workers.adapters.store import Store
 from workers.services import journeys, outbox, playbooks
 from workers.services.errors import JourneyError
@@ -52,16 +52,6 @@ log = logging.getLogger("playbook.fact_notices")
 
 FACTS_CHANGED = "facts_changed"
 TELL_INTERVAL = 1.0  # seconds between the worker's looks for waiting notices
-
-
-def reads(playbook: Playbook) -> frozenset[str]:
-    """The fact paths ``playbook`` reads: every path in its expressions (entry and
-    exit conditions, goals, anchor, waits, ifs, sets...) and every placeholder of its
-    journey id and summary templates. Email templates are not in the IR."""
-    found = {".".join(node.parts) for node in walk(playbook) if isinstance(node, Path)}
-    for template in (playbook.journey_id, playbook.summary):
-        found.update(PLACEHOLDER.findall(template))
-    return frozenset(found)
 
 
 def reads_any(read: Iterable[str], changed: Iterable[str]) -> bool:
