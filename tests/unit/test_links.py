@@ -172,3 +172,12 @@ def test_the_unsubscribe_token_carries_no_readable_address() -> None:
 def test_an_unsubscribe_link_signed_before_the_reference_still_verifies() -> None:
     payload = {"t": "u", "p": "C-1", "e": "old@acme.example", "acc": "", "j": "", "exp": NOW + 60}
     assert signer.verify_unsubscribe(signer.sign(payload), now=NOW).email == "old@acme.example"
+
+
+@pytest.mark.parametrize("token", ["\x80.AAAA", "AAAA.\u00e9", "\uff21.AAAA"])
+def test_a_token_that_is_not_ascii_is_malformed_not_an_error(token: str) -> None:
+    """Found by the property test of the link endpoints: the MAC was taken over
+    the token's body as ASCII, so a non-ASCII one raised UnicodeEncodeError (500)."""
+    with pytest.raises(LinkError) as caught:
+        LinkSigner("s").verify(token)
+    assert caught.value.reason == "malformed"

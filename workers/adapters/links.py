@@ -170,6 +170,8 @@ class LinkSigner:
         body, dot, signature = token.strip().partition(".")
         if not dot or not body or not signature:
             raise LinkError("malformed", "this link is incomplete")
+        if not token.isascii():  # every token we issue is base64url: nothing else is ours
+            raise LinkError("malformed", "this link is damaged")
         try:
             given = _unb64(signature)
         except (binascii.Error, ValueError) as error:
