@@ -26,7 +26,7 @@ Routes (an ASGI app on Starlette, served by uvicorn):
   address), signal ``opted_out`` to the journey whose email carried the link
   (through the outbox, ``workers.services.outbox``, once per journey and
   address), confirm.
-- ``POST /webhooks/crm`` with header ``X-Playbook-Secret``: ``{"event":
+- ``POST /webhooks/crm``, signed (``workers.web.webhooks``): ``{"event":
   "renewed", "account_id": "ACME-0042", "data": {...}}``; the event reaches
   every running journey of the account (``workers.services.triggers.crm_event``: those
   visibility lists, and each playbook's journey of the account by its id, so
@@ -36,7 +36,7 @@ Routes (an ASGI app on Starlette, served by uvicorn):
   audited in one transaction, and ``facts_changed`` told to the account's running
   journeys that read a changed path (``workers.services.fact_updates``); the
   answer lists the changed paths and the journeys told.
-- ``POST /webhooks/nps`` (same secret): ``{"account_id", "score", "comment"?,
+- ``POST /webhooks/nps`` (signed): ``{"account_id", "score", "comment"?,
   "contact_id"?, "responded_on"?, "id"?}``: stored, then the journey of each
   playbook that ``starts on nps_response`` is signal-with-started.
 - ``GET /report`` (``?from=YYYY-MM-DD&to=...&playbook=NAME&as_of=...``, all
@@ -47,7 +47,7 @@ Routes (an ASGI app on Starlette, served by uvicorn):
   an operator page: shown only to a caller giving the credential
   (``workers.web.operators``), whatever address or proxy headers it comes with;
   401 otherwise.
-- ``POST /webhooks/release`` (same secret): ``{"version": "11.1", "product"?}``:
+- ``POST /webhooks/release`` (signed): ``{"version": "11.1", "product"?}``:
   a new GA release recorded, the journeys of the playbooks that ``starts on
   ga_release`` started (``workers.services.releases``); 409 for a version older
   than the GA.
@@ -56,10 +56,13 @@ Routes (an ASGI app on Starlette, served by uvicorn):
 - ``GET /healthz``.
 
 ``HEAD`` on a link answers without acting: mail scanners probe links that way.
-Webhook errors are JSON ``{"error": ...}``: 401 without the right secret, 400
-for a body we cannot read, 404 for an unknown account, 503 when Temporal does
-not answer (so the CRM retries). The webhook secret is PLAYBOOK_WEBHOOK_SECRET,
-else ``<state dir>/webhook_secret`` (generated on first start). The store and
+Webhooks are signed the Standard Webhooks way and each id is acted on once
+(``workers.web.webhooks``: a repeat answers 200 ``duplicate``). Webhook errors are
+JSON ``{"error": ...}``: 401 without a valid signature, 400 for a body we cannot
+read or a value naming its field, 403 for an event the CRM may not send, 404 for
+an unknown account, 503 when Temporal does not answer (so the CRM retries). The
+webhook secret is PLAYBOOK_WEBHOOK_SECRET, else ``<state dir>/webhook_secret``
+(generated on first start). The store and
 the Temporal client come from ``workers.services.connections``: the store is
 opened when the app starts, Temporal connected on first need.
 """
