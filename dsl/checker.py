@@ -42,13 +42,12 @@ from dsl import syntax as s
 from dsl.builtins import CALLABLE
 from dsl.diagnostics import Diagnostic, closest, did_you_mean, error
 from dsl.folder import playbook_files
-from dsl.ir import PLACEHOLDER
+from dsl.ir import PLACEHOLDER, PRIORITIES
 from dsl.model import CONTACT_GROUP, OPEN_ROOTS, Model
 from dsl.model_file import default_model
 from dsl.template_check import check_template, name_problem
 from dsl.visitor import NodeVisitor, walk
 
-PRIORITIES = ("low", "medium", "high", "urgent")
 BLOCKED_MODES = ("defer", "skip")
 IF_PAST = ("run", "skip")
 PARALLEL_MODES = ("all", "first")
@@ -446,7 +445,11 @@ class Checker(NodeVisitor[Any]):
     def task(self, stmt: s.CtaStmt | s.EscalateStmt, word: str, scope: _Scope) -> None:
         if stmt.priority is not None:
             self.choose(stmt.priority, PRIORITIES, "priority")
-        if stmt.due is None:
+        if stmt.priority_fact is not None:
+            self.priority_fact(stmt.priority_fact, scope)
+        if stmt.due_expr is not None:
+            self.due_expr(stmt.due_expr, scope)
+        elif stmt.due is None:
             self.report(
                 f"`{word}` needs `due in DURATION`", stmt.owner.span, "e.g. `due in 3 days`"
             )
@@ -722,6 +725,44 @@ class Checker(NodeVisitor[Any]):
                 self.facts.goals,
                 f"declare it in the header: `goal {name.text} when ...`",
             )
+
+    def priority_fact(self, path: s.PathExpr, scope: _Scope) -> None:
+        """``priority account.risk_level``: a fact holding one of a few words, each a
+        priority (an unknown value takes the action's default priority)."""
+        kind = self.fact_path(path, scope)
+        if kind is None:
+            return
+        parts = path.parts
+        fact = self.model.fact(parts[0].text, parts[1].text) if len(parts) == 2 else None
+        words = fact.words if fact is not None else ()
+        listed = ", ".join(PRIORITIES)
+        if not words:
+            self.report(
+                f"{path.dotted} is not one of a few words, so it gives no priority",
+                path.span,
+                f"a priority is {listed}, or a fact whose values are among them "
+                "(e.g. account.risk_level)",
+            )
+            return
+        strays = [w for w in words if w not in PRIORITIES]
+        if strays:
+            self.report(
+                f"{path.dotted} may be {', '.join(strays)}, which "
+                f"{'is not a priority' if len(strays) == 1 else 'are not priorities'}",
+                path.span,
+                f"priorities are {listed}; use `match {path.dotted}:` with a CTA per value",
+            )
+
+    def due_expr(self, expr: s.Expr, scope: _Scope) -> None:
+        """``due in EXPR``: an expression that gives a duration."""
+        kind = self.expr(expr, scope)
+        if kind not in ("duration", "any", "null"):
+            hint = (
+                "multiply a duration by it, e.g. `1 day * account.health_score`"
+                if kind == "number"
+                else "e.g. `due in 3 days` or `due in (renewal - today()) / 2`"
+            )
+            self.report(f"`due in` needs a duration, not {_A[kind]}", _expr_span(expr), hint)
 
     def choose(self, name: s.Name, allowed: tuple[str, ...], what: str) -> None:
         if name.text not in allowed:

@@ -297,6 +297,7 @@ class _Compiler(NodeVisitor[Any]):
             due=_duration(stmt.due) if stmt.due else ir.Duration(seconds=0),
             reason=stmt.reason.value if stmt.reason else "",
             policy=self.policy(stmt.policy),
+            **self.task_exprs(stmt),
         )
 
     def visit_EscalateStmt(
@@ -313,7 +314,17 @@ class _Compiler(NodeVisitor[Any]):
             wait=_duration(stmt.wait) if stmt.wait else ir.Duration(seconds=0),
             on_timeout=self.block(stmt.otherwise or [], f"{sid}.otherwise"),
             policy=self.policy(stmt.policy),
+            **self.task_exprs(stmt),
         )
+
+    def task_exprs(self, stmt: s.CtaStmt | s.EscalateStmt) -> dict[str, Any]:
+        """``priority FACT`` and ``due in EXPR``, only when written (else the IR is as before)."""
+        out: dict[str, Any] = {}
+        if stmt.priority_fact is not None:
+            out["priority_expr"] = self.expr(stmt.priority_fact)
+        if stmt.due_expr is not None:
+            out["due_expr"] = self.expr(stmt.due_expr)
+        return out
 
     def visit_SetStmt(self, stmt: s.SetStmt, parent: str, siblings: dict[str, int]) -> ir.Step:
         return ir.SetFact(

@@ -146,6 +146,13 @@ def _opt(prefix: str, value: object | None) -> str | None:
     return f"{prefix}{value}" if value is not None else None
 
 
+def _task_terms(st: s.CtaStmt | s.EscalateStmt) -> list[str | None]:
+    """``priority P`` (a word or a fact) and ``due in D`` (a duration or an expression)."""
+    priority = _name(st.priority) or (st.priority_fact.dotted if st.priority_fact else None)
+    due = duration(st.due) if st.due else expr(st.due_expr) if st.due_expr else None
+    return [_opt("priority ", priority), _opt("due in ", due)]
+
+
 def _name(node: s.Name | None) -> str | None:
     return node.text if node is not None else None
 
@@ -246,8 +253,7 @@ class _Printer(NodeVisitor[None]):
 
     def visit_CtaStmt(self, st: s.CtaStmt, depth: int) -> None:
         clauses = [
-            _opt("priority ", _name(st.priority)),
-            _opt("due in ", duration(st.due) if st.due else None),
+            *_task_terms(st),
             _opt("reason ", string(st.reason) if st.reason else None),
             *_policy(st.policy),
         ]
@@ -255,8 +261,7 @@ class _Printer(NodeVisitor[None]):
 
     def visit_EscalateStmt(self, st: s.EscalateStmt, depth: int) -> None:
         clauses = [
-            _opt("priority ", _name(st.priority)),
-            _opt("due in ", duration(st.due) if st.due else None),
+            *_task_terms(st),
             _opt("reason ", string(st.reason) if st.reason else None),
             _opt("wait up to ", duration(st.wait) if st.wait else None),
             *_policy(st.policy),

@@ -205,6 +205,10 @@ class Ask(StepBase):
     remind_template: str = ""
 
 
+PRIORITIES = ("low", "medium", "high", "urgent")
+"""A CTA's priority words, least first (``Cta.priority``)."""
+
+
 class Cta(StepBase):
     """Open a CTA (a task for an internal owner, as in Gainsight's Cockpit)."""
 
@@ -214,6 +218,10 @@ class Cta(StepBase):
     due: Duration
     reason: str
     policy: ActionPolicy = ActionPolicy()
+    # ``priority account.risk_level`` / ``due in EXPR``: evaluated when the CTA opens;
+    # no value (a fact not known) takes ``priority`` / opens it due at once.
+    priority_expr: Expr | None = None
+    due_expr: Expr | None = None
 
 
 class Escalate(StepBase):
@@ -229,6 +237,8 @@ class Escalate(StepBase):
     wait: Duration
     on_timeout: list[Step] = []
     policy: ActionPolicy = ActionPolicy()
+    priority_expr: Expr | None = None  # as in ``Cta``
+    due_expr: Expr | None = None
 
 
 class SetFact(StepBase):
@@ -568,7 +578,13 @@ class Playbook(Node):
 
 # Node fields added after IR format 1, with their defaults: left out of the hash while
 # they hold the default (the names are used by no other node).
-_ADDED_NODE_FIELDS: dict[str, Any] = {"months": 0, "remind_after": None, "remind_template": ""}
+_ADDED_NODE_FIELDS: dict[str, Any] = {
+    "months": 0,
+    "remind_after": None,
+    "remind_template": "",
+    "priority_expr": None,
+    "due_expr": None,
+}
 
 
 def _strip_spans(value: Any) -> Any:
@@ -635,6 +651,7 @@ for _model in (
     Binary,
     ListExpr,
     Call,
+    Cta,
     Escalate,
     Block,
     Repeat,

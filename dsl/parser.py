@@ -232,6 +232,26 @@ def _number(token: Token) -> s.NumberLit:
 
 # --------------------------------------------------------------------------- options
 
+
+def _priority_word(path: s.PathExpr | None) -> s.Name | None:
+    """``priority high``: a one-part path is the priority word."""
+    return path.parts[0] if path is not None and len(path.parts) == 1 else None
+
+
+def _priority_fact(path: s.PathExpr | None) -> s.PathExpr | None:
+    """``priority account.risk_level``: the fact that gives the priority."""
+    return path if path is not None and len(path.parts) > 1 else None
+
+
+def _plain_duration(value: s.Expr | None) -> s.Duration | None:
+    return value if isinstance(value, s.Duration) else None
+
+
+def _due_expr(value: s.Expr | None) -> s.Expr | None:
+    """``due in EXPR``: an expression that is not a plain duration."""
+    return value if value is not None and not isinstance(value, s.Duration) else None
+
+
 # Which comma options each action takes (docs/language.md, "Statements").
 _OPTIONS: dict[str, tuple[str, ...]] = {
     "send": ("reason", "when blocked", "retry", "timeout"),
@@ -491,8 +511,10 @@ class _ToSyntax(Transformer[Token, s.PlaybookFile]):
         found = self._options("create cta", c[1:])
         return s.CtaStmt(
             owner=_name(c[0]),
-            priority=self._get(found, "priority"),
-            due=self._get(found, "due in"),
+            priority=_priority_word(self._get(found, "priority")),
+            due=_plain_duration(self._get(found, "due in")),
+            priority_fact=_priority_fact(self._get(found, "priority")),
+            due_expr=_due_expr(self._get(found, "due in")),
             reason=self._get(found, "reason"),
             policy=self._policy(found),
             span=_span(meta),
@@ -504,8 +526,10 @@ class _ToSyntax(Transformer[Token, s.PlaybookFile]):
         found = self._options("escalate", c[1:-1])
         return s.EscalateStmt(
             owner=_name(c[0]),
-            priority=self._get(found, "priority"),
-            due=self._get(found, "due in"),
+            priority=_priority_word(self._get(found, "priority")),
+            due=_plain_duration(self._get(found, "due in")),
+            priority_fact=_priority_fact(self._get(found, "priority")),
+            due_expr=_due_expr(self._get(found, "due in")),
             reason=self._get(found, "reason"),
             wait=self._get(found, "wait up to"),
             policy=self._policy(found),
@@ -718,7 +742,7 @@ class _ToSyntax(Transformer[Token, s.PlaybookFile]):
 
     @v_args(meta=True)
     def opt_priority(self, meta: Meta, c: list[Any]) -> _Option:
-        return self._opt("priority", meta, _name(c[0]))
+        return self._opt("priority", meta, c[0])
 
     @v_args(meta=True)
     def opt_due(self, meta: Meta, c: list[Any]) -> _Option:

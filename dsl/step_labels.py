@@ -98,10 +98,10 @@ class StepWords(NodeVisitor[str]):
         return f"ask {step.question} to {step.to_role}"
 
     def visit_Cta(self, step: ir.Cta) -> str:
-        return f"CTA for {step.owner_role} ({step.priority})"
+        return f"CTA for {step.owner_role} ({_task_terms(step)})"
 
     def visit_Escalate(self, step: ir.Escalate) -> str:
-        return f"escalate to {step.owner_role} ({step.priority})"
+        return f"escalate to {step.owner_role} ({_task_terms(step)})"
 
     def visit_SetFact(self, step: ir.SetFact) -> str:
         return f"set {'.'.join(step.path)}"
@@ -205,3 +205,21 @@ class DiagramLabels(StepWords):
     def visit_Match(self, step: ir.Match) -> str:
         kind = "" if step.subject_kind == "fact" else f"{step.subject_kind} "
         return f"match {kind}{step.subject}"
+
+
+def _task_terms(step: ir.Cta | ir.Escalate) -> str:
+    """``high``, or the priority fact and the due expression a CTA is opened with."""
+    words: str = step.priority
+    if step.priority_expr is not None:
+        words = f"priority {expression(step.priority_expr)}"
+    if step.due_expr is not None:
+        words += f", due in {expression(step.due_expr)}"
+    return words
+
+
+def task_label(step: ir.Cta | ir.Escalate, priority: str, due: str) -> str:
+    """The timeline's label of a CTA whose priority or due date came from an
+    expression: the priority it was opened with, and its due date if computed."""
+    head = "CTA for" if isinstance(step, ir.Cta) else "escalate to"
+    terms = priority + (f", due {due}" if step.due_expr is not None else "")
+    return f"{head} {step.owner_role} ({terms})"

@@ -323,7 +323,9 @@ class AskStmt:
 
 @dataclass
 class CtaStmt:
-    """``create cta for OWNER, priority P, due in DURATION, reason "..."[, POLICY]``."""
+    """``create cta for OWNER, priority P, due in DURATION, reason "..."[, POLICY]``.
+
+    ``P`` is a priority word or a fact path; ``DURATION`` a duration or an expression."""
 
     owner: Name
     priority: Name | None = None
@@ -331,6 +333,10 @@ class CtaStmt:
     reason: StringLit | None = None
     policy: Policy = field(default_factory=Policy)
     span: Span = NO_SPAN
+    # ``priority account.risk_level``: a fact whose words are priorities (``priority``
+    # is then None); ``due in EXPR``: a duration expression other than a plain one.
+    priority_fact: PathExpr | None = None
+    due_expr: Expr | None = None
 
 
 @dataclass
@@ -348,6 +354,8 @@ class EscalateStmt:
     otherwise: list[Stmt] | None = None
     otherwise_span: Span | None = None
     span: Span = NO_SPAN
+    priority_fact: PathExpr | None = None  # as in ``CtaStmt``
+    due_expr: Expr | None = None
 
 
 @dataclass

@@ -98,7 +98,7 @@ from dsl.ir import (
     WaitEvent,
     WaitUntil,
 )
-from dsl.step_labels import describe
+from dsl.step_labels import describe, task_label
 from engine.branches import join_branches
 from engine.contract import (
     DELIVERY_KEY,
@@ -116,6 +116,7 @@ from engine.contract import (
     TimelineEntry,
     idempotency_key,
 )
+from engine.cta_terms import due_of, priority_of
 from engine.evaluator import as_date, evaluate, lookup, render, show, to_json_value, truthy
 from engine.experiments import assign_arm
 from engine.migration import plan_move
@@ -917,12 +918,13 @@ class Interpreter:
         await self._perform(reminder, "ask", params, ctx, step.policy, label=label)
 
     def _cta_params(self, step: Cta | Escalate, ctx: Context) -> dict[str, Any]:
-        due = later(self.runtime.now(), step.due)
+        scope = self.scope(ctx)
+        due = due_of(step, self.runtime.now(), scope)
         params: dict[str, Any] = {
             "owner_role": step.owner_role,
-            "priority": step.priority,
+            "priority": priority_of(step, scope),
             "due": due.isoformat(),
-            "reason": render(step.reason, self.scope(ctx)),
+            "reason": render(step.reason, scope),
         }
         route = self.playbook.owner_route(step.owner_role)
         if route is not None:  # where the data model sent it when the playbook compiled
@@ -931,7 +933,8 @@ class Interpreter:
 
     async def _run_cta(self, step: Cta, ctx: Context, resume: list[str] | None) -> None:
         params = self._cta_params(step, ctx)
-        await self._perform(step, "cta", params, ctx, step.policy, summary=params["reason"])
+        label = _task_label(step, params)
+        await self._perform(step, "cta", params, ctx, step.policy, params["reason"], label=label)
 
     async def _run_escalate(self, step: Escalate, ctx: Context, resume: list[str] | None) -> None:
         if resume:  # resumed inside on_timeout
@@ -941,7 +944,10 @@ class Interpreter:
         deadline = later(self.runtime.now(), step.wait)
         params["wait_until"] = deadline.isoformat()
         since = len(self._events)
-        result = await self._perform(step, "escalate", params, ctx, step.policy, params["reason"])
+        label = _task_label(step, params)
+        result = await self._perform(
+            step, "escalate", params, ctx, step.policy, params["reason"], label=label
+        )
         if result.status != "done":
             return
         await self._await_close(step, ctx, deadline, result.data.get("cta_id"), since)
@@ -1489,3 +1495,11 @@ def _data_words(data: dict[str, Any]) -> str:
 
 
 _RESULT_KEYS = ("cta_id", "total_licences", "organic_growth_licences", "total", "message_id")
+
+
+def _task_label(step: Cta | Escalate, params: dict[str, Any]) -> str:
+    """A CTA's label: as written, or with the priority and due date its expressions gave."""
+    if step.priority_expr is None and step.due_expr is None:
+        return ""  # describe(step), as before
+    due = show(datetime.fromisoformat(params["due"]).date())
+    return task_label(step, params["priority"], due)

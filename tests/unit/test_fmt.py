@@ -462,7 +462,10 @@ def actions(draw: st.DrawFn) -> list[str]:
         extra = draw(st.sampled_from([[], ['reason "why"'], ["when blocked skip"]]))
         return [_clauses(f"send renewal_statement to {role}", extra + policy, draw)]
     if choice == 1:
-        clauses = ["priority high", "due in 2 days", 'reason "for {account.name}"', *policy]
+        priority = draw(st.sampled_from(["priority high", "priority account.risk_level"]))
+        scaled = f"1 day * ({draw(numbers(1))})"
+        due = draw(st.sampled_from(["2 days", scaled, "renewal - today()"]))
+        clauses = [priority, f"due in {due}", 'reason "for {account.name}"', *policy]
         return [_clauses(f"create cta for {owner}", clauses, draw)]
     if choice == 2:
         return [f"set account.health_score = {draw(numbers())}"]
