@@ -208,7 +208,7 @@ async def test_an_answer_taken_while_temporal_was_down_reaches_the_journey_from_
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://web") as web:
-        response = await web.get(url)
+        response = await web.post(url)  # the button (a GET only shows it)
     assert response.status_code == 200
     assert "\u201cNo\u201d is recorded" in response.text
     answer = await fresh_store.pool.fetchrow("SELECT choice, delivery, signalled_at FROM answers")
@@ -343,7 +343,7 @@ async def test_forty_clicks_at_once_signal_the_journey_once_and_the_row_says_del
     journey_id = await stack.start_renewal(account_id)
     url = answer_url(stack, journey_id, "no", account_id)
 
-    responses = await asyncio.gather(*(stack.http.get(url) for _ in range(40)))
+    responses = await asyncio.gather(*(stack.http.post(url) for _ in range(40)))
 
     assert sorted(r.status_code for r in responses) == [200] + [409] * 39
     assert await signal_names(stack.client, journey_id) == ["answer"]
