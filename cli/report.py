@@ -28,6 +28,7 @@ from workers.analytics.report_model import (
     Activity,
     Arm,
     Book,
+    GoalCount,
     Outcomes,
     PlaybookJourneys,
     Report,
@@ -157,6 +158,8 @@ def render(report: Report) -> Group:
     parts.append(_journeys(report.journeys))
     if report.arms:
         parts.append(_arms(report.arms))
+    if report.goals:
+        parts.append(_goals(report.goals))
     return Group(*parts)
 
 
@@ -333,6 +336,25 @@ def _arms(arms: list[Arm]) -> Table:
             f"{row.achieved} ({_pct(row.achieved_rate)})",
         )
     return table
+
+
+def _goals(goals: list[GoalCount]) -> Table:
+    table = Table(title="goals reached", title_justify="left")
+    for column in ("playbook", "arm", "goal"):
+        table.add_column(column)
+    table.add_column("reached", justify="right")
+    for row in goals:
+        table.add_row(
+            row.playbook,
+            row.arm or "-",
+            row.goal,
+            f"{row.reached} of {_n(row.journeys)} ({_pct(_share(row.reached, row.journeys))})",
+        )
+    return table
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
 
 def _kpi_table() -> Table:

@@ -239,7 +239,10 @@ class Checker(NodeVisitor[Any]):
                     _expr_span(item.value),
                     "e.g. `anchor renewal = subscription.renewal_date`",
                 )
+        elif isinstance(item, s.GoalLine) and item.condition is None:
+            self.achieved_somewhere(item.name)
         elif isinstance(item, s.EnrollLine | s.ExitLine | s.GoalLine):
+            assert item.condition is not None  # a goal without `when` is the branch above
             self.condition(item.condition, top)
         elif isinstance(item, s.ConditionLine):
             self._defining = item
@@ -256,6 +259,21 @@ class Checker(NodeVisitor[Any]):
             self.check_experiment(item)
         elif isinstance(item, s.OnEvent):
             self.check_on_event(item)
+
+    def achieved_somewhere(self, goal: s.Name) -> None:
+        """``goal NAME`` without ``when`` is reached only by ``achieve NAME`` (in a step
+        or an ``on event ... achieve``): one must be there."""
+        for node in walk(self.playbook):
+            if isinstance(node, s.AchieveStmt) and node.goal.text == goal.text:
+                return
+            if isinstance(node, s.OnEvent) and node.action == "achieve":
+                if node.target is not None and node.target.text == goal.text:
+                    return
+        self.report(
+            f"goal {goal.text} has no `when` and nothing achieves it",
+            goal.span,
+            f"add `achieve {goal.text}` where it is reached, or `goal {goal.text} when ...`",
+        )
 
     def check_trigger(self, trigger: s.Name) -> None:
         """``starts on TRIGGER``: one of the triggers the services know (``dsl.schema``)."""
@@ -723,7 +741,8 @@ class Checker(NodeVisitor[Any]):
                 "goal",
                 name,
                 self.facts.goals,
-                f"declare it in the header: `goal {name.text} when ...`",
+                f"declare it in the header: `goal {name.text}` (reached by `achieve`) "
+                f"or `goal {name.text} when ...`",
             )
 
     def priority_fact(self, path: s.PathExpr, scope: _Scope) -> None:

@@ -119,12 +119,9 @@ class _Compiler(NodeVisitor[Any]):
                     )
                 )
             elif isinstance(item, s.GoalLine):
+                condition = self.expr(item.condition) if item.condition is not None else None
                 goals.append(
-                    ir.GoalRule(
-                        name=item.name.text,
-                        condition=self.expr(item.condition),
-                        span=_span(item.span),
-                    )
+                    ir.GoalRule(name=item.name.text, condition=condition, span=_span(item.span))
                 )
             elif isinstance(item, s.DefaultsBlock):
                 header["defaults"] = self.defaults(item)

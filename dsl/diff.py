@@ -407,24 +407,33 @@ def _rules(
 ) -> list[Change]:
     old = {rule.name: rule.condition for rule in was}
     new = {rule.name: rule.condition for rule in now}
+
+    def when(condition: ir.Expr | None) -> str:
+        # a goal without `when` is reached by `achieve` alone
+        return f"when {words.value(condition)}" if condition is not None else "by achieve"
+
+    def changed(a: ir.Expr | None, b: ir.Expr | None) -> str:
+        if a is not None and b is not None:
+            return f"condition changed from {words.value(a)} to {words.value(b)}"
+        return f"changed from {when(a)} to {when(b)}"
+
+    def same(a: ir.Expr | None, b: ir.Expr | None) -> bool:
+        return (a is None) == (b is None) and (a is None or plain(a) == plain(b))
+
     out = [
-        Change(f"{what} added", f"{what} {n}", f"{what} {n} added: when {words.value(c)}")
+        Change(f"{what} added", f"{what} {n}", f"{what} {n} added: {when(c)}")
         for n, c in new.items()
         if n not in old
     ]
     out += [
-        Change(f"{what} removed", f"{what} {n}", f"{what} {n} removed (was: when {words.value(c)})")
+        Change(f"{what} removed", f"{what} {n}", f"{what} {n} removed (was: {when(c)})")
         for n, c in old.items()
         if n not in new
     ]
     out += [
-        Change(
-            f"{what} changed",
-            f"{what} {n}",
-            f"{what} {n}: condition changed from {words.value(old[n])} to {words.value(c)}",
-        )
+        Change(f"{what} changed", f"{what} {n}", f"{what} {n}: {changed(old[n], c)}")
         for n, c in new.items()
-        if n in old and plain(old[n]) != plain(c)
+        if n in old and not same(old[n], c)
     ]
     return out
 

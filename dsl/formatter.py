@@ -411,7 +411,8 @@ def _header_line(item: s.HeaderItem) -> str:
     if isinstance(item, s.ExitLine):
         return f"exit {item.name.text} when {expr(item.condition)}"
     if isinstance(item, s.GoalLine):
-        return f"goal {item.name.text} when {expr(item.condition)}"
+        when = f" when {expr(item.condition)}" if item.condition is not None else ""
+        return f"goal {item.name.text}{when}"
     if isinstance(item, s.OnEvent):
         head = f"on event {item.event.text}"
         if item.action == "achieve":

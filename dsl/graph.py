@@ -218,9 +218,14 @@ class _Drawing(NodeVisitor[list[Pending]]):
         pb = self.playbook
         if not (pb.goals or pb.exits):
             return
-        self.lines.append('    subgraph rules["Ends the journey whenever it holds"]')
+        title = "Ends the journey when it holds (a goal: between steps)"
+        self.lines.append(f'    subgraph rules["{title}"]')
         for goal in pb.goals:
-            text = f"goal {goal.name} when {expression(goal.condition)}"
+            text = (
+                f"goal {goal.name} when {expression(goal.condition)}"
+                if goal.condition is not None
+                else f"goal {goal.name}, reached by achieve"
+            )
             self._node(f"goal_{goal.name}", text, "(((", ")))", "terminal")
         for rule in pb.exits:
             text = f"exit {rule.name} when {expression(rule.condition)}"

@@ -437,10 +437,12 @@ class ExitRule(Node):
 
 
 class GoalRule(Node):
-    """The journey ends as achieved (``name``) when ``condition`` holds."""
+    """The journey ends as achieved (``name``) when ``condition`` holds, checked
+    between steps (never between the actions of one); no condition: a goal only
+    ``achieve NAME`` reaches."""
 
     name: str
-    condition: Expr
+    condition: Expr | None = None
     span: Span | None = None
 
 

@@ -372,7 +372,7 @@ class _ToSyntax(Transformer[Token, s.PlaybookFile]):
 
     @v_args(meta=True)
     def goal_rule(self, meta: Meta, c: list[Any]) -> s.GoalLine:
-        return s.GoalLine(_name(c[0]), c[1], _span(meta))
+        return s.GoalLine(_name(c[0]), c[1], _span(meta))  # c[1]: None without `when`
 
     @v_args(meta=True)
     def defaults(self, meta: Meta, c: list[Any]) -> s.DefaultsBlock:

@@ -646,10 +646,10 @@ class ExitLine:
 
 @dataclass
 class GoalLine:
-    """``goal NAME when EXPR``."""
+    """``goal NAME [when EXPR]``: without ``when``, reached by ``achieve NAME`` alone."""
 
     name: Name
-    condition: Expr
+    condition: Expr | None
     span: Span = NO_SPAN
 
 

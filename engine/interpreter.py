@@ -62,7 +62,7 @@ Action params (what ``workers`` activities receive in ``ActionRequest.params``):
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -144,6 +144,10 @@ MIGRATE_PATCH = "move-to-another-version-at-a-wait"
 # A question's answer window counts from when its email left, not from when the ask
 # was reached (an email held back by the cap or quiet hours used up the window).
 ANSWER_WINDOW_PATCH = "answer-window-from-the-send"
+# Goal conditions are checked between steps (and between the rounds of an `every`),
+# never between the actions of one step: a goal the step's own `set` reached ended
+# the journey before the CTA on the next line opened.
+GOALS_BETWEEN_STEPS_PATCH = "goals-between-steps"
 # The branch a task runs: its index in each enclosing `parallel` (the journey's own
 # flow is ``()``); set inside each branch task, so each task sees its own.
 _LANE: ContextVar[tuple[int, ...]] = ContextVar("playbook_lane", default=())
@@ -280,6 +284,8 @@ class Interpreter:
         self._loads = 0
         self._facts_version = 0  # facts loaded so far (waits re-plan when it moves)
         self._ordered_lanes = False  # set in run(), behind LANES_PATCH
+        self._goals_between_steps = False  # set in run(), behind GOALS_BETWEEN_STEPS_PATCH
+        self._at_rest = True  # between steps: goal conditions may end the journey now
         self._lanes: list[tuple[int, ...]] = [()]  # branches running, leaves only
         self._handler_runs: dict[str, int] = dict(state.handler_runs)
         self._last_report: tuple[str, str, str] = ("", "", "")
@@ -302,6 +308,7 @@ class Interpreter:
         if self.started is None:
             self.started = self.runtime.now()
         self._ordered_lanes = self.patched(LANES_PATCH)
+        self._goals_between_steps = self.patched(GOALS_BETWEEN_STEPS_PATCH)
         try:
             await self._load_facts()
             self._check_rules()
@@ -418,12 +425,15 @@ class Interpreter:
             self._top_index = index
             step = body[index]
             try:
+                self._at_rest = True  # until the step's time point is reached
                 await self._step(step, Context(), resume)
                 resume = None
+                self._at_rest = True
                 await self._after_step(Context())
                 index += 1
             except SkipTo as skip:
                 resume = None
+                self._at_rest = True
                 target = _block_index(body, skip.label)
                 self._entry_event(f"skip to {skip.label}", "skip")
                 index = target if target is not None else index + 1
@@ -546,12 +556,14 @@ class Interpreter:
             self._facts_version += 1
 
     def _check_rules(self) -> None:
+        """End the journey if a goal (only between steps) or an exit rule holds."""
         if not (self.playbook.goals or self.playbook.exits):
             return
         scope = self.scope()
-        for goal in self.playbook.goals:
-            if truthy(evaluate(goal.condition, scope)):
-                raise JourneyEnded(goal.name, achieved=True)
+        if self._at_rest or not self._goals_between_steps:
+            for goal in self.playbook.goals:
+                if goal.condition is not None and truthy(evaluate(goal.condition, scope)):
+                    raise JourneyEnded(goal.name, achieved=True)
         for rule in self.playbook.exits:
             if truthy(evaluate(rule.condition, scope)):
                 raise JourneyEnded(rule.name, achieved=False)
@@ -575,13 +587,20 @@ class Interpreter:
             self._facts_dirty = False
             await self._load_facts()
             self._check_rules()
+        at_rest, handled = self._at_rest, False
         while self._interrupts:
             handler, payload = self._interrupts.pop(0)
             runs = self._handler_runs.get(handler.id, 0) + 1
             self._handler_runs[handler.id] = runs
             ctx = Context(iteration=runs, event=payload, path=(handler.id,), resumable=False)
-            await self._run_steps(handler.body, ctx, None)
+            self._at_rest, handled = False, True  # a handler's actions run as one step
+            try:
+                await self._run_steps(handler.body, ctx, None)
+            finally:
+                self._at_rest = at_rest
             self._show_waiting()
+        if handled and at_rest and self._goals_between_steps:
+            self._check_rules()  # the handler is done: a goal it reached counts now
 
     def _find_event(self, name: str, since: int, match: Callable[[dict[str, Any]], bool]) -> Any:
         for event_name, payload in self._events[since:]:
@@ -1153,6 +1172,7 @@ class Interpreter:
             await self._enter_stage(step)
             await self._load_facts()
             self._check_rules()
+            self._at_rest = False  # the step's actions run now
         await self._run_steps(step.body, inner, resume or None)
 
     async def _enter_stage(self, step: Block) -> None:
@@ -1187,16 +1207,31 @@ class Interpreter:
                 planned = None
                 waiting = self._waiting_entry(step, deadline, ctx, f"round {rounds + 1}")
                 spot = self._spot(waiting, ctx, owner=step.id, iteration=rounds)
-                await self._wait(deadline, lambda: False, waiting, spot=spot)
+                await self._between_rounds(
+                    self._wait(deadline, lambda: False, waiting, spot=spot), ctx
+                )
                 if resumable and self.safe_point is not None and self.safe_point(rounds):
                     path = [*inner.path]
                     raise ContinueAsNew(self.state_at(ResumePoint(path=path, iteration=rounds)))
             await self._load_facts()
-            self._check_rules()
+            await self._between_rounds(self._checked_rules(), ctx)
             if step.until is not None and truthy(evaluate(step.until, self.scope(ctx))):
                 break
             rounds += 1
             await self._run_steps(step.body, replace(inner, iteration=rounds), None)
+
+    async def _between_rounds(self, waiting: Awaitable[Any], ctx: Context) -> None:
+        """Between two rounds of an ``every`` the last round's actions are done: a goal
+        may end the journey (not in a parallel branch nor in an event handler)."""
+        at_rest = self._at_rest
+        self._at_rest = at_rest or (not _LANE.get() and ctx.event is None)
+        try:
+            await waiting
+        finally:
+            self._at_rest = at_rest
+
+    async def _checked_rules(self) -> None:
+        self._check_rules()
 
     async def _run_if(self, step: If, ctx: Context, resume: list[str] | None) -> None:
         inner = self._inside(ctx, step)

@@ -556,6 +556,8 @@ def generated_playbooks(draw: st.DrawFn) -> str:
         f"    enroll when {draw(conditions())}",
         "    events ping",
         '    goal done when subscription.status == "renewed"',
+        "    goal closed",
+        "    on event renewed achieve closed",
         "    on event ping stop as pinged",
     ]
     for index in range(draw(st.integers(1, 3))):

@@ -67,6 +67,9 @@ the emails they sent, the CTAs they opened, and how many achieved the playbook's
 goal: their recorded outcome is one of its goals (a goal rule, an ``achieve``
 step, a handler that achieves), never ``completed`` (ran off the end) nor a stop.
 
+Goals (``goals``): per playbook, arm and goal, the journeys that reached it
+(``workers.analytics.goal_counts``).
+
 ``playbook`` narrows the activity (emails, CTAs, quotes), the journeys and the
 arms to one playbook's journeys; the outcomes are the book's. The email cap is
 that playbook's, else the cap of the playbook that asks the renewal-intent
@@ -97,6 +100,7 @@ from engine.experiments import assign_arm
 from engine.journey_health import JourneyHealth, journey_health
 from workers.activities import plausible_address
 from workers.adapters.store import CURRENT_SUBSCRIPTIONS
+from workers.analytics.goal_counts import goal_counts
 from workers.analytics.report_model import (
     Activity,
     Amount,
@@ -251,6 +255,7 @@ async def build_report(
         migration = await _migration(q)
         book = await _book(q, _intent_role(playbooks), intent.confirmed)
         arms = await _arms(conn, playbooks, playbook)
+        goals = await goal_counts(conn, playbooks, playbook)
         names = await _playbook_names(conn, playbooks, playbook)
     journeys = await _journeys(temporal, pool, names)
     return Report(
@@ -278,6 +283,7 @@ async def build_report(
         ),
         journeys=journeys,
         arms=arms,
+        goals=goals,
     )
 
 

@@ -283,6 +283,18 @@ class Arm(_Part):
     achieved_rate: Rate
 
 
+class GoalCount(_Part):
+    """How many journeys of one playbook and arm (``""``: no experiment) reached one
+    of its goals (``workers.analytics.goal_counts``)."""
+
+    playbook: str
+    experiment: str
+    arm: str
+    goal: str
+    reached: int
+    journeys: int
+
+
 class Report(_Part):
     """The whole KPI report: activity apart from outcomes, journeys per playbook,
     experiment arms."""
@@ -292,6 +304,7 @@ class Report(_Part):
     outcomes: Outcomes
     journeys: list[PlaybookJourneys]
     arms: list[Arm]
+    goals: list[GoalCount] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON data (dates as ISO strings): ``playbook report --json``."""
