@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import TYPE_CHECKING
 
 import typer
@@ -53,7 +53,9 @@ def report(
     start: str = typer.Option("", "--from", help="First day of the window (YYYY-MM-DD)."),
     end: str = typer.Option("", "--to", help="Last day of the window (YYYY-MM-DD)."),
     playbook: str = typer.Option("", "--playbook", help="Only this playbook's activity."),
-    as_of: str = typer.Option("", "--as-of", help="The report date (default: today)."),
+    as_of: str = typer.Option(
+        "", "--as-of", help="The report date (default: today; a rehearsal's: its playbook time)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the KPIs as JSON."),
     html: str = typer.Option(
         "", "--html", metavar="FILE", help="Write the report as one HTML page with charts."
@@ -65,7 +67,7 @@ def report(
     window = Window(
         start=_day(start, "--from") if start else None,
         end=_day(end, "--to") if end else None,
-        as_of=_day(as_of, "--as-of") if as_of else datetime.now(UTC).date(),
+        as_of=_day(as_of, "--as-of") if as_of else None,
     )
     if window.start and window.end and window.start > window.end:
         raise UserError("--from is after --to", hint="the window is --from FIRST --to LAST")
@@ -149,7 +151,7 @@ def _day(text: str, option: str) -> date:
 def render(report: Report) -> Group:
     """The report as Rich renderables: activity, outcomes, journeys, arms."""
     window = report.window
-    title = f"KPI report - {window.label} - as of {window.as_of}"
+    title = f"KPI report - {window.label} - as of {window.as_of}{_basis(window.as_of_basis)}"
     if window.playbook:
         title += f" - playbook {window.playbook}"
     parts: list[RenderableType] = [f"[bold]{title}[/]"]
@@ -161,6 +163,15 @@ def render(report: Report) -> Group:
     if report.goals:
         parts.append(_goals(report.goals))
     return Group(*parts)
+
+
+def _basis(basis: str) -> str:
+    """What the report date is, when it is not the one given."""
+    if basis == "playbook time":
+        return " (playbook time: the rehearsal runs ahead of the clock; --as-of to choose)"
+    if basis == "today":
+        return " (today)"
+    return ""
 
 
 def _activity(activity: Activity) -> Group:

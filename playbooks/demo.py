@@ -21,6 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from demo_crm import CrmScript
 from rich.console import Console
 from rich.rule import Rule
 
@@ -36,7 +37,8 @@ PLAYBOOK = [str(Path(sys.executable).with_name("playbook"))]
 
 ACCOUNTS = int(os.environ.get("DEMO_ACCOUNTS", "200"))
 SPEED = os.environ.get("DEMO_SPEED", "86400")  # a day of playbook time per second
-WATCH_SECONDS = int(os.environ.get("DEMO_WATCH_SECONDS", "40"))
+# The watch ends once the CRM has said what it had to and the mail went quiet.
+WATCH_SECONDS = int(os.environ.get("DEMO_WATCH_SECONDS", "150"))
 # The renewal journeys run a year in minutes; these stay running for hours, to explore.
 EXPLORE_SPEED = os.environ.get("DEMO_EXPLORE_SPEED", "1440")
 QUIET_SECONDS = 15  # the watch ends early once no email has arrived for this long
@@ -82,6 +84,9 @@ def main() -> int:
             ["enroll", "renewal", "--speed", SPEED],
             title="5. Enrol every account whose renewal falls in the window (a day a second)",
         )
+        crm = CrmScript(enrolled_at, float(SPEED))
+        crm.start()
+        console.print(f"  the CRM (scripted): {crm.planned()}")
         journey_id = _customer_says_no(since=enrolled_at)
         if journey_id:
             run(["show", journey_id], title="7. That journey now waits on its CSM")
@@ -93,7 +98,7 @@ def main() -> int:
                 )
                 time.sleep(2)
                 run(["show", journey_id], title="   ... back on the automated path")
-        _watch()
+        _watch(crm)
         run(["ps", "--playbook", "renewal", "--limit", "10"], title="10. Running renewal journeys")
         run(["mail", "ls", "--limit", "8"], title="11. The mailbox (SMTP sink)")
         run(["report"], title="12. The report: activity apart from outcomes")
@@ -210,23 +215,36 @@ def _open_cta_of(journey_id: str) -> str:
     return asyncio.run(find())
 
 
-def _watch() -> None:
+def _watch(crm: CrmScript) -> None:
+    """Until the scripted CRM has sent its renewals and churns (each when its
+    journey's playbook time reached it) and no email came for a while."""
     from workers.adapters.mailbox import Mailbox, mail_dir
     from workers.settings import load
 
-    console.print(Rule("9. Journeys running at rehearsal speed", style="cyan"))
+    console.print(Rule("9. Journeys running at rehearsal speed; the CRM renews some", style="cyan"))
     box = Mailbox(mail_dir(load().state_dir))
     deadline = time.monotonic() + WATCH_SECONDS
     last, last_change = -1, time.monotonic()
-    while time.monotonic() < deadline:
-        count = len(box.list())
-        if count != last:
-            last, last_change = count, time.monotonic()
-        elif time.monotonic() - last_change >= QUIET_SECONDS:
-            console.print("  no new email for a while: the journeys wait on answers, CTAs, dates")
-            return
-        console.print(f"  {time.strftime('%H:%M:%S')}  emails in the sink: {count}")
-        time.sleep(5)
+    try:
+        while time.monotonic() < deadline:
+            count = len(box.list())
+            if count != last:
+                last, last_change = count, time.monotonic()
+            elif not crm.pending and time.monotonic() - last_change >= QUIET_SECONDS:
+                console.print(
+                    "  no new email for a while: the journeys wait on answers, CTAs, dates"
+                )
+                break
+            console.print(
+                f"  {time.strftime('%H:%M:%S')}  playbook time up to {crm.clock_upper()}  "
+                f"emails in the sink: {count}  CRM events sent: {len(crm.sent)}"
+                f" of {len(crm.sent) + len(crm.pending)}"
+            )
+            time.sleep(5)
+    finally:
+        crm.stop()
+    for failure in crm.failures:
+        console.print(f"  CRM event not taken: {failure}")
 
 
 def _where_to_look() -> None:

@@ -9,7 +9,9 @@ journey events carry the playbook time of the step that wrote them), so a
 rehearsal at ``--speed`` reports its own calendar.
 
 Definitions (the window is ``[start, end]``, both optional, dates inclusive;
-``as_of`` is the report date):
+``as_of`` is the report date: the one given, else today, or, on a rehearsal
+stack whose journeys live ahead of the wall clock, its playbook time: the latest
+playbook time a journey recorded (``as_of_basis`` says which)):
 
 Activity
 - emails: emails sent in the window; per contact and ISO week, the max and mean
@@ -142,11 +144,12 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 @dataclass(frozen=True)
 class Window:
-    """The report's period (``None``: open on that side) and its date."""
+    """The report's period (``None``: open on that side) and its date (``None``:
+    today, or the rehearsal's playbook time: see ``report_date``)."""
 
     start: date | None
     end: date | None
-    as_of: date
+    as_of: date | None = None
 
     def label(self) -> str:
         if self.start is None and self.end is None:
@@ -234,10 +237,14 @@ async def build_report(
     """The whole report (see the module docstring); ``Report.to_json`` for JSON.
     ``nps_playbook`` is the playbook whose CTAs are NPS follow-ups: by default the
     one of ``playbooks`` that starts on ``nps_response``."""
+    if window.as_of is None:
+        as_of, basis = await report_date(pool)
+    else:
+        as_of, basis = window.as_of, AS_OF_GIVEN
     values: dict[str, object] = {
         "start": window.start,
         "end": window.end,
-        "as_of": window.as_of,
+        "as_of": as_of,
         "playbook": playbook,
     }
     policy = _contact_policy(playbooks, playbook)
@@ -262,7 +269,8 @@ async def build_report(
         window=ReportWindow(
             from_=window.start,
             to=window.end,
-            as_of=window.as_of,
+            as_of=as_of,
+            as_of_basis=basis,
             label=window.label(),
             playbook=playbook,
         ),
@@ -285,6 +293,28 @@ async def build_report(
         arms=arms,
         goals=goals,
     )
+
+
+# --------------------------------------------------------------------------- the date
+
+AS_OF_GIVEN = "given"
+AS_OF_TODAY = "today"
+AS_OF_PLAYBOOK_TIME = "playbook time"
+
+
+async def report_date(pool: asyncpg.Pool, today: date | None = None) -> tuple[date, str]:
+    """The report's date when none is given, and its basis: today, unless the
+    journeys recorded playbook times after today (a rehearsal: ``--speed`` runs
+    them ahead of the wall clock), then the latest of those, so the renewals the
+    rehearsal has reached are judged as of the rehearsal's own calendar."""
+    today = today or datetime.now(UTC).date()
+    latest = await pool.fetchval(
+        "SELECT greatest((SELECT max(playbook_time) FROM emails), "
+        "(SELECT max(at) FROM journey_events WHERE journey_id <> ''))"
+    )
+    if latest is not None and latest.date() > today:
+        return latest.date(), AS_OF_PLAYBOOK_TIME
+    return today, AS_OF_TODAY
 
 
 # --------------------------------------------------------------------------- activity

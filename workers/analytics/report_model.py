@@ -33,6 +33,9 @@ class ReportWindow(_Part):
     from_: date | None = Field(serialization_alias="from")
     to: date | None
     as_of: date
+    # Where as_of comes from: "given", "today", or "playbook time" (a rehearsal's
+    # journeys live ahead of the wall clock: the latest playbook time they recorded).
+    as_of_basis: str = "given"
     label: str  # "2027-01-01 to 2027-03-31", "all time"
     playbook: str | None  # the activity narrowed to this playbook's journeys
 

@@ -76,7 +76,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
 from starlette.applications import Starlette
@@ -377,7 +377,7 @@ async def report_page(endpoint: Endpoint, request: Request) -> Response:
         window = Window(
             start=_query_day(params.get("from"), "from"),
             end=_query_day(params.get("to"), "to"),
-            as_of=_query_day(params.get("as_of"), "as_of") or datetime.now(UTC).date(),
+            as_of=_query_day(params.get("as_of"), "as_of"),
         )
     except ValueError as error:
         return page("Bad report period", str(error), status=400)
