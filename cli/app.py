@@ -114,6 +114,7 @@ COMMANDS: dict[str, Verb] = {
     "data": Verb("", DATA_HELP),  # a group of its own: DATA_COMMANDS
     "dev": Verb("cli.dev", "Run the local stack: up, status, logs, down."),
     "mail": Verb("cli.mail", "Read the local SMTP sink: ls, show."),
+    "notify": Verb("cli.notify", "Notify channels: where each posts, what the chat sink kept."),
     "cta": Verb("cli.cta", "CTAs (tasks for people): list, close."),
     "schedule": Verb("cli.schedule", "Daily enrolment: one Temporal Schedule per playbook."),
     "webhook": Verb("cli.webhook", "Sign webhook requests (Standard Webhooks headers)."),

@@ -42,6 +42,7 @@ WATCH_SECONDS = int(os.environ.get("DEMO_WATCH_SECONDS", "150"))
 # The renewal journeys run a year in minutes; these stay running for hours, to explore.
 EXPLORE_SPEED = os.environ.get("DEMO_EXPLORE_SPEED", "1440")
 QUIET_SECONDS = 15  # the watch ends early once no email has arrived for this long
+AFTER_CRM_SECONDS = 10  # ... or this long after the CRM sent its last event
 
 
 class DemoFailed(Exception):
@@ -101,16 +102,20 @@ def main() -> int:
         _watch(crm)
         run(["ps", "--playbook", "renewal", "--limit", "10"], title="10. Running renewal journeys")
         run(["mail", "ls", "--limit", "8"], title="11. The mailbox (SMTP sink)")
-        run(["report"], title="12. The report: activity apart from outcomes")
-        run(["report", "--html", ".state/report.html"], title="13. The same report as a page")
         run(
-            # The answer rates of step 9's customers; CTAs closed within three days.
+            ["notify", "ls", "--limit", "6"],
+            title="12. The team's channels (the chat sink, Slack-compatible)",
+        )
+        run(["report"], title="13. The report: activity apart from outcomes")
+        run(["report", "--html", ".state/report.html"], title="14. The same report as a page")
+        run(
+            # The answer rates of step 6's customers; CTAs closed within three days.
             ["forecast", "--days", "28", "--answers", DEMO_ANSWER_RATES, "--close-ctas-after", "3"],
-            title="14. The next four weeks' load, before it happens (simulated over the book)",
+            title="15. The next four weeks' load, before it happens (simulated over the book)",
         )
         run(
             ["enroll", "version_currency", "--speed", EXPLORE_SPEED],
-            title="15. Left running for you: version currency journeys at a day a minute",
+            title="16. Left running for you: version currency journeys at a day a minute",
         )
     except DemoFailed as exc:
         console.print(f"[bold red]demo stopped:[/] {exc}")
@@ -225,20 +230,26 @@ def _watch(crm: CrmScript) -> None:
     box = Mailbox(mail_dir(load().state_dir))
     deadline = time.monotonic() + WATCH_SECONDS
     last, last_change = -1, time.monotonic()
+    crm_done_at: float | None = None
     try:
         while time.monotonic() < deadline:
             count = len(box.list())
             if count != last:
                 last, last_change = count, time.monotonic()
-            elif not crm.pending and time.monotonic() - last_change >= QUIET_SECONDS:
+            if not crm.pending and crm_done_at is None:
+                crm_done_at = time.monotonic()
+            if crm_done_at is not None and (
+                time.monotonic() - last_change >= QUIET_SECONDS
+                or time.monotonic() - crm_done_at >= AFTER_CRM_SECONDS
+            ):
                 console.print(
-                    "  no new email for a while: the journeys wait on answers, CTAs, dates"
+                    "  the CRM has said its piece; the journeys carry on in the background"
                 )
                 break
+            sent, planned = len(crm.sent), len(crm.sent) + len(crm.pending)
             console.print(
-                f"  {time.strftime('%H:%M:%S')}  playbook time up to {crm.clock_upper()}  "
-                f"emails in the sink: {count}  CRM events sent: {len(crm.sent)}"
-                f" of {len(crm.sent) + len(crm.pending)}"
+                f"  {time.strftime('%H:%M:%S')}  playbook time <= {crm.clock_upper()}  "
+                f"emails: {count}  CRM events: {sent}/{planned}"
             )
             time.sleep(5)
     finally:

@@ -24,14 +24,11 @@ send's result detail starts with the governance rule that decided ("quiet_hours:
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -66,14 +63,13 @@ from workers.adapters.links import (
 from workers.adapters.quote import QuoteError, quote_from_facts
 from workers.adapters.store import Store, UnknownAccount, UnknownFact
 from workers.services import governance, journeys
+from workers.services.channels import webhook_env, webhook_url
 from workers.services.errors import JourneyError
 from workers.services.playbooks import find_playbook
 from workers.settings import Settings
 
 log = logging.getLogger("playbook.activities")
 
-WEBHOOK_ENV_PREFIX = "PLAYBOOK_WEBHOOK_"
-CHANNELS_ENV = "PLAYBOOK_CHANNELS"
 # Emails the SMTP server took whose ``sent`` mark failed (see AcceptedJournal).
 ACCEPTED_JOURNAL = "email-accepted.journal"
 
@@ -522,28 +518,6 @@ def plausible_address(address: str) -> bool:
     """Whether ``address`` looks like one deliverable email address ("not-an-email",
     "a@b", "two@x.com, three@y.com" do not)."""
     return _PLAUSIBLE_ADDRESS.fullmatch(address.strip()) is not None
-
-
-def webhook_env(channel: str) -> str:
-    """The environment variable holding the webhook URL of a channel its IR does not
-    name one for (IR compiled before the data model named them)."""
-    return WEBHOOK_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", channel).upper()
-
-
-def webhook_url(channel: str, settings: Settings, env: str = "") -> str:
-    """The channel's webhook: the environment variable ``env`` (the data model's,
-    pinned in the IR; default ``PLAYBOOK_WEBHOOK_<CHANNEL>``), else the channels file
-    (``PLAYBOOK_CHANNELS`` or ``<state dir>/channels.json``: ``{"renewals": "https://..."}``)."""
-    url = os.environ.get(env or webhook_env(channel), "").strip()
-    if url:
-        return url
-    path = Path(os.environ.get(CHANNELS_ENV) or settings.state_dir / "channels.json")
-    try:
-        channels = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ""
-    value = channels.get(channel, "") if isinstance(channels, dict) else ""
-    return str(value).strip()
 
 
 def _already(status: str) -> ActionResult:

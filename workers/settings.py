@@ -33,6 +33,10 @@ class Settings:
     smtp_port: int = field(
         default_factory=lambda: int(_env("SMTP_PORT", _env("PLAYBOOK_SMTP_PORT", "8025")))
     )
+    # The local stack's chat sink: notify channels without a webhook of their own
+    # post here (<url>/<channel>); dev up tells the worker (empty: nowhere).
+    chat_sink_url: str = field(default_factory=lambda: _env("PLAYBOOK_CHAT_SINK_URL", ""))
+    chat_port: int = field(default_factory=lambda: int(_env("PLAYBOOK_CHAT_PORT", "8026")))
     mail_from: str = field(default_factory=lambda: _env("MAIL_FROM", "success@playbook.local"))
     web_host: str = field(default_factory=lambda: _env("WEB_HOST", "127.0.0.1"))
     web_port: int = field(default_factory=lambda: int(_env("WEB_PORT", "8088")))

@@ -37,6 +37,7 @@ EXTERNAL_VARS = (
     "SMTP_HOST",
     "SMTP_PORT",
     "PLAYBOOK_CODEC_KEYS",
+    "PLAYBOOK_CHAT_SINK_URL",
 )
 
 
@@ -52,6 +53,7 @@ class DevStack:
             PLAYBOOK_TEMPORAL_PORT=str(free_port()),
             TEMPORAL_UI_PORT=str(free_port()),
             PLAYBOOK_SMTP_PORT=str(self.smtp_port),
+            PLAYBOOK_CHAT_PORT=str(free_port()),
             WEB_PORT=str(free_port()),
             COLUMNS="200",  # one table row per line
         )

@@ -1,11 +1,14 @@
 """The parts of the local stack and how each is started, checked and stopped.
 
 ``playbook dev up`` starts, in the background: the Temporal dev server, the
-embedded Postgres (migrated), the SMTP sink, then the worker and the web
+embedded Postgres (migrated), the SMTP sink, the chat sink (a Slack-compatible
+webhook server every notify channel without a webhook of its own posts to), then
+the worker and the web
 endpoint (each only if its module exists). The worker and the web endpoint are
 supervised: started again, with backoff, when they die (``supervisor.Supervised``);
 ``dev status`` says how often and why. A part whose address is set in the
-environment (TEMPORAL_ADDRESS, DATABASE_URL, SMTP_HOST/SMTP_PORT) is *external*:
+environment (TEMPORAL_ADDRESS, DATABASE_URL, SMTP_HOST/SMTP_PORT,
+PLAYBOOK_CHAT_SINK_URL) is *external*:
 it is never started or stopped here, only health-checked.
 """
 
@@ -26,6 +29,7 @@ import asyncpg
 
 from workers import settings as settings_module
 from workers.adapters import payload_codec
+from workers.adapters.chatbox import chat_dir
 from workers.adapters.links import signer_for
 from workers.adapters.mailbox import mail_dir
 from workers.adapters.migrate import migrate
@@ -35,7 +39,8 @@ from workers.stack.postgres import LocalPostgres
 from workers.stack.supervisor import Background, Supervised, port_open, private_opener
 
 State = Literal["running", "stopped", "external", "failed"]
-PART_NAMES = ("temporal", "postgres", "smtp", "worker", "web")
+PART_NAMES = ("temporal", "postgres", "smtp", "chat", "worker", "web")
+CHAT_HOST = "127.0.0.1"
 # Started again by a supervisor whenever they die (the others keep state of their own).
 SUPERVISED = ("worker", "web")
 # How long `up` waits for a part to answer before calling it failed.
@@ -74,6 +79,7 @@ class LocalStack:
             "temporal": ("TEMPORAL_ADDRESS",),
             "postgres": ("DATABASE_URL",),
             "smtp": ("SMTP_HOST", "SMTP_PORT"),
+            "chat": ("PLAYBOOK_CHAT_SINK_URL",),
         }.get(name, ())
         return any(self.environ.get(key) for key in keys)
 
@@ -119,11 +125,20 @@ class LocalStack:
             return self.postgres.dsn()
         if name == "smtp":
             return f"{s.smtp_host}:{s.smtp_port}"
+        if name == "chat":
+            return self.chat_url
         if name == "web":
             return s.base_url
         if name == "worker":
             return f"task queue {s.task_queue}"
         return ""
+
+    @property
+    def chat_url(self) -> str:
+        """Where notify channels post on this stack (the chat sink, or the external one)."""
+        return self.environ.get("PLAYBOOK_CHAT_SINK_URL") or (
+            f"http://{CHAT_HOST}:{self.settings.chat_port}"
+        )
 
     def child_env(self) -> dict[str, str]:
         """What the worker and web processes are told about the stack."""
@@ -134,6 +149,7 @@ class LocalStack:
             SMTP_HOST=self.settings.smtp_host,
             SMTP_PORT=str(self.settings.smtp_port),
             DATABASE_URL=settings_module.database_url(self._resolved()),
+            PLAYBOOK_CHAT_SINK_URL=self.chat_url,
         )
         # The link secret and the codec keys stay in their private files of the
         # state folder (PLAYBOOK_STATE_DIR): no secret rides in the environment.
@@ -161,6 +177,10 @@ class LocalStack:
                 return False
         if name == "smtp":
             return await asyncio.to_thread(port_open, s.smtp_host, s.smtp_port)
+        if name == "chat":
+            parts = urlsplit(self.chat_url)
+            port = parts.port or (443 if parts.scheme == "https" else 80)
+            return await asyncio.to_thread(port_open, parts.hostname or CHAT_HOST, port)
         if name == "web":
             return await asyncio.to_thread(port_open, s.web_host, s.web_port)
         if name == "worker":
@@ -203,7 +223,7 @@ class LocalStack:
         # it (x), never list it, when it runs as another user.
         self.state_dir.chmod(0o711 if self.postgres.runs_as_another_user else 0o700)
         self._ensure_secrets()
-        infrastructure = [n for n in ("temporal", "postgres", "smtp") if n not in skip]
+        infrastructure = [n for n in ("temporal", "postgres", "smtp", "chat") if n not in skip]
         results = list(await asyncio.gather(*(self._up(n, progress) for n in infrastructure)))
         # The worker and web need the rest: start them only on a healthy base.
         base_ok = all(r.healthy for r in results)
@@ -257,6 +277,7 @@ class LocalStack:
         ports = {
             "temporal": [("127.0.0.1", self.temporal_port), ("127.0.0.1", s.temporal_ui_port)],
             "smtp": [(s.smtp_host, s.smtp_port)],
+            "chat": [(CHAT_HOST, s.chat_port)],
             "web": [(s.web_host, s.web_port)],
         }.get(name, [])
         return [port for host, port in ports if port_open(host, port)]
@@ -287,6 +308,19 @@ class LocalStack:
                 str(s.smtp_port),
                 "--maildir",
                 str(mail_dir(self.state_dir)),
+            ]
+            self.background(name).spawn(command, cwd=cwd)
+        elif name == "chat":
+            command = [
+                self.python,
+                "-m",
+                "workers.stack.chat_sink",
+                "--host",
+                CHAT_HOST,
+                "--port",
+                str(s.chat_port),
+                "--folder",
+                str(chat_dir(self.state_dir)),
             ]
             self.background(name).spawn(command, cwd=cwd)
         elif name in SUPERVISED:
@@ -351,7 +385,7 @@ class LocalStack:
     async def down(self, progress: Callable[[str], None] = lambda _: None) -> list[PartStatus]:
         """Stop every part we started (dependents first); external parts are left alone."""
         results: list[PartStatus] = []
-        for name in ("web", "worker", "smtp", "temporal", "postgres"):
+        for name in ("web", "worker", "chat", "smtp", "temporal", "postgres"):
             if self.external(name):
                 results.append(PartStatus(name, "external", False, self.address(name)))
                 continue
