@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import weakref
 from collections.abc import Iterator
 from typing import Annotated, Any
 from typing import Literal as L
@@ -527,8 +528,16 @@ class Playbook(Node):
         return next((c.env for c in self.channels if c.name == name), "")
 
     def version(self) -> str:
-        """Content hash of the playbook: same meaning, same version."""
-        return content_hash(self)
+        """Content hash of the playbook: same meaning, same version. Computed once
+        per playbook object (it is frozen): a forecast runs thousands of journeys of
+        one playbook, and hashing the IR was a fifth of its time."""
+        known = _VERSIONS.get(id(self))
+        if known is not None and known[0]() is self:
+            return known[1]
+        version = content_hash(self)
+        key = id(self)
+        _VERSIONS[key] = (weakref.ref(self, lambda _ref: _VERSIONS.pop(key, None)), version)
+        return version
 
     def all_steps(self) -> list[Step]:
         """Every step of the body and of the event handlers, depth first."""
@@ -606,6 +615,10 @@ def _strip_spans(value: Any) -> Any:
 # while they hold the default, so adding one changes the version of no playbook
 # that does not use it.
 _ADDED_FIELDS: dict[str, Any] = {"starts_on": "", "owners": [], "channels": []}
+
+
+# id(playbook) -> (a weak reference to it, its content hash); see Playbook.version.
+_VERSIONS: dict[int, tuple[weakref.ref[Playbook], str]] = {}
 
 
 def content_hash(playbook: Playbook) -> str:

@@ -1459,7 +1459,8 @@ class Interpreter:
         key = (self.stage, self.waiting.step_id if self.waiting else "", str(len(self.done)))
         if force or key != self._last_report:
             self._last_report = key
-            self.runtime.report(self.timeline())
+            if getattr(self.runtime, "wants_reports", True):  # a simulation builds it on demand
+                self.runtime.report(self.timeline())
 
     def _finish(self, outcome: str, achieved: bool) -> None:
         self.status = "completed" if achieved or outcome == "completed" else "stopped"

@@ -160,7 +160,6 @@ class SimulationRuntime:
         self.script = script or Script()
         self.outcome = outcome
         self.actions: list[tuple[ActionRequest, ActionResult]] = []
-        self.last_report: Timeline | None = None
         self.interpreter: Interpreter | None = None
         self._waiters: list[_Waiter] = []
         self._pending: list[tuple[datetime, int, Callable[[], None]]] = []
@@ -196,14 +195,25 @@ class SimulationRuntime:
             self._react(request, result)
         return result
 
+    # The interpreter reports its timeline after every change; nobody here reads it
+    # until the end, so it is built when asked for (``last_report``), not each time.
+    wants_reports = False
+
     def report(self, timeline: Timeline) -> None:
-        self.last_report = timeline
+        pass
+
+    @property
+    def last_report(self) -> Timeline | None:
+        """The journey's timeline now (what the last report would have carried)."""
+        return self.interpreter.timeline() if self.interpreter is not None else None
 
     # ----------------------------------------------------------------- canned world
 
     def _canned(self, request: ActionRequest) -> ActionResult:
         if request.kind == "load_facts":
-            return ActionResult(data=copy.deepcopy(self.facts))
+            # Copy-on-write (see ``_set``): a shallow copy is a stable snapshot, as
+            # the runtime never changes a nested dict it has handed out.
+            return ActionResult(data=dict(self.facts))
         if request.kind in ("cta", "escalate"):
             self._ctas += 1
             return ActionResult(data={"cta_id": f"CTA-{self._ctas}"})
@@ -214,8 +224,13 @@ class SimulationRuntime:
         if request.kind == "set":
             path = request.params.get("path") or []
             if len(path) >= 2:
-                self.facts.setdefault(path[0], {})[path[-1]] = request.params.get("value")
+                self._set(path[0], path[-1], request.params.get("value"))
         return ActionResult()
+
+    def _set(self, root: str, name: str, value: Any) -> None:
+        """Change one fact copy-on-write: the facts a load handed out (shallow
+        copies sharing the nested dicts) keep what they said."""
+        self.facts[root] = {**(self.facts.get(root) or {}), name: value}
 
     def _react(self, request: ActionRequest, result: ActionResult) -> None:
         for index, reaction in enumerate(self.script.reactions):
@@ -245,7 +260,7 @@ class SimulationRuntime:
         def fire() -> None:
             for dotted, value in changes.items():
                 root, _, name = dotted.partition(".")
-                self.facts.setdefault(root, {})[name] = value
+                self._set(root, name, value)
             if self.interpreter is not None:
                 self.interpreter.deliver("facts_changed", dict(changes))
 
