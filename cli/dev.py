@@ -122,10 +122,18 @@ def down() -> None:
 
 @dev.command("logs")
 def logs(
-    part: str = typer.Argument(..., help=f"one of: {', '.join(PART_NAMES)}"),
+    part: str = typer.Argument("", help=f"one of: {', '.join(PART_NAMES)} (none: list them)"),
     lines: int = typer.Option(40, "--lines", "-n", min=1, help="how many lines from the end"),
 ) -> None:
-    """Print the end of a part's log."""
+    """Print the end of a part's log; without a part, list the parts and their logs."""
+    if not part:
+        stack = _stack()
+        for name in PART_NAMES:
+            path = stack.log_file(name)
+            there = "" if path.exists() else "  (no log yet)"
+            console.print(f"{name:<9} {path}{there}", highlight=False, markup=False)
+        console.print("`playbook dev logs PART` prints the end of one", highlight=False)
+        return
     if part not in PART_NAMES:
         raise UserError(f"unknown part {part!r}", hint=f"parts are: {', '.join(PART_NAMES)}")
     path = _stack().log_file(part)

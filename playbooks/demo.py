@@ -21,6 +21,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import demo_state
 from demo_crm import CrmScript
 from rich.console import Console
 from rich.rule import Rule
@@ -68,7 +69,40 @@ def _env() -> dict[str, str]:
 
 
 def main() -> int:
+    try:
+        return _story()
+    except KeyboardInterrupt:
+        sys.stdout.write("\n")
+        console.print(demo_state.interrupted_line(_playbook_command()), highlight=False)
+        return 130
+
+
+def _playbook_command() -> str:
+    return shlex.quote(os.path.relpath(PLAYBOOK[0], Path.cwd()))
+
+
+def _fresh_state() -> None:
+    """An earlier demo's rehearsal is stopped and forgotten (the demo's own folder
+    only), so this run tells the whole story again."""
+    folder = demo_state.state_dir()
+    if demo_state.ours(folder):
+        console.print(
+            Rule("0. A fresh rehearsal: the earlier demo's stack and data go", style="cyan")
+        )
+        run(["dev", "down"], title="   stop the earlier demo's stack", check=False)
+        demo_state.forget(folder)
+        console.print(f"  removed {folder} (the demo created it)")
+    elif folder.exists():
+        console.print(
+            f"  {folder} was not made by the demo: kept. If it holds an earlier rehearsal,\n"
+            f"  a fresh one: `{_playbook_command()} dev down && rm -rf {folder}`"
+        )
+
+
+def _story() -> int:
     playbooks = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "playbooks").glob("*.playbook"))
+    fresh = not demo_state.state_dir().exists() or demo_state.ours(demo_state.state_dir())
+    _fresh_state()
     try:
         run(["validate", *playbooks], title="1. Check every shipped playbook")
         run(
@@ -76,6 +110,8 @@ def main() -> int:
             title="2. Simulate one renewal (virtual time, no server): the customer says no",
         )
         run(["dev", "up"], title="3. Bring up the local stack")
+        if fresh:
+            demo_state.mark(demo_state.state_dir())
         run(
             ["data", "seed", "--accounts", str(ACCOUNTS)],
             title=f"4. Seed a book of business ({ACCOUNTS} accounts)",
@@ -107,7 +143,8 @@ def main() -> int:
             title="12. The team's channels (the chat sink, Slack-compatible)",
         )
         run(["report"], title="13. The report: activity apart from outcomes")
-        run(["report", "--html", ".state/report.html"], title="14. The same report as a page")
+        page = os.path.relpath(demo_state.state_dir() / "report.html", ROOT)
+        run(["report", "--html", page], title="14. The same report as a page")
         run(
             # The answer rates of step 6's customers; CTAs closed within three days.
             ["forecast", "--days", "28", "--answers", DEMO_ANSWER_RATES, "--close-ctas-after", "3"],
@@ -119,7 +156,8 @@ def main() -> int:
         )
     except DemoFailed as exc:
         console.print(f"[bold red]demo stopped:[/] {exc}")
-        console.print("`playbook dev status` shows each part of the stack; logs: .state/logs/")
+        logs = os.path.relpath(demo_state.state_dir() / "logs", ROOT)
+        console.print(f"`playbook dev status` shows each part of the stack; logs: {logs}/")
         return 1
     _where_to_look()
     return 0
@@ -165,7 +203,8 @@ def _customer_says_no(since: datetime) -> str:
     if not links:
         console.print(
             "  no new question email: the journeys were enrolled by an earlier run. For a fresh\n"
-            "  rehearsal: `playbook dev down && rm -rf .state && make demo`"
+            f"  rehearsal: `{_playbook_command()} dev down && rm -rf {demo_state.state_dir()}"
+            " && make demo`"
         )
         return ""
     journey_id, choices = next(iter(links.items()))
@@ -259,24 +298,36 @@ def _watch(crm: CrmScript) -> None:
 
 
 def _where_to_look() -> None:
+    """Where to look, at the addresses and state folder this stack really uses."""
+    from workers.settings import load
+
+    settings = load()
+    state = os.path.relpath(settings.state_dir.resolve(), Path.cwd())
+    pb = _playbook_command()
+    temporal = settings.temporal_address
+    ui = f"http://localhost:{settings.temporal_ui_port}"
+    temporal_cli = shlex.quote(os.path.relpath(Path(PLAYBOOK[0]).with_name("temporal")))
     console.print(Rule("Where to look", style="green"))
     console.print(
-        "  Temporal UI           http://localhost:8233  (type column = playbook name)\n"
+        f"  Temporal UI           {ui}  (type column = playbook name)\n"
         '  Filter in the UI      PlaybookName="renewal" and RiskLevel="high"\n'
-        "  From the shell        .venv/bin/temporal workflow list \\\n"
+        f"  From the shell        {temporal_cli} workflow list --address {temporal} \\\n"
         "                          --query 'PlaybookName=\"renewal\"'\n"
-        "  Journeys              .venv/bin/playbook ps --playbook version_currency\n"
+        f"  Journeys              {pb} ps --playbook version_currency\n"
         "                        (these run at a day a minute: hours of playbook time)\n"
-        "  Finished ones         .venv/bin/playbook ps --playbook renewal --status all\n"
+        f"  Finished ones         {pb} ps --playbook renewal --status all\n"
         "                        (the renewals ran at a day a second: done in minutes)\n"
-        "  One journey           .venv/bin/playbook show <journey id>\n"
-        "  Next quarter's load   .venv/bin/playbook forecast --days 90\n"
-        "  The mailbox           .venv/bin/playbook mail ls / mail show <id>\n"
-        "  The report            .venv/bin/playbook report, .state/report.html, or\n"
-        "                        http://127.0.0.1:8088/report (charts; any user name,\n"
-        "                        the password in .state/webhook_secret)\n"
-        "  CTAs for humans       .venv/bin/playbook cta ls\n"
-        "  Stop the stack        .venv/bin/playbook dev down"
+        f"  One journey           {pb} show <journey id>\n"
+        f"  Next quarter's load   {pb} forecast --days 90\n"
+        f"  The mailbox           {pb} mail ls / mail show <id>\n"
+        f"  The team's channels   {pb} notify ls (posts kept in {state}/chat/)\n"
+        f"  The report            {pb} report, {state}/report.html, or\n"
+        f"                        {settings.base_url}/report (charts; any user name,\n"
+        f"                        the password in {state}/webhook_secret)\n"
+        f"  CTAs for humans       {pb} cta ls\n"
+        f"  Stop the stack        {pb} dev down; forget it: rm -rf {state}\n"
+        "                        (or run `make demo` again: a fresh rehearsal)",
+        highlight=False,
     )
 
 
