@@ -194,7 +194,7 @@ def test_a_port_taken_by_someone_else_fails_that_part_clearly(tmp_path: Path) ->
         squatter.listen()
         up = stack.run(
             "dev", "up", "--skip", "temporal", "--skip", "postgres", "--skip", "worker",
-            "--skip", "web",
+            "--skip", "web", "--skip", "chat",
         )  # fmt: skip
     assert up.returncode == 1
     assert f"port {stack.smtp_port} is in use by another process" in up.stdout
