@@ -134,6 +134,10 @@ LANES_PATCH = "first-branch-takes-journey-events"
 # whose wait times out while another branch has events to handle lets it handle them
 # first (an event that ends the journey then ends it before a timeout is recorded).
 EVENTS_FIRST_PATCH = "events-before-deadlines"
+# A branch about to act while another branch has journey-wide events to handle
+# lets it handle them first (the real stack sent a statement in the instant the
+# event that ended the journey came, while the simulation had ended it first).
+ACTIONS_AFTER_EVENTS_PATCH = "actions-after-events"
 # An outbox signal's delivery id is remembered across a continue-as-new, and a
 # repeat of one is dropped (Temporal drops a repeated request id within a run only).
 DELIVERY_IDS_PATCH = "delivery-ids-across-runs"
@@ -536,6 +540,16 @@ class Interpreter:
         state = self.state_at(plan.point)
         raise ContinueAsNew(state, new, dict(memo) if isinstance(memo, dict) else None)
 
+    async def _events_first(self) -> None:
+        """Before an action: journey-wide events another branch takes are handled
+        first (it may end the journey, or this branch), whichever branch the runtime
+        resumes first after the event came."""
+        lane = _LANE.get()
+        if not self._attention() or self._takes_events(lane):
+            return
+        if self.patched(ACTIONS_AFTER_EVENTS_PATCH):
+            await self.runtime.wait(None, lambda: not self._attention() or self._takes_events(lane))
+
     async def _after_step(self, ctx: Context) -> None:
         self._check_rules()
         if self._attention() and self._takes_events(_LANE.get()):
@@ -731,6 +745,7 @@ class Interpreter:
             self._record(step, label, result, ctx)
             return result
         for _ in range(MAX_DEFERRALS):
+            await self._events_first()
             if refresh is not None:
                 params = refresh()
             try:

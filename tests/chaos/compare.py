@@ -4,7 +4,8 @@ Compared: the steps (step id, label, iteration, status) at their playbook times,
 and the outcome. Not compared: the words of results (ids, addresses), the order
 of entries of one instant (branches of a ``parallel`` whose actions end at the
 same playbook time record in either order), and the time of *arrival* notes
-(``event NAME``): the rehearsal clock they carry is the one of the wait's start.
+(``event NAME``, ``late answer Q``): the rehearsal clock they carry is the one of
+the signal's arrival, which the oracle only knows to within the wait it came in.
 Arrivals are compared as a set of what they said, and an answer or a CTA close
 that a journey also recorded as the entry it caused may be noted or not (with
 ``parallel`` waits the journey's one "waiting" slot names one branch of them).

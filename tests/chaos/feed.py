@@ -153,7 +153,11 @@ def fact_changes(history: JourneyHistory) -> list[FactChange]:
 
 
 def is_arrival(entry: TimelineEntry) -> bool:
-    """An ``event NAME`` entry: a signal noted as it came."""
+    """An ``event NAME`` entry or a ``late answer Q`` (an answer after its window
+    closed): a signal noted as it came, at the rehearsal clock of its arrival, which
+    the oracle cannot know (it feeds the signal at the wait it came in)."""
+    if entry.label.startswith("late answer "):
+        return entry.status == "event"
     return entry.kind == "event" and entry.label.startswith("event ")
 
 

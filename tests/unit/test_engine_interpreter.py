@@ -810,3 +810,50 @@ async def test_an_outbox_delivery_taken_before_a_continue_as_new_is_dropped_afte
     assert repeat.timeline.outcome != "renewed"
     fresh = await resumed("outbox-8")  # a new delivery: taken
     assert (fresh.timeline.status, fresh.timeline.outcome) == ("completed", "renewed")
+
+
+class _EventDuringAnAction(SimulationRuntime):
+    """An event that comes while an action runs (as the signal came while the
+    activity ran on the real stack), delivered with the action's result and no
+    chance for the other branches to run in between."""
+
+    def __init__(self, facts: dict[str, Any], start: datetime, step_id: str) -> None:
+        super().__init__(facts, start, Script())
+        self.step_id = step_id
+        self.came = False
+
+    async def act(self, request: ActionRequest) -> ActionResult:
+        result = await super().act(request)
+        if request.step_id == self.step_id and not self.came:
+            self.came = True
+            assert self.interpreter is not None
+            self.interpreter.deliver("migrated", {})
+        return result
+
+
+async def test_an_event_that_came_while_a_branch_acted_is_handled_before_it_acts_again() -> None:
+    """Branch b sends at day 7 and the event that ends the journey comes while it
+    sends; branch a, the first, takes journey-wide events. Branch b must not send
+    again before a has handled it (chaos: a statement sent in the instant a renewal
+    ended the journey, where the simulation had ended it first)."""
+    ending = EventHandler(
+        id="on.migrated", event="migrated", mode="complete", outcome="migrated", achieved=True
+    )
+    body = [
+        Parallel(
+            id="both",
+            branches=[
+                Branch(name="a", body=[Wait(id="a.wait", duration=days(30)), send("a.send")]),
+                Branch(
+                    name="b",
+                    body=[Wait(id="b.wait", duration=days(7)), send("b.first"), send("b.then")],
+                ),
+            ],
+        )
+    ]
+    runtime = _EventDuringAnAction(account_facts(), START, "b.first")
+    interpreter = Interpreter(tiny(body, handlers=[ending]), runtime, "ACC-1", "journey-1")
+    result = await runtime.drive(interpreter, START + timedelta(days=100))
+    assert runtime.came
+    assert (result.timeline.status, result.timeline.outcome) == ("completed", "migrated")
+    assert step_ids(result) == ["b.first"]
