@@ -545,7 +545,13 @@ class Interpreter:
         first (it may end the journey, or this branch), whichever branch the runtime
         resumes first after the event came."""
         lane = _LANE.get()
-        if not self._attention() or self._takes_events(lane):
+        if not self._attention():
+            return
+        if self._takes_events(lane):
+            # this branch handles them: an event that ends the journey ends it now,
+            # not after one more action (the rest waits for the step's end as before)
+            if self._ending is not None and self.patched(ACTIONS_AFTER_EVENTS_PATCH):
+                raise self._ending
             return
         if self.patched(ACTIONS_AFTER_EVENTS_PATCH):
             await self.runtime.wait(None, lambda: not self._attention() or self._takes_events(lane))

@@ -81,7 +81,8 @@ class ChaosSimulation(SimulationRuntime):
             self.delivered.add(number)
             if delivery.name in FACT_EVENTS:
                 root, name, value = FACT_EVENTS[delivery.name]
-                self.facts.setdefault(root, {})[name] = value
+                # a new dict: facts a journey loaded before stay as they were
+                self.facts[root] = {**self.facts.get(root, {}), name: value}
             if self.interpreter is not None:
                 self.interpreter.deliver(delivery.name, copy.deepcopy(delivery.payload))
             fired = True
@@ -105,7 +106,8 @@ class ChaosSimulation(SimulationRuntime):
         call = (name, self.calls[name])
         change = self.changes.pop(call, None)
         if change is not None:
-            self.facts.setdefault(change.path[0], {})[change.path[1]] = change.value
+            root, name = change.path[0], change.path[1]
+            self.facts[root] = {**self.facts.get(root, {}), name: change.value}
         result = await super().act(request)
         if self._deliver_due(call):
             # Signals the real journey took while this call ran. Other branches of a

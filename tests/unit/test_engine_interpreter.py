@@ -857,3 +857,46 @@ async def test_an_event_that_came_while_a_branch_acted_is_handled_before_it_acts
     assert runtime.came
     assert (result.timeline.status, result.timeline.outcome) == ("completed", "migrated")
     assert step_ids(result) == ["b.first"]
+
+
+class _EventDuringFactLoad(_EventDuringAnAction):
+    """The event comes while the second round of an ``every`` loads its facts."""
+
+    async def act(self, request: ActionRequest) -> ActionResult:
+        result = await SimulationRuntime.act(self, request)
+        if request.kind == "load_facts" and not self.came and self.now() >= START + timedelta(14):
+            self.came = True
+            assert self.interpreter is not None
+            self.interpreter.deliver("migrated", {})
+        return result
+
+
+async def test_an_event_ending_the_journey_during_a_fact_load_ends_it_before_the_send() -> None:
+    """The branch that takes journey-wide events (the first) loads its facts for a
+    round of its weekly sends when the event that ends the journey comes: it ends
+    the journey before the round's send, not one statement later (chaos: a
+    statement sent in the instant a renewal ended the journey)."""
+    ending = EventHandler(
+        id="on.migrated", event="migrated", mode="complete", outcome="migrated", achieved=True
+    )
+    weekly = [Repeat(id="a.every", every=days(7), max_times=5, body=[send("a.send")])]
+    shapes = {
+        "in a parallel": [
+            Parallel(
+                id="both",
+                branches=[
+                    Branch(name="a", body=weekly),
+                    Branch(name="b", body=[Wait(id="b.wait", duration=days(60))]),
+                ],
+            )
+        ],
+        "alone": weekly,
+    }
+    for shape, body in shapes.items():
+        runtime = _EventDuringFactLoad(account_facts(), START, "")
+        interpreter = Interpreter(tiny(body, handlers=[ending]), runtime, "ACC-1", "journey-1")
+        result = await runtime.drive(interpreter, START + timedelta(days=100))
+        assert runtime.came, shape
+        assert (result.timeline.status, result.timeline.outcome) == ("completed", "migrated")
+        sent = [r.playbook_time for r in result.requests("send")]
+        assert sent == [START + timedelta(days=7)], shape  # not the one of day 14
