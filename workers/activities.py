@@ -40,7 +40,7 @@ from dsl import schema
 from dsl.ir import ContactPolicy
 from dsl.model import cta_owner
 from engine.contract import PERMANENT_FAILURE, ActionRequest, ActionResult
-from workers.adapters import custom_actions
+from workers.adapters import custom_actions, metrics
 from workers.adapters.email import (
     AcceptedJournal,
     EmailTemplates,
@@ -148,6 +148,7 @@ class JourneyActivities:
         self, request: ActionRequest, template: str, ask: bool = False
     ) -> ActionResult:
         if request.held_out:
+            metrics.email_held("held_out", "skip")
             return ActionResult(status="skipped", detail="held out (experiment holdout arm)")
         params = request.params
         # Done before? Then no governance check either: a retry must not be deferred
@@ -176,6 +177,8 @@ class JourneyActivities:
         )
         # The rule goes with the detail, so `playbook show` says which rule decided.
         blocked = f"{decision.rule}: {decision.detail}"
+        if decision.action in ("skip", "defer"):
+            metrics.email_held(decision.rule, decision.action)
         if decision.action == "skip":
             return ActionResult(status="skipped", detail=blocked)
         if decision.action == "defer":
@@ -236,6 +239,7 @@ class JourneyActivities:
             raise ApplicationError(str(error), type="TransientEmailFailure") from error
         if outcome.status != "sent":
             return _already(outcome.status.removeprefix("already_"))
+        metrics.EMAILS_SENT.labels(template=template).inc()
         return ActionResult(
             detail=f"emailed {contact['email']}",
             data={"message_id": outcome.message_id, "to": contact["email"], "template": template},

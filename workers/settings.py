@@ -4,7 +4,8 @@ through the environment; the defaults are the local stack of `playbook dev up`."
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -57,6 +58,12 @@ class Settings:
         default_factory=lambda: Path(_env("PLAYBOOK_TEMPLATES", "playbooks/templates"))
     )
     playbooks_dir: Path = field(default_factory=lambda: Path(_env("PLAYBOOK_DIR", "playbooks")))
+    # asyncpg's prepared-statement cache per connection (checked by
+    # ``statement_cache_size``); 0 turns it off, for PgBouncer transaction pooling.
+    db_statement_cache: str = field(default_factory=lambda: _env("PLAYBOOK_DB_STATEMENT_CACHE", ""))
+    # The worker's HTTP port for /healthz, /readyz and /metrics (0: none); the web
+    # endpoint serves them on WEB_PORT.
+    worker_http_port: str = field(default_factory=lambda: _env("PLAYBOOK_WORKER_HTTP_PORT", ""))
 
     @property
     def base_url(self) -> str:
@@ -65,6 +72,104 @@ class Settings:
 
 def load() -> Settings:
     return Settings()
+
+
+class BadSetting(ValueError):
+    """An environment variable holds a value that cannot be used; the message names
+    the variable, the value and what would fit."""
+
+
+def _whole(environ: Mapping[str, str], name: str, default: int | None, minimum: int) -> int | None:
+    """The whole number in ``name`` (at least ``minimum``), ``default`` when unset."""
+    text = environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        raise BadSetting(f"{name}={text!r}: expected a whole number of at least {minimum}")
+    return value
+
+
+def statement_cache_size(settings: Settings) -> int | None:
+    """PLAYBOOK_DB_STATEMENT_CACHE as a number, None for asyncpg's default (100).
+    0 turns the cache off: needed behind PgBouncer in transaction pooling mode."""
+    return _whole(
+        {"PLAYBOOK_DB_STATEMENT_CACHE": settings.db_statement_cache},
+        "PLAYBOOK_DB_STATEMENT_CACHE",
+        None,
+        0,
+    )
+
+
+def worker_http_port(settings: Settings) -> int:
+    """PLAYBOOK_WORKER_HTTP_PORT as a port number; 0 (the default) serves nothing."""
+    port = _whole(
+        {"PLAYBOOK_WORKER_HTTP_PORT": settings.worker_http_port}, "PLAYBOOK_WORKER_HTTP_PORT", 0, 0
+    )
+    if port is not None and port > 65535:
+        raise BadSetting(f"PLAYBOOK_WORKER_HTTP_PORT={port}: a port is at most 65535")
+    return port or 0
+
+
+LOG_FORMATS = ("text", "json")
+
+
+def log_format(environ: Mapping[str, str] | None = None) -> str:
+    """PLAYBOOK_LOG_FORMAT: ``text`` (the default) or ``json`` (one object a line)."""
+    env = os.environ if environ is None else environ
+    value = env.get("PLAYBOOK_LOG_FORMAT", "").strip().lower() or "text"
+    if value not in LOG_FORMATS:
+        raise BadSetting(f"PLAYBOOK_LOG_FORMAT={value!r}: expected text or json")
+    return value
+
+
+@dataclass(frozen=True)
+class WorkerTuning:
+    """How much one worker process takes on at once (``tuning()`` reads it from the
+    environment). None leaves the Temporal SDK's own default."""
+
+    max_activities: int = 20  # PLAYBOOK_MAX_ACTIVITIES (`playbook worker --concurrency`)
+    max_workflow_tasks: int = 10  # PLAYBOOK_MAX_WORKFLOW_TASKS
+    sticky_cache: int | None = None  # PLAYBOOK_STICKY_CACHE: journeys kept in memory
+    workflow_pollers: int | None = None  # PLAYBOOK_WORKFLOW_POLLERS
+    activity_pollers: int | None = None  # PLAYBOOK_ACTIVITY_POLLERS
+    shutdown_grace_seconds: int = 20  # PLAYBOOK_SHUTDOWN_GRACE_SECONDS
+    db_pool: int | None = None  # PLAYBOOK_DB_POOL_SIZE; None: activities + 5
+
+    @property
+    def db_pool_size(self) -> int:
+        """Connections of the store's pool: one per activity slot and a few for the
+        outbox drainer, the fact teller and readiness checks, unless set."""
+        return self.db_pool if self.db_pool is not None else self.max_activities + 5
+
+    def with_concurrency(self, activities: int | None) -> WorkerTuning:
+        """``--concurrency N`` wins over PLAYBOOK_MAX_ACTIVITIES (the pool follows
+        unless PLAYBOOK_DB_POOL_SIZE is set)."""
+        return self if activities is None else replace(self, max_activities=activities)
+
+
+def tuning(environ: Mapping[str, str] | None = None) -> WorkerTuning:
+    """The worker's tuning from the PLAYBOOK_* variables; ``BadSetting`` names a
+    variable whose value is not a number that fits."""
+    env = os.environ if environ is None else environ
+    base = WorkerTuning()
+    return WorkerTuning(
+        max_activities=_whole(env, "PLAYBOOK_MAX_ACTIVITIES", base.max_activities, 1)
+        or base.max_activities,
+        max_workflow_tasks=_whole(env, "PLAYBOOK_MAX_WORKFLOW_TASKS", base.max_workflow_tasks, 2)
+        or base.max_workflow_tasks,
+        sticky_cache=_whole(env, "PLAYBOOK_STICKY_CACHE", None, 0),
+        workflow_pollers=_whole(env, "PLAYBOOK_WORKFLOW_POLLERS", None, 2),
+        activity_pollers=_whole(env, "PLAYBOOK_ACTIVITY_POLLERS", None, 1),
+        shutdown_grace_seconds=_whole(
+            env, "PLAYBOOK_SHUTDOWN_GRACE_SECONDS", base.shutdown_grace_seconds, 0
+        )
+        or 0,
+        db_pool=_whole(env, "PLAYBOOK_DB_POOL_SIZE", None, 2),
+    )
 
 
 class NoDatabase(RuntimeError):

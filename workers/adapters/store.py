@@ -25,7 +25,7 @@ import asyncpg
 
 from dsl import schema
 from dsl.model import Model
-from workers.adapters import custom_facts
+from workers.adapters import custom_facts, metrics
 
 # The facts each table holds, by fact root; column names are the schema's field names.
 _ACCOUNT_COLUMNS = tuple(schema.ACCOUNT)
@@ -155,12 +155,22 @@ class Store:
 
     @classmethod
     async def connect(
-        cls, dsn: str, min_size: int = 1, max_size: int = 10, playbooks_dir: Path | None = None
+        cls,
+        dsn: str,
+        min_size: int = 1,
+        max_size: int = 10,
+        playbooks_dir: Path | None = None,
+        statement_cache_size: int | None = None,
     ) -> Store:
         """Open a pool on ``dsn`` (run ``workers.adapters.migrate`` first). The custom
-        facts are those of the data model of ``playbooks_dir`` (none without it)."""
+        facts are those of the data model of ``playbooks_dir`` (none without it).
+        ``statement_cache_size=0`` turns asyncpg's prepared statement cache off, as
+        PgBouncer's transaction pooling needs (None: asyncpg's default)."""
+        extra: dict[str, Any] = {}
+        if statement_cache_size is not None:
+            extra["statement_cache_size"] = statement_cache_size
         pool = await asyncpg.create_pool(
-            dsn, min_size=min_size, max_size=max_size, init=_init_connection
+            dsn, min_size=min_size, max_size=max_size, init=_init_connection, **extra
         )
         return cls(pool, playbooks_dir)
 
@@ -399,6 +409,8 @@ class Store:
                 cta_id = await conn.fetchval(
                     "SELECT id FROM ctas WHERE idempotency_key = $1", idempotency_key
                 )
+            else:
+                metrics.CTAS_OPENED.labels(owner_role=owner_role).inc()
         return str(cta_id)
 
     async def close_cta(

@@ -36,6 +36,7 @@ from pydantic import BaseModel
 
 from dsl import schema
 from dsl.ir import Ask, Playbook
+from workers.adapters import metrics
 from workers.adapters.store import Store, UnknownAccount, UnknownFact
 from workers.services import outbox
 from workers.services.connections import Connections
@@ -89,6 +90,7 @@ async def take_answer(store: Store, clients: ClientSource, answer: Answer) -> An
             return await take_answer(store, clients, answer)
         return await _already(store, clients, first)
     row_id, fact = recorded
+    metrics.ANSWERS.labels(question=answer.question).inc()
     delivery = await outbox.deliver_now(store, clients, row_id)
     return AnswerOutcome("recorded", answer, delivery, fact)
 

@@ -37,12 +37,14 @@ from workers.services.errors import (
     STACK_HINT,
     DatabaseUnavailable,
     NoDatabaseConfigured,
+    ServiceError,
     TemporalUnreachable,
 )
 from workers.services.signals import ClientSource
 from workers.settings import Settings
 
 _POSTGRES_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_CACHE_HINT = "set it to 0 behind PgBouncer in transaction pooling mode, or leave it unset"
 
 
 def data_converter(settings: Settings) -> DataConverter:
@@ -131,11 +133,20 @@ class Connections:
                         min_size=1,
                         max_size=max(2, self.pool_size),
                         playbooks_dir=self.settings.playbooks_dir,
+                        statement_cache_size=self.statement_cache_size(),
                     )
                 except _POSTGRES_ERRORS as error:
                     raise postgres_unreachable(error) from None
                 self._owned.append(self._store)
             return self._store
+
+    def statement_cache_size(self) -> int | None:
+        """PLAYBOOK_DB_STATEMENT_CACHE (0 for PgBouncer transaction pooling); a value
+        that is not a number is a ``ServiceError`` naming it."""
+        try:
+            return settings_module.statement_cache_size(self.settings)
+        except settings_module.BadSetting as error:
+            raise ServiceError(str(error), hint=_CACHE_HINT) from None
 
     async def maybe_store(self) -> Store | None:
         """The store if there is a database that answers, else None (for fallbacks)."""
@@ -156,7 +167,9 @@ class Connections:
         """One connection to an up-to-date database, for bulk writes (seeding, imports)."""
         await self.migrate()
         try:
-            conn = await asyncpg.connect(self.database_url())
+            cache = self.statement_cache_size()
+            extra = {} if cache is None else {"statement_cache_size": cache}
+            conn = await asyncpg.connect(self.database_url(), **extra)
         except _POSTGRES_ERRORS as error:
             raise postgres_unreachable(error) from None
         try:

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from workers.adapters import metrics
 from workers.adapters.store import Store
 from workers.services import outbox
 from workers.services.connections import Connections
@@ -64,6 +65,8 @@ async def close_cta(
         waiting = journey_id and not (cta.get("signalled_at") is not None or cta.get("delivery"))
         row_id = await outbox.enqueue(conn, _event(cta)) if waiting else None
     status: Literal["closed", "already_closed"] = "closed" if closed else "already_closed"
+    if closed:
+        metrics.CTAS_CLOSED.inc()
     if not journey_id:
         return CloseOutcome(status, cta, "no_journey")
     if row_id is None:

@@ -41,6 +41,7 @@ from engine import search_attributes as attrs
 from engine.contract import JourneyInput, JourneyOptions, Timeline, TimelineEntry, reacts_to
 from engine.evaluator import as_date, lookup, render
 from engine.interpreter import journey_summary
+from workers.adapters import metrics
 from workers.adapters.git_source import file_commit
 from workers.adapters.store import UnknownAccount
 from workers.services import playbooks
@@ -189,6 +190,7 @@ async def start_journey(
         return StartedJourney(workflow_id, started=False, summary=summary)
     except RPCError as error:
         raise _rpc_problem(error, workflow_id) from error
+    metrics.ENROLMENTS.labels(playbook=playbook.name).inc()
     return StartedJourney(
         workflow_id, started=True, summary=summary, run_id=handle.result_run_id or ""
     )

@@ -43,6 +43,7 @@ from dsl.schema import NPS_RESPONSE
 from engine.contract import ENGINE_EVENTS, JourneyInput, JourneyOptions, Timeline
 from engine.evaluator import evaluate, truthy
 from engine.interpreter import journey_summary
+from workers.adapters import metrics
 from workers.adapters.store import Store, UnknownAccount, UnknownFact
 from workers.services import journeys, outbox, playbooks
 from workers.services.connections import Connections
@@ -572,6 +573,8 @@ async def _signal_with_start(
         )
     except WorkflowAlreadyStartedError:
         return "ended"  # it ran for this response day and finished: nothing starts twice
+    if not running:
+        metrics.ENROLMENTS.labels(playbook=playbook.name).inc()
     return "signalled" if running else "started"
 
 

@@ -53,7 +53,9 @@ Routes (an ASGI app on Starlette, served by uvicorn):
   than the GA.
 - ``POST /codec/decode``, ``POST /codec/encode``: the payload codec for the
   Temporal UI (``workers.web.codec``): an operator endpoint, CORS for the UI.
-- ``GET /healthz``.
+- ``GET /healthz`` (alive: 200), ``GET /readyz`` (Postgres and Temporal answer:
+  200, else 503 with the reasons), ``GET /metrics`` (Prometheus text: the
+  project's counters and the Temporal SDK's; ``workers.web.probes``).
 
 ``HEAD`` on a link answers without acting: mail scanners probe links that way.
 Webhooks are signed the Standard Webhooks way and each id is acted on once
@@ -81,23 +83,24 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from dsl.ir import Playbook
 from dsl.schema import NPS_RESPONSE
-from workers.adapters import payload_codec
+from workers import settings as settings_module
+from workers.adapters import log_format, metrics, payload_codec
 from workers.adapters.links import LinkError, LinkSigner, UnsubscribeLink, signer_for
 from workers.adapters.payload_codec import EncryptionCodec
 from workers.adapters.store import Store
-from workers.services import governance, outbox, playbooks, triggers
+from workers.services import governance, outbox, playbooks, readiness, triggers
 from workers.services.answers import Answer, AnswerOutcome, take_answer
 from workers.services.connections import Connections
 from workers.services.errors import TemporalUnreachable
 from workers.services.signals import ClientSource
 from workers.settings import Settings
 from workers.settings import load as load_settings
-from workers.web import operators, webhooks
+from workers.web import operators, probes, webhooks
 from workers.web.codec import codec_route
 
 log = logging.getLogger("playbook.web")
@@ -190,7 +193,7 @@ def create_app(
         Route("/webhooks/nps", bound(webhooks.nps_route), methods=["POST"]),
         Route("/webhooks/release", bound(webhooks.release_route), methods=["POST"]),
         Route("/report", bound(report_page), methods=["GET"]),
-        Route("/healthz", bound(healthz), methods=["GET"]),
+        *probes.routes(_checks(endpoint)),
         Route(
             "/codec/{direction}",
             codec_route(endpoint.codec, lambda: endpoint.webhook_secret, settings),
@@ -341,16 +344,17 @@ def _link_problem(error: LinkError) -> HTMLResponse:
     )
 
 
-async def healthz(endpoint: Endpoint, request: Request) -> Response:
-    """Up, and whether the database answers."""
-    try:
-        database = await endpoint.db.pool.fetchval("SELECT 1") == 1
-    except Exception:  # any failure means "not healthy"
-        database = False
-    return JSONResponse(
-        {"status": "ok" if database else "degraded", "database": database},
-        status_code=200 if database else 503,
-    )
+def _checks(endpoint: Endpoint) -> dict[str, readiness.Check]:
+    """What /readyz asks: the database answers, Temporal answers."""
+
+    async def postgres() -> None:
+        await endpoint.db.pool.fetchval("SELECT 1")
+
+    async def temporal() -> None:
+        client = await endpoint.clients()
+        await client.service_client.check_health()
+
+    return {"postgres": postgres, "temporal": temporal}
 
 
 # --------------------------------------------------------------------------- report
@@ -488,11 +492,20 @@ def main(argv: list[str] | None = None) -> int:
         "--speed", type=float, default=1.0, help="rehearsal speed of journeys started here"
     )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    try:
+        log_format.configure(settings_module.log_format())
+    except settings_module.BadSetting as error:
+        print(f"error: {error}")
+        return 2
+    metrics.install_sdk("playbook-web")  # before the client connects: /metrics shows it
+    metrics.export_otlp("playbook-web")
     app = create_app(settings, speed=args.speed)
     if not settings.webhook_secret:
         log.info("webhook secret: %s", triggers.webhook_secret_file(settings))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", access_log=False)
+    uvicorn.run(
+        app, host=args.host, port=args.port, log_level="info", access_log=False, log_config=None
+    )
+    metrics.shutdown()
     return 0
 
 
