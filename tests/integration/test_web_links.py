@@ -277,7 +277,9 @@ async def test_webhooks_refuse_without_the_secret_and_explain_bad_bodies(
 
 async def test_healthz(stack: Stack) -> None:
     response = await stack.http.get("/healthz")
-    assert (response.status_code, response.json()) == (200, {"status": "ok", "database": True})
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+    ready = await stack.http.get("/readyz")
+    assert (ready.status_code, ready.json()["checked"]) == (200, ["postgres", "temporal"])
 
 
 async def test_an_answer_temporal_did_not_hear_is_delivered_on_the_next_click(
