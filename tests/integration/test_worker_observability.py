@@ -187,6 +187,8 @@ async def test_worker_serves_probes_and_metrics_that_move_while_journeys_run(
             line for line in lines if f"journey {journey_id} step " in line and " ask: done" in line
         ]
         assert asked, f"no action line for {journey_id}"
+    # Contacts' addresses stay out of the log (masked to their domain).
+    assert "rita." not in "\n".join(lines) and "emailed …@acme.example" in "\n".join(lines)
 
 
 async def test_the_tuning_reaches_the_temporal_worker(

@@ -5,7 +5,7 @@ worker runs goes through it, so the worker's log reads as the journeys' story,
 one INFO line per action, from the activity (never from workflow code, which
 replays):
 
-    journey renewal:ACME-0042 step ask_intent ask: done (emailed rita@acme.example)
+    journey renewal:ACME-0042 step ask_intent ask: done (emailed …@acme.example)
     journey renewal:ACME-0042 step statement.send send: deferred (quiet_hours: ...)
     journey renewal:ACME-0042 step quote quote: error on attempt 2 (ConnectionRefused...)
 
@@ -17,6 +17,7 @@ The record carries ``journey_id``, ``step_id``, ``kind`` and ``result`` as extra
 from __future__ import annotations
 
 import logging
+import re
 import time
 from typing import Any
 
@@ -32,6 +33,7 @@ from workers.adapters import metrics
 
 log = logging.getLogger("playbook.actions")
 _DETAIL = 200  # characters of a result's detail in the line
+_ADDRESS = re.compile(r"[\w.+'-]+@([\w-]+(?:\.[\w-]+)+)")
 
 
 class ActionLog(Interceptor):
@@ -82,5 +84,8 @@ def _record(request: Any, result: str, words: str, seconds: float, level: int) -
 
 
 def _short(text: str) -> str:
+    """The first line of a detail, cut to length, addresses masked (logs are kept
+    and shipped where journey data, encrypted in Temporal, is not)."""
     line = text.strip().splitlines()[0] if text.strip() else ""
+    line = _ADDRESS.sub(r"…@\1", line)
     return line if len(line) <= _DETAIL else line[: _DETAIL - 1] + "…"
