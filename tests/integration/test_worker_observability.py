@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -225,3 +226,48 @@ async def test_the_tuning_reaches_the_temporal_worker(
     await more.http.aclose()
     assert defaults.config()["max_concurrent_activities"] == 20
     assert defaults.config()["max_cached_workflows"] == 1000  # the SDK's own
+
+
+async def test_readyz_says_503_and_why_when_postgres_goes_away(
+    fresh_dsn: str, postgres_dsn: str, stack_env: dict[str, str], task_queue: str, tmp_path: Path
+) -> None:
+    """The worker's database is dropped under it (its connections cut): /readyz
+    answers 503 naming Postgres, /healthz still 200 (the process is alive)."""
+    import asyncpg
+
+    port = free_port()
+    env = {
+        **os.environ,
+        **stack_env,
+        "DATABASE_URL": fresh_dsn,
+        "PLAYBOOK_TASK_QUEUE": task_queue,
+        "PLAYBOOK_STATE_DIR": str(tmp_path),
+        "PLAYBOOK_LINK_SECRET": SECRET,
+        "PLAYBOOK_WORKER_HTTP_PORT": str(port),
+    }
+    log = tmp_path / "worker.log"
+    with worker_process(env, log) as worker:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+
+            async def ready() -> bool:
+                assert worker.poll() is None, log.read_text(encoding="utf-8")
+                try:
+                    return (await http.get("/readyz")).status_code == 200
+                except httpx.TransportError:  # not listening yet
+                    return False
+
+            await until(ready, "/readyz says ready")
+            name = urlsplit(fresh_dsn).path.lstrip("/")
+            admin = await asyncpg.connect(postgres_dsn)
+            try:
+                await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            finally:
+                await admin.close()
+            response = await http.get("/readyz")
+            health = await http.get("/healthz")
+    assert health.status_code == 200
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["status"] == "not ready"
+    assert list(body["reasons"]) == ["postgres"]
+    assert name in body["reasons"]["postgres"]
