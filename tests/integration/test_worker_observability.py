@@ -14,6 +14,7 @@ action, naming the journey and the step.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -110,6 +111,9 @@ async def test_worker_serves_probes_and_metrics_that_move_while_journeys_run(
         "PLAYBOOK_STATE_DIR": str(tmp_path),
         "PLAYBOOK_LINK_SECRET": SECRET,
         "PLAYBOOK_WORKER_HTTP_PORT": str(port),
+        # JSON log lines with the trace of each activity run (spans printed too).
+        "PLAYBOOK_LOG_FORMAT": "json",
+        "OTEL_TRACES_EXPORTER": "console",
     }
     log = tmp_path / "worker.log"
     base = f"http://127.0.0.1:{port}"
@@ -181,15 +185,32 @@ async def test_worker_serves_probes_and_metrics_that_move_while_journeys_run(
     for name in SDK_COUNTERS:
         assert total(first, name) > 0, name
         assert total(second, name) > total(first, name), name
-    # One log line per action, naming journey and step.
-    lines = log.read_text(encoding="utf-8").splitlines()
+    # One JSON log line per action, naming journey and step, in the activity's trace.
+    actions = [line for line in map(_json, log.read_text(encoding="utf-8").splitlines()) if line]
+    actions = [line for line in actions if line.get("logger") == "playbook.actions"]
     for journey_id in started:
         asked = [
-            line for line in lines if f"journey {journey_id} step " in line and " ask: done" in line
+            line
+            for line in actions
+            if line["workflow_id"] == journey_id and line.get("kind") == "ask"
         ]
         assert asked, f"no action line for {journey_id}"
+        assert asked[0]["result"] == "done" and asked[0]["step_id"]
+        assert f"journey {journey_id} step {asked[0]['step_id']} ask: done" in asked[0]["message"]
+        assert re.fullmatch(r"[0-9a-f]{32}", asked[0]["trace_id"])
+        assert re.fullmatch(r"[0-9a-f]{16}", asked[0]["span_id"])
     # Contacts' addresses stay out of the log (masked to their domain).
-    assert "rita." not in "\n".join(lines) and "emailed …@acme.example" in "\n".join(lines)
+    messages = "\n".join(line["message"] for line in actions)
+    assert "rita." not in messages and "emailed …@acme.example" in messages
+
+
+def _json(line: str) -> dict[str, Any] | None:
+    """A log line as JSON, None for the spans the console exporter prints."""
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
 
 
 async def test_the_tuning_reaches_the_temporal_worker(
