@@ -137,7 +137,8 @@ async def run(
             if ready is not None:
                 ready(
                     f"worker on task queue {options.task_queue!r} at {settings.temporal_address}"
-                    f" ({tuning.max_activities} activities at once"
+                    f" ({tuning.max_activities} activities at once,"
+                    f" {tuning.db_pool_size} database connections"
                     + (f"; custom actions from {', '.join(loaded)}" if loaded else "")
                     + (f"; /healthz /readyz /metrics on port {port}" if port else "")
                     + ")"

@@ -133,7 +133,10 @@ async def test_worker_serves_probes_and_metrics_that_move_while_journeys_run(
                 return "worker on task queue" in log.read_text(encoding="utf-8")
 
             await until(announced, "the worker is up")
-            assert f"/healthz /readyz /metrics on port {port}" in log.read_text(encoding="utf-8")
+            announced_line = log.read_text(encoding="utf-8")
+            assert f"/healthz /readyz /metrics on port {port}" in announced_line
+            # --concurrency 8 wins over the default 20, and the pool follows it.
+            assert "(8 activities at once, 13 database connections" in announced_line
             health = await http.get("/healthz")
             assert (health.status_code, health.json()) == (200, {"status": "ok"})
 

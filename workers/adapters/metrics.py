@@ -172,8 +172,11 @@ def export_otlp(service: str, environ: Mapping[str, str] | None = None) -> bool:
     """With OTEL_METRICS_EXPORTER=otlp, send the project's metrics over OTLP/HTTP
     (every 60 s, OTEL_METRIC_EXPORT_INTERVAL) as observable instruments reading the
     same counters /metrics shows. True if on."""
+    global _otlp_provider
     if metrics_exporter(environ) != "otlp":
         return False
+    if _otlp_provider is not None:  # once per process
+        return True
     from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.metrics import CallbackOptions, Observation
     from opentelemetry.sdk.metrics import MeterProvider
@@ -202,7 +205,6 @@ def export_otlp(service: str, environ: Mapping[str, str] | None = None) -> bool:
             meter.create_observable_counter(name + "_sum", [observe(metric, "_sum")], unit="s")
         else:
             meter.create_observable_counter(name + "_total", [observe(metric, "_total")])
-    global _otlp_provider
     _otlp_provider = provider
     return True
 
