@@ -130,10 +130,11 @@ async def run(
         async with worker:
             if port:
                 listening = _listen(port)
+                exits.callback(listening.close)  # after the server stopped
                 server = probes_server(port, _checks(store, client, worker))
                 serving = asyncio.create_task(server.serve(sockets=[listening]))
+                # Serves on while the worker drains: /readyz says it stopped polling.
                 exits.push_async_callback(_stop_server, server, serving)
-                exits.callback(listening.close)
             if ready is not None:
                 ready(
                     f"worker on task queue {options.task_queue!r} at {settings.temporal_address}"
