@@ -257,14 +257,23 @@ async def test_contact_without_email_address_is_reported(
     assert result.detail.startswith("Rita Renewal has no email address at ACME Corp;")
 
 
+def skipped_count(rule: str) -> float:
+    """``playbook_emails_skipped_total{rule=...}`` in this process."""
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("playbook_emails_skipped_total", {"rule": rule}) or 0.0
+
+
 async def test_held_out_journeys_send_nothing(
     activities: JourneyActivities, store: Any, smtp_sink: Any
 ) -> None:
     account_id = await seed_account(store)
     request = statement(account_id).model_copy(update={"held_out": True})
+    before = skipped_count("held_out")
     result = await activities.send(request)
     assert result.status == "skipped"
     assert smtp_sink.messages(to=f"rita.{account_id.lower()}") == []
+    assert skipped_count("held_out") == before + 1  # /metrics: why emails did not go out
 
 
 async def test_opted_out_contact_is_skipped(
@@ -274,9 +283,11 @@ async def test_opted_out_contact_is_skipped(
 
     account_id = await seed_account(store)
     await governance.record_opt_out(store.pool, f"rita.{account_id.lower()}@acme.example")
+    before = skipped_count("opted_out")
     result = await activities.send(statement(account_id))
     assert result.status == "skipped"
     assert smtp_sink.messages(to=f"rita.{account_id.lower()}") == []
+    assert skipped_count("opted_out") == before + 1
 
 
 async def test_ask_sends_one_signed_link_per_choice(

@@ -61,3 +61,33 @@ def test_the_project_s_counters_reach_the_otlp_endpoint(receiver: str) -> None:
     assert b"playbook_emails_sent_total" in body
     assert b"otlp_probe_template" in body
     assert b"playbook_activity_seconds_count" in body
+
+
+def _value(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_a_held_email_counts_by_rule_and_a_cap_counts_as_blocked_by_cap() -> None:
+    before = (
+        _value("playbook_emails_deferred_total", rule="cap"),
+        _value("playbook_emails_blocked_by_cap_total", cap="cap", action="defer"),
+        _value("playbook_emails_deferred_total", rule="quiet_hours"),
+        _value("playbook_emails_skipped_total", rule="opted_out"),
+        _value("playbook_emails_blocked_by_cap_total", cap="global_cap", action="skip"),
+    )
+    metrics.email_held("cap", "defer")
+    metrics.email_held("quiet_hours", "defer")
+    metrics.email_held("opted_out", "skip")
+    metrics.email_held("global_cap", "skip")
+    after = (
+        _value("playbook_emails_deferred_total", rule="cap"),
+        _value("playbook_emails_blocked_by_cap_total", cap="cap", action="defer"),
+        _value("playbook_emails_deferred_total", rule="quiet_hours"),
+        _value("playbook_emails_skipped_total", rule="opted_out"),
+        _value("playbook_emails_blocked_by_cap_total", cap="global_cap", action="skip"),
+    )
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1, 1, 1]
+    # Quiet hours and opt-outs are not caps.
+    assert _value("playbook_emails_blocked_by_cap_total", cap="quiet_hours", action="defer") == 0
