@@ -75,7 +75,7 @@ _OPERATORS = {
 _UNITS = {
     f"`{unit}`"
     for unit in ("second", "seconds", "minute", "minutes", "hour", "hours", "day", "days", "week",
-                 "weeks", "month", "months", "year", "years")
+                 "weeks", "month", "months", "year", "years", "business")
 }  # fmt: skip
 
 
