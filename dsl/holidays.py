@@ -16,6 +16,7 @@ The model file says which calendar a journey counts ``business days`` by
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import date
 
 from dsl.calendar_dates import DEFAULT_WEEKEND, WEEKDAY_NAMES
@@ -68,7 +69,7 @@ def read_holidays(name: str, text: str, path: str) -> tuple[Calendar | None, lis
             continue
         holidays[day.isoformat()] = title
     if problems:
-        return None, problems
+        return None, [replace(problem, source=text) for problem in problems]
     ordered = tuple(sorted(holidays.items()))
     return Calendar(name, weekend if weekend is not None else DEFAULT_WEEKEND, ordered), []
 

@@ -401,6 +401,7 @@ class _Builder:
         self.calendars: dict[str, Calendar] = {c.name: c for c in base.calendars} if base else {}
         self.calendar_choice = base.calendar_choice if base else None
         self.rules: list[ContactRule] = list(base.contact_rules) if base else []
+        self.unread: set[str] = set()  # calendars whose file did not read
 
     def report(self, message: str, where: _Where, hint: str = "") -> None:
         self.diagnostics.append(
@@ -644,6 +645,8 @@ class _Builder:
         diagnostic) when there is none or it does not read."""
         if name in self.calendars:
             return True
+        if name in self.unread:  # said once
+            return False
         folder = Path(self.path).parent / CALENDARS_FOLDER
         path = folder / f"{name}{HOLIDAYS_SUFFIX}"
         if not path.is_file():
@@ -655,9 +658,16 @@ class _Builder:
             )
             self.report(f"unknown calendar {name}: no file {path}", where, hint)
             return False
-        calendar, problems = read_holidays(name, path.read_text(encoding="utf-8"), str(path))
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.report(f"calendar {name}: {path} does not read ({exc})", where)
+            self.unread.add(name)
+            return False
+        calendar, problems = read_holidays(name, text, str(path))
         self.diagnostics += problems
         if calendar is None:
+            self.unread.add(name)
             return False
         self.calendars[name] = calendar
         return True
@@ -762,6 +772,18 @@ def check_model_text(text: str, path: str = "<text>") -> tuple[Model | None, lis
 _loaded: dict[tuple[str, str], Model] = {}
 
 
+def _calendar_texts(folder: Path) -> str:
+    """The holiday files next to a model, as one text: a changed holiday file is a
+    changed model."""
+    parts = []
+    for path in sorted((folder / CALENDARS_FOLDER).glob(f"*{HOLIDAYS_SUFFIX}")):
+        try:
+            parts.append(f"\0{path.name}\0{path.read_text(encoding='utf-8')}")
+        except (OSError, UnicodeDecodeError):
+            parts.append(f"\0{path.name}\0?")
+    return "".join(parts)
+
+
 def load_model(playbooks_dir: str | Path | None) -> Model:
     """The model of the playbooks in ``playbooks_dir``: the default model, with the
     team's ``model.playbook`` there (if any) added. Raises ``ModelError``."""
@@ -775,7 +797,7 @@ def load_model(playbooks_dir: str | Path | None) -> Model:
     text, problems = read_source(path)
     if text is None:
         raise ModelError(problems, "")
-    key = (str(path.resolve()), text)
+    key = (str(path.resolve()), text + _calendar_texts(path.parent))
     if key not in _loaded:
         model, diagnostics = check_model_text(text, str(path))
         if model is None:
