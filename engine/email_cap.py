@@ -14,11 +14,16 @@ Pure: the standard library and dsl only, so anything may import it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dsl.model import ContactRule
+
+# The operator's override of the book's per-contact rule (``5/7d``).
+GLOBAL_CAP_ENV = "PLAYBOOK_GLOBAL_EMAIL_CAP"
 
 
 @dataclass(frozen=True)
@@ -80,3 +85,33 @@ def book_rules(rules: Iterable[ContactRule], override: BookCap | None = None) ->
         per_contact = BookCap(strictest.limit, timedelta(seconds=strictest.period_seconds))
     per_account = min(account, key=lambda r: r.limit / r.period_seconds) if account else None
     return BookRules(per_contact, per_account)
+
+
+def global_cap_from_env(environ: Mapping[str, str] | None = None) -> BookCap | None:
+    """The global cap from ``PLAYBOOK_GLOBAL_EMAIL_CAP`` (``5/7d``), or None if unset."""
+    text = (environ if environ is not None else os.environ).get(GLOBAL_CAP_ENV, "").strip()
+    return parse_global_cap(text) if text else None
+
+
+def parse_global_cap(text: str) -> BookCap:
+    """Parse ``N/PERIOD`` where PERIOD is a number and a unit: ``5/7d``, ``10/30d``,
+    ``2/12h``, ``3/1w``."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*([smhdw])\s*", text)
+    if not match:
+        raise ValueError(
+            f"{GLOBAL_CAP_ENV}={text!r} is not a cap; expected N/PERIOD, e.g. 5/7d "
+            "(units: s, m, h, d, w)"
+        )
+    count, amount, unit = int(match[1]), int(match[2]), match[3]
+    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}[unit]
+    if amount == 0:
+        raise ValueError(f"{GLOBAL_CAP_ENV}={text!r}: the period must be longer than zero")
+    return BookCap(count, timedelta(seconds=amount * seconds))
+
+
+def rules_in_force(
+    rules: Iterable[ContactRule], environ: Mapping[str, str] | None = None
+) -> BookRules:
+    """The book's rules as the worker enforces them and the forecast predicts them:
+    the model's, ``PLAYBOOK_GLOBAL_EMAIL_CAP`` overriding the per-contact one."""
+    return book_rules(rules, global_cap_from_env(environ))

@@ -51,8 +51,6 @@ a renewal notice because it is night where the contact lives would lose it.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -62,7 +60,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from dsl.ir import ContactPolicy
 from dsl.model import ContactRule
 from engine.contract import ActionRequest
-from engine.email_cap import BookCap, EmailCap, book_rules
+from engine.email_cap import (
+    GLOBAL_CAP_ENV,
+    BookCap,
+    EmailCap,
+    global_cap_from_env,
+    parse_global_cap,
+    rules_in_force,
+)
 from workers.adapters.store import connection
 
 Rule = Literal[
@@ -79,7 +84,6 @@ Action = Literal["send", "defer", "skip"]
 # An asyncpg Pool, Connection or pooled connection, or a ``workers.adapters.store.Store``.
 ConnOrPool = Any
 
-GLOBAL_CAP_ENV = "PLAYBOOK_GLOBAL_EMAIL_CAP"
 # Namespace for pg_advisory_xact_lock(int, int), so our locks never collide with
 # another module's advisory locks ("play" in ASCII).
 _LOCK_NAMESPACE = 0x706C6179
@@ -209,7 +213,7 @@ async def decide_for_action(
     account) never send the same step to one person within the period, while
     other playbooks whose steps happen to share an id are not held back.
     """
-    book = book_rules(rules if rules is not None else _model_rules(), global_cap_from_env())
+    book = rules_in_force(rules if rules is not None else _model_rules())
     ceiling = book.per_contact
     return await decide_touch(
         conn_or_pool,
@@ -300,28 +304,6 @@ async def list_decisions(
             limit,
         )
     return [DecisionRecord(**dict(row)) for row in rows]
-
-
-def global_cap_from_env(environ: Mapping[str, str] | None = None) -> BookCap | None:
-    """The global cap from ``PLAYBOOK_GLOBAL_EMAIL_CAP`` (``5/7d``), or None if unset."""
-    text = (environ if environ is not None else os.environ).get(GLOBAL_CAP_ENV, "").strip()
-    return parse_global_cap(text) if text else None
-
-
-def parse_global_cap(text: str) -> BookCap:
-    """Parse ``N/PERIOD`` where PERIOD is a number and a unit: ``5/7d``, ``10/30d``,
-    ``2/12h``, ``3/1w``."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*([smhdw])\s*", text)
-    if not match:
-        raise ValueError(
-            f"{GLOBAL_CAP_ENV}={text!r} is not a cap; expected N/PERIOD, e.g. 5/7d "
-            "(units: s, m, h, d, w)"
-        )
-    count, amount, unit = int(match[1]), int(match[2]), match[3]
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}[unit]
-    if amount == 0:
-        raise ValueError(f"{GLOBAL_CAP_ENV}={text!r}: the period must be longer than zero")
-    return BookCap(count, timedelta(seconds=amount * seconds))
 
 
 # --------------------------------------------------------------------------- the rules
@@ -638,3 +620,6 @@ def _words(period: timedelta) -> str:
             n = seconds // size
             return f"{n} {unit}{'' if n == 1 else 's'}"
     return f"{period}"
+
+
+__all__ = ["GLOBAL_CAP_ENV", "BookCap", "global_cap_from_env", "parse_global_cap"]
