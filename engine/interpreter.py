@@ -969,7 +969,7 @@ class Interpreter:
 
     async def _run_cta(self, step: Cta, ctx: Context, resume: list[str] | None) -> None:
         params = self._cta_params(step, ctx)
-        label = _task_label(step, params)
+        label = self._task_label(step, params)
         await self._perform(step, "cta", params, ctx, step.policy, params["reason"], label=label)
 
     async def _run_escalate(self, step: Escalate, ctx: Context, resume: list[str] | None) -> None:
@@ -980,7 +980,7 @@ class Interpreter:
         deadline = self._later(self.runtime.now(), step.wait)
         params["wait_until"] = deadline.isoformat()
         since = len(self._events)
-        label = _task_label(step, params)
+        label = self._task_label(step, params)
         result = await self._perform(
             step, "escalate", params, ctx, step.policy, params["reason"], label=label
         )
@@ -1102,6 +1102,18 @@ class Interpreter:
         if when.offset.business_days:
             day = add_business_days(day, when.offset.business_days, days.weekend, days.holidays)
         return point_in_time(add_months(day, when.offset.months), when.offset.seconds)
+
+    def _task_label(self, step: Cta | Escalate, params: dict[str, Any]) -> str:
+        """A CTA's label; one due in business days says when and by which calendar."""
+        business = step.due.business_days or (
+            isinstance(step.due_expr, Call) and step.due_expr.fn == "business_days"
+        )
+        if not business:
+            return _task_label(step, params)
+        due = show(datetime.fromisoformat(params["due"]).date())
+        days = workdays_for(self.playbook, self.scope())
+        head = "CTA for" if isinstance(step, Cta) else "escalate to"
+        return f"{head} {step.owner_role} ({params['priority']}, due {due}, {days.label()})"
 
     def _by_calendar(self, label: str, length: Duration) -> str:
         """``label (us calendar)`` for a length in business days."""

@@ -71,6 +71,8 @@ def test_the_uk_calendar_skips_boxing_day_too() -> None:
     assert actions(result) == [("2026-12-24", "cta"), ("2026-12-31", "send")]
     cta = next(req for req, _ in result.actions if req.kind == "cta")
     assert cta.params["due"].startswith("2026-12-30")  # Dec 29, Dec 30
+    labels = [e.label for e in result.timeline.done]
+    assert labels[0] == "CTA for csm (medium, due 2026-12-30, uk calendar)"
     halfway = simulated(
         compiled(YEAR_END), "emea", "2026-12-31", datetime(2026, 12, 26, tzinfo=UTC)
     )
@@ -115,7 +117,8 @@ def test_a_playbook_without_business_days_keeps_its_version() -> None:
 def test_fmt_and_graph_keep_business_days() -> None:
     assert format_text(YEAR_END) == (YEAR_END, [])
     drawn = to_mermaid(compiled(YEAR_END))
-    assert "3 business days" in drawn
+    assert "T-3 business days step call: Call before renewal" in drawn
+    assert '"wait 3 business days"' in drawn
 
 
 def write_model(tmp_path: Path, model: str, files: dict[str, str]) -> Path:
