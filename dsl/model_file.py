@@ -721,11 +721,11 @@ class _Builder:
             text += " counting " + ", ".join(counting)
         rule = ContactRule(
             line.limit,
-            per,
+            "contact" if per == "contact" else "account",
             line.amount * seconds,
             counting,
             text,
-            self.origin,  # type: ignore[arg-type]
+            self.origin,
         )
         self.rules.append(rule)
 
