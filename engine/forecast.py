@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, PlainSerializer
@@ -501,6 +501,25 @@ def cap_hits(
             if counts_for_account:
                 account.append(email.at)
     return hits
+
+
+def journey_held_back(
+    playbook: Playbook,
+    facts: Mapping[str, Any],
+    actions: Iterable[tuple[ActionRequest, Any]],
+    rules: BookRules,
+) -> list[CapHit]:
+    """The emails of one simulated journey (``SimulationResult.actions``) that its
+    playbook's cap or the book's contact rules would hold back, by ``cap_hits``: what
+    ``playbook simulate`` says of them (the simulation itself sends them)."""
+    start = datetime.min.replace(tzinfo=UTC)
+    journey = Enrolment(playbook, str((facts.get("account") or {}).get("id") or ""), facts, start)
+    seen = Forecast(as_of=start.date(), days=0, playbooks=[playbook.name])
+    for request, result in actions:
+        if getattr(result, "status", "done") == "done":
+            _collect(seen, journey, request)
+    caps = {playbook.name: playbook.defaults.contact}
+    return cap_hits(seen.emails, caps, book=rules, ctas=seen.ctas)
 
 
 def iso_week(at: datetime | date) -> str:

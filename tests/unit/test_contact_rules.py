@@ -106,3 +106,44 @@ def test_a_bad_rule_is_refused_with_line_and_column() -> None:
 def test_the_fixture_model_declares_both_rules() -> None:
     text = (Path(__file__).parents[1] / "fixtures" / "business_days" / "model.playbook").read_text()
     assert "at most 2 emails per contact per 7 days" in text
+
+
+TOUCHY = """\
+playbook touchy:
+    title "Calls, then mail"
+    journey id "touchy:{account.id}"
+    defaults:
+        quiet hours 0 to 0
+
+    step first:
+        create cta for csm, due in 2 business days, reason "Call"
+        create cta for csm, due in 2 business days, reason "Meet"
+        send renewal_statement to decision_maker
+        wait 1 day
+        send renewal_documents to renewal_contact
+"""
+
+
+def test_simulate_says_which_email_the_account_budget_holds_back(tmp_path: Path) -> None:
+    import typer
+    from typer.testing import CliRunner
+
+    from cli import simulate
+
+    (tmp_path / "templates").symlink_to(Path(__file__).parents[2] / "playbooks" / "templates")
+    (tmp_path / "model.playbook").write_text(RULES, encoding="utf-8")
+    (tmp_path / "touchy.playbook").write_text(TOUCHY, encoding="utf-8")
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    simulate.register(app)
+    result = CliRunner().invoke(
+        app,
+        ["simulate", str(tmp_path / "touchy.playbook"), "--start", "2027-01-04"],
+        env={"COLUMNS": "200", "PLAYBOOK_GLOBAL_EMAIL_CAP": ""},
+    )
+    assert result.exit_code == 0, result.output
+    held = [line for line in result.output.splitlines() if line.startswith("held back")]
+    assert held == [
+        "held back on 2027-01-05: renewal_documents to rita@acme.example, 3 touches in 7 days "
+        "(at most 3); the worker defers it"
+    ]
