@@ -15,7 +15,7 @@ from dsl.graph import to_mermaid
 from dsl.ir import Playbook
 from dsl.loader import check_model_file, check_text
 from engine.simulation import SimulationResult, run_simulation, sample_facts
-from tests.unit.test_language_cases import PLAYBOOKS, with_body
+from tests.unit.test_language_cases import PLAYBOOKS, only, with_body
 
 FOLDER = Path(__file__).parents[1] / "fixtures" / "business_days"
 YEAR_END = (FOLDER / "year_end.playbook").read_text(encoding="utf-8")
@@ -198,3 +198,9 @@ def test_the_fixture_folder_is_a_valid_model(tmp_path: Path) -> None:
     model, found = check_model_file(tmp_path / "f" / "model.playbook")
     assert model is not None, [d.headline() for d in found]
     assert [c.name for c in model.calendars] == ["us", "uk"]
+
+
+def test_a_misspelt_business_day_gets_a_hint() -> None:
+    d = only(with_body("wait 2 busines days"))
+    assert (d.line, d.col, d.message) == (8, 16, "a duration needs a unit")
+    assert d.hint == "did you mean `business days`?"
