@@ -204,3 +204,18 @@ def test_a_misspelt_business_day_gets_a_hint() -> None:
     d = only(with_body("wait 2 busines days"))
     assert (d.line, d.col, d.message) == (8, 16, "a duration needs a unit")
     assert d.hint == "did you mean `business days`?"
+
+
+def test_diff_says_what_changed_in_business_days_and_calendars(tmp_path: Path) -> None:
+    from dsl.diff import diff_playbooks
+
+    shutil.copytree(FOLDER, tmp_path / "b", symlinks=True)
+    with (tmp_path / "b" / "calendars" / "uk.holidays").open("a", encoding="utf-8") as f:
+        f.write("2026-12-29 A day of our own\n")
+    later = YEAR_END.replace("at 3 business days before", "at 4 business days before")
+    changes = diff_playbooks(compiled(YEAR_END), compiled(later, tmp_path / "b")).changes
+    assert [c.words for c in changes] == [
+        "step call: time point moved from 3 business days before renewal "
+        "to 4 business days before renewal",
+        "calendar uk changed (+2026-12-29)",
+    ]
