@@ -215,7 +215,7 @@ def test_diff_says_what_changed_in_business_days_and_calendars(tmp_path: Path) -
     later = YEAR_END.replace("at 3 business days before", "at 4 business days before")
     changes = diff_playbooks(compiled(YEAR_END), compiled(later, tmp_path / "b")).changes
     assert [c.words for c in changes] == [
+        "calendar uk changed (+2026-12-29)",
         "step call: time point moved from 3 business days before renewal "
         "to 4 business days before renewal",
-        "calendar uk changed (+2026-12-29)",
     ]
