@@ -705,6 +705,8 @@ class _Builder:
         for token in line.counting:
             if str(token) not in TOUCH_KINDS:
                 hint = did_you_mean(str(token), TOUCH_KINDS) or "counting " + ", ".join(TOUCH_KINDS)
+                if str(token) in ("meetings", "meeting", "tasks"):
+                    hint = "the calls and meetings people make are their CTAs: count `ctas`"
                 self.report(f"unknown touch {token}", _at(token), hint)
                 return
         if per == "contact" and counting not in ((), ("emails",)):

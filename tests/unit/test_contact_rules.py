@@ -96,7 +96,7 @@ def test_a_bad_rule_is_refused_with_line_and_column() -> None:
         3,
         67,
         "unknown touch meetings",
-        "counting emails, ctas, calls",
+        "the calls and meetings people make are their CTAs: count `ctas`",
     )
     assert bad("at most 3 touches per contact per 7 days")[2] == (
         "unknown touches: at most N emails per contact"
