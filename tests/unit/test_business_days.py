@@ -219,3 +219,15 @@ def test_diff_says_what_changed_in_business_days_and_calendars(tmp_path: Path) -
         "step call: time point moved from 3 business days before renewal "
         "to 4 business days before renewal",
     ]
+
+
+def test_every_business_day_skips_the_holidays() -> None:
+    playbook = compiled(
+        with_body("every 1 business day, at most 4 times:", "    send renewal_statement to billing")
+    )
+    facts = sample_facts(date(2026, 12, 1))
+    facts["account"]["region"] = "emea"  # the uk calendar
+    start = datetime(2026, 12, 23, 9, tzinfo=UTC)
+    result = asyncio.run(run_simulation(playbook, facts, start=start))
+    sends = [r.playbook_time.date().isoformat() for r, _ in result.actions if r.kind == "send"]
+    assert sends == ["2026-12-24", "2026-12-29", "2026-12-30", "2026-12-31"]
