@@ -16,6 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from dsl.calendar_dates import WEEKDAY_NAMES
 from dsl.diagnostics import PlaybookError
 from dsl.model import DEFAULT_ORIGIN, Model
 from dsl.model_file import load_model
@@ -87,6 +88,28 @@ def model_command(
     console.print(f"Fallback owner (a CTA whose account names nobody): {model.fallback_owner}")
     console.print("Contact roles: " + ", ".join(model.contact_roles), highlight=False)
     console.print(channels_table(model))
+    for line in calendar_lines(model):
+        console.print(line, highlight=False)
+
+
+def calendar_lines(model: Model) -> list[str]:
+    """Business calendars and the book's contact rules, one line each."""
+    out = []
+    choice = model.calendar_choice
+    if choice is None:
+        out.append("Business days: Monday to Friday (no calendars declared)")
+    else:
+        for calendar in model.calendars:
+            days = ", ".join(WEEKDAY_NAMES[d][:3] for d in calendar.weekend)
+            out.append(
+                f"Calendar {calendar.name}: weekend {days}, {len(calendar.holidays)} holidays"
+            )
+        cases = ", ".join(f"{value} -> {name}" for value, name in choice.cases)
+        by = f"by {choice.fact}: {cases}; " if choice.fact else ""
+        out.append(f"Business days {by}otherwise {choice.default or 'Monday to Friday'}")
+    rules = [rule.text for rule in model.contact_rules] or ["none declared"]
+    out.append("Contact rules across playbooks: " + "; ".join(rules))
+    return out
 
 
 def register(app: typer.Typer) -> None:

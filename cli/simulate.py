@@ -37,7 +37,9 @@ from dsl.loader import load_playbook
 from dsl.model import Model
 from dsl.model_file import load_model
 from engine import scenario
+from engine.email_cap import rules_in_force
 from engine.evaluator import show
+from engine.forecast import journey_held_back
 from engine.scenario import ScenarioError
 from engine.simulation import (
     Script,
@@ -200,3 +202,11 @@ def simulate_command(
         return
     console.print(timeline_table(result.timeline))
     console.print(_summary(result, until), highlight=False)
+    rules = rules_in_force(model.contact_rules)
+    for hit in journey_held_back(playbook, facts, result.actions, rules):
+        console.print(
+            f"held back on {show(hit.at.date())}: {hit.template} to {hit.contact or '?'}, "
+            f"{hit.recent} touches in {hit.period_days:g} days (at most {hit.cap}); "
+            "the worker defers it",
+            highlight=False,
+        )

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from dsl.calendar_dates import Months, add_months, day_in, next_date
+from dsl.calendar_dates import BusinessDays, Months, add_months, day_in, next_date
 
 Scope = Mapping[str, Any]
 Implementation = Callable[[Scope, list[Any]], Any]
@@ -187,6 +187,11 @@ def _months(scope: Scope, args: list[Any]) -> Any:
     return Months(count) if count is not None else None
 
 
+def _business_days(scope: Scope, args: list[Any]) -> Any:
+    count = _whole(args[0])
+    return BusinessDays(count) if count is not None else None
+
+
 # --------------------------------------------------------------------------- the table
 
 _ORDERED = ("number", "date", "duration", "list")
@@ -217,6 +222,7 @@ BUILTINS: dict[str, Builtin] = {
             positions=(("number",), ("number",), ("date",)),
         ),  # fmt: skip
         Builtin("months", 1, 1, ("number",), "duration", _months, written=False),
+        Builtin("business_days", 1, 1, ("number",), "duration", _business_days, written=False),
         Builtin("anchor", 0, 0, (), "date", _anchor, written=False),
     )
 }

@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
 When = TypeVar("When", date, datetime)
+_ONE_DAY = timedelta(days=1)
 
 
 def add_months(when: When, months: int) -> When:
@@ -82,3 +83,58 @@ class Months:
             years = self.count // 12
             return f"{years} year{'' if abs(years) == 1 else 's'}"
         return f"{self.count} month{'' if abs(self.count) == 1 else 's'}"
+
+
+# --------------------------------------------------------------------------- business days
+
+WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+DEFAULT_WEEKEND = (5, 6)  # Saturday, Sunday (date.weekday() numbers)
+
+
+def is_business_day(day: date, weekend: tuple[int, ...], holidays: frozenset[str]) -> bool:
+    """Whether ``day`` is neither a weekend day nor a holiday (ISO dates)."""
+    return day.weekday() not in weekend and day.isoformat() not in holidays
+
+
+def add_business_days(
+    when: When, count: int, weekend: tuple[int, ...], holidays: frozenset[str]
+) -> When:
+    """``when`` moved by ``count`` business days (backwards when negative), the time of
+    day kept: each step goes to the next day that is no weekend day and no holiday.
+    Friday + 1 business day is Monday; Monday - 1 is Friday. A calendar whose every
+    weekday is a weekend day has no business days: ``when`` is returned."""
+    if count == 0 or len(set(weekend) & set(range(7))) >= 7:
+        return when
+    step = 1 if count > 0 else -1
+    moved = when
+    for _ in range(abs(count)):
+        moved = moved + step * _ONE_DAY
+        while not is_business_day(_day_of(moved), weekend, holidays):
+            moved = moved + step * _ONE_DAY
+    return moved
+
+
+def _day_of(when: date) -> date:
+    return when.date() if isinstance(when, datetime) else when
+
+
+@dataclass(frozen=True, order=True)
+class BusinessDays:
+    """A length of business days (``2 business days``): added by the journey's calendar
+    (``engine.interpreter`` and ``engine.cta_terms`` know it); with no calendar,
+    anything else has no meaning (the evaluator's rule: no value)."""
+
+    count: int
+
+    def __mul__(self, other: Any) -> Any:
+        if isinstance(other, int | float) and not isinstance(other, bool):
+            return BusinessDays(round(self.count * other))
+        return NotImplemented
+
+    __rmul__ = __mul__
+
+    def __neg__(self) -> BusinessDays:
+        return BusinessDays(-self.count)
+
+    def __str__(self) -> str:
+        return f"{self.count} business day{'' if abs(self.count) == 1 else 's'}"

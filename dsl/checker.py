@@ -814,7 +814,8 @@ class Checker(NodeVisitor[Any]):
         self.template(remind.template, for_ask=True)
         self.positive_duration(remind.after)
         wait = stmt.wait
-        if wait is not None and not (remind.after.calendar or wait.calendar):
+        fixed = not (remind.after.calendar or wait.calendar) if wait is not None else False
+        if wait is not None and fixed and not (remind.after.business or wait.business):
             if remind.after.seconds >= wait.seconds:
                 self.report(
                     f"the reminder after {remind.after.text} comes when the wait of "
@@ -826,8 +827,8 @@ class Checker(NodeVisitor[Any]):
     def fixed_duration(self, duration: s.Duration) -> None:
         """A length the runtime counts in seconds (retries, timeouts, the email cap's
         period): calendar months have no fixed length."""
-        if duration.calendar:
-            days = duration.months * 30
+        if duration.calendar or duration.business:
+            days = duration.months * 30 or duration.business_days
             self.report(
                 f"{duration.unit} have no fixed length here",
                 duration.span,
@@ -842,6 +843,12 @@ class Checker(NodeVisitor[Any]):
                 f"{duration.text}: calendar {duration.unit.removesuffix('s')}s are whole",
                 duration.span,
                 "write a whole number of months, or days",
+            )
+        if duration.business and "." in duration.amount:
+            self.report(
+                f"{duration.text}: business days are whole",
+                duration.span,
+                "write a whole number of business days, or hours",
             )
         # Beyond this, dates overflow at run time; no journey waits a century.
         if duration.seconds > MAX_DURATION_SECONDS:

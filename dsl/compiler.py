@@ -38,7 +38,24 @@ def _span(span: s.Span) -> ir.Span | None:
 def _duration(duration: s.Duration) -> ir.Duration:
     if duration.calendar:
         return ir.Duration(seconds=0, months=duration.months, text=duration.text)
+    if duration.business:
+        return ir.Duration(seconds=0, business_days=duration.business_days, text=duration.text)
     return ir.Duration(seconds=duration.seconds, text=duration.text)
+
+
+def _counts_business_days(playbook: ir.Playbook) -> bool:
+    """Whether any duration or expression of the playbook is in business days."""
+    return _business_in(playbook.model_dump())
+
+
+def _business_in(value: Any) -> bool:
+    if isinstance(value, dict):
+        if value.get("business_days") or value.get("fn") == "business_days":
+            return True
+        return any(_business_in(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_business_in(v) for v in value)
+    return False
 
 
 def _number(number: s.NumberLit) -> int | float:
@@ -131,7 +148,7 @@ class _Compiler(NodeVisitor[Any]):
                 handlers.append(self.handler(item, handler_siblings))
             elif isinstance(item, s.StepDecl):
                 body.append(self.step(item, step_siblings))
-        return ir.Playbook(
+        compiled = ir.Playbook(
             **header,
             events=events,
             exits=exits,
@@ -141,6 +158,32 @@ class _Compiler(NodeVisitor[Any]):
             body=body,
             owners=self.owner_routes(),
             channels=self.channel_routes(),
+        )
+        if not _counts_business_days(compiled):
+            return compiled
+        calendars, choice = self.calendars()
+        return compiled.model_copy(update={"calendars": calendars, "calendar_choice": choice})
+
+    def calendars(self) -> tuple[list[ir.Calendar], ir.CalendarChoice | None]:
+        """The model's calendars, pinned in the IR of a playbook that counts business
+        days (a running journey keeps the holidays it was compiled with)."""
+        choice = self.model.calendar_choice
+        if choice is None:
+            return [], None
+        calendars = [
+            ir.Calendar(
+                name=c.name,
+                weekend=list(c.weekend),
+                holidays=[ir.Holiday(date=day, name=name) for day, name in c.holidays],
+            )
+            for c in self.model.calendars
+        ]
+        fact = None
+        if choice.fact:
+            parts = choice.fact.split(".")
+            fact = ir.Path(parts=parts, type=_path_type(parts, self.model))
+        return calendars, ir.CalendarChoice(
+            fact=fact, cases=dict(choice.cases), default=choice.default
         )
 
     def owner_routes(self) -> list[ir.OwnerRoute]:
@@ -243,7 +286,10 @@ class _Compiler(NodeVisitor[Any]):
             span=_span(span),
             at=self.expr(time.at),
             offset=ir.Duration(
-                seconds=sign * offset.seconds, months=sign * offset.months, text=text
+                seconds=sign * offset.seconds,
+                months=sign * offset.months,
+                business_days=sign * offset.business_days,
+                text=text,
             ),
             if_past="skip" if if_past is not None and if_past.text == "skip" else "run",
         )
@@ -525,6 +571,9 @@ class _Compiler(NodeVisitor[Any]):
         if expr.calendar:  # calendar months: a value of their own (dsl.calendar_dates.Months)
             count = ir.Literal(type="number", value=expr.months)
             return ir.Call(fn="months", args=[count], span=_span(expr.span))
+        if expr.business:  # counted by the journey's calendar (dsl.calendar_dates.BusinessDays)
+            count = ir.Literal(type="number", value=expr.business_days)
+            return ir.Call(fn="business_days", args=[count], span=_span(expr.span))
         return ir.Literal(type="duration", value=expr.seconds, span=_span(expr.span))
 
     def visit_PathExpr(self, expr: s.PathExpr) -> ir.Expr:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 Severity = Literal["error", "warning"]
@@ -32,6 +32,9 @@ class Diagnostic:
     col: int = 1
     end_col: int | None = None
     hint: str = ""
+    # The text of ``path`` when it is another file than the one being checked (a
+    # holiday file a model names): quoted in place of that file's source.
+    source: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_error(self) -> bool:
@@ -86,6 +89,7 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
 def render_diagnostic(diag: Diagnostic, source: str) -> str:
     """The headline, the numbered source line with a caret under the span, the hint."""
     out = [diag.headline()]
+    source = diag.source if diag.source is not None else source
     # Split as the lexer does (only \n ends a line), not as str.splitlines.
     lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     # No source (a missing or unreadable file): nothing to quote, no empty excerpt.

@@ -396,6 +396,30 @@ def _header_changes(old: ir.Playbook, new: ir.Playbook, words: _Words) -> list[C
                 "defaults (retry, timeout, email cap, quiet hours) changed",
             )
         )
+    out += _calendar_changes(old, new)
+    return out
+
+
+def _calendar_changes(old: ir.Playbook, new: ir.Playbook) -> list[Change]:
+    """The pinned business calendars: holidays added or dropped, the choice changed."""
+    out: list[Change] = []
+    was = {c.name: c for c in old.calendars}
+    now = {c.name: c for c in new.calendars}
+    for name in sorted(set(was) | set(now)):
+        before = {h.date for h in was[name].holidays} if name in was else set()
+        after = {h.date for h in now[name].holidays} if name in now else set()
+        parts = [f"+{day}" for day in sorted(after - before)]
+        parts += [f"-{day}" for day in sorted(before - after)]
+        if name in was and name in now and was[name].weekend != now[name].weekend:
+            parts.append("weekend changed")
+        if parts or (name in was) != (name in now):
+            how = "added" if name not in was else "removed" if name not in now else "changed"
+            detail = f" ({', '.join(parts)})" if parts and how == "changed" else ""
+            out.append(Change("header changed", "calendars", f"calendar {name} {how}{detail}"))
+    if plain(old.calendar_choice) != plain(new.calendar_choice):
+        out.append(
+            Change("header changed", "calendars", "which calendar a journey counts by changed")
+        )
     return out
 
 
@@ -479,6 +503,10 @@ def point_text(when: ir.WaitUntil, playbook: ir.Playbook) -> str:
     if when.offset.months:  # calendar months (dsl.calendar_dates)
         side = "before" if when.offset.months < 0 else "after"
         return f"{duration(ir.Duration(seconds=0, months=abs(when.offset.months)))} {side} {target}"
+    if when.offset.business_days:  # counted by the journey's calendar
+        side = "before" if when.offset.business_days < 0 else "after"
+        days = ir.Duration(seconds=0, business_days=abs(when.offset.business_days))
+        return f"{duration(days)} {side} {target}"
     if not offset:
         return target
     side = "before" if offset < 0 else "after"

@@ -61,6 +61,9 @@ class Duration(Node):
     seconds: int
     text: str = ""
     months: int = 0
+    # Business days: counted by the journey's calendar (``Playbook.calendars``),
+    # weekends and holidays skipped; negative before a date.
+    business_days: int = 0
 
 
 # --------------------------------------------------------------------------- expressions
@@ -497,6 +500,30 @@ class ChannelRoute(Node):
     env: str
 
 
+class Holiday(Node):
+    date: str  # ISO
+    name: str = ""
+
+
+class Calendar(Node):
+    """A business calendar as the model declared it when the playbook compiled: its
+    weekend days (``date.weekday()`` numbers) and holidays, pinned so that a running
+    journey counts business days the same way on every replay."""
+
+    name: str
+    weekend: list[int] = [5, 6]
+    holidays: list[Holiday] = []
+
+
+class CalendarChoice(Node):
+    """Which calendar a journey counts by: the one ``fact``'s value maps to in
+    ``cases``, else ``default`` ("" with no calendars: Monday to Friday)."""
+
+    fact: Expr | None = None
+    cases: dict[str, str] = {}
+    default: str = ""
+
+
 class Playbook(Node):
     ir_format: int = IR_FORMAT
     name: str
@@ -518,6 +545,9 @@ class Playbook(Node):
     owners: list[OwnerRoute] = []  # every owner its CTAs name (from the data model)
     channels: list[ChannelRoute] = []  # every channel it notifies (from the data model)
     source: str = ""
+    # The model's calendars, pinned when the playbook counts business days.
+    calendars: list[Calendar] = []
+    calendar_choice: CalendarChoice | None = None
 
     def owner_route(self, role: str) -> OwnerRoute | None:
         """Where a CTA for ``role`` goes (``None``: IR compiled before routes were kept)."""
@@ -591,6 +621,7 @@ class Playbook(Node):
 # they hold the default (the names are used by no other node).
 _ADDED_NODE_FIELDS: dict[str, Any] = {
     "months": 0,
+    "business_days": 0,
     "remind_after": None,
     "remind_template": "",
     "priority_expr": None,
@@ -614,7 +645,13 @@ def _strip_spans(value: Any) -> Any:
 # Playbook fields added after IR format 1, with their defaults: left out of the hash
 # while they hold the default, so adding one changes the version of no playbook
 # that does not use it.
-_ADDED_FIELDS: dict[str, Any] = {"starts_on": "", "owners": [], "channels": []}
+_ADDED_FIELDS: dict[str, Any] = {
+    "starts_on": "",
+    "owners": [],
+    "channels": [],
+    "calendars": [],
+    "calendar_choice": None,
+}
 
 
 # id(playbook) -> (a weak reference to it, its content hash); see Playbook.version.

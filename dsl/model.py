@@ -97,6 +97,41 @@ class Channel:
 
 
 @dataclass(frozen=True)
+class Calendar:
+    """A business calendar (``playbooks/calendars/NAME.holidays``): its weekend days
+    (``date.weekday()`` numbers) and its holidays (ISO date, name)."""
+
+    name: str
+    weekend: tuple[int, ...]
+    holidays: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class CalendarChoice:
+    """Which calendar a journey counts business days by: the one the fact ``fact``
+    (``account.region``) maps to in ``cases``, else ``default``."""
+
+    fact: str = ""
+    cases: tuple[tuple[str, str], ...] = ()
+    default: str = ""
+
+
+@dataclass(frozen=True)
+class ContactRule:
+    """A contact rule for the whole book (``contact rules:`` in the model): at most
+    ``limit`` touches per ``per`` (``contact``: one person, emails only; ``account``:
+    everyone there) within ``period_seconds``, counting ``counting`` (``emails``,
+    ``ctas`` opened for people to call or meet, ``calls`` logged by phone)."""
+
+    limit: int
+    per: Literal["contact", "account"]
+    period_seconds: int
+    counting: tuple[str, ...] = ("emails",)
+    text: str = ""
+    origin: str = DEFAULT_ORIGIN
+
+
+@dataclass(frozen=True)
 class Model:
     """The data model playbooks are checked, compiled and run against."""
 
@@ -106,6 +141,9 @@ class Model:
     contact_roles: tuple[str, ...]
     channels: tuple[Channel, ...]
     sources: tuple[str, ...] = field(default=(DEFAULT_ORIGIN,))
+    calendars: tuple[Calendar, ...] = ()
+    calendar_choice: CalendarChoice | None = None
+    contact_rules: tuple[ContactRule, ...] = ()
 
     # ------------------------------------------------------------------ facts
 
@@ -208,6 +246,20 @@ class Model:
                 {"name": c.name, "env": c.env, "description": c.description, "origin": c.origin}
                 for c in self.channels
             ],
+            "calendars": [
+                {"name": c.name, "weekend": list(c.weekend), "holidays": len(c.holidays)}
+                for c in self.calendars
+            ],
+            "calendar_by": (
+                {
+                    "fact": self.calendar_choice.fact,
+                    "cases": dict(self.calendar_choice.cases),
+                    "default": self.calendar_choice.default,
+                }
+                if self.calendar_choice
+                else None
+            ),
+            "contact_rules": [rule.text for rule in self.contact_rules],
         }
 
 

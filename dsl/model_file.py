@@ -25,12 +25,16 @@ from lark.tree import Meta
 
 from dsl.diagnostics import Diagnostic, PlaybookError, did_you_mean, error
 from dsl.folder import model_file
+from dsl.holidays import CALENDARS_FOLDER, HOLIDAYS_SUFFIX, read_holidays
 from dsl.model import (
     CONTACT_GROUP,
     DEFAULT_ORIGIN,
     FIELD_TYPES,
     OPEN_ROOTS,
+    Calendar,
+    CalendarChoice,
     Channel,
+    ContactRule,
     Fact,
     FactGroup,
     FieldType,
@@ -43,6 +47,9 @@ _GRAMMAR = Path(__file__).with_name("model_grammar.lark")
 DEFAULT_MODEL = Path(__file__).with_name("default.model")
 
 TYPE_WORDS = (*FIELD_TYPES, "one of WORDS")
+# What a book-wide contact rule may count, and the lengths of its period.
+TOUCH_KINDS = ("emails", "ctas", "calls")
+RULE_UNITS = {"hour": 3600, "day": 86400, "week": 7 * 86400}
 _FACT_EXAMPLE = 'e.g. `support_tier: one of gold, silver, bronze "Support contract tier"`'
 
 
@@ -91,6 +98,25 @@ class _OwnerLine:
 
 
 @dataclass
+class _CalendarCase:
+    value: str
+    where: _Where
+    calendar: str
+    calendar_where: _Where
+
+
+@dataclass
+class _RuleLine:
+    where: _Where
+    limit: int
+    noun: Token
+    per: Token
+    amount: int
+    unit: Token
+    counting: list[Token]
+
+
+@dataclass
 class _ChannelLine:
     name: str
     where: _Where
@@ -135,6 +161,34 @@ class _ToSections(Transformer[Token, list[_Section]]):
     @v_args(meta=True)
     def channels(self, meta: Meta, c: list[Any]) -> _Section:
         return _Section("channels", _Where(meta.line, meta.column), items=list(c))
+
+    @v_args(meta=True)
+    def calendars(self, meta: Meta, c: list[Any]) -> _Section:
+        root, name, *cases = c
+        fact = f"{root}.{name}" if root is not None else ""
+        where = _at(root) if root is not None else _Where(meta.line, meta.column)
+        return _Section("calendars", where, name=fact, items=cases)
+
+    def calendar_case(self, c: list[Any]) -> _CalendarCase:
+        value, calendar = c
+        return _CalendarCase(str(value), _at(value), str(calendar), _at(calendar))
+
+    @v_args(meta=True)
+    def contact_rules(self, meta: Meta, c: list[Any]) -> _Section:
+        return _Section("contact_rules", _Where(meta.line, meta.column), items=list(c))
+
+    @v_args(meta=True)
+    def contact_rule(self, meta: Meta, c: list[Any]) -> _RuleLine:
+        limit, noun, per, amount, unit, *counting = c
+        return _RuleLine(
+            _Where(meta.line, meta.column),
+            int(limit),
+            noun,
+            per,
+            int(amount),
+            unit,
+            [t for t in counting if t is not None],
+        )
 
     def fact(self, c: list[Any]) -> _FactLine:
         name, (kind, words, settable), description = c
@@ -263,7 +317,7 @@ _EXPECTED: list[tuple[frozenset[str], str, str]] = [
         _FACT_EXAMPLE + ", `finance: account.finance_owner`",
     ),
 ]
-_SECTION_WORDS = ("facts", "owners", "contact", "channels")
+_SECTION_WORDS = ("facts", "owners", "contact", "channels", "calendars")
 
 
 def _catalogued(exc: UnexpectedInput) -> tuple[str, str] | None:
@@ -344,6 +398,10 @@ class _Builder:
         self.roles: list[str] = list(base.contact_roles) if base else []
         self.channels: dict[str, Channel] = {c.name: c for c in base.channels} if base else {}
         self.declared_groups: set[str] = set()
+        self.calendars: dict[str, Calendar] = {c.name: c for c in base.calendars} if base else {}
+        self.calendar_choice = base.calendar_choice if base else None
+        self.rules: list[ContactRule] = list(base.contact_rules) if base else []
+        self.unread: set[str] = set()  # calendars whose file did not read
 
     def report(self, message: str, where: _Where, hint: str = "") -> None:
         self.diagnostics.append(
@@ -373,6 +431,11 @@ class _Builder:
             elif section.kind == "channels":
                 for channel in section.items:
                     self.add_channel(channel)
+            elif section.kind == "calendars":
+                self.add_calendars(section)
+            elif section.kind == "contact_rules":
+                for rule in section.items:
+                    self.add_rule(rule)
         if not self.fallback:
             self.report(
                 "no fallback owner", sections[0].where, "add `fallback: QUEUE` to `owners:`"
@@ -385,6 +448,9 @@ class _Builder:
             contact_roles=tuple(self.roles),
             channels=tuple(self.channels.values()),
             sources=sources,
+            calendars=tuple(self.calendars.values()),
+            calendar_choice=self.calendar_choice,
+            contact_rules=tuple(self.rules),
         )
 
     # ------------------------------------------------------------------ facts
@@ -533,6 +599,138 @@ class _Builder:
         else:
             self.channels[line.name] = Channel(line.name, line.env, line.description, self.origin)
 
+    # ------------------------------------------------------------------ calendars
+
+    def add_calendars(self, section: _Section) -> None:
+        if self.calendar_choice is not None:
+            self.report("calendars declared twice", section.where, "keep one `calendars` block")
+            return
+        words: tuple[str, ...] = ()
+        if section.name:
+            root, _, name = section.name.partition(".")
+            fact = self.groups[root].facts if root in self.groups else ()
+            known = next((f for f in fact if f.name == name), None)
+            if known is None:
+                paths = [f"{g.name}.{f.name}" for g in self.groups.values() for f in g.facts]
+                hint = did_you_mean(section.name, paths) or "e.g. `calendars by account.region:`"
+                self.report(f"unknown fact {section.name}", section.where, hint)
+                return
+            words = known.words
+        cases: dict[str, str] = {}
+        default = ""
+        for case in section.items:
+            if not self.calendar(case.calendar, case.calendar_where):
+                continue
+            if case.value == "otherwise":
+                default = case.calendar
+            elif not section.name:
+                self.report(
+                    f"`{case.value}:` needs a fact to match",
+                    case.where,
+                    "write `calendars by account.region:`, or only `otherwise: CALENDAR`",
+                )
+            elif words and case.value not in words:
+                hint = did_you_mean(case.value, words) or f"{section.name} is one of " + ", ".join(
+                    words
+                )
+                self.report(f"{section.name} is never {case.value}", case.where, hint)
+            elif case.value in cases:
+                self.report(f"{case.value} given twice", case.where)
+            else:
+                cases[case.value] = case.calendar
+        self.calendar_choice = CalendarChoice(section.name, tuple(cases.items()), default)
+
+    def calendar(self, name: str, where: _Where) -> bool:
+        """Read calendar ``name`` from its holiday file next to the model; False (and a
+        diagnostic) when there is none or it does not read."""
+        if name in self.calendars:
+            return True
+        if name in self.unread:  # said once
+            return False
+        folder = Path(self.path).parent / CALENDARS_FOLDER
+        path = folder / f"{name}{HOLIDAYS_SUFFIX}"
+        if not path.is_file():
+            there = sorted(p.stem for p in folder.glob(f"*{HOLIDAYS_SUFFIX}"))
+            hint = did_you_mean(name, there) or (
+                f"the calendars there: {', '.join(there)}"
+                if there
+                else f"write {path}: one `YYYY-MM-DD Name` a line"
+            )
+            self.report(f"unknown calendar {name}: no file {path}", where, hint)
+            return False
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.report(f"calendar {name}: {path} does not read ({exc})", where)
+            self.unread.add(name)
+            return False
+        calendar, problems = read_holidays(name, text, str(path))
+        self.diagnostics += problems
+        if calendar is None:
+            self.unread.add(name)
+            return False
+        self.calendars[name] = calendar
+        return True
+
+    # ------------------------------------------------------------------ contact rules
+
+    def add_rule(self, line: _RuleLine) -> None:
+        noun, per, unit = str(line.noun), str(line.per), str(line.unit)
+        example = "e.g. `at most 2 emails per contact per 7 days`"
+        if per not in ("contact", "account"):
+            self.report(
+                f"a rule is per contact or per account, not per {per}",
+                _at(line.per),
+                did_you_mean(per, ("contact", "account")) or example,
+            )
+            return
+        nouns = ("emails", "email") if per == "contact" else ("touches", "emails", "email")
+        if noun not in nouns:
+            hint = (
+                "per contact, a rule counts emails"
+                if per == "contact"
+                else "per account, `touches ... counting emails, ctas, calls` or `emails`"
+            )
+            self.report(f"unknown {noun}: at most N {nouns[0]} per {per}", _at(line.noun), hint)
+            return
+        seconds = RULE_UNITS.get(unit.removesuffix("s"))
+        if seconds is None or line.amount <= 0:
+            self.report(
+                f"a rule's period is a number of days, weeks or hours, not {line.amount} {unit}",
+                _at(line.unit),
+                did_you_mean(unit, ("days", "weeks", "hours")) or example,
+            )
+            return
+        counting = tuple(str(t) for t in line.counting)
+        for token in line.counting:
+            if str(token) not in TOUCH_KINDS:
+                hint = did_you_mean(str(token), TOUCH_KINDS) or "counting " + ", ".join(TOUCH_KINDS)
+                if str(token) in ("meetings", "meeting", "tasks"):
+                    hint = "the calls and meetings people make are their CTAs: count `ctas`"
+                self.report(f"unknown touch {token}", _at(token), hint)
+                return
+        if per == "contact" and counting not in ((), ("emails",)):
+            self.report(
+                "a rule per contact counts emails only",
+                _at(line.counting[0]),
+                "count CTAs and calls per account: `at most 3 touches per account per 7 days`",
+            )
+            return
+        if not counting:
+            counting = ("emails",) if noun.startswith("email") else TOUCH_KINDS
+        text = f"at most {line.limit} {noun} per {per} per {line.amount} {unit}"
+        if per == "account" and noun == "touches":
+            text += " counting " + ", ".join(counting)
+        rule = ContactRule(
+            line.limit,
+            "contact" if per == "contact" else "account",
+            line.amount * seconds,
+            counting,
+            text,
+            self.origin,
+        )
+        self.rules.append(rule)
+
 
 def _path(group: str, name: str) -> str:
     return f"contacts.ROLE.{name}" if group == CONTACT_GROUP else f"{group}.{name}"
@@ -576,6 +774,18 @@ def check_model_text(text: str, path: str = "<text>") -> tuple[Model | None, lis
 _loaded: dict[tuple[str, str], Model] = {}
 
 
+def _calendar_texts(folder: Path) -> str:
+    """The holiday files next to a model, as one text: a changed holiday file is a
+    changed model."""
+    parts = []
+    for path in sorted((folder / CALENDARS_FOLDER).glob(f"*{HOLIDAYS_SUFFIX}")):
+        try:
+            parts.append(f"\0{path.name}\0{path.read_text(encoding='utf-8')}")
+        except (OSError, UnicodeDecodeError):
+            parts.append(f"\0{path.name}\0?")
+    return "".join(parts)
+
+
 def load_model(playbooks_dir: str | Path | None) -> Model:
     """The model of the playbooks in ``playbooks_dir``: the default model, with the
     team's ``model.playbook`` there (if any) added. Raises ``ModelError``."""
@@ -589,7 +799,7 @@ def load_model(playbooks_dir: str | Path | None) -> Model:
     text, problems = read_source(path)
     if text is None:
         raise ModelError(problems, "")
-    key = (str(path.resolve()), text)
+    key = (str(path.resolve()), text + _calendar_texts(path.parent))
     if key not in _loaded:
         model, diagnostics = check_model_text(text, str(path))
         if model is None:

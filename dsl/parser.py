@@ -864,7 +864,7 @@ class _ToSyntax(Transformer[Token, s.PlaybookFile]):
         return s.Duration(str(c[0]), c[1], _span(meta))
 
     def unit(self, c: list[Any]) -> str:
-        return str(c[0])
+        return " ".join(str(word) for word in c)  # `business days` is two words
 
 
 # --------------------------------------------------------------------------- entry points

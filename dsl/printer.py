@@ -30,7 +30,7 @@ from typing import Any
 
 from dsl import ir
 from dsl import syntax as s
-from dsl.calendar_dates import Months
+from dsl.calendar_dates import BusinessDays, Months
 from dsl.syntax import PRECEDENCE
 from dsl.visitor import NodeVisitor
 
@@ -74,6 +74,8 @@ def duration(value: ir.Duration) -> str:
         return value.text
     if value.months and not value.seconds:
         return months_text(value.months)
+    if value.business_days and not value.seconds:
+        return str(BusinessDays(value.business_days))
     return duration_text(value.seconds)
 
 
@@ -105,8 +107,10 @@ class ExpressionPrinter(NodeVisitor[str]):
         return ".".join(node.parts)
 
     def visit_Call(self, node: ir.Call) -> str:
-        count = node.args[0] if node.fn == "months" and len(node.args) == 1 else None
+        count = node.args[0] if node.fn in ("months", "business_days") and node.args else None
         if isinstance(count, ir.Literal) and isinstance(count.value, int):
+            if node.fn == "business_days":  # how the compiler keeps `2 business days`
+                return str(BusinessDays(count.value))
             return months_text(count.value)  # how the compiler keeps `3 months`
         return self.call(node.fn, node.args)
 

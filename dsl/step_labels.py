@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from dsl import ir
+from dsl.calendar_dates import BusinessDays
 from dsl.printer import duration, duration_text, expression, months_text
 from dsl.visitor import NodeVisitor
 
@@ -47,7 +48,7 @@ def point_words(when: ir.WaitUntil) -> str:
     """``140 days before subscription.renewal_date``."""
     target = date_words(when.at)
     offset = when.offset.seconds
-    if when.offset.months:
+    if when.offset.months or when.offset.business_days:
         return f"{_offset_words(when.offset)} {target}"
     if not offset:
         return target
@@ -55,18 +56,24 @@ def point_words(when: ir.WaitUntil) -> str:
 
 
 def _offset_words(offset: ir.Duration) -> str:
-    """``3 months before`` for a time point's calendar offset."""
-    length = offset.text.removeprefix("-") or months_text(abs(offset.months))
-    return f"{length} {'before' if offset.months < 0 else 'after'}"
+    """``3 months before`` (``5 business days before``) for a time point's calendar offset."""
+    counted = offset.months or offset.business_days
+    length = offset.text.removeprefix("-") or (
+        months_text(abs(offset.months))
+        if offset.months
+        else str(BusinessDays(abs(offset.business_days)))
+    )
+    return f"{length} {'before' if counted < 0 else 'after'}"
 
 
 def anchor_time(when: ir.WaitUntil, playbook: ir.Playbook) -> str:
     """``T-140`` for points whole days from the playbook's anchor, else the point in words."""
     offset = when.offset.seconds
-    if when.offset.months:
-        if _is_anchor(when.at, playbook):  # T-3 months
+    counted = when.offset.months or when.offset.business_days
+    if counted:
+        if _is_anchor(when.at, playbook):  # T-3 months, T-5 business days
             length = _offset_words(when.offset).split(" before")[0].split(" after")[0]
-            return f"T{'-' if when.offset.months < 0 else '+'}{length}"
+            return f"T{'-' if counted < 0 else '+'}{length}"
         return f"{_offset_words(when.offset)} {date_words(when.at)}"
     days, rest = divmod(abs(offset), 86400)
     if _is_anchor(when.at, playbook) and rest == 0:

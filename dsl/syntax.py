@@ -142,6 +142,8 @@ class NullLit:
 UNIT_SECONDS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}
 # Calendar units: a month has no fixed length, it is added by the calendar.
 UNIT_MONTHS = {"month": 1, "year": 12}
+# Business days: counted by the journey's calendar (weekends and holidays skipped).
+BUSINESS_DAY = "business day"
 
 
 @dataclass
@@ -162,6 +164,16 @@ class Duration:
         return self.unit.removesuffix("s") in UNIT_MONTHS
 
     @property
+    def business(self) -> bool:
+        """Business days: counted by the journey's calendar, not a number of seconds."""
+        return self.unit.removesuffix("s") == BUSINESS_DAY
+
+    @property
+    def business_days(self) -> int:
+        """The business days of ``2 business days`` (0 for other units)."""
+        return round(float(self.amount)) if self.business else 0
+
+    @property
     def months(self) -> int:
         """The calendar months of ``3 months`` or ``1 year`` (0 for other units)."""
         per = UNIT_MONTHS.get(self.unit.removesuffix("s"), 0)
@@ -173,6 +185,8 @@ class Duration:
         longest), for the checks of a duration's bounds."""
         if self.calendar:
             return self.months * 31 * 86400
+        if self.business:  # a business day is at most a long weekend and holidays away
+            return self.business_days * 86400
         per = UNIT_SECONDS[self.unit.removesuffix("s")]
         return round(float(self.amount) * per)
 

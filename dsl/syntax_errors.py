@@ -75,7 +75,7 @@ _OPERATORS = {
 _UNITS = {
     f"`{unit}`"
     for unit in ("second", "seconds", "minute", "minutes", "hour", "hours", "day", "days", "week",
-                 "weeks", "month", "months", "year", "years")
+                 "weeks", "month", "months", "year", "years", "business")
 }  # fmt: skip
 
 
@@ -111,6 +111,8 @@ def _unit_meant(word: str, before: str) -> str:
     words = before.split()
     one = bool(words) and words[-1] in ("1", "1.0")
     units = [unit if one else unit + "s" for unit in _UNIT_WORDS]
+    if difflib.get_close_matches(word.lower(), ["business"], n=1, cutoff=0.75):
+        return f"did you mean `business day{'' if one else 's'}`?"
     close = difflib.get_close_matches(word.lower(), units, n=1, cutoff=0.6)
     return f"did you mean `{close[0]}`?" if close else ""
 

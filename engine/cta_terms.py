@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from dsl.calendar_dates import Months, add_months
-from dsl.ir import PRIORITIES, Cta, Duration, Escalate
+from dsl.calendar_dates import BusinessDays, Months, add_business_days, add_months
+from dsl.ir import PRIORITIES, Cta, Escalate
+from engine.business_calendar import WEEKDAYS, Workdays, later
 from engine.evaluator import evaluate
 
 
@@ -25,17 +26,18 @@ def priority_of(step: Cta | Escalate, scope: dict[str, Any]) -> str:
     return value if isinstance(value, str) and value in PRIORITIES else step.priority
 
 
-def due_of(step: Cta | Escalate, now: datetime, scope: dict[str, Any]) -> datetime:
-    """When the CTA is due: ``now`` plus the written duration or the expression's."""
+def due_of(
+    step: Cta | Escalate, now: datetime, scope: dict[str, Any], days: Workdays = WEEKDAYS
+) -> datetime:
+    """When the CTA is due: ``now`` plus the written duration or the expression's
+    (business days by ``days``, the journey's calendar)."""
     if step.due_expr is None:
-        return _later(now, step.due)
+        return later(now, step.due, days)
     value = evaluate(step.due_expr, scope)
+    if isinstance(value, BusinessDays):
+        return max(now, add_business_days(now, value.count, days.weekend, days.holidays))
     if isinstance(value, Months):
         return max(now, add_months(now, value.count))
     if isinstance(value, timedelta):
         return now + max(value, timedelta(0))
     return now
-
-
-def _later(moment: datetime, length: Duration) -> datetime:
-    return add_months(moment, length.months) + timedelta(seconds=length.seconds)

@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, PlainSerializer
@@ -46,12 +46,13 @@ from dsl import schema
 from dsl.ir import Playbook
 from dsl.model import cta_owner
 from engine.contract import ActionRequest
-from engine.email_cap import EmailCap
+from engine.email_cap import BookRules, EmailCap
 from engine.evaluator import evaluate, truthy
 from engine.experiments import bucket
 from engine.interpreter import journey_id_for
 from engine.simulation import Script, day_start, run_simulation
 
+NO_BOOK_RULES = BookRules()  # no contact rules for the whole book
 ASSUMPTION = (
     "default world: nobody answers, no CTA is closed, no fact changes, no renewal is "
     "recorded; experiment arms as assigned (holdouts make no touches)"
@@ -366,6 +367,7 @@ async def forecast_enrolments(
     days: int,
     world: World | None = None,
     done: Collection[str] = (),
+    rules: BookRules = NO_BOOK_RULES,
 ) -> Forecast:
     """Simulate every journey to ``as_of + days`` and gather the forecast. Only what
     happens from ``as_of`` on counts (a running journey's past is history), and of
@@ -400,7 +402,13 @@ async def forecast_enrolments(
     for tasks in (forecast.ctas, forecast.opened_already):
         tasks.sort(key=lambda c: (c.at, c.account_id, c.journey_id, c.reason))
     caps = {j.playbook.name: j.playbook.defaults.contact for j in journeys}
-    forecast.cap_hits = cap_hits(forecast.emails, caps, sent=forecast.sent_already)
+    forecast.cap_hits = cap_hits(
+        forecast.emails,
+        caps,
+        sent=forecast.sent_already,
+        book=rules,
+        ctas=[*forecast.opened_already, *forecast.ctas],
+    )
     return forecast
 
 
@@ -413,12 +421,13 @@ async def forecast_book(
     world: World | None = None,
     ended: Collection[str] = (),
     done: Collection[str] = (),
+    rules: BookRules = NO_BOOK_RULES,
 ) -> Forecast:
     """The forecast for ``book`` (account id -> facts in the ``Store.load_facts`` shape,
     dates as ISO strings or dates) over ``days`` from ``as_of``; ``done`` holds the
     idempotency keys of touches already made (see ``forecast_enrolments``)."""
     journeys = enrolments(playbooks, book, as_of, running, ended)
-    forecast = await forecast_enrolments(journeys, as_of, days, world, done)
+    forecast = await forecast_enrolments(journeys, as_of, days, world, done, rules)
     forecast.playbooks = [p.name for p in playbooks]
     for playbook in playbooks:
         forecast.journeys.setdefault(playbook.name, 0)
@@ -426,14 +435,26 @@ async def forecast_book(
 
 
 def cap_hits(
-    emails: list[EmailTouch], caps: Mapping[str, Any], sent: Iterable[EmailTouch] = ()
+    emails: list[EmailTouch],
+    caps: Mapping[str, Any],
+    sent: Iterable[EmailTouch] = (),
+    book: BookRules = NO_BOOK_RULES,
+    ctas: Iterable[CtaTask] = (),
 ) -> list[CapHit]:
     """The emails the per-contact cap would block, across all journeys touching each
     contact: by ``engine.email_cap`` (as ``workers.services.governance``), a send is blocked when
     the address already had ``max_emails`` emails within the sending playbook's period.
     A blocked email is not counted as sent (the worker defers or skips it). ``sent`` are
-    emails that went out already: they count against the cap and are never blocked."""
+    emails that went out already: they count against the cap and are never blocked.
+    ``book`` holds the book's contact rules (``engine.email_cap.rules_in_force``): the
+    per-contact one counts every playbook's emails, the per-account one the emails to
+    anyone at the account and the CTAs opened for it (``ctas``)."""
     made = list(sent)
+    account_rule = book.per_account
+    by_account: dict[str, list[datetime]] = {}
+    if account_rule is not None and "ctas" in account_rule.counting:
+        for task in ctas:
+            by_account.setdefault(task.account_id, []).append(task.at)
     history = {id(email) for email in made}
     ordered = sorted([*made, *emails], key=lambda e: (e.at, id(e) not in history))
     before_by_contact: dict[str, list[datetime]] = {}
@@ -442,12 +463,26 @@ def cap_hits(
         if not email.contact:
             continue
         before = before_by_contact.setdefault(email.contact.lower(), [])
+        account = by_account.setdefault(email.account_id, [])
+        counts_for_account = account_rule is not None and "emails" in account_rule.counting
         if id(email) in history:
             before.append(email.at)
+            if counts_for_account:
+                account.append(email.at)
             continue
         policy = caps[email.playbook]
         cap = EmailCap(policy.max_emails, timedelta(seconds=policy.per.seconds))
-        if cap.blocks(before, email.at):
+        blocking = [cap]
+        if book.per_contact is not None:
+            blocking.append(EmailCap(book.per_contact.limit, book.per_contact.period))
+        cap = next((c for c in blocking if c.blocks(before, email.at)), cap)
+        against = before
+        if not cap.blocks(before, email.at) and account_rule is not None:
+            budget = EmailCap(account_rule.limit, timedelta(seconds=account_rule.period_seconds))
+            account.sort()
+            if budget.blocks(account, email.at):
+                cap, against = budget, account
+        if cap.blocks(against, email.at):
             hits.append(
                 CapHit(
                     at=email.at,
@@ -456,14 +491,35 @@ def cap_hits(
                     account_id=email.account_id,
                     playbook=email.playbook,
                     template=email.template,
-                    recent=len(cap.recent(before, email.at)),
+                    recent=len(cap.recent(against, email.at)),
                     cap=cap.limit,
                     period_days=cap.period.total_seconds() / 86400,
                 )
             )
         else:
             before.append(email.at)
+            if counts_for_account:
+                account.append(email.at)
     return hits
+
+
+def journey_held_back(
+    playbook: Playbook,
+    facts: Mapping[str, Any],
+    actions: Iterable[tuple[ActionRequest, Any]],
+    rules: BookRules,
+) -> list[CapHit]:
+    """The emails of one simulated journey (``SimulationResult.actions``) that its
+    playbook's cap or the book's contact rules would hold back, by ``cap_hits``: what
+    ``playbook simulate`` says of them (the simulation itself sends them)."""
+    start = datetime.min.replace(tzinfo=UTC)
+    journey = Enrolment(playbook, str((facts.get("account") or {}).get("id") or ""), facts, start)
+    seen = Forecast(as_of=start.date(), days=0, playbooks=[playbook.name])
+    for request, result in actions:
+        if getattr(result, "status", "done") == "done":
+            _collect(seen, journey, request)
+    caps = {playbook.name: playbook.defaults.contact}
+    return cap_hits(seen.emails, caps, book=rules, ctas=seen.ctas)
 
 
 def iso_week(at: datetime | date) -> str:

@@ -68,7 +68,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from dsl.calendar_dates import add_months
+from dsl.calendar_dates import add_business_days, add_months
 from dsl.ir import (
     ActionPolicy,
     Arm,
@@ -100,6 +100,7 @@ from dsl.ir import (
 )
 from dsl.step_labels import describe, task_label
 from engine.branches import join_branches
+from engine.business_calendar import WEEKDAYS, Workdays, later, workdays_for
 from engine.contract import (
     DELIVERY_KEY,
     MIGRATE_EVENT,
@@ -206,11 +207,6 @@ class Context:
 def point_in_time(day: date, offset_seconds: int) -> datetime:
     """The playbook datetime of ``day`` at the business hour, shifted by ``offset``."""
     return datetime.combine(day, BUSINESS_HOUR) + timedelta(seconds=offset_seconds)
-
-
-def later(moment: datetime, length: Duration) -> datetime:
-    """``moment`` plus a length of playbook time: calendar months first, then seconds."""
-    return add_months(moment, length.months) + timedelta(seconds=length.seconds)
 
 
 def journey_id_for(playbook: Playbook, facts: dict[str, Any]) -> str:
@@ -868,7 +864,7 @@ class Interpreter:
         }
 
     async def _run_ask(self, step: Ask, ctx: Context, resume: list[str] | None) -> None:
-        deadline = later(self.runtime.now(), step.timeout)
+        deadline = self._later(self.runtime.now(), step.timeout)
         params = self._ask_params(step, ctx, step.template, deadline)
         self._answers_in.pop(step.question, None)  # a question asked again needs a new answer
         self._asking[step.question] = idempotency_key(self.journey_id, step.id, ctx.iteration)
@@ -878,13 +874,13 @@ class Interpreter:
 
         def window_from_now() -> dict[str, Any]:
             # each try of a held-back email carries the window from that try on
-            params["expires_at"] = later(self.runtime.now(), step.timeout).isoformat()
+            params["expires_at"] = self._later(self.runtime.now(), step.timeout).isoformat()
             return params
 
         refresh = window_from_now if from_send else None
         result = await self._perform(step, "ask", params, ctx, step.policy, refresh=refresh)
         if from_send and result.status == "done":
-            deadline = later(self.runtime.now(), step.timeout)  # when the email left
+            deadline = self._later(self.runtime.now(), step.timeout)  # when the email left
         unreached = result.status == "failed" and result.unreachable
         done = result.status == "done"
         await self._await_answer(step, ctx, deadline, done, unreached, remind=done)
@@ -940,7 +936,7 @@ class Interpreter:
         """``remind after D using T``: no answer D after the email left, the question
         again in T, its links as good as the first email's (until the same deadline)."""
         assert step.remind_after is not None and waiting.at is not None
-        remind_at = later(self.runtime.now(), step.remind_after)
+        remind_at = self._later(self.runtime.now(), step.remind_after)
         if remind_at >= waiting.at:
             return
         early = waiting.model_copy(update={"at": remind_at})
@@ -959,7 +955,7 @@ class Interpreter:
 
     def _cta_params(self, step: Cta | Escalate, ctx: Context) -> dict[str, Any]:
         scope = self.scope(ctx)
-        due = due_of(step, self.runtime.now(), scope)
+        due = due_of(step, self.runtime.now(), scope, workdays_for(self.playbook, scope))
         params: dict[str, Any] = {
             "owner_role": step.owner_role,
             "priority": priority_of(step, scope),
@@ -973,7 +969,7 @@ class Interpreter:
 
     async def _run_cta(self, step: Cta, ctx: Context, resume: list[str] | None) -> None:
         params = self._cta_params(step, ctx)
-        label = _task_label(step, params)
+        label = self._task_label(step, params)
         await self._perform(step, "cta", params, ctx, step.policy, params["reason"], label=label)
 
     async def _run_escalate(self, step: Escalate, ctx: Context, resume: list[str] | None) -> None:
@@ -981,10 +977,10 @@ class Interpreter:
             await self._run_steps(step.on_timeout, self._inside(ctx, step), resume)
             return
         params = self._cta_params(step, ctx)
-        deadline = later(self.runtime.now(), step.wait)
+        deadline = self._later(self.runtime.now(), step.wait)
         params["wait_until"] = deadline.isoformat()
         since = len(self._events)
-        label = _task_label(step, params)
+        label = self._task_label(step, params)
         result = await self._perform(
             step, "escalate", params, ctx, step.policy, params["reason"], label=label
         )
@@ -1076,8 +1072,11 @@ class Interpreter:
     # ----------------------------------------------------------------- time
 
     async def _run_wait(self, step: Wait, ctx: Context, resume: list[str] | None) -> None:
-        deadline = later(self.runtime.now(), step.duration)
+        deadline = self._later(self.runtime.now(), step.duration)
         waiting = self._waiting_entry(step, deadline, ctx)
+        if step.duration.business_days:  # which days counted: `wait 3 business days (us calendar)`
+            label = self._by_calendar(waiting.label, step.duration)
+            waiting = waiting.model_copy(update={"label": label})
         await self._wait(deadline, lambda: False, waiting, spot=self._spot(waiting, ctx))
 
     async def _run_wait_until(
@@ -1085,16 +1084,45 @@ class Interpreter:
     ) -> None:
         await self._reach_point(step, describe(step), ctx, step.id)
 
+    def _later(self, moment: datetime, length: Duration) -> datetime:
+        """``moment`` plus ``length``, business days by the journey's calendar."""
+        return later(moment, length, self._workdays(length))
+
+    def _workdays(self, length: Duration) -> Workdays:
+        """The journey's business calendar when ``length`` counts business days."""
+        return workdays_for(self.playbook, self.scope()) if length.business_days else WEEKDAYS
+
     def _deadline(self, when: WaitUntil, ctx: Context) -> datetime | None:
         day = as_date(evaluate(when.at, self.scope(ctx)))
         if isinstance(day, datetime):
-            return later(day, when.offset)
+            return self._later(day, when.offset)
         if not isinstance(day, date):
             return None
+        days = self._workdays(when.offset)
+        if when.offset.business_days:
+            day = add_business_days(day, when.offset.business_days, days.weekend, days.holidays)
         return point_in_time(add_months(day, when.offset.months), when.offset.seconds)
+
+    def _task_label(self, step: Cta | Escalate, params: dict[str, Any]) -> str:
+        """A CTA's label; one due in business days says when and by which calendar."""
+        business = step.due.business_days or (
+            isinstance(step.due_expr, Call) and step.due_expr.fn == "business_days"
+        )
+        if not business:
+            return _task_label(step, params)
+        due = show(datetime.fromisoformat(params["due"]).date())
+        days = workdays_for(self.playbook, self.scope())
+        head = "CTA for" if isinstance(step, Cta) else "escalate to"
+        return f"{head} {step.owner_role} ({params['priority']}, due {due}, {days.label()})"
+
+    def _by_calendar(self, label: str, length: Duration) -> str:
+        """``label (us calendar)`` for a length in business days."""
+        return f"{label} ({self._workdays(length).label()})"
 
     async def _reach_point(self, when: WaitUntil, label: str, ctx: Context, owner_id: str) -> bool:
         """Wait for a time point; False when the step (``owner_id``) is to be skipped."""
+        if when.offset.business_days:
+            label = self._by_calendar(label, when.offset)
         deadline = self._deadline(when, ctx)
         now = self.runtime.now()
         if deadline is None:
@@ -1221,10 +1249,10 @@ class Interpreter:
             else:
                 every = (
                     step.every
-                    if step.every.months
+                    if step.every.months or step.every.business_days
                     else Duration(seconds=max(1, step.every.seconds))
                 )
-                deadline = planned or later(self.runtime.now(), every)
+                deadline = planned or self._later(self.runtime.now(), every)
                 planned = None
                 waiting = self._waiting_entry(step, deadline, ctx, f"round {rounds + 1}")
                 spot = self._spot(waiting, ctx, owner=step.id, iteration=rounds)
@@ -1308,7 +1336,7 @@ class Interpreter:
             body = step.otherwise if _index_of(step.otherwise, resume[0]) is not None else step.then
             await self._run_steps(body, self._inside(ctx, step), resume)
             return
-        deadline = later(self.runtime.now(), step.timeout) if step.timeout else None
+        deadline = self._later(self.runtime.now(), step.timeout) if step.timeout else None
         await self._await_event(step, ctx, deadline)
 
     async def _await_event(self, step: WaitEvent, ctx: Context, deadline: datetime | None) -> None:

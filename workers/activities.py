@@ -40,7 +40,7 @@ from dsl import schema
 from dsl.ir import ContactPolicy
 from dsl.model import cta_owner
 from engine.contract import PERMANENT_FAILURE, ActionRequest, ActionResult
-from workers.adapters import custom_actions, metrics
+from workers.adapters import custom_actions, custom_facts, metrics
 from workers.adapters.email import (
     AcceptedJournal,
     EmailTemplates,
@@ -174,6 +174,8 @@ class JourneyActivities:
             reason=str(params.get("reason") or ""),
             when_blocked=params.get("when_blocked"),
             fallback_timezone=str((facts.get("account") or {}).get("timezone") or ""),
+            # The book's contact rules: the model of this worker's playbooks folder.
+            rules=custom_facts.model_of(self.settings.playbooks_dir).contact_rules,
         )
         # The rule goes with the detail, so `playbook show` says which rule decided.
         blocked = f"{decision.rule}: {decision.detail}"

@@ -19,6 +19,7 @@ from typing import Any
 from dsl import schema
 from dsl.ir import Playbook
 from dsl.model import Model
+from engine.email_cap import rules_in_force
 from engine.forecast import Forecast, World, forecast_book
 from engine.simulation import day_start
 from workers.adapters import custom_facts
@@ -155,4 +156,8 @@ async def forecast_store(
     running = await running_journeys(store, names)
     ended = await ended_journeys(store, names)
     done = await touches_done(store, day_start(as_of) - DONE_MARGIN)
-    return await forecast_book(playbooks, facts, as_of, days, running, world, ended, done)
+    # The book's contact rules, as the worker's governance enforces them.
+    book_rules = rules_in_force(custom_facts.model_of(store.playbooks_dir).contact_rules)
+    return await forecast_book(
+        playbooks, facts, as_of, days, running, world, ended, done, rules=book_rules
+    )

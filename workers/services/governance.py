@@ -3,7 +3,11 @@
 Enforced centrally in Postgres, across every journey and every worker at once:
 opt-outs, a suppression list (addresses or whole domains), a per-contact email
 cap (the playbook's ``email cap N per PERIOD``) and an operator-wide global cap
-(``PLAYBOOK_GLOBAL_EMAIL_CAP``, e.g. ``5/7d``), no duplicate touch of a contact
+(the model's ``contact rules:``, ``at most 2 emails per contact per 7 days``; the
+environment variable ``PLAYBOOK_GLOBAL_EMAIL_CAP``, e.g. ``5/7d``, overrides it), a
+budget of touches per account (``at most 3 touches per account per 7 days counting
+emails, ctas, calls``: emails to anyone there, CTAs opened for it, answers taken by
+phone), no duplicate touch of a contact
 for the same reason by two journeys within the period, and quiet hours in the
 contact's own time zone. All times are playbook time, so rehearsals at
 ``--speed 86400`` are governed by their own clock.
@@ -47,8 +51,6 @@ a renewal notice because it is night where the contact lives would lose it.
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -56,18 +58,32 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dsl.ir import ContactPolicy
+from dsl.model import ContactRule
 from engine.contract import ActionRequest
-from engine.email_cap import EmailCap
+from engine.email_cap import (
+    GLOBAL_CAP_ENV,
+    BookCap,
+    EmailCap,
+    global_cap_from_env,
+    parse_global_cap,
+    rules_in_force,
+)
 from workers.adapters.store import connection
 
 Rule = Literal[
-    "ok", "opted_out", "suppressed", "cap", "global_cap", "quiet_hours", "duplicate_touch"
+    "ok",
+    "opted_out",
+    "suppressed",
+    "cap",
+    "global_cap",
+    "account_touches",
+    "quiet_hours",
+    "duplicate_touch",
 ]
 Action = Literal["send", "defer", "skip"]
 # An asyncpg Pool, Connection or pooled connection, or a ``workers.adapters.store.Store``.
 ConnOrPool = Any
 
-GLOBAL_CAP_ENV = "PLAYBOOK_GLOBAL_EMAIL_CAP"
 # Namespace for pg_advisory_xact_lock(int, int), so our locks never collide with
 # another module's advisory locks ("play" in ASCII).
 _LOCK_NAMESPACE = 0x706C6179
@@ -89,12 +105,7 @@ class TouchDecision:
     retry_at: datetime | None = None
 
 
-@dataclass(frozen=True)
-class GlobalCap:
-    """The operator-wide ceiling: at most ``limit`` emails per contact per ``period``."""
-
-    limit: int
-    period: timedelta
+GlobalCap = BookCap  # the name it had when only the environment set it
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,7 @@ async def decide_touch(
     global_cap: int | None = None,
     global_period: timedelta | None = None,
     when_blocked: Literal["defer", "skip"] = "defer",
+    account_rule: ContactRule | None = None,
 ) -> TouchDecision:
     """Decide whether ``journey_id`` may email the contact at ``playbook_time``.
 
@@ -159,8 +171,15 @@ async def decide_touch(
         quiet_hours=quiet_hours,
         global_cap=GlobalCap(global_cap, global_period or period) if global_cap else None,
         when_blocked=when_blocked,
+        account_rule=account_rule,
     )
     async with connection(conn_or_pool) as conn, conn.transaction():
+        if account_rule is not None:  # the account first, then the address: one order
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1::int, hashtext($2))",
+                _LOCK_NAMESPACE,
+                "account:" + account_id,
+            )
         await conn.execute(
             "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", _LOCK_NAMESPACE, email
         )
@@ -180,18 +199,22 @@ async def decide_for_action(
     reason: str = "",
     when_blocked: Literal["defer", "skip"] | None = None,
     fallback_timezone: str = "",
+    rules: tuple[ContactRule, ...] | None = None,
 ) -> TouchDecision:
     """``decide_touch`` for one contact of a ``send``/``ask`` action request.
 
     ``contact`` holds the contact facts (``id``, ``email``, ``timezone``);
     ``policy`` is the playbook's ``defaults.contact``; ``when_blocked`` is the
     step's override (``None``: the playbook's). The global cap comes from
-    ``PLAYBOOK_GLOBAL_EMAIL_CAP``. Without a step reason the touch's reason is
+    the book's contact rules (``rules``; ``None``: the model of the settings'
+    playbooks folder), ``PLAYBOOK_GLOBAL_EMAIL_CAP`` overriding its per-contact rule.
+    Without a step reason the touch's reason is
     ``playbook/step id``: two journeys of one playbook (two subscriptions of one
     account) never send the same step to one person within the period, while
     other playbooks whose steps happen to share an id are not held back.
     """
-    ceiling = global_cap_from_env()
+    book = rules_in_force(rules if rules is not None else _model_rules())
+    ceiling = book.per_contact
     return await decide_touch(
         conn_or_pool,
         contact_id=str(contact.get("id") or ""),
@@ -208,7 +231,16 @@ async def decide_for_action(
         global_cap=ceiling.limit if ceiling else None,
         global_period=ceiling.period if ceiling else None,
         when_blocked=when_blocked or policy.when_blocked,
+        account_rule=book.per_account,
     )
+
+
+def _model_rules() -> tuple[ContactRule, ...]:
+    """The contact rules of the model of the settings' playbooks folder."""
+    from workers.adapters.custom_facts import model_of
+    from workers.settings import load as load_settings
+
+    return model_of(load_settings().playbooks_dir).contact_rules
 
 
 async def release_touch(
@@ -274,28 +306,6 @@ async def list_decisions(
     return [DecisionRecord(**dict(row)) for row in rows]
 
 
-def global_cap_from_env(environ: Mapping[str, str] | None = None) -> GlobalCap | None:
-    """The global cap from ``PLAYBOOK_GLOBAL_EMAIL_CAP`` (``5/7d``), or None if unset."""
-    text = (environ if environ is not None else os.environ).get(GLOBAL_CAP_ENV, "").strip()
-    return parse_global_cap(text) if text else None
-
-
-def parse_global_cap(text: str) -> GlobalCap:
-    """Parse ``N/PERIOD`` where PERIOD is a number and a unit: ``5/7d``, ``10/30d``,
-    ``2/12h``, ``3/1w``."""
-    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*([smhdw])\s*", text)
-    if not match:
-        raise ValueError(
-            f"{GLOBAL_CAP_ENV}={text!r} is not a cap; expected N/PERIOD, e.g. 5/7d "
-            "(units: s, m, h, d, w)"
-        )
-    count, amount, unit = int(match[1]), int(match[2]), match[3]
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}[unit]
-    if amount == 0:
-        raise ValueError(f"{GLOBAL_CAP_ENV}={text!r}: the period must be longer than zero")
-    return GlobalCap(count, timedelta(seconds=amount * seconds))
-
-
 # --------------------------------------------------------------------------- the rules
 
 
@@ -314,6 +324,7 @@ class _Ask:
     quiet_hours: tuple[int, int] | None
     global_cap: GlobalCap | None
     when_blocked: Literal["defer", "skip"]
+    account_rule: ContactRule | None = None
 
 
 @dataclass(frozen=True)
@@ -362,6 +373,20 @@ async def _decide(conn: Any, ask: _Ask) -> TouchDecision:
                 f"{_words(cap.period)} ({label} {cap.limit})"
             )
             return _blocked(ask, rule, detail, touches)
+    if ask.account_rule is not None:
+        budget = await _account_touches(conn, ask, ask.account_rule)
+        touched = [at for at, _ in budget]
+        cap = EmailCap(ask.account_rule.limit, timedelta(seconds=ask.account_rule.period_seconds))
+        if cap.blocks(touched, ask.now):
+            kinds = ", ".join(f"{n} {kind}" for kind, n in _kinds(budget).items())
+            detail = (
+                f"{len(touched)} touches of account {ask.account_id} in the last "
+                f"{_words(cap.period)} ({kinds}; {ask.account_rule.text})"
+            )
+            if ask.when_blocked == "skip":
+                return TouchDecision(False, "skip", "account_touches", detail)
+            retry_at = _first_allowed(ask, touches, cap.frees_at(touched, ask.now))
+            return TouchDecision(False, "defer", "account_touches", detail, retry_at)
 
     zone, zone_note = _zone(ask.timezone)
     if _quiet(ask.now, zone, ask.quiet_hours):
@@ -426,6 +451,32 @@ def _duplicate_touch(ask: _Ask, touches: list[_Touch]) -> TouchDecision | None:
             )
             return TouchDecision(False, "skip", "duplicate_touch", detail)
     return None
+
+
+async def _account_touches(conn: Any, ask: _Ask, rule: ContactRule) -> list[tuple[datetime, str]]:
+    """The touches of the account within the rule's period, in time order: emails to
+    anyone there, CTAs opened for it, answers taken by phone (as the rule counts)."""
+    since = ask.now - timedelta(seconds=rule.period_seconds)
+    found: list[tuple[datetime, str]] = []
+    queries = {
+        "emails": "SELECT touched_at FROM contact_touches WHERE account_id = $1 "
+        "AND touched_at > $2 AND touched_at <= $3",
+        "ctas": "SELECT opened_at FROM ctas WHERE account_id = $1 "
+        "AND opened_at > $2 AND opened_at <= $3",
+        "calls": "SELECT answered_at FROM answers WHERE account_id = $1 AND source = 'phone' "
+        "AND answered_at > $2 AND answered_at <= $3",
+    }
+    for kind in rule.counting:
+        rows = await conn.fetch(queries[kind], ask.account_id, since, ask.now)
+        found += [(row[0], kind) for row in rows]
+    return sorted(found)
+
+
+def _kinds(touches: list[tuple[datetime, str]]) -> dict[str, int]:
+    counted: dict[str, int] = {}
+    for _, kind in touches:
+        counted[kind] = counted.get(kind, 0) + 1
+    return counted
 
 
 def _caps(ask: _Ask) -> list[tuple[EmailCap, Rule, str]]:
@@ -569,3 +620,6 @@ def _words(period: timedelta) -> str:
             n = seconds // size
             return f"{n} {unit}{'' if n == 1 else 's'}"
     return f"{period}"
+
+
+__all__ = ["GLOBAL_CAP_ENV", "BookCap", "global_cap_from_env", "parse_global_cap"]
