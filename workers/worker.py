@@ -37,7 +37,7 @@ from workers.activities import JourneyActivities
 from workers.adapters import custom_actions, tracing
 from workers.adapters.store import Store
 from workers.services import fact_notices, outbox
-from workers.services.connections import Connections, postgres_unreachable
+from workers.services.connections import Connections, postgres_unreachable, temporal_target
 from workers.services.errors import STACK_HINT, ServiceError
 from workers.services.schedules import EnrolCohort, EnrolmentActivities
 from workers.settings import Settings
@@ -95,10 +95,11 @@ async def run(
         # Data changes an import could not tell journeys of (Temporal was down).
         teller = asyncio.create_task(fact_notices.tell_forever(store, connections, settings, stop))
         exits.push_async_callback(_finish, teller, stop)
+        where = temporal_target(settings).describe()
         async with worker:
             if ready is not None:
                 ready(
-                    f"worker on task queue {options.task_queue!r} at {settings.temporal_address}"
+                    f"worker on task queue {options.task_queue!r} at {where}"
                     f" ({options.concurrency} activities at once"
                     + (f"; custom actions from {', '.join(loaded)}" if loaded else "")
                     + ")"
