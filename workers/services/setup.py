@@ -23,6 +23,7 @@ it as a one-shot job before the workers start.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -32,7 +33,11 @@ from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
     ListSearchAttributesRequest,
 )
-from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
+from temporalio.api.workflowservice.v1 import (
+    DescribeNamespaceRequest,
+    ListSchedulesRequest,
+    RegisterNamespaceRequest,
+)
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -47,6 +52,8 @@ SEARCH_ATTRIBUTE_TYPES: dict[str, IndexedValueType.ValueType] = {
     key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in attrs.ALL
 }
 DEFAULT_RETENTION = timedelta(days=30)
+_NAMESPACE_ATTEMPTS = 300
+_NAMESPACE_PAUSE = 0.1
 
 
 class SetupError(ServiceError):
@@ -161,6 +168,29 @@ async def _namespace(
     except RPCError as error:
         if error.status != RPCStatusCode.ALREADY_EXISTS:  # another setup was quicker
             raise
+    await wait_until_known(client, target.namespace)
+
+
+async def wait_until_known(client: Client, namespace: str) -> None:
+    """Wait until the servers know a namespace just registered (each learns of
+    it from its namespace cache); bounded by attempts, not time."""
+    for _ in range(_NAMESPACE_ATTEMPTS):
+        try:
+            await client.workflow_service.list_schedules(
+                ListSchedulesRequest(namespace=namespace, maximum_page_size=1)
+            )
+            await client.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace=namespace)
+            )
+            return
+        except RPCError as error:
+            if error.status != RPCStatusCode.NOT_FOUND:
+                raise
+        await asyncio.sleep(_NAMESPACE_PAUSE)
+    raise SetupError(
+        f"namespace {namespace} was registered but the servers do not know it yet",
+        hint="run `playbook setup` again in a minute",
+    )
 
 
 # --------------------------------------------------------------------------- search attributes
