@@ -51,6 +51,14 @@ T = TypeVar("T")
 # The payload codec key of the test session (a fixed test key, nothing secret).
 TEST_CODEC_KEYS = "ktest:" + "dGVzdC1rZXktb2YtdGhlLXBsYXlib29rLXNlc3Npb24"
 os.environ["PLAYBOOK_CODEC_KEYS"] = TEST_CODEC_KEYS
+# A Temporal profile of the person running the tests (~/.config/temporalio/temporal.toml,
+# TEMPORAL_PROFILE...) must not send the tests' clients to their server: the session
+# reads an empty Temporal config file, and a test that wants a profile names its own.
+for _name in [n for n in os.environ if n.startswith("TEMPORAL_") and n != "TEMPORAL_UI_PORT"]:
+    del os.environ[_name]
+_NO_PROFILE = Path(tempfile.mkdtemp(prefix="playbook-temporal-config-")) / "temporal.toml"
+_NO_PROFILE.write_text("")
+os.environ["TEMPORAL_CONFIG_FILE"] = str(_NO_PROFILE)
 # Startup waits are bounded by attempts, not asserted on: a slow machine only waits longer.
 _STARTUP_ATTEMPTS = 600
 _STARTUP_PAUSE = 0.1
