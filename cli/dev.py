@@ -106,12 +106,9 @@ def _set_up(stack_settings: settings.Settings) -> None:
     up, `playbook setup` can retry."""
     try:
         report = call(lambda connections: setup.set_up(connections), settings=stack_settings)
-        print_report(report, console, brief=True)
+        print_report(report, console, brief=True)  # the schedules: `playbook schedule ls`
     except (UserError, OSError) as error:
         console.print(f"[yellow]setup not complete:[/] {error}", highlight=False)
-        return
-    if any(line.startswith("created schedule") for line in report.done) or report.in_place:
-        _say("daily enrolment: `playbook schedule ls`")
 
 
 @dev.command("status")

@@ -207,3 +207,35 @@ def test_the_command_prints_one_error_line_not_a_traceback(config: dict[str, str
         == f"error: Temporal config in {config['TEMPORAL_CONFIG_FILE']}: Profile 'prod' not found"
     )
     assert lines[1].startswith("hint: check TEMPORAL_PROFILE")
+
+
+def where(home: Path, **env: str) -> str:
+    """The address a fresh process resolves, with ``home`` as its home directory."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TEMPORAL_")}
+    clean.pop("XDG_CONFIG_HOME", None)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from workers.services.connections import temporal_target\n"
+            "from workers.settings import Settings\n"
+            "print(temporal_target(Settings(temporal_port=7999)).address)",
+        ],
+        env={**clean, "HOME": str(home), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_the_cli_default_file_counts_only_when_a_profile_is_named(tmp_path: Path) -> None:
+    # The Temporal CLI's default file names a production server: a local stack
+    # (nothing named) still uses the local dev server; naming the profile uses it.
+    folder = tmp_path / ".config" / "temporalio"
+    folder.mkdir(parents=True)
+    (folder / "temporal.toml").write_text('[profile.default]\naddress = "prod.internal:7233"\n')
+    assert where(tmp_path) == "localhost:7999"
+    assert where(tmp_path, TEMPORAL_PROFILE="default") == "prod.internal:7233"
+    assert where(tmp_path, TEMPORAL_ADDRESS="other:7233") == "other:7233"

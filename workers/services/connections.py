@@ -21,10 +21,13 @@ Temporal client config file (``TEMPORAL_CONFIG_FILE``, else the Temporal CLI's
 ``~/.config/temporalio/temporal.toml``; ``TEMPORAL_PROFILE`` picks one, else
 ``default``) overlaid by the ``TEMPORAL_*`` variables (address, namespace, API
 key, TLS with server CA, client certificate and key, server name), read by
-``temporalio.envconfig``. An address from either means an external server;
-without one, the local stack's dev server (``PLAYBOOK_TEMPORAL_PORT``). The
-CLI, the worker, the web endpoint, ``playbook setup`` and the ``temporal``
-commands the project prints all take it from here. A bad profile (unknown name,
+``temporalio.envconfig``. The file is read only when one of the two names it
+(TEMPORAL_PROFILE or TEMPORAL_CONFIG_FILE): the Temporal CLI's default profile
+alone never sends the local stack's journeys elsewhere. An address (the
+profile's or TEMPORAL_ADDRESS) means an external server; without one, the local
+stack's dev server (``PLAYBOOK_TEMPORAL_PORT``). The CLI, the worker, the web
+endpoint, ``playbook setup`` and the ``temporal`` commands the project prints
+all take it from here. A bad profile (unknown name,
 a certificate file that is not there, a file that does not parse) is a
 ``TemporalConfigError``: one line saying what and where.
 """
@@ -161,9 +164,13 @@ def load_profile(env: Mapping[str, str]) -> ClientConfigProfile:
         raise TemporalConfigError(
             f"Temporal config file {named} (TEMPORAL_CONFIG_FILE) does not exist", hint=PROFILE_HINT
         )
+    # The file is read when a profile or a file is named: a default profile the
+    # Temporal CLI keeps for someone's production server must not turn a local
+    # `playbook dev up` (or `make demo`) into journeys on that server.
+    named_profile = env.get("TEMPORAL_PROFILE") or None
     try:
         profile = ClientConfigProfile.load(
-            env.get("TEMPORAL_PROFILE") or None, override_env_vars=env
+            named_profile, disable_file=not (named or named_profile), override_env_vars=env
         )
     except Exception as error:  # the SDK's ConfigError (from Rust), or an unreadable file
         where = f" in {named}" if named else ""

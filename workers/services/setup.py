@@ -78,7 +78,7 @@ def search_attribute_flags() -> list[str]:
 def tcld_command(namespace: str, name: str, kind: IndexedValueType.ValueType) -> str:
     """The Temporal Cloud command that adds one search attribute to ``namespace``."""
     sa = f"{name}={type_name(kind)}"
-    return f'tcld namespace search-attributes add --namespace {namespace} --sa "{sa}"'
+    return f'tcld namespace search-attributes add --namespace {namespace} --search-attribute "{sa}"'
 
 
 @dataclass
