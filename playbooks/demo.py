@@ -312,7 +312,8 @@ def _where_to_look() -> None:
     console.print(
         f"  Temporal UI           {ui}  (type column = playbook name)\n"
         '  Filter in the UI      PlaybookName="renewal" and RiskLevel="high"\n'
-        f"  From the shell        {temporal_cli} workflow list {temporal} \\\n"
+        f"  From the shell        {temporal_cli} workflow list \\\n"
+        f"                          {temporal} \\\n"
         "                          --query 'PlaybookName=\"renewal\"'\n"
         f"  Journeys              {pb} ps --playbook version_currency\n"
         "                        (these run at a day a minute: hours of playbook time)\n"
