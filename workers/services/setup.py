@@ -47,7 +47,7 @@ from workers.services.connections import Connections, TemporalTarget, temporal_t
 from workers.services.errors import ServiceError
 
 # Name -> indexed type of every journey search attribute (the type's short name is
-# what `temporal operator search-attribute create --type` and `tcld --sa` take).
+# what `temporal operator search-attribute create --type` and tcld take).
 SEARCH_ATTRIBUTE_TYPES: dict[str, IndexedValueType.ValueType] = {
     key.name: IndexedValueType.ValueType(int(key.indexed_value_type)) for key in attrs.ALL
 }
