@@ -48,8 +48,8 @@ def print_report(report: setup_service.SetupReport, out: Console, *, brief: bool
     ``brief`` leaves out the lines for what was already in place (``dev up``)."""
     if not brief:
         out.print(f"Temporal: {report.target}", highlight=False, markup=False)
-    for line in report.done:
-        out.print(f"would {_infinitive(line)}" if report.dry_run else line, highlight=False)
+    for action in report.done:
+        out.print(action.words(dry_run=report.dry_run), highlight=False, markup=False)
     for note in report.notes if not brief else []:
         out.print(f"[dim]{note}[/]", highlight=False)
     if report.missing:
@@ -64,11 +64,3 @@ def print_report(report: setup_service.SetupReport, out: Console, *, brief: bool
         out.print(f"nothing to do: {', '.join(report.in_place)} in place", highlight=False)
     elif report.dry_run:
         out.print("(dry run: nothing changed)")
-
-
-_INFINITIVE = {"registered": "register", "created": "create", "updated": "update"}
-
-
-def _infinitive(line: str) -> str:
-    verb, _, rest = line.partition(" ")
-    return f"{_INFINITIVE.get(verb, verb.removesuffix('d'))} {rest}"

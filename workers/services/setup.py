@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Literal
 
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.enums.v1 import IndexedValueType
@@ -66,19 +67,31 @@ def type_name(kind: IndexedValueType.ValueType) -> str:
     return IndexedValueType.Name(kind).removeprefix("INDEXED_VALUE_TYPE_").title()
 
 
-def search_attribute_flags() -> list[str]:
-    """``--search-attribute Name=Type`` for each journey search attribute, as
-    ``temporal server start-dev`` takes them (a dev server that needs them at birth)."""
-    flags: list[str] = []
-    for name, kind in SEARCH_ATTRIBUTE_TYPES.items():
-        flags += ["--search-attribute", f"{name}={type_name(kind)}"]
-    return flags
-
-
 def tcld_command(namespace: str, name: str, kind: IndexedValueType.ValueType) -> str:
     """The Temporal Cloud command that adds one search attribute to ``namespace``."""
     sa = f"{name}={type_name(kind)}"
     return f'tcld namespace search-attributes add --namespace {namespace} --search-attribute "{sa}"'
+
+
+Verb = Literal["register", "create", "update", "remove"]
+_PAST: dict[Verb, str] = {
+    "register": "registered",
+    "create": "created",
+    "update": "updated",
+    "remove": "removed",
+}
+
+
+@dataclass(frozen=True)
+class SetupAction:
+    """One thing setup did or would do: ``register`` ``search attribute Stage (Keyword)``."""
+
+    verb: Verb
+    what: str
+
+    def words(self, *, dry_run: bool = False) -> str:
+        """``registered ...``, or in a dry run ``would register ...``."""
+        return f"would {self.verb} {self.what}" if dry_run else f"{_PAST[self.verb]} {self.what}"
 
 
 @dataclass
@@ -88,7 +101,8 @@ class SetupReport:
     target: str  # the server and namespace, for people
     cloud: bool = False
     dry_run: bool = False
-    done: list[str] = field(default_factory=list)  # "registered search attribute X (Keyword)"
+    new_namespace: bool = False  # registered now (in a dry run: would be)
+    done: list[SetupAction] = field(default_factory=list)
     in_place: list[str] = field(default_factory=list)  # what was there already
     missing: list[str] = field(default_factory=list)  # what only the operator can make
     commands: list[str] = field(default_factory=list)  # how to make it (tcld lines)
@@ -125,10 +139,10 @@ async def set_up(
 
 async def register_search_attributes(client: Client, namespace: str = "default") -> list[str]:
     """Register the journey search attributes missing from a self-hosted
-    ``namespace``; the names registered (none when all were there)."""
+    ``namespace``; what it registered (nothing when all were there)."""
     report = SetupReport(namespace)
     await _search_attributes(client, TemporalTarget(address="", namespace=namespace), report)
-    return report.done
+    return [action.what for action in report.done]
 
 
 # --------------------------------------------------------------------------- the namespace
@@ -152,7 +166,10 @@ async def _namespace(
             hint="create it in the Cloud UI or with `tcld namespace create`, then run setup again",
         )
     days = retention.days
-    report.done.append(f"registered namespace {target.namespace} (retention {days} days)")
+    report.done.append(
+        SetupAction("register", f"namespace {target.namespace} (retention {days} days)")
+    )
+    report.new_namespace = True
     if report.dry_run:
         return
     try:
@@ -220,7 +237,7 @@ async def _search_attributes(client: Client, target: TemporalTarget, report: Set
             report.commands.append(tcld_command(target.namespace, name, kind))
         return
     for name, kind in wanted.items():
-        report.done.append(f"registered search attribute {name} ({type_name(kind)})")
+        report.done.append(SetupAction("register", f"search attribute {name} ({type_name(kind)})"))
     if report.dry_run:
         return
     await client.operator_service.add_search_attributes(
@@ -231,7 +248,7 @@ async def _search_attributes(client: Client, target: TemporalTarget, report: Set
 async def _existing_search_attributes(
     client: Client, namespace: str, report: SetupReport
 ) -> dict[str, IndexedValueType.ValueType]:
-    if report.dry_run and any(line.startswith("registered namespace") for line in report.done):
+    if report.dry_run and report.new_namespace:
         return {}  # the namespace is not there yet: neither is anything in it
     listed = await client.operator_service.list_search_attributes(
         ListSearchAttributesRequest(namespace=namespace)
@@ -243,17 +260,17 @@ async def _existing_search_attributes(
 
 
 async def _schedules(connections: Connections, report: SetupReport) -> None:
-    if report.dry_run and any(line.startswith("registered namespace") for line in report.done):
+    if report.dry_run and report.new_namespace:
         wanted, result = schedules.planned_schedules(connections.settings)
         result.created = list(wanted)  # a namespace to come has no schedules yet
     else:
         result = await schedules.apply(connections, dry_run=report.dry_run)
     for ident in result.created:
-        report.done.append(f"created schedule {ident}")
+        report.done.append(SetupAction("create", f"schedule {ident}"))
     for ident in result.updated:
-        report.done.append(f"updated schedule {ident}")
+        report.done.append(SetupAction("update", f"schedule {ident}"))
     for ident in result.removed:
-        report.done.append(f"removed schedule {ident} (no playbook wants it)")
+        report.done.append(SetupAction("remove", f"schedule {ident} (no playbook wants it)"))
     if result.unchanged:
         report.in_place.append(f"{len(result.unchanged)} enrolment schedules")
     for name, why in result.skipped.items():
