@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from temporalio.service import TLSConfig
 
-from workers.services.connections import TemporalConfigError, TemporalTarget, temporal_target
+from workers.services.connections import TemporalTarget, temporal_target
+from workers.services.errors import TemporalConfigError, TemporalUnreachable
 from workers.settings import Settings
 
 PROFILES = """
@@ -157,6 +158,7 @@ def test_an_unknown_profile_is_one_line(config: dict[str, str]) -> None:
         == f"Temporal config in {config['TEMPORAL_CONFIG_FILE']}: Profile 'prod' not found"
     )
     assert "TEMPORAL_PROFILE" in caught.value.hint
+    assert isinstance(caught.value, TemporalUnreachable)  # every handler of "no Temporal" takes it
 
 
 def test_a_missing_certificate_file_is_named(config: dict[str, str], tmp_path: Path) -> None:
@@ -239,3 +241,15 @@ def test_the_cli_default_file_counts_only_when_a_profile_is_named(tmp_path: Path
     assert where(tmp_path) == "localhost:7999"
     assert where(tmp_path, TEMPORAL_PROFILE="default") == "prod.internal:7233"
     assert where(tmp_path, TEMPORAL_ADDRESS="other:7233") == "other:7233"
+
+
+def test_the_web_endpoint_stops_at_a_bad_profile_in_one_line(
+    config: dict[str, str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from workers.web import app
+
+    monkeypatch.setenv("TEMPORAL_CONFIG_FILE", config["TEMPORAL_CONFIG_FILE"])
+    monkeypatch.setenv("TEMPORAL_PROFILE", "nokey")
+    assert app.main(["--port", "1"]) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].startswith("error: the TLS client key ") and err[1].startswith("hint: ")

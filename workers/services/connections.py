@@ -59,7 +59,7 @@ from workers.services.errors import (
     STACK_HINT,
     DatabaseUnavailable,
     NoDatabaseConfigured,
-    ServiceError,
+    TemporalConfigError,
     TemporalUnreachable,
 )
 from workers.services.signals import ClientSource
@@ -72,11 +72,6 @@ def data_converter(settings: Settings) -> DataConverter:
     """The journey data converter with the payload codec of this installation's
     keys (``workers.adapters.payload_codec``): what every client and worker uses."""
     return payload_codec.data_converter(DATA_CONVERTER, payload_codec.key_ring(settings))
-
-
-class TemporalConfigError(ServiceError):
-    """The Temporal client config cannot be used: an unknown profile, a file that
-    does not parse or is not there, a certificate or key file that is missing."""
 
 
 PROFILE_HINT = (
@@ -211,7 +206,7 @@ async def connect_temporal(settings: Settings, target: TemporalTarget | None = N
     tracing if asked for), connected as ``temporal_target`` says;
     ``TemporalUnreachable`` when nothing answers, ``TemporalConfigError`` for a
     config that cannot be used."""
-    target = target or temporal_target(settings)
+    target = target or temporal_target(settings)  # TemporalConfigError: raised as it is
     converter = data_converter(settings)
     try:
         return await Client.connect(
