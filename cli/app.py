@@ -116,6 +116,10 @@ COMMANDS: dict[str, Verb] = {
     "mail": Verb("cli.mail", "Read the local SMTP sink: ls, show."),
     "notify": Verb("cli.notify", "Notify channels: where each posts, what the chat sink kept."),
     "cta": Verb("cli.cta", "CTAs (tasks for people): list, close."),
+    "setup": Verb(
+        "cli.setup",
+        "Register the namespace, search attributes and enrolment schedules journeys need.",
+    ),
     "schedule": Verb("cli.schedule", "Daily enrolment: one Temporal Schedule per playbook."),
     "webhook": Verb("cli.webhook", "Sign webhook requests (Standard Webhooks headers)."),
 }

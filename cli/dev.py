@@ -10,8 +10,10 @@ PLAYBOOK_STATE_DIR). The worker and the web endpoint are supervised: when one di
 it is started again (after 1 s, doubling to 30 s while it keeps dying), each
 restart is logged, and `dev status` says how many, when and why ("restarted 3
 times, last 12 s ago (killed by SIGKILL)"); `dev down` stops them for good.
-TEMPORAL_ADDRESS, DATABASE_URL, SMTP_HOST/SMTP_PORT make a part external: it is
-health-checked, never started or stopped.
+TEMPORAL_ADDRESS (or a Temporal profile with an address), DATABASE_URL,
+SMTP_HOST/SMTP_PORT make a part external: it is health-checked, never started
+or stopped. Once Temporal answers, `dev up` runs `playbook setup` (search
+attributes, enrolment schedules).
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.errors import UserError
-from cli.services import call
+from cli.services import call, user_error
+from cli.setup import print_report
 from workers import settings
-from workers.services import schedules
+from workers.services import setup
+from workers.services.errors import ServiceError
 from workers.stack.parts import PART_NAMES, LocalStack, PartStatus
 
 console = Console()
@@ -42,7 +46,12 @@ def register(app: typer.Typer) -> None:
 
 
 def _stack() -> LocalStack:
-    return LocalStack(settings.load())
+    stack = LocalStack(settings.load())
+    try:
+        stack.temporal_target  # noqa: B018 - a bad Temporal profile: one line, now
+    except ServiceError as error:
+        raise user_error(error) from None
+    return stack
 
 
 def _table(parts: list[PartStatus]) -> Table:
@@ -83,7 +92,7 @@ def up(
             f"not everything came up: {names}",
             hint=f"logs are in {stack.state_dir / 'logs'}; `playbook dev down` stops the rest",
         )
-    _apply_schedules(stack.settings)
+    _set_up(stack.settings)
     console.print(
         f"Temporal UI: http://localhost:{stack.settings.temporal_ui_port}   "
         f"mail: `playbook mail ls`",
@@ -91,17 +100,15 @@ def up(
     )
 
 
-def _apply_schedules(stack_settings: settings.Settings) -> None:
-    """Daily enrolment schedules for the playbooks (``workers.services.schedules``); a
-    failure is a warning: the stack is up, `playbook schedule apply` can retry."""
+def _set_up(stack_settings: settings.Settings) -> None:
+    """`playbook setup` on the stack's Temporal (``workers.services.setup``): search
+    attributes and daily enrolment schedules. A failure is a warning: the stack is
+    up, `playbook setup` can retry."""
     try:
-        result = call(lambda connections: schedules.apply(connections), settings=stack_settings)
+        report = call(lambda connections: setup.set_up(connections), settings=stack_settings)
+        print_report(report, console, brief=True)  # the schedules: `playbook schedule ls`
     except (UserError, OSError) as error:
-        console.print(f"[yellow]enrolment schedules not applied:[/] {error}", highlight=False)
-        return
-    applied = result.created + result.updated
-    if applied:
-        _say(f"daily enrolment scheduled: {', '.join(applied)} (`playbook schedule ls`)")
+        console.print(f"[yellow]setup not complete:[/] {error}", highlight=False)
 
 
 @dev.command("status")

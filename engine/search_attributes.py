@@ -26,6 +26,4 @@ ALL = (
     RENEWAL_DATE,
     RISK_LEVEL,
 )
-
-# For `temporal operator search-attribute create --name N --type T`.
-CLI_TYPES = {key.name: ("Datetime" if key is RENEWAL_DATE else "Keyword") for key in ALL}
+# `playbook setup` registers them (workers.services.setup).

@@ -299,19 +299,21 @@ def _watch(crm: CrmScript) -> None:
 
 def _where_to_look() -> None:
     """Where to look, at the addresses and state folder this stack really uses."""
+    from workers.services.connections import temporal_target
     from workers.settings import load
 
     settings = load()
     state = os.path.relpath(settings.state_dir.resolve(), Path.cwd())
     pb = _playbook_command()
-    temporal = settings.temporal_address
+    temporal = temporal_target(settings).cli_flags()
     ui = f"http://localhost:{settings.temporal_ui_port}"
     temporal_cli = shlex.quote(os.path.relpath(Path(PLAYBOOK[0]).with_name("temporal")))
     console.print(Rule("Where to look", style="green"))
     console.print(
         f"  Temporal UI           {ui}  (type column = playbook name)\n"
         '  Filter in the UI      PlaybookName="renewal" and RiskLevel="high"\n'
-        f"  From the shell        {temporal_cli} workflow list --address {temporal} \\\n"
+        f"  From the shell        {temporal_cli} workflow list \\\n"
+        f"                          {temporal} \\\n"
         "                          --query 'PlaybookName=\"renewal\"'\n"
         f"  Journeys              {pb} ps --playbook version_currency\n"
         "                        (these run at a day a minute: hours of playbook time)\n"

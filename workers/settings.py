@@ -17,14 +17,14 @@ def _env(name: str, default: str) -> str:
 @dataclass(frozen=True)
 class Settings:
     state_dir: Path = field(default_factory=lambda: Path(_env("PLAYBOOK_STATE_DIR", ".state")))
-    # TEMPORAL_ADDRESS set means an external server; the local dev server's port is
-    # PLAYBOOK_TEMPORAL_PORT (so tests and second stacks can move it without going external).
-    temporal_address: str = field(
-        default_factory=lambda: _env(
-            "TEMPORAL_ADDRESS", f"localhost:{_env('PLAYBOOK_TEMPORAL_PORT', '7233')}"
-        )
-    )
-    temporal_namespace: str = field(default_factory=lambda: _env("TEMPORAL_NAMESPACE", "default"))
+    # The Temporal server and namespace: empty = what the Temporal client config
+    # says (a profile of TEMPORAL_CONFIG_FILE or the Temporal CLI's file, and the
+    # TEMPORAL_* variables: workers.services.connections), else the local dev
+    # server on PLAYBOOK_TEMPORAL_PORT (so tests and second stacks can move it
+    # without going external) and namespace "default". Set only to override.
+    temporal_address: str = ""
+    temporal_namespace: str = ""
+    temporal_port: int = field(default_factory=lambda: int(_env("PLAYBOOK_TEMPORAL_PORT", "7233")))
     temporal_ui_port: int = field(default_factory=lambda: int(_env("TEMPORAL_UI_PORT", "8233")))
     task_queue: str = field(default_factory=lambda: _env("PLAYBOOK_TASK_QUEUE", "playbook"))
     # Empty DATABASE_URL means: the embedded Postgres of the local stack (socket in state_dir).
@@ -64,6 +64,11 @@ class Settings:
     # The worker's HTTP port for /healthz, /readyz and /metrics (0: none); the web
     # endpoint serves them on WEB_PORT.
     worker_http_port: str = field(default_factory=lambda: _env("PLAYBOOK_WORKER_HTTP_PORT", ""))
+
+    @property
+    def local_temporal_address(self) -> str:
+        """Where the local stack's Temporal dev server listens."""
+        return f"localhost:{self.temporal_port}"
 
     @property
     def base_url(self) -> str:

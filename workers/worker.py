@@ -48,7 +48,7 @@ from workers.adapters import custom_actions, log_format, metrics, tracing
 from workers.adapters.action_log import ActionLog
 from workers.adapters.store import Store
 from workers.services import fact_notices, outbox, readiness
-from workers.services.connections import Connections, postgres_unreachable
+from workers.services.connections import Connections, postgres_unreachable, temporal_target
 from workers.services.errors import STACK_HINT, ServiceError
 from workers.services.schedules import EnrolCohort, EnrolmentActivities
 from workers.settings import Settings, WorkerTuning
@@ -127,6 +127,7 @@ async def run(
         # Data changes an import could not tell journeys of (Temporal was down).
         teller = asyncio.create_task(fact_notices.tell_forever(store, connections, settings, stop))
         exits.push_async_callback(_finish, teller, stop, grace)
+        where = temporal_target(settings).describe()
         async with worker:
             if port:
                 listening = _listen(port)
@@ -137,7 +138,7 @@ async def run(
                 exits.push_async_callback(_stop_server, server, serving)
             if ready is not None:
                 ready(
-                    f"worker on task queue {options.task_queue!r} at {settings.temporal_address}"
+                    f"worker on task queue {options.task_queue!r} at {where}"
                     f" ({tuning.max_activities} activities at once,"
                     f" {tuning.db_pool_size} database connections"
                     + (f"; custom actions from {', '.join(loaded)}" if loaded else "")

@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from temporalio.client import Client
 
+from workers.services import setup
 from workers.stack import temporal
 from workers.stack.postgres import LocalPostgres
 from workers.stack.supervisor import free_port, port_open
@@ -253,6 +255,9 @@ class ChaosStack:
             if not self.temporal.alive:
                 raise StackError(f"the Temporal dev server exited; see {self.temporal.log}")
             if await temporal.healthy(self.temporal_address):
+                # The journey search attributes, as `playbook setup` registers them.
+                client = await Client.connect(self.temporal_address)
+                await setup.register_search_attributes(client)
                 return
             await asyncio.sleep(0.1)
         raise StackError(f"the Temporal dev server never answered; see {self.temporal.log}")

@@ -112,15 +112,22 @@ async def test_apply_twice_keeps_one_schedule_per_enrolling_playbook(
     second = await apply_schedules(
         temporal_client, settings, hour=7, task_queue=task_queue, prune=False
     )
+    later = await apply_schedules(
+        temporal_client, settings, hour=8, task_queue=task_queue, prune=False
+    )
     try:
         assert first.created == [schedule_id(enrolling)] and first.updated == []
-        assert second.created == [] and second.updated == [schedule_id(enrolling)]
+        # As wanted already: left alone. Another hour: updated.
+        assert second.created == second.updated == [] and second.unchanged == [
+            schedule_id(enrolling)
+        ]
+        assert later.updated == [schedule_id(enrolling)] and later.unchanged == []
         assert first.skipped == {manual: "no enroll condition"}
         rows = [r for r in await list_schedules(temporal_client, settings) if r.exists]
         ours = [r for r in rows if r.playbook in names]
         assert [r.schedule_id for r in ours] == [schedule_id(enrolling)]
-        assert ours[0].spec == "daily at 07:00 UTC"
-        assert ours[0].next_run is not None and ours[0].next_run.hour == 7
+        assert ours[0].spec == "daily at 08:00 UTC"
+        assert ours[0].next_run is not None and ours[0].next_run.hour == 8
         handle = temporal_client.get_schedule_handle(schedule_id(enrolling))
         description = await handle.describe()
         assert description.schedule.action.workflow == "EnrolCohort"

@@ -24,7 +24,10 @@ import aiosmtplib
 import asyncpg
 import psutil
 import pytest
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+from temporalio.client import Client
 
+from workers.services.setup import SEARCH_ATTRIBUTE_TYPES
 from workers.stack.supervisor import free_port
 
 pytestmark = pytest.mark.integration
@@ -93,6 +96,21 @@ def test_up_starts_detached_parts_and_status_shows_them(dev_stack: DevStack) -> 
         assert (dev_stack.state_dir / "run" / f"{name}.pid").exists()
         assert (dev_stack.state_dir / "logs" / f"{name}.log").exists()
     assert (dev_stack.state_dir / "temporal.sqlite").exists()
+    # `dev up` ran `playbook setup`: the dev server (started bare) has the journey
+    # search attributes, and the daily enrolment schedules are there.
+    for name in SEARCH_ATTRIBUTE_TYPES:
+        assert f"registered search attribute {name} " in up.stdout
+    assert "created schedule enrol:renewal" in up.stdout
+    address = f"127.0.0.1:{dev_stack.env['PLAYBOOK_TEMPORAL_PORT']}"
+
+    async def custom_attributes() -> dict[str, int]:
+        client = await Client.connect(address)
+        listed = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace="default")
+        )
+        return dict(listed.custom_attributes)
+
+    assert asyncio.run(custom_attributes()) == dict(SEARCH_ATTRIBUTE_TYPES)
 
 
 def test_database_url_file_points_at_a_migrated_database(dev_stack: DevStack) -> None:
@@ -114,6 +132,7 @@ def test_up_twice_leaves_running_parts_alone(dev_stack: DevStack) -> None:
     again = dev_stack.run("dev", "up", "--skip", "worker", "--skip", "web")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "already running" in again.stdout
+    assert "registered" not in again.stdout and "created schedule" not in again.stdout
     assert (dev_stack.state_dir / "run" / "temporal.pid").read_text() == before
 
 
@@ -171,6 +190,21 @@ def test_an_env_address_makes_a_part_external(dev_stack: DevStack) -> None:
     status = dev_stack.run("dev", "status", SMTP_HOST="127.0.0.1", SMTP_PORT="1")
     row = dev_stack.row(status.stdout, "smtp")
     assert "external" in row and "not answering" in row
+
+
+def test_a_temporal_profile_with_an_address_makes_temporal_external(
+    dev_stack: DevStack, tmp_path: Path
+) -> None:
+    config = tmp_path / "temporal.toml"
+    config.write_text('[profile.ops]\naddress = "127.0.0.1:1"\n')
+    status = dev_stack.run(
+        "dev", "status", TEMPORAL_CONFIG_FILE=str(config), TEMPORAL_PROFILE="ops"
+    )
+    row = dev_stack.row(status.stdout, "temporal")
+    assert "external" in row and "not answering" in row and "127.0.0.1:1" in row
+    unknown = dev_stack.run("dev", "status", TEMPORAL_CONFIG_FILE=str(config), TEMPORAL_PROFILE="x")
+    assert unknown.returncode == 1 and "Traceback" not in unknown.stderr
+    assert unknown.stderr.startswith(f"error: Temporal config in {config}: Profile 'x' not found")
 
 
 def test_down_stops_everything(dev_stack: DevStack) -> None:

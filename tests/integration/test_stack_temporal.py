@@ -6,7 +6,7 @@ import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
-from engine.search_attributes import CLI_TYPES
+from workers.services.setup import SEARCH_ATTRIBUTE_TYPES
 
 pytestmark = pytest.mark.integration
 
@@ -16,12 +16,11 @@ async def test_dev_server_has_the_journey_search_attributes(temporal_client) -> 
         ListSearchAttributesRequest(namespace="default")
     )
     custom = dict(listed.custom_attributes)
-    for name, kind in CLI_TYPES.items():
-        assert name in custom
-        expected = (
-            "INDEXED_VALUE_TYPE_DATETIME" if kind == "Datetime" else "INDEXED_VALUE_TYPE_KEYWORD"
-        )
-        assert IndexedValueType.Name(custom[name]) == expected
+    assert len(SEARCH_ATTRIBUTE_TYPES) == 9
+    for name, kind in SEARCH_ATTRIBUTE_TYPES.items():
+        assert custom[name] == kind
+    assert IndexedValueType.Name(custom["RenewalDate"]) == "INDEXED_VALUE_TYPE_DATETIME"
+    assert IndexedValueType.Name(custom["PlaybookName"]) == "INDEXED_VALUE_TYPE_KEYWORD"
 
 
 def test_task_queues_are_unique_per_test(task_queue: str) -> None:

@@ -3,6 +3,8 @@
     ServiceError                 message + hint (how to fix it); the CLI prints both
     ├── JourneyError             a playbook, journey or account the request names is wrong
     │   └── TemporalUnreachable  (also Unavailable) Temporal does not answer
+    │       └── TemporalConfigError  the Temporal profile cannot be used (unknown
+    │                                name, a missing certificate file, bad TOML)
     ├── Unavailable              a backing service cannot be used
     │   ├── DatabaseUnavailable  no database configured, or Postgres does not answer
     │   │   └── NoDatabaseConfigured  neither DATABASE_URL nor a running local stack
@@ -57,3 +59,10 @@ class TemporalUnreachable(Unavailable, JourneyError):
     """No Temporal server answers at the configured address."""
 
     service: Literal["database", "temporal"] = "temporal"
+
+
+class TemporalConfigError(TemporalUnreachable):
+    """The Temporal client config cannot be used: an unknown profile, a file that
+    does not parse or is not there, a certificate or key file that is missing
+    (``workers.services.connections.temporal_target``). Temporal is unreachable
+    for it, so every handler of ``TemporalUnreachable`` answers it too."""

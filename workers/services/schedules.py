@@ -35,6 +35,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import activity, workflow
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
@@ -75,6 +76,8 @@ _FAILURES_KEPT = 20  # failures a run returns by name (the count is always exact
 _TRIGGER_ATTEMPTS = 600
 _TRIGGER_PAUSE = 0.1
 _WORKER_ATTEMPTS = 30
+_BROKEN = "does not compile"
+_UNREADABLE = object()  # a schedule's request that cannot be decoded (it gets updated)
 
 
 class ScheduleError(ServiceError):
@@ -214,12 +217,35 @@ def enrol_schedule(
 
 @dataclass
 class ApplyResult:
-    """What ``apply_schedules`` did, by schedule id."""
+    """What ``apply_schedules`` did (or would do), by schedule id."""
 
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)  # already as wanted
     skipped: dict[str, str] = field(default_factory=dict)  # playbook -> why no schedule
+
+
+def planned_schedules(
+    settings: Settings, *, hour: int | None = None, task_queue: str | None = None
+) -> tuple[dict[str, Schedule], ApplyResult]:
+    """The schedule every playbook with an ``enroll`` condition wants, by id, and
+    an ``ApplyResult`` holding the playbooks that get none and why (``skipped``)."""
+    when = enrol_hour(hour)
+    queue = task_queue or settings.task_queue
+    result = ApplyResult()
+    wanted: dict[str, Schedule] = {}
+    for file in playbook_files(settings):
+        if file.playbook is None:
+            result.skipped[file.name] = f"{_BROKEN}: {file.problem}"
+            continue
+        if file.playbook.enroll is None:
+            result.skipped[file.name] = "no enroll condition"
+            continue
+        wanted[schedule_id(file.playbook.name)] = enrol_schedule(
+            file.playbook, hour=when, task_queue=queue, file_name=file.name
+        )
+    return wanted, result
 
 
 async def apply_schedules(
@@ -229,42 +255,43 @@ async def apply_schedules(
     hour: int | None = None,
     task_queue: str | None = None,
     prune: bool = True,
+    dry_run: bool = False,
 ) -> ApplyResult:
     """Create or update ``enrol:<playbook>`` for every playbook with an ``enroll``
-    condition; with ``prune``, delete ``enrol:`` schedules no playbook wants. Idempotent."""
-    when = enrol_hour(hour)
-    queue = task_queue or settings.task_queue
-    result = ApplyResult()
-    wanted: set[str] = set()
-    for file in playbook_files(settings):
-        if file.playbook is None:
-            result.skipped[file.name] = f"does not compile: {file.problem}"
-            wanted.add(schedule_id(file.name))  # keep its schedule until it is fixed
-            continue
-        if file.playbook.enroll is None:
-            result.skipped[file.name] = "no enroll condition"
-            continue
-        ident = schedule_id(file.playbook.name)
-        wanted.add(ident)
-        schedule = enrol_schedule(file.playbook, hour=when, task_queue=queue, file_name=file.name)
-        if await _create_or_update(client, ident, schedule):
-            result.created.append(ident)
-        else:
-            result.updated.append(ident)
+    condition (one already as wanted is left alone: ``unchanged``); with ``prune``,
+    delete ``enrol:`` schedules no playbook wants. Idempotent. ``dry_run`` only
+    says what it would do."""
+    wanted, result = planned_schedules(settings, hour=hour, task_queue=task_queue)
+    # A playbook that does not compile keeps its schedule until it is fixed.
+    broken = {schedule_id(name) for name, why in result.skipped.items() if why.startswith(_BROKEN)}
+    keep = set(wanted) | broken
+    for ident, schedule in wanted.items():
+        outcome = await _create_or_update(client, ident, schedule, dry_run=dry_run)
+        getattr(result, outcome).append(ident)
     if prune:
         for ident in await _listed_schedules(client):
-            if ident not in wanted and await _delete(client, ident):
+            if ident not in keep and (dry_run or await _delete(client, ident)):
                 result.removed.append(ident)
     return result
 
 
-async def _create_or_update(client: Client, ident: str, schedule: Schedule) -> bool:
-    """True if created, False if it existed and was updated."""
-    try:
-        await client.create_schedule(ident, schedule)
-        return True
-    except ScheduleAlreadyRunningError:
-        pass
+async def _create_or_update(
+    client: Client, ident: str, schedule: Schedule, *, dry_run: bool = False
+) -> str:
+    """``created``, ``updated``, or ``unchanged`` (it exists and is as wanted)."""
+    current = await _describe(client, ident)
+    if current is None:
+        if dry_run:
+            return "created"
+        try:
+            await client.create_schedule(ident, schedule)
+            return "created"
+        except ScheduleAlreadyRunningError:
+            pass  # made since we looked: bring it up to date
+    elif await _same(client, current, schedule):
+        return "unchanged"
+    if dry_run:
+        return "updated"
 
     def keep_state(current: ScheduleUpdateInput) -> ScheduleUpdate:
         # Operators pause schedules and leave notes in the UI: keep those.
@@ -276,7 +303,49 @@ async def _create_or_update(client: Client, ident: str, schedule: Schedule) -> b
         await client.get_schedule_handle(ident).update(keep_state)
     except RPCError as error:
         raise ScheduleError(f"cannot update schedule {ident}: {error.message}") from error
-    return False
+    return "updated"
+
+
+async def _same(client: Client, current: ScheduleDescription, wanted: Schedule) -> bool:
+    """Whether a schedule as Temporal holds it does what ``wanted`` would: the same
+    workflow, id, task queue and request, at the same hours, with the same policy."""
+    return _fingerprint(current.schedule, await _request(client, current.schedule)) == (
+        _fingerprint(wanted, await _request(client, wanted))
+    )
+
+
+async def _request(client: Client, schedule: Schedule) -> object:
+    action = schedule.action
+    if not isinstance(action, ScheduleActionStartWorkflow) or not action.args:
+        return None
+    args = list(action.args)
+    if isinstance(args[0], Payload):  # as described by the server: still encoded
+        try:
+            decoded = await client.data_converter.decode(args, [EnrolRequest])
+        except Exception:  # noqa: BLE001 - a key no longer held, an old shape: not as wanted
+            return _UNREADABLE
+        return decoded[0] if decoded else None
+    return args[0]
+
+
+def _fingerprint(schedule: Schedule, request: object) -> tuple[object, ...]:
+    action = schedule.action
+    if not isinstance(action, ScheduleActionStartWorkflow):
+        return (type(action).__name__,)
+    hours = tuple(
+        tuple((r.start, r.end or r.start, r.step or 1) for r in calendar.hour)
+        for calendar in schedule.spec.calendars
+    )
+    return (
+        action.workflow,
+        action.id,
+        action.task_queue,
+        request,
+        hours,
+        schedule.spec.time_zone_name or "UTC",
+        schedule.policy.overlap,
+        schedule.policy.catchup_window,
+    )
 
 
 async def _listed_schedules(client: Client) -> list[str]:
@@ -427,6 +496,7 @@ async def apply(
     hour: int | None = None,
     task_queue: str | None = None,
     prune: bool = True,
+    dry_run: bool = False,
 ) -> ApplyResult:
     """``apply_schedules`` over the connections' Temporal client."""
     async with _refusals():
@@ -436,6 +506,7 @@ async def apply(
             hour=hour,
             task_queue=task_queue,
             prune=prune,
+            dry_run=dry_run,
         )
 
 

@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -33,6 +34,7 @@ from workers.adapters.chatbox import chat_dir
 from workers.adapters.links import signer_for
 from workers.adapters.mailbox import mail_dir
 from workers.adapters.migrate import migrate
+from workers.services.connections import TemporalTarget, temporal_target
 from workers.settings import Settings
 from workers.stack import temporal
 from workers.stack.postgres import LocalPostgres
@@ -75,8 +77,9 @@ class LocalStack:
 
     def external(self, name: str) -> bool:
         """Whether the environment points this part at a service we do not run."""
+        if name == "temporal":  # TEMPORAL_ADDRESS, or a Temporal profile with an address
+            return self.temporal_target.external
         keys = {
-            "temporal": ("TEMPORAL_ADDRESS",),
             "postgres": ("DATABASE_URL",),
             "smtp": ("SMTP_HOST", "SMTP_PORT"),
             "chat": ("PLAYBOOK_CHAT_SINK_URL",),
@@ -105,9 +108,15 @@ class LocalStack:
 
     # ------------------------------------------------------------------ addresses
 
+    @cached_property
+    def temporal_target(self) -> TemporalTarget:
+        """The Temporal server of this stack: the Temporal config's, else the dev
+        server's (``workers.services.connections.temporal_target``)."""
+        return temporal_target(self.settings, self.environ)
+
     @property
     def temporal_address(self) -> str:
-        return self.settings.temporal_address
+        return self.temporal_target.address
 
     @property
     def temporal_port(self) -> int:
@@ -163,7 +172,7 @@ class LocalStack:
     async def healthy(self, name: str) -> bool:
         s = self.settings
         if name == "temporal":
-            return await temporal.healthy(self.temporal_address, s.temporal_namespace)
+            return await temporal.healthy(self.temporal_target)
         if name == "postgres":
             try:
                 dsn = settings_module.database_url(self._resolved())

