@@ -49,6 +49,8 @@ INSTALL_VENV = "/opt/playbook/.venv"  # where the systemd units expect the insta
 # Names the issue-14 contract gives, read by code that other branches bring
 # (workers/settings.py tuning and health, temporalio.envconfig for the connection).
 CONTRACT_ENV = {
+    "TEMPORAL_ADDRESS",  # read by temporalio.envconfig, not spelled out in our code
+    "TEMPORAL_NAMESPACE",
     "TEMPORAL_CONFIG_FILE",
     "TEMPORAL_PROFILE",
     "TEMPORAL_API_KEY",
