@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from dsl import schema
 from dsl.ir import Playbook
 
 PERMANENT_FAILURE = "PermanentFailure"
@@ -33,7 +34,7 @@ that reaches the next run is dropped too. Never part of the event's payload."""
 
 # Events the interpreter reacts to whatever the playbook says: an ask takes
 # ``answer``, an escalation ``cta_closed``, and ``facts_changed`` re-reads the facts.
-ENGINE_EVENTS = ("answer", "cta_closed", "facts_changed")
+ENGINE_EVENTS = (*schema.ENGINE_OWN_EVENTS, "facts_changed")
 
 
 def reacts_to(playbook: Playbook) -> list[str]:

@@ -251,6 +251,9 @@ class Interpreter:
         # A change to how running journeys behave goes behind ``if self.patched("id"):``
         # (Temporal's ``workflow.patched``), so recorded histories still replay.
         self.patched: Callable[[str], bool] = patched or (lambda _patch_id: True)
+        # How a fact not known reads in a message: empty on the real journey; the
+        # simulation shows it (``engine.simulation.MISSING_FACT``).
+        self.missing_fact: Callable[[str], str] | None = None
         state = state or JourneyState()
         self._resume = state.resume
         self.continued = state.continued
@@ -849,7 +852,7 @@ class Interpreter:
         params = {
             "template": step.template,
             "to_role": step.to_role,
-            "reason": render(step.reason, scope),
+            "reason": render(step.reason, scope, self.missing_fact),
             **self._contact_params(step.when_blocked),
         }
         await self._perform(step, "send", params, ctx, step.policy)
@@ -859,7 +862,7 @@ class Interpreter:
     ) -> dict[str, Any]:
         return {
             "question": step.question,
-            "prompt": render(step.prompt, self.scope(ctx)),
+            "prompt": render(step.prompt, self.scope(ctx), self.missing_fact),
             "to_role": step.to_role,
             "template": template,
             "choices": [choice.model_dump() for choice in step.choices],
@@ -964,7 +967,7 @@ class Interpreter:
             "owner_role": step.owner_role,
             "priority": priority_of(step, scope),
             "due": due.isoformat(),
-            "reason": render(step.reason, scope),
+            "reason": render(step.reason, scope, self.missing_fact),
         }
         route = self.playbook.owner_route(step.owner_role)
         if route is not None:  # where the data model sent it when the playbook compiled
@@ -1051,7 +1054,10 @@ class Interpreter:
                 self.facts["quote"] = quote
 
     async def _run_notify(self, step: Notify, ctx: Context, resume: list[str] | None) -> None:
-        params = {"channel": step.channel, "message": render(step.message, self.scope(ctx))}
+        params = {
+            "channel": step.channel,
+            "message": render(step.message, self.scope(ctx), self.missing_fact),
+        }
         env = self.playbook.channel_env(step.channel)
         if env:  # the channel's webhook variable, as the data model said at compile time
             params["webhook_env"] = env

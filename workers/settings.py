@@ -7,15 +7,26 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dsl.folder import PLAYBOOKS_FOLDER, project_root
+
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "")
     return value if value else default
 
 
+def _in_project(relative: str) -> str:
+    """``relative`` in the project found from the working directory up
+    (``dsl.folder.project_root``), or as given outside any project."""
+    root = project_root()
+    return str(root / relative) if root is not None else relative
+
+
 @dataclass(frozen=True)
 class Settings:
-    state_dir: Path = field(default_factory=lambda: Path(_env("PLAYBOOK_STATE_DIR", ".state")))
+    state_dir: Path = field(
+        default_factory=lambda: Path(_env("PLAYBOOK_STATE_DIR", "") or _in_project(".state"))
+    )
     # TEMPORAL_ADDRESS set means an external server; the local dev server's port is
     # PLAYBOOK_TEMPORAL_PORT (so tests and second stacks can move it without going external).
     temporal_address: str = field(
@@ -54,9 +65,13 @@ class Settings:
     # Payload codec keys (id:base64url,... newest first); else <state_dir>/codec_keys.
     codec_keys: str = field(default_factory=lambda: _env("PLAYBOOK_CODEC_KEYS", ""))
     templates_dir: Path = field(
-        default_factory=lambda: Path(_env("PLAYBOOK_TEMPLATES", "playbooks/templates"))
+        default_factory=lambda: Path(
+            _env("PLAYBOOK_TEMPLATES", "") or _in_project(f"{PLAYBOOKS_FOLDER}/templates")
+        )
     )
-    playbooks_dir: Path = field(default_factory=lambda: Path(_env("PLAYBOOK_DIR", "playbooks")))
+    playbooks_dir: Path = field(
+        default_factory=lambda: Path(_env("PLAYBOOK_DIR", "") or _in_project(PLAYBOOKS_FOLDER))
+    )
 
     @property
     def base_url(self) -> str:
