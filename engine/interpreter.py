@@ -152,6 +152,9 @@ ANSWER_WINDOW_PATCH = "answer-window-from-the-send"
 # never between the actions of one step: a goal the step's own `set` reached ended
 # the journey before the CTA on the next line opened.
 GOALS_BETWEEN_STEPS_PATCH = "goals-between-steps"
+# A late answer (after its question's window closed) is recorded for the report too
+# (a `record` action, kind late_answer), at the journey's next wait or step end.
+LATE_ANSWERS_PATCH = "late-answers-recorded"
 # The branch a task runs: its index in each enclosing `parallel` (the journey's own
 # flow is ``()``); set inside each branch task, so each task sees its own.
 _LANE: ContextVar[tuple[int, ...]] = ContextVar("playbook_lane", default=())
@@ -287,6 +290,8 @@ class Interpreter:
         self._ending: JourneyEnded | None = None
         self._skip: str | None = None
         self._interrupts: list[tuple[EventHandler, dict[str, Any]]] = []
+        self._late_answers: list[tuple[str, str]] = []  # (question, choice) to record
+        self._late_recorded = 0
         self._facts_dirty = False
         self._loads = 0
         self._facts_version = 0  # facts loaded so far (waits re-plan when it moves)
@@ -593,7 +598,13 @@ class Interpreter:
 
     def _attention(self) -> bool:
         """Whether something journey-wide needs handling before the flow goes on."""
-        return bool(self._ending or self._skip or self._interrupts or self._facts_dirty)
+        return bool(
+            self._ending
+            or self._skip
+            or self._interrupts
+            or self._facts_dirty
+            or self._late_answers
+        )
 
     def _takes_events(self, lane: tuple[int, ...]) -> bool:
         """Whether the branch ``lane`` is the one that handles journey-wide events:
@@ -601,6 +612,12 @@ class Interpreter:
         return not self._ordered_lanes or not self._lanes or lane == min(self._lanes)
 
     async def _attend(self) -> None:
+        while self._late_answers:
+            question, choice = self._late_answers.pop(0)
+            self._late_recorded += 1
+            params = {"event": "late_answer", "question": question, "choice": choice}
+            step_id = f"{self._ask_id(question) or question}:late:{self.continued}"
+            await self._request("record", step_id, self._late_recorded, params)
         if self._ending is not None:
             raise self._ending
         if self._skip:
@@ -1440,6 +1457,8 @@ class Interpreter:
             self._entry_event(
                 f"late answer {question}", "ask", words, step_id=self._ask_id(question)
             )
+            if self.patched(LATE_ANSWERS_PATCH):
+                self._late_answers.append((question, str(payload.get("choice", ""))))
             return
         if name == "answer":
             words = f"{payload.get('question', '')}={payload.get('choice', '')}"
