@@ -328,6 +328,10 @@ class Checker(NodeVisitor[Any]):
             )
 
     def check_on_event(self, item: s.OnEvent) -> None:
+        if item.condition is not None:  # on condition EXPR: (no event fields)
+            self.condition(item.condition, _Scope())
+            self.block(item.body or [], _Scope())
+            return
         self.event_name(item.event)
         if item.action == "achieve" and item.target is not None:
             self.goal_name(item.target)

@@ -453,6 +453,7 @@ class EventHandler(Node):
     ``complete``: end the journey with ``outcome`` (achieved if ``achieved``).
     ``skip``: abandon the current step and carry on from block ``target``.
     ``interrupt``: run ``body`` at once, then return to where the journey was.
+    With ``watch`` (``on condition EXPR:``), only when ``watch`` turns true.
     """
 
     id: str
@@ -462,6 +463,9 @@ class EventHandler(Node):
     achieved: bool = False
     target: str = ""
     body: list[Step] = []
+    # ``on condition EXPR:`` (event facts_changed): the body runs each time EXPR
+    # becomes true when the facts are loaded again, not on every facts_changed.
+    watch: Expr | None = None
     span: Span | None = None
 
 
@@ -595,6 +599,7 @@ _ADDED_NODE_FIELDS: dict[str, Any] = {
     "remind_template": "",
     "priority_expr": None,
     "due_expr": None,
+    "watch": None,
 }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dsl import syntax
 from dsl.model import OPEN_ROOTS, FieldType, Model
 from dsl.model_file import default_model
 
@@ -54,7 +55,8 @@ def owner_of(account: Mapping[str, Any], owner_role: str) -> str:
 
 
 # Events every playbook may use without declaring them.
-BUILTIN_EVENTS = ("renewed", "churned", "opted_out", "nps_response", "facts_changed")
+FACTS_CHANGED = syntax.FACTS_CHANGED  # the account's facts changed: journeys reload them
+BUILTIN_EVENTS = ("renewed", "churned", "opted_out", "nps_response", FACTS_CHANGED)
 
 # Events the engine itself takes (an ask takes ``answer``, an escalation
 # ``cta_closed``): a playbook may neither declare nor handle them.

@@ -198,6 +198,8 @@ class JourneyState(BaseModel):
     resume: ResumePoint | None = None
     # How often each journey-wide handler ran: its runs number its idempotency keys.
     handler_runs: dict[str, int] = Field(default_factory=dict)
+    # Whether each `on condition` held at the last fact load (its handler's id).
+    watches: dict[str, bool] = Field(default_factory=dict)
     # Delivery ids of the outbox signals taken lately (see DELIVERY_KEY), newest last.
     deliveries: list[str] = Field(default_factory=list)
     playbook_epoch: datetime | None = None  # playbook time at the first start

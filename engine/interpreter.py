@@ -155,6 +155,9 @@ GOALS_BETWEEN_STEPS_PATCH = "goals-between-steps"
 # A late answer (after its question's window closed) is recorded for the report too
 # (a `record` action, kind late_answer), at the journey's next wait or step end.
 LATE_ANSWERS_PATCH = "late-answers-recorded"
+# `on condition EXPR:` runs its block when EXPR turns true at a fact load (the first
+# load only notes whether it holds): edge-triggered, once per crossing.
+ON_CONDITION_PATCH = "on-condition-when-it-turns-true"
 # The branch a task runs: its index in each enclosing `parallel` (the journey's own
 # flow is ``()``); set inside each branch task, so each task sees its own.
 _LANE: ContextVar[tuple[int, ...]] = ContextVar("playbook_lane", default=())
@@ -300,6 +303,7 @@ class Interpreter:
         self._at_rest = True  # between steps: goal conditions may end the journey now
         self._lanes: list[tuple[int, ...]] = [()]  # branches running, leaves only
         self._handler_runs: dict[str, int] = dict(state.handler_runs)
+        self._watches: dict[str, bool] = dict(state.watches)
         self._last_report: tuple[str, str, str] = ("", "", "")
         # Where each wait now would pick up after a move (one per wait in _waitings).
         self._spots: list[tuple[object, Spot]] = []
@@ -356,8 +360,8 @@ class Interpreter:
         if name == "answer" and payload.get("question"):
             self._answers_in[str(payload["question"])] = str(payload.get("choice", ""))
         for handler in self.playbook.handlers:
-            if handler.event != name:
-                continue
+            if handler.event != name or handler.watch is not None:
+                continue  # a watch runs when its condition turns true (_watch_conditions)
             if handler.mode == "complete" and self._ending is None:
                 self._ending = JourneyEnded(handler.outcome or name, handler.achieved)
             elif handler.mode == "skip":
@@ -397,6 +401,7 @@ class Interpreter:
             done=self.done[-DONE_KEPT_ON_CONTINUE:],
             resume=resume,
             handler_runs=dict(self._handler_runs),
+            watches=dict(self._watches),
             deliveries=list(self._deliveries),
             playbook_epoch=self.started,
             continued=self.continued + 1,
@@ -582,6 +587,20 @@ class Interpreter:
                 facts["quote"] = self.facts["quote"]
             self.facts = facts
             self._facts_version += 1
+            self._watch_conditions()
+
+    def _watch_conditions(self) -> None:
+        """``on condition EXPR:``: a handler whose condition was false at the last fact
+        load and holds now is queued, like an interrupt; the first load (no earlier
+        value) only notes it, so a condition true from the start is no crossing."""
+        for handler in self.playbook.handlers:
+            if handler.watch is None:
+                continue
+            holds = truthy(evaluate(handler.watch, self.scope()))
+            before = self._watches.get(handler.id)
+            self._watches[handler.id] = holds
+            if holds and before is False and self.patched(ON_CONDITION_PATCH):
+                self._interrupts.append((handler, {}))
 
     def _check_rules(self) -> None:
         """End the journey if a goal (only between steps) or an exit rule holds."""
