@@ -644,6 +644,17 @@ def walk(steps: list[Step]) -> Iterator[Step]:
         yield from walk(children(step))
 
 
+# Steps that wait for time to pass or for someone (an answer, a CTA closed, an event).
+WAITING_KINDS = frozenset({"ask", "escalate", "wait", "wait_until", "wait_event", "repeat"})
+
+
+def can_wait(steps: list[Step]) -> bool:
+    """Whether running ``steps`` may wait (an ``ask``, ``escalate``, ``wait``,
+    ``every``... anywhere in them): an event handler that does runs apart from the
+    journey's own path (``engine.interpreter``)."""
+    return any(step.kind in WAITING_KINDS for step in walk(steps))
+
+
 def children(step: Step) -> list[Step]:
     """The steps directly nested in ``step``, in source order."""
     if isinstance(step, Block):

@@ -97,6 +97,7 @@ from dsl.ir import (
     Wait,
     WaitEvent,
     WaitUntil,
+    can_wait,
 )
 from dsl.step_labels import describe, task_label
 from engine.branches import join_branches
@@ -158,6 +159,11 @@ LATE_ANSWERS_PATCH = "late-answers-recorded"
 # `on condition EXPR:` runs its block when EXPR turns true at a fact load (the first
 # load only notes whether it holds): edge-triggered, once per crossing.
 ON_CONDITION_PATCH = "on-condition-when-it-turns-true"
+# An event handler that may wait (an escalate, an ask, a wait...) runs apart from the
+# journey's own path, which goes on meanwhile: an escalation in a handler held the
+# whole journey (and the customer's answer) for a week.
+HANDLERS_APART_PATCH = "handlers-that-wait-run-apart"
+APART_LANE = 1 << 30  # lanes of handlers run apart sort after every branch's
 # The branch a task runs: its index in each enclosing `parallel` (the journey's own
 # flow is ``()``); set inside each branch task, so each task sees its own.
 _LANE: ContextVar[tuple[int, ...]] = ContextVar("playbook_lane", default=())
@@ -302,6 +308,8 @@ class Interpreter:
         self._goals_between_steps = False  # set in run(), behind GOALS_BETWEEN_STEPS_PATCH
         self._at_rest = True  # between steps: goal conditions may end the journey now
         self._lanes: list[tuple[int, ...]] = [()]  # branches running, leaves only
+        self._apart: list[asyncio.Future[None]] = []  # handlers that wait, running apart
+        self._apart_started = 0
         self._handler_runs: dict[str, int] = dict(state.handler_runs)
         self._watches: dict[str, bool] = dict(state.watches)
         self._last_report: tuple[str, str, str] = ("", "", "")
@@ -329,9 +337,12 @@ class Interpreter:
             await self._load_facts()
             self._check_rules()
             await self._run_top()
+            await self._handlers_done()
             self._finish("completed", achieved=False)
         except JourneyEnded as ended:
             self._finish(ended.outcome, ended.achieved)
+        finally:
+            await self._stop_apart()
         await self._record_outcome()
         self._report(force=True)
         return self.timeline()
@@ -652,6 +663,9 @@ class Interpreter:
             runs = self._handler_runs.get(handler.id, 0) + 1
             self._handler_runs[handler.id] = runs
             ctx = Context(iteration=runs, event=payload, path=(handler.id,), resumable=False)
+            if can_wait(handler.body) and self.patched(HANDLERS_APART_PATCH):
+                self._run_apart(handler, ctx)
+                continue
             self._at_rest, handled = False, True  # a handler's actions run as one step
             try:
                 await self._run_steps(handler.body, ctx, None)
@@ -660,6 +674,49 @@ class Interpreter:
             self._show_waiting()
         if handled and at_rest and self._goals_between_steps:
             self._check_rules()  # the handler is done: a goal it reached counts now
+
+    def _run_apart(self, handler: EventHandler, ctx: Context) -> None:
+        """Start a handler that may wait as a task of its own, on a lane that never
+        takes journey-wide events (the journey's own path does)."""
+        self._apart_started += 1
+        lane = (APART_LANE, self._apart_started)
+        task = asyncio.ensure_future(self._apart_handler(lane, handler, ctx))
+        self._apart.append(task)
+        task.add_done_callback(self._apart_done)
+
+    def _apart_done(self, task: asyncio.Future[None]) -> None:
+        self._apart = [each for each in self._apart if each is not task]
+
+    async def _apart_handler(
+        self, lane: tuple[int, ...], handler: EventHandler, ctx: Context
+    ) -> None:
+        _LANE.set(lane)
+        try:
+            await self._run_steps(handler.body, ctx, None)
+        except JourneyEnded as ended:  # a stop, an achieve, a rule: the journey ends
+            self._ending = self._ending or ended
+        except SkipTo as skip:
+            self._skip = self._skip or skip.label
+
+    async def _handlers_done(self) -> None:
+        """The journey's path is over: handlers running apart finish first (their
+        escalation's `otherwise:` still runs), events handled meanwhile."""
+        while self._apart:
+            waiting = TimelineEntry(
+                step_id="", label="handlers to finish", kind="wait", status="waiting"
+            )
+            await self._wait(None, lambda: not self._apart, waiting)
+
+    async def _stop_apart(self) -> None:
+        """The journey ended (or continues as new): handlers running apart stop."""
+        running, self._apart = [task for task in self._apart if not task.done()], []
+        for task in running:
+            task.cancel()
+        for task in running:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
 
     def _find_event(self, name: str, since: int, match: Callable[[dict[str, Any]], bool]) -> Any:
         for event_name, payload in self._events[since:]:
@@ -687,6 +744,8 @@ class Interpreter:
         planned_on = self._facts_version
 
         def moving() -> bool:
+            # a handler running apart waits at a spot of its own: a move is refused
+            # while it runs (engine.migration: "running the handler of event ...")
             return self._move_to is not None and self._takes_events(lane)
 
         def attend() -> bool:
@@ -1273,7 +1332,12 @@ class Interpreter:
                 await self._between_rounds(
                     self._wait(deadline, lambda: False, waiting, spot=spot), ctx
                 )
-                if resumable and self.safe_point is not None and self.safe_point(rounds):
+                if (
+                    resumable
+                    and not self._apart  # a new run would lose a handler's place
+                    and self.safe_point is not None
+                    and self.safe_point(rounds)
+                ):
                     path = [*inner.path]
                     raise ContinueAsNew(self.state_at(ResumePoint(path=path, iteration=rounds)))
             await self._load_facts()
