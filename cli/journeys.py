@@ -71,8 +71,17 @@ def start(
         help="Start an ended or cancelled journey again under its id (a new run; the "
         "earlier runs stay in its history). A running journey is not started twice.",
     ),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Start it even where the playbook's `enroll when` is false for the account "
+        "(refused otherwise, naming the condition).",
+    ),
 ) -> None:
-    """Start a journey of PLAYBOOK for one account (starting it twice starts it once)."""
+    """Start a journey of PLAYBOOK for one account (starting it twice starts it once).
+
+    Exit status 1 when nothing started: the account does not qualify, or the journey
+    exists already."""
     request = StartRequest(
         playbook=playbook,
         account_id=account,
@@ -80,6 +89,7 @@ def start(
         start_at=_parse_start(start_at) if start_at else None,
         task_queue=task_queue,
         restart=restart,
+        force=force,
     )
     outcome = call(lambda connections: journeys.start(connections, request))
     started, status = outcome.journey, outcome.status
@@ -116,6 +126,8 @@ def start(
     if speed != 1.0 and started.started:
         console.print(f"  rehearsal: playbook time runs {speed:g}x", highlight=False)
     console.print(f"  follow it: playbook show '{started.journey_id}'", highlight=False)
+    if not started.started:
+        raise typer.Exit(1)
 
 
 def _parse_start(text: str) -> datetime:

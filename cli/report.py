@@ -29,6 +29,7 @@ from workers.analytics.report_model import (
     Arm,
     Book,
     GoalCount,
+    LateAnswerCount,
     Outcomes,
     PlaybookJourneys,
     Report,
@@ -162,6 +163,8 @@ def render(report: Report) -> Group:
         parts.append(_arms(report.arms))
     if report.goals:
         parts.append(_goals(report.goals))
+    if report.late_answers:
+        parts.append(_late_answers(report.late_answers))
     return Group(*parts)
 
 
@@ -361,6 +364,17 @@ def _goals(goals: list[GoalCount]) -> Table:
             row.goal,
             f"{row.reached} of {_n(row.journeys)} ({_pct(_share(row.reached, row.journeys))})",
         )
+    return table
+
+
+def _late_answers(rows: list[LateAnswerCount]) -> Table:
+    table = Table(title="late answers (after the answer window closed)", title_justify="left")
+    for column in ("playbook", "question"):
+        table.add_column(column)
+    table.add_column("late", justify="right")
+    for row in rows:
+        share = _pct(_share(row.late, row.answers))
+        table.add_row(row.playbook, row.question, f"{row.late} of {_n(row.answers)} ({share})")
     return table
 
 

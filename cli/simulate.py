@@ -32,6 +32,7 @@ from rich.console import Console
 from cli.errors import UserError
 from cli.timeline import STATUS_STYLE, planned_rows, timeline_table
 from dsl.diagnostics import PlaybookError
+from dsl.fact_reads import reads
 from dsl.ir import Playbook
 from dsl.loader import load_playbook
 from dsl.model import Model
@@ -92,11 +93,19 @@ def events_of(playbook: Playbook) -> list[str]:
     return scenario.events_of(playbook)
 
 
-def _load_playbook(file: Path) -> Playbook:
+def _load_playbook(file: Path, templates: Path | None = None) -> Playbook:
     if not file.exists():
-        raise UserError(f"no such playbook file: {file}")
+        raise UserError(
+            f"no such playbook file: {file}",
+            hint="simulate takes the playbook file: playbooks/NAME.playbook",
+        )
+    if templates is not None and not templates.is_dir():
+        raise UserError(
+            f"no such templates folder: {templates}",
+            hint="--templates takes the folder that holds the NAME.txt.j2 templates",
+        )
     try:
-        return load_playbook(file)
+        return load_playbook(file, templates)
     except PlaybookError as error:
         # Plain text: a diagnostic's headline must stay on one line, however long.
         typer.echo(error.render(), err=True)
@@ -118,7 +127,28 @@ def _file_facts(path: Path, playbook: Playbook, model: Model) -> dict[str, Any]:
         scenario.check_journey_id_facts(playbook, facts, str(path), model)
     except ScenarioError as error:
         raise UserError(str(error), hint=error.hint) from None
+    lacking = sorted(
+        path for path in reads(playbook) if _root_fact(path) and lookup_fact(facts, path) is None
+    )
+    if lacking:
+        typer.echo(
+            f"note: {path} has no {', '.join(lacking)}: not known in this simulation "
+            "(messages show <fact: not known>)",
+            err=True,
+        )
     return facts
+
+
+def _root_fact(path: str) -> bool:
+    """A fact of the account's own (not the journey's answers, event or state)."""
+    return path.split(".")[0] not in ("answers", "event", "journey", "quote", "today")
+
+
+def lookup_fact(facts: dict[str, Any], path: str) -> Any:
+    value: Any = facts
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
 
 
 def _store_facts(account_id: str) -> dict[str, Any]:
@@ -152,7 +182,19 @@ def simulate_command(
         ..., help="The playbook file (a .playbook file, e.g. one in playbooks/)."
     ),
     account_facts: Path | None = typer.Option(
-        None, "--account-facts", help="JSON facts of one account (default: a sample account)."
+        None,
+        "--account-facts",
+        help="JSON facts of one account (default: a sample account): an object per fact "
+        'group, {"account": {"id": "ACME-0042", "name": "ACME Corp"}, "subscription": '
+        '{"renewal_date": "2027-04-01"}, "usage": {...}, "contacts": {"renewal_contact": '
+        '{"email": "..."}}}; fields as `playbook model` lists them, dates "YYYY-MM-DD"; '
+        "a fact left out is not known (shown as <path: not known>).",
+    ),
+    templates: Path | None = typer.Option(
+        None,
+        "--templates",
+        help="Folder of the email templates (default: $PLAYBOOK_TEMPLATES, else templates/ "
+        "next to the playbook).",
     ),
     account: str | None = typer.Option(
         None, "--account", help="Take the facts of this account from the store (stack running)."
@@ -178,7 +220,7 @@ def simulate_command(
     as_json: bool = typer.Option(False, "--json", help="Print the timeline as JSON."),
 ) -> None:
     """Simulate one journey in virtual time and print its timeline (no server needed)."""
-    playbook = _load_playbook(file)
+    playbook = _load_playbook(file, templates)
     model = load_model(file.resolve().parent)  # it loads: the playbook compiled with it
     try:
         start_day = date.fromisoformat(start) if start else date.today()
@@ -196,7 +238,9 @@ def simulate_command(
     script = build_script(answer, event, fact, close_ctas_after, anchor, playbook, model)
     begin = day_start(start_day)
     until = begin + timedelta(days=days)
-    result = asyncio.run(run_simulation(playbook, facts, script, start=begin, until=until))
+    result = asyncio.run(
+        run_simulation(playbook, facts, script, start=begin, until=until, show_missing=True)
+    )
     if as_json:
         console.print_json(result.timeline.model_dump_json())
         return

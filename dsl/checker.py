@@ -86,6 +86,7 @@ class _Facts:
     """Everything declared in the file, gathered before the body is checked."""
 
     anchor: str = ""
+    anchor_value: s.Expr | None = None
     events: set[str] = field(default_factory=set)
     goals: set[str] = field(default_factory=set)
     steps: set[str] = field(default_factory=set)
@@ -147,12 +148,14 @@ class Checker(NodeVisitor[Any]):
         facts = self.facts
         for item in self.playbook.items:
             if isinstance(item, s.AnchorLine):
-                facts.anchor = item.name.text
+                facts.anchor, facts.anchor_value = item.name.text, item.value
             elif isinstance(item, s.ConditionLine):
                 self.declare_condition(item)
             elif isinstance(item, s.EventsLine):
                 for name in item.names:
-                    if name.text in facts.events:
+                    if name.text in schema.ENGINE_OWN_EVENTS:
+                        self.engine_event(name)
+                    elif name.text in facts.events:
                         self.report(f"event {name.text} declared twice", name.span)
                     facts.events.add(name.text)
             elif isinstance(item, s.GoalLine):
@@ -325,6 +328,10 @@ class Checker(NodeVisitor[Any]):
             )
 
     def check_on_event(self, item: s.OnEvent) -> None:
+        if item.condition is not None:  # on condition EXPR: (no event fields)
+            self.condition(item.condition, _Scope())
+            self.block(item.body or [], _Scope())
+            return
         self.event_name(item.event)
         if item.action == "achieve" and item.target is not None:
             self.goal_name(item.target)
@@ -730,7 +737,21 @@ class Checker(NodeVisitor[Any]):
         if name.text not in owners:
             self.unknown("owner role", name, owners, "owner roles are " + ", ".join(owners))
 
+    def engine_event(self, name: s.Name) -> None:
+        """``answer`` and ``cta_closed`` are the engine's: declaring or handling one
+        would take it from the asks and escalations that wait for it."""
+        what, instead = schema.ENGINE_OWN_EVENTS[name.text]
+        self.report(
+            f"event {name.text} is the engine's own ({what})",
+            name.span,
+            f"{instead}; an event of your own needs another name, e.g. "
+            f"`events {name.text}_received`",
+        )
+
     def event_name(self, name: s.Name) -> None:
+        if name.text in schema.ENGINE_OWN_EVENTS:
+            self.engine_event(name)
+            return
         known = set(schema.BUILTIN_EVENTS) | self.facts.events
         if name.text not in known:
             self.unknown("event", name, known, f"declare it in the header: `events {name.text}`")
@@ -881,8 +902,24 @@ class Checker(NodeVisitor[Any]):
                 offset += len(part) + 1
             path = s.PathExpr(parts, s.Span(line, col, line, offset - 1))
             if len(parts) == 1 and parts[0].text == self.facts.anchor:
+                self.anchor_in_text(path)
                 continue
             self.fact_path(path, scope)
+
+    def anchor_in_text(self, path: s.PathExpr) -> None:
+        """``{renewal}`` names the anchor, which a string cannot show (it shows facts):
+        the fact the anchor is, when it is one, renders instead."""
+        value = self.facts.anchor_value
+        if isinstance(value, s.PathExpr):
+            hint = f"write the fact it stands for: `{{{value.dotted}}}`"
+        else:
+            hint = (
+                "a string shows facts, and this anchor is computed: name the facts it "
+                "is computed from"
+            )
+        self.report(
+            f"{{{path.dotted}}} is the anchor, not a fact a string can show", path.span, hint
+        )
 
     def journey_id_length(self, text: s.StringLit) -> None:
         """A journey id Temporal refuses whatever the facts: its text alone (every

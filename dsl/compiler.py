@@ -247,6 +247,16 @@ class _Compiler(NodeVisitor[Any]):
         return ir.Experiment(name=block.name.text, arms=arms, span=_span(block.span))
 
     def handler(self, item: s.OnEvent, siblings: dict[str, int]) -> ir.EventHandler:
+        if item.condition is not None:
+            hid = self.new_id("on", "condition", siblings)
+            return ir.EventHandler(
+                id=hid,
+                event=item.event.text,
+                mode="interrupt",
+                watch=self.expr(item.condition),
+                body=self.block(item.body or [], hid),
+                span=_span(item.span),
+            )
         hid = self.new_id("on", item.event.text, siblings)
         common: dict[str, Any] = {"id": hid, "event": item.event.text, "span": _span(item.span)}
         target = item.target.text if item.target else ""

@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from dsl import ir
 from dsl.printer import duration, expression, string_literal
-from dsl.step_labels import date_words, describe
+from dsl.step_labels import date_words, describe, handler_heading
 from dsl.visitor import NodeVisitor
 
 # Fields of a step that hold other steps: compared as steps of their own.
@@ -475,18 +475,21 @@ def _handlers(old: ir.Playbook, new: ir.Playbook) -> list[Change]:
     was = {h.id: h for h in old.handlers}
     now = {h.id: h for h in new.handlers}
     out = [
-        Change("handler added", h.id, f"on event {h.event}: {_handler_words(h)} added")
+        Change("handler added", h.id, f"{handler_heading(h)}: {_handler_words(h)} added")
         for i, h in now.items()
         if i not in was
     ]
     out += [
-        Change("handler removed", h.id, f"on event {h.event}: {_handler_words(h)} removed")
+        Change("handler removed", h.id, f"{handler_heading(h)}: {_handler_words(h)} removed")
         for i, h in was.items()
         if i not in now
     ]
     for i, h in now.items():
         if i in was and _handler_words(was[i]) != _handler_words(h):
-            words = f"on event {h.event}: was {_handler_words(was[i])}, now {_handler_words(h)}"
+            words = f"{handler_heading(h)}: was {_handler_words(was[i])}, now {_handler_words(h)}"
+            out.append(Change("handler changed", h.id, words))
+        elif i in was and handler_heading(was[i]) != handler_heading(h):
+            words = f"{handler_heading(was[i])} is now {handler_heading(h)}"
             out.append(Change("handler changed", h.id, words))
     return out
 

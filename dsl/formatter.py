@@ -197,6 +197,10 @@ class _Printer(NodeVisitor[None]):
                 word = "holdout" if arm.holdout else "arm"
                 self.emit(2, f"{word} {arm.name.text} {arm.percent.text}%", arm.span)
             return
+        if isinstance(item, s.OnEvent) and item.condition is not None:
+            self.emit(1, f"on condition {expr(item.condition)}:", item.span, blank)
+            self.block(item.body or [], 2)
+            return
         if isinstance(item, s.OnEvent) and item.action == "interrupt":
             self.emit(1, f"on event {item.event.text} interrupt:", item.span, blank)
             self.block(item.body or [], 2)

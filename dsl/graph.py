@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from dsl import ir
 from dsl.printer import duration, expression
-from dsl.step_labels import diagram_label
+from dsl.step_labels import diagram_label, handler_heading
 from dsl.visitor import NodeVisitor
 
 MAX_LABEL = 70
@@ -239,7 +239,7 @@ class _Drawing(NodeVisitor[list[Pending]]):
         self.lines.append('    subgraph handlers["Event handlers (any time in the journey)"]')
         skips: list[tuple[str, str]] = []
         for handler in pb.handlers:
-            name = self._node(node_id(handler.id), f"on event {handler.event}", ">", "]")
+            name = self._node(node_id(handler.id), handler_heading(handler), ">", "]")
             if handler.mode == "complete":
                 verb = "achieve" if handler.achieved else "stop as"
                 text = f"{verb} {handler.outcome}"

@@ -456,6 +456,7 @@ class EventHandler(Node):
     ``complete``: end the journey with ``outcome`` (achieved if ``achieved``).
     ``skip``: abandon the current step and carry on from block ``target``.
     ``interrupt``: run ``body`` at once, then return to where the journey was.
+    With ``watch`` (``on condition EXPR:``), only when ``watch`` turns true.
     """
 
     id: str
@@ -465,6 +466,9 @@ class EventHandler(Node):
     achieved: bool = False
     target: str = ""
     body: list[Step] = []
+    # ``on condition EXPR:`` (event facts_changed): the body runs each time EXPR
+    # becomes true when the facts are loaded again, not on every facts_changed.
+    watch: Expr | None = None
     span: Span | None = None
 
 
@@ -626,6 +630,7 @@ _ADDED_NODE_FIELDS: dict[str, Any] = {
     "remind_template": "",
     "priority_expr": None,
     "due_expr": None,
+    "watch": None,
 }
 
 
@@ -674,6 +679,17 @@ def walk(steps: list[Step]) -> Iterator[Step]:
     for step in steps:
         yield step
         yield from walk(children(step))
+
+
+# Steps that wait for time to pass or for someone (an answer, a CTA closed, an event).
+WAITING_KINDS = frozenset({"ask", "escalate", "wait", "wait_until", "wait_event", "repeat"})
+
+
+def can_wait(steps: list[Step]) -> bool:
+    """Whether running ``steps`` may wait (an ``ask``, ``escalate``, ``wait``,
+    ``every``... anywhere in them): an event handler that does runs apart from the
+    journey's own path (``engine.interpreter``)."""
+    return any(step.kind in WAITING_KINDS for step in walk(steps))
 
 
 def children(step: Step) -> list[Step]:

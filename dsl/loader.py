@@ -20,7 +20,7 @@ from pathlib import Path
 from dsl.checker import check
 from dsl.compiler import compile_playbook
 from dsl.diagnostics import Diagnostic, PlaybookError, render_diagnostics
-from dsl.folder import model_file
+from dsl.folder import PLAYBOOKS_FOLDER, model_file, project_root
 from dsl.ir import Playbook
 from dsl.model import Model
 from dsl.model_file import ModelError, check_model_text, load_model
@@ -41,18 +41,28 @@ __all__ = [
 ]
 
 TEMPLATES_ENV = "PLAYBOOK_TEMPLATES"
+TEMPLATE_SUFFIX = ".txt.j2"
 
 
 def templates_dir_for(path: str | Path, templates_dir: str | Path | None = None) -> Path:
     """Where the templates of the playbook at ``path`` are looked up: ``templates_dir``
     if given (``--templates DIR``), else ``$PLAYBOOK_TEMPLATES`` if set, else
-    ``templates/`` next to the playbook file."""
+    ``templates/`` next to the playbook file, else the playbook's own folder when
+    templates lie beside it (a playbook copied out with its templates), else the
+    templates of the project the working directory is in."""
     if templates_dir is not None:
         return Path(templates_dir)
     from_env = os.environ.get(TEMPLATES_ENV, "")
     if from_env:
         return Path(from_env)
-    return Path(path).resolve().parent / "templates"
+    folder = Path(path).resolve().parent
+    beside = folder / "templates"
+    if beside.is_dir() or folder.name == PLAYBOOKS_FOLDER:
+        return beside
+    if any(folder.glob(f"*{TEMPLATE_SUFFIX}")):
+        return folder
+    root = project_root()
+    return root / PLAYBOOKS_FOLDER / "templates" if root is not None else beside
 
 
 MAX_SOURCE_BYTES = 1_000_000  # a playbook is a page or two of text

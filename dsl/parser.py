@@ -424,6 +424,12 @@ class _ToSyntax(Transformer[Token, s.PlaybookFile]):
     def on_interrupt(self, meta: Meta, c: list[Any]) -> s.OnEvent:
         return s.OnEvent(_name(c[0]), "interrupt", None, c[1], _span(meta))
 
+    @v_args(meta=True)
+    def on_condition(self, meta: Meta, c: list[Any]) -> s.OnEvent:
+        line, col = meta.line, meta.column + len("on ")
+        word = s.Name(s.FACTS_CHANGED, s.Span(line, col, line, col + len("condition")))
+        return s.OnEvent(word, "interrupt", None, c[1], _span(meta), condition=c[0])
+
     # ------------------------------------------------------------------ steps
 
     @v_args(meta=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from dsl import syntax
 from dsl.model import OPEN_ROOTS, FieldType, Model
 from dsl.model_file import default_model
 
@@ -54,7 +55,18 @@ def owner_of(account: Mapping[str, Any], owner_role: str) -> str:
 
 
 # Events every playbook may use without declaring them.
-BUILTIN_EVENTS = ("renewed", "churned", "opted_out", "nps_response", "facts_changed")
+FACTS_CHANGED = syntax.FACTS_CHANGED  # the account's facts changed: journeys reload them
+BUILTIN_EVENTS = ("renewed", "churned", "opted_out", "nps_response", FACTS_CHANGED)
+
+# Events the engine itself takes (an ask takes ``answer``, an escalation
+# ``cta_closed``): a playbook may neither declare nor handle them.
+ENGINE_OWN_EVENTS: dict[str, tuple[str, str]] = {
+    "answer": ("an answer to an ask", "act on an answer with `match answer QUESTION`"),
+    "cta_closed": (
+        "a CTA closed by a person",
+        "an `escalate` waits for its CTA to close by itself",
+    ),
+}
 
 # What outside the journeys starts a playbook that says so in its header
 # (`starts on TRIGGER`), and which services act on it.

@@ -35,6 +35,13 @@ def diagram_label(step: ir.Step, playbook: ir.Playbook) -> str:
     return DiagramLabels(playbook).visit(step)
 
 
+def handler_heading(handler: ir.EventHandler) -> str:
+    """``on event NAME``, or ``on condition EXPR`` for a watch, as written."""
+    if handler.watch is not None:
+        return f"on condition {expression(handler.watch)}"
+    return f"on event {handler.event}"
+
+
 def date_words(expr: ir.Expr) -> str:
     """A short reading of a date expression: a fact path, ``the anchor date``, a literal."""
     if isinstance(expr, ir.Call):

@@ -724,9 +724,13 @@ class ExperimentBlock:
     span: Span = NO_SPAN
 
 
+FACTS_CHANGED = "facts_changed"  # the event `on condition` listens for (dsl.schema's)
+
+
 @dataclass
 class OnEvent:
-    """``on event NAME achieve GOAL`` / ``stop [as OUTCOME]`` / ``skip to STEP`` / ``interrupt:``.
+    """``on event NAME achieve GOAL`` / ``stop [as OUTCOME]`` / ``skip to STEP`` / ``interrupt:``,
+    or ``on condition EXPR:``.
 
     ``target`` is the goal, the outcome (or ``None``) or the step; ``body`` the
     interrupt block."""
@@ -736,6 +740,9 @@ class OnEvent:
     target: Name | None = None
     body: list[Stmt] | None = None
     span: Span = NO_SPAN
+    # ``on condition EXPR:`` is an interrupt on ``facts_changed`` run when EXPR
+    # becomes true (``event`` is then facts_changed, spanning the word condition).
+    condition: Expr | None = None
 
 
 @dataclass

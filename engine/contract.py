@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from dsl import schema
 from dsl.ir import Playbook
 
 PERMANENT_FAILURE = "PermanentFailure"
@@ -33,7 +34,7 @@ that reaches the next run is dropped too. Never part of the event's payload."""
 
 # Events the interpreter reacts to whatever the playbook says: an ask takes
 # ``answer``, an escalation ``cta_closed``, and ``facts_changed`` re-reads the facts.
-ENGINE_EVENTS = ("answer", "cta_closed", "facts_changed")
+ENGINE_EVENTS = (*schema.ENGINE_OWN_EVENTS, "facts_changed")
 
 
 def reacts_to(playbook: Playbook) -> list[str]:
@@ -197,6 +198,8 @@ class JourneyState(BaseModel):
     resume: ResumePoint | None = None
     # How often each journey-wide handler ran: its runs number its idempotency keys.
     handler_runs: dict[str, int] = Field(default_factory=dict)
+    # Whether each `on condition` held at the last fact load (its handler's id).
+    watches: dict[str, bool] = Field(default_factory=dict)
     # Delivery ids of the outbox signals taken lately (see DELIVERY_KEY), newest last.
     deliveries: list[str] = Field(default_factory=list)
     playbook_epoch: datetime | None = None  # playbook time at the first start

@@ -22,6 +22,7 @@ The built-in functions (signatures and implementations) are ``dsl.builtins``;
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -176,9 +177,17 @@ def _call(expr: Call, scope: Scope) -> Any:
 # --------------------------------------------------------------------------- templates
 
 
-def render(text: str, scope: Scope) -> str:
-    """Fill ``{fact.path}`` placeholders; a missing fact renders as an empty string."""
-    return PLACEHOLDER.sub(lambda m: show(lookup(m.group(1).split("."), scope)), text)
+def render(text: str, scope: Scope, missing: Callable[[str], str] | None = None) -> str:
+    """Fill ``{fact.path}`` placeholders; a missing fact renders as an empty string,
+    or as ``missing(path)`` (a simulation shows it)."""
+
+    def fill(match: re.Match[str]) -> str:
+        value = lookup(match.group(1).split("."), scope)
+        if value is None and missing is not None:
+            return missing(match.group(1))
+        return show(value)
+
+    return PLACEHOLDER.sub(fill, text)
 
 
 def show(value: Any) -> str:

@@ -97,6 +97,7 @@ from dsl.ir import (
     Wait,
     WaitEvent,
     WaitUntil,
+    can_wait,
 )
 from dsl.step_labels import describe, task_label
 from engine.branches import join_branches
@@ -153,6 +154,17 @@ ANSWER_WINDOW_PATCH = "answer-window-from-the-send"
 # never between the actions of one step: a goal the step's own `set` reached ended
 # the journey before the CTA on the next line opened.
 GOALS_BETWEEN_STEPS_PATCH = "goals-between-steps"
+# A late answer (after its question's window closed) is recorded for the report too
+# (a `record` action, kind late_answer), at the journey's next wait or step end.
+LATE_ANSWERS_PATCH = "late-answers-recorded"
+# `on condition EXPR:` runs its block when EXPR turns true at a fact load (the first
+# load only notes whether it holds): edge-triggered, once per crossing.
+ON_CONDITION_PATCH = "on-condition-when-it-turns-true"
+# An event handler that may wait (an escalate, an ask, a wait...) runs apart from the
+# journey's own path, which goes on meanwhile: an escalation in a handler held the
+# whole journey (and the customer's answer) for a week.
+HANDLERS_APART_PATCH = "handlers-that-wait-run-apart"
+APART_LANE = 1 << 30  # lanes of handlers run apart sort after every branch's
 # The branch a task runs: its index in each enclosing `parallel` (the journey's own
 # flow is ``()``); set inside each branch task, so each task sees its own.
 _LANE: ContextVar[tuple[int, ...]] = ContextVar("playbook_lane", default=())
@@ -247,6 +259,9 @@ class Interpreter:
         # A change to how running journeys behave goes behind ``if self.patched("id"):``
         # (Temporal's ``workflow.patched``), so recorded histories still replay.
         self.patched: Callable[[str], bool] = patched or (lambda _patch_id: True)
+        # How a fact not known reads in a message: empty on the real journey; the
+        # simulation shows it (``engine.simulation.MISSING_FACT``).
+        self.missing_fact: Callable[[str], str] | None = None
         state = state or JourneyState()
         self._resume = state.resume
         self.continued = state.continued
@@ -280,6 +295,8 @@ class Interpreter:
         self._ending: JourneyEnded | None = None
         self._skip: str | None = None
         self._interrupts: list[tuple[EventHandler, dict[str, Any]]] = []
+        self._late_answers: list[tuple[str, str]] = []  # (question, choice) to record
+        self._late_recorded = 0
         self._facts_dirty = False
         self._loads = 0
         self._facts_version = 0  # facts loaded so far (waits re-plan when it moves)
@@ -287,7 +304,10 @@ class Interpreter:
         self._goals_between_steps = False  # set in run(), behind GOALS_BETWEEN_STEPS_PATCH
         self._at_rest = True  # between steps: goal conditions may end the journey now
         self._lanes: list[tuple[int, ...]] = [()]  # branches running, leaves only
+        self._apart: list[asyncio.Future[None]] = []  # handlers that wait, running apart
+        self._apart_started = 0
         self._handler_runs: dict[str, int] = dict(state.handler_runs)
+        self._watches: dict[str, bool] = dict(state.watches)
         self._last_report: tuple[str, str, str] = ("", "", "")
         # Where each wait now would pick up after a move (one per wait in _waitings).
         self._spots: list[tuple[object, Spot]] = []
@@ -313,9 +333,12 @@ class Interpreter:
             await self._load_facts()
             self._check_rules()
             await self._run_top()
+            await self._handlers_done()
             self._finish("completed", achieved=False)
         except JourneyEnded as ended:
             self._finish(ended.outcome, ended.achieved)
+        finally:
+            await self._stop_apart()
         await self._record_outcome()
         self._report(force=True)
         return self.timeline()
@@ -344,8 +367,8 @@ class Interpreter:
         if name == "answer" and payload.get("question"):
             self._answers_in[str(payload["question"])] = str(payload.get("choice", ""))
         for handler in self.playbook.handlers:
-            if handler.event != name:
-                continue
+            if handler.event != name or handler.watch is not None:
+                continue  # a watch runs when its condition turns true (_watch_conditions)
             if handler.mode == "complete" and self._ending is None:
                 self._ending = JourneyEnded(handler.outcome or name, handler.achieved)
             elif handler.mode == "skip":
@@ -385,6 +408,7 @@ class Interpreter:
             done=self.done[-DONE_KEPT_ON_CONTINUE:],
             resume=resume,
             handler_runs=dict(self._handler_runs),
+            watches=dict(self._watches),
             deliveries=list(self._deliveries),
             playbook_epoch=self.started,
             continued=self.continued + 1,
@@ -570,6 +594,20 @@ class Interpreter:
                 facts["quote"] = self.facts["quote"]
             self.facts = facts
             self._facts_version += 1
+            self._watch_conditions()
+
+    def _watch_conditions(self) -> None:
+        """``on condition EXPR:``: a handler whose condition was false at the last fact
+        load and holds now is queued, like an interrupt; the first load (no earlier
+        value) only notes it, so a condition true from the start is no crossing."""
+        for handler in self.playbook.handlers:
+            if handler.watch is None:
+                continue
+            holds = truthy(evaluate(handler.watch, self.scope()))
+            before = self._watches.get(handler.id)
+            self._watches[handler.id] = holds
+            if holds and before is False and self.patched(ON_CONDITION_PATCH):
+                self._interrupts.append((handler, {}))
 
     def _check_rules(self) -> None:
         """End the journey if a goal (only between steps) or an exit rule holds."""
@@ -586,7 +624,13 @@ class Interpreter:
 
     def _attention(self) -> bool:
         """Whether something journey-wide needs handling before the flow goes on."""
-        return bool(self._ending or self._skip or self._interrupts or self._facts_dirty)
+        return bool(
+            self._ending
+            or self._skip
+            or self._interrupts
+            or self._facts_dirty
+            or self._late_answers
+        )
 
     def _takes_events(self, lane: tuple[int, ...]) -> bool:
         """Whether the branch ``lane`` is the one that handles journey-wide events:
@@ -594,6 +638,12 @@ class Interpreter:
         return not self._ordered_lanes or not self._lanes or lane == min(self._lanes)
 
     async def _attend(self) -> None:
+        while self._late_answers:
+            question, choice = self._late_answers.pop(0)
+            self._late_recorded += 1
+            params = {"event": "late_answer", "question": question, "choice": choice}
+            step_id = f"{self._ask_id(question) or question}:late:{self.continued}"
+            await self._request("record", step_id, self._late_recorded, params)
         if self._ending is not None:
             raise self._ending
         if self._skip:
@@ -609,6 +659,9 @@ class Interpreter:
             runs = self._handler_runs.get(handler.id, 0) + 1
             self._handler_runs[handler.id] = runs
             ctx = Context(iteration=runs, event=payload, path=(handler.id,), resumable=False)
+            if can_wait(handler.body) and self.patched(HANDLERS_APART_PATCH):
+                self._run_apart(handler, ctx)
+                continue
             self._at_rest, handled = False, True  # a handler's actions run as one step
             try:
                 await self._run_steps(handler.body, ctx, None)
@@ -617,6 +670,49 @@ class Interpreter:
             self._show_waiting()
         if handled and at_rest and self._goals_between_steps:
             self._check_rules()  # the handler is done: a goal it reached counts now
+
+    def _run_apart(self, handler: EventHandler, ctx: Context) -> None:
+        """Start a handler that may wait as a task of its own, on a lane that never
+        takes journey-wide events (the journey's own path does)."""
+        self._apart_started += 1
+        lane = (APART_LANE, self._apart_started)
+        task = asyncio.ensure_future(self._apart_handler(lane, handler, ctx))
+        self._apart.append(task)
+        task.add_done_callback(self._apart_done)
+
+    def _apart_done(self, task: asyncio.Future[None]) -> None:
+        self._apart = [each for each in self._apart if each is not task]
+
+    async def _apart_handler(
+        self, lane: tuple[int, ...], handler: EventHandler, ctx: Context
+    ) -> None:
+        _LANE.set(lane)
+        try:
+            await self._run_steps(handler.body, ctx, None)
+        except JourneyEnded as ended:  # a stop, an achieve, a rule: the journey ends
+            self._ending = self._ending or ended
+        except SkipTo as skip:
+            self._skip = self._skip or skip.label
+
+    async def _handlers_done(self) -> None:
+        """The journey's path is over: handlers running apart finish first (their
+        escalation's `otherwise:` still runs), events handled meanwhile."""
+        while self._apart:
+            waiting = TimelineEntry(
+                step_id="", label="handlers to finish", kind="wait", status="waiting"
+            )
+            await self._wait(None, lambda: not self._apart, waiting)
+
+    async def _stop_apart(self) -> None:
+        """The journey ended (or continues as new): handlers running apart stop."""
+        running, self._apart = [task for task in self._apart if not task.done()], []
+        for task in running:
+            task.cancel()
+        for task in running:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
 
     def _find_event(self, name: str, since: int, match: Callable[[dict[str, Any]], bool]) -> Any:
         for event_name, payload in self._events[since:]:
@@ -644,6 +740,8 @@ class Interpreter:
         planned_on = self._facts_version
 
         def moving() -> bool:
+            # a handler running apart waits at a spot of its own: a move is refused
+            # while it runs (engine.migration: "running the handler of event ...")
             return self._move_to is not None and self._takes_events(lane)
 
         def attend() -> bool:
@@ -845,7 +943,7 @@ class Interpreter:
         params = {
             "template": step.template,
             "to_role": step.to_role,
-            "reason": render(step.reason, scope),
+            "reason": render(step.reason, scope, self.missing_fact),
             **self._contact_params(step.when_blocked),
         }
         await self._perform(step, "send", params, ctx, step.policy)
@@ -855,7 +953,7 @@ class Interpreter:
     ) -> dict[str, Any]:
         return {
             "question": step.question,
-            "prompt": render(step.prompt, self.scope(ctx)),
+            "prompt": render(step.prompt, self.scope(ctx), self.missing_fact),
             "to_role": step.to_role,
             "template": template,
             "choices": [choice.model_dump() for choice in step.choices],
@@ -960,7 +1058,7 @@ class Interpreter:
             "owner_role": step.owner_role,
             "priority": priority_of(step, scope),
             "due": due.isoformat(),
-            "reason": render(step.reason, scope),
+            "reason": render(step.reason, scope, self.missing_fact),
         }
         route = self.playbook.owner_route(step.owner_role)
         if route is not None:  # where the data model sent it when the playbook compiled
@@ -1047,7 +1145,10 @@ class Interpreter:
                 self.facts["quote"] = quote
 
     async def _run_notify(self, step: Notify, ctx: Context, resume: list[str] | None) -> None:
-        params = {"channel": step.channel, "message": render(step.message, self.scope(ctx))}
+        params = {
+            "channel": step.channel,
+            "message": render(step.message, self.scope(ctx), self.missing_fact),
+        }
         env = self.playbook.channel_env(step.channel)
         if env:  # the channel's webhook variable, as the data model said at compile time
             params["webhook_env"] = env
@@ -1259,7 +1360,12 @@ class Interpreter:
                 await self._between_rounds(
                     self._wait(deadline, lambda: False, waiting, spot=spot), ctx
                 )
-                if resumable and self.safe_point is not None and self.safe_point(rounds):
+                if (
+                    resumable
+                    and not self._apart  # a new run would lose a handler's place
+                    and self.safe_point is not None
+                    and self.safe_point(rounds)
+                ):
                     path = [*inner.path]
                     raise ContinueAsNew(self.state_at(ResumePoint(path=path, iteration=rounds)))
             await self._load_facts()
@@ -1462,6 +1568,8 @@ class Interpreter:
             self._entry_event(
                 f"late answer {question}", "ask", words, step_id=self._ask_id(question)
             )
+            if self.patched(LATE_ANSWERS_PATCH):
+                self._late_answers.append((question, str(payload.get("choice", ""))))
             return
         if name == "answer":
             words = f"{payload.get('question', '')}={payload.get('choice', '')}"

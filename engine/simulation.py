@@ -508,8 +508,11 @@ async def run_simulation(
     until: datetime | None = None,
     outcome: Outcome | None = None,
     account_id: str | None = None,
+    show_missing: bool = False,
 ) -> SimulationResult:
-    """Simulate one journey of ``playbook`` for the account in ``facts``."""
+    """Simulate one journey of ``playbook`` for the account in ``facts``; with
+    ``show_missing``, a fact the account lacks reads ``<path: not known>`` in messages
+    (``playbook simulate``) rather than empty as on the real journey."""
     account = facts.get("account") or {}
     account_id = account_id or str(account.get("id") or "ACCOUNT")
     start = start or day_start(date.today())
@@ -517,7 +520,14 @@ async def run_simulation(
     runtime = SimulationRuntime(facts, start, script, outcome)
     scope = {**facts, "today": start.date(), "journey": {"playbook": playbook.name}}
     interpreter = Interpreter(playbook, runtime, account_id, journey_id_for(playbook, scope))
+    if show_missing:
+        interpreter.missing_fact = missing_fact
     return await runtime.drive(interpreter, until)
+
+
+def missing_fact(path: str) -> str:
+    """How a fact the simulated account lacks reads in a message: visibly not known."""
+    return f"<{path}: not known>"
 
 
 def simulate(

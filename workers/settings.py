@@ -8,15 +8,26 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from dsl.folder import PLAYBOOKS_FOLDER, project_root
+
 
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "")
     return value if value else default
 
 
+def _in_project(relative: str) -> str:
+    """``relative`` in the project found from the working directory up
+    (``dsl.folder.project_root``), or as given outside any project."""
+    root = project_root()
+    return str(root / relative) if root is not None else relative
+
+
 @dataclass(frozen=True)
 class Settings:
-    state_dir: Path = field(default_factory=lambda: Path(_env("PLAYBOOK_STATE_DIR", ".state")))
+    state_dir: Path = field(
+        default_factory=lambda: Path(_env("PLAYBOOK_STATE_DIR", "") or _in_project(".state"))
+    )
     # The Temporal server and namespace: empty = what the Temporal client config
     # says (a profile of TEMPORAL_CONFIG_FILE or the Temporal CLI's file, and the
     # TEMPORAL_* variables: workers.services.connections), else the local dev
@@ -55,9 +66,13 @@ class Settings:
     # Payload codec keys (id:base64url,... newest first); else <state_dir>/codec_keys.
     codec_keys: str = field(default_factory=lambda: _env("PLAYBOOK_CODEC_KEYS", ""))
     templates_dir: Path = field(
-        default_factory=lambda: Path(_env("PLAYBOOK_TEMPLATES", "playbooks/templates"))
+        default_factory=lambda: Path(
+            _env("PLAYBOOK_TEMPLATES", "") or _in_project(f"{PLAYBOOKS_FOLDER}/templates")
+        )
     )
-    playbooks_dir: Path = field(default_factory=lambda: Path(_env("PLAYBOOK_DIR", "playbooks")))
+    playbooks_dir: Path = field(
+        default_factory=lambda: Path(_env("PLAYBOOK_DIR", "") or _in_project(PLAYBOOKS_FOLDER))
+    )
     # asyncpg's prepared-statement cache per connection (checked by
     # ``statement_cache_size``); 0 turns it off, for PgBouncer transaction pooling.
     db_statement_cache: str = field(default_factory=lambda: _env("PLAYBOOK_DB_STATEMENT_CACHE", ""))

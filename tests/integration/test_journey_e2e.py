@@ -229,7 +229,7 @@ async def test_worker_process_and_journey_commands(
         assert f"started {journey_id}" in out
         assert "Renewal - ACME Corp - renews 2027-04-01" in out
         code, out = await run_cli(env, "start", "renewal", "--account", account_id)
-        assert (code, f"not started: {journey_id} exists already (running)" in out) == (0, True), (
+        assert (code, f"not started: {journey_id} exists already (running)" in out) == (1, True), (
             out
         )
 

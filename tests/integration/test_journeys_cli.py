@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
 
 from dsl.loader import load_playbook
 from tests.integration.journey_checks import signal_names, touched_account_id, wait_for, waiting_for
@@ -264,3 +265,37 @@ def test_show_words_a_completed_journey_and_a_wait_plainly(monkeypatch: Any) -> 
     assert result.exit_code == 0, result.output
     words = " ".join(re.sub("[\u2500-\u257f]", " ", result.output).split())
     assert "step reminder waiting until 2027-02-15 09:00" in words, result.output
+
+
+async def test_start_refuses_an_account_the_enrolment_would_not_start_unless_forced(
+    env: dict[str, str], store: Any, temporal_client: Any, task_queue: str
+) -> None:
+    # A renewal two years away: `enroll when ... days_until(...) <= 150` is false.
+    account_id = await seed_account(store)
+    async with store.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE subscriptions SET renewal_date = '2028-12-01' WHERE account_id = $1",
+            account_id,
+        )
+    journey_id = f"renewal:{account_id}:2028-12-01"
+    code, out = await run_cli(env, "start", "renewal", "--account", account_id)
+    assert code == 1, out
+    assert f"error: {account_id} does not qualify for renewal on " in out, out
+    assert (
+        '`enroll when subscription.status == "active" and '
+        "days_until(subscription.renewal_date) <= 150` is false" in out
+    ), out
+    assert "hint: start it anyway with --force" in out, out
+    try:
+        await temporal_client.get_workflow_handle(journey_id).describe()
+        raise AssertionError("the refused start started a journey")
+    except RPCError:
+        pass
+    try:
+        code, out = await run_cli(env, "start", "renewal", "--account", account_id, "--force")
+        assert code == 0 and f"started {journey_id}" in out, out
+        # Started twice: nothing starts, and the exit status says so.
+        code, out = await run_cli(env, "start", "renewal", "--account", account_id, "--force")
+        assert code == 1 and f"not started: {journey_id} exists already (running)" in out, out
+    finally:
+        await temporal_client.get_workflow_handle(journey_id).terminate("test over")

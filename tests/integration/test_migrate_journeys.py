@@ -334,7 +334,7 @@ async def _restart(
     assert code == 0 and "started moving:" in out, out
     journey_id = f"moving:{account}"
     code, out = await run_cli(env, *start, "--restart")
-    assert "not restarted" in out and "is running" in out, out
+    assert code == 1 and "not restarted" in out and "is running" in out, out
     await journeys.cancel_journey(temporal_client, journey_id)
     handle = temporal_client.get_workflow_handle(journey_id)
     for _ in range(600):
@@ -342,7 +342,7 @@ async def _restart(
             break
         await asyncio.sleep(0.05)
     code, out = await run_cli(env, *start)
-    assert "not started" in out and "(canceled)" in out and "--restart" in out, out
+    assert code == 1 and "not started" in out and "(canceled)" in out and "--restart" in out, out
     code, out = await run_cli(env, *start, "--restart")
     assert code == 0, out
     assert f"restarted {journey_id}" in out and "earlier run ended (canceled)" in out, out

@@ -55,3 +55,45 @@ async def test_goals_are_counted_per_playbook_arm_and_goal(enrol_pool) -> None:
     console = Console(width=200, record=True)
     console.print(render(report))
     assert "goals reached" in console.export_text()
+
+
+async def test_late_answers_are_counted_per_playbook_and_question(enrol_pool) -> None:
+    """Issue 11: the report counts the answers that came after the answer window,
+    per question, of all the answers to it (the journey records each late one)."""
+    renewal = load_playbook(PLAYBOOKS / "renewal.playbook")
+    at = datetime(2027, 2, 1, 10, tzinfo=UTC)
+    for account, late in (("L0", True), ("L1", True), ("L2", False)):
+        journey = f"renewal:{account}:late"
+        await enrol_pool.execute(
+            "INSERT INTO journey_events (journey_id, account_id, playbook, kind, detail, "
+            "at) VALUES ($1, $2, 'renewal', 'stage', 'intent_survey', $3)",
+            journey,
+            account,
+            at,
+        )
+        await enrol_pool.execute(
+            "INSERT INTO answers (journey_id, account_id, question, choice) "
+            "VALUES ($1, $2, 'renewal_intent', 'yes')",
+            journey,
+            account,
+        )
+        if late:
+            await enrol_pool.execute(
+                "INSERT INTO journey_events (journey_id, account_id, playbook, kind, data, at) "
+                "VALUES ($1, $2, 'renewal', 'late_answer', $3::jsonb, $4)",
+                journey,
+                account,
+                json.dumps({"question": "renewal_intent", "choice": "yes"}),
+                at,
+            )
+    report = await build_report(
+        enrol_pool, WINDOW, playbooks={"renewal": renewal}, nps_playbook="nps_followup"
+    )
+    assert report.to_json()["late_answers"] == [
+        {"playbook": "renewal", "question": "renewal_intent", "late": 2, "answers": 3}
+    ]
+    console = Console(width=200, record=True)
+    console.print(render(report))
+    text = console.export_text()
+    assert "late answers (after the answer window closed)" in text
+    assert "renewal_intent" in text and "2 of 3" in text, text

@@ -180,3 +180,44 @@ def test_simulate_scripts_a_late_answer(templates: Path, tmp_path: Path) -> None
     output = CliRunner().invoke(cli(), args, env={"COLUMNS": "200"}).output
     assert "late answer billing_ok" in output, output
     assert "billing_ok=yes (after the answer window closed)" in output
+
+
+def test_a_late_answer_is_recorded_for_the_report(templates: Path) -> None:
+    """The journey records it (kind late_answer) at its next wait, so the report can
+    count late answers per question; an answer in the window records none."""
+    result = run(survey(templates), click(25, "survey.ask.billing_ok", "no"))
+    records = [
+        (req.playbook_time, req.step_id, req.params)
+        for req, _ in result.actions
+        if req.kind == "record" and req.params.get("event") == "late_answer"
+    ]
+    assert records == [
+        (
+            START + timedelta(days=25),
+            "survey.ask.billing_ok:late:0",
+            {"event": "late_answer", "question": "billing_ok", "choice": "no"},
+        )
+    ]
+    in_time = run(survey(templates), click(3, "survey.ask.billing_ok"))
+    assert not [req for req, _ in in_time.actions if req.params.get("event") == "late_answer"]
+
+
+def test_old_journeys_record_no_late_answer(templates: Path) -> None:
+    """Behind workflow.patched('late-answers-recorded'): a history recorded before
+    replays without the record."""
+    from engine import simulation
+
+    playbook = survey(templates)
+    script = Script(events=[click(25, "survey.ask.billing_ok", "no")])
+    facts = sample_facts(START.date())
+    runtime = simulation.SimulationRuntime(facts, START, script, None)
+    interpreter = simulation.Interpreter(
+        playbook,
+        runtime,
+        "ACME-0042",
+        JOURNEY,
+        patched=lambda patch: patch != "late-answers-recorded",
+    )
+    result = asyncio.run(runtime.drive(interpreter, START + timedelta(days=40)))
+    assert "late answer billing_ok" in [entry.label for entry in result.timeline.done]
+    assert not [req for req, _ in result.actions if req.params.get("event") == "late_answer"]

@@ -560,6 +560,9 @@ def generated_playbooks(draw: st.DrawFn) -> str:
         "    on event renewed achieve closed",
         "    on event ping stop as pinged",
     ]
+    if draw(st.booleans()):  # on condition EXPR: (issue 11), its block drawn too
+        lines.append(f"    on condition {draw(conditions())}:")
+        lines += ["        " + line for line in draw(blocks(2))]
     for index in range(draw(st.integers(1, 3))):
         at = draw(st.sampled_from(["", f" at {index * 10 + 5} days before renewal"]))
         lines.append(f"    step s{index}{at}:")

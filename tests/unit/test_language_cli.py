@@ -129,6 +129,7 @@ def test_copied_playbook_reports_missing_templates_folder(
 ) -> None:
     monkeypatch.delenv("PLAYBOOK_TEMPLATES", raising=False)
     copy = copied_renewal(tmp_path)
+    monkeypatch.chdir(tmp_path)  # outside any project: no templates to fall back on
     result = CliRunner().invoke(cli(), ["validate", str(copy)])
     assert result.exit_code == 1
     assert (
@@ -139,6 +140,26 @@ def test_copied_playbook_reports_missing_templates_folder(
         f"hint: there is no templates folder {tmp_path / 'templates'}: give the templates "
         "folder with --templates DIR (or PLAYBOOK_TEMPLATES)\n"
     ) in result.stderr
+
+
+def test_a_copied_playbook_finds_templates_beside_it_or_in_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 11: a playbook copied out of the project got 8 false "unknown template"
+    errors. Its templates are found in the project it is checked from, or beside it."""
+    monkeypatch.delenv("PLAYBOOK_TEMPLATES", raising=False)
+    copy = copied_renewal(tmp_path)
+    monkeypatch.chdir(PLAYBOOKS / "templates")  # anywhere in the project
+    result = CliRunner().invoke(cli(), ["validate", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert templates_dir_for(copy) == PLAYBOOKS / "templates"
+    # Outside any project, templates copied beside it (no templates/ folder).
+    monkeypatch.chdir(tmp_path)
+    for template in (PLAYBOOKS / "templates").glob("*.j2"):
+        (tmp_path / template.name).write_text(template.read_text())
+    result = CliRunner().invoke(cli(), ["validate", str(copy)])
+    assert result.exit_code == 0, result.output
+    assert templates_dir_for(copy) == tmp_path
 
 
 def test_validate_and_compile_take_templates_option(

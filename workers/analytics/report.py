@@ -103,6 +103,7 @@ from engine.journey_health import JourneyHealth, journey_health
 from workers.activities import plausible_address
 from workers.adapters.store import CURRENT_SUBSCRIPTIONS
 from workers.analytics.goal_counts import goal_counts
+from workers.analytics.late_answers import late_answer_counts
 from workers.analytics.report_model import (
     Activity,
     Amount,
@@ -263,6 +264,7 @@ async def build_report(
         book = await _book(q, _intent_role(playbooks), intent.confirmed)
         arms = await _arms(conn, playbooks, playbook)
         goals = await goal_counts(conn, playbooks, playbook)
+        late_answers = await late_answer_counts(conn, playbook)
         names = await _playbook_names(conn, playbooks, playbook)
     journeys = await _journeys(temporal, pool, names)
     return Report(
@@ -292,6 +294,7 @@ async def build_report(
         journeys=journeys,
         arms=arms,
         goals=goals,
+        late_answers=late_answers,
     )
 
 

@@ -298,6 +298,16 @@ class GoalCount(_Part):
     journeys: int
 
 
+class LateAnswerCount(_Part):
+    """Answers to one question of one playbook that came after its answer window
+    closed, of all its answers (``workers.analytics.late_answers``)."""
+
+    playbook: str
+    question: str
+    late: int
+    answers: int
+
+
 class Report(_Part):
     """The whole KPI report: activity apart from outcomes, journeys per playbook,
     experiment arms."""
@@ -308,6 +318,7 @@ class Report(_Part):
     journeys: list[PlaybookJourneys]
     arms: list[Arm]
     goals: list[GoalCount] = Field(default_factory=list)
+    late_answers: list[LateAnswerCount] = Field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON data (dates as ISO strings): ``playbook report --json``."""

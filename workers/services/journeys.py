@@ -34,12 +34,13 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from dsl import schema
+from dsl import printer, schema
 from dsl.diagnostics import did_you_mean
 from dsl.ir import PLACEHOLDER, Playbook
 from engine import search_attributes as attrs
 from engine.contract import JourneyInput, JourneyOptions, Timeline, TimelineEntry, reacts_to
 from engine.evaluator import as_date, lookup, render
+from engine.forecast import qualifies
 from engine.interpreter import journey_summary
 from workers.adapters import metrics
 from workers.adapters.git_source import file_commit
@@ -551,6 +552,7 @@ class StartRequest(BaseModel):
     start_at: datetime | None = None  # playbook time to start at (None: now)
     task_queue: str = ""  # '' = PLAYBOOK_TASK_QUEUE
     restart: bool = False  # start an ended journey again under its id
+    force: bool = False  # start it even where the playbook's enroll condition is false
 
 
 class StartOutcome(BaseModel):
@@ -568,6 +570,8 @@ async def start(connections: Connections, request: StartRequest) -> StartOutcome
     """Start one journey (a journey that exists, even ended, is not started again)."""
     playbook = playbooks.find_playbook(request.playbook, connections.settings)
     store = await connections.store()
+    if not request.force:
+        await _refuse_unless_enrolled(store, playbook, request)
     client = await connections.temporal()
     previous = ""
     if request.restart:
@@ -591,6 +595,30 @@ async def start(connections: Connections, request: StartRequest) -> StartOutcome
         return StartOutcome(journey=started, status="running", previous=previous)
     description = await client.get_workflow_handle(started.journey_id).describe()
     return StartOutcome(journey=started, status=status_word(description.status))
+
+
+async def _refuse_unless_enrolled(store: Any, playbook: Playbook, request: StartRequest) -> None:
+    """A journey its playbook's ``enroll`` condition would not start (a renewal two
+    years away) is refused, naming the condition; ``force`` starts it anyway."""
+    if playbook.enroll is None:
+        return
+    try:
+        facts = await store.load_facts(request.account_id)
+    except UnknownAccount:
+        return  # start_journey says so
+    as_of = (request.start_at or datetime.now(UTC)).date()
+    if qualifies(playbook, facts, as_of):
+        return
+    raise NotEnrolled(
+        f"{request.account_id} does not qualify for {playbook.name} on {as_of}: "
+        f"`enroll when {printer.expression(playbook.enroll)}` is false",
+        hint="start it anyway with --force (or check the account's facts: playbook show, "
+        "playbook data set)",
+    )
+
+
+class NotEnrolled(JourneyError):
+    """``playbook start`` of a journey the playbook's enrolment would not start."""
 
 
 class JourneyQuery(BaseModel):

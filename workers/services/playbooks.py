@@ -37,10 +37,14 @@ def playbook_path(name_or_path: str, settings: Settings) -> Path:
     if candidate.is_file():
         return candidate
     known = [p.stem for p in files_in(settings.playbooks_dir)]
-    raise JourneyError(
-        f"no playbook named {name_or_path!r} in {settings.playbooks_dir}",
-        hint=f"known playbooks: {', '.join(known)}" if known else "",
-    )
+    if known:
+        hint = f"known playbooks: {', '.join(known)}"
+    else:
+        hint = (
+            "run it in the project (any folder under the one holding playbooks/), "
+            "set PLAYBOOK_DIR to the playbooks folder, or give the file: NAME.playbook"
+        )
+    raise JourneyError(f"no playbook named {name_or_path!r} in {settings.playbooks_dir}", hint=hint)
 
 
 def find_playbook(name_or_path: str, settings: Settings) -> Playbook:
