@@ -492,7 +492,18 @@ SQL_FUNCTIONS: dict[str, Callable[[_Compiler, Call], _Sql | None]] = {
     "anchor": _Compiler.sql_anchor,
 }
 NOT_IN_SQL = frozenset(
-    {"round", "count", "contains", "month", "year", "date", "add_months", "next_date", "months"}
+    {
+        "round",
+        "count",
+        "contains",
+        "month",
+        "year",
+        "date",
+        "add_months",
+        "next_date",
+        "months",
+        "business_days",
+    }
 )
 _SUPPORTED = (
     "(supported: today(), days_until(date), days_since(date), lower(text), "
