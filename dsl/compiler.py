@@ -129,6 +129,9 @@ class _Compiler(NodeVisitor[Any]):
                 experiments.append(self.experiment(item))
             elif isinstance(item, s.OnEvent):
                 handlers.append(self.handler(item, handler_siblings))
+            elif isinstance(item, s.AtEndLine):
+                header["open_ctas_at_end"] = item.action
+                header["open_ctas_owner"] = item.owner.text if item.owner else ""
             elif isinstance(item, s.StepDecl):
                 body.append(self.step(item, step_siblings))
         return ir.Playbook(
@@ -146,7 +149,10 @@ class _Compiler(NodeVisitor[Any]):
     def owner_routes(self) -> list[ir.OwnerRoute]:
         """Where the CTAs of this playbook go, as the model says now (pinned in the IR)."""
         roles = {
-            n.owner.text for n in walk(self.playbook) if isinstance(n, s.CtaStmt | s.EscalateStmt)
+            n.owner.text
+            for n in walk(self.playbook)
+            if isinstance(n, s.CtaStmt | s.EscalateStmt)
+            or (isinstance(n, s.AtEndLine) and n.owner is not None)
         }
         routes = []
         for role in sorted(roles):

@@ -517,6 +517,10 @@ class Playbook(Node):
     body: list[Step]
     owners: list[OwnerRoute] = []  # every owner its CTAs name (from the data model)
     channels: list[ChannelRoute] = []  # every channel it notifies (from the data model)
+    # What becomes of its open CTAs when the journey ends: closed with the outcome
+    # as their note, kept, or handed to the owner role ``open_ctas_owner``.
+    open_ctas_at_end: L["close", "keep", "hand"] = "close"
+    open_ctas_owner: str = ""
     source: str = ""
 
     def owner_route(self, role: str) -> OwnerRoute | None:
@@ -614,7 +618,13 @@ def _strip_spans(value: Any) -> Any:
 # Playbook fields added after IR format 1, with their defaults: left out of the hash
 # while they hold the default, so adding one changes the version of no playbook
 # that does not use it.
-_ADDED_FIELDS: dict[str, Any] = {"starts_on": "", "owners": [], "channels": []}
+_ADDED_FIELDS: dict[str, Any] = {
+    "starts_on": "",
+    "owners": [],
+    "channels": [],
+    "open_ctas_at_end": "close",
+    "open_ctas_owner": "",
+}
 
 
 # id(playbook) -> (a weak reference to it, its content hash); see Playbook.version.

@@ -424,6 +424,20 @@ class _ToSyntax(Transformer[Token, s.PlaybookFile]):
     def on_interrupt(self, meta: Meta, c: list[Any]) -> s.OnEvent:
         return s.OnEvent(_name(c[0]), "interrupt", None, c[1], _span(meta))
 
+    @v_args(meta=True)
+    def at_end(self, meta: Meta, c: list[Any]) -> s.AtEndLine:
+        action, owner = c[0]
+        return s.AtEndLine(action, owner, _span(meta))
+
+    def end_close(self, c: list[Any]) -> tuple[str, None]:
+        return ("close", None)
+
+    def end_keep(self, c: list[Any]) -> tuple[str, None]:
+        return ("keep", None)
+
+    def end_hand(self, c: list[Any]) -> tuple[str, s.Name]:
+        return ("hand", _name(c[0]))
+
     # ------------------------------------------------------------------ steps
 
     @v_args(meta=True)
