@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from dsl import ir
 from dsl.printer import duration, expression
-from dsl.step_labels import diagram_label
+from dsl.step_labels import diagram_label, open_ctas_at_end
 from dsl.visitor import NodeVisitor
 
 MAX_LABEL = 70
@@ -63,15 +63,6 @@ def escape_label(text: str) -> str:
 def node_id(step_id: str) -> str:
     """A Mermaid node id for a step id: letters, digits and underscores only."""
     return "s_" + re.sub(r"[^A-Za-z0-9_]", "_", step_id)
-
-
-def open_ctas_at_end(playbook: ir.Playbook) -> str:
-    """What the journey does with its open CTAs when it ends, in words."""
-    if playbook.open_ctas_at_end == "keep":
-        return "keep open CTAs"
-    if playbook.open_ctas_at_end == "hand":
-        return f"hand open CTAs to {playbook.open_ctas_owner}"
-    return "close open CTAs (note: the outcome)"
 
 
 # --------------------------------------------------------------------------- drawing

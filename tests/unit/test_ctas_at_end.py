@@ -131,3 +131,12 @@ async def test_simulate_settles_nothing_the_journey_closed_or_never_opened() -> 
     assert [(e.label, e.result) for e in closed.timeline.done if "open CTAs" in e.label] == [
         ("close open CTAs", "none open")
     ]
+
+
+def test_diff_says_what_changed() -> None:
+    from dsl.diff import diff_playbooks
+
+    changes = diff_playbooks(compiled(), compiled("    when the journey ends: keep open ctas\n"))
+    assert "when the journey ends: keep open CTAs, not close open CTAs (note: the outcome)" in str(
+        changes
+    )
