@@ -24,6 +24,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.errors import UserError
+from cli.json_output import JSON_HELP, print_json
 from cli.services import call
 from workers.services import ctas
 from workers.services.ctas import CtaListing, CtaQuery, CtaRow
@@ -47,10 +48,17 @@ def ls(
     status: str = typer.Option("open", "--status", help="open, closed or all."),
     account: str = typer.Option("", "--account", help="Only CTAs of this account."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List CTAs, most urgent (earliest due) first."""
     query = CtaQuery(status=status, owner=owner, account=account, limit=limit)
     listing = call(lambda connections: ctas.list_ctas(connections, query))
+    if as_json:
+        rows = [
+            {**row.model_dump(), "journey_outcome": listing.outcome_of(row)} for row in listing.ctas
+        ]
+        print_json({"ctas": rows, "waiting": listing.waiting})
+        return
     if not listing.ctas:
         console.print(f"no {'' if status == 'all' else status + ' '}CTAs", highlight=False)
         _print_waiting(listing.waiting)

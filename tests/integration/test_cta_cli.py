@@ -8,6 +8,7 @@ shows whether ``cta_closed`` reached it.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from datetime import UTC, datetime
@@ -86,6 +87,17 @@ async def test_cta_ls_filters_by_owner_status_and_account(env: dict[str, str], s
     code, out = await playbook(env, "cta", "ls", "--owner", owner, "--status", "all")
     assert code == 0, out
     assert "3 CTAs" in out
+
+    # --json: the same rows as the table.
+    code, as_json = await playbook(env, "cta", "ls", "--owner", owner, "--status", "all", "--json")
+    assert code == 0, as_json
+    listed = json.loads(as_json)
+    assert [row["id"] for row in listed["ctas"]] == [first, second, done]  # as the table
+    assert all(row["id"] in out for row in listed["ctas"])
+    assert listed["ctas"][0]["reason"] == "Call about [bold]the renewal[/]"
+    assert [row["status"] for row in listed["ctas"]] == ["open", "open", "closed"]
+    assert out.index(first) < out.index(second) < out.index(done)
+    assert "count" in listed["waiting"]
 
     code, out = await playbook(env, "cta", "ls", "--owner", "nobody@example.com")
     assert (code, out.strip()) == (0, "no open CTAs")
