@@ -209,8 +209,10 @@ EXIT_CODES = {
     2: "a usage error (an unknown option, a missing argument, options that do not go together)",
     130: "interrupted (Ctrl-C)",
 }
-EPILOG = "Exit status: " + "; ".join(f"{code} {words}" for code, words in EXIT_CODES.items()) + (
-    ". Shell completion: `playbook --install-completion` (bash, zsh, fish, PowerShell)."
+EPILOG = (
+    "Exit status: "
+    + "; ".join(f"{code} {words}" for code, words in EXIT_CODES.items())
+    + (". Shell completion: `playbook --install-completion` (bash, zsh, fish, PowerShell).")
 )
 
 app = typer.Typer(

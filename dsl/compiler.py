@@ -148,12 +148,12 @@ class _Compiler(NodeVisitor[Any]):
 
     def owner_routes(self) -> list[ir.OwnerRoute]:
         """Where the CTAs of this playbook go, as the model says now (pinned in the IR)."""
-        roles = {
-            n.owner.text
+        owners = [
+            n.owner
             for n in walk(self.playbook)
-            if isinstance(n, s.CtaStmt | s.EscalateStmt)
-            or (isinstance(n, s.AtEndLine) and n.owner is not None)
-        }
+            if isinstance(n, s.CtaStmt | s.EscalateStmt | s.AtEndLine)
+        ]
+        roles = {owner.text for owner in owners if owner is not None}
         routes = []
         for role in sorted(roles):
             field, queue = self.model.route(role)

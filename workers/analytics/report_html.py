@@ -194,8 +194,8 @@ def _charts(report: Report) -> dict[str, Markup]:
     return charts
 
 
-def _svg(title: str, height: int, body: list[str], width: int = _WIDTH) -> Markup:
-    label = escape(title)
+def _svg(title: str, height: float, body: list[str], width: int = _WIDTH) -> Markup:
+    label, height = escape(title), math.ceil(height)
     return Markup(
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" role="img" '
         f'aria-label="{label}" viewBox="0 0 {width} {height}" width="{width}" '
