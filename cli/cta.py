@@ -71,7 +71,8 @@ def ls(
     if moot:
         console.print(
             f"{len(moot)} open CTA{'' if len(moot) == 1 else 's'} of journeys that have ended: "
-            "close what is moot with `playbook cta close ID --note ...`",
+            "close what is moot with `playbook cta close ID --note ...`, or all of them "
+            "with `playbook cta close --journey-status ended`",
             highlight=False,
             markup=False,
         )
