@@ -212,7 +212,8 @@ def axis_labels(driver: Any, chart_id: str) -> list[dict[str, Any]]:
                   || label.textContent,
             inside: box.left >= outer.left - 1 && box.right <= outer.right + 1
                     && box.top >= outer.top - 1 && box.bottom <= outer.bottom + 1,
-            width: box.width,
+            left: box.left,
+            right: box.right,
           };
         });
         """,
@@ -245,6 +246,10 @@ def test_no_axis_label_is_cut_short(fresh_dsn, web_endpoint, browser, tmp_path):
         assert labels, chart
         outside = [label["text"] for label in labels if not label["inside"]]
         assert outside == [], f"{chart}: {outside}"
+        # Side by side, none over its neighbour (one pixel of rounding allowed).
+        ordered = sorted(labels, key=lambda label: label["left"])
+        for before, after in zip(ordered, ordered[1:], strict=False):
+            assert before["right"] <= after["left"] + 1, f"{chart}: {before} overlaps {after}"
     weeks = [label["text"] for label in axis_labels(browser, "chart-emails-per-week")]
     assert weeks[:3] == ["Jan 04", "Jan 11", "Jan 18"], weeks
     # Wrapped lines joined again: the whole name, every character of it.
