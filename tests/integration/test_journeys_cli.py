@@ -101,6 +101,14 @@ async def test_ps_hints_at_finished_journeys_says_of_how_many_and_takes_any_risk
     for row in found["journeys"]:
         assert (row["playbook"], row["status"]) == (name, "running")
         assert row["journey_id"] in out and row["renewal_date"] == "2027-04-01"
+    # versions --json: this playbook's three journeys on its one version, as the table.
+    code, table = await run_cli(env, "versions")
+    assert code == 0, table
+    code, counted = await run_cli(env, "versions", "--json")
+    assert code == 0, counted
+    [mine] = [row for row in json.loads(counted) if row["playbook"] == name]
+    assert (mine["version"], mine["running"], mine["current"]) == (playbook.version(), 3, False)
+    assert f"{name} {playbook.version()} 3" in table
     code, shown = await run_cli(env, "show", ids[0], "--json")
     assert code == 0, shown
     view = json.loads(shown)
