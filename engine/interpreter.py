@@ -1523,7 +1523,8 @@ class Interpreter:
         result = await self._request("settle_ctas", "journey:ctas", 0, params)
         settled = [str(cta) for cta in result.data.get("ctas") or []]
         words = result.detail or (", ".join(settled) if settled else "none open")
-        self._entry_event(label, "cta", words, status=result.status)
+        # Part of how the journey ended (kind "outcome"), not a CTA step of its own.
+        self._entry_event(label, "outcome", words, status=result.status)
 
     async def _record_outcome(self) -> None:
         params = {
