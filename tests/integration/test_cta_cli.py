@@ -250,6 +250,10 @@ async def test_cta_close_in_bulk_by_journey_status(
         store, running_account, "dana@example.com", "Call", journey_id=running.journey_id
     )
     loose = await open_cta(store, ended_account, "dana@example.com", "Fix the data")
+    # A journey Temporal no longer keeps, whose outcome the store recorded: ended.
+    gone_journey = f"renewal:{ended_account}:2025-04-01"
+    gone = await open_cta(store, ended_account, "dana@example.com", "Old", journey_id=gone_journey)
+    await store.record_journey_event(gone_journey, "outcome", "renewed", account_id=ended_account)
     await temporal_client.get_workflow_handle(ended.journey_id).terminate("test: ended")
 
     code, out = await playbook(env, "cta", "close", "--journey-status", "canceled", "--dry-run")
@@ -259,9 +263,9 @@ async def test_cta_close_in_bulk_by_journey_status(
     code, out = await playbook(env, "cta", "close", "--journey-status", "ended", "--dry-run")
     assert code == 0, out
     lines = out.strip().splitlines()
-    assert lines[-1] == "would close 2 open CTAs of ended journeys (dry run: nothing closed)"
-    assert [line.split()[0] for line in lines[:-1]] == moot
-    assert f"{ended.journey_id} (terminated)" in lines[0]
+    assert lines[-1] == "would close 3 open CTAs of ended journeys (dry run: nothing closed)"
+    assert sorted(line.split()[0] for line in lines[:-1]) == sorted([*moot, gone])
+    assert f"{ended.journey_id} (terminated)" in out and f"{gone_journey} (ended)" in out
     assert [(await store.get_cta(cta))["status"] for cta in moot] == ["open", "open"]
 
     code, out = await playbook(
@@ -274,7 +278,12 @@ async def test_cta_close_in_bulk_by_journey_status(
         assert (row["status"], row["resolution"], row["closed_by"]) == ("closed", "moot", "ops")
     assert (await store.get_cta(live))["status"] == "open"
     assert (await store.get_cta(loose))["status"] == "open"
+    assert (await store.get_cta(gone))["status"] == "open"  # not known to be terminated
 
+    code, out = await playbook(env, "cta", "close", "--journey-status", "ended")
+    assert code == 0, out
+    assert out.strip().splitlines()[-1] == "closed 1 open CTA of ended journeys"
+    assert (await store.get_cta(gone))["resolution"] == "journey ended"
     code, out = await playbook(env, "cta", "close", "--journey-status", "ended")
     assert (code, out.strip()) == (0, "closed 0 open CTAs of ended journeys")
 

@@ -216,7 +216,8 @@ async def close_by_journey_status(
     dry_run: bool = False,
 ) -> BulkClose:
     """Close every open CTA whose journey has ``journey_status`` (Temporal's word
-    for its latest run), with ``note`` (default ``journey <status>``) as the
+    for its latest run; ``ended``: any but running, or gone from Temporal with its
+    outcome recorded), with ``note`` (default ``journey <status>``) as the
     resolution; ``dry_run`` closes nothing. The journeys are not told: they ended."""
     wanted = journey_status.strip().lower().replace("cancelled", "canceled")
     if wanted not in JOURNEY_STATUSES:
@@ -230,9 +231,13 @@ async def close_by_journey_status(
         for row in await store.list_ctas(status="open", limit=1_000_000)
         if row.get("journey_id")
     ]
-    statuses = await latest_status(
-        await connections.temporal(), sorted({row.journey_id for row in rows})
-    )
+    journey_ids = sorted({row.journey_id for row in rows})
+    statuses = await latest_status(await connections.temporal(), journey_ids)
+    # A journey Temporal no longer keeps (past its retention) that recorded how it
+    # ended has ended all the same.
+    gone = [journey for journey in journey_ids if journey not in statuses]
+    for journey in await store.journey_outcomes(gone) if gone else {}:
+        statuses[journey] = "ended"
     journeys = {
         journey: status
         for journey, status in statuses.items()
