@@ -205,19 +205,63 @@ class _DataVerbs(LazyGroup):
     path = ("data",)
 
 
+# Every exit status a command uses (a test checks the help lists them).
+EXIT_CODES = {
+    0: "done",
+    1: "an error (printed as `error:` and `hint:`; `validate` and `fmt --check`: a playbook "
+    "to fix)",
+    2: "a usage error (an unknown option, a missing argument, options that do not go together)",
+    130: "interrupted (Ctrl-C)",
+}
+EPILOG = (
+    "Exit status: "
+    + "; ".join(f"{code} {words}" for code, words in EXIT_CODES.items())
+    + (". Shell completion: `playbook --install-completion` (bash, zsh, fish, PowerShell).")
+)
+
 app = typer.Typer(
     name="playbook",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    epilog=EPILOG,
     cls=_Verbs,
 )
 data = typer.Typer(name="data", help=DATA_HELP, no_args_is_help=True, cls=_DataVerbs)
 app.add_typer(data, name="data")
 
 
+def version_line() -> str:
+    """``playbook 0.1.0 (commit 1a2b3c4)``: the installed package, and the git commit
+    of the code when it runs from a repository."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from workers.adapters.git_source import head_commit
+
+    try:
+        number = version("playbook")
+    except PackageNotFoundError:
+        number = "unknown"
+    commit = head_commit(os.path.dirname(os.path.abspath(__file__)))
+    return f"playbook {number}" + (f" (commit {commit})" if commit else "")
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(version_line())
+        raise typer.Exit()
+
+
 @app.callback()
-def playbook() -> None:
+def playbook(
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_show_version,
+        help="Print the version (and the git commit, if known) and exit.",
+    ),
+) -> None:
     """Customer Success playbooks as code, run as durable Temporal journeys."""
 
 

@@ -2,6 +2,7 @@
 
     playbook cta ls [--owner dana@example.com] [--status open|closed|all] [--account A]
     playbook cta close CTA-7 [--note "called: they will renew"]
+    playbook cta close --journey-status ended|completed|canceled [--dry-run] [--note ...]
 
 Closing marks the CTA closed in the store and signals ``cta_closed`` to the
 journey that opened it, so an ``escalate`` waiting on it carries on; if Temporal
@@ -22,6 +23,8 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from cli.errors import UserError
+from cli.json_output import JSON_HELP, print_json
 from cli.services import call
 from workers.services import ctas
 from workers.services.ctas import CtaListing, CtaQuery, CtaRow
@@ -45,10 +48,17 @@ def ls(
     status: str = typer.Option("open", "--status", help="open, closed or all."),
     account: str = typer.Option("", "--account", help="Only CTAs of this account."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List CTAs, most urgent (earliest due) first."""
     query = CtaQuery(status=status, owner=owner, account=account, limit=limit)
     listing = call(lambda connections: ctas.list_ctas(connections, query))
+    if as_json:
+        rows = [
+            {**row.model_dump(), "journey_outcome": listing.outcome_of(row)} for row in listing.ctas
+        ]
+        print_json({"ctas": rows, "waiting": listing.waiting})
+        return
     if not listing.ctas:
         console.print(f"no {'' if status == 'all' else status + ' '}CTAs", highlight=False)
         _print_waiting(listing.waiting)
@@ -61,7 +71,8 @@ def ls(
     if moot:
         console.print(
             f"{len(moot)} open CTA{'' if len(moot) == 1 else 's'} of journeys that have ended: "
-            "close what is moot with `playbook cta close ID --note ...`",
+            "close what is moot with `playbook cta close ID --note ...`, or all of them "
+            "with `playbook cta close --journey-status ended`",
             highlight=False,
             markup=False,
         )
@@ -142,13 +153,34 @@ def _status(row: CtaRow, listing: CtaListing) -> str:
 
 @cta.command("close")
 def close(
-    cta_id: str = typer.Argument(..., help="The CTA, e.g. CTA-7."),
+    cta_id: str = typer.Argument("", help="The CTA, e.g. CTA-7 (or --journey-status)."),
     note: str = typer.Option("", "--note", help="What was done (kept as the resolution)."),
     by: str = typer.Option("", "--by", help="Who closed it (default: $USER)."),
+    journey_status: str = typer.Option(
+        "",
+        "--journey-status",
+        help="Close every open CTA whose journey has this status instead: ended (any but "
+        "running), completed, canceled, terminated, failed, timed_out.",
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="With --journey-status: list what would close, close nothing."
+    ),
 ) -> None:
-    """Close a CTA and tell the journey that opened it."""
-    cta_id = ctas.cta_id(cta_id)
+    """Close a CTA and tell the journey that opened it (or, with --journey-status,
+    every open CTA of journeys that ended so)."""
+    if bool(cta_id) == bool(journey_status):
+        raise UserError(
+            "name one CTA or give --journey-status",
+            hint="playbook cta close CTA-7, or playbook cta close --journey-status ended --dry-run",
+            code=2,
+        )
+    if dry_run and not journey_status:
+        raise UserError("--dry-run goes with --journey-status", code=2)
     closed_by = by or _user()
+    if journey_status:
+        _close_in_bulk(journey_status, note, closed_by, dry_run)
+        return
+    cta_id = ctas.cta_id(cta_id)
     outcome = call(
         lambda connections: ctas.close(connections, cta_id, note=note, closed_by=closed_by)
     )
@@ -169,6 +201,26 @@ def close(
         "delivered_before": f"told {journey}",
     }
     console.print(f"  {words.get(outcome.delivery, outcome.delivery)}", highlight=False)
+
+
+def _close_in_bulk(journey_status: str, note: str, closed_by: str, dry_run: bool) -> None:
+    """``cta close --journey-status S [--dry-run]``: one line per CTA, then how many."""
+    done = call(
+        lambda connections: ctas.close_by_journey_status(
+            connections, journey_status, note=note, closed_by=closed_by, dry_run=dry_run
+        )
+    )
+    for row in done.ctas:
+        if dry_run or row.id in done.closed:
+            journey = f"{row.journey_id} ({done.journeys.get(row.journey_id, '')})"
+            console.print(f"{row.id}  {row.assignee}  {journey}", highlight=False, markup=False)
+    count = len(done.ctas) if dry_run else len(done.closed)
+    plural = "" if count == 1 else "s"
+    what = f"open CTA{plural} of {done.journey_status} journeys"
+    if dry_run:
+        console.print(f"would close {count} {what} (dry run: nothing closed)", highlight=False)
+    else:
+        console.print(f"closed {count} {what}", highlight=False)
 
 
 def _user() -> str:

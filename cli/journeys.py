@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from cli.errors import UserError
+from cli.json_output import JSON_HELP, print_json
 from cli.services import call
 from cli.timeline import STATUS_STYLE, planned_rows
 from workers.services import journeys
@@ -154,6 +155,7 @@ def ps(
     status: str = typer.Option("", "--status", help="running (the default) or all."),
     version: str = typer.Option("", "--version", help="Only journeys on this playbook version."),
     limit: int = typer.Option(200, "--limit", min=1, help="At most this many."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List journeys (filter by playbook, stage, account, risk: high, medium or low)."""
     request = JourneyQuery(
@@ -167,6 +169,9 @@ def ps(
     )
     found = call(lambda connections: journeys.find_journeys(connections, request))
     rows, total = found.rows, found.total
+    if as_json:
+        print_json({"query": found.query, "total": total, "journeys": rows})
+        return
     if not rows:
         console.print(f"no journeys match ({found.query or 'all'})", highlight=False, markup=False)
         if not status:
@@ -220,10 +225,18 @@ def _given(journey_id: str) -> str:
     return journey_id.strip()
 
 
-def show(journey_id: str = typer.Argument(..., help="The journey (workflow) id.")) -> None:
+def show(
+    journey_id: str = typer.Argument(..., help="The journey (workflow) id."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print it as JSON (status, version, the whole timeline)."
+    ),
+) -> None:
     """Show one journey: what it did, what it waits for, what comes next."""
     journey_id = _given(journey_id)
     view = call(lambda connections: journeys.show(connections, journey_id))
+    if as_json:
+        print_json(view)
+        return
     console.print(f"[bold]{view.journey_id}[/]  ({view.playbook})", highlight=False)
     if view.summary:
         console.print(f"  {view.summary}", highlight=False, markup=False)

@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cli.errors import UserError
+from cli.json_output import JSON_HELP, print_json
 from workers import settings
 from workers.adapters.mailbox import Mailbox, MessageNotFound, mail_dir
 
@@ -40,9 +41,13 @@ def _mailbox() -> Mailbox:
 def ls(
     to: str | None = typer.Option(None, "--to", help="only messages to addresses containing this"),
     limit: int = typer.Option(50, "--limit", min=1, help="show at most the newest N"),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """List received messages, oldest first (the newest ``--limit`` of them)."""
     found = _mailbox().list(to=to)
+    if as_json:
+        print_json({"total": len(found), "messages": found[-limit:]})
+        return
     if not found:
         console.print("no messages" + (f" to {to}" if to else ""), highlight=False)
         return
@@ -68,7 +73,12 @@ def ls(
 
 
 @mail.command("show")
-def show(ident: str = typer.Argument(..., metavar="ID", help="message id (or a prefix)")) -> None:
+def show(
+    ident: str = typer.Argument(..., metavar="ID", help="message id (or a prefix)"),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print it as JSON (headers, text and HTML parts, links)."
+    ),
+) -> None:
     """Print one message: headers, text part and every link in it."""
     try:
         message = _mailbox().get(ident)
@@ -76,6 +86,9 @@ def show(ident: str = typer.Argument(..., metavar="ID", help="message id (or a p
         raise UserError(
             f"no single message with id {ident!r}", hint="`playbook mail ls` lists the ids"
         ) from None
+    if as_json:
+        print_json(message)
+        return
     for name, value in message.headers:
         if name in _SHOWN_HEADERS:
             console.print(f"[bold]{name}:[/] {escape(value)}", highlight=False)

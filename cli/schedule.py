@@ -18,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.json_output import JSON_HELP, print_json
 from cli.services import call
 from workers.services import schedules
 
@@ -61,9 +62,12 @@ def apply(
 
 
 @schedule.command("ls")
-def ls() -> None:
+def ls(as_json: bool = typer.Option(False, "--json", help=JSON_HELP)) -> None:
     """List the enrolment schedules with their next run."""
     rows = call(schedules.schedules)
+    if as_json:
+        print_json(rows)
+        return
     table = Table(title="enrolment schedules", title_justify="left")
     for column in ("schedule", "when", "next run", "last run", "runs", "state"):
         table.add_column(column, no_wrap=True)

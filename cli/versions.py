@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from cli.json_output import JSON_HELP, print_json
 from cli.services import call
 from workers.services import versions
 
@@ -27,9 +28,13 @@ def register(app: typer.Typer) -> None:
 
 def show_versions(
     playbook: str = typer.Argument("", help="Only this playbook (a name or a file)."),
+    as_json: bool = typer.Option(False, "--json", help=JSON_HELP),
 ) -> None:
     """Running journeys per version of each playbook (the current version marked)."""
     counts = call(lambda connections: versions.version_counts(connections, playbook))
+    if as_json:
+        print_json(counts)
+        return
     if not counts:
         console.print("no playbooks and no running journeys", highlight=False)
         return

@@ -194,6 +194,7 @@ class Checker(NodeVisitor[Any]):
             s.EnrollLine,
             s.StartsOnLine,
             s.DefaultsBlock,
+            s.AtEndLine,
         )
         for item in self.playbook.header:
             if first_step is not None and item.span.line > first_step.span.line:
@@ -262,6 +263,8 @@ class Checker(NodeVisitor[Any]):
             self.check_experiment(item)
         elif isinstance(item, s.OnEvent):
             self.check_on_event(item)
+        elif isinstance(item, s.AtEndLine) and item.owner is not None:
+            self.owner_role(item.owner)
 
     def achieved_somewhere(self, goal: s.Name) -> None:
         """``goal NAME`` without ``when`` is reached only by ``achieve NAME`` (in a step
@@ -1356,6 +1359,7 @@ def _header_word(item: s.HeaderItem) -> str:
         s.DefaultsBlock: "defaults",
         s.ExperimentBlock: "experiment",
         s.OnEvent: "on event",
+        s.AtEndLine: "when the journey ends",
     }.get(type(item), "header line")
 
 

@@ -146,6 +146,9 @@ class _Compiler(NodeVisitor[Any]):
                 experiments.append(self.experiment(item))
             elif isinstance(item, s.OnEvent):
                 handlers.append(self.handler(item, handler_siblings))
+            elif isinstance(item, s.AtEndLine):
+                header["open_ctas_at_end"] = item.action
+                header["open_ctas_owner"] = item.owner.text if item.owner else ""
             elif isinstance(item, s.StepDecl):
                 body.append(self.step(item, step_siblings))
         compiled = ir.Playbook(
@@ -188,9 +191,12 @@ class _Compiler(NodeVisitor[Any]):
 
     def owner_routes(self) -> list[ir.OwnerRoute]:
         """Where the CTAs of this playbook go, as the model says now (pinned in the IR)."""
-        roles = {
-            n.owner.text for n in walk(self.playbook) if isinstance(n, s.CtaStmt | s.EscalateStmt)
-        }
+        owners = [
+            n.owner
+            for n in walk(self.playbook)
+            if isinstance(n, s.CtaStmt | s.EscalateStmt | s.AtEndLine)
+        ]
+        roles = {owner.text for owner in owners if owner is not None}
         routes = []
         for role in sorted(roles):
             field, queue = self.model.route(role)

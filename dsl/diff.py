@@ -31,7 +31,7 @@ from pydantic import BaseModel
 
 from dsl import ir
 from dsl.printer import duration, expression, string_literal
-from dsl.step_labels import date_words, describe, handler_heading
+from dsl.step_labels import date_words, describe, handler_heading, open_ctas_at_end
 from dsl.visitor import NodeVisitor
 
 # Fields of a step that hold other steps: compared as steps of their own.
@@ -363,6 +363,15 @@ def _header_changes(old: ir.Playbook, new: ir.Playbook, words: _Words) -> list[C
         if was != now:
             what = name.replace("_", " ")
             out.append(Change("header changed", name, f"{what} changed from {was!r} to {now!r}"))
+    was_end, now_end = open_ctas_at_end(old), open_ctas_at_end(new)
+    if was_end != now_end:
+        out.append(
+            Change(
+                "header changed",
+                "open_ctas_at_end",
+                f"when the journey ends: {now_end}, not {was_end}",
+            )
+        )
     for name, what in (("anchor", "anchor"), ("enroll", "entry condition")):
         was, now = getattr(old, name), getattr(new, name)
         if plain(was) != plain(now):

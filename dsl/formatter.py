@@ -417,6 +417,11 @@ def _header_line(item: s.HeaderItem) -> str:
     if isinstance(item, s.GoalLine):
         when = f" when {expr(item.condition)}" if item.condition is not None else ""
         return f"goal {item.name.text}{when}"
+    if isinstance(item, s.AtEndLine):
+        what = (
+            f"hand open ctas to {_name(item.owner)}" if item.owner else f"{item.action} open ctas"
+        )
+        return f"when the journey ends: {what}"
     if isinstance(item, s.OnEvent):
         head = f"on event {item.event.text}"
         if item.action == "achieve":
@@ -442,6 +447,7 @@ _ITEM_ORDER: list[type] = [
     s.DefaultsBlock,
     s.ExperimentBlock,
     s.OnEvent,
+    s.AtEndLine,
 ]
 _DEFAULTS_ORDER: list[type] = [
     s.DefaultRetry,
@@ -463,6 +469,8 @@ def _group(item: s.Item) -> str:
         return "block" if item.action == "interrupt" else "handlers"
     if isinstance(item, s.StepDecl | s.DefaultsBlock | s.ExperimentBlock):
         return "block"
+    if isinstance(item, s.AtEndLine):
+        return "end"
     return "header"
 
 

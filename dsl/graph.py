@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from dsl import ir
 from dsl.printer import duration, expression
-from dsl.step_labels import diagram_label, handler_heading
+from dsl.step_labels import diagram_label, handler_heading, open_ctas_at_end
 from dsl.visitor import NodeVisitor
 
 MAX_LABEL = 70
@@ -86,6 +86,7 @@ class _Drawing(NodeVisitor[list[Pending]]):
             self._connect(tail, "finish")
         self._draw_rules()
         self._draw_handlers()
+        self._draw_open_ctas(tail)
         self.lines += [
             "    classDef terminal fill:#f4f4f4,stroke:#333,stroke-width:2px",
             "    classDef decision fill:#fff6d5,stroke:#b59b00",
@@ -231,6 +232,14 @@ class _Drawing(NodeVisitor[list[Pending]]):
             text = f"exit {rule.name} when {expression(rule.condition)}"
             self._node(f"exit_{rule.name}", text, "(((", ")))", "terminal")
         self.lines.append("    end")
+
+    def _draw_open_ctas(self, tail: list[Pending]) -> None:
+        """What becomes of the journey's open CTAs when it ends, however it ends
+        (``when the journey ends: ...``; closing them is the default)."""
+        text = open_ctas_at_end(self.playbook)
+        name = self._node("open_ctas", f"when the journey ends: {text}", "[[", "]]", "human")
+        if tail:
+            self._edge("finish", name, dotted=True)
 
     def _draw_handlers(self) -> None:
         pb = self.playbook

@@ -548,6 +548,10 @@ class Playbook(Node):
     body: list[Step]
     owners: list[OwnerRoute] = []  # every owner its CTAs name (from the data model)
     channels: list[ChannelRoute] = []  # every channel it notifies (from the data model)
+    # What becomes of its open CTAs when the journey ends: closed with the outcome
+    # as their note, kept, or handed to the owner role ``open_ctas_owner``.
+    open_ctas_at_end: L["close", "keep", "hand"] = "close"
+    open_ctas_owner: str = ""
     source: str = ""
     # The model's calendars, pinned when the playbook counts business days.
     calendars: list[Calendar] = []
@@ -656,6 +660,8 @@ _ADDED_FIELDS: dict[str, Any] = {
     "channels": [],
     "calendars": [],
     "calendar_choice": None,
+    "open_ctas_at_end": "close",
+    "open_ctas_owner": "",
 }
 
 

@@ -429,6 +429,18 @@ class _ToSyntax(Transformer[Token, s.PlaybookFile]):
         line, col = meta.line, meta.column + len("on ")
         word = s.Name(s.FACTS_CHANGED, s.Span(line, col, line, col + len("condition")))
         return s.OnEvent(word, "interrupt", None, c[1], _span(meta), condition=c[0])
+    def at_end(self, meta: Meta, c: list[Any]) -> s.AtEndLine:
+        action, owner = c[0]
+        return s.AtEndLine(action, owner, _span(meta))
+
+    def end_close(self, c: list[Any]) -> tuple[str, None]:
+        return ("close", None)
+
+    def end_keep(self, c: list[Any]) -> tuple[str, None]:
+        return ("keep", None)
+
+    def end_hand(self, c: list[Any]) -> tuple[str, s.Name]:
+        return ("hand", _name(c[0]))
 
     # ------------------------------------------------------------------ steps
 

@@ -237,3 +237,12 @@ def task_label(step: ir.Cta | ir.Escalate, priority: str, due: str) -> str:
     head = "CTA for" if isinstance(step, ir.Cta) else "escalate to"
     terms = priority + (f", due {due}" if step.due_expr is not None else "")
     return f"{head} {step.owner_role} ({terms})"
+
+
+def open_ctas_at_end(playbook: ir.Playbook) -> str:
+    """What the journey does with its open CTAs when it ends, in words."""
+    if playbook.open_ctas_at_end == "keep":
+        return "keep open CTAs"
+    if playbook.open_ctas_at_end == "hand":
+        return f"hand open CTAs to {playbook.open_ctas_owner}"
+    return "close open CTAs (note: the outcome)"

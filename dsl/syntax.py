@@ -746,6 +746,16 @@ class OnEvent:
 
 
 @dataclass
+class AtEndLine:
+    """``when the journey ends: close open ctas`` / ``keep open ctas`` / ``hand open
+    ctas to OWNER``: what becomes of the CTAs the journey opened and nobody closed."""
+
+    action: Literal["close", "keep", "hand"]
+    owner: Name | None = None
+    span: Span = NO_SPAN
+
+
+@dataclass
 class StepDecl:
     """``step LABEL ["Title"] [at TIME] [if past run|skip]:`` block."""
 
@@ -772,6 +782,7 @@ HeaderItem = (
     | DefaultsBlock
     | ExperimentBlock
     | OnEvent
+    | AtEndLine
 )
 Item = HeaderItem | StepDecl
 

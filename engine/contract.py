@@ -54,6 +54,7 @@ ActionKind = Literal[
     "notify",  # post to a channel webhook
     "start_playbook",  # start another journey
     "custom",  # a registered custom action
+    "settle_ctas",  # at the journey's end: close its open CTAs, or hand them over
     "record",  # record a journey event (stage change, outcome) in the store
 ]
 
@@ -205,6 +206,9 @@ class JourneyState(BaseModel):
     playbook_epoch: datetime | None = None  # playbook time at the first start
     real_epoch: datetime | None = None  # workflow time at the first start
     continued: int = 0
+    # Whether an earlier run may have opened a CTA (None: carried by an engine that
+    # did not keep it, so it may have).
+    opened_ctas: bool | None = None
 
 
 class JourneyInput(BaseModel):

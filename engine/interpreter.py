@@ -57,6 +57,9 @@ Action params (what ``workers`` activities receive in ``ActionRequest.params``):
   ``data.quote``); ``notify``: channel, message; ``start_playbook``: playbook;
   ``custom``: action, args; ``record``: event ("stage"|"outcome") and its fields;
   ``load_facts``: nothing (returns the facts dict as ``data``).
+- ``settle_ctas`` (at the journey's end, unless the playbook keeps its open CTAs):
+  how ("close" | "hand"), note (``journey <status>: <outcome>``), and for "hand"
+  owner_role (+ owner_field, owner_queue); returns ``data.ctas``, the ids settled.
 """
 
 from __future__ import annotations
@@ -165,6 +168,8 @@ ON_CONDITION_PATCH = "on-condition-when-it-turns-true"
 # whole journey (and the customer's answer) for a week.
 HANDLERS_APART_PATCH = "handlers-that-wait-run-apart"
 APART_LANE = 1 << 30  # lanes of handlers run apart sort after every branch's
+# A journey that ends closes its open CTAs (or hands them over) as its playbook says.
+OPEN_CTAS_AT_END_PATCH = "open-ctas-at-journey-end"
 # The branch a task runs: its index in each enclosing `parallel` (the journey's own
 # flow is ``()``); set inside each branch task, so each task sees its own.
 _LANE: ContextVar[tuple[int, ...]] = ContextVar("playbook_lane", default=())
@@ -268,6 +273,10 @@ class Interpreter:
         self.answers: dict[str, str | None] = dict(state.answers)
         self.done: list[TimelineEntry] = list(state.done)
         self._deliveries: list[str] = list(state.deliveries)
+        # Whether this journey may have a CTA open: settled at its end if so.
+        self._opened_ctas = (
+            state.opened_ctas if state.opened_ctas is not None else state.continued > 0
+        )
         self.facts: dict[str, Any] = {}
         self.stage = ""
         self.status: str = "running"
@@ -339,6 +348,7 @@ class Interpreter:
             self._finish(ended.outcome, ended.achieved)
         finally:
             await self._stop_apart()
+        await self._settle_open_ctas()
         await self._record_outcome()
         self._report(force=True)
         return self.timeline()
@@ -412,6 +422,7 @@ class Interpreter:
             deliveries=list(self._deliveries),
             playbook_epoch=self.started,
             continued=self.continued + 1,
+            opened_ctas=self._opened_ctas,
         )
 
     def scope(self, ctx: Context | None = None) -> dict[str, Any]:
@@ -824,7 +835,10 @@ class Interpreter:
             retry_interval_seconds=retry.initial_interval.seconds,
             retry_backoff=retry.backoff,
         )
-        return await self.runtime.act(request)
+        result = await self.runtime.act(request)
+        if kind in ("cta", "escalate") or "cta_id" in result.data:
+            self._opened_ctas = True  # (a failed action may open a "fix the data" CTA)
+        return result
 
     async def _perform(
         self,
@@ -1625,6 +1639,28 @@ class Interpreter:
         self.achieved = achieved
         self.waiting = None
         self._entry_event(f"journey {self.status}", "outcome", outcome, status="done")
+
+    async def _settle_open_ctas(self) -> None:
+        """The CTAs this journey opened and nobody closed: closed with the outcome as
+        their note (the default), handed to another owner, or kept (``when the
+        journey ends: ...``). Recorded in the timeline."""
+        how = self.playbook.open_ctas_at_end
+        if how == "keep" or not self._opened_ctas or not self.patched(OPEN_CTAS_AT_END_PATCH):
+            return
+        params: dict[str, Any] = {"how": how, "note": f"journey {self.status}: {self.outcome}"}
+        label = "close open CTAs"
+        if how == "hand":
+            role = self.playbook.open_ctas_owner
+            params["owner_role"] = role
+            route = self.playbook.owner_route(role)
+            if route is not None:
+                params["owner_field"], params["owner_queue"] = route.field, route.queue
+            label = f"hand open CTAs to {role}"
+        result = await self._request("settle_ctas", "journey:ctas", 0, params)
+        settled = [str(cta) for cta in result.data.get("ctas") or []]
+        words = result.detail or (", ".join(settled) if settled else "none open")
+        # Part of how the journey ended (kind "outcome"), not a CTA step of its own.
+        self._entry_event(label, "outcome", words, status=result.status)
 
     async def _record_outcome(self) -> None:
         params = {

@@ -165,6 +165,7 @@ class SimulationRuntime:
         self._pending: list[tuple[datetime, int, Callable[[], None]]] = []
         self._seq = 0
         self._ctas = 0
+        self._open_ctas: list[str] = []
         self._fired: set[int] = set()
         for event in self.script.events:
             self._schedule(event.at, self._deliverer(event.name, event.payload))
@@ -216,7 +217,12 @@ class SimulationRuntime:
             return ActionResult(data=dict(self.facts))
         if request.kind in ("cta", "escalate"):
             self._ctas += 1
+            self._open_ctas.append(f"CTA-{self._ctas}")
             return ActionResult(data={"cta_id": f"CTA-{self._ctas}"})
+        if request.kind == "settle_ctas":
+            # Those the journey opened and no scripted close reached (``_react``).
+            settled, self._open_ctas = self._open_ctas, []
+            return ActionResult(data={"ctas": settled})
         if request.kind == "quote":
             quote = quote_from_facts(self.facts, request.params)
             self.facts["quote"] = quote
@@ -251,6 +257,8 @@ class SimulationRuntime:
 
     def _deliverer(self, name: str, payload: dict[str, Any]) -> Callable[[], None]:
         def fire() -> None:
+            if name == "cta_closed" and payload.get("cta_id") in self._open_ctas:
+                self._open_ctas.remove(payload["cta_id"])
             if self.interpreter is not None:
                 self.interpreter.deliver(name, payload)
 

@@ -62,7 +62,7 @@ from workers.adapters.links import (
 )
 from workers.adapters.quote import QuoteError, quote_from_facts
 from workers.adapters.store import Store, UnknownAccount, UnknownFact
-from workers.services import governance, journeys
+from workers.services import ctas, governance, journeys
 from workers.services.channels import webhook_env, webhook_url
 from workers.services.errors import JourneyError
 from workers.services.playbooks import find_playbook
@@ -116,6 +116,7 @@ class JourneyActivities:
             self.notify,
             self.start_playbook,
             self.custom,
+            self.settle_ctas,
             self.record,
         ]
 
@@ -347,6 +348,30 @@ class JourneyActivities:
             detail=f"{cta_id} for {owner}: {params.get('reason', '')}",
             data={"cta_id": cta_id, "owner": owner},
         )
+
+    @activity.defn(name="settle_ctas")
+    async def settle_ctas(self, request: ActionRequest) -> ActionResult:
+        """At the journey's end: close its open CTAs (the outcome as their note), or
+        hand them to the owner of ``params.owner_role`` at the account."""
+        params = request.params
+        how = str(params.get("how") or "close")
+        owner_role, owner = "", ""
+        if how == "hand":
+            facts = await self._facts(request)
+            owner_role, owner = cta_owner(facts.get("account") or {}, params, schema.DEFAULT)
+        settled = await ctas.settle_journey_ctas(
+            self.store,
+            request.journey_id,
+            how,
+            note=str(params.get("note") or ""),
+            at=request.playbook_time,
+            owner_role=owner_role,
+            owner=owner,
+        )
+        if not settled:
+            return ActionResult(detail="none open", data={"ctas": []})
+        done = f"handed to {owner}" if how == "hand" else "closed"
+        return ActionResult(detail=f"{', '.join(settled)} {done}", data={"ctas": settled})
 
     # ----------------------------------------------------------------- facts written
 

@@ -13,13 +13,16 @@ import os
 import subprocess
 import sys
 import threading
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
-from tests.integration.test_report_kpis import seed
+from tests.integration.enrol_fixtures import insert_row
+from tests.integration.test_report_kpis import at, seed
+from workers.services.seed import CSMS, REGIONS, RENEWAL_REPS, SEGMENTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 
@@ -30,13 +33,70 @@ CHARTS = 9  # emails/week, per contact vs cap, CTAs, per owner, intent, renewals
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def seed_database(dsn: str) -> None:
-    """Seed the book on the test's database (from a thread: pytest's loop runs)."""
+# The demo's people: every CSM and renewal rep of ``playbook data seed``.
+OWNERS = [*(csm for csms in CSMS.values() for csm in csms), *RENEWAL_REPS]
+
+
+async def crowd(conn: asyncpg.Connection) -> None:
+    """What crowds the axes in the demo: an email every week of the quarter, an
+    open CTA per owner of the seeded book, an account per region and segment."""
+    for week in range(13):
+        day = date(2027, 1, 4) + timedelta(weeks=week)
+        await insert_row(
+            conn,
+            "emails",
+            {
+                "idempotency_key": f"crowd-mail-{week}",
+                "journey_id": "renewal:A1",
+                "account_id": "A1",
+                "contact_id": "C1",
+                "to_address": "c1@example.com",
+                "template": "renewal_statement",
+                "status": "sent",
+                "playbook_time": at(day.isoformat()),
+            },
+        )
+    for i, owner in enumerate(OWNERS):
+        await insert_row(
+            conn,
+            "ctas",
+            {
+                "idempotency_key": f"crowd-cta-{i}",
+                "journey_id": "renewal:A5",
+                "account_id": "A5",
+                "owner": owner,
+                "owner_role": "csm",
+                "priority": "medium",
+                "opened_at": at("2027-02-01"),
+                "status": "open",
+            },
+        )
+    for region in REGIONS:
+        for segment in SEGMENTS:
+            await insert_row(
+                conn,
+                "accounts",
+                {
+                    "id": f"crowd-{region}-{segment}",
+                    "name": f"Crowd {region} {segment}",
+                    "region": region,
+                    "segment": segment,
+                    "deployment": "on_premise",
+                    "migration_stage": "notified",
+                },
+            )
+
+
+def seed_database(dsn: str, *, crowded: bool = False) -> None:
+    """Seed the book on the test's database (from a thread: pytest's loop runs);
+    ``crowded`` adds what fills the axes as the demo does (``crowd``)."""
 
     async def seed_it() -> None:
         conn = await asyncpg.connect(dsn)
         try:
             await seed(conn)
+            if crowded:
+                await crowd(conn)
         finally:
             await conn.close()
 
@@ -136,3 +196,65 @@ def test_the_html_file_renders_and_fetches_nothing(fresh_dsn, browser, tmp_path)
     )
     assert fetched == []
     assert_screenshot(browser, tmp_path / "from_file.png")
+
+
+def axis_labels(driver: Any, chart_id: str) -> list[dict[str, Any]]:
+    """The axis labels of one chart: their text and whether their rendered box
+    lies inside the chart's SVG box (one pixel of rounding allowed)."""
+    return driver.execute_script(
+        """
+        const svg = document.querySelector('#' + arguments[0] + ' svg.chart');
+        const outer = svg.getBoundingClientRect();
+        return [...svg.querySelectorAll('text.label')].map(label => {
+          const box = label.getBoundingClientRect();
+          return {
+            text: [...label.querySelectorAll('tspan')].map(t => t.textContent).join(' ')
+                  || label.textContent,
+            inside: box.left >= outer.left - 1 && box.right <= outer.right + 1
+                    && box.top >= outer.top - 1 && box.bottom <= outer.bottom + 1,
+            left: box.left,
+            right: box.right,
+          };
+        });
+        """,
+        chart_id,
+    )
+
+
+def whole(text: str) -> str:
+    return text.replace(" ", "")
+
+
+def test_no_axis_label_is_cut_short(fresh_dsn, web_endpoint, browser, tmp_path):
+    """A quarter of weeks, the demo's 17 owners and 12 region/segment groups: every
+    label in full (weeks as ``Jan 04``), none with an ellipsis, each inside its chart."""
+    seed_database(fresh_dsn, crowded=True)
+    browser.get(f"{web_endpoint.replace('://', '://ops:browser-test@')}/report?{QUERY}")
+    every = browser.execute_script(
+        "return [...document.querySelectorAll('svg.chart text.label')].map(t => t.textContent)"
+    )
+    assert every and not [text for text in every if "\u2026" in text]
+    for chart in (
+        "chart-emails-per-week",
+        "chart-contact-cap",
+        "chart-ctas-by-owner",
+        "chart-migration",
+        "chart-journeys",
+        "chart-arms",
+    ):
+        labels = axis_labels(browser, chart)
+        assert labels, chart
+        outside = [label["text"] for label in labels if not label["inside"]]
+        assert outside == [], f"{chart}: {outside}"
+        # Side by side, none over its neighbour (one pixel of rounding allowed).
+        ordered = sorted(labels, key=lambda label: label["left"])
+        for before, after in zip(ordered, ordered[1:], strict=False):
+            assert before["right"] <= after["left"] + 1, f"{chart}: {before} overlaps {after}"
+    weeks = [label["text"] for label in axis_labels(browser, "chart-emails-per-week")]
+    assert weeks[:3] == ["Jan 04", "Jan 11", "Jan 18"], weeks
+    # Wrapped lines joined again: the whole name, every character of it.
+    owners = {whole(label["text"]) for label in axis_labels(browser, "chart-ctas-by-owner")}
+    assert set(OWNERS) <= owners, owners
+    groups = {whole(label["text"]) for label in axis_labels(browser, "chart-migration")}
+    assert {whole(f"{r} / {s}") for r in REGIONS for s in SEGMENTS} <= groups, groups
+    assert_screenshot(browser, tmp_path / "crowded.png")

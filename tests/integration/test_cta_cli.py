@@ -8,6 +8,7 @@ shows whether ``cta_closed`` reached it.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import uuid
 from datetime import UTC, datetime
@@ -86,6 +87,17 @@ async def test_cta_ls_filters_by_owner_status_and_account(env: dict[str, str], s
     code, out = await playbook(env, "cta", "ls", "--owner", owner, "--status", "all")
     assert code == 0, out
     assert "3 CTAs" in out
+
+    # --json: the same rows as the table.
+    code, as_json = await playbook(env, "cta", "ls", "--owner", owner, "--status", "all", "--json")
+    assert code == 0, as_json
+    listed = json.loads(as_json)
+    assert [row["id"] for row in listed["ctas"]] == [first, second, done]  # as the table
+    assert all(row["id"] in out for row in listed["ctas"])
+    assert listed["ctas"][0]["reason"] == "Call about [bold]the renewal[/]"
+    assert [row["status"] for row in listed["ctas"]] == ["open", "open", "closed"]
+    assert out.index(first) < out.index(second) < out.index(done)
+    assert "count" in listed["waiting"]
 
     code, out = await playbook(env, "cta", "ls", "--owner", "nobody@example.com")
     assert (code, out.strip()) == (0, "no open CTAs")
@@ -202,3 +214,89 @@ async def test_a_close_temporal_did_not_hear_is_delivered_when_closed_again(
     code, out = await playbook(env, "cta", "close", ended)
     assert code == 0, out
     assert f"{journey_id} has ended; nothing was waiting" in out
+
+
+async def test_cta_close_in_bulk_by_journey_status(
+    temporal_server: str,
+    fresh_dsn: str,
+    fresh_store: Any,
+    temporal_client: Any,
+    task_queue: str,
+    tmp_path: Path,
+) -> None:
+    """Open CTAs of ended journeys close at once (``--dry-run`` first says which);
+    those of running journeys and those no journey opened stay open."""
+    from workers.services import journeys
+
+    env = {
+        "TEMPORAL_ADDRESS": temporal_server,
+        "DATABASE_URL": fresh_dsn,
+        "PLAYBOOK_STATE_DIR": str(tmp_path),
+    }
+    store = fresh_store
+    renewal = load_playbook(REPO / "playbooks" / "renewal.playbook")
+    ended_account, running_account = await seed_account(store), await seed_account(store)
+    ended = await journeys.start_journey(
+        temporal_client, store, renewal, ended_account, task_queue=task_queue
+    )
+    running = await journeys.start_journey(
+        temporal_client, store, renewal, running_account, task_queue=task_queue
+    )
+    moot = [
+        await open_cta(store, ended_account, "dana@example.com", why, journey_id=ended.journey_id)
+        for why in ("Call them", "Send the quote")
+    ]
+    live = await open_cta(
+        store, running_account, "dana@example.com", "Call", journey_id=running.journey_id
+    )
+    loose = await open_cta(store, ended_account, "dana@example.com", "Fix the data")
+    # A journey Temporal no longer keeps, whose outcome the store recorded: ended.
+    gone_journey = f"renewal:{ended_account}:2025-04-01"
+    gone = await open_cta(store, ended_account, "dana@example.com", "Old", journey_id=gone_journey)
+    await store.record_journey_event(gone_journey, "outcome", "renewed", account_id=ended_account)
+    await temporal_client.get_workflow_handle(ended.journey_id).terminate("test: ended")
+
+    code, out = await playbook(env, "cta", "close", "--journey-status", "canceled", "--dry-run")
+    assert code == 0, out
+    assert out.strip() == "would close 0 open CTAs of canceled journeys (dry run: nothing closed)"
+
+    code, out = await playbook(env, "cta", "close", "--journey-status", "ended", "--dry-run")
+    assert code == 0, out
+    lines = out.strip().splitlines()
+    assert lines[-1] == "would close 3 open CTAs of ended journeys (dry run: nothing closed)"
+    assert sorted(line.split()[0] for line in lines[:-1]) == sorted([*moot, gone])
+    assert f"{ended.journey_id} (terminated)" in out and f"{gone_journey} (ended)" in out
+    assert [(await store.get_cta(cta))["status"] for cta in moot] == ["open", "open"]
+
+    code, out = await playbook(
+        env, "cta", "close", "--journey-status", "terminated", "--note", "moot", "--by", "ops"
+    )
+    assert code == 0, out
+    assert out.strip().splitlines()[-1] == "closed 2 open CTAs of terminated journeys"
+    for cta in moot:
+        row = await store.get_cta(cta)
+        assert (row["status"], row["resolution"], row["closed_by"]) == ("closed", "moot", "ops")
+    assert (await store.get_cta(live))["status"] == "open"
+    assert (await store.get_cta(loose))["status"] == "open"
+    assert (await store.get_cta(gone))["status"] == "open"  # not known to be terminated
+
+    code, out = await playbook(env, "cta", "close", "--journey-status", "ended")
+    assert code == 0, out
+    assert out.strip().splitlines()[-1] == "closed 1 open CTA of ended journeys"
+    assert (await store.get_cta(gone))["resolution"] == "journey ended"
+    code, out = await playbook(env, "cta", "close", "--journey-status", "ended")
+    assert (code, out.strip()) == (0, "closed 0 open CTAs of ended journeys")
+
+    # Usage mistakes: exit 2, one line each, no traceback.
+    for args in (
+        ("cta", "close"),
+        ("cta", "close", live, "--journey-status", "ended"),
+        ("cta", "close", live, "--dry-run"),
+    ):
+        code, out = await playbook(env, *args)
+        assert code == 2, (args, out)
+        assert out.startswith("error: ") and "Traceback" not in out
+    code, out = await playbook(env, "cta", "close", "--journey-status", "asleep")
+    assert code == 1
+    assert "error: unknown journey status 'asleep'" in out
+    await temporal_client.get_workflow_handle(running.journey_id).terminate("test over")

@@ -144,7 +144,10 @@ async def test_renewal_journey_answers_escalates_and_completes(env: WorkflowEnvi
         await handle.signal("renewed", {"on": "2027-03-01"})
         result = await handle.result()
     assert result.status == "completed" and result.outcome == "renewed"
-    assert world.kinds() == ["ask", "set", "escalate"]
+    # At its end the journey settles the CTAs it opened (the default: close them).
+    assert world.kinds() == ["ask", "set", "escalate", "settle_ctas"]
+    [settle] = [r for r in world.requests if r.kind == "settle_ctas"]
+    assert settle.params == {"how": "close", "note": "journey completed: renewed"}
     keys = [r.idempotency_key for r in world.requests if r.kind == "ask"]
     assert keys == [f"{journey.journey_id}/intent_survey.ask/0"]
     description = await handle.describe()

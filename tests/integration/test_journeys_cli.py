@@ -15,6 +15,7 @@ they look for before running ``ps``.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import uuid
@@ -91,6 +92,28 @@ async def test_ps_hints_at_finished_journeys_says_of_how_many_and_takes_any_risk
     code, out = await run_cli(env, "ps", "--playbook", name)
     assert code == 0, out
     assert "3 journeys" in out and "of 3" not in out, out
+
+    # --json: the rows of the table, as JSON; show --json: one journey.
+    code, as_json = await run_cli(env, "ps", "--playbook", name, "--json")
+    assert code == 0, as_json
+    found = json.loads(as_json)
+    assert found["total"] == 3
+    assert sorted(row["journey_id"] for row in found["journeys"]) == sorted(ids)
+    for row in found["journeys"]:
+        assert (row["playbook"], row["status"]) == (name, "running")
+        assert row["journey_id"] in out and row["renewal_date"] == "2027-04-01"
+    # versions --json: this playbook's three journeys on its one version, as the table.
+    code, table = await run_cli(env, "versions")
+    assert code == 0, table
+    code, counted = await run_cli(env, "versions", "--json")
+    assert code == 0, counted
+    [mine] = [row for row in json.loads(counted) if row["playbook"] == name]
+    assert (mine["version"], mine["running"], mine["current"]) == (playbook.version(), 3, False)
+    assert f"{name} {playbook.version()} 3" in table
+    code, shown = await run_cli(env, "show", ids[0], "--json")
+    assert code == 0, shown
+    view = json.loads(shown)
+    assert (view["journey_id"], view["playbook"], view["status"]) == (ids[0], name, "running")
 
     # --risk in any case; an unknown level is refused with the known ones.
     code, out = await run_cli(env, "ps", "--playbook", name, "--risk", "HIGH")

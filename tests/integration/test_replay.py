@@ -86,6 +86,8 @@ def test_there_are_histories_to_replay() -> None:
         # a journey moved to another version at its wait (issue 12): recorded by
         # tests/integration/test_migrate_journeys.py with PLAYBOOK_RECORD_REPLAY=1
         "migrated_at_answer",
+        # a renewal that ends with its escalation's CTA open closes it (issue 16)
+        "shipped_renewal_ends_with_a_cta_open",
     } <= names
     for playbook in (ROOT / "playbooks").glob("*.playbook"):
         assert any(name.startswith(f"shipped_{playbook.stem}_") for name in names), playbook
@@ -285,6 +287,27 @@ async def _record_shipped(client: Client) -> None:
         await _record(client, f"shipped_{name}_silence", handle)
 
 
+async def _record_ctas_at_end(client: Client) -> None:
+    """The shipped renewal: "no", an escalation nobody closes, then renewed: the
+    journey ends with the CTA open and settles it (``open-ctas-at-journey-end``)."""
+    journey, world = _shipped_input("renewal", DAY_BEFORE_T140, DAY * 2)
+    queue = f"record-{uuid.uuid4().hex}"
+    async with Worker(
+        client, task_queue=queue, workflows=[JourneyWorkflow], activities=[world.activity()]
+    ):
+        handle = await client.start_workflow(
+            "renewal", journey, id=journey.journey_id, task_queue=queue, result_type=Timeline
+        )
+        await wait_for(handle, lambda t: t.waiting is not None and "answer" in t.waiting.label)
+        await handle.signal("answer", {"question": "renewal_intent", "choice": "no"})
+        await wait_for(handle, lambda t: t.waiting is not None and t.waiting.kind == "escalate")
+        await handle.signal("renewed", {})
+        final = await handle.result()
+    assert [e.label for e in final.done if "open CTAs" in e.label] == ["close open CTAs"]
+    assert "settle_ctas" in world.kinds()
+    await _record(client, "shipped_renewal_ends_with_a_cta_open", handle)
+
+
 @pytest.mark.integration
 @pytest.mark.skipif(not RECORD, reason="set PLAYBOOK_RECORD_REPLAY=1 to re-record histories")
 async def test_record_histories() -> None:
@@ -303,6 +326,7 @@ async def test_record_histories() -> None:
         await _record_shipped(env.client)
         await _record_pulse(env.client)
         await _record_branch_race(env.client)
+        await _record_ctas_at_end(env.client)
     finally:
         await env.shutdown()
     await asyncio.sleep(0)

@@ -12,6 +12,7 @@ workflow ids) is shared by the whole session.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -249,6 +250,12 @@ def test_cli_apply_and_ls(settings: Settings, names: tuple[str, str], task_queue
         assert listed.returncode == 0, listed.stderr
         line = next(x for x in listed.stdout.splitlines() if f"enrol:{enrolling}" in x)
         assert "daily at 05:00 UTC" in line and "active" in line
+        as_json = playbook("ls", "--json")
+        assert as_json.returncode == 0, as_json.stderr
+        rows = {row["schedule_id"]: row for row in json.loads(as_json.stdout)}
+        assert all(ident in listed.stdout for ident in rows)  # the rows of the table
+        row = rows[f"enrol:{enrolling}"]
+        assert (row["exists"], row["paused"], row["spec"]) == (True, False, "daily at 05:00 UTC")
         unknown = playbook("trigger", "no_such_playbook")
         assert unknown.returncode == 1
         assert "no playbook named no_such_playbook" in unknown.stderr

@@ -152,7 +152,13 @@ def test_the_done_when_playbook_simulates_with_sample_team_facts(team: Path) -> 
     assert result.exit_code == 0, result.output
     entries = json.loads(result.stdout)["done"]
     labels = [entry["label"] for entry in entries]
-    assert labels == ["CTA for finance (high)", "notify finance_alerts", "journey completed"]
+    # At its end the journey closes the CTA it opened (the default).
+    assert labels == [
+        "CTA for finance (high)",
+        "notify finance_alerts",
+        "journey completed",
+        "close open CTAs",
+    ]
     notice = entries[1]
     # The sample account: the first word of support_tier, fiscal year end 200 days on.
     assert notice["result"] == "ACME Corp (gold) closes its year on 2027-06-19"

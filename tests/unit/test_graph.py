@@ -84,7 +84,8 @@ def test_every_node_but_the_start_and_handlers_is_reached(
     playbook, chart = drawn
     targets = {dst for _, dst, _, _ in chart.edges}
     entry_points = {"start"} | {node_id(h.id) for h in playbook.handlers}
-    rules = {n for n in chart.nodes if n.startswith(("goal_", "exit_"))}
+    # Rules and what becomes of open CTAs hold whenever the journey ends: no edge in.
+    rules = {n for n in chart.nodes if n.startswith(("goal_", "exit_", "open_ctas"))}
     assert set(chart.nodes) - targets - entry_points - rules == set()
 
 

@@ -55,3 +55,28 @@ def test_ls_of_everything_has_no_note(state: Path) -> None:
     output = ls()
     assert all(f"note {n}" in output for n in range(5))
     assert "--limit N for more" not in output
+
+
+def test_ls_json_holds_the_rows_of_the_table(state: Path) -> None:
+    import json
+
+    table = ls("--to", "rita", "--limit", "2")
+    found = json.loads(ls("--to", "rita", "--limit", "2", "--json"))
+    assert found["total"] == 3
+    messages = found["messages"]
+    assert [m["subject"] for m in messages] == ["note 2", "note 4"]
+    for message in messages:  # each JSON row is a row of the table
+        assert message["id"] in table and message["to"] == ["rita@acme.example"]
+    assert "note 0" not in table
+
+
+def test_show_json_is_the_whole_message(state: Path) -> None:
+    import json
+
+    first = json.loads(ls("--json"))["messages"][0]
+    result = CliRunner().invoke(cli(), ["mail", "show", first["id"][:8], "--json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.output)
+    assert shown["summary"] == first
+    assert shown["text"].strip() == "hello"
+    assert ["Subject", "note 0"] in shown["headers"]

@@ -60,6 +60,18 @@ def _file_commit(path: str, _mtime: int) -> str:
     return f"{commit} + local changes" if changed else commit
 
 
+def head_commit(folder: str | Path) -> str:
+    """The short hash of the commit checked out in the repository holding
+    ``folder``, with "+ local changes" when files differ from it; "" outside a
+    repository or without git."""
+    try:
+        commit = _git(Path(folder), "rev-parse", "--short", "HEAD").strip()
+        changed = _git(Path(folder), "status", "--porcelain", "--untracked-files=no").strip()
+    except GitError:
+        return ""
+    return f"{commit} + local changes" if commit and changed else commit
+
+
 def file_at(path: str | Path, revision: str) -> str:
     """The text of ``path`` at git ``revision`` (``HEAD~1``, a tag, a hash).
     Raises ``GitError`` when git cannot show it."""

@@ -435,6 +435,41 @@ class Store:
             )
         return status == "UPDATE 1"
 
+    async def close_ctas(
+        self,
+        *,
+        journey_id: str | None = None,
+        cta_ids: list[str] | None = None,
+        resolution: str = "",
+        closed_at: datetime | None = None,
+        closed_by: str = "",
+    ) -> list[str]:
+        """Close the open CTAs of ``journey_id`` (or those of ``cta_ids``) at once;
+        the ids closed (none already closed), in id order."""
+        rows = await self.pool.fetch(
+            "UPDATE ctas SET status = 'closed', resolution = $3, closed_at = coalesce($4, now()), "
+            "closed_by = $5 WHERE status = 'open' AND ($1::text IS NULL OR journey_id = $1) "
+            "AND ($2::text[] IS NULL OR id = ANY($2::text[])) "
+            "AND ($1::text IS NOT NULL OR $2::text[] IS NOT NULL) RETURNING id",
+            journey_id,
+            cta_ids,
+            resolution,
+            closed_at,
+            closed_by,
+        )
+        return sorted((str(row["id"]) for row in rows), key=_cta_number)
+
+    async def hand_over_ctas(self, journey_id: str, *, owner_role: str, owner: str) -> list[str]:
+        """Give the open CTAs of ``journey_id`` to another owner; the ids handed."""
+        rows = await self.pool.fetch(
+            "UPDATE ctas SET owner_role = $2, owner = $3 WHERE status = 'open' "
+            "AND journey_id = $1 RETURNING id",
+            journey_id,
+            owner_role,
+            owner,
+        )
+        return sorted((str(row["id"]) for row in rows), key=_cta_number)
+
     async def get_cta(self, cta_id: str) -> dict[str, Any] | None:
         row = await self.pool.fetchrow("SELECT * FROM ctas WHERE id = $1", cta_id)
         return dict(row) if row else None
@@ -628,3 +663,9 @@ async def connection(
             yield conn
     else:
         yield conn_or_pool
+
+
+def _cta_number(cta_id: str) -> tuple[int, str]:
+    """``CTA-12`` sorts after ``CTA-9``."""
+    number = cta_id.rpartition("-")[2]
+    return (int(number), cta_id) if number.isdigit() else (0, cta_id)

@@ -12,7 +12,10 @@ autoescapes; chart labels are escaped as the SVG is built.
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -32,6 +35,11 @@ RENEWAL_COLOURS = {
 }
 _WIDTH = 560
 _BAR_AREA = 150
+# Axis labels (11px): a generous width per character, so a wrapped line fits its
+# slot in any sans-serif font; lines 13px apart.
+_CHAR_PX = 7.0
+_LINE_PX = 13
+_BREAK_AFTER = re.compile(r"[^ ./@_-]+[ ./@_-]*|[ ./@_-]+")
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ class Bar:
     colour: str = PALETTE[0]
     # What the bar says instead of its value (e.g. "no journeys" for an empty arm).
     text: str | None = None
+    # The label in full in the bar's tooltip when the axis shows a short form.
+    full: str | None = None
 
 
 def render_html(report: Report) -> str:
@@ -109,15 +119,16 @@ def _charts(report: Report) -> dict[str, Markup]:
     charts = {
         "emails_per_week": bar_chart(
             "Emails sent per week",
-            [Bar(week.week.isoformat(), week.sent) for week in weeks],
+            [Bar(week_label(week.week), week.sent, full=week.week.isoformat()) for week in weeks],
         ),
         "contact_week_vs_cap": bar_chart(
             "Most emails to one contact per week, against the cap",
             [
                 Bar(
-                    week.week.isoformat(),
+                    week_label(week.week),
                     week.max_per_contact,
                     PALETTE[3] if week.max_per_contact > cap.per_week else PALETTE[1],
+                    full=week.week.isoformat(),
                 )
                 for week in weeks
             ],
@@ -183,8 +194,8 @@ def _charts(report: Report) -> dict[str, Markup]:
     return charts
 
 
-def _svg(title: str, height: int, body: list[str], width: int = _WIDTH) -> Markup:
-    label = escape(title)
+def _svg(title: str, height: float, body: list[str], width: int = _WIDTH) -> Markup:
+    label, height = escape(title), math.ceil(height)
     return Markup(
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" role="img" '
         f'aria-label="{label}" viewBox="0 0 {width} {height}" width="{width}" '
@@ -197,8 +208,10 @@ def _empty(title: str) -> Markup:
 
 
 def bar_chart(title: str, bars: list[Bar], *, cap: float | None = None, unit: str = "") -> Markup:
-    """Vertical bars with the value above each and the label below; ``cap`` draws
-    a dashed line (the contact policy's weekly limit)."""
+    """Vertical bars with the value above each and the label below, wrapped to
+    its slot (never cut; when bars are too narrow for a label, every n-th bar is
+    labelled and the rest carry theirs in the tooltip); ``cap`` draws a dashed
+    line (the contact policy's weekly limit)."""
     if not bars:
         return _empty(title)
     top = max([bar.value for bar in bars] + [cap or 0, 1])
@@ -206,6 +219,7 @@ def bar_chart(title: str, bars: list[Bar], *, cap: float | None = None, unit: st
     width = min(slot * 0.7, 64)
     base = 20 + _BAR_AREA
     body = [f'<line x1="30" y1="{base}" x2="{_WIDTH - 5}" y2="{base}" class="axis"/>']
+    centres: list[float] = []
     for i, bar in enumerate(bars):
         height = bar.value / top * _BAR_AREA
         x = 35 + i * slot + (slot - width) / 2
@@ -213,12 +227,13 @@ def bar_chart(title: str, bars: list[Bar], *, cap: float | None = None, unit: st
         body.append(
             f'<rect class="bar" x="{x:.1f}" y="{base - height:.1f}" width="{width:.1f}" '
             f'height="{max(height, 0.5):.1f}" fill="{bar.colour}">'
-            f"<title>{escape(bar.label)}: {escape(shown)}</title></rect>"
+            f"<title>{escape(bar.full or bar.label)}: {escape(shown)}</title></rect>"
             f'<text x="{x + width / 2:.1f}" y="{base - height - 4:.1f}" class="value">'
             f"{escape(shown)}</text>"
-            f'<text x="{x + width / 2:.1f}" y="{base + 14}" class="label">'
-            f"{escape(_short(bar.label, slot))}</text>"
         )
+        centres.append(x + width / 2)
+    labels, below = axis_labels(centres, [bar.label for bar in bars], slot, base)
+    body.extend(labels)
     if cap is not None:
         y = base - cap / top * _BAR_AREA
         body.append(
@@ -226,7 +241,7 @@ def bar_chart(title: str, bars: list[Bar], *, cap: float | None = None, unit: st
             f'<text x="{_WIDTH - 5}" y="{y - 4:.1f}" class="cap-label">'
             f"cap {escape(number(cap))}</text>"
         )
-    return _svg(title, base + 24, body)
+    return _svg(title, base + below, body)
 
 
 def stacked_bar(title: str, parts: list[Bar]) -> Markup:
@@ -287,22 +302,78 @@ def grouped_bar(title: str, groups: list[str], series: dict[str, list[float]]) -
                     f'<text x="{x + width / 2:.1f}" y="{base - height - 3:.1f}" class="value">'
                     f"{escape(number(values[g]))}</text>"
                 )
-        body.append(
-            f'<text x="{left + slot * 0.4:.1f}" y="{base + 14}" class="label">'
-            f"{escape(_short(group, slot))}</text>"
-        )
+    centres = [35 + g * slot + slot * 0.5 for g in range(len(groups))]
+    labels, below = axis_labels(centres, groups, slot, base)
+    body.extend(labels)
+    legend_y = base + below + 2
     legend_x = 10
     for s, name in enumerate(series):
         body.append(
-            f'<rect x="{legend_x}" y="{base + 26}" width="12" height="12" '
+            f'<rect x="{legend_x}" y="{legend_y}" width="12" height="12" '
             f'fill="{PALETTE[s % len(PALETTE)]}"/>'
-            f'<text x="{legend_x + 16}" y="{base + 36}" class="legend">{escape(name)}</text>'
+            f'<text x="{legend_x + 16}" y="{legend_y + 10}" class="legend">{escape(name)}</text>'
         )
         legend_x += 28 + 7 * len(name)
-    return _svg(title, base + 46, body)
+    return _svg(title, legend_y + 20, body)
 
 
-def _short(label: str, room: float) -> str:
-    # About 6.5 px per character at the label size; the full label is in the bar's title.
-    fits = max(3, int(room / 6.5))
-    return label if len(label) <= fits else label[: fits - 1] + "\u2026"
+# --------------------------------------------------------------------------- axis labels
+
+
+def week_label(week: date) -> str:
+    """A week on an axis as its Monday, short: ``Dec 07``."""
+    return week.strftime("%b %d")
+
+
+def axis_labels(
+    centres: list[float], labels: list[str], slot: float, base: float
+) -> tuple[list[str], float]:
+    """The labels under bars centred at ``centres`` (``slot`` pixels apart, axis at
+    ``base``) and the height they take below it. A label is never cut: on one
+    line when it fits its slot, else wrapped after a space, dot, slash, ``@``,
+    ``-`` or ``_`` (at most three lines), else every label is turned upright
+    (read bottom to top). Bars too narrow for a line each are labelled every
+    n-th; the others carry their label in the tooltip."""
+    every = max(1, math.ceil(_LINE_PX / slot))
+    shown = [(centres[i], labels[i]) for i in range(0, len(labels), every)]
+    wrapped = [wrap_label(label, slot * every) for _, label in shown]
+    if all(lines is not None and len(lines) <= 3 for lines in wrapped):
+        texts = [
+            _label_text(x, base + 14, lines or [""])
+            for (x, _), lines in zip(shown, wrapped, strict=True)
+        ]
+        most = max((len(lines or ()) for lines in wrapped), default=1)
+        return texts, 24 + (max(most, 1) - 1) * _LINE_PX
+    texts = [
+        f'<text x="{x:.1f}" y="{base + 8}" dy="0.35em" class="label upright" '
+        f'transform="rotate(-90 {x:.1f} {base + 8})">{escape(label)}</text>'
+        for x, label in shown
+    ]
+    longest = max((len(label) for _, label in shown), default=1)
+    return texts, 14 + longest * _CHAR_PX
+
+
+def wrap_label(label: str, room: float) -> list[str] | None:
+    """A label as lines that each fit ``room`` pixels, broken after a space, dot,
+    slash, ``@``, ``-`` or ``_``; ``None`` when a word alone is wider."""
+    fits = int(min(room, 120) / _CHAR_PX)
+    lines: list[str] = []
+    line = ""
+    for piece in _BREAK_AFTER.findall(label):
+        if len((line + piece).rstrip()) <= fits:
+            line += piece
+            continue
+        if len(piece.rstrip()) > fits:
+            return None
+        lines.append(line.rstrip())
+        line = piece
+    lines.append(line.rstrip())
+    return [line for line in lines if line] or [""]
+
+
+def _label_text(x: float, y: float, lines: list[str]) -> str:
+    spans = "".join(
+        f'<tspan x="{x:.1f}" dy="{0 if i == 0 else _LINE_PX}">{escape(line)}</tspan>'
+        for i, line in enumerate(lines)
+    )
+    return f'<text x="{x:.1f}" y="{y}" class="label">{spans}</text>'

@@ -27,6 +27,7 @@ from workers.adapters.store import Store
 from workers.services import outbox
 from workers.services.connections import Connections
 from workers.services.errors import ServiceError
+from workers.services.journeys import latest_status
 from workers.services.signals import ClientSource
 
 CLOSED_EVENT = "cta_closed"
@@ -161,6 +162,100 @@ async def close(
     """``close_cta`` with the connections' store and Temporal client."""
     return await close_cta(
         await connections.store(), connections, cta_id, note=note, closed_by=closed_by
+    )
+
+
+# --------------------------------------------------------------------------- a journey's end
+
+SETTLE_HOW = ("close", "hand")
+
+
+async def settle_journey_ctas(
+    store: Store,
+    journey_id: str,
+    how: str,
+    *,
+    note: str = "",
+    at: datetime | None = None,
+    owner_role: str = "",
+    owner: str = "",
+) -> list[str]:
+    """At a journey's end, its open CTAs: closed with ``note`` (the outcome) as
+    their resolution, by ``journey``, or handed to ``owner``/``owner_role``. The ids
+    settled. Nobody is told: the journey that would hear of it is the one ending."""
+    if how == "hand":
+        return await store.hand_over_ctas(journey_id, owner_role=owner_role, owner=owner)
+    if how != "close":
+        raise CtaError(f"unknown way to settle CTAs {how!r}", hint="close or hand")
+    return await store.close_ctas(
+        journey_id=journey_id, resolution=note, closed_at=at, closed_by="journey"
+    )
+
+
+# --------------------------------------------------------------------------- in bulk
+
+# ``cta close --journey-status``: "ended" is any run that is not running.
+JOURNEY_STATUSES = ("ended", "completed", "canceled", "terminated", "failed", "timed_out")
+
+
+class BulkClose(BaseModel):
+    """``playbook cta close --journey-status S``: the open CTAs whose journey's
+    latest run has that status (``journeys``: journey id -> status), and the ids
+    closed (none on a dry run)."""
+
+    journey_status: str
+    ctas: list[CtaRow]
+    journeys: dict[str, str]
+    closed: list[str]
+    dry_run: bool
+
+
+async def close_by_journey_status(
+    connections: Connections,
+    journey_status: str,
+    *,
+    note: str = "",
+    closed_by: str = "",
+    dry_run: bool = False,
+) -> BulkClose:
+    """Close every open CTA whose journey has ``journey_status`` (Temporal's word
+    for its latest run; ``ended``: any but running, or gone from Temporal with its
+    outcome recorded), with ``note`` (default ``journey <status>``) as the
+    resolution; ``dry_run`` closes nothing. The journeys are not told: they ended."""
+    wanted = journey_status.strip().lower().replace("cancelled", "canceled")
+    if wanted not in JOURNEY_STATUSES:
+        raise CtaError(
+            f"unknown journey status {journey_status!r}",
+            hint="use --journey-status " + ", ".join(JOURNEY_STATUSES),
+        )
+    store = await connections.store()
+    rows = [
+        _row(row)
+        for row in await store.list_ctas(status="open", limit=1_000_000)
+        if row.get("journey_id")
+    ]
+    journey_ids = sorted({row.journey_id for row in rows})
+    statuses = await latest_status(await connections.temporal(), journey_ids)
+    # A journey Temporal no longer keeps (past its retention) that recorded how it
+    # ended has ended all the same.
+    gone = [journey for journey in journey_ids if journey not in statuses]
+    for journey in await store.journey_outcomes(gone) if gone else {}:
+        statuses[journey] = "ended"
+    journeys = {
+        journey: status
+        for journey, status in statuses.items()
+        if status != "running" and (wanted == "ended" or status == wanted)
+    }
+    chosen = [row for row in rows if row.journey_id in journeys]
+    closed: list[str] = []
+    if chosen and not dry_run:
+        closed = await store.close_ctas(
+            cta_ids=[row.id for row in chosen],
+            resolution=note or f"journey {wanted}",
+            closed_by=closed_by,
+        )
+    return BulkClose(
+        journey_status=wanted, ctas=chosen, journeys=journeys, closed=closed, dry_run=dry_run
     )
 
 

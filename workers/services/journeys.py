@@ -327,6 +327,20 @@ async def count_journeys(client: Client, query: str) -> int | None:
     return counted.count
 
 
+async def latest_status(client: Client, journey_ids: list[str]) -> dict[str, str]:
+    """The status word of each journey's latest run (``running``, ``completed``,
+    ``canceled``...), for those Temporal knows; asked in batches."""
+    found: dict[str, tuple[datetime, str]] = {}
+    for start in range(0, len(journey_ids), _ACCOUNTS_PER_QUERY):
+        batch = journey_ids[start : start + _ACCOUNTS_PER_QUERY]
+        quoted = ", ".join("'" + j.replace("'", "") + "'" for j in batch)
+        for row in await list_journeys(client, f"WorkflowId IN ({quoted})", limit=1_000_000):
+            started = row.started or datetime.min.replace(tzinfo=UTC)
+            if row.journey_id not in found or started >= found[row.journey_id][0]:
+                found[row.journey_id] = (started, row.status)
+    return {journey: status for journey, (_, status) in found.items()}
+
+
 def status_word(status: WorkflowExecutionStatus | None) -> str:
     """``running``, ``completed``, ``canceled``... for a workflow status."""
     return status.name.lower() if status is not None else "unknown"
