@@ -429,6 +429,8 @@ class _ToSyntax(Transformer[Token, s.PlaybookFile]):
         line, col = meta.line, meta.column + len("on ")
         word = s.Name(s.FACTS_CHANGED, s.Span(line, col, line, col + len("condition")))
         return s.OnEvent(word, "interrupt", None, c[1], _span(meta), condition=c[0])
+
+    @v_args(meta=True)
     def at_end(self, meta: Meta, c: list[Any]) -> s.AtEndLine:
         action, owner = c[0]
         return s.AtEndLine(action, owner, _span(meta))
