@@ -271,9 +271,18 @@ async def test_worker_process_and_journey_commands(
 async def test_commands_say_when_temporal_is_not_up(tmp_path: Path) -> None:
     from workers.stack.supervisor import free_port
 
+    # The local stack's server (no address given): the hint is to start the stack.
+    local = {k: v for k, v in os.environ.items() if k != "TEMPORAL_ADDRESS"}
+    local.update({"PLAYBOOK_TEMPORAL_PORT": str(free_port()), "COLUMNS": "200"})
+    code, out = await run_cli(local, "ps")
+    assert code == 1
+    assert "error: cannot reach Temporal at" in out
+    assert "hint: is the stack up? run `playbook dev up`" in out
+    assert "Traceback" not in out
+    # An external server (an address given): the hint is about its profile, not dev up.
     env = {**os.environ, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}", "COLUMNS": "200"}
     code, out = await run_cli(env, "ps")
     assert code == 1
     assert "error: cannot reach Temporal at" in out
-    assert "hint: is the stack up? run `playbook dev up`" in out
+    assert "hint: check TEMPORAL_PROFILE" in out
     assert "Traceback" not in out
