@@ -51,19 +51,16 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dsl.ir import ContactPolicy
+from engine import contact_rules
+from engine.contact_rules import GlobalCap, Touch, TouchAsk, TouchDecision
 from engine.contract import ActionRequest
-from engine.email_cap import EmailCap
 from workers.adapters.store import connection
 
-Rule = Literal[
-    "ok", "opted_out", "suppressed", "cap", "global_cap", "quiet_hours", "duplicate_touch"
-]
-Action = Literal["send", "defer", "skip"]
+__all__ = ["GlobalCap", "TouchDecision"]  # the rules' own types, from engine.contact_rules
 # An asyncpg Pool, Connection or pooled connection, or a ``workers.adapters.store.Store``.
 ConnOrPool = Any
 
@@ -71,30 +68,6 @@ GLOBAL_CAP_ENV = "PLAYBOOK_GLOBAL_EMAIL_CAP"
 # Namespace for pg_advisory_xact_lock(int, int), so our locks never collide with
 # another module's advisory locks ("play" in ASCII).
 _LOCK_NAMESPACE = 0x706C6179
-
-
-@dataclass(frozen=True)
-class TouchDecision:
-    """The answer of ``decide_touch``.
-
-    ``rule`` names the rule that decided (``ok`` when allowed); ``detail`` says it
-    in human words; ``retry_at`` (playbook time, UTC) is set when ``action`` is
-    ``defer``: the first moment every rule would allow the touch.
-    """
-
-    allowed: bool
-    action: Action
-    rule: Rule
-    detail: str
-    retry_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class GlobalCap:
-    """The operator-wide ceiling: at most ``limit`` emails per contact per ``period``."""
-
-    limit: int
-    period: timedelta
 
 
 @dataclass(frozen=True)
@@ -143,9 +116,9 @@ async def decide_touch(
     decision is logged in ``touch_decisions``. ``global_period`` defaults to
     ``period``.
     """
-    now = _aware(playbook_time)
+    now = contact_rules.aware(playbook_time)
     email = contact_email.strip().lower()
-    ask = _Ask(
+    ask = TouchAsk(
         contact_id=contact_id,
         email=email,
         timezone=contact_timezone,
@@ -297,33 +270,10 @@ def parse_global_cap(text: str) -> GlobalCap:
 
 
 # --------------------------------------------------------------------------- the rules
+# What the rules need is looked up here; the rules themselves are engine.contact_rules.
 
 
-@dataclass(frozen=True)
-class _Ask:
-    contact_id: str
-    email: str
-    timezone: str
-    account_id: str
-    journey_id: str
-    reason: str
-    key: str
-    now: datetime
-    cap: int
-    period: timedelta
-    quiet_hours: tuple[int, int] | None
-    global_cap: GlobalCap | None
-    when_blocked: Literal["defer", "skip"]
-
-
-@dataclass(frozen=True)
-class _Touch:
-    at: datetime
-    journey_id: str
-    reason: str
-
-
-async def _decide(conn: Any, ask: _Ask) -> TouchDecision:
+async def _decide(conn: Any, ask: TouchAsk) -> TouchDecision:
     reserved = await conn.fetchval(
         "SELECT 1 FROM contact_touches WHERE idempotency_key = $1 AND email = $2",
         ask.key,
@@ -335,172 +285,49 @@ async def _decide(conn: Any, ask: _Ask) -> TouchDecision:
             await _release(conn, ask.key, ask.email)
         return blocked
     if reserved:
-        return TouchDecision(True, "send", "ok", f"already reserved for {ask.email} (a retry)")
-
-    lookback = max(ask.period, ask.global_cap.period if ask.global_cap else ask.period)
+        return contact_rules.reserved_already(ask.email)
     rows = await conn.fetch(
         "SELECT touched_at, journey_id, reason FROM contact_touches "
         "WHERE email = $1 AND touched_at > $2 AND touched_at <= $3 ORDER BY touched_at",
         ask.email,
-        ask.now - lookback,
+        ask.now - ask.lookback,
         ask.now,
     )
-    touches = [_Touch(r["touched_at"], r["journey_id"], r["reason"]) for r in rows]
-
-    duplicate = _duplicate_touch(ask, touches)
-    if duplicate:
-        return duplicate
-    sent_at = [touch.at for touch in touches]
-    for cap, rule, label in _caps(ask):
-        if cap.limit <= 0:
-            detail = f"{label} {cap.limit} allows no emails to {ask.email}"
-            return TouchDecision(False, "skip", rule, detail)
-        if cap.blocks(sent_at, ask.now):
-            recent = len(cap.recent(sent_at, ask.now))
-            detail = (
-                f"{recent} {_emails(recent)} to {ask.email} in the last "
-                f"{_words(cap.period)} ({label} {cap.limit})"
-            )
-            return _blocked(ask, rule, detail, touches)
-
-    zone, zone_note = _zone(ask.timezone)
-    if _quiet(ask.now, zone, ask.quiet_hours):
-        start, end = ask.quiet_hours or (0, 0)
-        local = ask.now.astimezone(zone)
-        detail = (
-            f"{local:%H:%M} in {zone_note} for {ask.email} is within quiet hours "
-            f"{start:02d}:00-{end:02d}:00"
-        )
-        # Quiet hours defer whatever the policy: the night passes, the touch stays due.
-        return TouchDecision(
-            False, "defer", "quiet_hours", detail, _first_allowed(ask, touches, ask.now)
-        )
-
-    counted = len(_within(touches, ask.now, ask.period)) + 1
-    detail = f"email {counted} of {ask.cap} to {ask.email} in the last {_words(ask.period)}"
-    return TouchDecision(True, "send", "ok", detail)
+    touches = [Touch(r["touched_at"], r["journey_id"], r["reason"]) for r in rows]
+    return contact_rules.decide(ask, touches)
 
 
-async def _opted_out(conn: Any, ask: _Ask) -> TouchDecision | None:
+async def _opted_out(conn: Any, ask: TouchAsk) -> TouchDecision | None:
     source = await conn.fetchval("SELECT source FROM opt_outs WHERE email = $1", ask.email)
     if source is not None:
-        how = f" ({source})" if source else ""
-        return TouchDecision(False, "skip", "opted_out", f"{ask.email} opted out{how}")
+        return contact_rules.opted_out_by_list(ask.email, source)
     flagged = await conn.fetchval(
         "SELECT id FROM contacts WHERE opted_out AND (id = $1 OR lower(email) = $2) LIMIT 1",
         ask.contact_id,
         ask.email,
     )
     if flagged is not None:
-        return TouchDecision(
-            False, "skip", "opted_out", f"contact {flagged} ({ask.email}) is marked opted out"
-        )
+        return contact_rules.opted_out_by_flag(flagged, ask.email)
     return None
 
 
-async def _suppressed(conn: Any, ask: _Ask) -> TouchDecision | None:
-    domain = ask.email.rpartition("@")[2]
+async def _suppressed(conn: Any, ask: TouchAsk) -> TouchDecision | None:
+    address, domain = contact_rules.suppression_entries(ask.email)
     row = await conn.fetchrow(
         "SELECT entry, reason FROM suppressions WHERE entry = $1 OR entry = $2 "
         "ORDER BY entry = $1 DESC LIMIT 1",
-        ask.email,
+        address,
         domain,
     )
     if row is None:
         return None
-    what = "address" if row["entry"] == ask.email else f"domain {row['entry']}"
-    why = f": {row['reason']}" if row["reason"] else ""
-    detail = f"{ask.email} is suppressed ({what}{why})"
-    return TouchDecision(False, "skip", "suppressed", detail)
-
-
-def _duplicate_touch(ask: _Ask, touches: list[_Touch]) -> TouchDecision | None:
-    if not ask.reason:
-        return None
-    for touch in _within(touches, ask.now, ask.period):
-        if touch.reason == ask.reason and touch.journey_id != ask.journey_id:
-            detail = (
-                f"{ask.email} was already contacted for {ask.reason!r} by journey "
-                f"{touch.journey_id} at {touch.at:%Y-%m-%d %H:%M} UTC "
-                f"(within {_words(ask.period)})"
-            )
-            return TouchDecision(False, "skip", "duplicate_touch", detail)
-    return None
-
-
-def _caps(ask: _Ask) -> list[tuple[EmailCap, Rule, str]]:
-    caps: list[tuple[EmailCap, Rule, str]] = []
-    if ask.global_cap:
-        global_cap = EmailCap(ask.global_cap.limit, ask.global_cap.period)
-        caps.append((global_cap, "global_cap", "global cap"))
-    caps.append((EmailCap(ask.cap, ask.period), "cap", "cap"))
-    return caps
-
-
-def _blocked(ask: _Ask, rule: Rule, detail: str, touches: list[_Touch]) -> TouchDecision:
-    if ask.when_blocked == "skip":
-        return TouchDecision(False, "skip", rule, detail)
-    return TouchDecision(False, "defer", rule, detail, _first_allowed(ask, touches, ask.now))
-
-
-def _first_allowed(ask: _Ask, touches: list[_Touch], start: datetime) -> datetime:
-    """The first playbook time at or after ``start`` when the caps and the quiet
-    hours all allow a touch, given the touches already made."""
-    zone, _ = _zone(ask.timezone)
-    sent_at = [touch.at for touch in touches]
-    at = start
-    for _ in range(16):  # each pass only moves forward; a few passes settle it
-        moved = at
-        for cap, _rule, _label in _caps(ask):
-            moved = cap.frees_at(sent_at, moved)
-        if _quiet(moved, zone, ask.quiet_hours):
-            moved = _quiet_end(moved, zone, ask.quiet_hours)
-        if moved == at:
-            break
-        at = moved
-    return at
-
-
-def _within(touches: list[_Touch], now: datetime, period: timedelta) -> list[_Touch]:
-    """The touches that count against a cap of ``period`` at ``now``."""
-    window = EmailCap(0, period)
-    return [t for t in touches if window.counts(t.at, now)]
-
-
-def _quiet(at: datetime, zone: ZoneInfo, hours: tuple[int, int] | None) -> bool:
-    if not hours or hours[0] == hours[1]:
-        return False
-    start, end = hours
-    hour = at.astimezone(zone).hour
-    if start < end:
-        return start <= hour < end
-    return hour >= start or hour < end  # the quiet period spans midnight
-
-
-def _quiet_end(at: datetime, zone: ZoneInfo, hours: tuple[int, int] | None) -> datetime:
-    """The next local ``end`` o'clock after ``at``, as UTC."""
-    assert hours is not None
-    local = at.astimezone(zone)
-    end = datetime.combine(local.date(), time(hours[1] % 24), tzinfo=zone)
-    if end <= local:
-        end = datetime.combine(local.date() + timedelta(days=1), time(hours[1] % 24), tzinfo=zone)
-    return end.astimezone(UTC)
-
-
-def _zone(name: str) -> tuple[ZoneInfo, str]:
-    """The contact's zone; an unknown or empty one falls back to UTC (and says so)."""
-    if name:
-        try:
-            return ZoneInfo(name), name
-        except (ZoneInfoNotFoundError, ValueError):
-            return ZoneInfo("UTC"), f"UTC (unknown time zone {name!r})"
-    return ZoneInfo("UTC"), "UTC (no time zone on the contact)"
+    return contact_rules.suppressed(ask.email, row["entry"], row["reason"])
 
 
 # --------------------------------------------------------------------------- storage
 
 
-async def _reserve(conn: Any, ask: _Ask) -> None:
+async def _reserve(conn: Any, ask: TouchAsk) -> None:
     await conn.execute(
         """
         INSERT INTO contact_touches
@@ -527,7 +354,7 @@ async def _release(conn: Any, key: str, email: str | None) -> None:
     )
 
 
-async def _log(conn: Any, ask: _Ask, decision: TouchDecision) -> None:
+async def _log(conn: Any, ask: TouchAsk, decision: TouchDecision) -> None:
     await conn.execute(
         """
         INSERT INTO touch_decisions
@@ -548,24 +375,3 @@ async def _log(conn: Any, ask: _Ask, decision: TouchDecision) -> None:
         decision.retry_at,
         ask.now,
     )
-
-
-# --------------------------------------------------------------------------- words
-
-
-def _aware(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
-def _emails(n: int) -> str:
-    return "email" if n == 1 else "emails"
-
-
-def _words(period: timedelta) -> str:
-    """``7 days``, ``12 hours``, ``90 minutes``: the largest whole unit."""
-    seconds = int(period.total_seconds())
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
-        if seconds >= size and seconds % size == 0:
-            n = seconds // size
-            return f"{n} {unit}{'' if n == 1 else 's'}"
-    return f"{period}"
