@@ -12,17 +12,20 @@ simulation (``engine.book_simulation`` keeps the touches of its own virtual time
 - quiet hours in the contact's time zone always defer, to the first moment every
   rule allows.
 
-Pure: the standard library and ``engine.email_cap`` only.
+Pure: no I/O (the standard library, ``dsl.ir`` and ``engine`` types).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from dsl.ir import ContactPolicy
+from engine.contract import ActionRequest
 from engine.email_cap import EmailCap
 
 Rule = Literal[
@@ -86,6 +89,40 @@ class Touch:
     at: datetime
     journey_id: str
     reason: str
+
+
+def ask_for_action(
+    request: ActionRequest,
+    contact: Mapping[str, Any],
+    policy: ContactPolicy,
+    *,
+    reason: str = "",
+    when_blocked: Literal["defer", "skip"] | None = None,
+    fallback_timezone: str = "",
+    global_cap: GlobalCap | None = None,
+) -> TouchAsk:
+    """The touch one ``send``/``ask`` request asks for: ``contact`` holds the contact
+    facts (``id``, ``email``, ``timezone``), ``policy`` is the playbook's
+    ``defaults.contact``, ``when_blocked`` the step's override (``None``: the
+    playbook's). Without a step reason the touch's reason is ``playbook/step id``:
+    two journeys of one playbook (two subscriptions of one account) never send the
+    same step to one person within the period, while other playbooks whose steps
+    happen to share an id are not held back."""
+    return TouchAsk(
+        contact_id=str(contact.get("id") or ""),
+        email=str(contact.get("email") or "").strip().lower(),
+        timezone=str(contact.get("timezone") or fallback_timezone),
+        account_id=request.account_id,
+        journey_id=request.journey_id,
+        reason=reason or f"{request.playbook}/{request.step_id}",
+        key=request.idempotency_key,
+        now=aware(request.playbook_time),
+        cap=policy.max_emails,
+        period=timedelta(seconds=policy.per.seconds),
+        quiet_hours=policy.quiet_hours,
+        global_cap=global_cap,
+        when_blocked=when_blocked or policy.when_blocked,
+    )
 
 
 # --------------------------------------------------------------------------- blocks
@@ -273,3 +310,36 @@ def words(period: timedelta) -> str:
             n = seconds // size
             return f"{n} {unit}{'' if n == 1 else 's'}"
     return f"{period}"
+
+
+# --------------------------------------------------------------------------- reachable
+
+
+# One @, no spaces or angle brackets, a dot in the domain: what a relay could deliver.
+_PLAUSIBLE_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+")
+
+
+def plausible_address(address: str) -> bool:
+    """Whether ``address`` looks like one deliverable email address ("not-an-email",
+    "a@b", "two@x.com, three@y.com" do not)."""
+    return _PLAUSIBLE_ADDRESS.fullmatch(address.strip()) is not None
+
+
+def unreachable(role: str, contact: Mapping[str, Any]) -> str | None:
+    """Why an email to the contact holding ``role`` cannot leave (no contact, no
+    address, an implausible one), or None when it can: the worker then opens a
+    "fix the data" CTA (``FIX_DATA_OWNER``) instead of emailing."""
+    if not contact.get("email"):
+        return (
+            f"{contact.get('name') or 'the ' + role} has no email address"
+            if contact
+            else f"no {role} contact"
+        )
+    if not plausible_address(str(contact["email"])):
+        problem = f"{contact.get('name') or 'the ' + role} has an invalid email address"
+        return f"{problem} {contact['email']!r}"
+    return None
+
+
+FIX_DATA_OWNER = "csm"  # who fixes an account's data (else the fallback queue)
+FIX_DATA_PRIORITY = "medium"

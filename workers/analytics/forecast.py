@@ -5,8 +5,9 @@
 finds the accounts already in a journey (milestones recorded, no outcome yet);
 ``ended_journeys`` the journey ids whose outcome is recorded; ``touches_done`` the
 idempotency keys of the emails and CTAs already made, so that what went out this
-morning is not forecast again. ``forecast_store`` puts them through
-``engine.forecast``.
+morning is not forecast again; ``contact_book`` what governance knows (opt-outs,
+suppressions, the touches that count against the caps). ``forecast_store`` puts
+them through ``engine.forecast``.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from typing import Any
 from dsl import schema
 from dsl.ir import Playbook
 from dsl.model import Model
-from engine.forecast import Forecast, World, forecast_book
-from engine.simulation import day_start
+from engine.book_simulation import ContactBook
+from engine.contact_rules import Touch
+from engine.forecast import Forecast, World, forecast_book, window_start
 from workers.adapters import custom_facts
 from workers.adapters.store import CURRENT_SUBSCRIPTIONS, Store, plain
+from workers.services import governance
 
 _LATEST = {
     "subscription": CURRENT_SUBSCRIPTIONS,
@@ -140,19 +143,71 @@ async def touches_done(store: Store, since: datetime) -> set[str]:
     return {row["idempotency_key"] for row in rows}
 
 
+# Touches older than this never count against a cap (the longest period a playbook
+# or the global cap names is weeks, not months).
+HISTORY_LOOKBACK = timedelta(days=92)
+
+
+async def contact_book(store: Store, since: datetime) -> ContactBook:
+    """What governance knows now: the opt-out list, the suppressions, the global cap
+    and every address's touches since ``since`` (``contact_touches``)."""
+    opt_outs = await store.pool.fetch("SELECT email, source FROM opt_outs")
+    suppressions = await store.pool.fetch("SELECT entry, reason FROM suppressions")
+    touches = await store.pool.fetch(
+        "SELECT idempotency_key, email, journey_id, reason, touched_at FROM contact_touches "
+        "WHERE touched_at > $1 ORDER BY touched_at, idempotency_key",
+        since,
+    )
+    history: dict[str, list[tuple[str, Touch]]] = {}
+    for row in touches:
+        touch = Touch(row["touched_at"], row["journey_id"], row["reason"])
+        history.setdefault(row["email"], []).append((row["idempotency_key"], touch))
+    return ContactBook(
+        opt_outs={row["email"]: row["source"] or "" for row in opt_outs},
+        suppressions={row["entry"]: row["reason"] or "" for row in suppressions},
+        global_cap=governance.global_cap_from_env(),
+        history=history,
+    )
+
+
 async def forecast_store(
-    store: Store, playbooks: list[Playbook], as_of: date, days: int, world: World | None = None
+    store: Store,
+    playbooks: list[Playbook],
+    as_of: date,
+    days: int,
+    world: World | None = None,
+    *,
+    enrol_hour: int | None = None,
 ) -> Forecast:
     """The forecast of the whole book in the store, in ``world`` (default: nobody
-    answers, no CTA is closed). An account whose journey, under the id the playbook
-    would give it now, has already ended is not counted as a fresh start; an email
-    or CTA already made (this morning's, before the forecast runs) is not counted
-    again."""
+    answers, no CTA is closed), as one simulation (``engine.book_simulation``):
+    journeys running go on, the daily enrolment starts new ones at ``enrol_hour``
+    (default: the Schedules' hour, ``PLAYBOOK_ENROL_HOUR``), and governance starts
+    from what the store holds (opt-outs, suppressions, the touches already made).
+    An account whose journey, under the id the playbook would give it now, has
+    already ended is not counted as a fresh start; an email or CTA already made
+    (this morning's, before the forecast runs) is not counted again."""
+    # The Schedules' hour (imported here: enrolment imports this module for load_book).
+    from workers.services.schedules import enrol_hour as schedule_hour
+
     book = await load_book(store)
     # Dates as ISO strings: the facts a journey sees arrive as JSON from an activity.
     facts = json.loads(json.dumps(book, default=str))
     names = [p.name for p in playbooks]
     running = await running_journeys(store, names)
     ended = await ended_journeys(store, names)
-    done = await touches_done(store, day_start(as_of) - DONE_MARGIN)
-    return await forecast_book(playbooks, facts, as_of, days, running, world, ended, done)
+    begin = window_start(as_of)
+    done = await touches_done(store, begin - DONE_MARGIN)
+    contacts = await contact_book(store, begin - HISTORY_LOOKBACK)
+    return await forecast_book(
+        playbooks,
+        facts,
+        as_of,
+        days,
+        running,
+        world,
+        ended,
+        done,
+        enrol_hour=schedule_hour(enrol_hour),
+        contacts=contacts,
+    )

@@ -133,9 +133,13 @@ async def decide_touch(
         global_cap=GlobalCap(global_cap, global_period or period) if global_cap else None,
         when_blocked=when_blocked,
     )
+    return await _decide_locked(conn_or_pool, ask)
+
+
+async def _decide_locked(conn_or_pool: ConnOrPool, ask: TouchAsk) -> TouchDecision:
     async with connection(conn_or_pool) as conn, conn.transaction():
         await conn.execute(
-            "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", _LOCK_NAMESPACE, email
+            "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", _LOCK_NAMESPACE, ask.email
         )
         decision = await _decide(conn, ask)
         if decision.allowed:
@@ -164,24 +168,16 @@ async def decide_for_action(
     account) never send the same step to one person within the period, while
     other playbooks whose steps happen to share an id are not held back.
     """
-    ceiling = global_cap_from_env()
-    return await decide_touch(
-        conn_or_pool,
-        contact_id=str(contact.get("id") or ""),
-        contact_email=str(contact.get("email") or ""),
-        contact_timezone=str(contact.get("timezone") or fallback_timezone),
-        account_id=request.account_id,
-        journey_id=request.journey_id,
-        reason=reason or f"{request.playbook}/{request.step_id}",
-        idempotency_key=request.idempotency_key,
-        playbook_time=request.playbook_time,
-        cap=policy.max_emails,
-        period=timedelta(seconds=policy.per.seconds),
-        quiet_hours=policy.quiet_hours,
-        global_cap=ceiling.limit if ceiling else None,
-        global_period=ceiling.period if ceiling else None,
-        when_blocked=when_blocked or policy.when_blocked,
+    ask = contact_rules.ask_for_action(
+        request,
+        contact,
+        policy,
+        reason=reason,
+        when_blocked=when_blocked,
+        fallback_timezone=fallback_timezone,
+        global_cap=global_cap_from_env(),
     )
+    return await _decide_locked(conn_or_pool, ask)
 
 
 async def release_touch(
