@@ -1,0 +1,193 @@
+"""How true the forecast is: forecast a seeded book, then run the same book on the real
+stack at rehearsal speed, and compare emails per template per week and CTAs per owner
+per week. Prints each cell that differs and the error as a share of the total (the sum
+of the differences over the run's total); asserts the issue's bound (1%).
+
+The book: ``generate_book(N)`` with one contact in ten marked opted out; every shipped
+playbook (a cloud migration journey's ``set account.risk_level`` is what a renewal
+journey reads later). Nobody answers, no CTA is closed.
+
+The run: a real Temporal dev server, Postgres and SMTP sink, a worker in this process.
+Enrolment runs as the daily Schedules would, once per playbook day: day ``d`` is
+enrolled (``as_of`` d, so its journeys start at 00:00 of d, at rehearsal speed) when
+the rehearsal reaches it on the wall clock, the way a Schedule fires by its clock.
+The run ends when every journey's playbook time has passed the window (its timeline
+query says so) or it has ended.
+
+    FORECAST_TRUTH_N=150 FORECAST_TRUTH_DAYS=60 make bench
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dsl.loader import load_playbook
+from engine.contract import Timeline
+from engine.forecast import Forecast, iso_week, window_start
+from tests.integration.test_activities_email import settings_for
+from workers.adapters.store import Store
+from workers.analytics.forecast import forecast_store
+from workers.services import enrolment
+from workers.services.connections import Connections
+from workers.services.enrolment import EnrolRequest
+from workers.services.seed import generate_book, seed_book
+from workers.worker import WorkerOptions, build_worker
+
+pytestmark = pytest.mark.integration
+PLAYBOOKS = Path(__file__).parents[2] / "playbooks"
+N = int(os.environ.get("FORECAST_TRUTH_N", "150"))
+DAYS = int(os.environ.get("FORECAST_TRUTH_DAYS", "60"))
+SPEED = float(os.environ.get("FORECAST_TRUTH_SPEED", str(86400 / 2)))  # a day in 2 s
+AS_OF = date(2026, 11, 2)  # a Monday
+OPTED_OUT_SHARE = 10  # one contact in ten
+
+
+Cells = Counter[tuple[str, str]]
+
+
+def forecast_cells(forecast: Forecast) -> tuple[Cells, Cells]:
+    """(week, template) -> emails and (week, owner) -> CTAs of the forecast."""
+    emails: Cells = Counter((e.week, e.template) for e in forecast.emails if e.contact)
+    ctas: Cells = Counter((c.week, c.owner) for c in forecast.ctas)
+    return emails, ctas
+
+
+async def run_cells(store: Store, begin: datetime, end: datetime) -> tuple[Cells, Cells]:
+    """The same cells from what the run did: emails sent, CTAs opened, in the window."""
+    emails = await store.pool.fetch(
+        "SELECT template, playbook_time FROM emails WHERE status = 'sent' "
+        "AND playbook_time >= $1 AND playbook_time < $2",
+        begin,
+        end,
+    )
+    ctas = await store.pool.fetch(
+        "SELECT owner, opened_at FROM ctas WHERE opened_at >= $1 AND opened_at < $2", begin, end
+    )
+    return (
+        Counter((iso_week(r["playbook_time"]), r["template"]) for r in emails),
+        Counter((iso_week(r["opened_at"]), r["owner"]) for r in ctas),
+    )
+
+
+def error_share(forecast: Cells, run: Cells) -> tuple[int, int, float]:
+    """(sum of per-cell differences, the run's total, their ratio)."""
+    difference = sum(abs(forecast[cell] - run[cell]) for cell in set(forecast) | set(run))
+    total = sum(run.values())
+    return difference, total, difference / total if total else 0.0
+
+
+def report(name: str, forecast: Cells, run: Cells) -> float:
+    """Print the comparison of one kind of touch; its error share."""
+    difference, total, share = error_share(forecast, run)
+    cells = set(forecast) | set(run)
+    exact = sum(1 for cell in cells if forecast[cell] == run[cell])
+    print(
+        f"  {name:<7} forecast {sum(forecast.values()):5d}  run {total:5d}  "
+        f"cell differences {difference:4d} = {share:6.2%} of the total  "
+        f"({exact} of {len(cells)} cells exact)"
+    )
+    for cell in sorted(cells):
+        if forecast[cell] != run[cell]:
+            print(f"      {cell[0]} {cell[1]:<40} forecast {forecast[cell]:4d} run {run[cell]:4d}")
+    return share
+
+
+async def _opt_out_some(store: Store) -> int:
+    return int(
+        await store.pool.fetchval(
+            "WITH chosen AS (UPDATE contacts SET opted_out = true "
+            "WHERE abs(hashtext(id)) % $1 = 0 RETURNING 1) SELECT count(*) FROM chosen",
+            OPTED_OUT_SHARE,
+        )
+    )
+
+
+async def _journeys_past(client: Any, journey_ids: set[str], end: datetime) -> None:
+    """Until every journey has ended or its playbook time passed ``end``."""
+    pending = set(journey_ids)
+    for _ in range(2400):
+        for journey_id in sorted(pending):
+            handle = client.get_workflow_handle(journey_id)
+            description = await handle.describe()
+            if description.status is None or description.status.name != "RUNNING":
+                pending.discard(journey_id)
+                continue
+            try:
+                timeline = await handle.query("timeline", result_type=Timeline)
+            except Exception:  # a worker busy: ask again next round
+                continue
+            if timeline.now is not None and timeline.now >= end:
+                pending.discard(journey_id)
+        if not pending:
+            return
+        await asyncio.sleep(0.5)  # a poll interval, not a wait on time
+    raise AssertionError(f"{len(pending)} journeys never reached {end:%Y-%m-%d}")
+
+
+@pytest.fixture
+async def own_store(fresh_dsn: str) -> Any:
+    store = await Store.connect(fresh_dsn, max_size=12)
+    yield store
+    await store.close()
+
+
+async def test_forecast_against_a_rehearsal_of_the_same_book(
+    temporal_client: Any, own_store: Store, smtp_sink: Any, task_queue: str, tmp_path: Path
+) -> None:
+    async with own_store.pool.acquire() as conn:
+        await seed_book(conn, generate_book(N, seed=42, today=AS_OF))
+    opted_out = await _opt_out_some(own_store)
+    playbooks = [load_playbook(p) for p in sorted(PLAYBOOKS.glob("*.playbook"))]
+    begin = window_start(AS_OF)
+    end = begin + timedelta(days=DAYS)
+
+    forecast = await forecast_store(own_store, playbooks, AS_OF, DAYS, enrol_hour=0)
+
+    settings = replace(
+        settings_for(smtp_sink.host, smtp_sink.port, tmp_path), playbooks_dir=PLAYBOOKS
+    )
+    worker, _ = build_worker(temporal_client, own_store, settings, WorkerOptions(task_queue))
+    journey_ids: set[str] = set()
+    connections = Connections(settings, store=own_store, temporal=temporal_client)
+    async with worker:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for day in range(DAYS):
+            # The daily Schedule fires when the rehearsal's clock reaches the day.
+            due = started + day * 86400 / SPEED
+            await asyncio.sleep(max(0.0, due - loop.time()))
+            for playbook in playbooks:
+                if playbook.enroll is None:
+                    continue
+                result = await enrolment.enrol(
+                    connections,
+                    EnrolRequest(
+                        playbook=playbook.name,
+                        as_of=AS_OF + timedelta(days=day),
+                        speed=SPEED,
+                        task_queue=task_queue,
+                    ),
+                    playbook=playbook,
+                )
+                assert not result.failed, result.failed
+                journey_ids.update(result.started)
+        await _journeys_past(temporal_client, journey_ids, end)
+        run_emails, run_ctas = await run_cells(own_store, begin, end)
+    forecast_emails, forecast_ctas = forecast_cells(forecast)
+    print(
+        f"\nforecast vs run: {N} accounts, {DAYS} days from {AS_OF}, {len(playbooks)} playbooks, "
+        f"{opted_out} contacts opted out, nobody answers; {len(journey_ids)} journeys run, "
+        f"{sum(forecast.journeys.values())} forecast; speed {SPEED:g}"
+    )
+    email_error = report("emails", forecast_emails, run_emails)
+    cta_error = report("CTAs", forecast_ctas, run_ctas)
+    assert sum(run_emails.values()) > 0 and sum(run_ctas.values()) > 0
+    assert email_error <= 0.01 and cta_error <= 0.01
