@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from dsl.ir import ContactPolicy, Playbook
+from dsl.ir import Binary, Call, ContactPolicy, Expr, Playbook, Unary
 from engine import contact_rules
 from engine.contact_rules import GlobalCap, Touch, TouchAsk, TouchDecision
 from engine.contract import ActionRequest, ActionResult
 from engine.email_cap import EmailCap
-from engine.evaluator import evaluate, truthy
+from engine.evaluator import as_date, evaluate, truthy
 from engine.interpreter import Interpreter, journey_id_for, point_in_time
 from engine.simulation import Script, SimulationRuntime, _settle
 
@@ -214,7 +214,10 @@ class JourneyRuntime(SimulationRuntime):
 
     async def act(self, request: ActionRequest) -> ActionResult:
         self.book.stirred(self)
-        return await super().act(request)
+        result = await super().act(request)
+        if request.kind in ("set", "quote"):  # the account's facts changed
+            self.book._stir_account(self.account_id)
+        return result
 
     def _schedule(self, at: datetime, fire: Callable[[], None]) -> None:
         def stir() -> None:  # an event for this journey: its waits may wake
@@ -325,7 +328,11 @@ class BookSimulation:
         self._waiting: dict[JourneyRuntime, list[_Waiter]] = {}
         self._stirred: set[JourneyRuntime] = set()
         self._deadlines: list[tuple[datetime, int, _Waiter]] = []
-        self._conditions: dict[tuple[str, str], tuple[tuple[int, ...], bool]] = {}
+        # Enrolment's agenda: playbook -> day -> accounts to look at again that day.
+        self._agenda: dict[str, dict[date, set[str]]] = {}
+        self._looked: set[str] = set()  # playbooks whose first enrolment ran
+        self._account_stirred: set[str] = set()
+        self._failed: list[BaseException] = []
         self._pending: list[tuple[datetime, int, Callable[[], None]]] = []
         self._seq = 0
         self._due: set[tuple[str, str]] = set()  # running journeys not taken up yet
@@ -407,51 +414,73 @@ class BookSimulation:
         interpreter = Interpreter(playbook, runtime, account_id, journey_id)
         runtime.interpreter = interpreter
         runtime.task = asyncio.ensure_future(interpreter.run())
+        runtime.task.add_done_callback(lambda task: self._ended(account_id, task))
         self.used_ids.add(journey_id)
         self._running[(playbook.name, account_id)] = runtime
         self.journeys.append(runtime)
         return runtime
 
     def enrol(self, day: date) -> None:
-        """The daily enrolment of ``day``: each playbook's accounts that qualify now."""
+        """The daily enrolment of ``day``: each playbook's accounts that qualify now.
+
+        An account is looked at again only when its answer may differ from the last
+        time: its facts changed or its journey ended (``_stir_account``), or a day
+        came on which its condition's value may change (``change_days``)."""
+        stirred, self._account_stirred = self._account_stirred, set()
         for playbook in self.playbooks:
             if playbook.enroll is None:
                 continue
-            for account_id in sorted(self.facts):
+            agenda = self._agenda.setdefault(playbook.name, {})
+            if playbook.name not in self._looked:
+                self._looked.add(playbook.name)
+                accounts = set(self.facts)
+            else:
+                accounts = agenda.pop(day, set()) | stirred
+            for account_id in sorted(accounts):
                 if (playbook.name, account_id) in self._due:
                     continue  # running already, taken up at its own start
                 running = self._running.get((playbook.name, account_id))
                 if running is not None and not (running.task and running.task.done()):
-                    continue  # one running journey per account, whatever its id
+                    continue  # one running journey per account (looked at when it ends)
                 facts = self.facts[account_id]
-                if not self._qualifies(playbook, account_id, facts, day):
+                holds, upcoming = self._qualifies(playbook, facts, day)
+                if upcoming is not None:
+                    agenda.setdefault(upcoming, set()).add(account_id)
+                if not holds:
                     continue
                 scope = {**facts, "today": day, "journey": {"playbook": playbook.name}}
                 if journey_id_for(playbook, scope) in self.used_ids:
                     continue  # Temporal refuses a journey id used before
                 self.start(playbook, account_id, self.now)
 
+    def _ended(self, account_id: str, task: asyncio.Future[Any]) -> None:
+        """A journey ended: enrolment looks at its account again; a journey that
+        failed (a bug, not a world) fails the simulation."""
+        self._stir_account(account_id)
+        if not task.cancelled() and task.exception() is not None:
+            self._failed.append(task.exception())  # type: ignore[arg-type]
+
+    def _stir_account(self, account_id: str) -> None:
+        """The account's facts changed or a journey of it ended: enrolment looks again."""
+        self._account_stirred.add(account_id)
+
+    @staticmethod
     def _qualifies(
-        self, playbook: Playbook, account_id: str, facts: dict[str, Any], day: date
-    ) -> bool:
-        """``playbook``'s enroll condition for the account on ``day``. Facts are
-        written copy-on-write (a root's dict is replaced), so the identities of the
-        roots say whether they changed; a condition that did not read ``today`` is
-        not evaluated again until they do."""
+        playbook: Playbook, facts: dict[str, Any], day: date
+    ) -> tuple[bool, date | None]:
+        """``playbook``'s enroll condition for the account on ``day``, and the next
+        day its value may change while the facts stay (None: never)."""
         assert playbook.enroll is not None
-        key = (playbook.name, account_id)
-        roots = tuple(id(value) for value in facts.values())
-        known = self._conditions.get(key)
-        if known is not None and known[0] == roots:
-            return known[1]
         scope = _DayScope(facts)
         scope["today"] = day
         holds = truthy(evaluate(playbook.enroll, scope))
-        if scope.read_today:
-            self._conditions.pop(key, None)
-        else:
-            self._conditions[key] = (roots, holds)
-        return holds
+        if not scope.read_today:
+            return holds, None
+        changes = change_days(playbook.enroll, facts, day)
+        if changes is None:
+            return holds, day + timedelta(days=1)
+        later = [d for d in changes if d > day]
+        return holds, min(later) if later else None
 
     def _enrolment(self, day: date) -> Callable[[], None]:
         def fire() -> None:
@@ -477,12 +506,8 @@ class BookSimulation:
             day += timedelta(days=1)
         while True:
             await _settle()
-            for journey in self.journeys:
-                task = journey.task
-                if task is not None and task.done() and not task.cancelled():
-                    error = task.exception()
-                    if error is not None:
-                        raise error
+            if self._failed:
+                raise self._failed[0]
             if self._fire_due() | self._resolve():
                 continue
             upcoming = self._next_time()
@@ -504,3 +529,56 @@ class BookSimulation:
             self.start(started.playbook, started.account_id, self.now)
 
         return fire
+
+
+# Built-ins whose value moves one a day: days_until(x) = (x - today).days,
+# days_since(x) = (today - x).days (``dsl.builtins``).
+_DAY_COUNTS = {"days_until": -1, "days_since": 1}  # count == value on target + sign * value
+_COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+
+
+def change_days(expr: Expr, facts: Mapping[str, Any], day: date) -> set[date] | None:
+    """The days around which ``expr``'s value may change while ``facts`` stay as they
+    are (its value is the same on every day between two of them), or None when that
+    cannot be told (the caller evaluates it every day). Told for conditions whose
+    only reading of today is ``days_until(X)``/``days_since(X)`` compared with a
+    value that does not read it, joined by and/or/not: each comparison flips on
+    the day the count reaches the value."""
+
+    def reads_today(node: Expr) -> tuple[Any, bool]:
+        scope = _DayScope(facts)
+        scope["today"] = day
+        return evaluate(node, scope), scope.read_today
+
+    _, dated = reads_today(expr)
+    if not dated:
+        return set()
+    if isinstance(expr, Unary) and expr.op == "not":
+        return change_days(expr.operand, facts, day)
+    if not isinstance(expr, Binary):
+        return None
+    if expr.op in ("and", "or"):
+        left = change_days(expr.left, facts, day)
+        right = change_days(expr.right, facts, day)
+        return None if left is None or right is None else left | right
+    if expr.op not in _COMPARISONS:
+        return None
+    for count, other in ((expr.left, expr.right), (expr.right, expr.left)):
+        if not (isinstance(count, Call) and count.fn in _DAY_COUNTS and len(count.args) == 1):
+            continue
+        target, target_dated = reads_today(count.args[0])
+        value, value_dated = reads_today(other)
+        if target_dated or value_dated:
+            return None
+        target = as_date(target)
+        if not isinstance(target, date) or isinstance(value, bool):
+            return set()  # a hole or no number: the comparison never changes
+        if not isinstance(value, int | float):
+            return None
+        # The day the count equals the value; the days around it may flip the
+        # comparison (strict or not, a fraction rounded either way).
+        # days_until: (target - d).days == value at d = target - value; days_since:
+        # (d - target).days == value at d = target + value.
+        middle = target + timedelta(days=_DAY_COUNTS[count.fn] * int(value))
+        return {middle + timedelta(days=shift) for shift in (-1, 0, 1, 2)}
+    return None

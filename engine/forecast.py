@@ -1,11 +1,15 @@
 """The forecast: what the playbooks will do to a whole book of accounts over the next N days.
 
-For each playbook, every account whose ``enroll`` condition holds on the as-of date
-(and every account already in a journey of that playbook) gets one journey,
-simulated in virtual time by ``engine.simulation`` in the default world:
+One simulation of the whole book (``engine.book_simulation``): the journeys already
+running go on from where they began, every day at the enrolment hour each playbook
+enrols the accounts that qualify then, and all of them run on one virtual clock,
+sharing each account's facts and one governance (``engine.contact_rules``: the
+worker's opt-outs, suppressions, duplicate touches, caps and quiet hours). In the
+default world
 
-    nobody answers a question, nobody closes a CTA, no fact changes, no renewal
-    is recorded; experiment arms as assigned (holdouts make no touches).
+    nobody answers a question, nobody closes a CTA, no fact changes but those the
+    journeys make, no renewal is recorded; experiment arms as assigned (holdouts
+    make no touches).
 
 That world is the pessimistic one (every silence branch runs: reminders, CTAs). A
 ``World`` makes it closer to a team's own numbers: a share of accounts answers each
@@ -14,18 +18,17 @@ by a hash of question and account id, as experiment arms are) and CTAs are close
 some days after they open. Either way the forecast is deterministic: the same
 book, date and world give the same forecast.
 
-What comes out: every email (template, contact, ISO week), every CTA (owner: the
-account's CSM, renewal rep... from the facts, like the CTA activity) and every email
-the per-contact cap would block, counted across all journeys touching the contact
-with the rule ``workers.services.governance`` enforces (``engine.email_cap``: a send is blocked
-when the contact already had ``cap`` emails within the sending playbook's period).
+What comes out: every email that would leave (template, contact, ISO week), every
+CTA (owner: the account's CSM, renewal rep... from the facts, like the CTA
+activity; the "fix the data" CTAs of emails to nobody too), the emails to a role
+the account has no contact for, and every email a cap held back (deferred or
+skipped, as the worker does).
 
-The forecast is of what is still to come. It counts from the as-of morning, and a
-running journey may already have made some of that day's touches (its T-140
-question went out at nine): a touch whose idempotency key is in ``done`` (the
-emails and CTAs the store holds) happened already. It is not counted again; an
-email of them still counts against its contact's cap for the emails after it
-(``Forecast.sent_already``, ``Forecast.opened_already``).
+The forecast is of what is still to come. It counts from the as-of day's 00:00 UTC,
+and a running journey may already have made some of that day's touches: a touch
+whose idempotency key is in ``done`` (the emails and CTAs the store holds) happened
+already. It is not counted again; an email of them still counts against its
+contact's cap (``Forecast.sent_already``, ``Forecast.opened_already``).
 
     forecast = await forecast_book([renewal, nps], book, as_of=date(2026, 11, 1), days=90)
     forecast.emails_by_week()   # {"2026-W45": {"renewal_intent_survey": 12, ...}, ...}
@@ -53,8 +56,8 @@ from engine.experiments import bucket
 from engine.simulation import Script
 
 ASSUMPTION = (
-    "default world: nobody answers, no CTA is closed, no fact changes, no renewal is "
-    "recorded; experiment arms as assigned (holdouts make no touches)"
+    "default world: nobody answers, no CTA is closed, no fact changes but the journeys' "
+    "own, no renewal is recorded; experiment arms as assigned (holdouts make no touches)"
 )
 EMAIL_KINDS = ("send", "ask")
 # The hour (UTC) enrolment runs each day when the caller does not say: the business
@@ -127,8 +130,8 @@ class World:
         )
         head = f"{answered}; {others}" if answered else others
         return (
-            f"{head}; {closed}; no fact changes, no renewal is recorded; experiment arms "
-            "as assigned (holdouts make no touches)"
+            f"{head}; {closed}; no fact changes but the journeys' own, no renewal is "
+            "recorded; experiment arms as assigned (holdouts make no touches)"
         )
 
 

@@ -5,7 +5,9 @@ of the differences over the run's total); asserts the issue's bound (1%).
 
 The book: ``generate_book(N)`` with one contact in ten marked opted out; every shipped
 playbook (a cloud migration journey's ``set account.risk_level`` is what a renewal
-journey reads later). Nobody answers, no CTA is closed.
+journey reads later). Nobody answers, or customers answer as ``--answers`` would say
+(``renewal_intent=yes:60,no:10``: the same accounts, two days after the question).
+No CTA is closed.
 
 The run: a real Temporal dev server, Postgres and SMTP sink, a worker in this process.
 Enrolment runs as the daily Schedules would, once per playbook day: day ``d`` is
@@ -29,13 +31,15 @@ from typing import Any
 
 import pytest
 
+from dsl.ir import Ask, Playbook
 from dsl.loader import load_playbook
 from engine.contract import Timeline
-from engine.forecast import Forecast, iso_week, window_start
+from engine.forecast import Forecast, World, iso_week, parse_answer_mix, window_start
 from tests.integration.test_activities_email import settings_for
 from workers.adapters.store import Store
 from workers.analytics.forecast import forecast_store
-from workers.services import enrolment
+from workers.services import answers, enrolment
+from workers.services.answers import Answer
 from workers.services.connections import Connections
 from workers.services.enrolment import EnrolRequest
 from workers.services.seed import generate_book, seed_book
@@ -139,8 +143,70 @@ async def own_store(fresh_dsn: str) -> Any:
     await store.close()
 
 
+class Responder:
+    """Customers answering as the forecast's world says: the accounts an answer mix
+    picks answer its question ``mix.after`` after the question left (on the rehearsal
+    clock), through the path a link click takes (``answers.take_answer``)."""
+
+    def __init__(
+        self, store: Store, connections: Connections, world: World, asks: dict[str, str]
+    ) -> None:
+        self.store, self.connections, self.world, self.asks = store, connections, world, asks
+        self.seen: dict[str, float] = {}
+        self.answered: set[str] = set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        mixes = {mix.question: mix for mix in self.world.answers}
+        while mixes:
+            rows = await self.store.pool.fetch(
+                "SELECT idempotency_key, journey_id, account_id, contact_id, step_id "
+                "FROM emails WHERE status = 'sent'"
+            )
+            for row in rows:
+                key = row["idempotency_key"]
+                question = self.asks.get(row["step_id"])
+                if question not in mixes or key in self.answered:
+                    continue
+                assert question is not None
+                mix = mixes[question]
+                choice = mix.choice_for(row["account_id"])
+                if choice is None:
+                    continue
+                first = self.seen.setdefault(key, loop.time())
+                if loop.time() - first < mix.after.total_seconds() / SPEED:
+                    continue
+                self.answered.add(key)
+                answer = Answer(
+                    row["journey_id"],
+                    question,
+                    choice,
+                    row["contact_id"],
+                    row["account_id"],
+                    ask=key,
+                )
+                await answers.take_answer(self.store, self.connections, answer)
+            await asyncio.sleep(0.1)  # a poll interval
+
+
+def ask_steps(playbooks: list[Playbook]) -> dict[str, str]:
+    """Step id of every ``ask`` of the playbooks -> the question it asks."""
+    return {
+        step.id: step.question
+        for playbook in playbooks
+        for step in playbook.all_steps()
+        if isinstance(step, Ask)
+    }
+
+
+@pytest.mark.parametrize("answer_rates", ["", "renewal_intent=yes:60,no:10"])
 async def test_forecast_against_a_rehearsal_of_the_same_book(
-    temporal_client: Any, own_store: Store, smtp_sink: Any, task_queue: str, tmp_path: Path
+    temporal_client: Any,
+    own_store: Store,
+    smtp_sink: Any,
+    task_queue: str,
+    tmp_path: Path,
+    answer_rates: str,
 ) -> None:
     async with own_store.pool.acquire() as conn:
         await seed_book(conn, generate_book(N, seed=42, today=AS_OF))
@@ -149,7 +215,9 @@ async def test_forecast_against_a_rehearsal_of_the_same_book(
     begin = window_start(AS_OF)
     end = begin + timedelta(days=DAYS)
 
-    forecast = await forecast_store(own_store, playbooks, AS_OF, DAYS, enrol_hour=0)
+    mixes = (parse_answer_mix(answer_rates, playbooks),) if answer_rates else ()
+    world = World(mixes)
+    forecast = await forecast_store(own_store, playbooks, AS_OF, DAYS, world, enrol_hour=0)
 
     settings = replace(
         settings_for(smtp_sink.host, smtp_sink.port, tmp_path), playbooks_dir=PLAYBOOKS
@@ -157,6 +225,9 @@ async def test_forecast_against_a_rehearsal_of_the_same_book(
     worker, _ = build_worker(temporal_client, own_store, settings, WorkerOptions(task_queue))
     journey_ids: set[str] = set()
     connections = Connections(settings, store=own_store, temporal=temporal_client)
+    responder = asyncio.ensure_future(
+        Responder(own_store, connections, world, ask_steps(playbooks)).run()
+    )
     async with worker:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -180,11 +251,13 @@ async def test_forecast_against_a_rehearsal_of_the_same_book(
                 assert not result.failed, result.failed
                 journey_ids.update(result.started)
         await _journeys_past(temporal_client, journey_ids, end)
+        responder.cancel()
         run_emails, run_ctas = await run_cells(own_store, begin, end)
     forecast_emails, forecast_ctas = forecast_cells(forecast)
     print(
         f"\nforecast vs run: {N} accounts, {DAYS} days from {AS_OF}, {len(playbooks)} playbooks, "
-        f"{opted_out} contacts opted out, nobody answers; {len(journey_ids)} journeys run, "
+        f"{opted_out} contacts opted out, {world.describe()[:60]}...; "
+        f"{len(journey_ids)} journeys run, "
         f"{sum(forecast.journeys.values())} forecast; speed {SPEED:g}"
     )
     email_error = report("emails", forecast_emails, run_emails)
