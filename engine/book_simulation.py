@@ -38,7 +38,7 @@ from typing import Any
 from dsl.ir import Binary, Call, ContactPolicy, Expr, Playbook, Unary
 from engine import contact_rules
 from engine.contact_rules import GlobalCap, Touch, TouchAsk, TouchDecision
-from engine.contract import ActionRequest, ActionResult
+from engine.contract import ActionRequest, ActionResult, JourneyState
 from engine.email_cap import EmailCap
 from engine.evaluator import as_date, evaluate, truthy
 from engine.interpreter import Interpreter, journey_id_for, point_in_time
@@ -170,11 +170,15 @@ class BookGovernance:
 
 @dataclass(frozen=True)
 class Started:
-    """A journey to run from ``start`` (one running already, or started by hand)."""
+    """A journey running already, to run from ``start``: from its beginning, or,
+    with ``state`` (the journey as it stands in Temporal: where it waits, its
+    answers), on from there, under its own ``journey_id`` and pinned ``playbook``."""
 
     playbook: Playbook
     account_id: str
     start: datetime
+    journey_id: str = ""
+    state: JourneyState | None = None
 
 
 class JourneyRuntime(SimulationRuntime):
@@ -403,15 +407,24 @@ class BookSimulation:
 
     # ----------------------------------------------------------------- journeys
 
-    def start(self, playbook: Playbook, account_id: str, start: datetime) -> JourneyRuntime:
-        """Start one journey of ``playbook`` for ``account_id`` at ``start``."""
+    def start(
+        self,
+        playbook: Playbook,
+        account_id: str,
+        start: datetime,
+        journey_id: str = "",
+        state: JourneyState | None = None,
+    ) -> JourneyRuntime:
+        """Start one journey of ``playbook`` for ``account_id`` at ``start`` (with
+        ``state``: take it up where it stands)."""
         facts = self.facts[account_id]
-        scope = {**facts, "today": start.date(), "journey": {"playbook": playbook.name}}
-        journey_id = journey_id_for(playbook, scope)
+        if not journey_id:
+            scope = {**facts, "today": start.date(), "journey": {"playbook": playbook.name}}
+            journey_id = journey_id_for(playbook, scope)
         runtime = JourneyRuntime(
             self, playbook, account_id, journey_id, facts, start, self.script_for(account_id)
         )
-        interpreter = Interpreter(playbook, runtime, account_id, journey_id)
+        interpreter = Interpreter(playbook, runtime, account_id, journey_id, state=state)
         runtime.interpreter = interpreter
         runtime.task = asyncio.ensure_future(interpreter.run())
         runtime.task.add_done_callback(lambda task: self._ended(account_id, task))
@@ -526,7 +539,9 @@ class BookSimulation:
     def _starter(self, started: Started) -> Callable[[], None]:
         def fire() -> None:
             self._due.discard((started.playbook.name, started.account_id))
-            self.start(started.playbook, started.account_id, self.now)
+            self.start(
+                started.playbook, started.account_id, self.now, started.journey_id, started.state
+            )
 
         return fire
 

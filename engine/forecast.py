@@ -38,7 +38,7 @@ contact's cap (``Forecast.sent_already``, ``Forecast.opened_already``).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -329,15 +329,6 @@ def qualifies(playbook: Playbook, facts: Mapping[str, Any], as_of: date) -> bool
     return truthy(evaluate(playbook.enroll, {**facts, "today": as_of}))
 
 
-@dataclass(frozen=True)
-class Running:
-    """A journey running already: its playbook, its account and when it began."""
-
-    playbook: Playbook
-    account_id: str
-    start: datetime
-
-
 async def forecast_book(
     playbooks: list[Playbook],
     book: Mapping[str, Mapping[str, Any]],
@@ -350,6 +341,7 @@ async def forecast_book(
     *,
     enrol_hour: int = DEFAULT_ENROL_HOUR,
     contacts: ContactBook | None = None,
+    standing: Sequence[Started] = (),
 ) -> Forecast:
     """The forecast for ``book`` (account id -> facts in the ``Store.load_facts`` shape,
     dates as ISO strings or dates) over ``days`` from ``as_of`` 00:00 UTC: one
@@ -358,7 +350,9 @@ async def forecast_book(
     start; every day at ``enrol_hour`` UTC each playbook enrols the accounts that
     qualify then (not one whose journey id is in ``ended``: Temporal refuses an id
     used before); ``contacts`` is what the contact rules know beforehand (opt-out
-    list, suppressions, global cap, touches already made). Only what happens from
+    list, suppressions, global cap, touches already made); ``standing`` the running
+    journeys as they stand in Temporal (their pinned playbook, where they wait:
+    taken up there; ``running`` then only for the others). Only what happens from
     ``as_of`` on counts (a running journey's past is history), and of that only
     what has not happened yet: a touch whose idempotency key is in ``done`` was
     made already (this morning) and is not counted."""
@@ -366,12 +360,13 @@ async def forecast_book(
     until = begin + timedelta(days=days)
     world = world or World()
     by_name = {p.name: p for p in playbooks}
-    started = [
+    taken = {(s.playbook.name, s.account_id) for s in standing}
+    started = [s for s in standing if s.account_id in book] + [
         Started(by_name[name], account_id, at)
         for name, accounts in (running or {}).items()
         if name in by_name
         for account_id, at in accounts.items()
-        if account_id in book
+        if account_id in book and (name, account_id) not in taken
     ]
     simulation = BookSimulation(
         playbooks,

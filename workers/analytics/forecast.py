@@ -17,15 +17,19 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from temporalio.client import Client
+
 from dsl import schema
 from dsl.ir import Playbook
 from dsl.model import Model
-from engine.book_simulation import ContactBook
+from engine.book_simulation import ContactBook, Started
 from engine.contact_rules import Touch
+from engine.contract import JourneyState, Standing, Timeline
 from engine.forecast import Forecast, World, forecast_book, window_start
 from workers.adapters import custom_facts
 from workers.adapters.store import CURRENT_SUBSCRIPTIONS, Store, plain
 from workers.services import governance
+from workers.services.journeys import QUERY_TIMEOUT, journey_input, list_journeys, visibility_query
 
 _LATEST = {
     "subscription": CURRENT_SUBSCRIPTIONS,
@@ -170,6 +174,47 @@ async def contact_book(store: Store, since: datetime) -> ContactBook:
     )
 
 
+async def journeys_as_they_stand(
+    client: Client,
+    playbooks: list[str],
+    begin: datetime,
+    began: Mapping[str, Mapping[str, datetime]] | None = None,
+) -> list[Started]:
+    """The running journeys of these playbooks as Temporal holds them: each on its
+    pinned playbook (the IR it runs, not the file's), taken up where it waits (the
+    ``standing`` query: the one place it waits, as ``playbook migrate`` picks a
+    journey up) with its answers, from its playbook time (or ``begin``, if later).
+    A journey that waits in several places at once (a ``parallel``, a handler)
+    runs again on its pinned playbook from when it began (``began[playbook]
+    [account]``: its first milestone); one that does not answer is left to the
+    store's account of it."""
+    rows = await list_journeys(client, visibility_query(status="running"), limit=1_000_000)
+    out: list[Started] = []
+    for row in rows:
+        if row.playbook not in playbooks:
+            continue
+        pinned = (await journey_input(client, row.journey_id)).playbook
+        handle = client.get_workflow_handle(row.journey_id)
+        try:
+            standing = await handle.query(
+                "standing", result_type=Standing, rpc_timeout=QUERY_TIMEOUT
+            )
+            timeline = await handle.query(
+                "timeline", result_type=Timeline, rpc_timeout=QUERY_TIMEOUT
+            )
+        except Exception:  # no worker answered: as the store has it (below)
+            continue
+        spots = standing.spots
+        if len(spots) == 1 and not spots[0].why_not:  # one place, as a move needs
+            now = max(timeline.now or begin, begin)
+            state = JourneyState(answers=dict(timeline.answers), resume=spots[0].point)
+            out.append(Started(pinned, row.account_id, now, row.journey_id, state))
+        elif row.account_id in (began.get(row.playbook) or {}):
+            start = began[row.playbook][row.account_id]
+            out.append(Started(pinned, row.account_id, start, row.journey_id))
+    return out
+
+
 async def forecast_store(
     store: Store,
     playbooks: list[Playbook],
@@ -178,6 +223,7 @@ async def forecast_store(
     world: World | None = None,
     *,
     enrol_hour: int | None = None,
+    temporal: Client | None = None,
 ) -> Forecast:
     """The forecast of the whole book in the store, in ``world`` (default: nobody
     answers, no CTA is closed), as one simulation (``engine.book_simulation``):
@@ -199,6 +245,7 @@ async def forecast_store(
     begin = window_start(as_of)
     done = await touches_done(store, begin - DONE_MARGIN)
     contacts = await contact_book(store, begin - HISTORY_LOOKBACK)
+    standing = await journeys_as_they_stand(temporal, names, begin, running) if temporal else []
     return await forecast_book(
         playbooks,
         facts,
@@ -210,4 +257,5 @@ async def forecast_store(
         done,
         enrol_hour=schedule_hour(enrol_hour),
         contacts=contacts,
+        standing=standing,
     )
