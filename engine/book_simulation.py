@@ -29,6 +29,7 @@ real stack does to a whole book, where journeys meet:
 from __future__ import annotations
 
 import asyncio
+import bisect
 import heapq
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -81,6 +82,10 @@ class Blocked:
     period: timedelta
 
 
+def _touched_at(touch: Touch) -> datetime:
+    return touch.at
+
+
 class BookGovernance:
     """``engine.contact_rules`` over the touches of the simulated book."""
 
@@ -131,7 +136,9 @@ class BookGovernance:
         if (ask.key, ask.email) in self._reserved:
             return contact_rules.reserved_already(ask.email)
         touches = self.touches.setdefault(ask.email, [])
-        decision = contact_rules.decide(ask, touches)
+        # Only the touches within the longest period can count (as the worker's query).
+        first = bisect.bisect_right(touches, ask.now - ask.lookback, key=_touched_at)
+        decision = contact_rules.decide(ask, touches[first:])
         if decision.allowed:
             self._reserve(ask)
         return decision

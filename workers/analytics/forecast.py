@@ -209,8 +209,7 @@ async def journeys_as_they_stand(
             now = max(timeline.now or begin, begin)
             state = JourneyState(answers=dict(timeline.answers), resume=spots[0].point)
             out.append(Started(pinned, row.account_id, now, row.journey_id, state))
-        elif row.account_id in (began.get(row.playbook) or {}):
-            start = began[row.playbook][row.account_id]
+        elif (start := ((began or {}).get(row.playbook) or {}).get(row.account_id)) is not None:
             out.append(Started(pinned, row.account_id, start, row.journey_id))
     return out
 
