@@ -127,7 +127,11 @@ def forecast_command(
     world = World(tuple(mixes), closing)
 
     async def run(connections: Connections) -> Forecast:
-        return await forecast_store(await connections.store(), playbooks, start, days, world)
+        # Running journeys as they stand in Temporal when it answers (else from the
+        # store's milestones, run again from their start).
+        temporal = await connections.maybe_temporal()
+        store = await connections.store()
+        return await forecast_store(store, playbooks, start, days, world, temporal=temporal)
 
     forecast = call(run, settings=settings, pool_size=2)
     if as_json:

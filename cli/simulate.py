@@ -247,7 +247,7 @@ def simulate_command(
     console.print(timeline_table(result.timeline))
     console.print(_summary(result, until), highlight=False)
     rules = rules_in_force(model.contact_rules)
-    for hit in journey_held_back(playbook, facts, result.actions, rules):
+    for hit in journey_held_back(facts, result.actions, rules):
         console.print(
             f"held back on {show(hit.at.date())}: {hit.template} to {hit.contact or '?'}, "
             f"{hit.recent} touches in {hit.period_days:g} days (at most {hit.cap}); "

@@ -1,11 +1,15 @@
 """The forecast: what the playbooks will do to a whole book of accounts over the next N days.
 
-For each playbook, every account whose ``enroll`` condition holds on the as-of date
-(and every account already in a journey of that playbook) gets one journey,
-simulated in virtual time by ``engine.simulation`` in the default world:
+One simulation of the whole book (``engine.book_simulation``): the journeys already
+running go on from where they began, every day at the enrolment hour each playbook
+enrols the accounts that qualify then, and all of them run on one virtual clock,
+sharing each account's facts and one governance (``engine.contact_rules``: the
+worker's opt-outs, suppressions, duplicate touches, caps and quiet hours). In the
+default world
 
-    nobody answers a question, nobody closes a CTA, no fact changes, no renewal
-    is recorded; experiment arms as assigned (holdouts make no touches).
+    nobody answers a question, nobody closes a CTA, no fact changes but those the
+    journeys make, no renewal is recorded; experiment arms as assigned (holdouts
+    make no touches).
 
 That world is the pessimistic one (every silence branch runs: reminders, CTAs). A
 ``World`` makes it closer to a team's own numbers: a share of accounts answers each
@@ -14,18 +18,17 @@ by a hash of question and account id, as experiment arms are) and CTAs are close
 some days after they open. Either way the forecast is deterministic: the same
 book, date and world give the same forecast.
 
-What comes out: every email (template, contact, ISO week), every CTA (owner: the
-account's CSM, renewal rep... from the facts, like the CTA activity) and every email
-the per-contact cap would block, counted across all journeys touching the contact
-with the rule ``workers.services.governance`` enforces (``engine.email_cap``: a send is blocked
-when the contact already had ``cap`` emails within the sending playbook's period).
+What comes out: every email that would leave (template, contact, ISO week), every
+CTA (owner: the account's CSM, renewal rep... from the facts, like the CTA
+activity; the "fix the data" CTAs of emails to nobody too), the emails to a role
+the account has no contact for, and every email a cap held back (deferred or
+skipped, as the worker does).
 
-The forecast is of what is still to come. It counts from the as-of morning, and a
-running journey may already have made some of that day's touches (its T-140
-question went out at nine): a touch whose idempotency key is in ``done`` (the
-emails and CTAs the store holds) happened already. It is not counted again; an
-email of them still counts against its contact's cap for the emails after it
-(``Forecast.sent_already``, ``Forecast.opened_already``).
+The forecast is of what is still to come. It counts from the as-of day's 00:00 UTC,
+and a running journey may already have made some of that day's touches: a touch
+whose idempotency key is in ``done`` (the emails and CTAs the store holds) happened
+already. It is not counted again; an email of them still counts against its
+contact's cap (``Forecast.sent_already``, ``Forecast.opened_already``).
 
     forecast = await forecast_book([renewal, nps], book, as_of=date(2026, 11, 1), days=90)
     forecast.emails_by_week()   # {"2026-W45": {"renewal_intent_survey": 12, ...}, ...}
@@ -35,7 +38,7 @@ email of them still counts against its contact's cap for the emails after it
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
@@ -45,20 +48,32 @@ from pydantic import BaseModel, PlainSerializer
 from dsl import schema
 from dsl.ir import Playbook
 from dsl.model import cta_owner
+from engine.book_simulation import (
+    CAP_RULES,
+    CTA_KINDS,
+    EMAIL_KINDS,
+    Blocked,
+    BookGovernance,
+    BookSimulation,
+    ContactBook,
+    FixDataCta,
+    Started,
+)
+from engine.contact_rules import FIX_DATA_PRIORITY
 from engine.contract import ActionRequest
-from engine.email_cap import BookRules, EmailCap
+from engine.email_cap import BookRules
 from engine.evaluator import evaluate, truthy
 from engine.experiments import bucket
-from engine.interpreter import journey_id_for
-from engine.simulation import Script, day_start, run_simulation
+from engine.simulation import Script
 
-NO_BOOK_RULES = BookRules()  # no contact rules for the whole book
 ASSUMPTION = (
-    "default world: nobody answers, no CTA is closed, no fact changes, no renewal is "
-    "recorded; experiment arms as assigned (holdouts make no touches)"
+    "default world: nobody answers, no CTA is closed, no fact changes but the journeys' "
+    "own, no renewal is recorded; experiment arms as assigned (holdouts make no touches)"
 )
-EMAIL_KINDS = ("send", "ask")
-CTA_KINDS = ("cta", "escalate")
+# The hour (UTC) enrolment runs each day when the caller does not say: the business
+# morning, where journeys started by hand begin (the Schedules' own hour is the
+# caller's to give: ``workers.services.schedules.enrol_hour``).
+DEFAULT_ENROL_HOUR = 9
 
 
 class WorldError(ValueError):
@@ -124,8 +139,8 @@ class World:
         )
         head = f"{answered}; {others}" if answered else others
         return (
-            f"{head}; {closed}; no fact changes, no renewal is recorded; experiment arms "
-            "as assigned (holdouts make no touches)"
+            f"{head}; {closed}; no fact changes but the journeys' own, no renewal is "
+            "recorded; experiment arms as assigned (holdouts make no touches)"
         )
 
 
@@ -170,17 +185,6 @@ def parse_answer_mix(text: str, playbooks: Iterable[Playbook]) -> AnswerMix:
     if sum(percent for _, percent in shares) > 100:
         raise WorldError(f"{question}: the shares add up to more than 100%")
     return AnswerMix(question, tuple(shares))
-
-
-@dataclass(frozen=True)
-class Enrolment:
-    """One journey to forecast: the playbook, the account's facts, and when it began
-    (the as-of date for a new journey; earlier for one already running)."""
-
-    playbook: Playbook
-    account_id: str
-    facts: Mapping[str, Any]
-    start: datetime
 
 
 # A time in the forecast's JSON as ``datetime.isoformat`` writes it ("+00:00", as the
@@ -334,84 +338,6 @@ def qualifies(playbook: Playbook, facts: Mapping[str, Any], as_of: date) -> bool
     return truthy(evaluate(playbook.enroll, {**facts, "today": as_of}))
 
 
-def enrolments(
-    playbooks: Iterable[Playbook],
-    book: Mapping[str, Mapping[str, Any]],
-    as_of: date,
-    running: Mapping[str, Mapping[str, datetime]] | None = None,
-    ended: Collection[str] = (),
-) -> list[Enrolment]:
-    """The journeys to forecast, by playbook then account id: qualifying accounts
-    start on ``as_of``; accounts with a running journey (``running[playbook][account]``
-    = its start) count too, from that start. A qualifying account whose journey id
-    (from its facts now) is in ``ended`` starts nothing: journeys start with
-    ``REJECT_DUPLICATE``, so Temporal refuses the id of a journey that has ended."""
-    begin = day_start(as_of)
-    out: list[Enrolment] = []
-    for playbook in playbooks:
-        already = (running or {}).get(playbook.name, {})
-        for account_id in sorted(book):
-            facts = book[account_id]
-            if account_id in already:
-                out.append(Enrolment(playbook, account_id, facts, min(already[account_id], begin)))
-            elif qualifies(playbook, facts, as_of) and not (
-                ended and journey_id_for(playbook, dict(facts)) in ended
-            ):
-                out.append(Enrolment(playbook, account_id, facts, begin))
-    return out
-
-
-async def forecast_enrolments(
-    journeys: list[Enrolment],
-    as_of: date,
-    days: int,
-    world: World | None = None,
-    done: Collection[str] = (),
-    rules: BookRules = NO_BOOK_RULES,
-) -> Forecast:
-    """Simulate every journey to ``as_of + days`` and gather the forecast. Only what
-    happens from ``as_of`` on counts (a running journey's past is history), and of
-    that only what has not happened yet: a touch whose idempotency key is in
-    ``done`` was made already (this morning) and is not counted.
-
-    Journeys run one after another on the event loop. Running them side by side
-    (``asyncio.gather``) was measured far slower: the simulation moves virtual time
-    only once the whole loop is idle, so concurrent journeys keep each other waiting;
-    the work is CPU-bound anyway."""
-    begin = day_start(as_of)
-    until = begin + timedelta(days=days)
-    world = world or World()
-    names = list(dict.fromkeys(j.playbook.name for j in journeys))
-    forecast = Forecast(as_of=as_of, days=days, playbooks=names, assumption=world.describe())
-    for journey in journeys:
-        simulated = await run_simulation(
-            journey.playbook,
-            dict(journey.facts),
-            world.script_for(journey.account_id),
-            start=journey.start,
-            until=until,
-            account_id=journey.account_id,
-        )
-        forecast.journeys[journey.playbook.name] += 1
-        for request, result in simulated.actions:
-            if result.status != "done" or not (begin <= request.playbook_time < until):
-                continue
-            _collect(forecast, journey, request, already=request.idempotency_key in done)
-    for touches in (forecast.emails, forecast.sent_already):
-        touches.sort(key=lambda e: (e.at, e.account_id, e.journey_id, e.step_id))
-    for tasks in (forecast.ctas, forecast.opened_already):
-        tasks.sort(key=lambda c: (c.at, c.account_id, c.journey_id, c.reason))
-    caps = {j.playbook.name: j.playbook.defaults.contact for j in journeys}
-    forecast.cap_hits = cap_hits(
-        forecast.emails,
-        caps,
-        sent=forecast.sent_already,
-        book=rules,
-        ctas=[*forecast.opened_already, *forecast.ctas],
-    )
-    return forecast
-
-
 async def forecast_book(
     playbooks: list[Playbook],
     book: Mapping[str, Mapping[str, Any]],
@@ -421,105 +347,114 @@ async def forecast_book(
     world: World | None = None,
     ended: Collection[str] = (),
     done: Collection[str] = (),
-    rules: BookRules = NO_BOOK_RULES,
+    *,
+    enrol_hour: int = DEFAULT_ENROL_HOUR,
+    contacts: ContactBook | None = None,
+    standing: Sequence[Started] = (),
 ) -> Forecast:
     """The forecast for ``book`` (account id -> facts in the ``Store.load_facts`` shape,
-    dates as ISO strings or dates) over ``days`` from ``as_of``; ``done`` holds the
-    idempotency keys of touches already made (see ``forecast_enrolments``)."""
-    journeys = enrolments(playbooks, book, as_of, running, ended)
-    forecast = await forecast_enrolments(journeys, as_of, days, world, done, rules)
-    forecast.playbooks = [p.name for p in playbooks]
+    dates as ISO strings or dates) over ``days`` from ``as_of`` 00:00 UTC: one
+    simulation of the whole book (``engine.book_simulation``). Accounts with a
+    running journey (``running[playbook][account]`` = its start) go on from that
+    start; every day at ``enrol_hour`` UTC each playbook enrols the accounts that
+    qualify then (not one whose journey id is in ``ended``: Temporal refuses an id
+    used before); ``contacts`` is what the contact rules know beforehand (opt-out
+    list, suppressions, global cap, touches already made); ``standing`` the running
+    journeys as they stand in Temporal (their pinned playbook, where they wait:
+    taken up there; ``running`` then only for the others). Only what happens from
+    ``as_of`` on counts (a running journey's past is history), and of that only
+    what has not happened yet: a touch whose idempotency key is in ``done`` was
+    made already (this morning) and is not counted."""
+    begin = window_start(as_of)
+    until = begin + timedelta(days=days)
+    world = world or World()
+    by_name = {p.name: p for p in playbooks}
+    taken = {(s.playbook.name, s.account_id) for s in standing}
+    started = [s for s in standing if s.account_id in book] + [
+        Started(by_name[name], account_id, at)
+        for name, accounts in (running or {}).items()
+        if name in by_name
+        for account_id, at in accounts.items()
+        if account_id in book and (name, account_id) not in taken
+    ]
+    simulation = BookSimulation(
+        playbooks,
+        book,
+        begin,
+        enrol_hour=enrol_hour,
+        contacts=contacts,
+        script_for=world.script_for,
+        used_ids=ended,
+        done=done,
+    )
+    journeys = await simulation.run(until, started)
+    forecast = Forecast(
+        as_of=as_of,
+        days=days,
+        playbooks=[p.name for p in playbooks],
+        assumption=world.describe(),
+    )
     for playbook in playbooks:
         forecast.journeys.setdefault(playbook.name, 0)
+    for journey in journeys:
+        forecast.journeys[journey.playbook.name] += 1
+        for request, result in journey.actions:
+            if result.status != "done" or not (begin <= request.playbook_time < until):
+                continue
+            _collect(forecast, journey.facts, request, already=request.idempotency_key in done)
+        for fix in journey.fix_data:
+            if begin <= fix.request.playbook_time < until:
+                already = f"{fix.request.idempotency_key}/fix-data" in done
+                _collect_fix(forecast, journey.facts, fix, already)
+        seen: set[str] = set()
+        for blocked in journey.blocked:
+            key = blocked.request.idempotency_key
+            if key in seen or not (begin <= blocked.request.playbook_time < until):
+                continue
+            seen.add(key)
+            forecast.cap_hits.append(_cap_hit(blocked))
+    for touches in (forecast.emails, forecast.sent_already):
+        touches.sort(key=lambda e: (e.at, e.account_id, e.journey_id, e.step_id))
+    for tasks in (forecast.ctas, forecast.opened_already):
+        tasks.sort(key=lambda c: (c.at, c.account_id, c.journey_id, c.reason))
+    forecast.cap_hits.sort(key=lambda h: (h.at, h.contact, h.account_id, h.template))
     return forecast
 
 
-def cap_hits(
-    emails: list[EmailTouch],
-    caps: Mapping[str, Any],
-    sent: Iterable[EmailTouch] = (),
-    book: BookRules = NO_BOOK_RULES,
-    ctas: Iterable[CtaTask] = (),
-) -> list[CapHit]:
-    """The emails the per-contact cap would block, across all journeys touching each
-    contact: by ``engine.email_cap`` (as ``workers.services.governance``), a send is blocked when
-    the address already had ``max_emails`` emails within the sending playbook's period.
-    A blocked email is not counted as sent (the worker defers or skips it). ``sent`` are
-    emails that went out already: they count against the cap and are never blocked.
-    ``book`` holds the book's contact rules (``engine.email_cap.rules_in_force``): the
-    per-contact one counts every playbook's emails, the per-account one the emails to
-    anyone at the account and the CTAs opened for it (``ctas``)."""
-    made = list(sent)
-    account_rule = book.per_account
-    by_account: dict[str, list[datetime]] = {}
-    if account_rule is not None and "ctas" in account_rule.counting:
-        for task in ctas:
-            by_account.setdefault(task.account_id, []).append(task.at)
-    history = {id(email) for email in made}
-    ordered = sorted([*made, *emails], key=lambda e: (e.at, id(e) not in history))
-    before_by_contact: dict[str, list[datetime]] = {}
-    hits: list[CapHit] = []
-    for email in ordered:
-        if not email.contact:
-            continue
-        before = before_by_contact.setdefault(email.contact.lower(), [])
-        account = by_account.setdefault(email.account_id, [])
-        counts_for_account = account_rule is not None and "emails" in account_rule.counting
-        if id(email) in history:
-            before.append(email.at)
-            if counts_for_account:
-                account.append(email.at)
-            continue
-        policy = caps[email.playbook]
-        cap = EmailCap(policy.max_emails, timedelta(seconds=policy.per.seconds))
-        blocking = [cap]
-        if book.per_contact is not None:
-            blocking.append(EmailCap(book.per_contact.limit, book.per_contact.period))
-        cap = next((c for c in blocking if c.blocks(before, email.at)), cap)
-        against = before
-        if not cap.blocks(before, email.at) and account_rule is not None:
-            budget = EmailCap(account_rule.limit, timedelta(seconds=account_rule.period_seconds))
-            account.sort()
-            if budget.blocks(account, email.at):
-                cap, against = budget, account
-        if cap.blocks(against, email.at):
-            hits.append(
-                CapHit(
-                    at=email.at,
-                    week=email.week,
-                    contact=email.contact,
-                    account_id=email.account_id,
-                    playbook=email.playbook,
-                    template=email.template,
-                    recent=len(cap.recent(against, email.at)),
-                    cap=cap.limit,
-                    period_days=cap.period.total_seconds() / 86400,
-                )
-            )
-        else:
-            before.append(email.at)
-            if counts_for_account:
-                account.append(email.at)
-    return hits
-
-
 def journey_held_back(
-    playbook: Playbook,
     facts: Mapping[str, Any],
     actions: Iterable[tuple[ActionRequest, Any]],
     rules: BookRules,
 ) -> list[CapHit]:
     """The emails of one simulated journey (``SimulationResult.actions``) that its
-    playbook's cap or the book's contact rules would hold back, by ``cap_hits``: what
-    ``playbook simulate`` says of them (the simulation itself sends them)."""
-    start = datetime.min.replace(tzinfo=UTC)
-    journey = Enrolment(playbook, str((facts.get("account") or {}).get("id") or ""), facts, start)
-    seen = Forecast(as_of=start.date(), days=0, playbooks=[playbook.name])
+    playbook's cap or the book's contact rules (``rules``) would hold back: what
+    ``playbook simulate`` says of them (the simulation itself sends them). The same
+    governance as the book simulation's, over this journey's touches alone."""
+    account_id = str((facts.get("account") or {}).get("id") or "")
+    contacts = ContactBook(global_cap=rules.per_contact, account_rule=rules.per_account)
+    governance = BookGovernance(contacts, {account_id: facts})
+    timezone = str((facts.get("account") or {}).get("timezone") or "")
+    hits: list[CapHit] = []
     for request, result in actions:
-        if getattr(result, "status", "done") == "done":
-            _collect(seen, journey, request)
-    caps = {playbook.name: playbook.defaults.contact}
-    return cap_hits(seen.emails, caps, book=rules, ctas=seen.ctas)
+        if getattr(result, "status", "done") != "done":
+            continue
+        if request.kind in CTA_KINDS:
+            governance.cta_opened(account_id, request.playbook_time)
+        if request.kind not in EMAIL_KINDS:
+            continue
+        contact = (facts.get("contacts") or {}).get(str(request.params.get("to_role") or ""))
+        if not contact or not contact.get("email"):
+            continue
+        ask = governance.ask(request, contact, timezone)
+        decision = governance.decide(ask)
+        if decision.rule in CAP_RULES:
+            hits.append(_cap_hit(governance.blocked(request, ask, decision, str(contact["email"]))))
+    return hits
+
+
+def window_start(as_of: date) -> datetime:
+    """Where the forecast of ``as_of`` begins counting: 00:00 UTC that day."""
+    return datetime(as_of.year, as_of.month, as_of.day, tzinfo=UTC)
 
 
 def iso_week(at: datetime | date) -> str:
@@ -532,13 +467,13 @@ def iso_week(at: datetime | date) -> str:
 
 
 def _collect(
-    forecast: Forecast, journey: Enrolment, request: ActionRequest, already: bool = False
+    forecast: Forecast, facts: Mapping[str, Any], request: ActionRequest, already: bool = False
 ) -> None:
     params = request.params
     week = iso_week(request.playbook_time)
     if request.kind in EMAIL_KINDS:
         role = str(params.get("to_role") or "")
-        contact = (journey.facts.get("contacts") or {}).get(role) or {}
+        contact = (facts.get("contacts") or {}).get(role) or {}
         template = str(params.get("template") or ("ask" if request.kind == "ask" else ""))
         (forecast.sent_already if already else forecast.emails).append(
             EmailTouch(
@@ -554,7 +489,7 @@ def _collect(
             )
         )
     elif request.kind in CTA_KINDS:
-        owner_role, owner = cta_owner(journey.facts.get("account") or {}, params, schema.DEFAULT)
+        owner_role, owner = cta_owner(facts.get("account") or {}, params, schema.DEFAULT)
         (forecast.opened_already if already else forecast.ctas).append(
             CtaTask(
                 at=request.playbook_time,
@@ -568,6 +503,63 @@ def _collect(
                 reason=str(params.get("reason") or ""),
             )
         )
+
+
+def _collect_fix(
+    forecast: Forecast, facts: Mapping[str, Any], fix: FixDataCta, already: bool
+) -> None:
+    """An email to nobody: listed as a missing contact, and the "fix the data" CTA the
+    worker opens for it counted with the other CTAs."""
+    request = fix.request
+    params = request.params
+    week = iso_week(request.playbook_time)
+    role = str(params.get("to_role") or "")
+    template = str(params.get("template") or ("ask" if request.kind == "ask" else ""))
+    if not already:
+        forecast.emails.append(
+            EmailTouch(
+                at=request.playbook_time,
+                week=week,
+                playbook=request.playbook,
+                account_id=request.account_id,
+                journey_id=request.journey_id,
+                step_id=request.step_id,
+                template=template,
+                role=role,
+                contact="",
+            )
+        )
+    account = facts.get("account") or {}
+    owner_role, owner = cta_owner(account, {"owner_role": fix.owner_role}, schema.DEFAULT)
+    (forecast.opened_already if already else forecast.ctas).append(
+        CtaTask(
+            at=request.playbook_time,
+            week=week,
+            playbook=request.playbook,
+            account_id=request.account_id,
+            journey_id=request.journey_id,
+            owner_role=owner_role,
+            owner=owner,
+            priority=FIX_DATA_PRIORITY,
+            reason=f"Fix the data of {account.get('name') or request.account_id}: {fix.problem}",
+        )
+    )
+
+
+def _cap_hit(blocked: Blocked) -> CapHit:
+    request = blocked.request
+    params = request.params
+    return CapHit(
+        at=request.playbook_time,
+        week=iso_week(request.playbook_time),
+        contact=blocked.contact,
+        account_id=request.account_id,
+        playbook=request.playbook,
+        template=str(params.get("template") or ("ask" if request.kind == "ask" else "")),
+        recent=blocked.recent,
+        cap=blocked.cap,
+        period_days=blocked.period.total_seconds() / 86400,
+    )
 
 
 def _by_week(pairs: Iterable[tuple[str, str]]) -> dict[str, dict[str, int]]:

@@ -248,7 +248,7 @@ class SimulationRuntime:
             payload = dict(reaction.payload)
             if "cta_id" in result.data:
                 payload.setdefault("cta_id", result.data["cta_id"])
-            self._schedule(self._now + reaction.after, self._deliverer(reaction.event, payload))
+            self._schedule(self.now() + reaction.after, self._deliverer(reaction.event, payload))
 
     def _schedule(self, at: datetime, fire: Callable[[], None]) -> None:
         self._seq += 1

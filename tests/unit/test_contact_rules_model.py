@@ -9,8 +9,9 @@ from pathlib import Path
 
 from dsl.ir import ContactPolicy
 from dsl.model_file import check_model_text
+from engine.contract import ActionRequest
 from engine.email_cap import BookCap, rules_in_force
-from engine.forecast import CtaTask, EmailTouch, cap_hits, iso_week
+from engine.forecast import journey_held_back
 
 RULES = """\
 model:
@@ -19,7 +20,7 @@ model:
         at most 3 touches per account per 1 week counting emails, ctas
 """
 MONDAY = datetime(2027, 1, 4, 9, tzinfo=UTC)
-LOOSE = ContactPolicy(max_emails=10)
+LOOSE = ContactPolicy(max_emails=10, quiet_hours=None)
 
 
 def rules():  # type: ignore[no-untyped-def]
@@ -28,16 +29,34 @@ def rules():  # type: ignore[no-untyped-def]
     return model.contact_rules
 
 
-def email(playbook: str, day: int, contact: str = "jane@acme.com") -> EmailTouch:
-    at = MONDAY + timedelta(days=day)
-    return EmailTouch(
-        at, iso_week(at), playbook, "ACME", f"{playbook}:ACME", f"s{day}", "t", "admin", contact
+FACTS = {
+    "account": {"id": "ACME", "timezone": "UTC"},
+    "contacts": {
+        "admin": {"id": "C1", "email": "jane@acme.com"},
+        "billing": {"id": "C2", "email": "bob@acme.com"},
+    },
+}
+
+
+def action(kind: str, playbook: str, day: int, role: str = "admin") -> tuple[ActionRequest, Done]:
+    """One done action of a simulated journey, as ``SimulationResult.actions`` holds it."""
+    params = {"to_role": role, "template": "t", "contact_policy": LOOSE.model_dump(mode="json")}
+    request = ActionRequest(
+        kind=kind,
+        journey_id=f"{playbook}:ACME",
+        playbook=playbook,
+        playbook_version="v1",
+        account_id="ACME",
+        step_id=f"s{day}{kind}{role}",
+        idempotency_key=f"{playbook}:ACME/s{day}{kind}{role}/0",
+        params=params if kind == "send" else {"owner": "csm"},
+        playbook_time=MONDAY + timedelta(days=day),
     )
+    return request, Done()
 
 
-def cta(day: int) -> CtaTask:
-    at = MONDAY + timedelta(days=day)
-    return CtaTask(at, iso_week(at), "renewal", "ACME", "renewal:ACME", "csm", "", "medium", "Call")
+class Done:
+    status = "done"
 
 
 def test_rules_read_from_the_model() -> None:
@@ -55,21 +74,25 @@ def test_the_environment_overrides_the_per_contact_rule() -> None:
 
 
 def test_the_forecast_blocks_the_third_email_from_two_playbooks() -> None:
-    caps = {"renewal": LOOSE, "nps": LOOSE}
-    emails = [email("renewal", 0), email("nps", 1), email("renewal", 2)]
+    actions = [action("send", "renewal", 0), action("send", "nps", 1), action("send", "renewal", 2)]
     contact_only = rules_in_force([r for r in rules() if r.per == "contact"], {})
-    hits = cap_hits(emails, caps, book=contact_only)
+    hits = journey_held_back(FACTS, actions, contact_only)
     assert [(h.playbook, h.at, h.recent, h.cap) for h in hits] == [
         ("renewal", MONDAY + timedelta(days=2), 2, 2)
     ]
-    assert cap_hits(emails, caps) == []  # each playbook's own cap allows them
+    # Each playbook's own cap allows them: without the book's rules nothing is held.
+    assert journey_held_back(FACTS, actions, rules_in_force([], {})) == []
 
 
 def test_the_forecast_counts_ctas_against_the_account() -> None:
-    caps = {"renewal": LOOSE}
     book = rules_in_force(rules(), {})
-    emails = [email("renewal", 1, "jane@acme.com"), email("renewal", 2, "bob@acme.com")]
-    hits = cap_hits(emails, caps, book=book, ctas=[cta(0), cta(0)])
+    actions = [
+        action("cta", "renewal", 0),
+        action("cta", "renewal", 0),
+        action("send", "renewal", 1, "admin"),
+        action("send", "renewal", 2, "billing"),
+    ]
+    hits = journey_held_back(FACTS, actions, book)
     assert [(h.contact, h.recent, h.cap) for h in hits] == [("bob@acme.com", 3, 3)]
 
 

@@ -19,10 +19,28 @@ AS_OF = date(2026, 11, 2)  # a Monday
 
 
 def _account(ident: str, renews_in: int) -> dict:
-    facts = json.loads(json.dumps(sample_facts(AS_OF), default=str))
+    """ACME's facts under another id, with contacts of its own (``rita@f-11.example``):
+    accounts that shared contacts would meet the contact rules (a duplicate touch)."""
+    text = json.dumps(sample_facts(AS_OF), default=str)
+    facts = json.loads(text.replace("@acme.example", f"@{ident.lower()}.example"))
     facts["account"]["id"] = ident
     facts["subscription"]["renewal_date"] = (AS_OF + timedelta(days=renews_in)).isoformat()
     return facts
+
+
+def _one_inbox(facts: dict, address: str) -> dict:
+    """Every contact of the account reads one inbox."""
+    for contact in facts["contacts"].values():
+        contact["email"] = address
+    return facts
+
+
+def _capped(limit: int):
+    """The renewal playbook with ``email cap LIMIT per 7 days, when blocked defer``."""
+    renewal = load_playbook(PLAYBOOKS / "renewal.playbook")
+    contact = renewal.defaults.contact.model_copy(update={"max_emails": limit})
+    defaults = renewal.defaults.model_copy(update={"contact": contact})
+    return renewal.model_copy(update={"defaults": defaults})
 
 
 def _forecast(book: dict, days: int):
@@ -56,18 +74,36 @@ def test_contact_over_the_cap_is_listed_and_runs_are_equal():
     assert first.journeys["renewal"] == 1
 
 
-def test_a_contact_shared_by_four_accounts_is_over_the_cap():
-    # One renewal contact for four accounts asked the same day: the cap (3 per 7 days,
-    # across journeys, as governance counts it) blocks the fourth email.
-    book = {}
-    for ident in ("F-11", "F-12", "F-13", "F-14"):
-        book[ident] = _account(ident, 140)
+def test_a_contact_shared_by_four_accounts_is_asked_once():
+    # One renewal contact for four accounts asked the same day: the worker's contact
+    # rules skip the three later asks as duplicate touches (the same step of the same
+    # playbook within the cap's period), so one question goes out, none is capped.
+    book = {
+        ident: _one_inbox(_account(ident, 140), "rita@acme.example")
+        for ident in ("F-11", "F-12", "F-13", "F-14")
+    }
     forecast, _ = _forecast(book, 7)
     asked = [e for e in forecast.emails if e.template == "renewal_intent_survey"]
+    assert [e.account_id for e in asked] == ["F-11"]
+    assert forecast.contacts_over_cap() == {}
+
+
+def _capped_forecast(days: int, done: frozenset[str] = frozenset()):
+    # F-12 renews in 130 days: after 14 days of silence its reminder and the
+    # documents (prospecting follows the question's wait) go to one inbox the same
+    # morning. A cap of 1 per 7 days holds the documents back a week.
+    book = {"F-12": _one_inbox(_account("F-12", 130), "rita@acme.example")}
+    return asyncio.run(forecast_book([_capped(1)], book, AS_OF, days, done=done))
+
+
+def test_a_contact_over_the_cap_is_listed_and_its_email_deferred():
+    forecast = _capped_forecast(28)
     over = forecast.contacts_over_cap()
     assert list(over) == ["rita@acme.example"]
-    assert len(over["rita@acme.example"]) == len(asked) - 3
-    assert over["rita@acme.example"][0].cap == 3
+    hit = over["rita@acme.example"][0]
+    assert (hit.template, hit.recent, hit.cap, hit.week) == ("renewal_documents", 1, 1, "2026-W47")
+    documents = [e for e in forecast.emails if e.template == "renewal_documents"]
+    assert [e.at - hit.at for e in documents] == [timedelta(days=7)]  # deferred, then sent
 
 
 def _printed(forecast) -> str:
@@ -93,12 +129,10 @@ def test_the_cap_table_says_so_when_nobody_hits_the_cap():
 
 
 def test_the_cap_table_lists_the_contacts_over_it():
-    book = {ident: _account(ident, 140) for ident in ("F-11", "F-12", "F-13", "F-14")}
-    forecast, _ = _forecast(book, 7)
-    printed = _printed(forecast)
+    printed = _printed(_capped_forecast(28))
     assert "no contact would hit the cap" not in printed
     row = next(line for line in printed.splitlines() if "rita@acme.example" in line)
-    assert "3 per 7 days" in row
+    assert "1 per 7 days" in row
 
 
 # --------------------------------------------------------------------------- the world
@@ -200,16 +234,14 @@ def test_an_email_that_went_out_this_morning_is_not_forecast_again():
 
 
 def test_an_email_sent_already_still_counts_against_the_cap():
-    # Four accounts share one renewal contact, asked the same morning (cap 3 per 7
-    # days). One question went out already: the other three are forecast, and the
-    # third of them is still blocked, since the one sent counts against the cap.
-    book = {ident: _account(ident, 140) for ident in ("F-11", "F-12", "F-13", "F-14")}
-    renewal = load_playbook(PLAYBOOKS / "renewal.playbook")
-    before = asyncio.run(forecast_book([renewal], book, AS_OF, 7))
-    first = before.emails[0]
-    key = idempotency_key(first.journey_id, first.step_id, 0)
-    after = asyncio.run(forecast_book([renewal], book, AS_OF, 7, done={key}))
-    assert len(after.emails) == len(before.emails) - 1
-    assert [(h.account_id, h.recent) for h in after.cap_hits] == [
-        (h.account_id, h.recent) for h in before.cap_hits
-    ]
+    # The reminder went out already (the store holds its key): not forecast again,
+    # but it still counts against the cap of 1, so the documents are still held back
+    # a week, as the worker would hold them.
+    before = _capped_forecast(28)
+    reminder = next(e for e in before.emails if e.template == "renewal_intent_reminder")
+    key = idempotency_key(reminder.journey_id, reminder.step_id, 0)
+    after = _capped_forecast(28, done=frozenset({key}))
+    assert after.emails == [e for e in before.emails if e != reminder]
+    assert after.sent_already == [reminder]
+    assert [(h.template, h.recent) for h in after.cap_hits] == [("renewal_documents", 1)]
+    assert after.cap_hits == before.cap_hits

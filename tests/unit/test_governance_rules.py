@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from engine import contact_rules
 from workers.services import governance
 
 
@@ -42,29 +43,29 @@ NY = ZoneInfo("America/New_York")
 )
 def test_quiet_hours_span_midnight(local_hour, quiet):
     at = datetime(2027, 1, 4, local_hour, 30, tzinfo=NY)
-    assert governance._quiet(at, NY, (20, 8)) is quiet
+    assert contact_rules.quiet(at, NY, (20, 8)) is quiet
 
 
 def test_daytime_quiet_hours_and_none():
     at = datetime(2027, 1, 4, 13, 0, tzinfo=NY)
-    assert governance._quiet(at, NY, (12, 14)) is True
-    assert governance._quiet(at, NY, None) is False
-    assert governance._quiet(at, NY, (8, 8)) is False
+    assert contact_rules.quiet(at, NY, (12, 14)) is True
+    assert contact_rules.quiet(at, NY, None) is False
+    assert contact_rules.quiet(at, NY, (8, 8)) is False
 
 
 def test_quiet_end_crosses_the_daylight_saving_change():
     # 22:00 on Sat 2027-03-13 in New York (EST); clocks go forward that night.
     at = datetime(2027, 3, 13, 22, 0, tzinfo=NY)
-    end = governance._quiet_end(at, NY, (20, 8))
+    end = contact_rules.quiet_end(at, NY, (20, 8))
     assert end == datetime(2027, 3, 14, 12, 0, tzinfo=UTC)  # 08:00 EDT = 12:00 UTC
 
 
 def test_quiet_end_after_midnight_is_the_same_morning():
     at = datetime(2027, 1, 5, 2, 0, tzinfo=NY)
-    assert governance._quiet_end(at, NY, (20, 8)) == datetime(2027, 1, 5, 13, 0, tzinfo=UTC)
+    assert contact_rules.quiet_end(at, NY, (20, 8)) == datetime(2027, 1, 5, 13, 0, tzinfo=UTC)
 
 
 def test_unknown_time_zone_falls_back_to_utc_and_says_so():
-    zone, note = governance._zone("Mars/Olympus")
+    zone, note = contact_rules.zone_of("Mars/Olympus")
     assert zone == ZoneInfo("UTC")
     assert note == "UTC (unknown time zone 'Mars/Olympus')"

@@ -51,7 +51,7 @@ Outcomes
   - properly in contact: of the active accounts, those whose renewal contact
     (the role the renewal-intent ask goes to, ``renewal_contact`` unless the
     playbooks ask someone else; its first holder by rank) has a
-    plausible address (``workers.activities.plausible_address``) that governance
+    plausible address (``engine.contact_rules.plausible_address``) that governance
     would not block: the contact not marked opted out, no opted-out contact with
     that address, the address not in ``opt_outs``, neither the address nor its
     domain in ``suppressions``;
@@ -97,10 +97,10 @@ from dsl import schema
 from dsl.ir import Ask, Block, ContactPolicy, Playbook, walk
 from dsl.schema import NPS_RESPONSE
 from engine import search_attributes as attrs
+from engine.contact_rules import plausible_address
 from engine.contract import Timeline
 from engine.experiments import assign_arm
 from engine.journey_health import JourneyHealth, journey_health
-from workers.activities import plausible_address
 from workers.adapters.store import CURRENT_SUBSCRIPTIONS
 from workers.analytics.goal_counts import goal_counts
 from workers.analytics.late_answers import late_answer_counts

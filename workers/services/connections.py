@@ -335,6 +335,13 @@ class Connections:
 
     # ------------------------------------------------------------------ Temporal
 
+    async def maybe_temporal(self) -> Client | None:
+        """The Temporal client if the server answers, else None (for fallbacks)."""
+        try:
+            return await self.temporal()
+        except TemporalUnreachable:
+            return None
+
     async def temporal(self) -> Client:
         """The Temporal client, connected on first use; a failed connection is tried
         again on the next call. ``TemporalUnreachable`` if nothing answers."""

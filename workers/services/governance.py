@@ -2,12 +2,9 @@
 
 Enforced centrally in Postgres, across every journey and every worker at once:
 opt-outs, a suppression list (addresses or whole domains), a per-contact email
-cap (the playbook's ``email cap N per PERIOD``) and an operator-wide global cap
-(the model's ``contact rules:``, ``at most 2 emails per contact per 7 days``; the
-environment variable ``PLAYBOOK_GLOBAL_EMAIL_CAP``, e.g. ``5/7d``, overrides it), a
-budget of touches per account (``at most 3 touches per account per 7 days counting
-emails, ctas, calls``: emails to anyone there, CTAs opened for it, answers taken by
-phone), no duplicate touch of a contact
+cap (the playbook's ``email cap N per PERIOD``), the book's contact rules (the
+model's ``contact rules:``: emails per contact across every playbook, overridden by
+``PLAYBOOK_GLOBAL_EMAIL_CAP``, e.g. ``5/7d``; touches per account), no duplicate touch of a contact
 for the same reason by two journeys within the period, and quiet hours in the
 contact's own time zone. All times are playbook time, so rehearsals at
 ``--speed 86400`` are governed by their own clock.
@@ -53,59 +50,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dsl.ir import ContactPolicy
 from dsl.model import ContactRule
+from engine import contact_rules
+from engine.contact_rules import AccountTouch, GlobalCap, Touch, TouchAsk, TouchDecision
 from engine.contract import ActionRequest
-from engine.email_cap import (
-    GLOBAL_CAP_ENV,
-    BookCap,
-    EmailCap,
-    global_cap_from_env,
-    parse_global_cap,
-    rules_in_force,
-)
+from engine.email_cap import GLOBAL_CAP_ENV, global_cap_from_env, parse_global_cap, rules_in_force
 from workers.adapters.store import connection
 
-Rule = Literal[
-    "ok",
-    "opted_out",
-    "suppressed",
-    "cap",
-    "global_cap",
-    "account_touches",
-    "quiet_hours",
-    "duplicate_touch",
+# The rules' own types and the cap setting's parser, from engine (their one home).
+__all__ = [
+    "GLOBAL_CAP_ENV",
+    "GlobalCap",
+    "TouchDecision",
+    "global_cap_from_env",
+    "parse_global_cap",
 ]
-Action = Literal["send", "defer", "skip"]
 # An asyncpg Pool, Connection or pooled connection, or a ``workers.adapters.store.Store``.
 ConnOrPool = Any
 
 # Namespace for pg_advisory_xact_lock(int, int), so our locks never collide with
 # another module's advisory locks ("play" in ASCII).
 _LOCK_NAMESPACE = 0x706C6179
-
-
-@dataclass(frozen=True)
-class TouchDecision:
-    """The answer of ``decide_touch``.
-
-    ``rule`` names the rule that decided (``ok`` when allowed); ``detail`` says it
-    in human words; ``retry_at`` (playbook time, UTC) is set when ``action`` is
-    ``defer``: the first moment every rule would allow the touch.
-    """
-
-    allowed: bool
-    action: Action
-    rule: Rule
-    detail: str
-    retry_at: datetime | None = None
-
-
-GlobalCap = BookCap  # the name it had when only the environment set it
 
 
 @dataclass(frozen=True)
@@ -155,9 +124,9 @@ async def decide_touch(
     decision is logged in ``touch_decisions``. ``global_period`` defaults to
     ``period``.
     """
-    now = _aware(playbook_time)
+    now = contact_rules.aware(playbook_time)
     email = contact_email.strip().lower()
-    ask = _Ask(
+    ask = TouchAsk(
         contact_id=contact_id,
         email=email,
         timezone=contact_timezone,
@@ -173,15 +142,19 @@ async def decide_touch(
         when_blocked=when_blocked,
         account_rule=account_rule,
     )
+    return await _decide_locked(conn_or_pool, ask)
+
+
+async def _decide_locked(conn_or_pool: ConnOrPool, ask: TouchAsk) -> TouchDecision:
     async with connection(conn_or_pool) as conn, conn.transaction():
-        if account_rule is not None:  # the account first, then the address: one order
+        if ask.account_rule is not None:  # the account first, then the address: one order
             await conn.execute(
                 "SELECT pg_advisory_xact_lock($1::int, hashtext($2))",
                 _LOCK_NAMESPACE,
-                "account:" + account_id,
+                "account:" + ask.account_id,
             )
         await conn.execute(
-            "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", _LOCK_NAMESPACE, email
+            "SELECT pg_advisory_xact_lock($1::int, hashtext($2))", _LOCK_NAMESPACE, ask.email
         )
         decision = await _decide(conn, ask)
         if decision.allowed:
@@ -205,34 +178,26 @@ async def decide_for_action(
 
     ``contact`` holds the contact facts (``id``, ``email``, ``timezone``);
     ``policy`` is the playbook's ``defaults.contact``; ``when_blocked`` is the
-    step's override (``None``: the playbook's). The global cap comes from
-    the book's contact rules (``rules``; ``None``: the model of the settings'
-    playbooks folder), ``PLAYBOOK_GLOBAL_EMAIL_CAP`` overriding its per-contact rule.
-    Without a step reason the touch's reason is
+    step's override (``None``: the playbook's). ``rules`` are the model's contact
+    rules (``None``: the model of the settings' playbooks folder), in force as
+    ``engine.email_cap.rules_in_force`` says (``PLAYBOOK_GLOBAL_EMAIL_CAP`` overrides
+    the per-contact one). Without a step reason the touch's reason is
     ``playbook/step id``: two journeys of one playbook (two subscriptions of one
     account) never send the same step to one person within the period, while
     other playbooks whose steps happen to share an id are not held back.
     """
     book = rules_in_force(rules if rules is not None else _model_rules())
-    ceiling = book.per_contact
-    return await decide_touch(
-        conn_or_pool,
-        contact_id=str(contact.get("id") or ""),
-        contact_email=str(contact.get("email") or ""),
-        contact_timezone=str(contact.get("timezone") or fallback_timezone),
-        account_id=request.account_id,
-        journey_id=request.journey_id,
-        reason=reason or f"{request.playbook}/{request.step_id}",
-        idempotency_key=request.idempotency_key,
-        playbook_time=request.playbook_time,
-        cap=policy.max_emails,
-        period=timedelta(seconds=policy.per.seconds),
-        quiet_hours=policy.quiet_hours,
-        global_cap=ceiling.limit if ceiling else None,
-        global_period=ceiling.period if ceiling else None,
-        when_blocked=when_blocked or policy.when_blocked,
+    ask = contact_rules.ask_for_action(
+        request,
+        contact,
+        policy,
+        reason=reason,
+        when_blocked=when_blocked,
+        fallback_timezone=fallback_timezone,
+        global_cap=book.per_contact,
         account_rule=book.per_account,
     )
+    return await _decide_locked(conn_or_pool, ask)
 
 
 def _model_rules() -> tuple[ContactRule, ...]:
@@ -307,34 +272,10 @@ async def list_decisions(
 
 
 # --------------------------------------------------------------------------- the rules
+# What the rules need is looked up here; the rules themselves are engine.contact_rules.
 
 
-@dataclass(frozen=True)
-class _Ask:
-    contact_id: str
-    email: str
-    timezone: str
-    account_id: str
-    journey_id: str
-    reason: str
-    key: str
-    now: datetime
-    cap: int
-    period: timedelta
-    quiet_hours: tuple[int, int] | None
-    global_cap: GlobalCap | None
-    when_blocked: Literal["defer", "skip"]
-    account_rule: ContactRule | None = None
-
-
-@dataclass(frozen=True)
-class _Touch:
-    at: datetime
-    journey_id: str
-    reason: str
-
-
-async def _decide(conn: Any, ask: _Ask) -> TouchDecision:
+async def _decide(conn: Any, ask: TouchAsk) -> TouchDecision:
     reserved = await conn.fetchval(
         "SELECT 1 FROM contact_touches WHERE idempotency_key = $1 AND email = $2",
         ask.key,
@@ -346,212 +287,71 @@ async def _decide(conn: Any, ask: _Ask) -> TouchDecision:
             await _release(conn, ask.key, ask.email)
         return blocked
     if reserved:
-        return TouchDecision(True, "send", "ok", f"already reserved for {ask.email} (a retry)")
-
-    lookback = max(ask.period, ask.global_cap.period if ask.global_cap else ask.period)
+        return contact_rules.reserved_already(ask.email)
     rows = await conn.fetch(
         "SELECT touched_at, journey_id, reason FROM contact_touches "
         "WHERE email = $1 AND touched_at > $2 AND touched_at <= $3 ORDER BY touched_at",
         ask.email,
-        ask.now - lookback,
+        ask.now - ask.lookback,
         ask.now,
     )
-    touches = [_Touch(r["touched_at"], r["journey_id"], r["reason"]) for r in rows]
-
-    duplicate = _duplicate_touch(ask, touches)
-    if duplicate:
-        return duplicate
-    sent_at = [touch.at for touch in touches]
-    for cap, rule, label in _caps(ask):
-        if cap.limit <= 0:
-            detail = f"{label} {cap.limit} allows no emails to {ask.email}"
-            return TouchDecision(False, "skip", rule, detail)
-        if cap.blocks(sent_at, ask.now):
-            recent = len(cap.recent(sent_at, ask.now))
-            detail = (
-                f"{recent} {_emails(recent)} to {ask.email} in the last "
-                f"{_words(cap.period)} ({label} {cap.limit})"
-            )
-            return _blocked(ask, rule, detail, touches)
-    if ask.account_rule is not None:
-        budget = await _account_touches(conn, ask, ask.account_rule)
-        touched = [at for at, _ in budget]
-        cap = EmailCap(ask.account_rule.limit, timedelta(seconds=ask.account_rule.period_seconds))
-        if cap.blocks(touched, ask.now):
-            kinds = ", ".join(f"{n} {kind}" for kind, n in _kinds(budget).items())
-            detail = (
-                f"{len(touched)} touches of account {ask.account_id} in the last "
-                f"{_words(cap.period)} ({kinds}; {ask.account_rule.text})"
-            )
-            if ask.when_blocked == "skip":
-                return TouchDecision(False, "skip", "account_touches", detail)
-            retry_at = _first_allowed(ask, touches, cap.frees_at(touched, ask.now))
-            return TouchDecision(False, "defer", "account_touches", detail, retry_at)
-
-    zone, zone_note = _zone(ask.timezone)
-    if _quiet(ask.now, zone, ask.quiet_hours):
-        start, end = ask.quiet_hours or (0, 0)
-        local = ask.now.astimezone(zone)
-        detail = (
-            f"{local:%H:%M} in {zone_note} for {ask.email} is within quiet hours "
-            f"{start:02d}:00-{end:02d}:00"
-        )
-        # Quiet hours defer whatever the policy: the night passes, the touch stays due.
-        return TouchDecision(
-            False, "defer", "quiet_hours", detail, _first_allowed(ask, touches, ask.now)
-        )
-
-    counted = len(_within(touches, ask.now, ask.period)) + 1
-    detail = f"email {counted} of {ask.cap} to {ask.email} in the last {_words(ask.period)}"
-    return TouchDecision(True, "send", "ok", detail)
+    touches = [Touch(r["touched_at"], r["journey_id"], r["reason"]) for r in rows]
+    account = await _account_touches(conn, ask, ask.account_rule) if ask.account_rule else []
+    return contact_rules.decide(ask, touches, account)
 
 
-async def _opted_out(conn: Any, ask: _Ask) -> TouchDecision | None:
+_ACCOUNT_TOUCHES = {
+    "emails": "SELECT touched_at FROM contact_touches WHERE account_id = $1 "
+    "AND touched_at > $2 AND touched_at <= $3",
+    "ctas": "SELECT opened_at FROM ctas WHERE account_id = $1 "
+    "AND opened_at > $2 AND opened_at <= $3",
+    "calls": "SELECT answered_at FROM answers WHERE account_id = $1 AND source = 'phone' "
+    "AND answered_at > $2 AND answered_at <= $3",
+}
+
+
+async def _account_touches(conn: Any, ask: TouchAsk, rule: ContactRule) -> list[AccountTouch]:
+    """The touches of the account within the rule's period, in time order: emails to
+    anyone there, CTAs opened for it, answers taken by phone (as the rule counts)."""
+    since = ask.now - timedelta(seconds=rule.period_seconds)
+    found: list[AccountTouch] = []
+    for kind in rule.counting:
+        rows = await conn.fetch(_ACCOUNT_TOUCHES[kind], ask.account_id, since, ask.now)
+        found += [(row[0], kind) for row in rows]
+    return sorted(found)
+
+
+async def _opted_out(conn: Any, ask: TouchAsk) -> TouchDecision | None:
     source = await conn.fetchval("SELECT source FROM opt_outs WHERE email = $1", ask.email)
     if source is not None:
-        how = f" ({source})" if source else ""
-        return TouchDecision(False, "skip", "opted_out", f"{ask.email} opted out{how}")
+        return contact_rules.opted_out_by_list(ask.email, source)
     flagged = await conn.fetchval(
         "SELECT id FROM contacts WHERE opted_out AND (id = $1 OR lower(email) = $2) LIMIT 1",
         ask.contact_id,
         ask.email,
     )
     if flagged is not None:
-        return TouchDecision(
-            False, "skip", "opted_out", f"contact {flagged} ({ask.email}) is marked opted out"
-        )
+        return contact_rules.opted_out_by_flag(flagged, ask.email)
     return None
 
 
-async def _suppressed(conn: Any, ask: _Ask) -> TouchDecision | None:
-    domain = ask.email.rpartition("@")[2]
+async def _suppressed(conn: Any, ask: TouchAsk) -> TouchDecision | None:
+    address, domain = contact_rules.suppression_entries(ask.email)
     row = await conn.fetchrow(
         "SELECT entry, reason FROM suppressions WHERE entry = $1 OR entry = $2 "
         "ORDER BY entry = $1 DESC LIMIT 1",
-        ask.email,
+        address,
         domain,
     )
     if row is None:
         return None
-    what = "address" if row["entry"] == ask.email else f"domain {row['entry']}"
-    why = f": {row['reason']}" if row["reason"] else ""
-    detail = f"{ask.email} is suppressed ({what}{why})"
-    return TouchDecision(False, "skip", "suppressed", detail)
-
-
-def _duplicate_touch(ask: _Ask, touches: list[_Touch]) -> TouchDecision | None:
-    if not ask.reason:
-        return None
-    for touch in _within(touches, ask.now, ask.period):
-        if touch.reason == ask.reason and touch.journey_id != ask.journey_id:
-            detail = (
-                f"{ask.email} was already contacted for {ask.reason!r} by journey "
-                f"{touch.journey_id} at {touch.at:%Y-%m-%d %H:%M} UTC "
-                f"(within {_words(ask.period)})"
-            )
-            return TouchDecision(False, "skip", "duplicate_touch", detail)
-    return None
-
-
-async def _account_touches(conn: Any, ask: _Ask, rule: ContactRule) -> list[tuple[datetime, str]]:
-    """The touches of the account within the rule's period, in time order: emails to
-    anyone there, CTAs opened for it, answers taken by phone (as the rule counts)."""
-    since = ask.now - timedelta(seconds=rule.period_seconds)
-    found: list[tuple[datetime, str]] = []
-    queries = {
-        "emails": "SELECT touched_at FROM contact_touches WHERE account_id = $1 "
-        "AND touched_at > $2 AND touched_at <= $3",
-        "ctas": "SELECT opened_at FROM ctas WHERE account_id = $1 "
-        "AND opened_at > $2 AND opened_at <= $3",
-        "calls": "SELECT answered_at FROM answers WHERE account_id = $1 AND source = 'phone' "
-        "AND answered_at > $2 AND answered_at <= $3",
-    }
-    for kind in rule.counting:
-        rows = await conn.fetch(queries[kind], ask.account_id, since, ask.now)
-        found += [(row[0], kind) for row in rows]
-    return sorted(found)
-
-
-def _kinds(touches: list[tuple[datetime, str]]) -> dict[str, int]:
-    counted: dict[str, int] = {}
-    for _, kind in touches:
-        counted[kind] = counted.get(kind, 0) + 1
-    return counted
-
-
-def _caps(ask: _Ask) -> list[tuple[EmailCap, Rule, str]]:
-    caps: list[tuple[EmailCap, Rule, str]] = []
-    if ask.global_cap:
-        global_cap = EmailCap(ask.global_cap.limit, ask.global_cap.period)
-        caps.append((global_cap, "global_cap", "global cap"))
-    caps.append((EmailCap(ask.cap, ask.period), "cap", "cap"))
-    return caps
-
-
-def _blocked(ask: _Ask, rule: Rule, detail: str, touches: list[_Touch]) -> TouchDecision:
-    if ask.when_blocked == "skip":
-        return TouchDecision(False, "skip", rule, detail)
-    return TouchDecision(False, "defer", rule, detail, _first_allowed(ask, touches, ask.now))
-
-
-def _first_allowed(ask: _Ask, touches: list[_Touch], start: datetime) -> datetime:
-    """The first playbook time at or after ``start`` when the caps and the quiet
-    hours all allow a touch, given the touches already made."""
-    zone, _ = _zone(ask.timezone)
-    sent_at = [touch.at for touch in touches]
-    at = start
-    for _ in range(16):  # each pass only moves forward; a few passes settle it
-        moved = at
-        for cap, _rule, _label in _caps(ask):
-            moved = cap.frees_at(sent_at, moved)
-        if _quiet(moved, zone, ask.quiet_hours):
-            moved = _quiet_end(moved, zone, ask.quiet_hours)
-        if moved == at:
-            break
-        at = moved
-    return at
-
-
-def _within(touches: list[_Touch], now: datetime, period: timedelta) -> list[_Touch]:
-    """The touches that count against a cap of ``period`` at ``now``."""
-    window = EmailCap(0, period)
-    return [t for t in touches if window.counts(t.at, now)]
-
-
-def _quiet(at: datetime, zone: ZoneInfo, hours: tuple[int, int] | None) -> bool:
-    if not hours or hours[0] == hours[1]:
-        return False
-    start, end = hours
-    hour = at.astimezone(zone).hour
-    if start < end:
-        return start <= hour < end
-    return hour >= start or hour < end  # the quiet period spans midnight
-
-
-def _quiet_end(at: datetime, zone: ZoneInfo, hours: tuple[int, int] | None) -> datetime:
-    """The next local ``end`` o'clock after ``at``, as UTC."""
-    assert hours is not None
-    local = at.astimezone(zone)
-    end = datetime.combine(local.date(), time(hours[1] % 24), tzinfo=zone)
-    if end <= local:
-        end = datetime.combine(local.date() + timedelta(days=1), time(hours[1] % 24), tzinfo=zone)
-    return end.astimezone(UTC)
-
-
-def _zone(name: str) -> tuple[ZoneInfo, str]:
-    """The contact's zone; an unknown or empty one falls back to UTC (and says so)."""
-    if name:
-        try:
-            return ZoneInfo(name), name
-        except (ZoneInfoNotFoundError, ValueError):
-            return ZoneInfo("UTC"), f"UTC (unknown time zone {name!r})"
-    return ZoneInfo("UTC"), "UTC (no time zone on the contact)"
+    return contact_rules.suppressed(ask.email, row["entry"], row["reason"])
 
 
 # --------------------------------------------------------------------------- storage
 
 
-async def _reserve(conn: Any, ask: _Ask) -> None:
+async def _reserve(conn: Any, ask: TouchAsk) -> None:
     await conn.execute(
         """
         INSERT INTO contact_touches
@@ -578,7 +378,7 @@ async def _release(conn: Any, key: str, email: str | None) -> None:
     )
 
 
-async def _log(conn: Any, ask: _Ask, decision: TouchDecision) -> None:
+async def _log(conn: Any, ask: TouchAsk, decision: TouchDecision) -> None:
     await conn.execute(
         """
         INSERT INTO touch_decisions
@@ -599,27 +399,3 @@ async def _log(conn: Any, ask: _Ask, decision: TouchDecision) -> None:
         decision.retry_at,
         ask.now,
     )
-
-
-# --------------------------------------------------------------------------- words
-
-
-def _aware(at: datetime) -> datetime:
-    return at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-
-
-def _emails(n: int) -> str:
-    return "email" if n == 1 else "emails"
-
-
-def _words(period: timedelta) -> str:
-    """``7 days``, ``12 hours``, ``90 minutes``: the largest whole unit."""
-    seconds = int(period.total_seconds())
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute"), (1, "second")):
-        if seconds >= size and seconds % size == 0:
-            n = seconds // size
-            return f"{n} {unit}{'' if n == 1 else 's'}"
-    return f"{period}"
-
-
-__all__ = ["GLOBAL_CAP_ENV", "BookCap", "global_cap_from_env", "parse_global_cap"]
