@@ -5,6 +5,7 @@ answer links that verify."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from aiosmtpd.controller import Controller
 from temporalio.exceptions import ApplicationError
 
 from engine.contract import ActionRequest, idempotency_key
+from engine.experiments import assign_arm
 from workers.activities import JourneyActivities
 from workers.adapters.email import message_id_for
 from workers.adapters.links import LinkSigner
@@ -29,12 +31,29 @@ MORNING = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
 SECRET = "integration-secret"
 
 
+@functools.cache
+def _renewal_experiments() -> list[Any]:
+    from dsl.loader import load_playbook
+
+    return list(load_playbook(REPO / "playbooks" / "renewal.playbook").experiments)
+
+
+def _touched_id() -> str:
+    while True:
+        candidate = f"ACC-{uuid.uuid4().hex[:10]}"
+        arms = [assign_arm(e, candidate) for e in _renewal_experiments()]
+        if not any(arm is not None and arm.holdout for arm in arms):
+            return candidate
+
+
 async def seed_account(
     store: Any, *, contact_email: str | None = "auto", account_id: str = "", **account: Any
 ) -> str:
     """A fresh account (unique id unless given) with a subscription, usage and a
-    renewal contact: 100 licences at 50.00, 110 devices in use, renews 2027-04-01."""
-    account_id = account_id or f"ACC-{uuid.uuid4().hex[:10]}"
+    renewal contact: 100 licences at 50.00, 110 devices in use, renews 2027-04-01.
+    A fresh id is outside the renewal playbook's experiment holdout (10% of ids,
+    whose journeys email nobody), so a test's renewal journey always touches it."""
+    account_id = account_id or _touched_id()
     email = f"rita.{account_id.lower()}@acme.example" if contact_email == "auto" else contact_email
     fields = {
         "name": "ACME Corp",

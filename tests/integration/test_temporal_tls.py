@@ -14,15 +14,19 @@ import base64
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from google.protobuf.duration_pb2 import Duration
+from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
 
 from tests.conftest import TEST_CODEC_KEYS
 from tests.integration.tls_proxy import Certificates, TlsProxy
+from workers.services import setup
 from workers.services.schedules import task_queue_pollers
 from workers.stack.supervisor import free_port
 
@@ -146,11 +150,28 @@ async def test_the_worker_polls_with_tls_and_the_api_key(
 
 
 async def test_the_web_endpoint_connects_with_tls_and_the_api_key(
-    proxy: TlsProxy, profile_env: dict[str, str], tmp_path: Path
+    proxy: TlsProxy, profile_env: dict[str, str], tmp_path: Path, temporal_client: Client
 ) -> None:
     port = free_port()
     secret = "operator-secret-for-the-report"
-    env = {**profile_env, "PLAYBOOK_WEBHOOK_SECRET": secret, "PLAYBOOK_LINK_SECRET": "links"}
+    # A namespace of its own (registered directly: a profile with an API key is taken
+    # for Temporal Cloud, where setup does not register namespaces): the report asks
+    # Temporal about every running journey, and the shared server's earlier tests
+    # left journeys whose workers are gone (each query would wait out its timeout).
+    namespace = f"tls-{uuid.uuid4().hex[:12]}"
+    await temporal_client.workflow_service.register_namespace(
+        RegisterNamespaceRequest(
+            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)
+        )
+    )
+    await setup.wait_until_known(temporal_client, namespace)
+    await setup.register_search_attributes(temporal_client, namespace)
+    env = {
+        **profile_env,
+        "PLAYBOOK_WEBHOOK_SECRET": secret,
+        "PLAYBOOK_LINK_SECRET": "links",
+        "TEMPORAL_NAMESPACE": namespace,
+    }
     web = subprocess.Popen(
         [sys.executable, "-m", "workers.web.app", "--host", "127.0.0.1", "--port", str(port)],
         env=env,

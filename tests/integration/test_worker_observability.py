@@ -20,7 +20,6 @@ import re
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -31,9 +30,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from dsl.ir import Playbook
 from dsl.loader import check_text
-from engine.experiments import assign_arm
 from tests.integration.test_activities_email import SECRET, seed_account
 from workers.services import journeys
 from workers.stack.supervisor import free_port
@@ -105,9 +102,7 @@ async def test_worker_serves_probes_and_metrics_that_move_while_journeys_run(
         templates_dir=REPO / "playbooks" / "templates",
     )
     assert playbook is not None, [d.message for d in diagnostics]
-    accounts = [
-        await seed_account(store, account_id=_asked_account(playbook)) for _ in range(JOURNEYS)
-    ]
+    accounts = [await seed_account(store) for _ in range(JOURNEYS)]
     port = free_port()
     env = {
         **os.environ,
@@ -210,18 +205,6 @@ async def test_worker_serves_probes_and_metrics_that_move_while_journeys_run(
     # Contacts' addresses stay out of the log (masked to their domain).
     messages = "\n".join(line["message"] for line in actions)
     assert "rita." not in messages and "emailed …@acme.example" in messages
-
-
-def _asked_account(playbook: Playbook) -> str:
-    """A fresh account id whose journey asks the T-140 question: not one the
-    experiment's holdout takes (10% of ids; they are handed over, never asked)."""
-    while True:
-        account_id = f"ACC-{uuid.uuid4().hex[:10]}"
-        if all(
-            (arm := assign_arm(experiment, account_id)) is None or not arm.holdout
-            for experiment in playbook.experiments
-        ):
-            return account_id
 
 
 def _json(line: str) -> dict[str, Any] | None:

@@ -92,6 +92,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from dsl import schema
 from dsl.ir import Ask, Block, ContactPolicy, Playbook, walk
@@ -130,6 +131,7 @@ from workers.analytics.report_model import (
     Share,
     VersionCurrency,
 )
+from workers.services.journeys import QUERY_TIMEOUT
 
 # The renewal-intent question is the one named like the account's intent fact: its
 # answers write ``account.renewal_intent`` (``workers.services.answers.fact_for``).
@@ -650,15 +652,26 @@ async def _health_counts(client: Client, pool: asyncpg.Pool, name: str) -> Healt
     if not ids:
         return HealthCounts()
     gate = asyncio.Semaphore(8)
+    # Once a query goes unanswered (no worker polls), the others are not asked: each
+    # would wait out its timeout and the report would take minutes to say nothing.
+    unanswered = asyncio.Event()
 
     async def timeline(journey_id: str) -> Timeline | None:
         async with gate:
+            if unanswered.is_set():
+                return None
             try:
                 handle = client.get_workflow_handle(journey_id)
                 # A query by name is untyped; ``result_type`` makes it a Timeline.
-                view: Timeline = await handle.query("timeline", result_type=Timeline)
+                view: Timeline = await handle.query(
+                    "timeline", result_type=Timeline, rpc_timeout=QUERY_TIMEOUT
+                )
                 return view
-            except Exception:  # ended meanwhile, or no worker answering: not counted
+            except RPCError as error:  # ended meanwhile, or no worker answering
+                if error.status == RPCStatusCode.DEADLINE_EXCEEDED:
+                    unanswered.set()
+                return None
+            except Exception:  # e.g. WorkflowQueryFailedError: not counted
                 return None
 
     timelines = await asyncio.gather(*(timeline(journey_id) for journey_id in ids))
