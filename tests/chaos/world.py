@@ -57,11 +57,15 @@ class World:
         params = request.params
         role = str(params.get("to_role", ""))
         contact = (facts.get("contacts") or {}).get(role) or {}
+        # The worker opens a "fix the data" CTA for an email it cannot send (its id in
+        # the result), which the journey closes at its end like any CTA it opened.
+        fix_data = {"cta_id": f"fix:{request.idempotency_key}"}
         if not contact.get("email"):
             problem = "has no email address" if contact else "no such contact"
-            return ActionResult(status="failed", detail=f"{role}: {problem}")
+            return ActionResult(status="failed", detail=f"{role}: {problem}", data=fix_data)
         if not plausible_address(str(contact["email"])):
-            return ActionResult(status="failed", detail=f"{role}: invalid email address")
+            detail = f"{role}: invalid email address"
+            return ActionResult(status="failed", detail=detail, data=fix_data)
         policy = ContactPolicy.model_validate(params.get("contact_policy") or {})
         fallback = str((facts.get("account") or {}).get("timezone") or "")
         decision = self.decide(request, contact, policy, fallback)
